@@ -1,0 +1,37 @@
+# Two entry points for a fresh machine: `make demo` (the main job) and `make test` (the whole suite).
+# Both build their own virtual environment in .venv; nothing is installed outside it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-test
+DEVSTAMP := $(VENV)/.installed-dev
+
+.PHONY: demo test check bench firmware clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+$(DEVSTAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+check: $(DEVSTAMP)
+	$(BIN)/tox -e lint,type
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+firmware:
+	$(MAKE) -C fixtures/firmware
+
+clean:
+	rm -rf $(VENV) .tox .pytest_cache .mypy_cache .ruff_cache .hypothesis

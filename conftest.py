@@ -1,0 +1,24 @@
+"""Project-wide pytest setup: hypothesis profiles and helpers for tests that need real Debian tools."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+# "dev" explores freshly each run; "ci" is derandomized so a CI failure reproduces on any machine.
+settings.register_profile("dev", deadline=None, max_examples=60)
+settings.register_profile(
+    "ci", deadline=None, max_examples=60, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def require_tool(name: str, package: str) -> str:
+    """Return the path of a host tool, or skip the calling test saying which Debian package brings it."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} not installed (apt-get install {package}); .ci/run installs it")
+    return path

@@ -1,0 +1,60 @@
+"""The ``otaloop`` command line: one sub-command module per job, one place that reports errors.
+
+Each sub-command lives in its own module with a ``register(subparsers)`` function that adds its parser
+and sets ``func``. This module only dispatches and turns expected failures into one-line messages:
+a :class:`~bootloader_model.errors.CallerError` exits 2, a
+:class:`~bootloader_model.errors.BoardError` exits 1. It never prints a traceback for either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from bootloader_model import __version__
+from bootloader_model.errors import BoardError, CallerError
+
+#: Sub-command modules, in the order ``otaloop --help`` lists them.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse's own usage errors: one line plus the usage, exit 2 (argparse's convention).
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="otaloop",
+        description="Virtual Harmony OTA board, HIL harness and OTA image tooling for PIC32MZ W1 / WFI32E01.",
+    )
+    parser.add_argument("--version", action="version", version=f"otaloop {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except CallerError as exc:
+        print(f"otaloop {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except BoardError as exc:
+        print(f"otaloop {args.command}: board error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
