@@ -210,7 +210,6 @@ class NorFlash:
         self.data = bytearray([g.erased_value]) * g.size
         self.wear = [0] * (g.size // g.min_erase)
         self._erased = {size: bytes([g.erased_value]) * size for size in g.erase_units.values()}
-        self._prog_erased = {size: bytes([g.erased_value]) * size for size in g.program_sizes}
 
     # ----------------------------------------------------------------------------------------- helpers
     def _offset(self, address: int, length: int) -> int:
@@ -331,7 +330,7 @@ class NorFlash:
             self._store(start, data[first:], check=check)
             return
         cur = self.data[off : off + n]
-        if cur == self._prog_erased.get(n) or cur == b"\xff" * n:
+        if cur.count(0xFF) == n:
             # Fast path: programming erased cells is a plain copy.
             self.data[off : off + n] = data
             return
