@@ -33,6 +33,144 @@ class Quirk:
 QUIRKS: tuple[Quirk, ...] = (
     # --- bootloader and image database -------------------------------------------------------------
     # --- OTA service, core and downloader ----------------------------------------------------------
+    Quirk(
+        "svc-failed-events-dropped",
+        "service",
+        "1.2, 1.4",
+        "FACTORY_RESET and ROLLBACK states set the FAILED status and UPDATE_USER, then overwrite the state "
+        "with STATE_IDLE: SYS_OTA_FACTORY_RESET_FAILED and SYS_OTA_ROLLBACK_FAILED never reach the user",
+        "a refused factory reset or rollback delivers its FAILED event",
+    ),
+    Quirk(
+        "svc-stale-check-result",
+        "service",
+        "1.5",
+        "the manifest sub-machine returns json_content_parse_result, written only when a manifest is parsed: "
+        "a check that fails earlier repeats the previous check's UPDATE_AVAILABLE",
+        "the result is cleared when a check starts, so a failed check reports UPDATE_CHECK_FAILED",
+    ),
+    Quirk(
+        "svc-json-offset-not-reset",
+        "service",
+        "1.5",
+        "the manifest read offset (static rx_len_l) is reset only after a complete read: after a check that "
+        "failed mid-body (oversize manifest, stall, error), every later check reads at the stale offset "
+        "and fails",
+        "the read offset is reset when a check starts",
+    ),
+    Quirk(
+        "svc-stuck-trigger-after-start-failure",
+        "service",
+        "1.6 G",
+        "TRIGGER_OTA sets otaFwInProgress before looking at OTA_Start's result: after TRIGGER_OTA_FAILED "
+        "every later INITIATE_OTA sticks in TRIGGER_OTA and factory reset / rollback are skipped",
+        "otaFwInProgress is set only when OTA_Start succeeded",
+    ),
+    Quirk(
+        "svc-stuck-erase-flag",
+        "service",
+        "1.6 J",
+        "erase_request is cleared only by a manifest with an explicit \"EraseVer\": false; while set, every "
+        "manifest is treated as an erase request and a check never completes",
+        "a manifest without EraseVer clears the erase request",
+    ),
+    Quirk(
+        "svc-check-after-download-hangs",
+        "service",
+        "10 (5)",
+        "UPDATECHCK while a download is in progress or done skips the check but leaves the in-progress flag "
+        "set: the service stays in SERVER_UPDATE_CHECK_TRIGGER (or AUTO_UPDATE_CHECK) for good",
+        "the skipped check completes at once with UPDATE_NOTAVAILABLE",
+    ),
+    Quirk(
+        "svc-db-entry-failure-unhandled",
+        "service",
+        "1.3, 10 (6)",
+        "OTA_RESULT_IMAGE_DB_ENTRY_FAILED has no case in _OTACallback: no event, and the service stays in "
+        "WAIT_FOR_OTA_COMPLETE with otaFwInProgress set",
+        "a DB entry failure is reported as SYS_OTA_DOWNLOAD_FAILED and the service goes idle",
+    ),
+    Quirk(
+        "svc-periodic-off-stays-waiting",
+        "service",
+        "1.4",
+        "switching periodic check off at run time (sysota set 0) leaves the service in "
+        "WAIT_FOR_OTA_TIMER_TRIGGER, where every control message is refused",
+        "with periodic check off the waiting service falls to STATE_IDLE",
+    ),
+    Quirk(
+        "svc-negative-version-available",
+        "service",
+        "4",
+        "uint32_t app_version < (int) Version compares unsigned: a negative manifest Version is 'newer'",
+        "the comparison is signed",
+    ),
+    Quirk(
+        "core-status-error-reported-as-success",
+        "core",
+        "1.3, 10 (7)",
+        "an error in SET_IMAGE_STATUS (DB load, version not found) still yields IMAGE_STATUS_SET / "
+        "ROLLBACK_DONE, so the user sees DB_ENTRY_SUCCESS or ROLLBACK_SUCCESS while boot control is unchanged",
+        "the error is reported: DB entry failure after a download, ROLLBACK_FAILED after a rollback",
+    ),
+    Quirk(
+        "core-task-state-not-reset",
+        "core",
+        "1.3 (ota.c.ftl)",
+        "OTA_Start, OTA_Rollback, OTA_FactoryReset and OTA_EraseImage do not reset the shared ota.task.state: "
+        "after a digest mismatch (state left at 3) a factory reset reports success without doing anything, "
+        "the next download fails at once without DOWNLOAD_START, and a rollback saves a stale DB and hangs",
+        "every task starts from its INIT state",
+    ),
+    Quirk(
+        "core-rollback-flag-sticks",
+        "core",
+        "1.3 (ota.c.ftl)",
+        "ota_rollback_initiated is never cleared: a download after a rollback (without reset) updates the "
+        "running version's row, reports ROLLBACK_SUCCESS instead of DB_ENTRY_SUCCESS and leaves the service "
+        "waiting for good",
+        "the flag is cleared when the rollback completes",
+    ),
+    Quirk(
+        "core-dbfull-status-wrong-row",
+        "core",
+        "6",
+        "after a DB-full replacement the status step uses the last row, not the replaced one: that row is set "
+        "to fe and its version goes into boot control",
+        "the status step uses the row the new entry was written to",
+    ),
+    Quirk(
+        "core-download-status-not-reset",
+        "core",
+        "2.3",
+        "OTA_GetDownloadStatus values are never reset between downloads",
+        "both values are reset when a download starts",
+    ),
+    Quirk(
+        "core-image-min-4k",
+        "core",
+        "10 (15)",
+        "the download waits for a full first 4096 bytes; the client closes once Content-Length bytes arrived, "
+        "so an image of 4096 bytes or less fails with a download error (spec says it hangs until the 1000 s "
+        "deadline; the source says DOWNLOADER_Read returns -1 once the client has closed)",
+        "images of up to 4096 bytes download and verify",
+    ),
+    Quirk(
+        "core-url-without-dot-crash",
+        "core",
+        "6",
+        "an image URL whose file name has no '.' makes create_image_file write through NULL: the device hangs "
+        "in the exception handler after DOWNLOAD_START",
+        "the file cannot be created, so the download fails with a download error",
+    ),
+    Quirk(
+        "http-slot-leak-on-bad-url",
+        "downloader",
+        "1.5, 9",
+        "HTTP_Client_Get returns on a URL parse error without freeing its only connection slot: after one bad "
+        "URL every later manifest check or download fails (Downloader open error) until reset",
+        "the slot is released on a parse error",
+    ),
 )
 
 PROFILE_NAMES = ("harmony-3.9.1", "corrected")

@@ -1,0 +1,74 @@
+"""Drive an :class:`~bootloader_model.sysota.OtaService` tick by tick, fast-forwarding over idle stretches.
+
+This is the one place on the device side that looks at wall time, and only to wait for the network: the
+service itself is deterministic. :func:`run_until` ticks the service; when the service is
+
+* quiescent (parked, core idle, nothing open), it jumps the virtual clock straight to the next alarm (the
+  periodic-check RTCC) or to the end of the budget, since ticks in between change nothing;
+* waiting for socket data, it waits on the socket for a short, growing wall time and, if nothing came,
+  applies ``wall waited x speed`` virtual seconds of silent ticks in one step
+  (:meth:`~bootloader_model.sysota.OtaService.skip_network_wait`).
+
+So a 60 s periodic interval, the 70000-empty-read manifest stall and the 1000 s download deadline pass in
+milliseconds, while a responsive server is never skipped past. It does not map virtual time to wall time
+for a user watching a console; the board runner does that with its own speed factor.
+"""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Callable
+
+from .clock import TICK_S
+from .sysota import OtaService
+
+
+def run_until(
+    svc: OtaService,
+    predicate: Callable[[], bool],
+    max_virtual_s: float,
+    *,
+    speed: float = 1000.0,
+    first_wait_s: float = 0.001,
+    max_wait_s: float = 0.05,
+) -> bool:
+    """Tick ``svc`` until ``predicate()`` holds (True) or ``max_virtual_s`` of virtual time passed (False)."""
+    clock = svc.clock
+    end = clock.now() + max_virtual_s
+    wait = first_wait_s
+    while not predicate():
+        now = clock.now()
+        if now >= end:
+            return False
+        if svc.reset_requested or svc.hung:
+            clock.advance_to(end)
+            return predicate()
+        if svc.quiescent():
+            deadline = svc.timer_deadline()
+            target = end if deadline is None or not svc.run.periodic_check else min(end, deadline)
+            if target - now > 2 * TICK_S:
+                clock.advance_to(target - TICK_S)
+            svc.tick()
+            continue
+        if svc.waiting_on_network():
+            sock = svc.client.waiting_socket()  # None: the peer closed, nothing more can arrive
+            t0 = time.perf_counter()
+            ready = select.select([sock], [sock], [], wait) if sock is not None else ([], [], [])
+            if sock is None:
+                wait = max_wait_s
+            if not (ready[0] or (ready[1] and svc.client.state.name == "CONNECTING")):
+                waited = time.perf_counter() - t0
+                ticks = int(min(end - now, max(waited, wait) * speed) / TICK_S)
+                svc.skip_network_wait(max(ticks, 1))
+                wait = min(wait * 2, max_wait_s)
+                continue
+            wait = first_wait_s
+        svc.tick()
+    return True
+
+
+def run_ticks(svc: OtaService, n: int) -> None:
+    """Exactly ``n`` ticks, no fast-forward."""
+    for _ in range(n):
+        svc.tick()

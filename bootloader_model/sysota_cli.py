@@ -1,0 +1,179 @@
+"""The OTA service's console commands: Harmony's ``sysota`` / ``sysotahelp`` group and the ``otactl`` group.
+
+``sysota`` follows ``SYS_OTA_Command_Process`` in ``sys_ota.c.ftl`` byte for byte (its odd ``\\n\\r``
+endings, the missing-argument rules of a NULL ``argv`` slot, ``strtoul`` parsing, the ``getfs`` help that
+names ``get info``). ``otactl`` is this project's small control group, the same one the harness ships as C
+for real boards: each command answers one line, ``otactl: SYS_OTA_SUCCESS`` / ``SYS_OTA_FAILURE`` or the
+status line.
+
+The functions take an argv that has already been split by the SYS_COMMAND line discipline (prompt, echo,
+the 80-character line limit and the 10-argument limit are the board console's business).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from .svcconfig import STATUS_STR, CtrlMsg, SysResult
+
+if TYPE_CHECKING:
+    from .sysota import OtaService
+
+SET_HELP = (
+    "\n\rFollowing commands supported"
+    "\n\r\t* sysota set <periodic check> <auto reset>  <auto update> <periodic interval> <url> "
+    "\n\r\t* periodic check\t\t- 0 (disable)/ 1 (enable)"
+    "\n\r\t* auto reset\t\t\t- 0 (disable)/ 1 (enable)"
+    "\n\r\t* auto update\t\t\t- 0 (disable)/ 1 (enable)"
+    "\n\r\t* periodic interval\t\t- n second"
+    "\n\r\t* server url  \t\t\t- http://<server addr>//<file name>"
+)
+_LIST = (
+    "\n\rFollowing commands supported"
+    "\n\r\t1. sysota set <periodic check> <auto reset>  <auto update> <periodic interval> <url> "
+    "\n\r\t\t* periodic check\t\t- 0 (disable)/ 1 (enable)"
+    "\n\r\t\t* auto reset\t\t\t- 0 (disable)/ 1 (enable)"
+    "\n\r\t\t* auto update\t\t\t- 0 (disable)/ 1 (enable)"
+    "\n\r\t\t* periodic interval\t\t- n second"
+    "\n\r\t\t* server url  \t\t\t- http://<server addr>//<file name>"
+)
+SYSOTA_HELP = _LIST + "\n\r\t2. sysota get info\n\r" + "\n\r\t3. sysota getfs info\n\r"
+SYSOTAHELP = _LIST + "\n\r\t2. sysota get info" + "\n\r\t3. sysota set factory sign <signature> "
+GET_HELP = "Following Command supported : \n\rsysota get info \n\r"
+GETFS_HELP = "Following Command supported : \n\rsysota getfs info \n\r"
+STARS = "*" * 43
+OTACTL_USAGE = "otactl: usage: otactl check|start [<url> <version> <digest>]|sysreset|factory|rollback|status\r\n"
+
+
+def strtoul(text: str) -> int:
+    """``strtoul(s, 0, 10)`` as a 32-bit ``unsigned long``."""
+    m = re.match(r"\s*([+-]?)(\d*)", text)
+    if not m or not m.group(2):
+        return 0
+    value = min(int(m.group(2)), 0xFFFF_FFFF)
+    return (-value if m.group(1) == "-" else value) & 0xFFFF_FFFF
+
+
+def _signed(v: int) -> int:
+    v &= 0xFFFF_FFFF
+    return v - 2**32 if v >= 2**31 else v
+
+
+def _arg(argv: list[str], i: int) -> str | None:
+    return argv[i] if i < len(argv) else None
+
+
+def sysota(svc: OtaService, argv: list[str]) -> str:
+    """``SYS_OTA_Command_Process``; returns the text printed."""
+    out: list[str] = []
+    sub = _arg(argv, 1)
+    if sub == "set":
+        a2 = _arg(argv, 2)
+        if a2 is None or a2 == "?":
+            out.append(SET_HELP)
+        elif len(argv) == 5 and a2 == "factory" and argv[3] == "sign":
+            out.append("\n\rSecure OTA is not enabled\n\r")
+        else:
+            run = svc.run
+            run.periodic_check = strtoul(a2) != 0
+            out.append(f"\n\rperiodic check : {int(run.periodic_check)}\n\r")
+            if (a3 := _arg(argv, 3)) is not None:
+                run.autoreset = strtoul(a3) & 0xFF
+                out.append(f"\n\rauto reset : {run.autoreset}\n\r")
+            if (a4 := _arg(argv, 4)) is not None:
+                run.auto_update = strtoul(a4) != 0
+                out.append(f"\n\rauto update : {int(run.auto_update)}\n\r")
+            if (a5 := _arg(argv, 5)) is not None:
+                run.interval_s = strtoul(a5)
+                out.append(f"\n\rperiodic interval : {_signed(run.interval_s)}\n\r")
+            if (a6 := _arg(argv, 6)) is not None:
+                run.json_url = a6[:999]
+                out.append(f"\n\rjson url : {run.json_url}\n\r")
+    elif sub == "get":
+        a2 = _arg(argv, 2)
+        if a2 == "info":
+            total, done = svc.download_status()
+            status = STATUS_STR.get(svc.status, "Invalid Status")
+            run = svc.run
+            out += [
+                f"{STARS}\n\r",
+                f"Status: {status}\n\r",
+                f"Total data to download : {_signed(total)} bytes\n\r",
+                f"Data downloaded : {_signed(done)} bytes \r\n",
+                f"Json-server url : {run.json_url}\n\r",
+                f"Periodic check : {int(run.periodic_check)} (1=Enable, 0=Disable )\n\r",
+                f"Periodic interval : {_signed(run.interval_s)} sec\n\r",
+                f"Auto reset : {run.autoreset} (0=disable)/ 1=enable)\n\r",
+                f"{STARS}\n\r",
+            ]
+        else:
+            out.append(GET_HELP)
+    elif sub == "getfs":
+        a2 = _arg(argv, 2)
+        if a2 is None:
+            out.append(GET_HELP)
+        elif a2 == "info":
+            return ""  # printed by the core directly (OTA_GetImageDbInfo)
+        else:
+            out.append(GETFS_HELP)
+    else:
+        out.append(SYSOTA_HELP)
+    return "".join(out)
+
+
+def _result(r: SysResult) -> str:
+    return f"otactl: {r.name}\r\n"
+
+
+def otactl(svc: OtaService, argv: list[str]) -> str:
+    """The ``otactl`` group: control messages and one status line."""
+    sub = _arg(argv, 1)
+    simple = {
+        "check": CtrlMsg.SYS_OTA_UPDATECHCK,
+        "sysreset": CtrlMsg.SYS_OTA_TRIGGER_SYSTEM_RESET,
+        "factory": CtrlMsg.SYS_OTA_TRIGGER_FACTORY_RESET,
+        "rollback": CtrlMsg.SYS_OTA_TRIGGER_ROLLBACK,
+    }
+    if sub in simple and len(argv) == 2:
+        return _result(svc.ctrl_msg(simple[sub]))
+    if sub == "start" and len(argv) in (2, 5):
+        if len(argv) == 5:
+            if not re.fullmatch(r"\d+", argv[3]):
+                return "otactl: bad version\r\n"
+            svc.set_parameters(argv[2], int(argv[3]), argv[4])
+        return _result(svc.ctrl_msg(CtrlMsg.SYS_OTA_INITIATE_OTA))
+    if sub == "status" and len(argv) == 2:
+        total, done = svc.download_status()
+        return f"otactl: state={svc.state.name} downloaded={done} total={total} version={svc.run.app_version}\r\n"
+    return OTACTL_USAGE
+
+
+def handle_command(svc: OtaService, argv: list[str]) -> bytes:
+    """Dispatch one command line; print its output on the service console and return it."""
+    if not argv:
+        return b""
+    name = argv[0]
+    text: str | None
+    if name == "sysota":
+        if _arg(argv, 1) == "getfs" and _arg(argv, 2) == "info":
+            captured: list[bytes] = []
+            real = svc._console
+            svc._console = captured.append
+            try:
+                svc.core.image_db_info()
+            finally:
+                svc._console = real
+            data = b"".join(captured)
+            svc.print(data)
+            return data
+        text = sysota(svc, argv)
+    elif name == "sysotahelp":
+        text = SYSOTAHELP
+    elif name == "otactl":
+        text = otactl(svc, argv)
+    else:
+        return b""
+    data = text.encode("utf-8", "replace")
+    svc.print(data)
+    return data
