@@ -14,17 +14,17 @@ secure boot or file-download features.
 from __future__ import annotations
 
 import hashlib
-import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
-from . import otadb
+from . import imagedb
 from .bootctl import APP_BOOT_ADDR, BOOT_CTL_PHYS, PAGE_SIZE, BootControl, ImgStatus, ImgType
 from .clock import VirtualClock
 from .flash import NorFlash
 from .fs import OTA_DIR, FileSystem, FsError, OpenFile
+from .imagedb import DB_NAME, DB_PATH, DbField, ImageDb
 from .httpclient import Downloader
 from .quirks import QuirkProfile
 
@@ -126,12 +126,11 @@ class OtaCore:
         console: Callable[[bytes], None],
         profile: QuirkProfile,
         downloader: Downloader,
-        db: otadb.DbBackend,
         num_images: int = 2,
         free_sector_check: bool = False,
     ) -> None:
         self.fs, self.internal, self.clock, self.console = fs, internal, clock, console
-        self.profile, self.dl, self.db = profile, downloader, db
+        self.profile, self.dl = profile, downloader
         self.num_images, self.free_sector_check = num_images, free_sector_check
         self.current_task = CoreTask.INIT
         self.task_state = 0
@@ -158,7 +157,7 @@ class OtaCore:
         self.timeout = 0.0
         self.sha: hashlib._Hash | None = None
         self.v_len = self.v_offset = self.img_sz = 0
-        self.rows: otadb.Rows = []
+        self.db = ImageDb()  # imageDB of the status task: kept (stale) between runs, as in C
         self.selected_row = -1
         self.written_row = -1
         self.ctx_buf: bytearray | None = None
@@ -239,29 +238,30 @@ class OtaCore:
         if self.current_task == CoreTask.DOWNLOAD_IMAGE:
             self.console(b"Download In Progress, Please try later\n\r")
             return
-        code, rows = self._load()
-        if code >= 1 or otadb.total_images(rows) == 0:
+        code, db = self._load()
+        if code >= 1 or db.height & 0xFF == 0:
             self.console(b"NO info found\n\r")
             return
         self.console(b"\tImage name\t\tStatus\t\tVersion\t\tDigest\n\r")
-        for i in range(otadb.total_images(rows)):
-            ver = otadb.version_of(rows, i) or 0
-            name = otadb.field(rows, i, otadb.NAME) or ""
-            digest = otadb.field(rows, i, otadb.DIGEST) or ""
-            status = otadb.status_of(rows, i) or 0
+        for i in range(db.height & 0xFF):
+            ver = db.field_value_32(DbField.VERSION, i) or 0
+            name = db.field_string(DbField.NAME, i) or ""
+            digest = (db.get_field(i, DbField.DIGEST, 65)[1]) if i < db.height else ""
+            status = db.field_value(DbField.STATUS, i) or 0
             signed = ver - 2**32 if ver >= 2**31 else ver
             self.console(f"{name}\t\t{status:x}\t\t{signed}\t\t{digest}\n\r".encode()[:255])
 
     # ------------------------------------------------------------------------------------- helpers
-    def _load(self) -> tuple[int, otadb.Rows]:
+    def _load(self) -> tuple[int, ImageDb]:
+        """``OTAGetDb``: 0 loaded, 1 no file, >1 error (e.g. no file system)."""
         try:
-            return self.db.load(self.fs, otadb.DB_PATH)
+            return imagedb.load_db(self.fs, DB_PATH)
         except FsError:
-            return 2, []
+            return 2, ImageDb()
 
-    def _save(self, rows: otadb.Rows) -> int:
+    def _save(self, db: ImageDb) -> int:
         try:
-            return self.db.save(self.fs, otadb.DB_PATH, rows)
+            return imagedb.save_db(self.fs, DB_PATH, db.rows, self.profile)
         except FsError:
             return 1
 
@@ -374,32 +374,32 @@ class OtaCore:
             names = self.fs.listdir(OTA_DIR)
         except FsError:
             return "error"
-        return "found" if otadb.DB_PATH.rsplit("/", 1)[1] in names else "not-found"
+        return "found" if DB_NAME in names else "not-found"
 
     def _db_entry_check(self) -> str:
         found = self._db_exists()
         if found != "found":
             return found
-        code, rows = self._load()
+        code, db = self._load()
         if code > 0:
             return "error"
-        return "not-full" if otadb.total_images(rows) < self.num_images else "full"
+        return "not-full" if db.height & 0xFF < self.num_images else "full"
 
     def _cleanup(self) -> None:
         """``OTA_CleanUp``: remove ``*.bin`` files no DB row names (all of them without a DB)."""
         found = self._db_exists()
         if found == "error":
             return
-        rows: otadb.Rows = []
+        db = ImageDb()
         if found == "found":
-            code, rows = self._load()
+            code, db = self._load()
             if code > 0:
                 return
         for name in self.fs.listdir(OTA_DIR):
             if not name.lower().endswith(".bin") or name.startswith(FACTORY_IMAGE):
                 continue
             if found == "found":
-                names = [otadb.field(rows, i, otadb.NAME) for i in range(otadb.total_images(rows))]
+                names = [db.field_string(DbField.NAME, i) for i in range(db.height & 0xFF)]
                 if any(n is not None and n[:100].startswith(name) for n in names):
                     continue
             if self._remove(f"{OTA_DIR}/{name}"):
@@ -576,25 +576,23 @@ class OtaCore:
     # ------------------------------------------------------------------------------------ DB entry
     def _db_entry(self) -> bool:
         """``OTA_Task_DataEntry`` / ``OTADbNewEntry``."""
-        code, rows = self._load()
-        if code == 1:
-            row = 0
-            rows = []
-        elif code == 0:
-            row = otadb.new_entry_row(rows, self.db_full)
-            if row < 0:
-                return False
-        else:
+        code, db = self._load()
+        row = db.height
+        if code == 0 and self.db_full:  # the row OTADbNewEntry will overwrite (for the corrected status step)
+            lowest = imagedb.APP_MIN_VERSION_START
+            for i in range(db.height & 0xFF):
+                ver = db.field_value_32(DbField.VERSION, i)
+                if ver is not None and lowest > ver:
+                    lowest, row = ver, i
+        self.written_row = row if code == 0 else 0
+        try:
+            rc = imagedb.new_entry(
+                self.fs, self.image_name or "/", self.params.version, self.params.serv_app_digest_string[:64],
+                db_full=self.db_full, profile=self.profile,
+            )
+        except FsError:
             return False
-        name = posixpath.basename(self.image_name)
-        otadb.set_row(
-            rows,
-            row,
-            [name, otadb.STATUS_DOWNLOADED_TEXT, otadb.version_text(self.params.version), otadb.IMAGE_TYPE,
-             self.params.serv_app_digest_string[:64]],
-        )
-        self.written_row = row
-        return self._save(rows) == 0
+        return rc == 0
 
     # --------------------------------------------------------------------------- set image status
     def _task_set_image_status(self) -> None:
@@ -620,28 +618,28 @@ class OtaCore:
         st = self.task_state
         if st == S_INIT:
             self.ctx_buf = bytearray(b"\xff" * PAGE_SIZE)  # malloc'd, never initialised: assumed erased-looking
-            code, self.rows = self._load()
+            code, self.db = self._load()
             if code > 1:
                 return ERROR
             if not self.new_downloaded_img or self.rollback_initiated:
-                self.selected_row = otadb.image_row(self.rows, self.param_version)
+                self.selected_row = self.db.image_row(self.param_version, uint8_cast=False)
                 if self.selected_row == -1:
                     return ERROR
             elif self.profile.on("core-dbfull-status-wrong-row"):
-                self.selected_row = otadb.total_images(self.rows) - 1
+                self.selected_row = (self.db.height & 0xFF) - 1
             else:
                 self.selected_row = self.written_row
             self.task_state = S_UPDATE_DB
         elif st == S_UPDATE_DB:
             row = self.selected_row & 0xFF
-            status = otadb.status_of(self.rows, row)
-            version = otadb.version_of(self.rows, row)
+            status = self.db.field_value(DbField.STATUS, row)
+            version = self.db.field_value_32(DbField.VERSION, row)
             if status is None or version is None:
                 return ERROR
             self.ctx_version = version
             if status != self.img_status:
-                self.rows[row][otadb.STATUS] = f"{int(self.img_status):x}"
-                self._save(self.rows)
+                self.db.set_field_value(DbField.STATUS, row, imagedb.status_text(self.img_status))
+                self._save(self.db)
             self.task_state = S_WRITE_BOOT_CONTROL
         elif st == S_WRITE_BOOT_CONTROL:
             if self.ctx_buf is None:
@@ -671,7 +669,7 @@ class OtaCore:
         if st == F_INIT:
             self.task_state = F_DISABLE_IMAGE
         elif st == F_DISABLE_IMAGE:
-            self._remove(otadb.DB_PATH)
+            self._remove(DB_PATH)
             self.task_state = F_INVALIDATE_BOOT_CTL
         elif st == F_INVALIDATE_BOOT_CTL:
             before = self.internal.busy_s
@@ -686,15 +684,14 @@ class OtaCore:
 
     def _erase(self) -> bool:
         """``OTA_Task_EraseImage``: delete the DB row of ``erase_ver`` and its file."""
-        code, rows = self._load()
+        code, db = self._load()
         if code > 1:
             return False
-        row = otadb.image_row(rows, self.erase_ver)
+        row = db.image_row(self.erase_ver, uint8_cast=False)
         if row == -1:
             return False
-        name = otadb.field(rows, row, otadb.NAME)
-        if name is None:
+        name = db.field_string(DbField.NAME, row)
+        if name is None or db.remove_row(row) != 0:
             return False
-        del rows[row]
-        self._save(rows)
+        self._save(db)
         return self._remove(f"{OTA_DIR}/{name}")

@@ -54,10 +54,13 @@ def run_until(
         if svc.waiting_on_network():
             sock = svc.client.waiting_socket()  # None: the peer closed, nothing more can arrive
             t0 = time.perf_counter()
-            ready = select.select([sock], [sock], [], wait) if sock is not None else ([], [], [])
+            connecting = svc.client.state.name == "CONNECTING"
             if sock is None:
+                ready: tuple[list[object], list[object], list[object]] = ([], [], [])
                 wait = max_wait_s
-            if not (ready[0] or (ready[1] and svc.client.state.name == "CONNECTING")):
+            else:
+                ready = select.select([sock], [sock] if connecting else [], [], wait)
+            if not (ready[0] or ready[1]):
                 waited = time.perf_counter() - t0
                 ticks = int(min(end - now, max(waited, wait) * speed) / TICK_S)
                 svc.skip_network_wait(max(ticks, 1))

@@ -22,7 +22,6 @@ from .fs import FileSystem
 from .httpclient import Downloader, HttpClient
 from .manifest_parse import parse_json_content
 from .otacore import CoreTask, OtaCore, OtaParams, OtaResult
-from .otadb import DbBackend
 from .quirks import HARMONY, QuirkProfile
 from .svcconfig import CtrlMsg, ServiceConfig, SysResult, SysState, SysStatus, demo_print
 
@@ -69,7 +68,6 @@ class OtaService:
         internal: NorFlash,
         clock: VirtualClock,
         console: Callable[[bytes], None],
-        db: DbBackend,
         profile: QuirkProfile = HARMONY,
         network_up: Callable[[], bool] = lambda: True,
         demo_app: bool = True,
@@ -80,7 +78,7 @@ class OtaService:
         self.dl = Downloader(self.client, self.print)
         self.core = OtaCore(
             fs=fs, internal=internal, clock=clock, console=self.print, profile=profile, downloader=self.dl,
-            db=db, num_images=config.num_images, free_sector_check=config.free_sector_check,
+            num_images=config.num_images, free_sector_check=config.free_sector_check,
         )
         # SYS_OTA_Initialize
         self.state = S.SYS_OTA_REGWIFISRVCALLBCK

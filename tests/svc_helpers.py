@@ -1,0 +1,111 @@
+"""Shared set-up for the OTA service tests: a board-less service over MemoryFileSystem and a real server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from bootloader_model import imagedb
+from bootloader_model.bootctl import APP_BOOT_ADDR, BOOT_CTL_PHYS, BootControl, ImgType, placeholder_page
+from bootloader_model.clock import VirtualClock
+from bootloader_model.flash import PIC32MZ1025W104132, NorFlash
+from bootloader_model.fs import OTA_DIR, MemoryFileSystem, write_file
+from bootloader_model.quirks import QuirkProfile
+from bootloader_model.svcconfig import ServiceConfig, SysStatus
+from bootloader_model.svcrunner import run_until
+from bootloader_model.sysota import OtaService
+
+from .otaserver import OtaTestServer, Route
+
+CHECK_START = SysStatus.SYS_OTA_UPDATE_CHECK_START
+
+
+def image(size: int, seed: int = 1) -> bytes:
+    """Deterministic image bytes of ``size``."""
+    out = bytearray()
+    block = hashlib.sha256(bytes([seed])).digest()
+    while len(out) < size:
+        block = hashlib.sha256(block).digest()
+        out += block
+    return bytes(out[:size])
+
+
+def manifest(version: int, url: str, digest: str, **extra: object) -> bytes:
+    entry: dict[str, object] = {"Version": version, "URL": url, "Digest": digest, **extra}
+    return json.dumps({"ota": [entry]}).encode()
+
+
+@dataclass
+class Rig:
+    svc: OtaService
+    fs: MemoryFileSystem
+    flash: NorFlash
+    clock: VirtualClock
+    server: OtaTestServer
+    out: bytearray = field(default_factory=bytearray)
+
+    def text(self) -> str:
+        return self.out.decode("latin-1")
+
+    def lines(self) -> list[str]:
+        return [ln for ln in self.text().replace("\n\r", "\r\n").split("\r\n") if ln.strip()]
+
+    def events(self) -> list[str]:
+        return [e.name for e in self.svc.events]
+
+    def until(self, pred: object, max_s: float = 3000.0) -> bool:
+        return run_until(self.svc, pred, max_s)  # type: ignore[arg-type]
+
+    def until_event(self, name: str, count: int = 1, max_s: float = 3000.0) -> bool:
+        return self.until(lambda: self.events().count(name) >= count, max_s)
+
+    def until_idle(self, max_s: float = 3000.0) -> bool:
+        return self.until(lambda: self.svc.state.name == "SYS_OTA_STATE_IDLE" and self.svc.core.idle, max_s)
+
+    def boot_control(self) -> BootControl:
+        return BootControl.decode(self.flash.read(BOOT_CTL_PHYS, 256))
+
+    def db_rows(self) -> list[list[str]]:
+        rc, db = imagedb.load_db(self.fs)
+        return db.rows if rc == 0 else []
+
+    def serve_update(self, version: int, data: bytes, name: str = "app_v{v}.bin", **route: object) -> str:
+        """Serve ``data`` as version ``version`` under /ota.json; returns the image path."""
+        path = "/" + name.format(v=version)
+        self.server.routes[path] = Route(body=data, **route)  # type: ignore[arg-type]
+        self.server.routes["/ota.json"] = Route(
+            body=manifest(version, self.server.url(path), hashlib.sha256(data).hexdigest())
+        )
+        return path
+
+
+def make_rig(
+    server: OtaTestServer,
+    profile: str = "harmony-3.9.1",
+    *,
+    running_version: int = 1,
+    db_rows: list[list[str]] | None = None,
+    factory_running: bool = False,
+    files: dict[str, bytes] | None = None,
+    **config: object,
+) -> Rig:
+    """A service as at power-on of an application of ``running_version`` that the bootloader has started."""
+    fs = MemoryFileSystem()
+    fs.mkdir(OTA_DIR)
+    flash = NorFlash(PIC32MZ1025W104132)
+    clock = VirtualClock()
+    if factory_running:
+        flash.program(BOOT_CTL_PHYS, placeholder_page()[:1024])
+    else:
+        bc = BootControl(status=0xFC, slot=0, order=0xFF, type=ImgType.PRODUCTION, sz=0, version=running_version,
+                         boot_addr=APP_BOOT_ADDR, digest=bytes(32), rsvd=bytes(208))
+        flash.program(BOOT_CTL_PHYS, bc.encode() + b"\xff" * 768)
+    if db_rows is not None:
+        imagedb.save_db(fs, imagedb.DB_PATH, db_rows, QuirkProfile.named("corrected"))
+    for name, data in (files or {}).items():
+        write_file(fs, f"{OTA_DIR}/{name}", data)
+    cfg = {"json_url": server.url("/ota.json"), "app_version": running_version, **config}
+    out = bytearray()
+    svc = OtaService(ServiceConfig(**cfg), fs, flash, clock, out.extend, QuirkProfile.named(profile))  # type: ignore[arg-type]
+    return Rig(svc, fs, flash, clock, server, out)
