@@ -46,7 +46,7 @@ def run_until(
             return predicate()
         if svc.quiescent():
             deadline = svc.timer_deadline()
-            target = end if deadline is None or not svc.run.periodic_check else min(end, deadline)
+            target = end if deadline is None or deadline <= now else min(end, deadline)
             if target - now > 2 * TICK_S:
                 clock.advance_to(target - TICK_S)
             svc.tick()

@@ -181,7 +181,9 @@ class OtaService:
 
     def timer_deadline(self) -> float | None:
         a = self._alarm
-        return None if a is None or a.cancelled or self.timer_trigger else a.deadline
+        if a is None or a.cancelled or self.timer_trigger or a.deadline <= self.clock.now():
+            return None
+        return a.deadline
 
     # ------------------------------------------------------------------------------ core callback
     def _ota_callback(self, result: OtaResult) -> None:

@@ -81,7 +81,7 @@ class OtaTestServer:
         self._srv = _Server(("127.0.0.1", 0), _Handler)
         self._srv.owner = self
         self.port = self._srv.server_address[1]
-        self._thread = threading.Thread(target=self._srv.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
     def url(self, path: str) -> str:

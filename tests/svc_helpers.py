@@ -109,3 +109,8 @@ def make_rig(
     out = bytearray()
     svc = OtaService(ServiceConfig(**cfg), fs, flash, clock, out.extend, QuirkProfile.named(profile))  # type: ignore[arg-type]
     return Rig(svc, fs, flash, clock, server, out)
+
+
+def boot_lines(rig: Rig) -> list[str]:
+    """Console lines, without the start-up IP line."""
+    return [ln for ln in rig.lines() if "IP address obtained" not in ln]
