@@ -63,9 +63,9 @@ def run_until(
             if not (ready[0] or ready[1]):
                 waited = time.perf_counter() - t0
                 ticks = int(min(end - now, max(waited, wait) * speed) / TICK_S)
-                svc.skip_network_wait(max(ticks, 1))
                 wait = min(wait * 2, max_wait_s)
-                continue
+                if svc.skip_network_wait(max(ticks, 1)):
+                    continue
             wait = first_wait_s
         svc.tick()
     return True

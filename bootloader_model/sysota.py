@@ -504,8 +504,16 @@ class OtaService:
         """
         if ticks <= 0 or not self.waiting_on_network():
             return 0
-        if self.core.current_task != CoreTask.DOWNLOAD_IMAGE:
+        now = self.clock.now()
+        if self.client.state.name == "CONNECTING":  # the 360 s connect timeout must still be seen
+            ticks = min(ticks, int(((self.client.sock_timer_ms + 360_000) / 1000 - now) / TICK_S))
+        if self.core.current_task == CoreTask.DOWNLOAD_IMAGE:
+            ticks = min(ticks, int((self.core.timeout - now) / TICK_S))  # stop at the 1000 s deadline
+        else:
             ticks = min(ticks, MAX_DOWNLOADER_READ_COUNT - self.no_data_cnt)
+        if ticks <= 0:
+            return 0
+        if self.core.current_task != CoreTask.DOWNLOAD_IMAGE:
             self.no_data_cnt += ticks
         self.clock.advance(ticks * TICK_S)
         return ticks
