@@ -48,19 +48,16 @@ class CJsonNumber:
 class CJsonObject:
     """An object's members in document order."""
 
-    def __init__(self, members: list[tuple[str, CJsonValue]]) -> None:
+    def __init__(self, members: list[tuple[str, object]]) -> None:
         self.members = members
 
-    def get(self, name: str) -> CJsonValue | None:
+    def get(self, name: str) -> object | None:
         """``cJSON_GetObjectItem``: first member whose name matches case-insensitively."""
         low = name.lower()
         for key, value in self.members:
             if key.lower() == low:
                 return value
         return None
-
-
-CJsonValue = "CJsonObject | list[CJsonValue] | str | bool | None | CJsonNumber"
 
 
 class _Null:
@@ -149,7 +146,7 @@ class _Parser:
             i += 1
         out.append(s[start:i].decode("utf-8", "replace"))
         self.i = i + 1
-        return "".join(out)
+        return "".join(out).split("\0", 1)[0]
 
     def _unicode(self, i: int, out: list[str]) -> int:
         def hex4(at: int) -> int:
@@ -169,7 +166,7 @@ class _Parser:
                 raise _Fail
             out.append(chr(0x10000 + (((first & 0x3FF) << 10) | (second & 0x3FF))))
             return i + 12
-        out.append(chr(first) if first else "")  # cJSON copies a NUL, which ends the C string
+        out.append(chr(first))  # a \u0000 is copied as NUL, which ends the C string (see string())
         return i + 6
 
     def array(self, depth: int) -> list[object]:
@@ -198,7 +195,7 @@ class _Parser:
         members: list[tuple[str, object]] = []
         if self.i < len(self.s) and self.s[self.i] == ord("}"):
             self.i += 1
-            return CJsonObject(members)  # type: ignore[arg-type]
+            return CJsonObject(members)
         while True:
             self.ws()
             if self.i >= len(self.s) or self.s[self.i] != ord('"'):
@@ -216,7 +213,7 @@ class _Parser:
             c = self.s[self.i]
             self.i += 1
             if c == ord("}"):
-                return CJsonObject(members)  # type: ignore[arg-type]
+                return CJsonObject(members)
             if c != ord(","):
                 raise _Fail
 
