@@ -219,7 +219,7 @@ QUIRKS: tuple[Quirk, ...] = (
         "core",
         "6",
         "an image URL whose file name has no '.' makes create_image_file write through NULL: the device hangs "
-        "in the exception handler after DOWNLOAD_START",
+        "in the exception handler as the download starts, before DOWNLOAD_START reaches the user",
         "the file cannot be created, so the download fails with a download error",
     ),
     Quirk(

@@ -263,6 +263,13 @@ class OtaService:
             if out.erase_version is not None:
                 self.state = S.SYS_OTA_ERASE_IMAGE
                 self.params.delete_img_version = out.erase_version & 0xFFFF_FFFF
+                if not self.profile.on("svc-stuck-erase-flag"):
+                    # Harmony leaves the sub-machine in DONE with the check still "in progress"; the next
+                    # check then starts by finishing this one. Finish it now instead.
+                    self._close_dl()
+                    self.check_in_progress = False
+                    self.update_check_state = S.SYS_OTA_UPDATE_CHECK_CNCT_TO_SRVR
+                    return False
             if out.available and out.version is not None:
                 self.params.version = out.version
             self.json_content_parse_result = out.available
