@@ -68,7 +68,16 @@ NULL = _Null()
 
 _NUM = re.compile(rb"[0-9+\-eE.]*")
 _STRTOD = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_ESC = {ord("b"): "\b", ord("f"): "\f", ord("n"): "\n", ord("r"): "\r", ord("t"): "\t", ord('"'): '"', ord("\\"): "\\", ord("/"): "/"}
+_ESC = {
+    ord("b"): "\b",
+    ord("f"): "\f",
+    ord("n"): "\n",
+    ord("r"): "\r",
+    ord("t"): "\t",
+    ord('"'): '"',
+    ord("\\"): "\\",
+    ord("/"): "/",
+}
 
 
 class _Fail(Exception):

@@ -24,8 +24,8 @@ from .bootctl import APP_BOOT_ADDR, BOOT_CTL_PHYS, PAGE_SIZE, BootControl, ImgSt
 from .clock import VirtualClock
 from .flash import NorFlash
 from .fs import OTA_DIR, FileSystem, FsError, OpenFile
-from .imagedb import DB_NAME, DB_PATH, DbField, ImageDb
 from .httpclient import Downloader
+from .imagedb import DB_NAME, DB_PATH, DbField, ImageDb
 from .quirks import QuirkProfile
 
 SECTOR = 4096  # FLASH_SECTOR_SIZE
@@ -69,9 +69,16 @@ class OtaResult(IntEnum):
 # The per-task sub-states share one integer, as ``ota.task.state`` does in C.
 D_INIT, D_GET_CONTENT_LENGTH, D_DOWNLOAD, D_WRITE, D_DONE = range(5)
 V_INIT, V_READ_HEADER, V_READ, V_DONE = range(4)
-S_INIT, S_READ_HEADER, S_WRITE_HEADER, S_UPDATE_DB, S_VERIFY_HEADER, S_ERASE_BOOT_CONTROL, S_WRITE_BOOT_CONTROL, S_DONE = (
-    range(8)
-)
+(
+    S_INIT,
+    S_READ_HEADER,
+    S_WRITE_HEADER,
+    S_UPDATE_DB,
+    S_VERIFY_HEADER,
+    S_ERASE_BOOT_CONTROL,
+    S_WRITE_BOOT_CONTROL,
+    S_DONE,
+) = range(8)
 F_INIT, F_DISABLE_IMAGE, F_INVALIDATE_BOOT_CTL, F_DONE = range(4)
 
 BUSY, READY, ERROR = "busy", "ready", "error"
@@ -477,7 +484,11 @@ class OtaCore:
     def _get_content_length(self) -> str:
         got = self.dl.read(SECTOR - self.buf_len)
         if isinstance(got, int):
-            if not self.profile.on("core-image-min-4k") and self.buf_len and self.buf_len == self.dl.field_content_length:
+            if (
+                not self.profile.on("core-image-min-4k")
+                and self.buf_len
+                and self.buf_len == self.dl.field_content_length
+            ):
                 return self._short_image()
             self.task_state = D_DONE
             return ERROR
@@ -587,8 +598,12 @@ class OtaCore:
         self.written_row = row if code == 0 else 0
         try:
             rc = imagedb.new_entry(
-                self.fs, self.image_name or "/", self.params.version, self.params.serv_app_digest_string[:64],
-                db_full=self.db_full, profile=self.profile,
+                self.fs,
+                self.image_name or "/",
+                self.params.version,
+                self.params.serv_app_digest_string[:64],
+                db_full=self.db_full,
+                profile=self.profile,
             )
         except FsError:
             return False
@@ -646,8 +661,15 @@ class OtaCore:
                 self._hang()  # memcpy into the freed, NULLed context buffer
                 return BUSY
             header = BootControl(
-                status=int(self.pfm_status), slot=0, order=0xFF, type=ImgType.PRODUCTION, sz=0,
-                version=self.ctx_version, boot_addr=APP_BOOT_ADDR, digest=bytes(32), rsvd=bytes(208),
+                status=int(self.pfm_status),
+                slot=0,
+                order=0xFF,
+                type=ImgType.PRODUCTION,
+                sz=0,
+                version=self.ctx_version,
+                boot_addr=APP_BOOT_ADDR,
+                digest=bytes(32),
+                rsvd=bytes(208),
             )
             self.ctx_buf[:256] = header.encode()
             before = self.internal.busy_s

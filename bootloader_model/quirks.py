@@ -129,7 +129,7 @@ QUIRKS: tuple[Quirk, ...] = (
         "svc-stuck-erase-flag",
         "service",
         "1.6 J",
-        "erase_request is cleared only by a manifest with an explicit \"EraseVer\": false; while set, every "
+        'erase_request is cleared only by a manifest with an explicit "EraseVer": false; while set, every '
         "manifest is treated as an erase request and a check never completes",
         "a manifest without EraseVer clears the erase request",
     ),

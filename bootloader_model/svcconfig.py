@@ -44,7 +44,7 @@ class ServiceConfig:
             json_url=desc.manifest_url,
             num_images=desc.num_images,
         )
-        return cls(**{**base.__dict__, **overrides})  # type: ignore[arg-type]
+        return cls(**{**base.__dict__, **overrides})
 
 
 class SysState(IntEnum):
@@ -75,7 +75,9 @@ class SysState(IntEnum):
     SYS_OTA_SERVER_UPDATE_CHECK_TRIGGER = 22
 
 
-MAIN_STATES = frozenset(s for s in SysState if s <= SysState.SYS_OTA_STATE_IDLE or s == SysState.SYS_OTA_SERVER_UPDATE_CHECK_TRIGGER)
+MAIN_STATES = frozenset(
+    s for s in SysState if s <= SysState.SYS_OTA_STATE_IDLE or s == SysState.SYS_OTA_SERVER_UPDATE_CHECK_TRIGGER
+)
 CHECK_STATES = frozenset(
     {
         SysState.SYS_OTA_UPDATE_CHECK_CNCT_TO_SRVR,

@@ -56,11 +56,12 @@ def run_until(
             t0 = time.perf_counter()
             connecting = svc.client.state.name == "CONNECTING"
             if sock is None:
-                ready: tuple[list[object], list[object], list[object]] = ([], [], [])
+                progress = False
                 wait = max_wait_s
             else:
-                ready = select.select([sock], [sock] if connecting else [], [], wait)
-            if not (ready[0] or ready[1]):
+                readable, writable, _ = select.select([sock], [sock] if connecting else [], [], wait)
+                progress = bool(readable or writable)
+            if not progress:
                 waited = time.perf_counter() - t0
                 ticks = int(min(end - now, max(waited, wait) * speed) / TICK_S)
                 wait = min(wait * 2, max_wait_s)

@@ -77,8 +77,14 @@ class OtaService:
         self.client = HttpClient(clock, self.print, profile, enforce_tls=config.enforce_tls)
         self.dl = Downloader(self.client, self.print)
         self.core = OtaCore(
-            fs=fs, internal=internal, clock=clock, console=self.print, profile=profile, downloader=self.dl,
-            num_images=config.num_images, free_sector_check=config.free_sector_check,
+            fs=fs,
+            internal=internal,
+            clock=clock,
+            console=self.print,
+            profile=profile,
+            downloader=self.dl,
+            num_images=config.num_images,
+            free_sector_check=config.free_sector_check,
         )
         # SYS_OTA_Initialize
         self.state = S.SYS_OTA_REGWIFISRVCALLBCK
@@ -99,8 +105,12 @@ class OtaService:
         self.dl_handle = False  # the service's ``downloader`` handle is valid
         self.params = OtaParams()  # the service's static ota_params
         self.run = RunConfig(
-            int(config.autoreset), config.periodic_check, config.auto_update, config.interval_s,
-            config.app_version, config.json_url,
+            int(config.autoreset),
+            config.periodic_check,
+            config.auto_update,
+            config.interval_s,
+            config.app_version,
+            config.json_url,
         )
         self.user_callback: Callback | None = None
         self.events: list[SysStatus] = []
@@ -343,7 +353,7 @@ class OtaService:
                 self.core.tasks()
         self.clock.advance(TICK_S)
 
-    def _sys_tasks(self) -> None:  # noqa: C901 - one switch, as in C
+    def _sys_tasks(self) -> None:
         st = self.state
         if st == S.SYS_OTA_REGWIFISRVCALLBCK:
             if self.network_up():
@@ -476,7 +486,7 @@ class OtaService:
         (or a command arrives): the core idle, no connection open, and the service parked."""
         if self.reset_requested or self.core.hung:
             return True
-        if self.core.current_task != CoreTask.IDLE or self.client.valid and self.dl.handle_valid:
+        if self.core.current_task != CoreTask.IDLE or (self.client.valid and self.dl.handle_valid):
             return False
         st = self.state
         if st in (S.SYS_OTA_STATE_IDLE, S.SYS_OTA_WAIT_FOR_OTA_COMPLETE):

@@ -98,8 +98,17 @@ def make_rig(
     if factory_running:
         flash.program(BOOT_CTL_PHYS, placeholder_page()[:1024])
     else:
-        bc = BootControl(status=0xFC, slot=0, order=0xFF, type=ImgType.PRODUCTION, sz=0, version=running_version,
-                         boot_addr=APP_BOOT_ADDR, digest=bytes(32), rsvd=bytes(208))
+        bc = BootControl(
+            status=0xFC,
+            slot=0,
+            order=0xFF,
+            type=ImgType.PRODUCTION,
+            sz=0,
+            version=running_version,
+            boot_addr=APP_BOOT_ADDR,
+            digest=bytes(32),
+            rsvd=bytes(208),
+        )
         flash.program(BOOT_CTL_PHYS, bc.encode() + b"\xff" * 768)
     if db_rows is not None:
         imagedb.save_db(fs, imagedb.DB_PATH, db_rows, QuirkProfile.named("corrected"))

@@ -42,8 +42,10 @@ def manual(server: OtaTestServer, **kw: object) -> Rig:
 def test_sysota_set_echoes_each_given_value(server: OtaTestServer) -> None:
     rig = manual(server)
     out = rig.svc.handle_command(["sysota", "set", "1", "0", "1", "120", "http://h/x.json"])
-    assert out == (b"\n\rperiodic check : 1\n\r\n\rauto reset : 0\n\r\n\rauto update : 1\n\r"
-                   b"\n\rperiodic interval : 120\n\r\n\rjson url : http://h/x.json\n\r")
+    assert out == (
+        b"\n\rperiodic check : 1\n\r\n\rauto reset : 0\n\r\n\rauto update : 1\n\r"
+        b"\n\rperiodic interval : 120\n\r\n\rjson url : http://h/x.json\n\r"
+    )
     assert bytes(rig.out) == out
     assert (rig.svc.run.periodic_check, rig.svc.run.autoreset, rig.svc.run.interval_s) == (True, 0, 120)
     assert rig.svc.handle_command(["sysota", "set", "x"]) == b"\n\rperiodic check : 0\n\r"
@@ -67,16 +69,20 @@ def test_sysota_get_info(server: OtaTestServer) -> None:
     )
     assert rig.svc.handle_command(["sysota", "get"]) == b"Following Command supported : \n\rsysota get info \n\r"
     assert rig.svc.handle_command(["sysota", "getfs"]) == b"Following Command supported : \n\rsysota get info \n\r"
-    assert rig.svc.handle_command(["sysota", "getfs", "x"]) == b"Following Command supported : \n\rsysota getfs info \n\r"
+    assert (
+        rig.svc.handle_command(["sysota", "getfs", "x"]) == b"Following Command supported : \n\rsysota getfs info \n\r"
+    )
 
 
 def test_sysota_getfs_info_prints_hex_parsed_versions(server: OtaTestServer) -> None:
     rows = [V1_ROW, ["app_v10.bin", "FE", "10", "0x01", "ab" * 32]]
     rig = manual(server, db_rows=rows, files={"app_v1.bin": b"1", "app_v10.bin": b"x"}, num_images=3)
     out = rig.svc.handle_command(["sysota", "getfs", "info"]).decode()
-    assert out == ("\tImage name\t\tStatus\t\tVersion\t\tDigest\n\r"
-                   f"app_v1.bin\t\tf8\t\t1\t\t{'11' * 32}\n\r"
-                   f"app_v10.bin\t\tfe\t\t16\t\t{'ab' * 32}\n\r")
+    assert out == (
+        "\tImage name\t\tStatus\t\tVersion\t\tDigest\n\r"
+        f"app_v1.bin\t\tf8\t\t1\t\t{'11' * 32}\n\r"
+        f"app_v10.bin\t\tfe\t\t16\t\t{'ab' * 32}\n\r"
+    )
     rig.fs.remove(f"{OTA_DIR}/image_database.csv")
     assert rig.svc.handle_command(["sysota", "getfs", "info"]) == b"NO info found\n\r"
 
@@ -118,19 +124,42 @@ def test_control_messages_refused_while_periodic_timer_armed(server: OtaTestServ
 
 
 def test_config_from_descriptor() -> None:
-    desc = AppDescriptor(version=3, autoreset=False, periodic_check=False, interval_s=30, auto_update=False,
-                         num_images=3, manifest_url="http://10.0.0.2:8000/ota.json")
+    desc = AppDescriptor(
+        version=3,
+        autoreset=False,
+        periodic_check=False,
+        interval_s=30,
+        auto_update=False,
+        num_images=3,
+        manifest_url="http://10.0.0.2:8000/ota.json",
+    )
     cfg = ServiceConfig.from_descriptor(desc)
-    assert (cfg.app_version, cfg.autoreset, cfg.periodic_check, cfg.interval_s, cfg.auto_update, cfg.num_images,
-            cfg.json_url) == (3, False, False, 30, False, 3, "http://10.0.0.2:8000/ota.json")
+    assert (
+        cfg.app_version,
+        cfg.autoreset,
+        cfg.periodic_check,
+        cfg.interval_s,
+        cfg.auto_update,
+        cfg.num_images,
+        cfg.json_url,
+    ) == (3, False, False, 30, False, 3, "http://10.0.0.2:8000/ota.json")
     assert cfg.json_file_maxsize == 2000
 
 
 def reboot(rig: Rig, version: int, **config: object) -> Rig:
     """What the bootloader leaves after programming ``version``: boot control FC with that version."""
     rig.flash.erase(BOOT_CTL_PHYS)
-    bc = BootControl(status=0xFC, slot=0, order=0xFF, type=ImgType.PRODUCTION, sz=0, version=version,
-                     boot_addr=APP_BOOT_ADDR, digest=bytes(32), rsvd=bytes(208))
+    bc = BootControl(
+        status=0xFC,
+        slot=0,
+        order=0xFF,
+        type=ImgType.PRODUCTION,
+        sz=0,
+        version=version,
+        boot_addr=APP_BOOT_ADDR,
+        digest=bytes(32),
+        rsvd=bytes(208),
+    )
     rig.flash.program(BOOT_CTL_PHYS, bc.encode() + b"\xff" * 768)
     out = bytearray()
     cfg = ServiceConfig(json_url=rig.server.url("/ota.json"), app_version=version, **config)  # type: ignore[arg-type]
@@ -153,9 +182,18 @@ def test_db_full_over_three_downloads(server: OtaTestServer) -> None:
 
 COMMANDS = st.one_of(
     st.sampled_from(list(CtrlMsg)[1:]).map(lambda m: ("msg", m)),
-    st.sampled_from([["sysota", "set", "0"], ["sysota", "set", "1", "0", "0", "1"], ["sysota", "get", "info"],
-                     ["sysota", "getfs", "info"], ["otactl", "status"], ["otactl", "start"], ["sysotahelp"],
-                     ["sysota", "set", "1", "1", "1", "5", "http://127.0.0.1:1/x.json"]]).map(lambda a: ("cmd", a)),
+    st.sampled_from(
+        [
+            ["sysota", "set", "0"],
+            ["sysota", "set", "1", "0", "0", "1"],
+            ["sysota", "get", "info"],
+            ["sysota", "getfs", "info"],
+            ["otactl", "status"],
+            ["otactl", "start"],
+            ["sysotahelp"],
+            ["sysota", "set", "1", "1", "1", "5", "http://127.0.0.1:1/x.json"],
+        ]
+    ).map(lambda a: ("cmd", a)),
     st.integers(1, 3000).map(lambda n: ("ticks", n)),
 )
 

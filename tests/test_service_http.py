@@ -146,7 +146,11 @@ def test_stalled_image_fails_at_the_1000s_deadline(server: OtaTestServer, how: s
     assert rig.until_event("SYS_OTA_DOWNLOAD_FAILED", 1, 1100)
     assert 1000 <= rig.clock.now() - t0 < 1002
     lines = boot_lines(rig)
-    assert lines[-3:] == ["SYS_OTA : DOWNLOADER_HTTPClient_Abort", "SYS OTA : Download error", "SYS_OTA_DOWNLOAD_FAILED"]
+    assert lines[-3:] == [
+        "SYS_OTA : DOWNLOADER_HTTPClient_Abort",
+        "SYS OTA : Download error",
+        "SYS_OTA_DOWNLOAD_FAILED",
+    ]
     assert rig.svc.download_status() == (50_000, 16384)  # written in 4 KiB chunks
 
 

@@ -55,12 +55,18 @@ def test_valueint_saturates_and_truncates() -> None:
     assert cjson.CJsonNumber(-1e12).valueint == -(2**31)
 
 
-_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=8)  # NUL ends a C string; cJSON refuses lone surrogates
+_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=8
+)  # NUL ends a C string; cJSON refuses lone surrogates
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | _TEXT,
-                    lambda c: st.lists(c, max_size=4) | st.dictionaries(_TEXT, c, max_size=4),
-                    max_leaves=12))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers(-(10**6), 10**6) | _TEXT,
+        lambda c: st.lists(c, max_size=4) | st.dictionaries(_TEXT, c, max_size=4),
+        max_leaves=12,
+    )
+)
 @settings(max_examples=60, deadline=None)
 def test_cjson_reads_what_json_writes(value: object) -> None:
     parsed = cjson.parse(json.dumps(value).encode())
@@ -92,8 +98,12 @@ def test_only_the_last_ota_element_counts() -> None:
     text = b'{"ota":[{"Version":9,"URL":"http://h/a.bin","Digest":"aa"},{"Version":2,"URL":"http://h/b.bin","Digest":"bb"}]}'
     res, lines = decide(text)
     assert res.available and res.version == 2 and res.url == "http://h/b.bin"  # type: ignore[attr-defined]
-    assert lines == ['    Server app URL "http://h/b.bin"', '    Server app Digest "bb"', "    Server app version: 2",
-                     "    current app version: 1"]
+    assert lines == [
+        '    Server app URL "http://h/b.bin"',
+        '    Server app Digest "bb"',
+        "    Server app version: 2",
+        "    current app version: 1",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -104,7 +114,10 @@ def test_only_the_last_ota_element_counts() -> None:
         ('"Version":2,"URL":"http://h/a.bin","Digest":null', "SYS OTA : Error parsing Server app Digest"),
         ('"Version":"2","URL":"http://h/a.bin","Digest":"aa"', "SYS OTA : Error parsing  version"),
         ('"Version":0,"URL":"http://h/a.bin","Digest":"aa"', "SYS OTA : Error parsing  version"),
-        ('"Version":2,"URL":"u","Digest":"aa","EraseVer":1', "SYS OTA : Erase field should be of type bool  : true or false"),
+        (
+            '"Version":2,"URL":"u","Digest":"aa","EraseVer":1',
+            "SYS OTA : Erase field should be of type bool  : true or false",
+        ),
         ('"URL":"u","Digest":"aa","EraseVer":true', "SYS OTA : version field is not present in server"),
         ('"Version":"x","EraseVer":true', "SYS OTA : Error parsing version"),
     ],

@@ -53,7 +53,9 @@ def since(rig: Rig, n: int) -> list[str]:
     return rig.events()[n:]
 
 
-def start(rig: Rig, server: OtaTestServer, data: bytes, version: int = 2, path: str | None = None, **route: object) -> None:
+def start(
+    rig: Rig, server: OtaTestServer, data: bytes, version: int = 2, path: str | None = None, **route: object
+) -> None:
     p = path or f"/app_v{version}.bin"
     server.routes[p] = Route(body=data, **route)  # type: ignore[arg-type]
     rig.svc.set_parameters(server.url(p), version, hashlib.sha256(data).hexdigest())
@@ -121,7 +123,9 @@ def test_stuck_trigger_after_start_failure(server: OtaTestServer, profile: str) 
 def test_stuck_erase_flag(server: OtaTestServer, profile: str) -> None:
     covers("svc-stuck-erase-flag")
     rows = [V1_ROW, ["app_v2.bin", "f0", "2", "0x01", "22" * 32]]
-    rig = manual(server, profile, auto_update=False, num_images=3, db_rows=rows, files={"app_v1.bin": b"1", "app_v2.bin": b"2"})
+    rig = manual(
+        server, profile, auto_update=False, num_images=3, db_rows=rows, files={"app_v1.bin": b"1", "app_v2.bin": b"2"}
+    )
     server.routes["/ota.json"] = Route(body=manifest(2, "http://h/a.bin", "00", EraseVer=True))
     msg(rig, CtrlMsg.SYS_OTA_UPDATECHCK)
     assert rig.until_event("SYS_OTA_IMAGE_ERASED") and rig.until_idle(5)
@@ -310,5 +314,7 @@ def test_every_service_quirk_has_a_test() -> None:
 
     mod = sys.modules[__name__]
     names = {getattr(mod, n).__name__ for n in dir(mod) if n.startswith("test_")}
-    declared = {q.replace("svc-", "").replace("core-", "").replace("http-", "").replace("-", "_") for q in SERVICE_QUIRKS}
+    declared = {
+        q.replace("svc-", "").replace("core-", "").replace("http-", "").replace("-", "_") for q in SERVICE_QUIRKS
+    }
     assert {f"test_{d}" for d in declared} <= names

@@ -38,7 +38,9 @@ def test_a_boot_init_cleans_up_and_promotes_running_image(server: OtaTestServer)
     rig = make_rig(server, running_version=2, db_rows=rows, files=files, periodic_check=False)
     assert rig.until_idle(5)
     assert boot_lines(rig) == ["SYS OTA : Removed file : stray.bin", "SYS OTA : OTA DB FULL"]
-    assert sorted(rig.fs.listdir(OTA_DIR)) == sorted(["app_v1.bin", "app_v2.bin", "factory_reset.bin", "notes.txt", "image_database.csv"])
+    assert sorted(rig.fs.listdir(OTA_DIR)) == sorted(
+        ["app_v1.bin", "app_v2.bin", "factory_reset.bin", "notes.txt", "image_database.csv"]
+    )
     assert rig.db_rows()[1][1] == "f8"  # FE -> f8: the running image is confirmed at boot
     bc = rig.boot_control()
     assert (bc.status, bc.type, bc.version, bc.order) == (0xF8, ImgType.PRODUCTION, 2, 0xFF)
@@ -63,16 +65,20 @@ def test_b_periodic_check_no_newer_version_repeats_every_interval_plus_2s(server
     server.routes["/ota.json"] = Route(body=manifest(1, server.url("/app_v1.bin"), "ab" * 32))
     rig = make_rig(server, db_rows=[V1_ROW], files={"app_v1.bin": b"1"})
     assert rig.until_event("SYS_OTA_UPDATE_NOTAVAILABLE", 2, 400)
-    assert boot_lines(rig) == [
-        "SYS_OTA_UPDATE_CHECK_START",
-        f"SYS OTA : Connecting to server : {server.url('/ota.json')}",
-        "SYS_OTA : JSON parsing ",
-        f'    Server app URL "{server.url("/app_v1.bin")}"',
-        f'    Server app Digest "{"ab" * 32}"',
-        "    Server app version: 1",
-        "    current app version: 1",
-        "SYS_OTA_UPDATE_NOTAVAILABLE",
-    ] * 2
+    assert (
+        boot_lines(rig)
+        == [
+            "SYS_OTA_UPDATE_CHECK_START",
+            f"SYS OTA : Connecting to server : {server.url('/ota.json')}",
+            "SYS_OTA : JSON parsing ",
+            f'    Server app URL "{server.url("/app_v1.bin")}"',
+            f'    Server app Digest "{"ab" * 32}"',
+            "    Server app version: 1",
+            "    current app version: 1",
+            "SYS_OTA_UPDATE_NOTAVAILABLE",
+        ]
+        * 2
+    )
     assert 124 <= rig.clock.now() < 130  # two periods of 60 + 2 s, each measured from the end of a check
     assert rig.svc.state.name == "SYS_OTA_WAIT_FOR_OTA_TIMER_TRIGGER"
     assert rig.svc.ctrl_msg(CtrlMsg.SYS_OTA_UPDATECHCK) == FAIL  # refused while the periodic timer is armed
@@ -124,8 +130,11 @@ def test_d_check_failures(server: OtaTestServer, case: str) -> None:
     rig = make_rig(server, json_url=url, db_rows=[V1_ROW], files={"app_v1.bin": b"1"})
     assert rig.until_event("SYS_OTA_UPDATE_CHECK_FAILED", 1, 100)
     expected = ["SYS_OTA_UPDATE_CHECK_START", f"SYS OTA : Connecting to server : {url}"]
-    expected += {"refused": [], "status": ["SYS_OTA : Request rejected by client :code: 500 "],
-                 "malformed": ["SYS_OTA : JSON parsing "]}[case]
+    expected += {
+        "refused": [],
+        "status": ["SYS_OTA : Request rejected by client :code: 500 "],
+        "malformed": ["SYS_OTA : JSON parsing "],
+    }[case]
     assert boot_lines(rig) == [*expected, "SYS_OTA_UPDATE_CHECK_FAILED"]
     rig.svc.tick()
     assert rig.svc.state.name == "SYS_OTA_WAIT_FOR_OTA_TIMER_TRIGGER"  # re-armed
