@@ -253,7 +253,7 @@ class OtaCore:
         for i in range(db.height & 0xFF):
             ver = db.field_value_32(DbField.VERSION, i) or 0
             name = db.field_string(DbField.NAME, i) or ""
-            digest = (db.get_field(i, DbField.DIGEST, 65)[1]) if i < db.height else ""
+            digest = db.field_string(DbField.DIGEST, i) or ""
             status = db.field_value(DbField.STATUS, i) or 0
             signed = ver - 2**32 if ver >= 2**31 else ver
             self.console(f"{name}\t\t{status:x}\t\t{signed}\t\t{digest}\n\r".encode()[:255])

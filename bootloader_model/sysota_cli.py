@@ -20,26 +20,28 @@ from .svcconfig import STATUS_STR, CtrlMsg, SysResult
 if TYPE_CHECKING:
     from .sysota import OtaService
 
+# One tuple item per SYS_CONSOLE_PRINT call (each call prints at most 255 bytes).
 SET_HELP = (
-    "\n\rFollowing commands supported"
-    "\n\r\t* sysota set <periodic check> <auto reset>  <auto update> <periodic interval> <url> "
-    "\n\r\t* periodic check\t\t- 0 (disable)/ 1 (enable)"
-    "\n\r\t* auto reset\t\t\t- 0 (disable)/ 1 (enable)"
-    "\n\r\t* auto update\t\t\t- 0 (disable)/ 1 (enable)"
-    "\n\r\t* periodic interval\t\t- n second"
-    "\n\r\t* server url  \t\t\t- http://<server addr>//<file name>"
+    "\n\rFollowing commands supported",
+    "\n\r\t* sysota set <periodic check> <auto reset>  <auto update> <periodic interval> <url> ",
+    "\n\r\t* periodic check\t\t- 0 (disable)/ 1 (enable)",
+    "\n\r\t* auto reset\t\t\t- 0 (disable)/ 1 (enable)",
+    "\n\r\t* auto update\t\t\t- 0 (disable)/ 1 (enable)",
+    "\n\r\t* periodic interval\t\t- n second",
+    "\n\r\t* server url  \t\t\t- http://<server addr>//<file name>",
 )
 _LIST = (
-    "\n\rFollowing commands supported"
-    "\n\r\t1. sysota set <periodic check> <auto reset>  <auto update> <periodic interval> <url> "
-    "\n\r\t\t* periodic check\t\t- 0 (disable)/ 1 (enable)"
-    "\n\r\t\t* auto reset\t\t\t- 0 (disable)/ 1 (enable)"
-    "\n\r\t\t* auto update\t\t\t- 0 (disable)/ 1 (enable)"
-    "\n\r\t\t* periodic interval\t\t- n second"
-    "\n\r\t\t* server url  \t\t\t- http://<server addr>//<file name>"
+    "\n\rFollowing commands supported",
+    "\n\r\t1. sysota set <periodic check> <auto reset>  <auto update> <periodic interval> <url> ",
+    "\n\r\t\t* periodic check\t\t- 0 (disable)/ 1 (enable)",
+    "\n\r\t\t* auto reset\t\t\t- 0 (disable)/ 1 (enable)",
+    "\n\r\t\t* auto update\t\t\t- 0 (disable)/ 1 (enable)",
+    "\n\r\t\t* periodic interval\t\t- n second",
+    "\n\r\t\t* server url  \t\t\t- http://<server addr>//<file name>",
 )
-SYSOTA_HELP = _LIST + "\n\r\t2. sysota get info\n\r" + "\n\r\t3. sysota getfs info\n\r"
-SYSOTAHELP = _LIST + "\n\r\t2. sysota get info" + "\n\r\t3. sysota set factory sign <signature> "
+SYSOTA_HELP = (*_LIST, "\n\r\t2. sysota get info\n\r", "\n\r\t3. sysota getfs info\n\r")
+SYSOTAHELP_PRINTS = (*_LIST, "\n\r\t2. sysota get info", "\n\r\t3. sysota set factory sign <signature> ")
+SYSOTAHELP = "".join(SYSOTAHELP_PRINTS)
 GET_HELP = "Following Command supported : \n\rsysota get info \n\r"
 GETFS_HELP = "Following Command supported : \n\rsysota getfs info \n\r"
 STARS = "*" * 43
@@ -64,14 +66,14 @@ def _arg(argv: list[str], i: int) -> str | None:
     return argv[i] if i < len(argv) else None
 
 
-def sysota(svc: OtaService, argv: list[str]) -> str:
-    """``SYS_OTA_Command_Process``; returns the text printed."""
+def sysota(svc: OtaService, argv: list[str]) -> list[str]:
+    """``SYS_OTA_Command_Process``; returns the texts of its ``SYS_CONSOLE_PRINT`` calls."""
     out: list[str] = []
     sub = _arg(argv, 1)
     if sub == "set":
         a2 = _arg(argv, 2)
         if a2 is None or a2 == "?":
-            out.append(SET_HELP)
+            out.extend(SET_HELP)
         elif len(argv) == 5 and a2 == "factory" and argv[3] == "sign":
             out.append("\n\rSecure OTA is not enabled\n\r")
         else:
@@ -114,12 +116,12 @@ def sysota(svc: OtaService, argv: list[str]) -> str:
         if a2 is None:
             out.append(GET_HELP)
         elif a2 == "info":
-            return ""  # printed by the core directly (OTA_GetImageDbInfo)
+            return []  # printed by the core directly (OTA_GetImageDbInfo)
         else:
             out.append(GETFS_HELP)
     else:
-        out.append(SYSOTA_HELP)
-    return "".join(out)
+        out.extend(SYSOTA_HELP)
+    return out
 
 
 def _result(r: SysResult) -> str:
@@ -154,7 +156,7 @@ def handle_command(svc: OtaService, argv: list[str]) -> bytes:
     if not argv:
         return b""
     name = argv[0]
-    text: str | None
+    pieces: list[str]
     if name == "sysota":
         if _arg(argv, 1) == "getfs" and _arg(argv, 2) == "info":
             captured: list[bytes] = []
@@ -167,13 +169,14 @@ def handle_command(svc: OtaService, argv: list[str]) -> bytes:
             data = b"".join(captured)
             svc.print(data)
             return data
-        text = sysota(svc, argv)
+        pieces = sysota(svc, argv)
     elif name == "sysotahelp":
-        text = SYSOTAHELP
+        pieces = list(SYSOTAHELP_PRINTS)
     elif name == "otactl":
-        text = otactl(svc, argv)
+        pieces = [otactl(svc, argv)]
     else:
         return b""
-    data = text.encode("utf-8", "replace")
+    # Each SYS_CONSOLE_PRINT formats into a 256-byte buffer: at most 255 bytes of one print come out.
+    data = b"".join(p.encode("utf-8", "replace")[:255] for p in pieces)
     svc.print(data)
     return data

@@ -214,3 +214,42 @@ def test_random_commands_keep_a_valid_state(server: OtaTestServer, ops: list[tup
         assert rig.svc.state in MAIN_STATES
         assert rig.svc.update_check_state.name.startswith("SYS_OTA_UPDATE_CHECK_")
     assert QuirkProfile.named(profile).name == profile
+
+
+def test_long_json_url_echo_is_cut_at_255_bytes(server: OtaTestServer) -> None:
+    rig = manual(server)
+    url = "http://h/" + "u" * 400
+    out = rig.svc.handle_command(["sysota", "set", "0", "1", "1", "60", url])
+    assert out.endswith(("\n\rjson url : " + url).encode()[:255])
+    assert rig.svc.run.json_url == url
+
+
+def test_network_down_keeps_waiting_for_an_address(server: OtaTestServer) -> None:
+    up = [False]
+    rig = make_rig(server, periodic_check=False)
+    rig.svc.network_up = lambda: up[0]
+    rig.until(lambda: False, 5)
+    assert rig.svc.state.name == "SYS_OTA_REGWIFISRVCALLBCK" and rig.text() == ""
+    up[0] = True
+    assert rig.until_idle(5)
+    assert rig.text() == "\r\nSYS OTA : IP address obtained for preferred interface for OTA\r\n"
+
+
+def test_host_names_use_the_os_resolver(server: OtaTestServer) -> None:
+    server.routes["/ota.json"] = Route(body=manifest(1, "http://h/a.bin", "00" * 32))
+    rig = manual(server, json_url=f"http://localhost:{server.port}/ota.json")
+    rig.svc.ctrl_msg(CtrlMsg.SYS_OTA_UPDATECHCK)
+    assert rig.until_event("SYS_OTA_UPDATE_NOTAVAILABLE", 1, 50)
+    assert server.requests[-1] == b"GET /ota.json HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+
+def test_boot_control_write_takes_flash_time_on_the_virtual_clock(server: OtaTestServer) -> None:
+    fast = make_rig(server, periodic_check=False, db_rows=[V1_ROW], files={"app_v1.bin": b"1"})
+    assert fast.until_idle(5)
+    slow = make_rig(server, periodic_check=False, db_rows=[V1_ROW], files={"app_v1.bin": b"1"})
+    slow.flash.timed = True
+    assert slow.until_idle(5)
+    timing = slow.flash.geometry.timing
+    assert timing is not None
+    extra = timing.erase_s["page"] + 4 * timing.program_s  # one page erase + four 1 KiB rows
+    assert slow.clock.now() - fast.clock.now() == pytest.approx(extra, abs=1e-6)
