@@ -46,6 +46,9 @@ def read_elf(raw: bytes, *, source: str = "ELF") -> list[LoadChunk]:
         elf = ELFFile(io.BytesIO(raw))
         if elf["e_machine"] != "EM_MIPS":
             raise ImageError(f"{source}: ELF machine is {elf['e_machine']}, not EM_MIPS")
+        sh_end = elf["e_shoff"] + elf["e_shnum"] * elf["e_shentsize"]
+        if elf["e_shnum"] and sh_end > len(raw):
+            raise ImageError(f"{source}: truncated: section headers end at offset {sh_end}, file has {len(raw)} bytes")
         chunks: list[LoadChunk] = []
         for seg in elf.iter_segments():
             if seg["p_type"] != "PT_LOAD" or seg["p_filesz"] == 0:
