@@ -121,6 +121,8 @@ def _bad_cases(tmp: Path) -> list[tuple[list[str], str]]:
     garbage.write_bytes(b"\x00" * 64)
     bad_json = tmp / "bad.json"
     bad_json.write_text('{"ota":[{"Version":0,"URL":"http://h/a.bin","Digest":"' + "0" * 64 + '"}]}')
+    good_json = tmp / "good.json"
+    good_json.write_text('{"ota":[{"Version":1,"URL":"http://h/a.bin","Digest":"' + "0" * 64 + '"}]}')
     o = str(tmp / "o.bin")
     return [
         (["image", "--elf", str(tmp / "missing.elf"), "-o", o], "cannot read"),
@@ -144,6 +146,7 @@ def _bad_cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["manifest", "--version", "2", "--url", "http://h/a.bin", "--image", str(garbage), "--digest", "0" * 64,
           "-o", o], "exactly one of"),
         (["demo", "--fixtures", str(tmp)], "no fixture applications"),
+        (["manifest", "--check", str(good_json), "--image", str(garbage)], "the manifest says"),
     ]  # fmt: skip
 
 
