@@ -1,9 +1,9 @@
 """Intel HEX -> load chunks, one per data record, parsed record by record with ``bincopy``.
 
 ``bincopy`` is used rather than ``intelhex`` because it is maintained (``intelhex`` has had no release since
-2.3.0 in October 2020). Its ``unpack_ihex`` checks each record's length and checksum; this module walks the records itself
-because hex2bin's window rule is per record (a record partly outside the window is dropped whole), which a
-merged memory image would hide.
+2.3.0 in October 2020). Its ``unpack_ihex`` checks each record's length and checksum; this module walks the
+records itself because hex2bin's window rule is per record (a record partly outside the window is dropped
+whole), which a merged memory image would hide.
 
 Addresses are used as written (Harmony's tool does not translate KSEG addresses; XC32 writes physical
 ones). Record types, compared with Harmony's ``hex2bin.py``:
