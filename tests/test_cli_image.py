@@ -181,3 +181,11 @@ def test_bad_input_as_subprocess_has_no_traceback(tmp_path: Path) -> None:
 def test_usage_errors_exit_2_without_traceback(args: list[str]) -> None:
     proc = _run(*args)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "error:" in proc.stderr
+
+
+def test_manifest_check_prints_notes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ota = tmp_path / "ota.json"
+    assert main(["manifest", "--version", "12", "--url", "http://h/a.bin", "--digest", "0" * 64, "-o", str(ota)]) == 0
+    capsys.readouterr()
+    assert main(["manifest", "--check", str(ota)]) == 0
+    assert "Note: Version 12 >= 10" in capsys.readouterr().out

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from bootloader_model.errors import ManifestError
 from harness.image import ManifestEntry, read_manifest, write_manifest
+from harness.image.manifest import manifest_notes
 
 D = "0617c23e50ade3c21fc4210ce01c66ed30c8a6b6992a0d7bc25986b776bd384e"
 MU_EXAMPLE = (
@@ -110,3 +111,18 @@ def test_max_size_is_adjustable() -> None:
     with pytest.raises(ManifestError, match="at most 50"):
         read_manifest(text, max_size=50)
     assert read_manifest(text, max_size=len(text)).effective.version == 2
+
+
+@pytest.mark.parametrize(
+    ("versions", "expected"),
+    [
+        ([2], []),
+        ([3, 6], ["only the last of the 2 entries"]),
+        ([12], ["Version 12 >= 10", "(0x12)"]),
+        ([150], ["Version 150 >= 100", "reprograms the image at every boot"]),
+    ],
+)
+def test_notes_on_surprising_but_valid_manifests(versions: list[int], expected: list[str]) -> None:
+    m = read_manifest(write_manifest([ManifestEntry(v, f"http://h/v{v}.bin", D) for v in versions]))
+    text = " | ".join(manifest_notes(m))
+    assert all(part in text for part in expected) and (text == "") == (not expected)

@@ -15,6 +15,7 @@ from bootloader_model.appdesc import AppDescriptor, Behaviour
 from bootloader_model.appimage import SLOT_SIZE, build_app, build_factory_bin
 from bootloader_model.errors import CallerError, ImageError, ManifestError
 from harness.image import ManifestEntry, bin_from_file, digest, read_manifest, write_manifest
+from harness.image.manifest import manifest_notes
 
 _BEHAVIOURS = {"healthy": Behaviour.HEALTHY, "crash": Behaviour.CRASH_AT_BOOT, "hang": Behaviour.HANG_AT_BOOT}
 _SYNTHETIC_ONLY = ("version", "size", "no_autoreset", "no_periodic", "interval", "no_autoupdate", "num_images",
@@ -142,6 +143,8 @@ def run_manifest(args: argparse.Namespace) -> int:
         print(f"{args.check}: valid, {len(manifest.entries)} entr{'y' if len(manifest.entries) == 1 else 'ies'}")
         print(f"The board uses the last: Version {e.version}, URL {e.url}, EraseVer {erase}")
         print(f"Digest: {e.digest.lower()}")
+        for note in manifest_notes(manifest):
+            print(f"Note: {note}")
         if args.image:
             actual = digest(_read_bin(args.image))
             if actual != e.digest.lower():

@@ -116,3 +116,22 @@ def read_manifest(text: str | bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Man
         _check_entry(entry, where)
         entries.append(entry)
     return Manifest(tuple(entries))
+
+
+def manifest_notes(manifest: Manifest) -> list[str]:
+    """Warnings about valid manifests that the board handles surprisingly (spec sections 4 and 6)."""
+    notes: list[str] = []
+    if len(manifest.entries) > 1:
+        notes.append(f"only the last of the {len(manifest.entries)} entries is used by the board")
+    version = manifest.effective.version
+    if version >= 100:
+        notes.append(
+            f"Version {version} >= 100: the database stores it in decimal and reads it as hex, so the "
+            "bootloader never finds its row and reprograms the image at every boot"
+        )
+    elif version >= 10:
+        notes.append(
+            f"Version {version} >= 10: the database stores it in decimal and reads it as hex "
+            f"(0x{version}); ordering holds but EraseVer and patch lookups by version fail"
+        )
+    return notes
