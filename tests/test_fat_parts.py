@@ -11,7 +11,7 @@ from bootloader_model.errors import CallerError, PowerCut
 from bootloader_model.extflash import ExternalFlash, new_external
 from bootloader_model.fat import mkfs, names
 from bootloader_model.fat.layout import BOOT, DIRENT, LFNENT, PARTITION, Boot, DirEnt, lfn_checksum
-from bootloader_model.flash import PIC32MZ1025W104132, SST26VF032B, SST26VF064B, FaultPlan, NorFlash
+from bootloader_model.flash import PIC32MZ1025W104132, SST26VF032B, SST26VF064B, FaultPlan, Geometry, NorFlash
 from bootloader_model.fs import MOUNT_POINT, FsError, write_file
 
 
@@ -166,9 +166,8 @@ def test_records_are_their_documented_sizes_and_round_trip() -> None:
 
 
 @pytest.mark.parametrize("geometry", [SST26VF032B, SST26VF064B])
-def test_eight_mib_part_formats_as_fat16(geometry: object) -> None:
-    assert geometry in (SST26VF032B, SST26VF064B)
-    x = ExternalFlash(NorFlash(geometry, keep_log=False))  # type: ignore[arg-type]
+def test_eight_mib_part_formats_as_fat16(geometry: Geometry) -> None:
+    x = ExternalFlash(NorFlash(geometry, keep_log=False))
     x.format()
     assert x.core().lay.fat_bits == (12 if geometry is SST26VF032B else 16)
     write_file(x, MOUNT_POINT + "/f.bin", b"abc" * 1000)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from bootloader_model.extflash import ExternalFlash, new_external
 from bootloader_model.fat import mkfs
 from bootloader_model.fat.check import check
-from bootloader_model.flash import SST26VF032B, SST26VF064B, NorFlash
+from bootloader_model.flash import SST26VF032B, SST26VF064B, Geometry, NorFlash
 from bootloader_model.fs import MOUNT_POINT, read_file, write_file
 from conftest import require_tool
 
@@ -164,11 +164,10 @@ def test_any_sequence_leaves_a_volume_fsck_and_mtools_agree_with(
 
 @pytest.mark.parametrize(("geometry", "fat", "spc"), [(SST26VF032B, "12", "4"), (SST26VF064B, "16", "1")])
 def test_volume_made_by_mkfs_fat_and_filled_by_mtools_reads_back(
-    geometry: object, fat: str, spc: str, tmp_path: Path
+    geometry: Geometry, fat: str, spc: str, tmp_path: Path
 ) -> None:
     require_tool("mkfs.fat", "dosfstools")
     require_tool("mcopy", "mtools")
-    assert isinstance(geometry, type(SST26VF032B))
     flash = NorFlash(geometry)
     g = mkfs.plan(geometry.size // 512)
     image = tmp_path / "external.bin"
