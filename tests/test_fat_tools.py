@@ -18,7 +18,7 @@ from bootloader_model.extflash import ExternalFlash, new_external
 from bootloader_model.fat import mkfs
 from bootloader_model.fat.check import check
 from bootloader_model.flash import SST26VF032B, SST26VF064B, Geometry, NorFlash
-from bootloader_model.fs import MOUNT_POINT, read_file, write_file
+from bootloader_model.fs import MOUNT_POINT, FsError, read_file, write_file
 from conftest import require_tool
 
 ENV = {**os.environ, "MTOOLS_SKIP_CHECK": "1", "MTOOLS_NO_VFAT": "0"}
@@ -207,3 +207,27 @@ def test_super_floppy_volume_without_mbr_mounts(tmp_path: Path) -> None:
     flash.load(image)
     x = ExternalFlash(flash)
     assert x.listdir(MOUNT_POINT) == ["ota"]
+
+
+def test_directory_grows_past_one_cluster_and_root_fills_up(tmp_path: Path) -> None:
+    x = new_external()
+    x.format()
+    x.mkdir(MOUNT_POINT + "/ota")
+    names = [f"wifi_ota_app_upgrade_ver{i:03}.bin" for i in range(60)]  # 3 slots each: 6 clusters of table
+    for i, name in enumerate(names):
+        write_file(x, f"{MOUNT_POINT}/ota/{name}", bytes([i]) * (i * 37))
+    x.remove(f"{MOUNT_POINT}/ota/{names[10]}")
+    write_file(x, f"{MOUNT_POINT}/ota/image_database.csv", b"reuses the freed slots")
+    core = x.core()
+    ota = core.find(0, "ota")
+    assert ota is not None and len(list(core.chain(ota.cluster))) >= 5
+    image = _dump(x, tmp_path)
+    expected = {f"/ota/{n}": i * 37 for i, n in enumerate(names) if i != 10}
+    expected["/ota/image_database.csv"] = 22
+    assert mtools_files(image, x.partition_offset) == expected
+    fsck(image, x.partition_offset, tmp_path)
+    # The FAT12/16 root directory is fixed: 512 short entries, then SYS_FS reports a failure.
+    for i in range(512 - 1):
+        write_file(x, f"{MOUNT_POINT}/F{i}", b"")
+    with pytest.raises(FsError, match="root directory full"):
+        write_file(x, f"{MOUNT_POINT}/ONEMORE", b"")
