@@ -18,7 +18,7 @@ from __future__ import annotations
 from ..fs import FsError, OpenFile, volume_path
 from . import mkfs, names
 from .core import SS, BlockDevice, Core, Entry, read_layout
-from .layout import ATTR_ARCHIVE, ATTR_DIR, DIRENT, NORTC_TIME
+from .layout import ATTR_ARCHIVE, ATTR_DIR, DIRENT, HARMONY_FATTIME
 
 _MODES = {"r", "r+", "w", "w+", "a"}
 
@@ -191,7 +191,7 @@ class FatFile:
 class FatVolume:
     """A FAT volume on a block device, with Harmony's SYS_FS semantics; see :class:`bootloader_model.fs.FileSystem`."""
 
-    def __init__(self, dev: BlockDevice, *, fattime: int = NORTC_TIME, align: int = 1) -> None:
+    def __init__(self, dev: BlockDevice, *, fattime: int = HARMONY_FATTIME, align: int = 1) -> None:
         self.dev = dev
         self.fattime = fattime
         self.align = align
