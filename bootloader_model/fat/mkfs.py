@@ -31,10 +31,10 @@ from typing import Protocol
 from ..errors import CallerError
 from .layout import (
     BOOT,
+    HARMONY_FATTIME,
     MAX_FAT12,
     MAX_FAT16,
     MBR_TABLE_OFFSET,
-    HARMONY_FATTIME,
     PARTITION,
     SIGNATURE,
     SIGNATURE_OFFSET,
