@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..fs import FsError
-from .core import Core, read_layout
+from .core import Core
 from .layout import DELETED
+from .mount import read_layout
 from .volume import FatVolume
 
 

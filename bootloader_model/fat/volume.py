@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from ..fs import FsError, OpenFile, volume_path
 from . import mkfs, names
-from .core import SS, BlockDevice, Core, Entry, read_layout
+from .core import Core, Entry
 from .layout import ATTR_ARCHIVE, ATTR_DIR, DIRENT, HARMONY_FATTIME
+from .mount import SS, BlockDevice, read_layout
 
 _MODES = {"r", "r+", "w", "w+", "a"}
 
