@@ -233,3 +233,12 @@ def test_directory_grows_past_one_cluster_and_root_fills_up(tmp_path: Path) -> N
         write_file(x, f"{MOUNT_POINT}/F{i}", b"")
     with pytest.raises(FsError, match="root directory full"):
         write_file(x, f"{MOUNT_POINT}/ONEMORE", b"")
+
+
+def test_empty_file_created_by_append_reaches_the_flash(tmp_path: Path) -> None:
+    # Found by the sequence test: a new file opened with APPEND and closed unwritten must still be on disk.
+    x = new_external()
+    x.format()
+    x.open(MOUNT_POINT + "/a.bin", "a").close()
+    image = _dump(x, tmp_path)
+    assert mtools_files(image, x.partition_offset) == {"/a.bin": 0}

@@ -27,7 +27,7 @@ _MODES = {"r", "r+", "w", "w+", "a"}
 class FatFile:
     """An open file; see :class:`bootloader_model.fs.OpenFile`."""
 
-    def __init__(self, core: Core, entry: Entry, mode: str, path: str) -> None:
+    def __init__(self, core: Core, entry: Entry, mode: str, path: str, *, created: bool = False) -> None:
         self._core, self._entry, self._path = core, entry, path
         self._read = mode in ("r", "r+", "w+")
         self._write = mode != "r"
@@ -38,7 +38,8 @@ class FatFile:
         self._buf = bytearray(SS)
         self._bufsect = -1
         self._bufdirty = False
-        self._modified = mode in ("w", "w+")
+        # FatFs marks a file it created or truncated as modified, so close writes its entry even if empty.
+        self._modified = created or mode in ("w", "w+")
         self._closed = False
         if mode == "a":
             self.seek(self._size)
@@ -286,6 +287,7 @@ class FatVolume:
         core, parent, name, e = self._lookup(path)
         if not name or (e is not None and e.is_dir):
             raise FsError(f"{path}: is a directory")
+        created = e is None
         if e is None:
             if mode.startswith("r"):
                 raise FsError(f"{path}: no such file")
@@ -302,7 +304,7 @@ class FatVolume:
                 core.remove_chain(old)
                 core.move(back)
                 core.last_clst = old - 1
-        return FatFile(core, e, mode, path)
+        return FatFile(core, e, mode, path, created=created)
 
     def exists(self, path: str) -> bool:
         if not self.has_filesystem():
