@@ -5,7 +5,11 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ("flash", "image")
+ALL = (
+    "flash",
+    "image",
+    "extflash",
+)
 
 
 def main(argv: list[str]) -> int:

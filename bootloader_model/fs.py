@@ -125,9 +125,16 @@ class _MemFile:
         return len(data)
 
     def seek(self, pos: int) -> None:
-        self._buf()
+        buf = self._buf()
         if pos < 0:
             raise FsError(f"{self._key}: negative seek")
+        if pos > len(buf):
+            if self._mode == "r":
+                pos = len(buf)  # FatFs clamps a read-only seek to the end of the file
+            else:
+                # FatFs extends a writable file up to the new position (its bytes are undefined there; zeros here).
+                self._pos = len(buf)
+                self.write(bytes(pos - len(buf)))
         self._pos = pos
 
     def tell(self) -> int:
@@ -149,6 +156,17 @@ class MemoryFileSystem:
         self._files: dict[str, bytearray] = {}
         self._dirs: set[str] = {"/"}
 
+    def _canon(self, key: str) -> str:
+        """FAT names are case-insensitive and case-preserving: map ``key`` to the spelling already stored."""
+        folded = key.upper()
+        for k in (*self._dirs, *self._files):
+            if k.upper() == folded:
+                return k
+        parent = posixpath.dirname(key)
+        if parent != key:
+            return posixpath.join(self._canon(parent), posixpath.basename(key))
+        return key
+
     def mount(self) -> None:
         """Always succeeds, like SYS_FS_Mount on a volume with no file system."""
 
@@ -166,7 +184,7 @@ class MemoryFileSystem:
 
     def mkdir(self, path: str) -> None:
         self._need_fs()
-        key = volume_path(path)
+        key = self._canon(volume_path(path))
         if key in self._dirs or key in self._files:
             raise FsError(f"{path}: exists")
         if posixpath.dirname(key) not in self._dirs:
@@ -177,7 +195,7 @@ class MemoryFileSystem:
         self._need_fs()
         if mode not in _MODES:
             raise FsError(f"{path}: bad open mode {mode!r}")
-        key = volume_path(path)
+        key = self._canon(volume_path(path))
         if key in self._dirs:
             raise FsError(f"{path}: is a directory")
         if mode.startswith("r") and key not in self._files:
@@ -193,12 +211,12 @@ class MemoryFileSystem:
     def exists(self, path: str) -> bool:
         if not self._formatted:
             return False
-        key = volume_path(path)
+        key = self._canon(volume_path(path))
         return key in self._files or key in self._dirs
 
     def remove(self, path: str) -> None:
         self._need_fs()
-        key = volume_path(path)
+        key = self._canon(volume_path(path))
         if key in self._files:
             del self._files[key]
         elif key in self._dirs and key != "/":
@@ -210,7 +228,7 @@ class MemoryFileSystem:
 
     def listdir(self, path: str) -> list[str]:
         self._need_fs()
-        key = volume_path(path)
+        key = self._canon(volume_path(path))
         if key not in self._dirs:
             raise FsError(f"{path}: no such directory")
         names = [posixpath.basename(k) for k in (*self._files, *self._dirs) if k != "/" and posixpath.dirname(k) == key]
@@ -218,7 +236,7 @@ class MemoryFileSystem:
 
     def file_size(self, path: str) -> int:
         self._need_fs()
-        key = volume_path(path)
+        key = self._canon(volume_path(path))
         if key not in self._files:
             raise FsError(f"{path}: no such file")
         return len(self._files[key])
