@@ -5,7 +5,12 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ("flash", "service")
+ALL = (
+    "flash",
+    "image",
+    "extflash",
+    "service",
+)
 
 
 def main(argv: list[str]) -> int:

@@ -60,7 +60,8 @@ _crc32 = crcmod.predefined.mkPredefinedCrcFun("crc-32")
 
 def crc32(data: bytes | bytearray | memoryview, crc: int | None = None) -> int:
     """CRC-32 (IEEE 802.3, crcmod's ``crc-32``); pass a previous result as ``crc`` to continue over more data."""
-    return int(_crc32(bytes(data)) if crc is None else _crc32(bytes(data), crc))
+    # crcmod's C extension reads any buffer, so slices of a flash window are not copied.
+    return int(_crc32(data) if crc is None else _crc32(data, crc))
 
 
 class Behaviour(IntEnum):

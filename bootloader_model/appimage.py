@@ -17,6 +17,7 @@ import random
 import struct
 
 from .appdesc import DESCRIPTOR_OFFSET, RECORD_SIZE, AppDescriptor, seal
+from .bootctl import placeholder_page
 from .errors import CallerError
 
 #: Physical address of offset 0 of every OTA ``.bin``: the boot control page (``.ota_boot_control``).
@@ -30,7 +31,6 @@ MIN_APP_SIZE = DESCRIPTOR_OFFSET + RECORD_SIZE
 #: Byte 0 of a factory ``.bin`` (hex2bin ``-f 0``): IMG_STATUS_VALID.
 FACTORY_STATUS = 0xF8
 
-_PAGE = 4096
 # MIPS32 words of a reset stub: lui sp,0x8004 / lui t0,0x9002 / ori t0,t0,0x2000 / jr t0 / nop.
 # Stack at the top of the 256 KiB data RAM, then a jump to the program region at 0x9002_2000.
 _RESET_STUB = struct.pack("<5I", 0x3C1D8004, 0x3C089002, 0x35082000, 0x01000008, 0x00000000)
@@ -42,11 +42,8 @@ def placeholder_boot_control() -> bytes:
     status, slot, order = 0xFF; type = 0x03 (FACTORY_RESET); sz = 0xFFFFFFFF; version = 1; boot_addr =
     0xB0021000; digest, reserved and the rest zero; byte 4095 = 0xF8.
     """
-    # Kept in this one function so it can switch to the shared FIRMWARE_IMAGE_HEADER codec when that lands.
-    page = bytearray(_PAGE)
-    struct.pack_into("<4BIII", page, 0, 0xFF, 0xFF, 0xFF, 0x03, 0xFFFF_FFFF, 1, 0xB002_1000)
-    page[_PAGE - 1] = 0xF8
-    return bytes(page)
+    # The FIRMWARE_IMAGE_HEADER codec is shared with the bootloader model: one struct for the page.
+    return placeholder_page()
 
 
 def build_app(desc: AppDescriptor, size: int) -> bytes:

@@ -65,7 +65,7 @@ class MemoryBlockDevice:
             first = sector - block * self._per_block
             n = min(count - done, self._per_block - first)
             addr = base + block * self.erase_size
-            buf = bytearray(flash.read(addr, self.erase_size))
+            buf = bytearray(flash.read(addr, self.erase_size))  # DRV_MEMORY reads the whole block first
             buf[first * ss : (first + n) * ss] = view[done * ss : (done + n) * ss]
             flash.erase(addr, self.erase_kind)
             page = self.page_size

@@ -53,6 +53,24 @@ class FlashProgramError(BoardError):
     """Firmware asked the flash to turn a 0 bit back into 1 without an erase (strict mode only)."""
 
 
+class ConsoleTimeout(BoardError):
+    """The board did not print what was expected in time. The message shows the pattern and the tail."""
+
+    def __init__(self, pattern: str, timeout: float, tail: bytes) -> None:
+        super().__init__(f"no {pattern} within {timeout:g} s; last bytes seen: {tail[-300:]!r}")
+        self.pattern = pattern
+        self.timeout = timeout
+        self.tail = tail
+
+
+class DeathString(BoardError):
+    """The board printed a line that means it is broken (an exception dump, a stuck loop, ...)."""
+
+
+class PortLost(BoardError):
+    """The serial port vanished or failed while in use (cable pulled, board power-cycled, pty closed)."""
+
+
 class PowerCut(BaseException):
     """Power was lost at a planned flash operation.
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from .blockdev import MemoryBlockDevice
 from .errors import CallerError
 from .fat import FatVolume
-from .fat.layout import NORTC_TIME
+from .fat.layout import HARMONY_FATTIME
 from .flash import SST26VF032B, SST26VF064B, Geometry, NorFlash
 
 #: External flash sizes a user may pick, by their CLI names.
@@ -25,7 +25,7 @@ SIZES: dict[str, Geometry] = {"4M": SST26VF032B, "8M": SST26VF064B}
 class ExternalFlash(FatVolume):
     """A FAT volume on an SST26 NOR flash through a DRV_MEMORY-style block layer."""
 
-    def __init__(self, flash: NorFlash, *, fattime: int = NORTC_TIME) -> None:
+    def __init__(self, flash: NorFlash, *, fattime: int = HARMONY_FATTIME) -> None:
         if flash.geometry.name not in {g.name for g in SIZES.values()}:
             raise CallerError(f"external flash must be an SST26 part, not {flash.geometry.name}")
         self.flash = flash

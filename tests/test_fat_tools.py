@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from bootloader_model.extflash import ExternalFlash, new_external
 from bootloader_model.fat import mkfs
 from bootloader_model.fat.check import check
-from bootloader_model.flash import SST26VF032B, SST26VF064B, NorFlash
-from bootloader_model.fs import MOUNT_POINT, read_file, write_file
+from bootloader_model.flash import SST26VF032B, SST26VF064B, Geometry, NorFlash
+from bootloader_model.fs import MOUNT_POINT, FsError, read_file, write_file
 from conftest import require_tool
 
 ENV = {**os.environ, "MTOOLS_SKIP_CHECK": "1", "MTOOLS_NO_VFAT": "0"}
@@ -114,6 +114,8 @@ def test_harmony_files_are_seen_by_mtools_and_fsck(tmp_path: Path) -> None:
     assert mtools_read(image, off, "/ota/image_database.csv", tmp_path) == csv
     listing = _run("mdir", "-i", f"{image}@@{off}", "::/ota")
     assert "FACTOR~1 BIN" in listing and "IMAGE_~1 CSV" in listing  # aliases as FatFs makes them
+    # Harmony's weak get_fattime: every stamp is 2013-08-09 15:06, and the format used it as serial number.
+    assert "2013-08-09  15:06  image_database.csv" in listing and "Serial Number is 4309-78C0" in listing
 
 
 _NAME = st.sampled_from(
@@ -164,11 +166,10 @@ def test_any_sequence_leaves_a_volume_fsck_and_mtools_agree_with(
 
 @pytest.mark.parametrize(("geometry", "fat", "spc"), [(SST26VF032B, "12", "4"), (SST26VF064B, "16", "1")])
 def test_volume_made_by_mkfs_fat_and_filled_by_mtools_reads_back(
-    geometry: object, fat: str, spc: str, tmp_path: Path
+    geometry: Geometry, fat: str, spc: str, tmp_path: Path
 ) -> None:
     require_tool("mkfs.fat", "dosfstools")
     require_tool("mcopy", "mtools")
-    assert isinstance(geometry, type(SST26VF032B))
     flash = NorFlash(geometry)
     g = mkfs.plan(geometry.size // 512)
     image = tmp_path / "external.bin"
@@ -208,3 +209,36 @@ def test_super_floppy_volume_without_mbr_mounts(tmp_path: Path) -> None:
     flash.load(image)
     x = ExternalFlash(flash)
     assert x.listdir(MOUNT_POINT) == ["ota"]
+
+
+def test_directory_grows_past_one_cluster_and_root_fills_up(tmp_path: Path) -> None:
+    x = new_external()
+    x.format()
+    x.mkdir(MOUNT_POINT + "/ota")
+    names = [f"wifi_ota_app_upgrade_ver{i:03}.bin" for i in range(60)]  # 3 slots each: 6 clusters of table
+    for i, name in enumerate(names):
+        write_file(x, f"{MOUNT_POINT}/ota/{name}", bytes([i]) * (i * 37))
+    x.remove(f"{MOUNT_POINT}/ota/{names[10]}")
+    write_file(x, f"{MOUNT_POINT}/ota/image_database.csv", b"reuses the freed slots")
+    core = x.core()
+    ota = core.find(0, "ota")
+    assert ota is not None and len(list(core.chain(ota.cluster))) >= 5
+    image = _dump(x, tmp_path)
+    expected = {f"/ota/{n}": i * 37 for i, n in enumerate(names) if i != 10}
+    expected["/ota/image_database.csv"] = 22
+    assert mtools_files(image, x.partition_offset) == expected
+    fsck(image, x.partition_offset, tmp_path)
+    # The FAT12/16 root directory is fixed: 512 short entries, then SYS_FS reports a failure.
+    for i in range(512 - 1):
+        write_file(x, f"{MOUNT_POINT}/F{i}", b"")
+    with pytest.raises(FsError, match="root directory full"):
+        write_file(x, f"{MOUNT_POINT}/ONEMORE", b"")
+
+
+def test_empty_file_created_by_append_reaches_the_flash(tmp_path: Path) -> None:
+    # Found by the sequence test: a new file opened with APPEND and closed unwritten must still be on disk.
+    x = new_external()
+    x.format()
+    x.open(MOUNT_POINT + "/a.bin", "a").close()
+    image = _dump(x, tmp_path)
+    assert mtools_files(image, x.partition_offset) == {"/a.bin": 0}

@@ -3,6 +3,7 @@
 * :mod:`.layout` -- the on-disk records (MBR entry, boot sector, directory and LFN entries);
 * :mod:`.mkfs` -- the geometry FatFs's ``f_mkfs`` picks, and the format Harmony's bootloader runs;
 * :mod:`.names` -- long names and 8.3 aliases;
+* :mod:`.mount` -- finding a volume (boot sector or MBR partition) and its geometry;
 * :mod:`.core` -- the mounted volume: FatFs's sector window, FAT chains, directory tables;
 * :mod:`.volume` -- :class:`FatVolume`, the SYS_FS-shaped :class:`~bootloader_model.fs.FileSystem`;
 * :mod:`.check` -- a read-only consistency check (what ``fsck.fat -n`` would complain about).

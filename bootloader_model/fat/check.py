@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..fs import FsError
-from .core import Core, read_layout
+from .core import Core
+from .layout import DELETED
+from .mount import read_layout
 from .volume import FatVolume
 
 
@@ -25,6 +27,7 @@ class Report:
     dirs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     lost_clusters: int = 0
+    owners: dict[int, str] = field(default_factory=dict)  # cluster -> the file or directory that owns it
 
     @property
     def ok(self) -> bool:
@@ -54,6 +57,22 @@ def _chain(core: Core, start: int, owner: str, used: dict[int, str], report: Rep
     return n
 
 
+def _check_slots(core: Core, cluster: int, path: str, report: Report) -> None:
+    """Raw slots: a sub-directory starts with its dot entries, and no slot has impossible attributes.
+
+    Like ``fsck.fat`` (and unlike FatFs, which stops at the end marker) this looks at every slot of the
+    table, so half-programmed directory sectors count as damage even after the end marker.
+    """
+    bad = 0
+    for i, (_, _, raw) in enumerate(core.slots(cluster)):
+        if cluster and i < 2 and raw[:11] != (b".          " if i == 0 else b"..         "):
+            report.errors.append(f"{path}: missing {'.' * (i + 1)} entry")
+        if raw[0] != DELETED and raw[11] & 0xC0:
+            bad += 1
+    if bad:
+        report.errors.append(f"{path}: {bad} garbage directory entries")
+
+
 def check(volume: FatVolume) -> Report:
     """Check ``volume`` (mounting it if needed) without writing anything."""
     layout = read_layout(volume.dev)
@@ -61,13 +80,14 @@ def check(volume: FatVolume) -> Report:
         return Report(mounted=False, errors=["no FAT file system found"])
     core = Core(volume.dev, layout, volume.fattime)
     report = Report(mounted=True)
-    used: dict[int, str] = {}
+    used = report.owners
     todo = [("", 0)]
     bcs = layout.cluster_bytes
     while todo:
         path, cluster = todo.pop()
         try:
             entries = list(core.entries(cluster))
+            _check_slots(core, cluster, path or "/", report)
         except FsError as exc:
             report.errors.append(f"{path or '/'}: {exc}")
             continue

@@ -135,5 +135,7 @@ def fat_time(year: int, month: int, day: int, hour: int = 0, minute: int = 0, se
     return ((year - 1980) << 25) | (month << 21) | (day << 16) | (hour << 11) | (minute << 5) | (second // 2)
 
 
-#: FatFs's fixed time when the build has no RTC (FF_FS_NORTC with R0.15's default 2022-01-01).
-NORTC_TIME = fat_time(2022, 1, 1)
+#: The time Harmony's SYS_FS gives FatFs: the weak ``get_fattime`` in ``diskio.c`` returns a fixed
+#: 2013-08-09 15:06:00 unless the application supplies an RTC-backed one. FatFs stamps files with it and
+#: ``f_mkfs`` uses it as the volume serial number.
+HARMONY_FATTIME = fat_time(2013, 8, 9, 15, 6, 0)

@@ -3,9 +3,10 @@
 SYS_FS hands the request to FatFs R0.15 ``f_mkfs`` with ``fmt = FM_FAT`` (FAT12/16 only, partitioned: an
 MBR with one partition) and ``au_size = 0`` (automatic cluster size). The bootloader leaves the other
 ``SYS_FS_FORMAT_PARAM`` fields uninitialized (spec section 6); this model assumes they read as zero, which
-makes FatFs fall back to its defaults: one FAT, 512 root-directory entries, and data-area alignment taken
-from the driver's ``GET_BLOCK_SIZE`` answer, assumed 1 (no alignment). The rules below are those of
-FatFs's documentation and source, re-expressed:
+makes FatFs fall back to its defaults: one FAT and 512 root-directory entries. With ``align`` zero FatFs
+asks ``disk_ioctl(GET_BLOCK_SIZE)``; Harmony's ``diskio.c`` answers only ``GET_SECTOR_COUNT`` and returns
+``RES_OK`` for everything else without filling the buffer, so the block size stays 0 and FatFs uses 1: no
+data-area alignment. The rules below are those of FatFs's documentation and source, re-expressed:
 
 * the partition starts at LBA 63 (FatFs's fixed ``N_SEC_TRACK``) and covers the rest of the drive;
 * the cluster size is the smallest power of two with at least one step per cluster-size boundary of
@@ -30,10 +31,10 @@ from typing import Protocol
 from ..errors import CallerError
 from .layout import (
     BOOT,
+    HARMONY_FATTIME,
     MAX_FAT12,
     MAX_FAT16,
     MBR_TABLE_OFFSET,
-    NORTC_TIME,
     PARTITION,
     SIGNATURE,
     SIGNATURE_OFFSET,
@@ -187,7 +188,7 @@ class SectorWriter(Protocol):
     def write(self, lba: int, data: bytes) -> None: ...
 
 
-def format_volume(dev: SectorWriter, *, serial: int = NORTC_TIME, align: int = 1) -> FatGeometry:
+def format_volume(dev: SectorWriter, *, serial: int = HARMONY_FATTIME, align: int = 1) -> FatGeometry:
     """Write VBR, FAT, root directory and MBR in FatFs's order, one sector per write."""
     g = plan(dev.sector_count, align=align)
     dev.write(g.volume_start, boot_sector(g, serial))

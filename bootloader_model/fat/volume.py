@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from ..fs import FsError, OpenFile, volume_path
 from . import mkfs, names
-from .core import SS, BlockDevice, Core, Entry, read_layout
-from .layout import ATTR_ARCHIVE, ATTR_DIR, DIRENT, NORTC_TIME
+from .core import Core, Entry
+from .layout import ATTR_ARCHIVE, ATTR_DIR, DIRENT, HARMONY_FATTIME
+from .mount import SS, BlockDevice, read_layout
 
 _MODES = {"r", "r+", "w", "w+", "a"}
 
@@ -26,7 +27,7 @@ _MODES = {"r", "r+", "w", "w+", "a"}
 class FatFile:
     """An open file; see :class:`bootloader_model.fs.OpenFile`."""
 
-    def __init__(self, core: Core, entry: Entry, mode: str, path: str) -> None:
+    def __init__(self, core: Core, entry: Entry, mode: str, path: str, *, created: bool = False) -> None:
         self._core, self._entry, self._path = core, entry, path
         self._read = mode in ("r", "r+", "w+")
         self._write = mode != "r"
@@ -37,7 +38,8 @@ class FatFile:
         self._buf = bytearray(SS)
         self._bufsect = -1
         self._bufdirty = False
-        self._modified = mode in ("w", "w+")
+        # FatFs marks a file it created or truncated as modified, so close writes its entry even if empty.
+        self._modified = created or mode in ("w", "w+")
         self._closed = False
         if mode == "a":
             self.seek(self._size)
@@ -191,7 +193,7 @@ class FatFile:
 class FatVolume:
     """A FAT volume on a block device, with Harmony's SYS_FS semantics; see :class:`bootloader_model.fs.FileSystem`."""
 
-    def __init__(self, dev: BlockDevice, *, fattime: int = NORTC_TIME, align: int = 1) -> None:
+    def __init__(self, dev: BlockDevice, *, fattime: int = HARMONY_FATTIME, align: int = 1) -> None:
         self.dev = dev
         self.fattime = fattime
         self.align = align
@@ -285,6 +287,7 @@ class FatVolume:
         core, parent, name, e = self._lookup(path)
         if not name or (e is not None and e.is_dir):
             raise FsError(f"{path}: is a directory")
+        created = e is None
         if e is None:
             if mode.startswith("r"):
                 raise FsError(f"{path}: no such file")
@@ -301,7 +304,7 @@ class FatVolume:
                 core.remove_chain(old)
                 core.move(back)
                 core.last_clst = old - 1
-        return FatFile(core, e, mode, path)
+        return FatFile(core, e, mode, path, created=created)
 
     def exists(self, path: str) -> bool:
         if not self.has_filesystem():

@@ -17,7 +17,11 @@ from bootloader_model import __version__
 from bootloader_model.errors import BoardError, CallerError
 
 #: Sub-command modules, in the order ``otaloop --help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "harness.cli.demo_cmd",
+    "harness.cli.image_cmd",
+    "harness.cli.flash_cmd",
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,205 @@
+"""Typed operations on a board over its console; the same class drives a real board and the virtual one.
+
+The contract is text on UART1 (spec section 9): the bootloader banner at every reset, the application's
+``APP: version <n>`` line, the OTA demo callback's event names, the service's ``SYS OTA : ...`` lines, and
+the ``sysota``/``otactl`` command groups. :class:`BoardDriver` turns those into method calls and parsed
+values; anything unexpected raises a :class:`~bootloader_model.errors.BoardError` that shows what the
+board printed.
+
+It does not start boards, serve images or cut power: see :mod:`harness.imageserver` and the power
+backends for that.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bootloader_model.errors import BoardError, CallerError
+
+from .console import Console
+
+#: Callback events as the demo's ``app_ota.c`` prints them (spec section 1.2 and 9).
+EVENTS = (
+    "SYS_OTA_UPDATE_CHECK_START",
+    "SYS_OTA_UPDATE_CHECK_FAILED",
+    "SYS_OTA_UPDATE_AVAILABLE",
+    "SYS_OTA_UPDATE_NOTAVAILABLE",
+    "SYS_OTA_TRIGGER_OTA_FAILED",
+    "SYS_OTA_FACTORY_RESET_SUCCESS",
+    "SYS_OTA_FACTORY_RESET_FAILED",
+    "SYS_OTA_ROLLBACK_SUCCESS",
+    "SYS_OTA_ROLLBACK_FAILED",
+    "SYS_OTA_DOWNLOAD_START",
+    "SYS_OTA_DOWNLOAD_SUCCESS",
+    "SYS_OTA_DOWNLOAD_FAILED",
+    "SYS_OTA_IMAGE_DIGEST_VERIFY_START",
+    "SYS_OTA_IMAGE_DIGEST_VERIFY_SUCCESS",
+    "SYS_OTA_IMAGE_VERIFICATION_FAILED",  # the demo's spelling of IMAGE_DIGEST_VERIFY_FAILED
+    "SYS_OTA_DB_ENTRY_SUCCESS",
+    "SYS_OTA_IMAGE_ERASE_FAILED",
+    "SYS_OTA_IMAGE_ERASED",
+    "SYS_OTA_IMAGE_DATABASE_FULL",
+)
+
+BOOT_BANNER = re.compile(rb"BOOTLOADER Build [A-Z][a-z]{2} [ \d]\d \d{4} \d\d:\d\d:\d\d")
+APP_VERSION = re.compile(rb"APP: version (\d+)\r\n")
+_EVENT_LINE = re.compile(rb"(" + b"|".join(e.encode() for e in EVENTS) + rb")\r\n")
+_OTACTL = re.compile(rb"otactl: (SYS_OTA_SUCCESS|SYS_OTA_FAILURE)")
+_STATUS = re.compile(rb"otactl: state=(\w+) downloaded=(\d+) total=(\d+) version=(\d+)")
+
+
+@dataclass(frozen=True)
+class Status:
+    """``otactl status``: the SYS_OTA state, download progress and the running app version."""
+
+    state: str
+    downloaded: int
+    total: int
+    version: int
+
+
+@dataclass(frozen=True)
+class BootInfo:
+    """One observed boot: what the bootloader printed and which application came up (None: silent)."""
+
+    bootloader_lines: tuple[str, ...]
+    app_version: int | None
+
+
+class BoardDriver:
+    """Drive one board through its console."""
+
+    def __init__(self, console: Console, *, boot_timeout: float = 20.0, cmd_timeout: float = 10.0) -> None:
+        self.console = console
+        self.boot_timeout = boot_timeout
+        self.cmd_timeout = cmd_timeout
+
+    # ------------------------------------------------------------------------------------------- boots
+    def wait_boot(self, timeout: float | None = None, *, app_timeout: float | None = None) -> BootInfo:
+        """Wait for the bootloader banner, then for ``APP: version <n>`` (or report a silent board)."""
+        con = self.console
+        con.expect(BOOT_BANNER, timeout or self.boot_timeout)
+        start = con.pos
+        try:
+            m = con.expect(APP_VERSION, app_timeout or self.boot_timeout)
+        except BoardError:
+            tail = bytes(con.buffer[start:])
+            return BootInfo(tuple(_lines(tail)), None)
+        between = bytes(con.buffer[start : m.start()])
+        return BootInfo(tuple(_lines(between)), int(m.group(1)))
+
+    def reset(self) -> BootInfo:
+        """Type the built-in ``reset`` command and wait for the board to come back."""
+        self.console.send_line("reset")
+        self.console.expect(b" *** System Reboot ***", self.cmd_timeout)
+        return self.wait_boot()
+
+    # ------------------------------------------------------------------------------------------ events
+    def wait_event(self, name: str, timeout: float = 30.0) -> str:
+        """Wait for the next event line; fail if a different event comes first."""
+        if name not in EVENTS:
+            raise CallerError(f"unknown OTA event {name!r}")
+        got = self.next_event(timeout)
+        if got != name:
+            raise BoardError(f"expected event {name}, board reported {got}")
+        return got
+
+    def next_event(self, timeout: float = 30.0) -> str:
+        return self.console.expect(_EVENT_LINE, timeout).group(1).decode()
+
+    def events_until(self, final: set[str], timeout: float = 60.0) -> list[str]:
+        """Collect events until one of ``final`` arrives (inclusive)."""
+        seen: list[str] = []
+        while True:
+            ev = self.next_event(timeout)
+            seen.append(ev)
+            if ev in final:
+                return seen
+
+    # ----------------------------------------------------------------------------------------- otactl
+    def _otactl(self, *args: str) -> bool:
+        self.console.send_line(" ".join(("otactl", *args)))
+        return self.console.expect(_OTACTL, self.cmd_timeout).group(1) == b"SYS_OTA_SUCCESS"
+
+    def check_update(self) -> bool:
+        """``SYS_OTA_UPDATECHCK``: True if the service accepted it (it must be idle)."""
+        return self._otactl("check")
+
+    def start_ota(self, url: str | None = None, version: int | None = None, digest: str | None = None) -> bool:
+        """``SYS_OTA_INITIATE_OTA``, optionally after ``SYS_OTA_SET_PARAMETERS``."""
+        given = [url, version, digest]
+        if any(v is not None for v in given) and not all(v is not None for v in given):
+            raise CallerError("start_ota needs url, version and digest together, or none of them")
+        if url is None:
+            return self._otactl("start")
+        return self._otactl("start", url, str(version), str(digest))
+
+    def system_reset(self) -> bool:
+        return self._otactl("sysreset")
+
+    def factory_reset(self) -> bool:
+        return self._otactl("factory")
+
+    def rollback(self) -> bool:
+        return self._otactl("rollback")
+
+    def status(self) -> Status:
+        self.console.send_line("otactl status")
+        m = self.console.expect(_STATUS, self.cmd_timeout)
+        return Status(m.group(1).decode(), int(m.group(2)), int(m.group(3)), int(m.group(4)))
+
+    # ----------------------------------------------------------------------------------------- sysota
+    def sysota_set(
+        self,
+        periodic: bool,
+        autoreset: bool | None = None,
+        autoupdate: bool | None = None,
+        interval: int | None = None,
+        url: str | None = None,
+    ) -> None:
+        """``sysota set`` with as many leading arguments as given (the board accepts a short list)."""
+        args = [str(int(periodic))]
+        for value in (autoreset, autoupdate):
+            if value is None:
+                break
+            args.append(str(int(value)))
+        else:
+            if interval is not None:
+                args.append(str(interval))
+                if url is not None:
+                    args.append(url)
+        self.console.send_line("sysota set " + " ".join(args))
+        self.console.expect(b"periodic check : ", self.cmd_timeout)
+        self.console.expect(b"\n>", self.cmd_timeout)
+
+    def info(self) -> dict[str, str]:
+        """``sysota get info`` as a dict of its ``key : value`` lines."""
+        self.console.send_line("sysota get info")
+        self.console.expect(b"*" * 43, self.cmd_timeout)
+        m = self.console.expect(re.compile(rb"(.*?)\*{43}", re.S), self.cmd_timeout)
+        out: dict[str, str] = {}
+        for line in _lines(m.group(1)):
+            key, sep, value = line.partition(":")
+            if sep:
+                out[key.strip()] = value.strip()
+        return out
+
+    def image_db(self) -> list[tuple[str, int, int, str]] | None:
+        """``sysota getfs info`` rows as (name, status, version-as-printed, digest); None if no DB."""
+        self.console.send_line("sysota getfs info")
+        i, _ = self.console.expect_any([b"NO info found", b"\tImage name\t\tStatus"], self.cmd_timeout)
+        if i == 0:
+            return None
+        m = self.console.expect(re.compile(rb"\r?\n(.*?)\r?\n>", re.S), self.cmd_timeout)
+        rows = []
+        for line in _lines(m.group(1)):
+            fields = [f for f in line.split("\t") if f]
+            if len(fields) == 4:
+                rows.append((fields[0], int(fields[1], 16), int(fields[2]), fields[3]))
+        return rows
+
+
+def _lines(data: bytes) -> list[str]:
+    text = data.decode("utf-8", "replace")
+    return [p for p in re.split(r"\r\n|\n\r|\r|\n", text) if p.strip()]

@@ -1,0 +1,76 @@
+"""Harmony's ``hex2bin.py`` rules, applied to load chunks from any input format.
+
+The rules, as read in ``system/ota/framework/tools/hex2bin/hex2bin.py`` (SYS v3.9.1):
+
+* a buffer of ``0xDF000`` bytes of 0xFF stands for physical ``[0x1002_0000, 0x100F_F000)``;
+* a data record is copied only if it lies *entirely* inside that window; a record that is partly outside
+  is dropped whole (configuration words at 0x1FC5_5xxx and the bootloader fall outside and are dropped);
+* OTA variant (``-f`` non-zero, the default): the output ends at the end of the highest copied record;
+* factory variant (``-f 0``): the whole ``0xDF000`` buffer, with byte 0 forced to 0xF8;
+* the digest printed is SHA-256 of the output file.
+
+This module does not parse files (``elf`` and ``ihex`` do) and does not sign images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bootloader_model.appimage import SLOT_SIZE, SLOT_START, build_factory_bin
+from bootloader_model.errors import ImageError
+
+#: End (exclusive) of hex2bin's window: 0x100F_F000.
+SLOT_END = SLOT_START + SLOT_SIZE
+
+
+@dataclass(frozen=True)
+class LoadChunk:
+    """Bytes to load at a physical address: one Intel HEX data record, or one ELF segment piece."""
+
+    address: int
+    data: bytes
+
+
+def hex2bin(chunks: Iterable[LoadChunk], *, factory: bool = False, source: str = "image") -> bytes:
+    """Return the OTA ``.bin`` (trimmed) or, with ``factory``, the full-slot factory variant."""
+    buf = bytearray(b"\xff" * SLOT_SIZE)
+    highest: int | None = None
+    for chunk in chunks:
+        end = chunk.address + len(chunk.data)
+        if chunk.address >= SLOT_START and end <= SLOT_END:
+            buf[chunk.address - SLOT_START : end - SLOT_START] = chunk.data
+            highest = end if highest is None else max(highest, end)
+    if highest is None or highest == SLOT_START:
+        raise ImageError(f"{source}: no data inside the OTA window [0x{SLOT_START:08X}, 0x{SLOT_END:08X})")
+    ota = bytes(buf[: highest - SLOT_START])
+    return build_factory_bin(ota) if factory else ota
+
+
+def digest(data: bytes) -> str:
+    """SHA-256 of the whole ``.bin``, lower-case hex: the manifest's ``Digest``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_input(path: str | Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ImageError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def bin_from_file(path: str | Path, kind: str, *, factory: bool = False) -> bytes:
+    """Build the ``.bin`` from an ``"elf"`` or ``"hex"`` file."""
+    from .elf import read_elf
+    from .ihex import read_ihex
+
+    raw = read_input(path)
+    if kind == "elf":
+        chunks = read_elf(raw, source=str(path))
+    elif kind == "hex":
+        chunks = read_ihex(raw, source=str(path))
+    else:
+        raise ImageError(f"unknown input kind {kind!r}; use 'elf' or 'hex'")
+    return hex2bin(chunks, factory=factory, source=str(path))

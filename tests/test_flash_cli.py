@@ -1,0 +1,98 @@
+"""``otaloop flash`` over raw external-flash images, checked with mtools where it matters."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bootloader_model.extflash import ExternalFlash
+from bootloader_model.flash import SST26VF032B, NorFlash
+from bootloader_model.fs import MOUNT_POINT, read_file
+from conftest import require_tool
+from harness.cli import main
+
+
+def test_format_put_ls_get_fsck(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image = tmp_path / "external.bin"
+    assert main(["flash", "format", str(image)]) == 0
+    assert image.stat().st_size == 4 * 1024 * 1024
+    assert "partition at byte 32256" in capsys.readouterr().out
+    payload = os.urandom(10_000)
+    (tmp_path / "img.bin").write_bytes(payload)
+    assert main(["flash", "put", str(image), str(tmp_path / "img.bin"), "/ota/wifi_ota_app_upgrade_ver2.bin"]) == 0
+    capsys.readouterr()
+    assert main(["flash", "ls", str(image), "/ota"]) == 0
+    assert capsys.readouterr().out.split() == ["10000", "wifi_ota_app_upgrade_ver2.bin"]
+    out = tmp_path / "out.bin"
+    assert main(["flash", "get", str(image), "/mnt/myDrive1/ota/WIFI_OTA_APP_UPGRADE_VER2.BIN", "-o", str(out)]) == 0
+    assert out.read_bytes() == payload
+    capsys.readouterr()
+    assert main(["flash", "fsck", str(image)]) == 0
+    report = capsys.readouterr().out
+    assert "10000  /ota/wifi_ota_app_upgrade_ver2.bin" in report and "clean" in report
+    # The image is what the board model sees.
+    flash = NorFlash(SST26VF032B)
+    flash.load(image)
+    assert read_file(ExternalFlash(flash), MOUNT_POINT + "/ota/wifi_ota_app_upgrade_ver2.bin") == payload
+
+
+def test_printed_mtools_command_works(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_tool("mdir", "mtools")
+    image = tmp_path / "external.bin"
+    main(["flash", "format", str(image)])
+    (tmp_path / "db.csv").write_bytes(b"1,2,3")
+    main(["flash", "put", str(image), str(tmp_path / "db.csv"), "/ota/image_database.csv"])
+    capsys.readouterr()
+    main(["flash", "fsck", str(image)])
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if "mtools:" in ln)
+    cmd = line.split("mtools:", 1)[1].split()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, "MTOOLS_SKIP_CHECK": "1"})
+    assert "image_database.csv" in out.stdout
+
+
+def test_fsck_reports_a_damaged_volume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image = tmp_path / "external.bin"
+    main(["flash", "format", str(image)])
+    (tmp_path / "f").write_bytes(b"x" * 5000)
+    main(["flash", "put", str(image), str(tmp_path / "f"), "/ota/f.bin"])
+    raw = bytearray(image.read_bytes())
+    raw[64 * 512 : 65 * 512] = b"\xff" * 512  # the first FAT sector, as after an erase without program
+    image.write_bytes(bytes(raw))
+    capsys.readouterr()
+    assert main(["flash", "fsck", str(image)]) == 1
+    out = capsys.readouterr().out
+    assert "error: /ota/f.bin" in out and "NOT clean" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["flash", "ls", "{tmp}/missing.bin"], "cannot read flash image"),
+        (["flash", "ls", "{tmp}/small.bin"], "expected 4 MiB"),
+        (["flash", "get", "{tmp}/e.bin", "/ota/nope", "-o", "{tmp}/o"], "no such file"),
+        (["flash", "ls", "{tmp}/e.bin", "ota"], "must be absolute"),
+        (["flash", "format", "{tmp}/e.bin", "--size", "8M"], "does not match"),
+        (["flash", "put", "{tmp}/e.bin", "{tmp}/missing", "/x"], "cannot read"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "small.bin").write_bytes(b"\xff" * 1000)
+    main(["flash", "format", str(tmp_path / "e.bin")])
+    capsys.readouterr()
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_unformatted_image_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image = tmp_path / "blank.bin"
+    image.write_bytes(b"\xff" * SST26VF032B.size)
+    assert main(["flash", "fsck", str(image)]) == 1
+    assert "no FAT file system" in capsys.readouterr().out
+    assert main(["flash", "ls", str(image)]) == 2
+    assert "no file system" in capsys.readouterr().err
