@@ -34,7 +34,7 @@ from .appdesc import AppDescriptor, Behaviour, read_descriptor
 from .appimage import SLOT_SIZE, SLOT_START
 from .bootloader import DEFAULT_BUILD_STAMP, Bootloader
 from .bootresult import BootResult, Outcome
-from .clock import VirtualClock
+from .clock import Alarm, VirtualClock
 from .errors import CallerError, DescriptorError, PowerCut
 from .extflash import SIZES, ExternalFlash
 from .flash import PIC32MZ1025W104132, FaultPlan, NorFlash
@@ -75,6 +75,7 @@ class BoardConfig:
     network_delay_s: float = 1.5  # virtual seconds from the jump until the IP address is obtained
     crash_delay_s: float = 0.05  # a crash-at-boot application resets this long after the jump
     timed_flash: bool = True  # flash operations take datasheet time on the virtual clock
+    network: str = "loopback"  # "loopback": only 127.0.0.0/8 and localhost are reachable; "open": any host
 
 
 @dataclass
@@ -99,6 +100,8 @@ class VirtualBoard:
 
     def __init__(self, config: BoardConfig | None = None, *, clock: VirtualClock | None = None) -> None:
         self.config = cfg = config or BoardConfig()
+        if cfg.network not in ("loopback", "open"):
+            raise CallerError(f"unknown network policy {cfg.network!r}; choose loopback or open")
         if cfg.ext_size not in SIZES:
             raise CallerError(f"unknown external flash size {cfg.ext_size!r}; choose {' or '.join(SIZES)}")
         self.clock = clock or VirtualClock()
@@ -114,8 +117,9 @@ class VirtualBoard:
         self.last_cut: PowerCut | None = None
         self._app: _App | None = None
         self._pending_reset = False
-        self._crash_alarm = None
+        self._crash_alarm: Alarm | None = None
         self._ext_busy = 0.0
+        self.blocked_hosts: list[str] = []  # hosts the loopback-only network refused
 
     # ------------------------------------------------------------------------------------ console I/O
     def _print(self, data: bytes) -> None:
@@ -286,7 +290,10 @@ class VirtualBoard:
             self.clock.cancel(self._crash_alarm)
             self._crash_alarm = None
         if self._app and self._app.service:
-            self._app.service.client.cancel()  # RAM is gone: so is the TCP connection
+            client = self._app.service.client
+            if client.sock is not None:  # RAM is gone: so is the TCP connection
+                client.sock.close()
+                client.sock = None
         self._app = None
         self._rx.clear()
         self._pending_reset = False
@@ -363,6 +370,8 @@ class VirtualBoard:
             self.config.profile,
             network_up=lambda: self.network_enabled and self.clock.now() >= up_at,
         )
+        svc.client.loopback_only = self.config.network == "loopback"
+        svc.client.blocked = self.blocked_hosts  # one list across boots, for the host to report
         app.service = svc
         console = CommandProcessor(self._print, self._request_reset)
 
@@ -391,4 +400,3 @@ def new_board(factory_app_bin: bytes | None = None, config: BoardConfig | None =
     if factory_app_bin is not None:
         board.provision(factory_app_bin)
     return board
-

@@ -23,6 +23,7 @@ It does not retry, follow redirects, decode chunked bodies, or keep connections 
 from __future__ import annotations
 
 import errno
+import ipaddress
 import re
 import select
 import socket
@@ -138,8 +139,26 @@ class State(Enum):
     CLOSE = auto()
 
 
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and literal 127.0.0.0/8 or ``::1`` addresses."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class HttpClient:
-    """``HTTP_Client_*`` with its single connection descriptor."""
+    """``HTTP_Client_*`` with its single connection descriptor.
+
+    ``loopback_only`` (the default) confines the virtual board to this machine: a URL whose host is not
+    ``localhost`` or a loopback address fails as an unresolvable name would, without any DNS query or
+    connection leaving the host, and the attempt is recorded in :attr:`blocked`. Boards that should reach
+    a LAN server set it to False.
+    """
+
+    loopback_only: bool = True
 
     def __init__(self, clock: VirtualClock, console: Console, profile: QuirkProfile, enforce_tls: bool = False) -> None:
         self.clock, self.console, self.profile, self.enforce_tls = clock, console, profile, enforce_tls
@@ -158,6 +177,7 @@ class HttpClient:
         self.sock_timer_ms = 0.0
         self.on_header: Callable[[Response], None] = lambda r: None
         self.on_payload: Callable[[bytes], None] = lambda b: None
+        self.blocked: list[str] = []  # hosts refused by the loopback-only policy
 
     def _ms(self) -> float:
         return self.clock.now() * 1000.0
@@ -204,6 +224,10 @@ class HttpClient:
         st = self.state
         if st is State.NAME_LOOKUP:
             assert self.uri is not None
+            if self.loopback_only and not is_loopback(self.uri.host):
+                self.blocked.append(self.uri.host)
+                self._close("DNS_FAILED")
+                return True
             try:
                 infos = socket.getaddrinfo(self.uri.host, None, socket.AF_INET, socket.SOCK_STREAM)
                 self.ip = str(infos[0][4][0])
@@ -214,6 +238,10 @@ class HttpClient:
             assert self.uri is not None
             if self.uri.scheme != "http":
                 self._close("CONNECT_FAILED")  # no TLS stack in the model
+                return True
+            if self.loopback_only and not is_loopback(self.ip):
+                self.blocked.append(self.uri.host)
+                self._close("CONNECT_FAILED")  # as an unreachable host would, but without leaving the machine
                 return True
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setblocking(False)

@@ -191,7 +191,8 @@ class BoardDriver:
         i, _ = self.console.expect_any([b"NO info found", b"\tImage name\t\tStatus"], self.cmd_timeout)
         if i == 0:
             return None
-        m = self.console.expect(re.compile(rb"\r?\n(.*?)\r?\n>", re.S), self.cmd_timeout)
+        # Rows end in "\n\r" (SYS_CONSOLE_PRINT strings of sys_ota.c); the prompt follows the last one.
+        m = self.console.expect(re.compile(rb"Digest(.*?)(?:\n\r|\r\n)>", re.S), self.cmd_timeout)
         rows = []
         for line in _lines(m.group(1)):
             fields = [f for f in line.split("\t") if f]

@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "harness.cli.demo_cmd",
     "harness.cli.image_cmd",
     "harness.cli.flash_cmd",
+    "harness.cli.board_cmd",
 )
 
 
