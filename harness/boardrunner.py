@@ -43,7 +43,7 @@ class VirtualPort:
         self.closed = False
 
     # runner side ------------------------------------------------------------------------------------
-    def read(self, size: int = 1 << 30) -> bytes:  # type: ignore[override]
+    def read(self, size: int = 1 << 30) -> bytes:
         """Host side read (pyserial semantics): up to ``size`` bytes, waiting at most ``timeout``."""
         with self._cond:
             if not self._to_host:
