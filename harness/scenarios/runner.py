@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from contextlib import AbstractContextManager as ContextManager
 
 from bootloader_model.errors import CallerError, OtaloopError, PortLost
 from bootloader_model.quirks import HARMONY, QuirkProfile
