@@ -150,8 +150,9 @@ class SerialBench:
     def __post_init__(self) -> None:
         if not self.images.is_dir():
             raise CallerError(f"--images {self.images} is not a directory")
-        self._port: Any = open_port(self.port)  # pyserial's stubs lack in_waiting
-        self._console = Console(self._port, log=self.log)
+        port: Any = open_port(self.port)  # pyserial's stubs lack in_waiting
+        self._port = port
+        self._console = Console(port, log=self.log)
         self._server = ImageServer(self.http_host, self.http_port).start()
 
     @contextlib.contextmanager
