@@ -158,6 +158,9 @@ class SerialBench:
     @contextlib.contextmanager
     def bench(self) -> Iterator[Bench]:
         self._server.clear_faults()
+        # Start each scenario after what the board printed so far (a real board may be mid-check).
+        self._console.drain(quiet=0.2, limit=2.0)
+        self._console.pos = len(self._console.buffer)
         caps = frozenset({"power"}) if self.power else frozenset()
         yield Bench(
             driver=BoardDriver(self._console, boot_timeout=60, cmd_timeout=10),
