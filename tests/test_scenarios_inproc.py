@@ -3,6 +3,7 @@ real-board path (SerialBench: images from a directory, `reset` typed to restart)
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -16,6 +17,9 @@ from bootloader_model.appimage import build_app
 from harness.scenarios import CONFIGS, REGISTRY
 from harness.scenarios.benches import SerialBench, virtual_bench
 from harness.scenarios.runner import run_suite, select, serial_provider
+
+
+CLI = [sys.executable, "-m", "harness.cli", "board"]
 
 
 @pytest.mark.parametrize("name", list(REGISTRY))
@@ -44,11 +48,11 @@ def board_on_pty(tmp_path: Path) -> Iterator[tuple[str, Path, int]]:
         desc = AppDescriptor(version=v, manifest_url=url, interval_s=auto.interval_s)
         (images / f"auto_v{v}.bin").write_bytes(build_app(desc, 64 * 1024 + 4096 * v))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "board", "--factory", str(images / "auto_v1.bin")]
-        + ["--state", str(tmp_path / "state")],
+        [*CLI, "--factory", str(images / "auto_v1.bin"), "--state", str(tmp_path / "state")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )
     try:
         assert proc.stdout is not None
