@@ -18,7 +18,6 @@ from harness.scenarios import CONFIGS, REGISTRY
 from harness.scenarios.benches import SerialBench, virtual_bench
 from harness.scenarios.runner import run_suite, select, serial_provider
 
-
 CLI = [sys.executable, "-m", "harness.cli", "board"]
 
 
