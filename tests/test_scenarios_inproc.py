@@ -67,7 +67,8 @@ def test_real_board_path_against_otaloop_board(board_on_pty: tuple[str, Path, in
     tty, images, port = board_on_pty
     serial = SerialBench(tty, images, CONFIGS["auto"], http_host="127.0.0.1", http_port=port)
     try:
-        results = run_suite(select(["first_boot", "c_update", "k_factory_reset"]), serial_provider(serial))
+        names = ["first_boot", "c_update", "b_no_update", "k_factory_reset"]
+        results = run_suite(select(names), serial_provider(serial))
     finally:
         serial.close()
     by_name = {r.name: r for r in results}
@@ -75,3 +76,5 @@ def test_real_board_path_against_otaloop_board(board_on_pty: tuple[str, Path, in
     assert by_name["k_factory_reset"].status == "SKIP" and "'manual' factory app" in by_name["k_factory_reset"].detail
     assert by_name["c_update"].status == "PASS", by_name["c_update"].detail
     assert by_name["c_update"].board_s is None  # a real board has no virtual clock to report
+    # b_no_update needs the factory app again: the bench erased v2's row and factory-reset the board.
+    assert by_name["b_no_update"].status == "PASS", by_name["b_no_update"].detail

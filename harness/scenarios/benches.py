@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bootloader_model.board import BoardConfig, VirtualBoard
-from bootloader_model.errors import CallerError
+from bootloader_model.errors import BoardError, CallerError
 from bootloader_model.flash import FaultPlan
 from bootloader_model.fs import OTA_DIR
 from bootloader_model.quirks import HARMONY, QuirkProfile
@@ -154,6 +154,7 @@ class SerialBench:
         self._port = port
         self._console = Console(port, log=self.log)
         self._server = ImageServer(self.http_host, self.http_port).start()
+        self._dirty = False  # a scenario has run, so the board may hold updates
 
     @contextlib.contextmanager
     def bench(self) -> Iterator[Bench]:
@@ -162,7 +163,7 @@ class SerialBench:
         self._console.drain(quiet=0.2, limit=2.0)
         self._console.pos = len(self._console.buffer)
         caps = frozenset({"power"}) if self.power else frozenset()
-        yield Bench(
+        bench = Bench(
             driver=BoardDriver(self._console, boot_timeout=60, cmd_timeout=10),
             server=self._server,
             images=DirImages(self.images),
@@ -173,7 +174,32 @@ class SerialBench:
             start_offset=len(self._console.buffer),
             capabilities=caps,
         )
+        if self._dirty:
+            self._to_factory(bench)
+        bench.start_offset = self._console.pos = len(self._console.buffer)
+        self._dirty = True
+        yield bench
         self._console.pos = len(self._console.buffer)
+
+    def _to_factory(self, bench: Bench) -> None:
+        """Bring the board back to its factory app with no image database, as each scenario expects.
+
+        Control messages are refused while the periodic timer runs (spec 2.1); a manifest asking to erase
+        the running version leaves the service idle (spec 1.6 J), after which the factory reset is accepted.
+        """
+        info = bench.start()
+        if info.app_version == 1 and bench.driver.image_db() is None:
+            return
+        if self.factory.periodic:
+            version = info.app_version or 1
+            bench.server.put_manifest(version, bench.server.url("/erase.bin"), "00" * 32, erase_ver=True)
+            bench.driver.events_until({"SYS_OTA_IMAGE_ERASED", "SYS_OTA_IMAGE_ERASE_FAILED"}, bench.wall(200))
+        if not bench.driver.factory_reset():
+            raise BoardError("the board refused `otactl factory`; reflash the unified hex to continue")
+        bench.driver.wait_event("SYS_OTA_FACTORY_RESET_SUCCESS", bench.wall(30))
+        info = bench.reset()
+        if info.app_version != 1:
+            raise BoardError(f"after a factory reset the board runs version {info.app_version}, not 1")
 
     def close(self) -> None:
         self._server.stop()
