@@ -1,4 +1,6 @@
-"""Capture the console transcript of a full update for ``docs/transcript.md``: ``python -m harness.scenarios.transcript``.
+"""Capture the console transcript of a full update for ``docs/transcript.md``.
+
+Run ``python -m harness.scenarios.transcript --out docs/transcript.md``.
 
 It runs the ``c_update`` scenario on a fresh virtual board served on a real pty (the path a hardware board
 takes), then writes every console line with the board time at which the board printed it. The manifest
