@@ -336,6 +336,10 @@ class OtaService:
         self.state = next_state
         return True
 
+    def check_blocked_now(self) -> bool:
+        """The manifest sub-machine is not run while a download is in progress or done."""
+        return self.fw_in_progress or self.download_success
+
     def _check_blocked(self) -> bool:
         blocked = self.fw_in_progress or self.download_success
         if blocked and not self.profile.on("svc-check-after-download-hangs"):
@@ -504,13 +508,17 @@ class OtaService:
 
     def waiting_on_network(self) -> bool:
         """True when the only thing that can move the service on is data (or a connect) on the socket."""
-        if not self.client.on_network() or not self.dl.handle_valid or self.dl.buffered():
-            return False
-        if self.update_check_state == S.SYS_OTA_UPDATE_CHECK_READ_JSON and self.state in (
+        reading_json = self.update_check_state == S.SYS_OTA_UPDATE_CHECK_READ_JSON and self.state in (
             S.SYS_OTA_AUTO_UPDATE_CHECK,
             S.SYS_OTA_SERVER_UPDATE_CHECK_TRIGGER,
-        ):
-            return self.no_data_cnt < MAX_DOWNLOADER_READ_COUNT
+        )
+        if reading_json and self.dl_handle and self.rx_len_l >= len(self.json_buf) - 10:
+            # the manifest buffer is full: every read asks for 0 bytes until the stall rule ends the check
+            return self.no_data_cnt < MAX_DOWNLOADER_READ_COUNT and not self.check_blocked_now()
+        if not self.client.on_network() or not self.dl.handle_valid or self.dl.buffered():
+            return False
+        if reading_json:
+            return self.no_data_cnt < MAX_DOWNLOADER_READ_COUNT and not self.check_blocked_now()
         return self.core.current_task == CoreTask.DOWNLOAD_IMAGE and self.core.task_state in (1, 2)
 
     def skip_network_wait(self, ticks: int) -> int:
