@@ -172,8 +172,20 @@ class OtaService:
         """``OTA_GetDownloadStatus``: (server_image_length, total_data_downloaded)."""
         return self.core.download_status()
 
+    def commands(self) -> frozenset[str]:
+        """The command names this service adds to SYS_COMMAND (``sysota`` only with the CLI option)."""
+        names = {"otactl"}
+        if self.config.cli_enabled:
+            names |= {"sysota", "sysotahelp"}
+        return frozenset(names)
+
     def handle_command(self, argv: list[str]) -> bytes:
-        """Run a ``sysota``/``sysotahelp``/``otactl`` command line; returns (and prints) its output."""
+        """Run a ``sysota``/``sysotahelp``/``otactl`` command line; returns (and prints) its output.
+
+        Returns ``b""`` and prints nothing for a command not in :meth:`commands`.
+        """
+        if not argv or argv[0] not in self.commands():
+            return b""
         from .sysota_cli import handle_command
 
         return handle_command(self, argv)
