@@ -31,8 +31,10 @@ def boot(rig: Rig) -> tuple[Outcome, str]:
     return res.outcome, res.programmed[-1].path if res.programmed else ""
 
 
-@pytest.mark.parametrize("profile", ["harmony-3.9.1", "corrected"])
-def test_update_boot_confirm_rollback(server: OtaTestServer, profile: str) -> None:
+@pytest.mark.parametrize(
+    ("profile", "volume"), [("harmony-3.9.1", "memory"), ("corrected", "memory"), ("harmony-3.9.1", "fat")]
+)
+def test_update_boot_confirm_rollback(server: OtaTestServer, profile: str, volume: str) -> None:
     import hashlib
 
     rig = make_rig(
@@ -40,6 +42,7 @@ def test_update_boot_confirm_rollback(server: OtaTestServer, profile: str) -> No
         profile,
         db_rows=[["app_v1.bin", "f8", "1", "0x01", hashlib.sha256(V1).hexdigest()]],
         files={"app_v1.bin": V1},
+        volume=volume,
     )
     assert rig.flash.geometry is PIC32MZ1025W104132
     v2 = image(30_000, seed=2)
@@ -51,6 +54,12 @@ def test_update_boot_confirm_rollback(server: OtaTestServer, profile: str) -> No
     assert rig.flash.read(0x1002_1000, len(v2) - 4096) == v2[4096:]
     assert rig.boot_control().status == 0xFC and rig.boot_control().version == 2
 
+    from bootloader_model.fs import OTA_DIR, read_file
+
+    assert read_file(rig.fs, f"{OTA_DIR}/app_v2.bin") == v2
+    from bootloader_model.fs import OTA_DIR, read_file
+
+    assert read_file(rig.fs, f"{OTA_DIR}/app_v2.bin") == v2
     rig = reboot(rig, 2, periodic_check=False)  # the application confirms itself at init
     assert rig.until_idle(5)
     assert rig.boot_control().status == 0xF8 and rig.db_rows()[1][1] == "f8"
