@@ -15,8 +15,9 @@ after printing what :data:`STUCK_REPEATS` further passes would print. A :class:`
 
 What it does not model: secure builds (signature files, wolfCrypt/TrustFlex verification), the debug
 prints of ``SYS_OTA_APPDEBUG_ENABLED``, the copy-to-internal-flash loop's busy-waits (NVM calls block),
-the C buffer overflows of names over 81 characters or digests over 65 characters, and FatFs extending a
-file opened READ_PLUS when the bootloader seeks past its end.
+and the C buffer overflows of names over 81 characters or digests over 65 characters. (FatFs extending a
+file opened READ_PLUS when the bootloader seeks past its end is the file system's business: both volumes
+do it.)
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from .bootresult import BootResult, Check, Outcome, Programming, Selection, Veri
 from .errors import CallerError
 from .flash import NorFlash
 from .fs import MOUNT_POINT, OTA_DIR, FileSystem, FsError, OpenFile
-from .imagedb import DB_PATH, DbField, ImageDb, c_strtol16, load_db, save_db, status_text
+from .imagedb import DB_PATH, LOAD_READ_HANG, DbField, ImageDb, c_strtol16, load_db, save_db, status_text
 from .quirks import HARMONY, QuirkProfile
 
 FACTORY_PATH = OTA_DIR + "/factory_reset.bin"
@@ -203,11 +204,32 @@ class Bootloader:
             self.flash.program(addr, row)
 
     def _read_file(self, r: _Run, n: int) -> int:
-        """``SYS_FS_FileRead`` into the shared buffer: bytes past the end of the file keep stale contents."""
+        """``SYS_FS_FileRead`` into the shared buffer: bytes past the end of the file keep stale contents.
+
+        A failed read (a damaged volume) leaves the whole buffer stale: the C code ignores the result.
+        """
         assert r.fh is not None
-        data = r.fh.read(n)
+        try:
+            data = r.fh.read(n)
+        except FsError as exc:
+            r.res.notes.append(f"file read failed, buffer left stale: {exc}")
+            return 0
         r.buf[: len(data)] = data
         return len(data)
+
+    def _seek(self, r: _Run, pos: int) -> None:
+        """``SYS_FS_FileSeek``; its result is not checked either."""
+        assert r.fh is not None
+        try:
+            r.fh.seek(pos)
+        except FsError as exc:
+            r.res.notes.append(f"file seek to {pos} failed: {exc}")
+
+    def _load_db(self, r: _Run) -> int:
+        rc, r.db = load_db(self.fs, DB_PATH)
+        if rc == LOAD_READ_HANG:
+            raise self._stuck("csv_load: SYS_FS_FileRead fails before EOF, so the parse loop never ends")
+        return rc
 
     # ----------------------------------------------------------------------------------- main loop
     def _tasks(self, r: _Run) -> None:
@@ -312,7 +334,7 @@ class Bootloader:
                 r.res.checked = Check.UNINITIALIZED
                 return ERROR
             r.factory_reset = False
-            rc, r.db = load_db(self.fs, DB_PATH)
+            rc = self._load_db(r)
             if rc == 1:
                 r.database_found = False
                 r.factory_reset = True
@@ -367,7 +389,7 @@ class Bootloader:
             if not r.factory_reset:
                 return self._select_row(r)
             assert r.fh is not None
-            r.fh.seek(0)
+            self._seek(r, 0)
             if r.fh.size() == 0:
                 raise self._stuck(f"{FACTORY_PATH} is empty; SELECT retries silently for ever")
             self._read_file(r, PAGE_SIZE)
@@ -448,7 +470,7 @@ class Bootloader:
                 r.put32(4, r.copy_len)
             else:
                 r.copy_len = FACTORY_RESET_IMG_SIZE
-            r.fh.seek(0)
+            self._seek(r, 0)
             self._read_file(r, r.len)
             r.boot_ctl[:] = r.buf
             r.ts = 1
@@ -457,7 +479,7 @@ class Bootloader:
                 self.flash.erase(BOOT_CTL_PHYS + page * PAGE_SIZE)
             r.ts = 2
         elif r.ts == 2:  # TASK_STATE_P_READ_IMAGE
-            r.fh.seek(r.offset)
+            self._seek(r, r.offset)
             n = self._read_file(r, r.len)
             if n < r.len and not self.profile.on("program-stale-tail"):
                 r.buf[n:] = b"\xff" * (r.len - n)
@@ -474,7 +496,7 @@ class Bootloader:
                     r.buf[:] = r.boot_ctl
                 r.buf[:HEADER_SIZE] = r.param
             else:
-                r.fh.seek(0)
+                self._seek(r, 0)
                 self._read_file(r, PAGE_SIZE)
             r.ts = 5
         elif r.ts == 5:  # TASK_STATE_P_PROGRAM_BOOT_CTL
@@ -485,7 +507,8 @@ class Bootloader:
             r.ts = 6
         else:  # TASK_STATE_P_DONE
             if r.factory_reset:
-                r.fh.close()
+                with contextlib.suppress(FsError):
+                    r.fh.close()
             return SUCCESS
         return MORE
 
