@@ -24,12 +24,12 @@ from enum import Enum
 
 from bootloader_model import imagedb
 from bootloader_model.bootctl import APP_BOOT_ADDR, BOOT_CTL_PHYS, PAGE_SIZE, BootControl, placeholder_page, with_header
-from bootloader_model.bootloader import FACTORY_PATH, Bootloader
+from bootloader_model.bootloader import FACTORY_PATH, FACTORY_RESET_IMG_SIZE, Bootloader
 from bootloader_model.bootresult import BootResult, Outcome
 from bootloader_model.errors import CallerError, PowerCut
 from bootloader_model.extflash import ExternalFlash, new_external
 from bootloader_model.flash import PIC32MZ1025W104132, CutMode, FaultPlan, NorFlash, OpRecord
-from bootloader_model.fs import OTA_DIR, FileSystem, MemoryFileSystem, write_file
+from bootloader_model.fs import OTA_DIR, FileSystem, FsError, MemoryFileSystem, write_file
 from bootloader_model.provision import provision_unified, synthetic_app_bin
 from bootloader_model.quirks import HARMONY, QuirkProfile
 
@@ -44,6 +44,7 @@ class Verdict(str, Enum):
     FACTORY_DB_DELETED = "factory fallback, database deleted"
     FACTORY = "factory image running"
     REPEATED_BACKUP = "backup repeated, then factory image running"
+    BACKUP_LOST = "factory image running, factory_reset.bin lost"
     UNKNOWN_IMAGE = "unverified image running"
     STUCK = "stuck"
 
@@ -244,18 +245,24 @@ def _classify(scene: BootScene, results: Sequence[BootResult]) -> tuple[Verdict,
     last = results[-1]
     boots = f"{len(results)} boot(s)"
     if last.outcome is Outcome.STUCK:
-        return Verdict.STUCK, f"{last.stuck_reason} ({boots})"
+        return Verdict.STUCK, str(last.stuck_reason)
     if last.outcome is not Outcome.JUMP:
         return Verdict.STUCK, f"no jump after {MAX_BOOTS} boots"
     running = board.running()
     fs = board.volume.mount()
-    db_gone = not fs.exists(imagedb.DB_PATH)
+    try:
+        db_gone = not fs.exists(imagedb.DB_PATH)
+    except FsError:
+        db_gone = True
     if running == "factory":
-        if scene.name == "backup":
-            again = any(r.factory_backup for r in results)
-            verdict = Verdict.REPEATED_BACKUP if again else Verdict.FACTORY
+        try:
             backup = fs.file_size(FACTORY_PATH) if fs.exists(FACTORY_PATH) else -1
-            return verdict, f"factory_reset.bin {backup} bytes; {boots}"
+        except FsError:
+            backup = -1
+        if backup != FACTORY_RESET_IMG_SIZE:
+            return Verdict.BACKUP_LOST, f"factory_reset.bin {'missing' if backup < 0 else f'{backup} bytes'}"
+        if scene.name == "backup":
+            return (Verdict.REPEATED_BACKUP if any(r.factory_backup for r in results) else Verdict.FACTORY), boots
         return (Verdict.FACTORY_DB_DELETED if db_gone else Verdict.FACTORY), boots
     if running is not None and running == scene.new:
         return Verdict.NEW, boots
@@ -341,10 +348,11 @@ def summarize(results: Sequence[CutResult]) -> list[tuple[str, str, str]]:
         span = f"#{run[0]} {op_label(a)}" if len(run) == 1 else f"#{run[0]}..#{run[-1]} {op_label(a)} .. {op_label(b)}"
         rows.append((span, *last_key))
 
-    for k in sorted(by_op):
+    for k in sorted(by_op):  # neighbours among the visited operations merge (sampled sweeps skip some)
         group = by_op[k]
-        key = (_verdicts(group), "; ".join(sorted({r.detail for r in group if r.verdict is Verdict.STUCK})))
-        if key == last_key and run and run[-1] == k - 1:
+        notable = (Verdict.STUCK, Verdict.BACKUP_LOST)
+        key = (_verdicts(group), "; ".join(sorted({r.detail for r in group if r.verdict in notable})))
+        if key == last_key and run:
             run.append(k)
             continue
         flush()
@@ -355,7 +363,7 @@ def summarize(results: Sequence[CutResult]) -> list[tuple[str, str, str]]:
 
 def markdown_table(results: Sequence[CutResult]) -> str:
     modes = ", ".join(dict.fromkeys(r.mode for r in results))
-    lines = [f"| operations (cut {modes}) | after power-up | stuck reason |", "|---|---|---|"]
+    lines = [f"| operations (cut {modes}) | after power-up | why |", "|---|---|---|"]
     for span, verdict, detail in summarize(results):
         lines.append(f"| {span} | {verdict} | {detail} |")
     return "\n".join(lines)

@@ -182,7 +182,7 @@ def test_row_not_found_reselects() -> None:
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=ids)
-def test_uint8_row_lookup_reprograms_version_100_every_boot(profile: QuirkProfile) -> None:
+def test_quirk_bootloader_row_lookup_uint8(profile: QuirkProfile) -> None:
     board = new_board(profile=profile)
     board.boot()
     image = synthetic_app_bin(8192, 5)
@@ -214,7 +214,7 @@ def test_select_takes_highest_fe_or_f8_version() -> None:
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=ids)
-def test_header_status_quirk(profile: QuirkProfile) -> None:
+def test_quirk_select_header_status(profile: QuirkProfile) -> None:
     board = new_board(profile=profile)
     board.boot()
     board.store_image("a2.bin", synthetic_app_bin(8192, 2), 2)
@@ -257,7 +257,7 @@ def test_empty_database_file_selects_factory() -> None:
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=ids)
-def test_unreadable_version_in_multi_row_database(profile: QuirkProfile) -> None:
+def test_quirk_select_field_error_loop(profile: QuirkProfile) -> None:
     board = with_v2_running(profile)
     fs = board.volume.mount()
     write_file(fs, imagedb.DB_PATH, read_file(fs, imagedb.DB_PATH) + b"\nbroken.bin,FE")
@@ -329,7 +329,7 @@ def test_program_erases_223_pages_then_writes_rows_from_0x1000_then_boot_control
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=ids)
-def test_stale_tail_quirk(profile: QuirkProfile) -> None:
+def test_quirk_program_stale_tail(profile: QuirkProfile) -> None:
     board = with_v2_running(profile, size=5 * PAGE_SIZE)
     image = synthetic_app_bin(2 * PAGE_SIZE + 100, 3)
     board.store_image("a3.bin", image, 3)
@@ -385,7 +385,7 @@ def test_broken_only_image_falls_back_to_factory_with_database_deleted() -> None
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=ids)
-def test_stale_new_image_quirk(profile: QuirkProfile) -> None:
+def test_quirk_bootloader_stale_new_image(profile: QuirkProfile) -> None:
     board = new_board(profile=profile)
     board.boot()
     board.store_image("a3.bin", synthetic_app_bin(8192, 3), 3, digest="00" * 32)

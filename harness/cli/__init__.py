@@ -17,7 +17,7 @@ from bootloader_model import __version__
 from bootloader_model.errors import BoardError, CallerError
 
 #: Sub-command modules, in the order ``otaloop --help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("harness.cli.quirks_cmd", "harness.cli.sweep_cmd")
 
 
 class _Parser(argparse.ArgumentParser):
