@@ -23,11 +23,9 @@ def sampled(n: int, head: int = 3, tail: int = 12, stride: int = 37) -> Callable
     return pick
 
 
-def run(
-    scene: BootScene, device: str = "internal", modes: tuple[CutMode, ...] = ALL_MODES, **kw: int
-) -> list[CutResult]:
-    n = len(dry_run(scene, device))
-    return sweep(scene, device, modes, sampled(n, **kw))  # type: ignore[arg-type]
+def run(scene: BootScene, modes: tuple[CutMode, ...] = ALL_MODES) -> list[CutResult]:
+    n = len(dry_run(scene, "internal"))
+    return sweep(scene, "internal", modes, sampled(n))
 
 
 def verdict(results: list[CutResult], k: int, mode: str) -> Verdict:
