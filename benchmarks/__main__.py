@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ("flash",)
+ALL = ("flash", "bootloader")
 
 
 def main(argv: list[str]) -> int:
