@@ -23,3 +23,12 @@ def test_sweep_rejects_bad_modes(capsys: pytest.CaptureFixture[str]) -> None:
 def test_sweep_rejects_bad_profile(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sweep", "bootloader", "--scene", "backup", "--device", "internal", "--profile", "x"]) == 2
     assert "unknown quirk profile" in capsys.readouterr().err
+
+
+def test_docs_hold_the_generated_backup_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    assert main(["sweep", "bootloader", "--scene", "backup", "--device", "internal"]) == 0
+    table = capsys.readouterr().out.replace("### ", "#### ").strip()
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "bootloader.md").read_text()
+    assert table in doc, "regenerate the tables in docs/bootloader.md with: otaloop sweep bootloader"
