@@ -138,3 +138,16 @@ def test_step_budget_is_a_stuck_reason_not_an_exception() -> None:
     board = new_board(backup=False)
     res = Bootloader(board.flash, board.volume.mount(), max_iterations=10).boot()
     assert res.outcome is Outcome.STUCK and "10 main-loop passes" in (res.stuck_reason or "")
+
+
+def test_flash_busy_time_is_reported_in_timed_mode() -> None:
+    board = new_board()
+    board.flash.timed = True
+    board.flash.erase(BOOT_CTL_PHYS)  # blank boot control: the factory image is programmed again
+    start, busy0 = len(board.flash.log), board.flash.busy_s
+    res = board.boot()
+    timing = PIC32MZ1025W104132.timing
+    assert timing is not None and busy0 > 0
+    ops = board.flash.log[start:]
+    expected = sum(timing.erase_s["page"] if op.kind == "erase:page" else timing.program_s for op in ops)
+    assert res.flash_busy_s == pytest.approx(expected) and res.flash_busy_s > 223 * timing.erase_s["page"]
