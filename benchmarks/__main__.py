@@ -9,6 +9,7 @@ ALL = (
     "flash",
     "image",
     "extflash",
+    "bootloader",
     "service",
 )
 

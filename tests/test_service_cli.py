@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bootloader_model.appdesc import AppDescriptor
-from bootloader_model.bootctl import APP_BOOT_ADDR, BOOT_CTL_PHYS, BootControl, ImgType
+from bootloader_model.bootctl import BOOT_CTL_PHYS, production_header
 from bootloader_model.fs import OTA_DIR
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.svcconfig import MAIN_STATES, CtrlMsg, ServiceConfig
@@ -149,17 +149,7 @@ def test_config_from_descriptor() -> None:
 def reboot(rig: Rig, version: int, **config: object) -> Rig:
     """What the bootloader leaves after programming ``version``: boot control FC with that version."""
     rig.flash.erase(BOOT_CTL_PHYS)
-    bc = BootControl(
-        status=0xFC,
-        slot=0,
-        order=0xFF,
-        type=ImgType.PRODUCTION,
-        sz=0,
-        version=version,
-        boot_addr=APP_BOOT_ADDR,
-        digest=bytes(32),
-        rsvd=bytes(208),
-    )
+    bc = production_header(version)
     rig.flash.program(BOOT_CTL_PHYS, bc.encode() + b"\xff" * 768)
     out = bytearray()
     cfg = ServiceConfig(json_url=rig.server.url("/ota.json"), app_version=version, **config)  # type: ignore[arg-type]
@@ -253,3 +243,10 @@ def test_boot_control_write_takes_flash_time_on_the_virtual_clock(server: OtaTes
     assert timing is not None
     extra = timing.erase_s["page"] + 4 * timing.program_s  # one page erase + four 1 KiB rows
     assert slow.clock.now() - fast.clock.now() == pytest.approx(extra, abs=1e-6)
+
+
+def test_cli_option_off_removes_sysota(server: OtaTestServer) -> None:
+    rig = manual(server, cli_enabled=False)
+    assert rig.svc.commands() == {"otactl"}
+    assert rig.svc.handle_command(["sysota", "get", "info"]) == b"" and rig.out == b""
+    assert rig.svc.handle_command(["otactl", "status"]).startswith(b"otactl: state=")

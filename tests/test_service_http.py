@@ -90,7 +90,12 @@ def test_manifest_over_json_size_fails_after_70000_empty_reads(server: OtaTestSe
     took = check(rig)
     assert rig.events()[-1] == "SYS_OTA_UPDATE_CHECK_FAILED"
     assert 70.0 <= took < 72.0  # 70000 empty reads at one per 1 ms tick
-    assert "SYS_OTA : JSON parsing " not in rig.lines()
+    assert boot_lines(rig) == [
+        "SYS_OTA_UPDATE_CHECK_START",
+        f"SYS OTA : Connecting to server : {server.url('/ota.json')}",
+        "SYS_OTA : DOWNLOADER_HTTPClient_Abort",  # the client is still open (paused on the unread rest)
+        "SYS_OTA_UPDATE_CHECK_FAILED",
+    ]
 
 
 def test_manifest_of_exactly_1990_bytes_is_read(server: OtaTestServer) -> None:
@@ -167,3 +172,24 @@ def test_download_of_many_sizes(server: OtaTestServer) -> None:
         start(rig, server, image(size, seed=size % 255))
         assert rig.until_event("SYS_OTA_DB_ENTRY_SUCCESS", 1, 100), (size, rig.text())
         assert rig.svc.download_status() == (size, size)
+
+
+def test_connect_timeout_after_360s(server: OtaTestServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bootloader_model import httpclient
+    from bootloader_model.clock import VirtualClock
+    from bootloader_model.quirks import HARMONY
+
+    out = bytearray()
+    clock = VirtualClock()
+    client = httpclient.HttpClient(clock, out.extend, HARMONY)
+    monkeypatch.setattr(httpclient.select, "select", lambda r, w, x, t=None: ([], [], []))  # the SYN is never answered
+    assert client.get(server.url("/ota.json"))
+    client.task()  # CONNECT: non-blocking connect_ex
+    assert client.state is httpclient.State.CONNECTING
+    clock.advance(359.0)
+    client.task()
+    assert client.state is httpclient.State.CONNECTING and out == b""
+    clock.advance(2.0)
+    client.task()
+    assert out == b"Socket connect timeout\n\r" and client.state is httpclient.State.CLOSE
+    assert client.task() is False and not client.valid

@@ -23,6 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "harness.cli.flash_cmd",
     "harness.cli.board_cmd",
     "harness.cli.run_cmd",
+    "harness.cli.sweep_cmd",
+    "harness.cli.quirks_cmd",
 )
 
 
@@ -59,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:
+        # A file or device the command needed was not usable: still one line, never a traceback.
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"otaloop {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     return int(result or 0)
 
 
