@@ -53,7 +53,11 @@ def register(sub: Any) -> None:
         default="auto",
         help="configuration of the factory app flashed on the board (default auto)",
     )
-    real.add_argument("--http", default="0.0.0.0:8000", help="image server address HOST:PORT (default 0.0.0.0:8000)")
+    real.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="where the image server listens: the host and port of the firmware's SYS_OTA_URL (required)",
+    )
     real.add_argument("--manifest-path", default="/ota.json", help="path of SYS_OTA_URL on the server")
     real.add_argument("--power-on", help="command that switches board power on")
     real.add_argument("--power-off", help="command that switches board power off")
@@ -103,6 +107,8 @@ def run_scenarios(args: argparse.Namespace) -> int:
     else:
         if args.images is None:
             raise CallerError("--port needs --images DIR with the application .bin files")
+        if args.http is None:
+            raise CallerError("--port needs --http HOST:PORT, the server address built into the firmware's SYS_OTA_URL")
         power = None
         if args.power_on or args.power_off:
             if not (args.power_on and args.power_off):

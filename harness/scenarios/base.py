@@ -28,7 +28,7 @@ from bootloader_model.appimage import build_app
 from bootloader_model.errors import BoardError, CallerError
 
 from ..console import Console
-from ..driver import BOOT_BANNER, BoardDriver, BootInfo
+from ..driver import BoardDriver, BootInfo
 from ..imageserver import ImageServer
 
 if TYPE_CHECKING:
@@ -310,21 +310,6 @@ def expect_events(bench: Bench, events: Iterable[str], board_seconds: float = 12
     if got != want:
         raise ScenarioFailed(f"expected events {want}, saw {got}")
     return got
-
-
-def expect_boot(bench: Bench, version: int, *, banners: int = 1, extra: Sequence[str] = ()) -> BootInfo:
-    """Wait for a boot into ``version``: ``banners`` bootloader banners, then ``extra`` lines, then the app."""
-    info = bench.driver.wait_boot(bench.wall(300), app_timeout=bench.wall(300))
-    lines = list(info.bootloader_lines)
-    banner_lines = [line for line in lines if BOOT_BANNER.search(line.encode())]
-    others = [line for line in lines if not BOOT_BANNER.search(line.encode())]
-    if info.app_version != version or len(banner_lines) + 1 != banners or others != list(extra):
-        raise ScenarioFailed(
-            f"expected a boot with {banners} banner(s), lines {list(extra)} and 'APP: version {version}'; "
-            f"saw {len(banner_lines) + 1} banner(s), lines {others}, "
-            f"app {info.app_version if info.app_version is not None else 'silent'}"
-        )
-    return info
 
 
 def check(condition: bool, expected: str, seen: object) -> None:

@@ -188,6 +188,8 @@ class SerialBench:
         the running version leaves the service idle (spec 1.6 J), after which the factory reset is accepted.
         """
         info = bench.start()
+        # Control messages need the idle service: wait until it has its IP (core init done by then).
+        bench.console.expect(b"IP address obtained for preferred interface for OTA", bench.wall(60))
         if info.app_version == 1 and bench.driver.image_db() is None:
             return
         if self.factory.periodic:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+from bootloader_model.flash import FaultPlan
+
 from ..imageserver import Fault, FaultKind
 from .base import Bench, Trace, check, expect_lines, image_name, scenario
 from .updates import (
@@ -194,3 +196,28 @@ def manifest_without_length_one_segment(bench: Bench) -> Trace:
         FIRST_CHECK_S,
     )
     return bench.trace("payload sharing the header segment reaches the parser")
+
+
+# ------------------------------------------------------------------------------------------------ power
+@scenario("power_cut_programming", factory="manual-noreset", requires={"power-cut"})
+def power_cut_while_programming(bench: Bench) -> Trace:
+    """Power lost while the bootloader erases internal flash: factory fallback, the DB is gone (spec 7)."""
+    first_boot(bench)
+    update(bench, 1, 2, manual=True)
+    hooks = bench.virtual
+    assert hooks is not None  # guaranteed by requires={"power-cut"}
+    # The next internal-flash operations are the bootloader's: erase page 6 of the 223 cuts power.
+    hooks.arm_cut("internal", FaultPlan(5))
+    check(bench.driver.system_reset(), "otactl sysreset accepted", "SYS_OTA_FAILURE")
+    expect_lines(bench, [BANNER], 60)
+    cut = hooks.call(lambda b: (b.powered, b.last_cut.fault_id if b.last_cut else None))
+    check(cut == (False, "op5:before"), "the board off after the cut at internal op5", cut)
+    hooks.power_on()
+    expect_lines(
+        bench,
+        [BANNER, "Uninitialized sector", "APP: version 1", f"SYS OTA : Removed file : {image_name(2)}", IP_LINE],
+        300,
+    )
+    db = bench.driver.image_db()
+    check(db is None, "the factory path deleted the image database", db)
+    return bench.trace("cut during the erase -> blank boot control -> factory v1, DB lost")
