@@ -135,3 +135,19 @@ def test_run_fails_with_exit_one_when_a_scenario_fails() -> None:
     )
     assert done.returncode == 1, done.stdout
     assert "0 passed, 1 failed" in done.stdout and "Failures:" in done.stdout
+
+
+def test_demo_checks_fixtures_then_runs_scenarios(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*CLI, "demo", "--only", "c_update", "--log-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert out.index("ELF-built and HEX-built .bin are byte-identical") < out.index("c_update  ")
+    assert "1 passed, 0 failed, 0 skipped" in out
+    log = (tmp_path / "c_update.log").read_text()
+    assert "APP: version 2" in log  # the raw console log of the scenario
