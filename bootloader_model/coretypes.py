@@ -79,9 +79,12 @@ F_INIT, F_DISABLE_IMAGE, F_INVALIDATE_BOOT_CTL, F_DONE = range(4)
 BUSY, READY, ERROR = "busy", "ready", "error"
 
 
+OTA_URL_SIZE = 100  # ota.h: bytes of OTA_PARAMS.ota_server_url, terminator included
+
+
 @dataclass
 class OtaParams:
-    """The fields of ``OTA_PARAMS`` the model uses."""
+    """The fields of ``OTA_PARAMS`` the model uses (``ota_server_url`` is ``char[OTA_URL_SIZE]`` in C)."""
 
     ota_server_url: str = ""
     serv_app_digest_string: str = ""

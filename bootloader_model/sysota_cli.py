@@ -3,8 +3,9 @@
 ``sysota`` follows ``SYS_OTA_Command_Process`` in ``sys_ota.c.ftl`` byte for byte (its odd ``\\n\\r``
 endings, the missing-argument rules of a NULL ``argv`` slot, ``strtoul`` parsing, the ``getfs`` help that
 names ``get info``). ``otactl`` is this project's small control group, the same one the harness ships as C
-for real boards: each command answers one line, ``otactl: SYS_OTA_SUCCESS`` / ``SYS_OTA_FAILURE`` or the
-status line.
+for real boards (``firmware/otactl/otactl.c``; ``tests/test_otactl_c.py`` holds the two to byte-identical
+answers): each command answers one line, ``otactl: SYS_OTA_SUCCESS`` / ``SYS_OTA_FAILURE``, the status line,
+or a refusal of bad ``start`` arguments.
 
 The functions take an argv that has already been split by the SYS_COMMAND line discipline (prompt, echo,
 the 80-character line limit and the 10-argument limit are the board console's business).
@@ -15,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from .coretypes import OTA_URL_SIZE
 from .svcconfig import STATUS_STR, CtrlMsg, SysResult
 
 if TYPE_CHECKING:
@@ -128,8 +130,27 @@ def _result(r: SysResult) -> str:
     return f"otactl: {r.name}\r\n"
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _version(text: str) -> int | None:
+    """A ``start`` version: ASCII decimal digits whose value fits ``uint32_t``, else ``None``."""
+    if not _DIGITS.fullmatch(text):
+        return None
+    significant = text.lstrip("0") or "0"
+    if len(significant) > 10:  # more digits than 4294967295 (and int() of a huge string is slow)
+        return None
+    value = int(significant)
+    return value if value <= 0xFFFF_FFFF else None
+
+
 def otactl(svc: OtaService, argv: list[str]) -> str:
-    """The ``otactl`` group: control messages and one status line."""
+    """The ``otactl`` group: control messages and one status line.
+
+    ``argv`` holds the console bytes decoded as latin-1 (one character per byte), so ``len`` counts bytes
+    as the C group's ``strlen`` does. ``start`` refuses a URL of ``OTA_URL_SIZE`` bytes or more and a
+    version that is not plain decimal digits fitting ``uint32_t``, before any call to the service.
+    """
     sub = _arg(argv, 1)
     simple = {
         "check": CtrlMsg.SYS_OTA_UPDATECHCK,
@@ -141,9 +162,14 @@ def otactl(svc: OtaService, argv: list[str]) -> str:
         return _result(svc.ctrl_msg(simple[sub]))
     if sub == "start" and len(argv) in (2, 5):
         if len(argv) == 5:
-            if not re.fullmatch(r"\d+", argv[3]):
+            url, version = argv[2], argv[3]
+            # SYS_OTA_SET_PARAMETERS copies the URL and its NUL into char[OTA_URL_SIZE] unchecked.
+            if len(url) >= OTA_URL_SIZE:
+                return "otactl: url too long\r\n"
+            number = _version(version)
+            if number is None:
                 return "otactl: bad version\r\n"
-            svc.set_parameters(argv[2], int(argv[3]), argv[4])
+            svc.set_parameters(url, number, argv[4])
         return _result(svc.ctrl_msg(CtrlMsg.SYS_OTA_INITIATE_OTA))
     if sub == "status" and len(argv) == 2:
         total, done = svc.download_status()

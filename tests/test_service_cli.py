@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from bootloader_model.appdesc import AppDescriptor
 from bootloader_model.bootctl import BOOT_CTL_PHYS, production_header
+from bootloader_model.coretypes import OTA_URL_SIZE
 from bootloader_model.fs import OTA_DIR
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.svcconfig import MAIN_STATES, CtrlMsg, ServiceConfig
@@ -114,6 +115,20 @@ def test_otactl(server: OtaTestServer) -> None:
     assert rig.until(lambda: rig.svc.reset_requested, 50)
     assert rig.svc.handle_command(["otactl", "status"]).endswith(b" downloaded=5000 total=5000 version=1\r\n")
 
+
+
+def test_otactl_start_refuses_long_url_and_bad_version_without_touching_the_service(server: OtaTestServer) -> None:
+    rig = manual(server)
+    before = (rig.svc.params.ota_server_url, rig.svc.params.version, rig.svc.state)
+    longest = "http://h/" + "a" * (OTA_URL_SIZE - 1 - len("http://h/"))  # 99 bytes + NUL fills char[100]
+    too_long = longest + "b"
+    assert rig.svc.handle_command(["otactl", "start", too_long, "2", "ab"]) == b"otactl: url too long\r\n"
+    for version in ("4294967296", "-1", "+2", "0x2", "", "٢"):  # last: a non-ASCII Unicode digit
+        assert rig.svc.handle_command(["otactl", "start", longest, version, "ab"]) == b"otactl: bad version\r\n"
+    assert (rig.svc.params.ota_server_url, rig.svc.params.version, rig.svc.state) == before
+    res = rig.svc.handle_command(["otactl", "start", longest, "0004294967295", "ab"])
+    assert res == b"otactl: SYS_OTA_SUCCESS\r\n"
+    assert (rig.svc.params.ota_server_url, rig.svc.params.version) == (longest, 0xFFFF_FFFF)
 
 def test_control_messages_refused_while_periodic_timer_armed(server: OtaTestServer) -> None:
     rig = make_rig(server, db_rows=[V1_ROW], files={"app_v1.bin": b"1"})
