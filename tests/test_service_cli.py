@@ -116,7 +116,6 @@ def test_otactl(server: OtaTestServer) -> None:
     assert rig.svc.handle_command(["otactl", "status"]).endswith(b" downloaded=5000 total=5000 version=1\r\n")
 
 
-
 def test_otactl_start_refuses_long_url_and_bad_version_without_touching_the_service(server: OtaTestServer) -> None:
     rig = manual(server)
     before = (rig.svc.params.ota_server_url, rig.svc.params.version, rig.svc.state)
@@ -129,6 +128,7 @@ def test_otactl_start_refuses_long_url_and_bad_version_without_touching_the_serv
     res = rig.svc.handle_command(["otactl", "start", longest, "0004294967295", "ab"])
     assert res == b"otactl: SYS_OTA_SUCCESS\r\n"
     assert (rig.svc.params.ota_server_url, rig.svc.params.version) == (longest, 0xFFFF_FFFF)
+
 
 def test_control_messages_refused_while_periodic_timer_armed(server: OtaTestServer) -> None:
     rig = make_rig(server, db_rows=[V1_ROW], files={"app_v1.bin": b"1"})
