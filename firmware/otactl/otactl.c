@@ -158,7 +158,10 @@ static void OTACTL_Start(SYS_CMD_DEVICE_NODE *pCmdIO, int argc, char **argv)
 
 static void OTACTL_Status(SYS_CMD_DEVICE_NODE *pCmdIO)
 {
-    OTA_PARAMS progress;
+    /* Static, not on the stack: OTA_PARAMS holds several URL and digest
+       buffers, and SYS_COMMAND's print already puts a 1 KB format buffer on
+       the command task's stack. Only the command task runs this handler. */
+    static OTA_PARAMS progress;
     const char *name = OTACTL_StateName(sys_otaData.state);
 
     (void)memset(&progress, 0, sizeof(progress));
