@@ -42,10 +42,11 @@ EVENTS = (
     "SYS_OTA_IMAGE_DATABASE_FULL",
 )
 
+MAX_LINE = 80  # SYS_CMD_MAX_LENGTH: a longer line is answered "buffer exceeded" and dropped
 BOOT_BANNER = re.compile(rb"BOOTLOADER Build [A-Z][a-z]{2} [ \d]\d \d{4} \d\d:\d\d:\d\d")
 APP_VERSION = re.compile(rb"APP: version (\d+)\r\n")
 _EVENT_LINE = re.compile(rb"(" + b"|".join(e.encode() for e in EVENTS) + rb")\r\n")
-_OTACTL = re.compile(rb"otactl: (SYS_OTA_SUCCESS|SYS_OTA_FAILURE)")
+_OTACTL = re.compile(rb"otactl: (SYS_OTA_SUCCESS|SYS_OTA_FAILURE|url too long|bad version|usage: [^\r\n]*)")
 _STATUS = re.compile(rb"otactl: state=(\w+) downloaded=(\d+) total=(\d+) version=(\d+)")
 
 
@@ -119,8 +120,17 @@ class BoardDriver:
 
     # ----------------------------------------------------------------------------------------- otactl
     def _otactl(self, *args: str) -> bool:
-        self.console.send_line(" ".join(("otactl", *args)))
-        return self.console.expect(_OTACTL, self.cmd_timeout).group(1) == b"SYS_OTA_SUCCESS"
+        line = " ".join(("otactl", *args))
+        if len(line) > MAX_LINE:
+            raise CallerError(
+                f"command line of {len(line)} characters: SYS_COMMAND drops lines over {MAX_LINE} ({line[:40]}...)"
+            )
+        self.console.send_line(line)
+        answer = self.console.expect(_OTACTL, self.cmd_timeout).group(1)
+        if answer not in (b"SYS_OTA_SUCCESS", b"SYS_OTA_FAILURE"):
+            # The board refused the arguments themselves (long URL, bad version, usage): the caller erred.
+            raise CallerError(f"otactl {' '.join(args)}: board answered {answer.decode(errors='replace')!r}")
+        return answer == b"SYS_OTA_SUCCESS"
 
     def check_update(self) -> bool:
         """``SYS_OTA_UPDATECHCK``: True if the service accepted it (it must be idle)."""

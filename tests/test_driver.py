@@ -1,0 +1,40 @@
+"""BoardDriver against an in-process virtual board: argument refusals and the console line limit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bootloader_model.appdesc import AppDescriptor
+from bootloader_model.appimage import build_app
+from bootloader_model.board import VirtualBoard
+from bootloader_model.errors import CallerError
+from harness.boardrunner import BoardRunner, VirtualPort
+from harness.console import Console
+from harness.driver import BoardDriver
+
+
+@pytest.fixture
+def driver() -> Iterator[BoardDriver]:
+    board = VirtualBoard()
+    board.provision(
+        build_app(AppDescriptor(version=1, periodic_check=False, manifest_url="http://127.0.0.1:9/o"), 20_000)
+    )
+    port = VirtualPort()
+    with BoardRunner(board, port.link()) as runner:
+        runner.call(lambda b: b.power_on())
+        drv = BoardDriver(Console(port))
+        assert drv.wait_boot().app_version == 1
+        yield drv
+
+
+def test_refused_arguments_are_caller_errors(driver: BoardDriver) -> None:
+    with pytest.raises(CallerError, match="bad version"):
+        driver.start_ota("http://127.0.0.1:9/a.bin", -1, "00")
+    with pytest.raises(CallerError, match="over 80"):
+        driver.start_ota("http://127.0.0.1:9/" + "a" * 60 + ".bin", 2, "0" * 64)
+    with pytest.raises(CallerError, match="together"):
+        driver.start_ota("http://127.0.0.1:9/a.bin")
+    # The console is still in step: a normal command answers as usual.
+    assert driver.status().version == 1
