@@ -10,6 +10,7 @@ ALL = (
     "image",
     "extflash",
     "service",
+    "bootloader",
 )
 
 

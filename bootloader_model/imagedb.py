@@ -57,6 +57,7 @@ BOOTLOADER_MIN_VERSION_START = 255  # the bootloader copy's value (the bootloade
 LOAD_OK = 0
 LOAD_NOT_FOUND = 1  # SYS_FS_FileOpen failed: no file (OTA_DB_NOT_FOUND in the bootloader)
 LOAD_NO_MEMORY = 2  # an allocation failed; never produced by the model
+LOAD_READ_HANG = 3  # model only: a read failed before EOF; csv_load's byte loop would never end
 
 
 class DbField(IntEnum):
@@ -240,13 +241,17 @@ def save_db(fs: FileSystem, path: str, rows: Sequence[Sequence[str]], profile: Q
     except FsError:
         return 1
     count = 0
-    fh.seek(0)
+    # SYS_FS_FileWrite, SYS_FS_FileSeek and SYS_FS_FileClose results are not checked.
+    with contextlib.suppress(FsError):
+        fh.seek(0)
     for chunk in save_ops(rows):
-        with contextlib.suppress(FsError):  # SYS_FS_FileWrite's result is not checked
+        with contextlib.suppress(FsError):
             fh.write(chunk)
         count += len(chunk)
-        fh.seek(count & 0xFF if wrap else count)
-    fh.close()
+        with contextlib.suppress(FsError):
+            fh.seek(count & 0xFF if wrap else count)
+    with contextlib.suppress(FsError):
+        fh.close()
     return 0
 
 
@@ -336,15 +341,21 @@ class ImageDb:
 
 
 def load_db(fs: FileSystem, path: str = DB_PATH) -> tuple[int, ImageDb]:
-    """``csv_load``: (:data:`LOAD_OK`, rows) or (:data:`LOAD_NOT_FOUND`, empty) when the open fails."""
+    """``csv_load``: (:data:`LOAD_OK`, rows), (:data:`LOAD_NOT_FOUND`, empty) when the open fails, or
+    (:data:`LOAD_READ_HANG`, empty) when a read fails, where the firmware would never return."""
     try:
         fh = fs.open(path, "r")
     except FsError:
         return LOAD_NOT_FOUND, ImageDb()
     try:
         data = fh.read(fh.size())
+    except FsError:
+        # read_next_field ignores SYS_FS_FileRead's result and loops until SYS_FS_FileEOF: a read that
+        # fails before the end never advances, so the firmware spins for ever.
+        return LOAD_READ_HANG, ImageDb()
     finally:
-        fh.close()
+        with contextlib.suppress(FsError):
+            fh.close()
     return LOAD_OK, ImageDb(parse_csv(data))
 
 

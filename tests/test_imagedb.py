@@ -165,7 +165,7 @@ def test_row_lookup_skips_rows_past_255() -> None:
 
 
 @pytest.mark.parametrize("profile", [HARMONY, CORRECTED], ids=lambda p: p.name)
-def test_version_decimal_hex_quirk(profile: db.QuirkProfile) -> None:
+def test_quirk_db_version_decimal_hex(profile: db.QuirkProfile) -> None:
     fs = fresh_fs()
     db.new_entry(fs, IMAGE, 10, DIGEST, db_full=False, profile=profile)
     row = db.DbRow.from_fields(db.load_db(fs)[1].rows[0])
@@ -239,7 +239,7 @@ def test_seek_wrap_hand_computed() -> None:
 
 
 @pytest.mark.parametrize("profile", [HARMONY, CORRECTED], ids=lambda p: p.name)
-def test_seek_wrap_quirk_through_file_api(profile: db.QuirkProfile) -> None:
+def test_quirk_csv_seek_wrap(profile: db.QuirkProfile) -> None:
     fs = fresh_fs()
     for v in (1, 2, 3, 4):
         db.new_entry(fs, f"{OTA_DIR}/{NAME[:-5]}{v}.bin", v, DIGEST, db_full=False, profile=profile)

@@ -1,0 +1,34 @@
+"""``otaloop sweep bootloader`` prints the power-cut tables; bad options are one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.cli import main
+
+
+def test_sweep_backup_internal_prints_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sweep", "bootloader", "--scene", "backup", "--device", "internal"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("### backup: internal flash (4 operations; 12 cuts)")
+    assert "| #0 program 0x10020000 | before: backup repeated, then factory image running;" in out
+
+
+def test_sweep_rejects_bad_modes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sweep", "bootloader", "--scene", "backup", "--modes", "sideways"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad --modes" in err
+
+
+def test_sweep_rejects_bad_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sweep", "bootloader", "--scene", "backup", "--device", "internal", "--profile", "x"]) == 2
+    assert "unknown quirk profile" in capsys.readouterr().err
+
+
+def test_docs_hold_the_generated_backup_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    assert main(["sweep", "bootloader", "--scene", "backup", "--device", "internal"]) == 0
+    table = capsys.readouterr().out.replace("### ", "#### ").strip()
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "bootloader.md").read_text()
+    assert table in doc, "regenerate the tables in docs/bootloader.md with: otaloop sweep bootloader"
