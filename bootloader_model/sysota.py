@@ -172,8 +172,20 @@ class OtaService:
         """``OTA_GetDownloadStatus``: (server_image_length, total_data_downloaded)."""
         return self.core.download_status()
 
+    def commands(self) -> frozenset[str]:
+        """The command names this service adds to SYS_COMMAND (``sysota`` only with the CLI option)."""
+        names = {"otactl"}
+        if self.config.cli_enabled:
+            names |= {"sysota", "sysotahelp"}
+        return frozenset(names)
+
     def handle_command(self, argv: list[str]) -> bytes:
-        """Run a ``sysota``/``sysotahelp``/``otactl`` command line; returns (and prints) its output."""
+        """Run a ``sysota``/``sysotahelp``/``otactl`` command line; returns (and prints) its output.
+
+        Returns ``b""`` and prints nothing for a command not in :meth:`commands`.
+        """
+        if not argv or argv[0] not in self.commands():
+            return b""
         from .sysota_cli import handle_command
 
         return handle_command(self, argv)
@@ -335,6 +347,10 @@ class OtaService:
             self._user(self.status)
         self.state = next_state
         return True
+
+    def check_blocked_now(self) -> bool:
+        """The manifest sub-machine is not run while a download is in progress or done."""
+        return self.fw_in_progress or self.download_success
 
     def _check_blocked(self) -> bool:
         blocked = self.fw_in_progress or self.download_success
@@ -504,13 +520,17 @@ class OtaService:
 
     def waiting_on_network(self) -> bool:
         """True when the only thing that can move the service on is data (or a connect) on the socket."""
-        if not self.client.on_network() or not self.dl.handle_valid or self.dl.buffered():
-            return False
-        if self.update_check_state == S.SYS_OTA_UPDATE_CHECK_READ_JSON and self.state in (
+        reading_json = self.update_check_state == S.SYS_OTA_UPDATE_CHECK_READ_JSON and self.state in (
             S.SYS_OTA_AUTO_UPDATE_CHECK,
             S.SYS_OTA_SERVER_UPDATE_CHECK_TRIGGER,
-        ):
-            return self.no_data_cnt < MAX_DOWNLOADER_READ_COUNT
+        )
+        if reading_json and self.dl_handle and self.rx_len_l >= len(self.json_buf) - 10:
+            # the manifest buffer is full: every read asks for 0 bytes until the stall rule ends the check
+            return self.no_data_cnt < MAX_DOWNLOADER_READ_COUNT and not self.check_blocked_now()
+        if not self.client.on_network() or not self.dl.handle_valid or self.dl.buffered():
+            return False
+        if reading_json:
+            return self.no_data_cnt < MAX_DOWNLOADER_READ_COUNT and not self.check_blocked_now()
         return self.core.current_task == CoreTask.DOWNLOAD_IMAGE and self.core.task_state in (1, 2)
 
     def skip_network_wait(self, ticks: int) -> int:

@@ -253,3 +253,10 @@ def test_boot_control_write_takes_flash_time_on_the_virtual_clock(server: OtaTes
     assert timing is not None
     extra = timing.erase_s["page"] + 4 * timing.program_s  # one page erase + four 1 KiB rows
     assert slow.clock.now() - fast.clock.now() == pytest.approx(extra, abs=1e-6)
+
+
+def test_cli_option_off_removes_sysota(server: OtaTestServer) -> None:
+    rig = manual(server, cli_enabled=False)
+    assert rig.svc.commands() == {"otactl"}
+    assert rig.svc.handle_command(["sysota", "get", "info"]) == b"" and rig.out == b""
+    assert rig.svc.handle_command(["otactl", "status"]).startswith(b"otactl: state=")

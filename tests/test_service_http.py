@@ -167,3 +167,24 @@ def test_download_of_many_sizes(server: OtaTestServer) -> None:
         start(rig, server, image(size, seed=size % 255))
         assert rig.until_event("SYS_OTA_DB_ENTRY_SUCCESS", 1, 100), (size, rig.text())
         assert rig.svc.download_status() == (size, size)
+
+
+def test_connect_timeout_after_360s(server: OtaTestServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bootloader_model import httpclient
+    from bootloader_model.clock import VirtualClock
+    from bootloader_model.quirks import HARMONY
+
+    out = bytearray()
+    clock = VirtualClock()
+    client = httpclient.HttpClient(clock, out.extend, HARMONY)
+    monkeypatch.setattr(httpclient.select, "select", lambda r, w, x, t=None: ([], [], []))  # the SYN is never answered
+    assert client.get(server.url("/ota.json"))
+    client.task()  # CONNECT: non-blocking connect_ex
+    assert client.state is httpclient.State.CONNECTING
+    clock.advance(359.0)
+    client.task()
+    assert client.state is httpclient.State.CONNECTING and out == b""
+    clock.advance(2.0)
+    client.task()
+    assert out == b"Socket connect timeout\n\r" and client.state is httpclient.State.CLOSE
+    assert client.task() is False and not client.valid
