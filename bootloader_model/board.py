@@ -270,8 +270,11 @@ class VirtualBoard:
                 self._note("app-hang", "OTA core hung")
                 self.state = AppState.HUNG
             return
-        # Nothing runs (off, hung, silent, stuck, or a crash pending): time just passes.
-        self.clock.advance(budget_s)
+        # Nothing runs (off, hung, silent, stuck, or a crash pending): time passes up to the next alarm,
+        # so a pending crash reset is handled at its moment rather than at the end of the budget.
+        nxt = self.clock.next_deadline()
+        now = self.clock.now()
+        self.clock.advance(budget_s if nxt is None else max(0.0, min(budget_s, nxt - now)))
 
     # -------------------------------------------------------------------------------------- internals
     def _note(self, kind: str, detail: str = "") -> None:
