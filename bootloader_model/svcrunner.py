@@ -6,8 +6,8 @@ service itself is deterministic. :func:`run_until` ticks the service; when the s
 * quiescent (parked, core idle, nothing open), it jumps the virtual clock straight to the next alarm (the
   periodic-check RTCC) or to the end of the budget, since ticks in between change nothing;
 * waiting for socket data, it waits on the socket for a short, growing wall time and, if nothing came,
-  applies ``wall waited x speed`` virtual seconds of silent ticks in one step
-  (:meth:`~bootloader_model.sysota.OtaService.skip_network_wait`).
+  applies the silent ticks in one step (:meth:`~bootloader_model.sysota.OtaService.skip_network_wait`):
+  at wall speed for a grace period, then ``speed`` times faster.
 
 So a 60 s periodic interval, the 70000-empty-read manifest stall and the 1000 s download deadline pass in
 milliseconds, while a responsive server is never skipped past. It does not map virtual time to wall time
@@ -30,13 +30,20 @@ def run_until(
     max_virtual_s: float,
     *,
     speed: float = 1000.0,
+    grace_s: float = 0.25,
     first_wait_s: float = 0.001,
     max_wait_s: float = 0.05,
 ) -> bool:
-    """Tick ``svc`` until ``predicate()`` holds (True) or ``max_virtual_s`` of virtual time passed (False)."""
+    """Tick ``svc`` until ``predicate()`` holds (True) or ``max_virtual_s`` of virtual time passed (False).
+
+    While the socket is silent, virtual time follows wall time 1:1 for the first ``grace_s`` seconds (so a
+    slow but live server is never timed out early), then runs ``speed`` times faster. A closed peer or a
+    full manifest buffer cannot deliver anything more, so those waits are skipped at once.
+    """
     clock = svc.clock
     end = clock.now() + max_virtual_s
     wait = first_wait_s
+    silent_since: float | None = None
     while not predicate():
         now = clock.now()
         if now >= end:
@@ -52,22 +59,26 @@ def run_until(
             svc.tick()
             continue
         if svc.waiting_on_network():
-            sock = svc.client.waiting_socket()  # None: the peer closed, nothing more can arrive
+            sock = svc.client.waiting_socket()  # None: closed peer or full buffer, nothing can arrive
             t0 = time.perf_counter()
+            if silent_since is None:
+                silent_since = t0
             connecting = svc.client.state.name == "CONNECTING"
             if sock is None:
-                progress = False
+                progress, factor = False, speed
                 wait = max_wait_s
             else:
                 readable, writable, _ = select.select([sock], [sock] if connecting else [], [], wait)
                 progress = bool(readable or writable)
+                factor = speed if t0 - silent_since >= grace_s else 1.0
             if not progress:
-                waited = time.perf_counter() - t0
-                ticks = int(min(end - now, max(waited, wait) * speed) / TICK_S)
+                waited = max(time.perf_counter() - t0, wait)
+                ticks = int(min(end - now, waited * factor) / TICK_S)
                 wait = min(wait * 2, max_wait_s)
                 if svc.skip_network_wait(max(ticks, 1)):
                     continue
-            wait = first_wait_s
+        silent_since = None
+        wait = first_wait_s
         svc.tick()
     return True
 

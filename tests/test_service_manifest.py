@@ -153,3 +153,38 @@ def test_long_print_is_cut_at_255_bytes() -> None:
     parse_json_content(root, app_version=1, erase_request=False, console=out.extend)
     assert out[:255] == ('    Server app URL "' + url).encode()[:255]
     assert out[255:].startswith(b'    Server app Digest "d"\r\n')
+
+
+def test_image_file_name_from_url() -> None:
+    from bootloader_model.otacore import image_file_name
+
+    assert image_file_name("http://h:8000/dir/app_v2.production.hex") == "/mnt/myDrive1/ota/app_v2.production.bin"
+    assert image_file_name("http://h/a.bin?x=1") == "/mnt/myDrive1/ota/a.bin"  # everything after the last '.'
+    assert image_file_name("http://1.2.3.4/image") is None  # no '.' in the file name: NULL in Harmony
+
+
+def test_formulate_digest_is_lenient_like_strtol() -> None:
+    from bootloader_model.otacore import formulate_digest
+
+    good = "0617c23e50ade3c21fc4210ce01c66ed30c8a6b6992a0d7bc25986b776bd384e"
+    assert formulate_digest(good) == bytes.fromhex(good)
+    assert formulate_digest(good.upper()) == bytes.fromhex(good)
+    assert formulate_digest("ab") == b"\xab" + bytes(31)  # short digests read as zero bytes
+    assert formulate_digest("zz1z") == b"\x00\x01" + bytes(30)
+
+
+def test_virtual_clock_alarms_fire_in_order() -> None:
+    from bootloader_model.clock import VirtualClock
+
+    clock = VirtualClock()
+    fired: list[tuple[str, float]] = []
+    clock.call_at(2.0, lambda: fired.append(("b", clock.now())))
+    a = clock.call_at(1.0, lambda: fired.append(("a", clock.now())))
+    c = clock.call_at(1.5, lambda: fired.append(("c", clock.now())))
+    clock.cancel(c)
+    clock.advance(0.5)
+    assert fired == [] and clock.next_deadline() == 1.0
+    clock.advance(3.0)
+    assert fired == [("a", 1.0), ("b", 2.0)] and clock.now() == 3.5 and a.deadline == 1.0
+    with pytest.raises(ValueError):
+        clock.advance(-1)
