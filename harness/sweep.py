@@ -333,6 +333,30 @@ def sweep(
             yield CaseResult(FaultId(ref.params, op.short_device, k, CutMode.AFTER, seed), op, judgement)
 
 
+def synthesize(rig: UpdateRig, ref: Reference, fault: FaultId) -> State:
+    """The flash state a cut at ``fault`` leaves, rebuilt from the recorded operations (what :func:`sweep` judges)."""
+    op = _check_fault(ref, fault)
+    cursor = _Cursor(ref, rig)
+    for earlier in ref.ops[: op.index]:
+        cursor.apply(earlier)
+    if fault.mode is CutMode.TORN:
+        return cursor.torn(op, fault.seed)
+    if fault.mode is CutMode.AFTER:
+        cursor.apply(op)
+    return cursor.state()
+
+
+def _check_fault(ref: Reference, fault: FaultId) -> RecordedOp:
+    if fault.params != ref.params:
+        raise CallerError(f"fault id {fault} was made for {fault.params.scenario}, not {ref.params.scenario}")
+    if not 0 <= fault.op < len(ref.ops):
+        raise CallerError(f"fault id {fault}: the update has operations 0..{len(ref.ops) - 1}")
+    op = ref.ops[fault.op]
+    if op.short_device != fault.device:
+        raise CallerError(f"fault id {fault}: operation {fault.op} is on {op.device} flash ({op.short_device}@)")
+    return op
+
+
 @dataclass
 class Replayed:
     case: CaseResult
@@ -343,13 +367,7 @@ class Replayed:
 
 def replay(rig: UpdateRig, ref: Reference, fault: FaultId) -> Replayed:
     """Re-run the update from its snapshot with ``fault`` armed as a real FaultPlan, then judge."""
-    if fault.params != ref.params:
-        raise CallerError(f"fault id {fault} was made for {fault.params.scenario}, not {ref.params.scenario}")
-    if not 0 <= fault.op < len(ref.ops):
-        raise CallerError(f"fault id {fault}: the update has operations 0..{len(ref.ops) - 1}")
-    op = ref.ops[fault.op]
-    if op.short_device != fault.device:
-        raise CallerError(f"fault id {fault}: operation {fault.op} is on {op.device} flash ({op.short_device}@)")
+    op = _check_fault(ref, fault)
     after_reset = fault.op >= ref.reset_at
     snaps = ref.reset if after_reset else ref.start
     board = rig.restored(snaps)
@@ -368,6 +386,20 @@ def replay(rig: UpdateRig, ref: Reference, fault: FaultId) -> Replayed:
 # ------------------------------------------------------------------------------------------ reporting
 
 PHASES = ("app v1", "bootloader", "app v2")
+
+
+def report(
+    ref: Reference, results: list[CaseResult], modes: Iterable[CutMode], stride: int, *, worst: int = 6
+) -> list[str]:
+    """The markdown printed by ``otaloop sweep update --markdown``: a heading sentence, then :func:`outcome_table`."""
+    ops = ref.ops
+    phases = ", ".join(f"{p} {sum(1 for o in ops if o.phase == p)}" for p in dict.fromkeys(o.phase for o in ops))
+    where = "every operation" if stride == 1 else f"every {stride}th operation and the last"
+    head = (
+        f"Power-cut sweep of `{ref.params.scenario}`: {len(ops)} flash operations ({phases}); cut {where}, "
+        f"modes {', '.join(m.value for m in modes)}: {len(results)} cases."
+    )
+    return [head, "", *outcome_table(results, worst=worst)]
 
 
 def outcome_table(results: list[CaseResult], *, worst: int = 5) -> list[str]:

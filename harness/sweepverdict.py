@@ -34,7 +34,7 @@ from bootloader_model.fs import FsError
 #: Virtual seconds each power-on runs after the bootloader: the application's boot-time confirm step
 #: (DB row and boot control to F8) happens in its first 1 ms tick, and a crash-at-boot image resets after
 #: 50 ms, so this is ample; the bootloader's own flash time is charged before the application starts.
-SETTLE_S = 0.25
+SETTLE_S = 0.1
 
 
 class Verdict(str, Enum):
