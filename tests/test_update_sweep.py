@@ -134,9 +134,7 @@ def test_cut_after_the_application_erases_boot_control_falls_back_to_factory(
     # Spec section 7: the same fallback when power is lost while the application rewrites boot control,
     # at DB-entry time (v1) and at the first boot's confirm step (v2).
     erase = next(
-        op.index
-        for op in ref.ops
-        if op.phase == phase and op.device == "internal" and op.kind.startswith("erase")
+        op.index for op in ref.ops if op.phase == phase and op.device == "internal" and op.kind.startswith("erase")
     )
     r = next(r for r in results if r.op.index == erase and r.fault.mode is CutMode.AFTER)
     assert r.verdict is Verdict.FACTORY_FALLBACK and "DB deleted by the bootloader" in r.judgement.detail
