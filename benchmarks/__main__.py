@@ -11,6 +11,7 @@ ALL = (
     "extflash",
     "service",
     "bootloader",
+    "update",
 )
 
 

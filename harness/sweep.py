@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from bootloader_model.appdesc import AppDescriptor
-from bootloader_model.appimage import build_app
+from bootloader_model.appimage import SLOT_SIZE, build_app
 from bootloader_model.board import AppState, BoardConfig, VirtualBoard
 from bootloader_model.errors import CallerError, PowerCut
 from bootloader_model.flash import CutMode, FaultPlan, NorFlash, Snapshot
@@ -46,6 +46,7 @@ SCENARIO = "update"
 DEFAULT_SIZE = 16 * 1024
 DEFAULT_PROFILE = "harmony-3.9.1"
 DEFAULT_SEED = 1
+SLOT_APP_MAX = SLOT_SIZE  # 0xDF000: boot control page plus the application
 MODES = (CutMode.BEFORE, CutMode.AFTER, CutMode.TORN)
 OLD, NEW = 1, 2
 IMAGE_NAME = "wifi_ota_app_upgrade_ver2.bin"
@@ -66,8 +67,10 @@ class Params:
     quirks: str = DEFAULT_PROFILE
 
     def __post_init__(self) -> None:
-        if not 8 * 1024 <= self.size <= 0xDE000:
-            raise CallerError(f"--size must be 8192..{0xDE000} bytes (the application slot), got {self.size}")
+        if not 8 * 1024 <= self.size <= SLOT_APP_MAX:
+            raise CallerError(
+                f"--size must be 8192..{SLOT_APP_MAX} bytes (the application slot 0xDF000), got {self.size}"
+            )
         QuirkProfile.named(self.quirks)  # raises CallerError for an unknown profile
 
     @property
