@@ -9,8 +9,8 @@ ALL = (
     "flash",
     "image",
     "extflash",
-    "service",
     "bootloader",
+    "service",
     "update",
 )
 

@@ -15,19 +15,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import cjson
 from .clock import TICK_S, Alarm, VirtualClock
 from .flash import NorFlash
 from .fs import FileSystem
 from .httpclient import Downloader, HttpClient
-from .manifest_parse import parse_json_content
 from .otacore import CoreTask, OtaCore, OtaParams, OtaResult
 from .quirks import HARMONY, QuirkProfile
+from .svccheck import MAX_DOWNLOADER_READ_COUNT, UpdateCheck
 from .svcconfig import CtrlMsg, ServiceConfig, SysResult, SysState, SysStatus, demo_print
 
 S = SysState
 E = SysStatus
-MAX_DOWNLOADER_READ_COUNT = 70000
 Callback = Callable[[SysStatus], None]
 
 _CORE_TO_STATUS = {
@@ -58,7 +56,7 @@ class RunConfig:
     json_url: str
 
 
-class OtaService:
+class OtaService(UpdateCheck):
     """``SYS_OTA_*`` plus the OTA core it drives, on one virtual board."""
 
     def __init__(
@@ -118,6 +116,12 @@ class OtaService:
         self._alarm: Alarm | None = None
         if demo_app:
             self.ctrl_msg(CtrlMsg.SYS_OTA_REGCALLBACK, self._demo_callback)
+
+    def json_url(self) -> str:
+        return self.run.json_url
+
+    def app_version(self) -> int:
+        return self.run.app_version
 
     # ------------------------------------------------------------------------------------- output
     def print(self, data: bytes) -> None:
@@ -234,129 +238,6 @@ class OtaService:
                 self.erase_request = False
         self.status = status
         self.state = S.SYS_OTA_UPDATE_USER
-
-    # ----------------------------------------------------------------------------- manifest check
-    def _close_dl(self) -> None:
-        if self.dl_handle:
-            self.dl.close()
-            self.dl_handle = False
-
-    def _update_check(self) -> bool:
-        """``SYS_OTA_Update_Check``: one step of the manifest sub-machine."""
-        st = self.update_check_state
-        if st == S.SYS_OTA_UPDATE_CHECK_CNCT_TO_SRVR:
-            self.check_in_progress = True
-            self.json_buf[:] = bytes(len(self.json_buf))
-            if not self.profile.on("svc-stale-check-result"):
-                self.json_content_parse_result = False
-            if not self.profile.on("svc-json-offset-not-reset"):
-                self.rx_len_l = self.no_data_cnt = 0
-            self.printf(f"SYS OTA : Connecting to server : {self.run.json_url}\r\n")
-            self.dl_handle = self.dl.open(self.run.json_url)
-            if not self.dl_handle:
-                self.print(b"SYS OTA : Downloader open error \r\n")
-                self.update_check_state = S.SYS_OTA_UPDATE_CHECK_DONE
-                self.update_check_failed = True
-                return False
-            self.update_check_state = S.SYS_OTA_UPDATE_CHECK_READ_JSON
-        elif st == S.SYS_OTA_UPDATE_CHECK_READ_JSON:
-            self._read_json()
-        elif st == S.SYS_OTA_UPDATE_CHECK_JSON_CONTENT:
-            self.print(b"SYS_OTA : JSON parsing \r\n")
-            root = cjson.parse(bytes(self.json_buf))
-            if root is None:
-                self._close_dl()
-                self.update_check_failed = True
-                self.update_check_state = S.SYS_OTA_UPDATE_CHECK_DONE
-                return False
-            out = parse_json_content(
-                root,
-                app_version=self.run.app_version,
-                erase_request=self.erase_request,
-                console=self.print,
-                sticky_erase=self.profile.on("svc-stuck-erase-flag"),
-                unsigned_compare=self.profile.on("svc-negative-version-available"),
-            )
-            self.erase_request = out.erase_request
-            if out.url is not None:
-                self.params.ota_server_url = out.url
-            if out.digest is not None:
-                self.params.serv_app_digest_string = out.digest
-            if out.erase_version is not None:
-                self.state = S.SYS_OTA_ERASE_IMAGE
-                self.params.delete_img_version = out.erase_version & 0xFFFF_FFFF
-                if not self.profile.on("svc-stuck-erase-flag"):
-                    # Harmony leaves the sub-machine in DONE with the check still "in progress"; the next
-                    # check then starts by finishing this one. Finish it now instead.
-                    self._close_dl()
-                    self.check_in_progress = False
-                    self.update_check_state = S.SYS_OTA_UPDATE_CHECK_CNCT_TO_SRVR
-                    return False
-            if out.available and out.version is not None:
-                self.params.version = out.version
-            self.json_content_parse_result = out.available
-            self.update_check_state = S.SYS_OTA_UPDATE_CHECK_DONE
-        elif st == S.SYS_OTA_UPDATE_CHECK_DONE:
-            self.update_check_state = S.SYS_OTA_UPDATE_CHECK_CNCT_TO_SRVR
-            self.check_in_progress = False
-            self._close_dl()
-            return self.json_content_parse_result
-        return False
-
-    def _read_json(self) -> None:
-        if not self.dev_cnctd_to_nw:
-            return
-        limit = len(self.json_buf) - 10
-        got = self.dl.read(limit - self.rx_len_l) if self.dl_handle else -1
-        if self.no_data_cnt >= MAX_DOWNLOADER_READ_COUNT:
-            if self.dl_handle:
-                self.no_data_cnt = 0
-                self._close_dl()
-            self.update_check_failed = True
-            self.update_check_state = S.SYS_OTA_UPDATE_CHECK_DONE
-            return
-        if isinstance(got, int) or not got:
-            self.no_data_cnt += 1
-            if isinstance(got, int):
-                if self.dl_handle:
-                    self.no_data_cnt = 0
-                    self._close_dl()
-                self.update_check_failed = True
-                self.update_check_state = S.SYS_OTA_UPDATE_CHECK_DONE
-            return
-        self.json_buf[self.rx_len_l : self.rx_len_l + len(got)] = got
-        self.rx_len_l += len(got)
-        if self.rx_len_l < self.dl.field_content_length:
-            return
-        if self.rx_len_l + 1 < len(self.json_buf):
-            self.json_buf[self.rx_len_l + 1] = 0
-        self.no_data_cnt = 0
-        self.update_check_state = S.SYS_OTA_UPDATE_CHECK_JSON_CONTENT
-        self.rx_len_l = 0
-
-    def _finish_check(self, next_state: SysState) -> bool:
-        """The completion test shared by AUTO_UPDATE_CHECK and SERVER_UPDATE_CHECK_TRIGGER."""
-        if self.check_in_progress or self.erase_request:
-            return False
-        if self.update_check_failed:
-            self.status = E.SYS_OTA_UPDATE_CHECK_FAILED
-            self._user(self.status)
-            self.update_check_failed = False
-        else:
-            self.status = E.SYS_OTA_UPDATE_NOTAVAILABLE
-            self._user(self.status)
-        self.state = next_state
-        return True
-
-    def check_blocked_now(self) -> bool:
-        """The manifest sub-machine is not run while a download is in progress or done."""
-        return self.fw_in_progress or self.download_success
-
-    def _check_blocked(self) -> bool:
-        blocked = self.fw_in_progress or self.download_success
-        if blocked and not self.profile.on("svc-check-after-download-hangs"):
-            self.check_in_progress = False
-        return blocked
 
     # ------------------------------------------------------------------------------ SYS_OTA_Tasks
     def tick(self) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from bootloader_model import imagedb
 from bootloader_model.bootctl import APP_BOOT_ADDR, BOOT_CTL_PHYS, BootControl, ImgType, placeholder_page
 from bootloader_model.clock import VirtualClock
+from bootloader_model.extflash import new_external
 from bootloader_model.flash import PIC32MZ1025W104132, NorFlash
 from bootloader_model.fs import OTA_DIR, MemoryFileSystem, write_file
 from bootloader_model.quirks import QuirkProfile
@@ -39,7 +41,7 @@ def manifest(version: int, url: str, digest: str, **extra: object) -> bytes:
 @dataclass
 class Rig:
     svc: OtaService
-    fs: MemoryFileSystem
+    fs: Any  # MemoryFileSystem or the FAT volume (ExternalFlash)
     flash: NorFlash
     clock: VirtualClock
     server: OtaTestServer
@@ -88,10 +90,18 @@ def make_rig(
     db_rows: list[list[str]] | None = None,
     factory_running: bool = False,
     files: dict[str, bytes] | None = None,
+    volume: str = "memory",
     **config: object,
 ) -> Rig:
-    """A service as at power-on of an application of ``running_version`` that the bootloader has started."""
-    fs = MemoryFileSystem()
+    """A service as at power-on of an application of ``running_version`` that the bootloader has started.
+
+    ``volume="fat"`` puts the files on the FAT volume over emulated SST26 flash instead of in memory.
+    """
+    fs: Any = MemoryFileSystem()
+    if volume == "fat":
+        fs = new_external("4M")
+        fs.format()
+        fs.mount()
     fs.mkdir(OTA_DIR)
     flash = NorFlash(PIC32MZ1025W104132)
     clock = VirtualClock()

@@ -22,8 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "harness.cli.image_cmd",
     "harness.cli.flash_cmd",
     "harness.cli.board_cmd",
-    "harness.cli.quirks_cmd",
     "harness.cli.sweep_cmd",
+    "harness.cli.quirks_cmd",
 )
 
 
