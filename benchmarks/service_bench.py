@@ -14,7 +14,7 @@ import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from bootloader_model.bootctl import APP_BOOT_ADDR, BOOT_CTL_PHYS, BootControl, ImgType
+from bootloader_model.bootctl import BOOT_CTL_PHYS, production_header
 from bootloader_model.clock import VirtualClock
 from bootloader_model.flash import PIC32MZ1025W104132, NorFlash
 from bootloader_model.fs import OTA_DIR, MemoryFileSystem
@@ -48,17 +48,7 @@ def _update(base: str) -> OtaService:
     fs = MemoryFileSystem()
     fs.mkdir(OTA_DIR)
     flash = NorFlash(PIC32MZ1025W104132, keep_log=False)
-    bc = BootControl(
-        status=0xFC,
-        slot=0,
-        order=0xFF,
-        type=ImgType.PRODUCTION,
-        sz=0,
-        version=1,
-        boot_addr=APP_BOOT_ADDR,
-        digest=bytes(32),
-        rsvd=bytes(208),
-    )
+    bc = production_header(1)
     flash.program(BOOT_CTL_PHYS, bc.encode() + b"\xff" * 768)
     cfg = ServiceConfig(json_url=base + "/ota.json", app_version=1, periodic_check=False)
     svc = OtaService(cfg, fs, flash, VirtualClock(), lambda b: None)

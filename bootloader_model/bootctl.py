@@ -130,6 +130,22 @@ def placeholder_page() -> bytes:
     return bytes(page)
 
 
+def production_header(version: int, status: int = ImgStatus.UNBOOTED) -> BootControl:
+    """A PRODUCTION header as the bootloader leaves it after programming and marking a downloaded image
+    (status FC until the application's init confirms it), with zeroed size, digest and reserved bytes."""
+    return BootControl(
+        status=status,
+        slot=0,
+        order=0xFF,
+        type=ImgType.PRODUCTION,
+        sz=0,
+        version=version,
+        boot_addr=APP_BOOT_ADDR,
+        digest=bytes(32),
+        rsvd=bytes(208),
+    )
+
+
 def with_header(page: bytes | bytearray, header: BootControl) -> bytes:
     """Return a 4 KiB page whose first 256 bytes are ``header`` and whose filler is kept from ``page``."""
     if len(page) != PAGE_SIZE:

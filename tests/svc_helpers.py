@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bootloader_model import imagedb
-from bootloader_model.bootctl import APP_BOOT_ADDR, BOOT_CTL_PHYS, BootControl, ImgType, placeholder_page
+from bootloader_model.bootctl import BOOT_CTL_PHYS, BootControl, placeholder_page, production_header
 from bootloader_model.clock import VirtualClock
 from bootloader_model.extflash import new_external
 from bootloader_model.flash import PIC32MZ1025W104132, NorFlash
@@ -108,17 +108,7 @@ def make_rig(
     if factory_running:
         flash.program(BOOT_CTL_PHYS, placeholder_page()[:1024])
     else:
-        bc = BootControl(
-            status=0xFC,
-            slot=0,
-            order=0xFF,
-            type=ImgType.PRODUCTION,
-            sz=0,
-            version=running_version,
-            boot_addr=APP_BOOT_ADDR,
-            digest=bytes(32),
-            rsvd=bytes(208),
-        )
+        bc = production_header(running_version)
         flash.program(BOOT_CTL_PHYS, bc.encode() + b"\xff" * 768)
     if db_rows is not None:
         imagedb.save_db(fs, imagedb.DB_PATH, db_rows, QuirkProfile.named("corrected"))

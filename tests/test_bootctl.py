@@ -17,6 +17,7 @@ from bootloader_model.bootctl import (
     ImgType,
     is_blank,
     placeholder_page,
+    production_header,
     with_header,
 )
 from bootloader_model.errors import FormatError
@@ -66,3 +67,9 @@ def test_decode_rejects_short_input_and_with_header_keeps_filler() -> None:
 @given(st.binary(min_size=256, max_size=256))
 def test_decode_encode_round_trip(raw: bytes) -> None:
     assert BootControl.decode(raw).encode() == raw
+
+
+def test_production_header_is_what_the_bootloader_leaves_after_programming() -> None:
+    raw = production_header(3).encode()
+    assert raw[:16] == bytes.fromhex("fc00ff010000000003000000001002b0")
+    assert production_header(2, ImgStatus.VALID).status == 0xF8

@@ -189,3 +189,24 @@ def test_manifest_check_prints_notes(tmp_path: Path, capsys: pytest.CaptureFixtu
     capsys.readouterr()
     assert main(["manifest", "--check", str(ota)]) == 0
     assert "Note: Version 12 >= 10" in capsys.readouterr().out
+
+
+def test_unexpected_os_errors_are_one_line_not_tracebacks(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    import harness.cli
+
+    def broken(args: object) -> int:
+        raise PermissionError(13, "Permission denied", "/srv/otaloop/state")
+
+    def parser() -> argparse.ArgumentParser:
+        p = argparse.ArgumentParser(prog="otaloop")
+        sub = p.add_subparsers(dest="command")
+        sub.add_parser("demo").set_defaults(func=broken)
+        return p
+
+    monkeypatch.setattr(harness.cli, "build_parser", parser)
+    assert main(["demo"]) == 2
+    assert capsys.readouterr().err == "otaloop demo: error: Permission denied: /srv/otaloop/state\n"

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bootloader_model.appdesc import AppDescriptor
+from bootloader_model.appimage import build_app
+from bootloader_model.board import VirtualBoard
 from bootloader_model.extflash import ExternalFlash
 from bootloader_model.flash import SST26VF032B, NorFlash
 from bootloader_model.fs import MOUNT_POINT, read_file
@@ -96,3 +99,40 @@ def test_unformatted_image_says_so(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "no FAT file system" in capsys.readouterr().out
     assert main(["flash", "ls", str(image)]) == 2
     assert "no file system" in capsys.readouterr().err
+
+
+def test_dump_and_load_a_board_state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = tmp_path / "board"
+    board = VirtualBoard()
+    board.provision(build_app(AppDescriptor(version=1, manifest_url="http://127.0.0.1:9/ota.json"), 20_000))
+    board.power_on()  # first boot: format, ota/, factory backup
+    board.power_off()
+    board.save(state)
+    ext = tmp_path / "ext.img"
+    assert main(["flash", "dump", str(state), "-o", str(ext)]) == 0
+    assert ext.read_bytes() == (state / "external.bin").read_bytes()
+    assert main(["flash", "ls", str(ext), "/ota"]) == 0
+    assert "factory_reset.bin" in capsys.readouterr().out
+    # Put a file in the dumped image, load it back, and the board's volume holds it.
+    (tmp_path / "note.txt").write_bytes(b"hello")
+    assert main(["flash", "put", str(ext), str(tmp_path / "note.txt"), "/ota/note.txt"]) == 0
+    assert main(["flash", "load", str(state), str(ext)]) == 0
+    again = VirtualBoard()
+    again.load(state)
+    assert read_file(ExternalFlash(again.external), MOUNT_POINT + "/ota/note.txt") == b"hello"
+    internal = tmp_path / "int.img"
+    assert main(["flash", "dump", str(state), "--internal", "-o", str(internal)]) == 0
+    assert internal.stat().st_size == 1024 * 1024
+
+
+def test_dump_and_load_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["flash", "dump", str(tmp_path / "nope"), "-o", str(tmp_path / "x")]) == 2
+    assert "not a board state directory" in capsys.readouterr().err
+    state = tmp_path / "s"
+    state.mkdir()
+    (tmp_path / "small.img").write_bytes(b"\xff" * 1000)
+    assert main(["flash", "load", str(state), str(tmp_path / "small.img")]) == 2
+    err = capsys.readouterr().err
+    assert "has 1000 bytes" in err and "state left unchanged" in err and not (state / "external.bin").exists()
+    assert main(["flash", "dump", str(state), "-o", str(tmp_path / "x")]) == 2
+    assert "cannot read" in capsys.readouterr().err

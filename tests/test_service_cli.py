@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bootloader_model.appdesc import AppDescriptor
-from bootloader_model.bootctl import APP_BOOT_ADDR, BOOT_CTL_PHYS, BootControl, ImgType
+from bootloader_model.bootctl import BOOT_CTL_PHYS, production_header
 from bootloader_model.fs import OTA_DIR
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.svcconfig import MAIN_STATES, CtrlMsg, ServiceConfig
@@ -149,17 +149,7 @@ def test_config_from_descriptor() -> None:
 def reboot(rig: Rig, version: int, **config: object) -> Rig:
     """What the bootloader leaves after programming ``version``: boot control FC with that version."""
     rig.flash.erase(BOOT_CTL_PHYS)
-    bc = BootControl(
-        status=0xFC,
-        slot=0,
-        order=0xFF,
-        type=ImgType.PRODUCTION,
-        sz=0,
-        version=version,
-        boot_addr=APP_BOOT_ADDR,
-        digest=bytes(32),
-        rsvd=bytes(208),
-    )
+    bc = production_header(version)
     rig.flash.program(BOOT_CTL_PHYS, bc.encode() + b"\xff" * 768)
     out = bytearray()
     cfg = ServiceConfig(json_url=rig.server.url("/ota.json"), app_version=version, **config)  # type: ignore[arg-type]

@@ -60,6 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:
+        # A file or device the command needed was not usable: still one line, never a traceback.
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"otaloop {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     return int(result or 0)
 
 

@@ -64,6 +64,10 @@ def run_board(args: argparse.Namespace) -> int:
     state: Path = args.state
     if state.exists() and not state.is_dir():
         raise CallerError(f"--state {state} exists and is not a directory")
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CallerError(f"cannot create state directory {state}: {exc.strerror}") from None
     board = VirtualBoard(BoardConfig(profile=profile, ext_size=args.ext_size, network=args.network))
     if VirtualBoard.has_state(state):
         board.load(state)

@@ -7,7 +7,11 @@ virtual board, so what they write is what the board would write:
 * ``format IMAGE [--size 4M|8M] [--bare]`` -- the bootloader's first-boot format (and ``ota/`` unless
   ``--bare``); creates the image if it does not exist;
 * ``ls IMAGE [PATH]``, ``get IMAGE PATH -o OUT``, ``put IMAGE LOCAL PATH`` (written in 4 KiB chunks);
-* ``fsck IMAGE`` -- a read-only consistency check; prints the partition offset for mtools and fsck.fat.
+* ``fsck IMAGE`` -- a read-only consistency check; prints the partition offset for mtools and fsck.fat;
+* ``dump STATE -o FILE`` / ``load STATE FILE`` -- copy a virtual board's raw flash image out of, or into,
+  its state directory (``--internal`` for the 1 MiB program flash; default the external SST26). ``load``
+  takes, for example, an SST26 read back from a real board with a programmer; load while the board is
+  not running, since ``otaloop board`` rewrites the state at its next reset or exit.
 
 Paths may be volume paths (``/ota/x.bin``) or Harmony paths (``/mnt/myDrive1/ota/x.bin``). It does not
 repair volumes (use ``fsck.fat`` on a copy) or touch the internal flash image.
@@ -16,12 +20,14 @@ repair volumes (use ``fsck.fat`` on a copy) or touch the internal flash image.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
+from bootloader_model.board import EXTERNAL_FILE, INTERNAL_FILE
 from bootloader_model.errors import CallerError
 from bootloader_model.extflash import SIZES, ExternalFlash
 from bootloader_model.fat.check import check
-from bootloader_model.flash import NorFlash
+from bootloader_model.flash import PIC32MZ1025W104132, NorFlash
 from bootloader_model.fs import MOUNT_POINT, OTA_DIR, FsError
 
 CHUNK = 4096
@@ -92,7 +98,7 @@ def cmd_get(args: argparse.Namespace) -> int:
         fh.close()
     except FsError as exc:
         raise CallerError(str(exc)) from None
-    Path(args.output).write_bytes(data)
+    _write(Path(args.output), data)
     print(f"{args.path}: {len(data)} bytes -> {args.output}")
     return 0
 
@@ -143,6 +149,53 @@ def cmd_fsck(args: argparse.Namespace) -> int:
     return 0 if report.ok and not report.lost_clusters else 1
 
 
+def _write(path: Path, data: bytes) -> None:
+    """Write a file atomically (temp file in the same directory, then rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CallerError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _state_file(args: argparse.Namespace) -> tuple[Path, set[int]]:
+    state = Path(args.state)
+    if not state.is_dir():
+        raise CallerError(f"{state} is not a board state directory")
+    if args.internal:
+        return state / INTERNAL_FILE, {PIC32MZ1025W104132.size}
+    return state / EXTERNAL_FILE, {g.size for g in SIZES.values()}
+
+
+def cmd_dump(args: argparse.Namespace) -> int:
+    src, _ = _state_file(args)
+    try:
+        data = src.read_bytes()
+    except OSError as exc:
+        raise CallerError(f"cannot read {src}: {exc.strerror}") from None
+    _write(Path(args.output), data)
+    print(f"{src}: {len(data)} bytes -> {args.output}")
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    dst, sizes = _state_file(args)
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise CallerError(f"cannot read {args.file}: {exc.strerror}") from None
+    if len(data) not in sizes:
+        want = " or ".join(f"{n} bytes" for n in sorted(sizes))
+        raise CallerError(f"{args.file} has {len(data)} bytes; {dst.name} must be {want} (state left unchanged)")
+    if dst.exists() and dst.stat().st_size != len(data):
+        raise CallerError(f"{args.file} is not the size of the board's {dst.name} ({dst.stat().st_size} bytes)")
+    _write(dst, data)
+    print(f"{args.file}: {len(data)} bytes -> {dst}")
+    return 0
+
+
 class _SizeAction(argparse.Action):
     def __call__(
         self, parser: argparse.ArgumentParser, ns: argparse.Namespace, value: object, opt: object = None
@@ -182,3 +235,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     c = sub.add_parser("fsck", help="read-only consistency check; prints the partition offset")
     c.add_argument("image")
     c.set_defaults(func=cmd_fsck)
+
+    for name, func, text in (
+        ("dump", cmd_dump, "copy a board's raw flash image out of its state directory"),
+        ("load", cmd_load, "replace a board's raw flash image in its state directory (board not running)"),
+    ):
+        d = sub.add_parser(name, help=text)
+        d.add_argument("state", help="the board's state directory (otaloop board --state)")
+        if name == "dump":
+            d.add_argument("-o", "--output", required=True)
+        else:
+            d.add_argument("file", help="raw image: 4 or 8 MiB external, or 1 MiB with --internal")
+        d.add_argument("--internal", action="store_true", help="the 1 MiB program flash instead of the SST26")
+        d.set_defaults(func=func)
