@@ -18,8 +18,9 @@ that both ways give the same bytes.
 
 Fault ids: ``<scenario>:<int|ext>@op<k>:<before|after|torn>[:s<seed>]`` where ``k`` is the global
 operation index of the reference run and ``int``/``ext`` names the flash that operation touches, e.g.
-``update:int@op437:before``. A non-default image size or quirk profile is part of the scenario:
-``update/size=65536/quirks=corrected:ext@op12:torn:s1``. The images embed the server's URL, so the flash
+``update:int@op437:before``. A non-default image size, quirk profile or v2 behaviour is part of the
+scenario: ``update/size=65536/quirks=corrected:ext@op12:torn:s1``, ``update/v2=crash:int@op400:after``
+(v2 resets before its OTA core starts: spec hazard 10's reprogram loop). The images embed the server's URL, so the flash
 bytes (not the operation stream) differ between server instances.
 
 It does not model network faults during the update (see the scenario tests) or cuts during the
@@ -33,7 +34,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from bootloader_model.appdesc import AppDescriptor
+from bootloader_model.appdesc import AppDescriptor, Behaviour
 from bootloader_model.appimage import SLOT_SIZE, build_app
 from bootloader_model.board import AppState, BoardConfig, VirtualBoard
 from bootloader_model.errors import CallerError, PowerCut
@@ -56,15 +57,18 @@ UPDATE_BUDGET_S = 600.0
 #: Virtual seconds the reference run continues after the reset: the bootloader run and v2's confirm step.
 SETTLE_S_REF = 20.0
 
+BEHAVIOURS = {"healthy": Behaviour.HEALTHY, "crash": Behaviour.CRASH_AT_BOOT, "hang": Behaviour.HANG_AT_BOOT}
+
 _ID = re.compile(r"^(?P<scn>[^:]+):(?P<dev>int|ext)@op(?P<op>\d+):(?P<mode>before|after|torn)(?::s(?P<seed>\d+))?$")
 
 
 @dataclass(frozen=True)
 class Params:
-    """What makes one update reproducible besides the cut: image size and quirk profile."""
+    """What makes one update reproducible besides the cut: image size, quirk profile, v2's behaviour."""
 
     size: int = DEFAULT_SIZE
     quirks: str = DEFAULT_PROFILE
+    v2: str = "healthy"  # "crash" or "hang": what v2 does right after the bootloader jumps to it
 
     def __post_init__(self) -> None:
         if not 8 * 1024 <= self.size <= SLOT_APP_MAX:
@@ -72,6 +76,8 @@ class Params:
                 f"--size must be 8192..{SLOT_APP_MAX} bytes (the application slot 0xDF000), got {self.size}"
             )
         QuirkProfile.named(self.quirks)  # raises CallerError for an unknown profile
+        if self.v2 not in BEHAVIOURS:
+            raise CallerError(f"unknown v2 behaviour {self.v2!r}; choose {', '.join(BEHAVIOURS)}")
 
     @property
     def scenario(self) -> str:
@@ -80,6 +86,8 @@ class Params:
             parts.append(f"size={self.size}")
         if self.quirks != DEFAULT_PROFILE:
             parts.append(f"quirks={self.quirks}")
+        if self.v2 != "healthy":
+            parts.append(f"v2={self.v2}")
         return "/".join(parts)
 
     @classmethod
@@ -90,13 +98,15 @@ class Params:
         kw: dict[str, str] = {}
         for item in items:
             key, eq, value = item.partition("=")
-            if not eq or key not in ("size", "quirks") or key in kw:
-                raise CallerError(f"bad scenario item {item!r} in fault id: expected size=N or quirks=PROFILE")
+            if not eq or key not in ("size", "quirks", "v2") or key in kw:
+                raise CallerError(
+                    f"bad scenario item {item!r} in fault id: expected size=N, quirks=PROFILE or v2=BEHAVIOUR"
+                )
             kw[key] = value
         size = kw.get("size", str(DEFAULT_SIZE))
         if not size.isdigit():
             raise CallerError(f"bad size {size!r} in fault id")
-        return cls(int(size), kw.get("quirks", DEFAULT_PROFILE))
+        return cls(int(size), kw.get("quirks", DEFAULT_PROFILE), kw.get("v2", "healthy"))
 
 
 @dataclass(frozen=True)
@@ -116,7 +126,7 @@ class FaultId:
         m = _ID.match(text.strip())
         if not m:
             raise CallerError(
-                f"bad fault id {text!r}: expected {SCENARIO}[/size=N][/quirks=P]:<int|ext>@op<k>:"
+                f"bad fault id {text!r}: expected {SCENARIO}[/size=N][/quirks=P][/v2=B]:<int|ext>@op<k>:"
                 "<before|after|torn>[:s<seed>], e.g. update:int@op437:before"
             )
         mode = CutMode(m["mode"])
@@ -182,7 +192,8 @@ class UpdateRig:
     def __post_init__(self) -> None:
         url = self.server.url("/ota.json")  # always 127.0.0.1: never the MHC default address
         self.factory = build_app(AppDescriptor(version=OLD, manifest_url=url), self.params.size)
-        self.image = build_app(AppDescriptor(version=NEW, manifest_url=url), self.params.size)
+        behaviour = BEHAVIOURS[self.params.v2]
+        self.image = build_app(AppDescriptor(version=NEW, manifest_url=url, behaviour=behaviour), self.params.size)
         image_url, digest = self.server.put_image(IMAGE_NAME, self.image)
         self.server.put_manifest(NEW, image_url, digest)
 
@@ -233,10 +244,16 @@ def record(rig: UpdateRig) -> Reference:
     reset = _snapshots(board)
     reset_at = len(ops)
     board.set_network(False)  # from here on the update needs no network; replays from `reset` run without
-    board.run_for(SETTLE_S_REF)
+    boots = len(board.boots)
+    board.run_until(lambda: len(board.boots) > boots, UPDATE_BUDGET_S)  # the reset and the bootloader run
+    chosen = board.boots[-1].chosen if len(board.boots) > boots else None
+    if chosen is None or chosen.version != NEW:
+        raise AssertionError(f"the bootloader did not install v2 after the reset:\n{board.text}")
+    if rig.params.v2 == "healthy":
+        board.run_for(SETTLE_S_REF)  # v2's confirm step; a crashing or hanging v2 ends the update at its jump
+        if board.service is None or board.service.config.app_version != NEW:
+            raise AssertionError(f"v2 is not running after the update:\n{board.text}")
     board.internal.observer = board.external.observer = None
-    if board.service is None or board.service.config.app_version != NEW:
-        raise AssertionError(f"v2 is not running after the update:\n{board.text}")
     final = (bytes(board.internal.data), bytes(board.external.data))
     return Reference(rig.params, start, reset, reset_at, ops, final, board.text)
 

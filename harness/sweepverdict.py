@@ -155,6 +155,10 @@ def judge(board: VirtualBoard, runs: list[list[BootResult]], old: int, new: int)
     if state is AppState.HUNG:
         return verdict(Verdict.HUNG)
     if state is not AppState.RUNNING or running is None:
+        if programmed[-1]:
+            # Spec hazard 10: an image that resets before its OTA core init leaves boot control at FC, so
+            # every boot reselects its FE row and programs it again.
+            return verdict(Verdict.REPROGRAM_LOOP, "the application resets before confirming itself")
         return verdict(Verdict.CRASH_LOOP, f"board {state.value}")
     if not report.ok:
         return verdict(Verdict.VOLUME_DAMAGED, report.errors[0] if report.errors else "unmountable")

@@ -43,7 +43,7 @@ def test_replay_prints_transcript_hashes_and_outcome(capsys: pytest.CaptureFixtu
         (["--size", "100"], "--size must be 8192.."),
         (["--quirks", "nope"], "unknown quirk profile"),
         (["--replay", "update:op1"], "bad fault id"),
-        (["--replay", "update:int@op0:before", "--size", "9000"], "takes size, quirks and seed from the fault id"),
+        (["--replay", "update:int@op0:before", "--size", "9000"], "takes size, quirks, v2 and seed from the fault id"),
         (["--replay", "update:int@op0:before"], "operation 0 is on external flash"),
         (["--replay", "update:ext@op99999:before"], "the update has operations 0.."),
     ],

@@ -190,6 +190,7 @@ def test_torn_seed_changes_the_damage(rig: UpdateRig, ref: Reference) -> None:
         "update:ext@op3:torn:s9",
         "update/size=65536:int@op1:before",
         "update/quirks=corrected,+csv-seek-wrap:ext@op2:torn:s1",
+        "update/size=9000/v2=crash:int@op7:after",
     ],
 )
 def test_fault_id_round_trip(text: str) -> None:
@@ -199,7 +200,8 @@ def test_fault_id_round_trip(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     ["", "update:op1:before", "update:int@op1:sideways", "boot:int@op1:before", "update/size=x:int@op1:before",
-     "update/colour=red:int@op1:before", "update/size=100:int@op1:before", "update/quirks=nope:int@op1:before"],
+     "update/colour=red:int@op1:before", "update/size=100:int@op1:before", "update/quirks=nope:int@op1:before",
+     "update/v2=sleepy:int@op1:before", "update/size=9000/size=9000:int@op1:before"],
 )  # fmt: skip
 def test_bad_fault_ids_are_caller_errors(text: str) -> None:
     with pytest.raises(CallerError):
@@ -220,3 +222,24 @@ def test_docs_hold_the_default_outcome_table(ref: Reference, results: list[CaseR
     text = "\n".join(report(ref, results, MODES, 1))
     doc = (ROOT / "docs" / "power-cut-sweeps.md").read_text()
     assert text in doc, "regenerate the table in docs/power-cut-sweeps.md with: otaloop sweep update --markdown"
+
+
+@pytest.mark.parametrize(("v2", "expected"), [("crash", Verdict.REPROGRAM_LOOP), ("hang", Verdict.HUNG)])
+def test_a_v2_that_dies_at_boot(v2: str, expected: Verdict) -> None:
+    # Spec hazard 10 and section 7 "Failed-boot protection": no boot counter, no watchdog. A v2 that resets
+    # before its OTA core starts leaves boot control at FC, so every boot reprograms it; one that hangs stays hung.
+    with ImageServer() as server:
+        rig = UpdateRig(Params(v2=v2), server)
+        ref = record(rig)
+        assert {op.phase for op in ref.ops} == {"app v1", "bootloader"}
+        judgement, _ = judge_state(rig, ref.final)
+        assert judgement.verdict is expected, judgement.line()
+        assert judgement.running is None
+        if v2 == "crash":
+            assert judgement.boot_control.startswith("status FC") and "programmed 2+2" in judgement.detail
+        # A cut in the middle of programming the dying image still ends in the factory image (hazard 11).
+        middle = FaultId(ref.params, "int", ref.reset_at + 100, CutMode.BEFORE)
+        done = replay(rig, ref, middle)
+        assert done.case.verdict is Verdict.FACTORY_FALLBACK
+        assert done.state == synthesize(rig, ref, middle)
+        assert str(FaultId.parse(str(middle))) == f"update/v2={v2}:int@op{ref.reset_at + 100}:before"

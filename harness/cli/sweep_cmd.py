@@ -74,11 +74,13 @@ def run_update(args: argparse.Namespace) -> int:
         raise CallerError("--worst must be >= 0")
     if args.replay is not None:
         fault = FaultId.parse(args.replay)
-        if args.size is not None or args.quirks is not None or args.seed is not None:
-            raise CallerError("--replay takes size, quirks and seed from the fault id; drop --size/--quirks/--seed")
+        if args.size is not None or args.quirks is not None or args.seed is not None or args.v2 is not None:
+            raise CallerError("--replay takes size, quirks, v2 and seed from the fault id; drop those options")
         params = fault.params
     else:
-        params = Params(args.size if args.size is not None else Params.size, args.quirks or Params.quirks)
+        params = Params(
+            args.size if args.size is not None else Params.size, args.quirks or Params.quirks, args.v2 or Params.v2
+        )
     seed = DEFAULT_SEED if args.seed is None else args.seed
     if seed < 0:
         raise CallerError("--seed must be >= 0")
@@ -137,6 +139,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument("--modes", default="before,after,torn", help="comma list of before, after, torn")
     up.add_argument("--seed", type=int, default=None, help="seed of torn operations (default 1)")
     up.add_argument("--quirks", default=None, help="quirk profile, e.g. corrected (default harmony-3.9.1)")
+    up.add_argument("--v2", choices=("healthy", "crash", "hang"), default=None, help="what v2 does after the jump")
     up.add_argument("--replay", metavar="FAULT_ID", help="re-run one case, e.g. update:int@op437:before")
     up.add_argument("--worst", type=int, default=6, help="how many worst fault ids to list")
     up.add_argument("--markdown", action="store_true", help="print the markdown of docs/power-cut-sweeps.md")
