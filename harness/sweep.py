@@ -16,12 +16,10 @@ snapshot (for bootloader-phase cuts, the snapshot taken at the software reset: R
 flash is the whole state) with a real :class:`~bootloader_model.flash.FaultPlan` armed; the tests check
 that both ways give the same bytes.
 
-Fault ids: ``<scenario>:<int|ext>@op<k>:<before|after|torn>[:s<seed>]`` where ``k`` is the global
-operation index of the reference run and ``int``/``ext`` names the flash that operation touches, e.g.
-``update:int@op437:before``. A non-default image size, quirk profile or v2 behaviour is part of the
-scenario: ``update/size=65536/quirks=corrected:ext@op12:torn:s1``, ``update/v2=crash:int@op400:after``
-(v2 resets before its OTA core starts: spec hazard 10's reprogram loop). The images embed the server's URL, so the flash
-bytes (not the operation stream) differ between server instances.
+Fault ids (:mod:`harness.sweepids`): ``<scenario>:<int|ext>@op<k>:<before|after|torn>[:s<seed>]`` where
+``k`` is the global operation index of the reference run, e.g. ``update:int@op437:before`` or
+``update/v2=crash:int@op400:after``. The images embed the server's URL, so the flash bytes (not the
+operation stream) differ between server instances.
 
 It does not model network faults during the update (see the scenario tests) or cuts during the
 provisioning and first-boot backup (``otaloop sweep bootloader --scene backup`` covers those).
@@ -29,109 +27,26 @@ provisioning and first-boot backup (``otaloop sweep bootloader --scene backup`` 
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from bootloader_model.appdesc import AppDescriptor, Behaviour
-from bootloader_model.appimage import SLOT_SIZE, build_app
+from bootloader_model.appdesc import AppDescriptor
+from bootloader_model.appimage import build_app
 from bootloader_model.board import AppState, BoardConfig, VirtualBoard
 from bootloader_model.errors import CallerError, PowerCut
 from bootloader_model.flash import CutMode, FaultPlan, NorFlash, Snapshot
 from bootloader_model.quirks import QuirkProfile
 from harness.imageserver import ImageServer
+from harness.sweepids import BEHAVIOURS, DEFAULT_SEED, FaultId, Params
 from harness.sweepverdict import Judgement, Verdict, judge, settle
 
-SCENARIO = "update"
-DEFAULT_SIZE = 16 * 1024
-DEFAULT_PROFILE = "harmony-3.9.1"
-DEFAULT_SEED = 1
-SLOT_APP_MAX = SLOT_SIZE  # 0xDF000: boot control page plus the application
 MODES = (CutMode.BEFORE, CutMode.AFTER, CutMode.TORN)
 OLD, NEW = 1, 2
 IMAGE_NAME = "wifi_ota_app_upgrade_ver2.bin"
-DEVICES = {"int": "internal", "ext": "external"}
 #: Virtual seconds the update may take from power-on to v2's confirm step (the check comes after 60 s).
 UPDATE_BUDGET_S = 600.0
 #: Virtual seconds the reference run continues after the reset: the bootloader run and v2's confirm step.
 SETTLE_S_REF = 20.0
-
-BEHAVIOURS = {"healthy": Behaviour.HEALTHY, "crash": Behaviour.CRASH_AT_BOOT, "hang": Behaviour.HANG_AT_BOOT}
-
-_ID = re.compile(r"^(?P<scn>[^:]+):(?P<dev>int|ext)@op(?P<op>\d+):(?P<mode>before|after|torn)(?::s(?P<seed>\d+))?$")
-
-
-@dataclass(frozen=True)
-class Params:
-    """What makes one update reproducible besides the cut: image size, quirk profile, v2's behaviour."""
-
-    size: int = DEFAULT_SIZE
-    quirks: str = DEFAULT_PROFILE
-    v2: str = "healthy"  # "crash" or "hang": what v2 does right after the bootloader jumps to it
-
-    def __post_init__(self) -> None:
-        if not 8 * 1024 <= self.size <= SLOT_APP_MAX:
-            raise CallerError(
-                f"--size must be 8192..{SLOT_APP_MAX} bytes (the application slot 0xDF000), got {self.size}"
-            )
-        QuirkProfile.named(self.quirks)  # raises CallerError for an unknown profile
-        if self.v2 not in BEHAVIOURS:
-            raise CallerError(f"unknown v2 behaviour {self.v2!r}; choose {', '.join(BEHAVIOURS)}")
-
-    @property
-    def scenario(self) -> str:
-        parts = [SCENARIO]
-        if self.size != DEFAULT_SIZE:
-            parts.append(f"size={self.size}")
-        if self.quirks != DEFAULT_PROFILE:
-            parts.append(f"quirks={self.quirks}")
-        if self.v2 != "healthy":
-            parts.append(f"v2={self.v2}")
-        return "/".join(parts)
-
-    @classmethod
-    def parse(cls, scenario: str) -> Params:
-        name, *items = scenario.split("/")
-        if name != SCENARIO:
-            raise CallerError(f"unknown sweep scenario {name!r} in fault id; only {SCENARIO!r} exists")
-        kw: dict[str, str] = {}
-        for item in items:
-            key, eq, value = item.partition("=")
-            if not eq or key not in ("size", "quirks", "v2") or key in kw:
-                raise CallerError(
-                    f"bad scenario item {item!r} in fault id: expected size=N, quirks=PROFILE or v2=BEHAVIOUR"
-                )
-            kw[key] = value
-        size = kw.get("size", str(DEFAULT_SIZE))
-        if not size.isdigit():
-            raise CallerError(f"bad size {size!r} in fault id")
-        return cls(int(size), kw.get("quirks", DEFAULT_PROFILE), kw.get("v2", "healthy"))
-
-
-@dataclass(frozen=True)
-class FaultId:
-    params: Params
-    device: str  # "int" or "ext"
-    op: int  # global operation index in the reference run
-    mode: CutMode
-    seed: int = DEFAULT_SEED
-
-    def __str__(self) -> str:
-        tail = f":s{self.seed}" if self.mode is CutMode.TORN else ""
-        return f"{self.params.scenario}:{self.device}@op{self.op}:{self.mode.value}{tail}"
-
-    @classmethod
-    def parse(cls, text: str) -> FaultId:
-        m = _ID.match(text.strip())
-        if not m:
-            raise CallerError(
-                f"bad fault id {text!r}: expected {SCENARIO}[/size=N][/quirks=P][/v2=B]:<int|ext>@op<k>:"
-                "<before|after|torn>[:s<seed>], e.g. update:int@op437:before"
-            )
-        mode = CutMode(m["mode"])
-        seed = int(m["seed"]) if m["seed"] is not None else DEFAULT_SEED
-        return cls(Params.parse(m["scn"]), m["dev"], int(m["op"]), mode, seed)
 
 
 @dataclass(frozen=True)
@@ -404,43 +319,3 @@ def replay(rig: UpdateRig, ref: Reference, fault: FaultId) -> Replayed:
 
 
 # ------------------------------------------------------------------------------------------ reporting
-
-PHASES = ("app v1", "bootloader", "app v2")
-
-
-def report(
-    ref: Reference, results: list[CaseResult], modes: Iterable[CutMode], stride: int, *, worst: int = 6
-) -> list[str]:
-    """The markdown printed by ``otaloop sweep update --markdown``: a heading sentence, then :func:`outcome_table`."""
-    ops = ref.ops
-    phases = ", ".join(f"{p} {sum(1 for o in ops if o.phase == p)}" for p in dict.fromkeys(o.phase for o in ops))
-    where = "every operation" if stride == 1 else f"every {stride}th operation and the last"
-    head = (
-        f"Power-cut sweep of `{ref.params.scenario}`: {len(ops)} flash operations ({phases}); cut {where}, "
-        f"modes {', '.join(m.value for m in modes)}: {len(results)} cases."
-    )
-    return [head, "", *outcome_table(results, worst=worst)]
-
-
-def outcome_table(results: list[CaseResult], *, worst: int = 5) -> list[str]:
-    """Markdown: cases per verdict per phase, then the fault ids of the worst outcomes."""
-    counts = Counter((r.op.phase, r.verdict) for r in results)
-    phases = [p for p in PHASES if any(r.op.phase == p for r in results)]
-    phases += sorted({r.op.phase for r in results} - set(phases))
-    verdicts = sorted({r.verdict for r in results}, key=lambda v: v.severity)
-    lines = ["| outcome | " + " | ".join(phases) + " | total |", "|---" * (len(phases) + 2) + "|"]
-    for v in verdicts:
-        row = [str(counts[(p, v)]) for p in phases]
-        lines.append(f"| {v.value} | " + " | ".join(row) + f" | {sum(counts[(p, v)] for p in phases)} |")
-    per_phase = [str(sum(1 for r in results if r.op.phase == p)) for p in phases]
-    lines.append("| **cases** | " + " | ".join(per_phase) + f" | {len(results)} |")
-    ranked = sorted(results, key=lambda r: (r.verdict.severity, r.op.index))
-    shown: list[CaseResult] = []
-    for r in ranked:
-        if len(shown) >= worst:
-            break
-        if sum(1 for s in shown if s.verdict is r.verdict) < 2:
-            shown.append(r)
-    lines += ["", "Worst outcomes (at most two per outcome, earliest operation first):", ""]
-    lines += [f"- `{r.fault}` ({r.op.phase}, {r.op.label()}): {r.judgement.line()}" for r in shown]
-    return lines

@@ -19,17 +19,16 @@ from harness.imageserver import ImageServer
 from harness.sweep import (
     MODES,
     CaseResult,
-    FaultId,
-    Params,
     Reference,
     UpdateRig,
     judge_state,
     record,
     replay,
-    report,
     sweep,
     synthesize,
 )
+from harness.sweepids import FaultId, Params
+from harness.sweepreport import report
 from harness.sweepverdict import Verdict
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,8 +21,10 @@ from bootloader_model.flash import CutMode, OpRecord
 from bootloader_model.quirks import QuirkProfile
 from harness.bootsweep import DEVICES, SCENES, build_scene, dry_run, markdown_table, sweep
 from harness.imageserver import ImageServer
-from harness.sweep import DEFAULT_SEED, FaultId, Params, Reference, UpdateRig, record, replay, report
+from harness.sweep import Reference, UpdateRig, record, replay
 from harness.sweep import sweep as update_sweep
+from harness.sweepids import DEFAULT_SEED, FaultId, Params
+from harness.sweepreport import report
 
 DEFAULT_STRIDE = 250
 TAIL = 40  # the last operations of a sampled sweep are always visited (file close, directory update)
