@@ -10,6 +10,7 @@ stuck loop with a reason; boot control decodes and the DB either loads or report
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
@@ -39,6 +40,11 @@ LINES = [
     b"otactl factory",
     b"otactl bogus",
     b"sysota getfs info",
+    b"sysota get info",
+    b"sysota set ?",
+    b"sysota set 1 1 1 30",
+    b"sysota set 0",
+    b"sysota set 1 0 1 45",
     b"sysotahelp",
     b"sysota",
     b"help",
@@ -136,6 +142,12 @@ class BoardMachine(RuleBasedStateMachine):
     def type_command(self, line: bytes) -> None:
         self.board.uart_rx(line + b"\r")
 
+    @rule(version=st.integers(0, 5), good_digest=st.booleans())
+    def type_start_with_url(self, version: int, good_digest: bool) -> None:
+        url = _srv().url(f"/app_v{version}.bin")  # loopback only
+        digest = hashlib.sha256(_image(version)).hexdigest() if good_digest and version else "00" * 32
+        self.board.uart_rx(f"\rotactl start {url} {version} {digest}\r".encode())
+
     @rule(text=st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40))
     def type_text(self, text: str) -> None:
         self.board.uart_rx(text.encode() + b"\r")
@@ -211,7 +223,7 @@ class BoardMachine(RuleBasedStateMachine):
 
 
 BoardMachine.TestCase.settings = settings(
-    max_examples=60,
+    max_examples=50,
     stateful_step_count=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
