@@ -19,7 +19,7 @@ $(DEVSTAMP): $(STAMP)
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/python -m benchmarks
+	$(BIN)/otaloop demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -23,6 +23,7 @@ runner's job (:mod:`harness.boardrunner`); this module never sleeps.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 from collections.abc import Callable
@@ -109,6 +110,8 @@ class VirtualBoard:
         self.external = NorFlash(SIZES[cfg.ext_size], strict=False, timed=cfg.timed_flash, keep_log=False)
         self.state = AppState.OFF
         self.transcript = bytearray()  # everything printed since the board object was made
+        # (transcript offset, virtual time) of every print, so a host can tell when a line came out.
+        self.print_times: list[tuple[int, float]] = []
         self._out = bytearray()  # printed and not yet taken by the UART link
         self._rx = bytearray()
         self.network_enabled = True
@@ -123,6 +126,7 @@ class VirtualBoard:
 
     # ------------------------------------------------------------------------------------ console I/O
     def _print(self, data: bytes) -> None:
+        self.print_times.append((len(self.transcript), self.clock.now()))
         self.transcript += data
         self._out += data
 
@@ -136,6 +140,13 @@ class VirtualBoard:
         """Bytes typed on the console. Only a running healthy application reads them; otherwise lost."""
         if self.state is AppState.RUNNING:
             self._rx += data
+
+    def printed_at(self, offset: int) -> float | None:
+        """Virtual time at which transcript byte ``offset`` was printed (None past the end)."""
+        if not 0 <= offset < len(self.transcript):
+            return None
+        i = bisect.bisect_right(self.print_times, (offset, float("inf"))) - 1
+        return self.print_times[i][1]
 
     @property
     def text(self) -> str:

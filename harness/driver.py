@@ -171,7 +171,8 @@ class BoardDriver:
                     args.append(url)
         self.console.send_line("sysota set " + " ".join(args))
         self.console.expect(b"periodic check : ", self.cmd_timeout)
-        self.console.expect(b"\n>", self.cmd_timeout)
+        # Every echo of sysota set ends in "\n\r" (sys_ota.c), then SYS_COMMAND prints its prompt.
+        self.console.expect(b"\n\r>", self.cmd_timeout)
 
     def info(self) -> dict[str, str]:
         """``sysota get info`` as a dict of its ``key : value`` lines."""

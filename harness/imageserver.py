@@ -47,10 +47,11 @@ class Fault:
     after: int = 0
     seconds: float = 1.0
     times: int | None = None
+    gap: float = 0.0  # no-length, lower-header, chunked: pause between headers and body (two TCP segments)
 
     def __post_init__(self) -> None:
         self.kind = FaultKind(self.kind)
-        if self.after < 0 or self.seconds < 0:
+        if self.after < 0 or self.seconds < 0 or self.gap < 0:
             raise CallerError("fault offsets and durations must be >= 0")
         if not 100 <= self.status <= 599:
             raise CallerError(f"bad HTTP status {self.status}")
@@ -237,20 +238,20 @@ class ImageServer:
             sock.sendall(self._head(fault.status, "text/plain", len(msg)) + msg)
             return len(msg)
         if kind is FaultKind.NO_LENGTH:
-            sock.sendall(self._head(200, route.content_type, None) + body)
+            self._send_split(sock, self._head(200, route.content_type, None), body, fault.gap)
             return len(body)
         if kind is FaultKind.LOWER_HEADER:
             head = self._head(200, route.content_type, len(body)).replace(b"Content-Length", b"content-length")
-            sock.sendall(head + body)
+            self._send_split(sock, head, body, fault.gap)
             return len(body)
         if kind is FaultKind.CHUNKED:
             head = self._head(200, route.content_type, None, extra="Transfer-Encoding: chunked\r\n")
-            out = bytearray(head)
+            out = bytearray()
             for i in range(0, len(body), 1024):
                 piece = body[i : i + 1024]
                 out += b"%x\r\n" % len(piece) + piece + b"\r\n"
             out += b"0\r\n\r\n"
-            sock.sendall(bytes(out))
+            self._send_split(sock, head, bytes(out), fault.gap)
             return len(body)
         if kind is FaultKind.TRUNCATE:
             sock.sendall(self._head(200, route.content_type, len(body)) + body[: fault.after])
@@ -273,6 +274,17 @@ class ImageServer:
             sock.sendall(body[i : i + 1024])
             time.sleep(min(fault.seconds, self.max_hold))
         return len(body)
+
+    def _send_split(self, sock: socket.socket, head: bytes, body: bytes, gap: float) -> None:
+        # Harmony's client hands payload that shares a TCP segment with the headers to its reader even
+        # when the headers end the response (no Content-Length): a gap decides which case a test gets.
+        if gap <= 0:
+            sock.sendall(head + body)
+            return
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(head)
+        self._hold(gap)
+        sock.sendall(body)
 
     @staticmethod
     def _head(status: int, ctype: str, length: int | None, extra: str = "") -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -46,8 +47,19 @@ def test_bytes_pass_untouched_both_ways(spec: str) -> None:
 def test_pty_output_without_a_reader_is_dropped_not_blocking() -> None:
     link = PtyLink()
     try:
+        written = 200 * 4096
         for _ in range(200):
-            link.write(b"x" * 4096)  # far more than the pty buffer holds
+            link.write(b"x" * 4096)  # far more than the pty buffer holds; must neither block nor raise
+        fd = os.open(link.url, os.O_RDONLY | os.O_NONBLOCK)  # raw read: pyserial would flush on open
+        kept = b""
+        try:
+            while chunk := os.read(fd, 65536):
+                kept += chunk
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)
+        assert 0 < len(kept) < written and set(kept) == {ord("x")}  # the overflow was dropped
     finally:
         link.close()
 

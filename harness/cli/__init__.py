@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "harness.cli.image_cmd",
     "harness.cli.flash_cmd",
     "harness.cli.board_cmd",
+    "harness.cli.run_cmd",
     "harness.cli.sweep_cmd",
     "harness.cli.quirks_cmd",
 )

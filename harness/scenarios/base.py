@@ -1,0 +1,347 @@
+"""The pieces every scenario uses: the bench, app configurations, image factories, traces and line matching.
+
+A scenario is a plain function ``scenario(bench) -> Trace``. It talks to the board only through the
+:class:`~harness.driver.BoardDriver` / :class:`~harness.console.Console` of its :class:`Bench` and serves
+images from the bench's :class:`~harness.imageserver.ImageServer`, so the same function runs against a real
+board on a serial port and against the virtual board on a pty. What only the virtual board can do (cut
+power at a flash operation, look into flash, provision a factory application) sits behind
+:attr:`Bench.virtual` and a scenario that needs it declares so in its ``requires`` set.
+
+Console text is matched line by line, exactly: :func:`expect_lines` waits for the first expected line and
+then demands the following lines verbatim, and on a mismatch raises :class:`ScenarioFailed` showing the
+expected and the seen lines side by side.
+
+This module does not start boards or servers (see :mod:`harness.scenarios.benches`) and holds no scenario.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from bootloader_model.appdesc import AppDescriptor
+from bootloader_model.appimage import build_app
+from bootloader_model.errors import BoardError, CallerError
+
+from ..console import Console
+from ..driver import BoardDriver, BootInfo
+from ..imageserver import ImageServer
+
+if TYPE_CHECKING:
+    from ..power import PowerControl
+    from .benches import VirtualHooks
+
+
+class ScenarioFailed(BoardError):
+    """The board did something other than the scenario expects; the message shows expected and seen."""
+
+
+class ScenarioSkipped(Exception):
+    """The bench cannot run this scenario (a missing capability or image); the message says why."""
+
+
+# ------------------------------------------------------------------------------------ app configuration
+@dataclass(frozen=True)
+class AppConfig:
+    """The MHC options of the OTA service compiled into an application (spec section 3)."""
+
+    name: str
+    periodic: bool
+    auto_update: bool
+    autoreset: bool
+    interval_s: int = 60
+    num_images: int = 2
+
+
+#: The configurations the library needs. On a real board each is a separate firmware build.
+CONFIGS: dict[str, AppConfig] = {
+    # MHC defaults: periodic check every 60 s, download and reset on its own.
+    "auto": AppConfig("auto", periodic=True, auto_update=True, autoreset=True),
+    # Periodic check, but an available update waits for `otactl start` (spec 1.6 F).
+    "notify": AppConfig("notify", periodic=True, auto_update=False, autoreset=True),
+    # No periodic check, so the service idles and accepts control messages (spec 2.1).
+    "manual": AppConfig("manual", periodic=False, auto_update=True, autoreset=True),
+    # As manual, without the reset after a download: only `otactl sysreset` resets (spec 1.6 C, M).
+    "manual-noreset": AppConfig("manual-noreset", periodic=False, auto_update=True, autoreset=False),
+}
+
+
+class ImageFactory(Protocol):
+    """Where a scenario gets application images: synthetic for the virtual board, files for a real one."""
+
+    def app(self, config: AppConfig, version: int, size: int | None = None) -> bytes: ...
+
+
+def image_name(version: int) -> str:
+    """The file name an update is served under (the demo's naming, spec section 6)."""
+    return f"wifi_ota_app_upgrade_ver{version}.bin"
+
+
+@dataclass
+class SyntheticImages:
+    """Builds virtual applications whose descriptor points at the bench's manifest URL (loopback only)."""
+
+    manifest_url: str
+    default_size: int = 96 * 1024
+
+    def __post_init__(self) -> None:
+        if not re.match(r"http://127\.0\.0\.1[:/]", self.manifest_url):
+            raise CallerError(f"synthetic images must point at a 127.0.0.1 manifest URL, not {self.manifest_url!r}")
+
+    def app(self, config: AppConfig, version: int, size: int | None = None) -> bytes:
+        desc = AppDescriptor(
+            version=version,
+            autoreset=config.autoreset,
+            periodic_check=config.periodic,
+            interval_s=config.interval_s,
+            auto_update=config.auto_update,
+            num_images=config.num_images,
+            manifest_url=self.manifest_url,
+        )
+        # Images differ in size by version so a mix-up shows in the DB and download counts.
+        return build_app(desc, size or self.default_size + 4096 * version)
+
+
+@dataclass
+class DirImages:
+    """Images for a real board: ``DIR/<config>_v<version>.bin`` built with the matching MHC options."""
+
+    directory: Path
+
+    def path(self, config: AppConfig, version: int) -> Path:
+        return self.directory / f"{config.name}_v{version}.bin"
+
+    def app(self, config: AppConfig, version: int, size: int | None = None) -> bytes:
+        p = self.path(config, version)
+        try:
+            return p.read_bytes()
+        except OSError:
+            raise ScenarioSkipped(f"no image {p.name} in {self.directory}") from None
+
+
+# ------------------------------------------------------------------------------------------------ trace
+@dataclass
+class Trace:
+    """What a scenario observed: console lines, OTA events, and one line saying what mattered."""
+
+    lines: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    observation: str = ""
+
+
+def split_lines(data: bytes) -> list[str]:
+    """Console bytes as lines: CR/LF in any pairing ends a line; empty lines and bare prompts are dropped.
+
+    A SYS_COMMAND prompt ``>`` printed before asynchronous output ends up at the start of that output's
+    line (the firmware prints it after every command); it is not part of the line and is removed here.
+    """
+    text = data.decode("utf-8", "replace")
+    out = []
+    for part in re.split(r"\r\n|\n\r|\r|\n", text):
+        part = part.lstrip(">")
+        if part.strip():
+            out.append(part)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ bench
+@dataclass
+class Bench:
+    """One board under test and everything around it. ``speed`` is virtual seconds per wall second."""
+
+    driver: BoardDriver
+    server: ImageServer
+    images: ImageFactory
+    factory: AppConfig
+    speed: float = 1.0
+    power: PowerControl | None = None
+    virtual: VirtualHooks | None = None
+    manifest_path: str = "/ota.json"
+    start_offset: int = 0
+    capabilities: frozenset[str] = frozenset()
+    #: Console offsets of the first and the last line of the last :func:`expect_lines` match.
+    last_span: tuple[int, int] = (0, 0)
+
+    @property
+    def console(self) -> Console:
+        return self.driver.console
+
+    @property
+    def manifest_url(self) -> str:
+        return self.server.url(self.manifest_path)
+
+    def wall(self, board_seconds: float) -> float:
+        """A console timeout (wall seconds) for something that takes ``board_seconds`` on the board."""
+        return board_seconds / self.speed + 5.0
+
+    def board_time(self) -> float | None:
+        """Virtual seconds since the bench was made (None on a real board)."""
+        return self.virtual.now() if self.virtual else None
+
+    def printed_at(self, offset: int) -> float | None:
+        """Board time at which console byte ``offset`` was printed (virtual board only, else None)."""
+        return self.virtual.printed_at(offset) if self.virtual else None
+
+    def span_seconds(self, start_offset: int) -> float | None:
+        """Board seconds from the line at ``start_offset`` to the last line of the last match."""
+        t0, t1 = self.printed_at(start_offset), self.printed_at(self.last_span[1])
+        return t1 - t0 if t0 is not None and t1 is not None else None
+
+    # --------------------------------------------------------------------------------------- lifecycle
+    def start(self) -> BootInfo:
+        """Bring the board up from its current flash and wait for the application (first boot included)."""
+        if self.virtual is not None:
+            self.virtual.power_on()
+        elif self.power is not None:
+            self.power.cycle()
+        else:
+            self.console.send_line("reset")
+        return self.driver.wait_boot(self.wall(200), app_timeout=self.wall(200))
+
+    def reset(self) -> BootInfo:
+        """Type the built-in ``reset`` command and wait for the application to come back."""
+        self.console.send_line("reset")
+        self.console.expect(b" *** System Reboot ***", self.wall(5))
+        return self.driver.wait_boot(self.wall(200), app_timeout=self.wall(200))
+
+    # ------------------------------------------------------------------------------------------ serving
+    def publish(
+        self,
+        version: int,
+        *,
+        config: AppConfig | None = None,
+        image: bytes | None = None,
+        erase_ver: bool | None = None,
+    ) -> tuple[str, str, bytes]:
+        """Serve an update image of ``version`` and a manifest for it; return (URL, digest, image)."""
+        data = image if image is not None else self.images.app(config or self.factory, version)
+        url, digest = self.server.put_image(image_name(version), data)
+        self.server.put_manifest(version, url, digest, erase_ver=erase_ver, path=self.manifest_path)
+        return url, digest, data
+
+    def serve_manifest_text(self, body: bytes) -> None:
+        self.server.put(self.manifest_path, body, "application/json")
+
+    # -------------------------------------------------------------------------------------------- trace
+    def trace(self, observation: str) -> Trace:
+        seen = split_lines(bytes(self.console.buffer[self.start_offset :]))
+        events = [line for line in seen if re.fullmatch(r"SYS_OTA_[A-Z_]+", line)]
+        return Trace(seen, events, observation)
+
+
+# ----------------------------------------------------------------------------------------- line matching
+LineSpec = str | re.Pattern[str]
+
+
+def _matches(spec: LineSpec, line: str) -> bool:
+    return bool(spec.fullmatch(line)) if isinstance(spec, re.Pattern) else spec == line
+
+
+def _show(spec: LineSpec) -> str:
+    return f"/{spec.pattern}/" if isinstance(spec, re.Pattern) else repr(spec)
+
+
+def _diff(expected: Sequence[LineSpec], seen: Sequence[str]) -> str:
+    rows = []
+    for i in range(max(len(expected), len(seen))):
+        e = _show(expected[i]) if i < len(expected) else "-"
+        s = repr(seen[i]) if i < len(seen) else "(nothing)"
+        mark = "  " if i < len(expected) and i < len(seen) and _matches(expected[i], seen[i]) else "!="
+        rows.append(f"  {mark} expected {e}\n     seen     {s}")
+    return "\n".join(rows)
+
+
+def _line_ends(data: bytes) -> list[tuple[str, int, int]]:
+    """Complete lines of ``data`` with the byte offsets of their start and of just past their end."""
+    out = []
+    start = 0
+    for m in re.finditer(rb"\r\n|\n\r|\r|\n", data):
+        for line in split_lines(data[start : m.start()] + b"\n"):
+            out.append((line, start, m.end()))
+        start = m.end()
+    return out
+
+
+def expect_lines(bench: Bench, expected: Sequence[LineSpec], board_seconds: float = 120.0) -> list[str]:
+    """Wait for ``expected[0]`` as a whole line, then require the next lines to be exactly the rest.
+
+    Searching starts at the console's current position; on success the position moves past the last
+    matched line. Lines are compared after :func:`split_lines` (empty lines and prompts ignored).
+    """
+    con = bench.console
+    deadline = time.monotonic() + bench.wall(board_seconds)
+    while True:
+        base = con.pos
+        lines = _line_ends(bytes(con.buffer[base:]))
+        first = next((i for i, (line, _, _) in enumerate(lines) if _matches(expected[0], line)), None)
+        if first is not None:
+            got = lines[first : first + len(expected)]
+            seen = [line for line, _, _ in got]
+            if any(not _matches(e, s) for e, s in zip(expected, seen, strict=False)):
+                raise ScenarioFailed("console lines differ:\n" + _diff(expected, seen))
+            if len(got) == len(expected):
+                bench.last_span = (base + got[0][1], base + got[-1][1])
+                con.pos = base + got[-1][2]
+                return seen
+        if time.monotonic() >= deadline:
+            tail = [line for line, _, _ in lines][-12:]
+            raise ScenarioFailed(
+                f"within {board_seconds:g} board seconds the console did not show:\n"
+                + _diff(expected, [line for line, _, _ in lines[first:]] if first is not None else [])
+                + "\n  last lines: "
+                + repr(tail)
+            )
+        con.poll()
+
+
+def expect_events(bench: Bench, events: Iterable[str], board_seconds: float = 120.0) -> list[str]:
+    """Wait for exactly this sequence of OTA event lines, ignoring the other lines in between."""
+    want = list(events)
+    got: list[str] = []
+    try:
+        for _ in want:
+            got.append(bench.driver.next_event(bench.wall(board_seconds)))
+    except BoardError as exc:
+        raise ScenarioFailed(f"expected events {want}, saw {got} and then: {exc}") from None
+    if got != want:
+        raise ScenarioFailed(f"expected events {want}, saw {got}")
+    return got
+
+
+def check(condition: bool, expected: str, seen: object) -> None:
+    """Fail the scenario with ``expected`` vs ``seen`` unless ``condition`` holds."""
+    if not condition:
+        raise ScenarioFailed(f"expected {expected}; seen {seen!r}")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A library entry: the function, its factory configuration and what the bench must offer."""
+
+    name: str
+    func: Callable[[Bench], Trace]
+    factory: AppConfig
+    requires: frozenset[str]
+    summary: str
+
+
+REGISTRY: dict[str, Scenario] = {}
+
+
+def scenario(
+    name: str, *, factory: str = "auto", requires: Iterable[str] = ()
+) -> Callable[[Callable[[Bench], Trace]], Callable[[Bench], Trace]]:
+    """Register a scenario under ``name``; its docstring's first line is the summary."""
+
+    def deco(func: Callable[[Bench], Trace]) -> Callable[[Bench], Trace]:
+        if name in REGISTRY:
+            raise CallerError(f"scenario {name!r} registered twice")
+        summary = (func.__doc__ or name).strip().splitlines()[0]
+        REGISTRY[name] = Scenario(name, func, CONFIGS[factory], frozenset(requires), summary)
+        return func
+
+    return deco

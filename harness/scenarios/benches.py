@@ -1,0 +1,209 @@
+"""Benches for the scenario library: a fresh virtual board per scenario, or a real board on a serial port.
+
+:func:`virtual_bench` provisions a new :class:`~bootloader_model.board.VirtualBoard` with the scenario's
+factory application, serves its UART through a :class:`~harness.boardrunner.BoardRunner` on a real pty
+(opened with pyserial, exactly as a USB serial adapter would be) or, for speed, an in-process
+:class:`~harness.boardrunner.VirtualPort`, and starts an :class:`~harness.imageserver.ImageServer` on
+127.0.0.1 whose manifest URL is built into every synthetic image.
+
+:class:`SerialBench` wraps a real board: one pyserial port for the whole suite, images from a directory,
+optional power commands. It cannot provision, cut power at a flash operation or look into flash; scenarios
+that need those are skipped by the runner.
+
+Nothing here decides what a scenario checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bootloader_model.board import BoardConfig, VirtualBoard
+from bootloader_model.errors import BoardError, CallerError
+from bootloader_model.flash import FaultPlan
+from bootloader_model.fs import OTA_DIR
+from bootloader_model.quirks import HARMONY, QuirkProfile
+
+from ..boardrunner import DEFAULT_SPEED, BoardRunner, VirtualPort
+from ..console import Console
+from ..driver import BoardDriver
+from ..imageserver import ImageServer
+from ..power import PowerControl
+from ..transport import open_port
+from ..uartlink import PtyLink
+from .base import AppConfig, Bench, DirImages, SyntheticImages
+
+T = TypeVar("T")
+
+#: What a virtual bench offers on top of a console: power, provisioning, flash cuts, looking into flash.
+VIRTUAL_CAPS = frozenset({"virtual", "power", "provision", "power-cut", "inspect"})
+LINKS = ("pty", "inproc")
+
+
+class VirtualHooks:
+    """Board-side access for scenarios that declare ``requires={"virtual"}`` (thread-safe via the runner)."""
+
+    def __init__(self, runner: BoardRunner) -> None:
+        self.runner = runner
+        self._t0 = runner.call(lambda b: b.clock.now())
+
+    def call(self, fn: Callable[[VirtualBoard], T]) -> T:
+        return self.runner.call(fn)
+
+    def now(self) -> float:
+        return self.runner.call(lambda b: b.clock.now()) - self._t0
+
+    def printed_at(self, offset: int) -> float | None:
+        """Board time (from the bench's start) when transcript byte ``offset`` was printed."""
+        t = self.runner.call(lambda b: b.printed_at(offset))
+        return None if t is None else t - self._t0
+
+    def power_on(self) -> None:
+        self.runner.call(lambda b: b.power_on())
+
+    def power_off(self) -> None:
+        self.runner.call(lambda b: b.power_off())
+
+    def arm_cut(self, device: str, plan: FaultPlan) -> None:
+        self.runner.call(lambda b: b.arm_cut(device, plan))
+
+    def ota_files(self) -> list[str]:
+        """Names in ``/mnt/myDrive1/ota`` as the external flash holds them now (board state untouched)."""
+        from bootloader_model.extflash import ExternalFlash
+
+        def listing(b: VirtualBoard) -> list[str]:
+            fs = ExternalFlash(b.external)
+            fs.mount()
+            return sorted(fs.listdir(OTA_DIR))
+
+        return self.runner.call(listing)
+
+
+@contextlib.contextmanager
+def virtual_bench(
+    factory: AppConfig,
+    *,
+    link: str = "pty",
+    speed: float = DEFAULT_SPEED,
+    profile: QuirkProfile = HARMONY,
+    log: str | Path | None = None,
+) -> Iterator[Bench]:
+    """A fresh, provisioned, powered-off virtual board with its console, driver and image server."""
+    if link not in LINKS:
+        raise CallerError(f"unknown link {link!r}; choose {' or '.join(LINKS)}")
+    if not speed > 0:
+        raise CallerError(f"speed must be > 0, got {speed:g}")
+    with contextlib.ExitStack() as stack:
+        server = ImageServer().start()
+        stack.callback(server.stop)
+        images = SyntheticImages(server.url("/ota.json"))
+        board = VirtualBoard(BoardConfig(profile=profile))
+        board.provision(images.app(factory, 1))
+        port: Any
+        runner_side: Any
+        if link == "pty":
+            pty = PtyLink()
+            stack.callback(pty.close)
+            port = open_port(pty.url)
+            stack.callback(port.close)
+            runner_side = pty
+        else:
+            port = VirtualPort()
+            runner_side = port.link()
+        runner = BoardRunner(board, runner_side, speed=speed)
+        console = Console(port, log=log)
+        stack.callback(console.close)
+        runner.start()
+        stack.callback(runner.stop)
+        driver = BoardDriver(console, boot_timeout=300 / speed + 5, cmd_timeout=10)
+        yield Bench(
+            driver=driver,
+            server=server,
+            images=images,
+            factory=factory,
+            speed=speed,
+            virtual=VirtualHooks(runner),
+            capabilities=VIRTUAL_CAPS,
+        )
+
+
+@dataclass
+class SerialBench:
+    """A real board on ``port`` flashed with the unified hex of ``factory`` version 1.
+
+    The image server listens on ``http_host:http_port``: the address compiled into the board's
+    ``SYS_OTA_URL`` (with ``manifest_path``). Every scenario gets a :class:`Bench` sharing one console.
+    """
+
+    port: str
+    images: Path
+    factory: AppConfig
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    manifest_path: str = "/ota.json"
+    power: PowerControl | None = None
+    log: str | Path | None = None
+
+    def __post_init__(self) -> None:
+        if not self.images.is_dir():
+            raise CallerError(f"--images {self.images} is not a directory")
+        port: Any = open_port(self.port)  # pyserial's stubs lack in_waiting
+        self._port = port
+        self._console = Console(port, log=self.log)
+        self._server = ImageServer(self.http_host, self.http_port).start()
+        self._dirty = False  # a scenario has run, so the board may hold updates
+
+    @contextlib.contextmanager
+    def bench(self) -> Iterator[Bench]:
+        self._server.clear_faults()
+        # Start each scenario after what the board printed so far (a real board may be mid-check).
+        self._console.drain(quiet=0.2, limit=2.0)
+        self._console.pos = len(self._console.buffer)
+        caps = frozenset({"power"}) if self.power else frozenset()
+        bench = Bench(
+            driver=BoardDriver(self._console, boot_timeout=60, cmd_timeout=10),
+            server=self._server,
+            images=DirImages(self.images),
+            factory=self.factory,
+            speed=1.0,
+            power=self.power,
+            manifest_path=self.manifest_path,
+            start_offset=len(self._console.buffer),
+            capabilities=caps,
+        )
+        if self._dirty:
+            self._to_factory(bench)
+        bench.start_offset = self._console.pos = len(self._console.buffer)
+        self._dirty = True
+        yield bench
+        self._console.pos = len(self._console.buffer)
+
+    def _to_factory(self, bench: Bench) -> None:
+        """Bring the board back to its factory app with no image database, as each scenario expects.
+
+        Control messages are refused while the periodic timer runs (spec 2.1); a manifest asking to erase
+        the running version leaves the service idle (spec 1.6 J), after which the factory reset is accepted.
+        """
+        info = bench.start()
+        # Control messages need the idle service: wait until it has its IP (core init done by then).
+        bench.console.expect(b"IP address obtained for preferred interface for OTA", bench.wall(60))
+        if info.app_version == 1 and bench.driver.image_db() is None:
+            return
+        if self.factory.periodic:
+            version = info.app_version or 1
+            bench.server.put_manifest(version, bench.server.url("/erase.bin"), "00" * 32, erase_ver=True)
+            bench.driver.events_until({"SYS_OTA_IMAGE_ERASED", "SYS_OTA_IMAGE_ERASE_FAILED"}, bench.wall(200))
+        if not bench.driver.factory_reset():
+            raise BoardError("the board refused `otactl factory`; reflash the unified hex to continue")
+        bench.driver.wait_event("SYS_OTA_FACTORY_RESET_SUCCESS", bench.wall(30))
+        info = bench.reset()
+        if info.app_version != 1:
+            raise BoardError(f"after a factory reset the board runs version {info.app_version}, not 1")
+
+    def close(self) -> None:
+        self._server.stop()
+        self._console.close()
+        self._port.close()

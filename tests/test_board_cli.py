@@ -1,0 +1,153 @@
+"""`otaloop board` as a subprocess: one console line, a live pty, SIGTERM saves state, a second run reuses
+it, and bad arguments give a one-line error with exit status 2. Also `otaloop run` as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bootloader_model.appdesc import AppDescriptor
+from bootloader_model.appimage import build_app
+from harness.console import Console
+from harness.driver import BoardDriver
+from harness.imageserver import ImageServer
+from harness.transport import open_port
+
+CLI = [sys.executable, "-m", "harness.cli"]
+ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+
+@pytest.fixture
+def server() -> Iterator[ImageServer]:
+    with ImageServer() as srv:
+        yield srv
+
+
+def _start(state: Path, factory: Path | None = None) -> tuple[subprocess.Popen[str], str]:
+    argv = [*CLI, "board", "--state", str(state)] + (["--factory", str(factory)] if factory else [])
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert first.startswith("console: /dev/pts/"), first
+    return proc, first.split(" ", 1)[1].strip()
+
+
+def _stop(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    return proc.returncode, out, err
+
+
+def test_board_serves_a_pty_saves_on_sigterm_and_resumes(tmp_path: Path, server: ImageServer) -> None:
+    url = server.url("/ota.json")
+    factory = tmp_path / "app_v1.bin"
+    factory.write_bytes(build_app(AppDescriptor(version=1, manifest_url=url), 80_000))
+    v2 = build_app(AppDescriptor(version=2, manifest_url=url), 90_000)
+    iu, digest = server.put_image("app_v2.bin", v2)
+    server.put_manifest(2, iu, digest)
+    state = tmp_path / "state"
+
+    proc, tty = _start(state, factory)
+    port = open_port(tty)
+    try:
+        drv = BoardDriver(Console(port), boot_timeout=20)
+        assert drv.wait_boot().app_version == 1
+        assert drv.wait_boot().app_version == 2  # the periodic check found v2 and the board reset into it
+        drv.console.expect(b"IP address obtained", 10)
+        assert drv.status().version == 2  # the pty answers commands
+    finally:
+        port.close()
+    code, out, err = _stop(proc)
+    assert code == 0 and out == "" and "Traceback" not in err
+    assert (state / "internal.bin").stat().st_size == 1 << 20
+
+    server.put_manifest(1, server.url("/none.bin"), "00" * 32)  # nothing newer: the board must stay on v2
+    proc, tty = _start(state)  # no --factory: the saved board is reused
+    port = open_port(tty)
+    try:
+        drv = BoardDriver(Console(port), boot_timeout=20)
+        drv.console.send_line("reset")
+        info = drv.wait_boot()
+        assert info.app_version == 2 and info.bootloader_lines == ()
+    finally:
+        port.close()
+    code, out, _ = _stop(proc)
+    assert code == 0 and out == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--state", "{tmp}/empty"], "holds no board yet: give --factory"),
+        (["--state", "{tmp}/s", "--factory", "{tmp}/missing.bin"], "cannot read"),
+        (["--state", "{tmp}/s", "--factory", "{app}", "--quirks", "nonsense"], "nonsense"),
+        (["--state", "{tmp}/s", "--factory", "{app}", "--console", "serial9"], "bad console 'serial9'"),
+        (["--state", "{tmp}/s", "--factory", "{app}", "--speed", "0"], "--speed must be > 0"),
+    ],
+)
+def test_board_bad_arguments_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    app = tmp_path / "app.bin"
+    app.write_bytes(build_app(AppDescriptor(version=1, manifest_url="http://127.0.0.1:1/ota.json"), 8192))
+    argv = [a.format(tmp=tmp_path, app=app) for a in args]
+    done = subprocess.run([*CLI, "board", *argv], capture_output=True, text=True, env=ENV, timeout=60)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("otaloop board: error: ") and message in lines[0], done.stderr
+
+
+def test_run_two_scenarios_exit_zero_and_summary() -> None:
+    done = subprocess.run(
+        [*CLI, "run", "--only", "c_update", "d_http_404"], capture_output=True, text=True, env=ENV, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line.split()[:2] for line in done.stdout.splitlines() if line.startswith(("c_update", "d_http_404"))]
+    assert rows == [["c_update", "PASS"], ["d_http_404", "PASS"]]
+    assert "2 passed, 0 failed, 0 skipped" in done.stdout
+
+
+def test_run_unknown_scenario_and_list() -> None:
+    bad = subprocess.run([*CLI, "run", "--only", "zz"], capture_output=True, text=True, env=ENV, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.strip() == (
+        "otaloop run: error: unknown scenario zz; `otaloop run --list` shows them"
+    )
+    listed = subprocess.run([*CLI, "run", "--list"], capture_output=True, text=True, env=ENV, timeout=60)
+    assert listed.returncode == 0
+    names = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert names[:3] == ["first_boot", "b_no_update", "c_update"] and "small_image" in names
+
+
+def test_run_fails_with_exit_one_when_a_scenario_fails() -> None:
+    # The corrected profile lets a 3 KiB image download (quirk core-image-min-4k off): the
+    # Harmony-faithful small_image scenario must then fail and the exit status say so.
+    done = subprocess.run(
+        [*CLI, "run", "--only", "small_image", "--quirks", "corrected", "--link", "inproc"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stdout
+    assert "0 passed, 1 failed" in done.stdout and "Failures:" in done.stdout
+
+
+def test_demo_checks_fixtures_then_runs_scenarios(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*CLI, "demo", "--only", "c_update", "--log-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert out.index("ELF-built and HEX-built .bin are byte-identical") < out.index("c_update  ")
+    assert "1 passed, 0 failed, 0 skipped" in out
+    log = (tmp_path / "c_update.log").read_text()
+    assert "APP: version 2" in log  # the raw console log of the scenario
