@@ -11,6 +11,7 @@ ALL = (
     "extflash",
     "bootloader",
     "service",
+    "update",
 )
 
 

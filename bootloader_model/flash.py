@@ -23,6 +23,7 @@ import os
 import random
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -204,6 +205,10 @@ class NorFlash:
     busy_s: float = field(init=False, default=0.0)
     _plan: FaultPlan | None = field(init=False, default=None, repr=False)
     _plan_base: int = field(init=False, default=0, repr=False)
+    #: Called as ``observer(flash, kind, address, data)`` before each counted operation (``data`` is empty for
+    #: an erase; ``kind`` is ``"erase:<unit>"`` or ``"program"``), so sweeps can record the exact operation
+    #: stream of a whole board without subclassing the flash the board built.
+    observer: Callable[[NorFlash, str, int, bytes], None] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         g = self.geometry
@@ -262,6 +267,8 @@ class NorFlash:
         off = self._offset(address, size)
         if off % size:
             raise FlashAddressError(f"{g.name}: {kind} erase at 0x{address:08X} is not aligned to 0x{size:X}")
+        if self.observer is not None:
+            self.observer(self, f"erase:{kind}", address, b"")
         hit = self._begin(f"erase:{kind}", address, size)
         if hit is not None and hit.mode is not CutMode.AFTER:
             if hit.mode is CutMode.TORN:
@@ -304,6 +311,8 @@ class NorFlash:
             raise FlashAddressError(f"{g.name}: program of {n} bytes; supported sizes are {g.program_sizes}")
         elif off % n:
             raise FlashAddressError(f"{g.name}: {n}-byte program at 0x{address:08X} is not aligned to {n}")
+        if self.observer is not None:
+            self.observer(self, "program", address, bytes(data))
         hit = self._begin("program", address, n)
         if hit is not None and hit.mode is not CutMode.AFTER:
             if hit.mode is CutMode.TORN:

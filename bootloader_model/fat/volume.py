@@ -153,11 +153,18 @@ class FatFile:
                 self.seek(self._size)
                 self.write(bytes(pos - self._size))
                 return
+        old_pos, old_clust = self._pos, self._clust
         self._pos = pos
         self._clust = 0
         if pos:
-            steps = (pos - 1) // core.lay.cluster_bytes
-            c = self._sclust
+            bcs = core.lay.cluster_bytes
+            target = (pos - 1) // bcs
+            if old_pos > 0 and old_clust and target >= (old_pos - 1) // bcs:
+                # f_lseek to the same or a following cluster walks on from the current one (FatFs does
+                # too); only a backward seek starts again at the first cluster.
+                c, steps = old_clust, target - (old_pos - 1) // bcs
+            else:
+                c, steps = self._sclust, target
             for _ in range(steps):
                 c = core.next_cluster(c)
             self._clust = c
