@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from bootloader_model.appdesc import Behaviour
 from bootloader_model.appimage import SLOT_SIZE
 from bootloader_model.errors import CallerError
-from bootloader_model.flash import CutMode
+from bootloader_model.flash import CutMode, FaultPlan
 from bootloader_model.quirks import QuirkProfile
 
 SCENARIO = "update"
@@ -83,9 +83,13 @@ class FaultId:
     mode: CutMode
     seed: int = DEFAULT_SEED
 
+    @property
+    def plan(self) -> FaultPlan:
+        """The cut as a fault plan counted from the first operation of the reference run."""
+        return FaultPlan(self.op, self.mode, self.seed)
+
     def __str__(self) -> str:
-        tail = f":s{self.seed}" if self.mode is CutMode.TORN else ""
-        return f"{self.params.scenario}:{self.device}@op{self.op}:{self.mode.value}{tail}"
+        return f"{self.params.scenario}:{self.device}@{self.plan.fault_id}"
 
     @classmethod
     def parse(cls, text: str) -> FaultId:

@@ -42,12 +42,26 @@ def manifest_lines(bench: Bench, url: str, digest: str, server: int, current: in
     ]
 
 
+def download_started(url: str) -> list[str]:
+    """From UPDATE_AVAILABLE to DOWNLOAD_START (spec 1.6 C)."""
+    return ["SYS_OTA_UPDATE_AVAILABLE", f"SYS OTA : Starting OTA with server: {url} ", "SYS_OTA_DOWNLOAD_START"]
+
+
+def expect_download_start(bench: Bench, url: str, digest: str, version: int, current: int) -> int:
+    """Wait for a check that finds ``version`` and starts its download; return the console offset of the
+    ``SYS_OTA_DOWNLOAD_START`` line (for :meth:`Bench.span_seconds`)."""
+    expect_lines(
+        bench,
+        ["SYS_OTA_UPDATE_CHECK_START", *manifest_lines(bench, url, digest, version, current), *download_started(url)],
+        FIRST_CHECK_S,
+    )
+    return bench.last_span[1]
+
+
 def download_ok(url: str) -> list[str]:
     """From UPDATE_AVAILABLE to DB_ENTRY_SUCCESS (spec 1.6 C)."""
     return [
-        "SYS_OTA_UPDATE_AVAILABLE",
-        f"SYS OTA : Starting OTA with server: {url} ",
-        "SYS_OTA_DOWNLOAD_START",
+        *download_started(url),
         "SYS_OTA_DOWNLOAD_SUCCESS",
         "SYS_OTA_IMAGE_DIGEST_VERIFY_START",
         "SYS_OTA_IMAGE_DIGEST_VERIFY_SUCCESS",
@@ -222,18 +236,7 @@ def _failed_download(bench: Bench, fault: Fault, tail: list[str], board_s: float
     first_boot(bench)
     url, digest, _ = bench.publish(2)
     bench.server.fault("/" + image_name(2), fault)
-    expect_lines(
-        bench,
-        [
-            "SYS_OTA_UPDATE_CHECK_START",
-            *manifest_lines(bench, url, digest, 2, 1),
-            "SYS_OTA_UPDATE_AVAILABLE",
-            f"SYS OTA : Starting OTA with server: {url} ",
-            "SYS_OTA_DOWNLOAD_START",
-        ],
-        FIRST_CHECK_S,
-    )
-    started = bench.last_span[1]
+    started = expect_download_start(bench, url, digest, 2, 1)
     expect_lines(bench, tail, board_s)
     took = bench.span_seconds(started)
     st = bench.driver.status()
