@@ -13,7 +13,7 @@ import time
 
 from bootloader_model.bootresult import Outcome
 from bootloader_model.provision import synthetic_app_bin
-from harness.bootsweep import app_write_boot_control, new_board
+from harness.bootsweep import app_write_boot_control, new_rig
 
 from ._timing import line
 
@@ -22,7 +22,7 @@ TARGET_S = 0.050
 
 
 def run() -> list[str]:
-    board = new_board()
+    board = new_rig()
     board.boot()
     image = synthetic_app_bin(IMAGE_SIZE, seed=9)
     board.store_image("app_v2.bin", image, 2)

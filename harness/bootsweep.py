@@ -86,8 +86,12 @@ class Volume:
 
 
 @dataclass
-class VirtualBoard:
-    """Internal flash + external volume + the images a test knows by name."""
+class BootRig:
+    """A bootloader test rig: internal flash, the external volume and the images a test knows by name.
+
+    Lighter than :class:`bootloader_model.board.VirtualBoard`: no application, clock or console, only what
+    the bootloader reads and writes, so sweeps can run thousands of boots.
+    """
 
     flash: NorFlash
     volume: Volume
@@ -119,14 +123,14 @@ class VirtualBoard:
         return None
 
 
-def new_board(
+def new_rig(
     *, factory_size: int = 16 * 1024, fat: bool = False, profile: QuirkProfile = HARMONY, backup: bool = True
-) -> VirtualBoard:
+) -> BootRig:
     """A board programmed with the unified hex; with ``backup`` it has also run its first-boot backup."""
     flash = NorFlash(PIC32MZ1025W104132, keep_log=True)
     factory = synthetic_app_bin(factory_size, seed=1)
     provision_unified(flash, factory)
-    board = VirtualBoard(flash, Volume(fat), factory, profile=profile)
+    board = BootRig(flash, Volume(fat), factory, profile=profile)
     if backup:
         first = board.boot()
         if first.outcome is not Outcome.RESET:
@@ -143,7 +147,7 @@ def app_write_boot_control(flash: NorFlash, *, status: int, version: int, type_:
         flash.program(BOOT_CTL_PHYS + i, page[i : i + 1024])
 
 
-def promote(board: VirtualBoard, version: int) -> None:
+def promote(board: BootRig, version: int) -> None:
     """The application's boot-time confirm step for the running image: row and boot control to F8."""
     fs = board.volume.mount()
     _, table = imagedb.load_db(fs)
@@ -160,7 +164,7 @@ class BootScene:
     """A board frozen before the bootloader run to sweep, plus what each verdict means for it."""
 
     name: str
-    board: VirtualBoard
+    board: BootRig
     new: str | None = None  # image name of the "new" image, if any
     old: str | None = None
     _snaps: tuple[object, object] | None = None
@@ -181,7 +185,7 @@ def build_scene(
     as ``program`` but the stored v3 file no longer matches its digest."""
     if name not in SCENES:
         raise CallerError(f"unknown bootloader scene {name!r}; choose one of {', '.join(SCENES)}")
-    board = new_board(fat=fat, profile=profile, backup=name != "backup")
+    board = new_rig(fat=fat, profile=profile, backup=name != "backup")
     scene = BootScene(name, board)
     if name != "backup":
         board.boot()  # the factory application runs once

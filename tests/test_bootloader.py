@@ -21,7 +21,7 @@ from bootloader_model.flash import SST26VF032B, NorFlash
 from bootloader_model.fs import OTA_DIR, MemoryFileSystem, read_file, write_file
 from bootloader_model.provision import synthetic_app_bin
 from bootloader_model.quirks import CORRECTED, HARMONY, QuirkProfile
-from harness.bootsweep import VirtualBoard, app_write_boot_control, new_board, promote
+from harness.bootsweep import BootRig, app_write_boot_control, new_rig, promote
 
 BANNER = b"\nBOOTLOADER Build Nov 26 2026 16:13:00\r\n"
 PROFILES = [HARMONY, CORRECTED]
@@ -35,18 +35,18 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def ctl(board: VirtualBoard) -> BootControl:
+def ctl(board: BootRig) -> BootControl:
     return BootControl.decode(board.flash.read(BOOT_CTL_PHYS, 256))
 
 
-def db_rows(board: VirtualBoard) -> list[list[str]] | None:
+def db_rows(board: BootRig) -> list[list[str]] | None:
     rc, table = imagedb.load_db(board.volume.mount())
     return table.rows if rc == imagedb.LOAD_OK else None
 
 
-def with_v2_running(profile: QuirkProfile = HARMONY, size: int = 12 * 1024) -> VirtualBoard:
+def with_v2_running(profile: QuirkProfile = HARMONY, size: int = 12 * 1024) -> BootRig:
     """Factory backed up, v2 downloaded, programmed and confirmed by the application (row and ctl F8)."""
-    board = new_board(profile=profile)
+    board = new_rig(profile=profile)
     board.boot()
     board.store_image("app_v2.bin", synthetic_app_bin(size, 2), 2)
     app_write_boot_control(board.flash, status=0xF0, version=2)
@@ -59,7 +59,7 @@ def with_v2_running(profile: QuirkProfile = HARMONY, size: int = 12 * 1024) -> V
 
 
 def test_first_boot_backs_up_factory_image_and_resets() -> None:
-    board = new_board(backup=False)
+    board = new_rig(backup=False)
     fs = board.volume.mount()
     res = board.boot()
     assert res.outcome is Outcome.RESET and res.software_reset_requested and res.factory_backup
@@ -79,7 +79,7 @@ def test_first_boot_backs_up_factory_image_and_resets() -> None:
 
 
 def test_backup_formats_the_volume() -> None:
-    board = new_board(backup=False)
+    board = new_rig(backup=False)
     fs = board.volume.mount()
     fs.format()
     write_file(fs, "/mnt/myDrive1/old.txt", b"x")
@@ -88,7 +88,7 @@ def test_backup_formats_the_volume() -> None:
 
 
 def test_second_boot_jumps_straight_to_factory_app() -> None:
-    board = new_board()
+    board = new_rig()
     ops = board.flash.op_count
     res = board.boot()
     assert res.steps == ["INIT", "JUMP_TO_APP"] and res.jump_addr == APP_BOOT_ADDR
@@ -97,7 +97,7 @@ def test_second_boot_jumps_straight_to_factory_app() -> None:
 
 
 def test_debug_type_jumps_without_checking() -> None:
-    board = new_board()
+    board = new_rig()
     page = bytearray(placeholder_page())
     page[3], page[12:16] = 2, (0xB003_0000).to_bytes(4, "little")
     board.flash.erase(BOOT_CTL_PHYS)
@@ -183,7 +183,7 @@ def test_row_not_found_reselects() -> None:
 
 @pytest.mark.parametrize("profile", PROFILES, ids=ids)
 def test_quirk_bootloader_row_lookup_uint8(profile: QuirkProfile) -> None:
-    board = new_board(profile=profile)
+    board = new_rig(profile=profile)
     board.boot()
     image = synthetic_app_bin(8192, 5)
     board.store_image("app_v100.bin", image, 100)
@@ -215,7 +215,7 @@ def test_select_takes_highest_fe_or_f8_version() -> None:
 
 @pytest.mark.parametrize("profile", PROFILES, ids=ids)
 def test_quirk_select_header_status(profile: QuirkProfile) -> None:
-    board = new_board(profile=profile)
+    board = new_rig(profile=profile)
     board.boot()
     board.store_image("a2.bin", synthetic_app_bin(8192, 2), 2)
     board.store_image("a3.bin", synthetic_app_bin(8192, 3), 3)
@@ -375,7 +375,7 @@ def test_broken_image_is_invalidated_and_next_row_selected() -> None:
 
 
 def test_broken_only_image_falls_back_to_factory_with_database_deleted() -> None:
-    board = new_board()
+    board = new_rig()
     board.boot()
     board.store_image("a3.bin", synthetic_app_bin(8192, 3), 3, digest="00" * 32)
     app_write_boot_control(board.flash, status=0xF0, version=3)
@@ -386,7 +386,7 @@ def test_broken_only_image_falls_back_to_factory_with_database_deleted() -> None
 
 @pytest.mark.parametrize("profile", PROFILES, ids=ids)
 def test_quirk_bootloader_stale_new_image(profile: QuirkProfile) -> None:
-    board = new_board(profile=profile)
+    board = new_rig(profile=profile)
     board.boot()
     board.store_image("a3.bin", synthetic_app_bin(8192, 3), 3, digest="00" * 32)
     app_write_boot_control(board.flash, status=0xF0, version=3)
@@ -439,7 +439,7 @@ def test_fc_after_early_crash_reprograms_same_image() -> None:
 
 
 def test_trustflex_variant_traces() -> None:
-    board = new_board()
+    board = new_rig()
     res = board.boot(variant="trustflex")
     star = b"*" * 59 + b"\n"
     assert res.console == (
@@ -459,7 +459,7 @@ def test_trustflex_traces_transitions_and_valid_image() -> None:
 
 
 def test_console_callback_gets_the_same_bytes() -> None:
-    board = new_board()
+    board = new_rig()
     seen: list[bytes] = []
     res = Bootloader(board.flash, board.volume.mount(), console=seen.append).boot()
     assert b"".join(seen) == res.console == BANNER
@@ -468,6 +468,6 @@ def test_console_callback_gets_the_same_bytes() -> None:
 def test_bad_arguments_are_caller_errors() -> None:
     with pytest.raises(CallerError):
         Bootloader(NorFlash(SST26VF032B), MemoryFileSystem())
-    board = new_board()
+    board = new_rig()
     with pytest.raises(CallerError):
         Bootloader(board.flash, MemoryFileSystem(), variant="nope")

@@ -12,7 +12,7 @@ from bootloader_model.errors import CallerError
 from bootloader_model.flash import PIC32MZ1025W104132, SST26VF032B, NorFlash
 from bootloader_model.fs import FsError, MemoryFileSystem, OpenFile, write_file
 from bootloader_model.provision import BOOTLOADER_REGION, bootloader_filler, provision_unified, synthetic_app_bin
-from harness.bootsweep import app_write_boot_control, new_board
+from harness.bootsweep import app_write_boot_control, new_rig
 
 BANNER = b"\nBOOTLOADER Build Nov 26 2026 16:13:00\r\n"
 
@@ -47,7 +47,7 @@ def test_provision_rejects_wrong_part_and_sizes() -> None:
 
 
 def test_image_larger_than_window_runs_off_the_end_of_flash() -> None:
-    board = new_board()
+    board = new_rig()
     board.boot()
     big = synthetic_app_bin(921_600, seed=8)  # "900 KiB": larger than the 0xDF000 window
     board.store_image("big.bin", big, 2)
@@ -135,13 +135,13 @@ def test_database_read_error_hangs_in_csv_load() -> None:
 
 
 def test_step_budget_is_a_stuck_reason_not_an_exception() -> None:
-    board = new_board(backup=False)
+    board = new_rig(backup=False)
     res = Bootloader(board.flash, board.volume.mount(), max_iterations=10).boot()
     assert res.outcome is Outcome.STUCK and "10 main-loop passes" in (res.stuck_reason or "")
 
 
 def test_flash_busy_time_is_reported_in_timed_mode() -> None:
-    board = new_board()
+    board = new_rig()
     board.flash.timed = True
     board.flash.erase(BOOT_CTL_PHYS)  # blank boot control: the factory image is programmed again
     start, busy0 = len(board.flash.log), board.flash.busy_s

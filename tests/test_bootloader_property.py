@@ -15,9 +15,9 @@ from bootloader_model.bootresult import Outcome
 from bootloader_model.fs import OTA_DIR, MemoryFileSystem, read_file, write_file
 from bootloader_model.provision import synthetic_app_bin
 from bootloader_model.quirks import CORRECTED, HARMONY
-from harness.bootsweep import new_board
+from harness.bootsweep import new_rig
 
-BOARD = new_board()
+BOARD = new_rig()
 FLASH_SNAP = BOARD.flash.snapshot()
 FS0 = BOARD.volume.mount()
 assert isinstance(FS0, MemoryFileSystem)
