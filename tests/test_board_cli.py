@@ -151,3 +151,39 @@ def test_demo_checks_fixtures_then_runs_scenarios(tmp_path: Path) -> None:
     assert "1 passed, 0 failed, 0 skipped" in out
     log = (tmp_path / "c_update.log").read_text()
     assert "APP: version 2" in log  # the raw console log of the scenario
+
+
+def test_a_killed_board_keeps_its_flash_writes(tmp_path: Path, server: ImageServer) -> None:
+    """SIGKILL right after a download (no reset: autoreset off) must not lose the downloaded image."""
+    url = server.url("/ota.json")
+    factory = tmp_path / "app_v1.bin"
+    # The first check comes 602 board seconds (0.6 s wall) after boot, well after the save of the first
+    # boot's reset: only a save after the download itself can keep it.
+    desc = AppDescriptor(version=1, manifest_url=url, autoreset=False, interval_s=600)
+    factory.write_bytes(build_app(desc, 60_000))
+    iu, digest = server.put_image("wifi_ota_app_upgrade_ver2.bin", build_app(AppDescriptor(version=2), 60_000))
+    server.put_manifest(2, iu, digest)
+    state = tmp_path / "state"
+    proc, tty = _start(state, factory)
+    port = open_port(tty)
+    try:
+        drv = BoardDriver(Console(port), boot_timeout=20)
+        drv.wait_event("SYS_OTA_UPDATE_CHECK_START", timeout=30)
+        drv.events_until({"SYS_OTA_DB_ENTRY_SUCCESS"}, timeout=30)
+        drv.status()  # a full command round trip: the board has run well past the last flash write
+        drv.console.drain(quiet=0.6)  # and at least one 0.2 s save turn has passed
+    finally:
+        port.close()
+    proc.kill()
+    proc.wait(timeout=10)
+    proc, tty = _start(state)
+    port = open_port(tty)
+    try:
+        drv = BoardDriver(Console(port), boot_timeout=20)
+        # The download, its DB row and boot control F0 survived the kill: power-on programs v2.
+        assert drv.wait_boot().app_version == 2
+        rows = drv.image_db()
+        assert rows is not None and [r[0] for r in rows] == ["wifi_ota_app_upgrade_ver2.bin"]
+    finally:
+        port.close()
+        assert _stop(proc)[0] == 0
