@@ -8,6 +8,11 @@ import shutil
 import pytest
 from hypothesis import HealthCheck, settings
 
+# dosfstools installs fsck.fat and mkfs.fat in /usr/sbin, which an ordinary user's PATH often lacks.
+for _sbin in ("/usr/sbin", "/sbin"):
+    if _sbin not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.environ.get("PATH", "") + os.pathsep + _sbin
+
 # "dev" explores freshly each run; "ci" is derandomized so a CI failure reproduces on any machine.
 settings.register_profile("dev", deadline=None, max_examples=60)
 settings.register_profile(
