@@ -28,6 +28,11 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+def help_text(doc: str | None) -> str:
+    """A module docstring as command help: reStructuredText ``literal`` markup removed."""
+    return (doc or "").replace("``", "")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse's own usage errors: one line plus the usage, exit 2 (argparse's convention).

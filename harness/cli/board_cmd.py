@@ -21,6 +21,7 @@ from bootloader_model.errors import CallerError
 from bootloader_model.extflash import SIZES
 from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
 from harness.boardrunner import DEFAULT_SPEED, BoardRunner
+from harness.cli import help_text
 from harness.uartlink import open_link
 
 #: Board history entries after which the flash images are saved (RAM is gone, flash is what remains).
@@ -31,7 +32,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "board",
         help="serve a virtual board's console on a pty or TCP port",
-        description=__doc__,
+        description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--factory", type=Path, help="factory application .bin (needed when STATE holds no board yet)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from bootloader_model.quirks import QUIRKS, Quirk
+from harness.cli import help_text
 
 HEADER = """# Reproduced Harmony v3.9.1 quirks
 
@@ -46,6 +47,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("quirks", help="list the reproduced Harmony quirks", description=__doc__)
+    parser = sub.add_parser("quirks", help="list the reproduced Harmony quirks", description=help_text(__doc__))
     parser.add_argument("--markdown", action="store_true", help="print the table of docs/quirks.md")
     parser.set_defaults(func=run)

@@ -17,6 +17,7 @@ from typing import Any
 from bootloader_model.errors import CallerError
 from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
 from harness.boardrunner import DEFAULT_SPEED
+from harness.cli import help_text
 from harness.power import CommandPower
 from harness.scenarios import CONFIGS, REGISTRY
 from harness.scenarios.benches import LINKS, SerialBench
@@ -35,7 +36,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "run",
         help="run the OTA scenario suite on the virtual board or a real one",
-        description=__doc__,
+        description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     where = p.add_mutually_exclusive_group()

@@ -20,6 +20,7 @@ from bootloader_model.errors import CallerError
 from bootloader_model.flash import CutMode, OpRecord
 from bootloader_model.quirks import QuirkProfile
 from harness.bootsweep import DEVICES, SCENES, build_scene, dry_run, markdown_table, sweep
+from harness.cli import help_text
 from harness.imageserver import ImageServer
 from harness.sweep import Reference, UpdateRig, record, replay
 from harness.sweep import sweep as update_sweep
@@ -122,7 +123,7 @@ def _print_replay(rig: UpdateRig, ref: Reference, fault: FaultId) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("sweep", help="power-cut sweeps of the virtual board", description=__doc__)
+    parser = sub.add_parser("sweep", help="power-cut sweeps of the virtual board", description=help_text(__doc__))
     kinds = parser.add_subparsers(dest="sweep_kind", metavar="KIND")
     kinds.required = True
     bl = kinds.add_parser("bootloader", help="cut power at every flash operation of a bootloader run")
