@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 
@@ -14,6 +15,17 @@ def best_of(fn: Callable[[], object], repeat: int = 7) -> float:
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def sha256_and_copy(data: bytes) -> float:
+    """The shared baseline: best-of wall time to hash ``data`` with SHA-256 and copy it once."""
+    target = bytearray(len(data))
+
+    def baseline() -> None:
+        hashlib.sha256(data).digest()
+        target[:] = data
+
+    return best_of(baseline)
 
 
 def line(label: str, seconds: float, baseline: float, baseline_label: str) -> str:
