@@ -55,6 +55,14 @@ class UpdateCheck:
             self.dl.close()
             self.dl_handle = False
 
+    def _read_failed(self) -> None:
+        """A read error or the empty-read limit: the stall counter restarts only if a handle was open."""
+        if self.dl_handle:
+            self.no_data_cnt = 0
+            self._close_dl()
+        self.update_check_failed = True
+        self.update_check_state = S.SYS_OTA_UPDATE_CHECK_DONE
+
     def _update_check(self) -> bool:
         """``SYS_OTA_Update_Check``: one step of the manifest sub-machine."""
         st = self.update_check_state
@@ -123,20 +131,12 @@ class UpdateCheck:
         limit = len(self.json_buf) - 10
         got = self.dl.read(limit - self.rx_len_l) if self.dl_handle else -1
         if self.no_data_cnt >= MAX_DOWNLOADER_READ_COUNT:
-            if self.dl_handle:
-                self.no_data_cnt = 0
-                self._close_dl()
-            self.update_check_failed = True
-            self.update_check_state = S.SYS_OTA_UPDATE_CHECK_DONE
+            self._read_failed()
             return
         if isinstance(got, int) or not got:
             self.no_data_cnt += 1
             if isinstance(got, int):
-                if self.dl_handle:
-                    self.no_data_cnt = 0
-                    self._close_dl()
-                self.update_check_failed = True
-                self.update_check_state = S.SYS_OTA_UPDATE_CHECK_DONE
+                self._read_failed()
             return
         self.json_buf[self.rx_len_l : self.rx_len_l + len(got)] = got
         self.rx_len_l += len(got)
