@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import time
 
-from bootloader_model.bootresult import Outcome
-from bootloader_model.provision import synthetic_app_bin
-from harness.bootsweep import app_write_boot_control, new_rig
-
-from ._timing import line, sha256_and_copy
+from benchmarks._timing import line, sha256_and_copy
+from bootloader_model.bootloader.provisioning import synthetic_app_bin
+from bootloader_model.bootloader.result import Outcome
+from harness.sweeps.bootloader import app_write_boot_control, new_rig
 
 IMAGE_SIZE = 900_000
 TARGET_S = 0.050

@@ -8,11 +8,10 @@ from __future__ import annotations
 import os
 import time
 
-from bootloader_model.extflash import ExternalFlash
-from bootloader_model.flash import SST26VF032B, NorFlash
-from bootloader_model.fs import OTA_DIR
-
-from ._timing import best_of, line
+from benchmarks._timing import best_of, line
+from bootloader_model.storage.external_flash import ExternalFlash
+from bootloader_model.storage.file_api import OTA_DIR
+from bootloader_model.storage.nor_flash import SST26VF032B, NorFlash
 
 SIZE = 913_408  # 0xDF000, the factory_reset.bin the bootloader writes at first boot
 CHUNK = 4096

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 
-from bootloader_model.flash import PIC32MZ1025W104132, NorFlash
-
-from ._timing import best_of, line
+from benchmarks._timing import best_of, line
+from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, NorFlash
 
 PAGE = 4096
 ROW = 1024

@@ -9,11 +9,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from bootloader_model.appdesc import AppDescriptor, read_descriptor
-from bootloader_model.appimage import SLOT_SIZE, build_app, build_factory_bin
+from benchmarks._timing import best_of, line
+from bootloader_model.formats.app_descriptor import AppDescriptor, read_descriptor
+from bootloader_model.formats.app_image import SLOT_SIZE, build_app, build_factory_bin
 from harness.image import bin_from_file
-
-from ._timing import best_of, line
 
 FW = Path(__file__).resolve().parents[1] / "fixtures" / "firmware"
 

@@ -14,15 +14,14 @@ import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from bootloader_model.bootctl import BOOT_CTL_PHYS, production_header
+from benchmarks._timing import best_of, line, sha256_and_copy
 from bootloader_model.clock import VirtualClock
-from bootloader_model.flash import PIC32MZ1025W104132, NorFlash
-from bootloader_model.fs import OTA_DIR, MemoryFileSystem
-from bootloader_model.svcconfig import CtrlMsg, ServiceConfig
-from bootloader_model.svcrunner import run_until
-from bootloader_model.sysota import OtaService
-
-from ._timing import best_of, line, sha256_and_copy
+from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, production_header
+from bootloader_model.service.configuration import CtrlMsg, ServiceConfig
+from bootloader_model.service.ota_service import OtaService
+from bootloader_model.service.tick_runner import run_until
+from bootloader_model.storage.file_api import OTA_DIR, MemoryFileSystem
+from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, NorFlash
 
 SIZE = 900 * 1024
 

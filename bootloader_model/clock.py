@@ -5,7 +5,7 @@ Time is a float of virtual seconds that only moves when a model calls :meth:`Vir
 when the clock passes them; that is how the RTCC alarm of the OTA service and other timeouts are modelled.
 
 The clock never reads or waits on wall time. Mapping virtual time to wall time with a speed factor is the
-job of whatever runs the board (see :mod:`bootloader_model.svcrunner`), not of this module.
+job of whatever runs the board (see :mod:`bootloader_model.service.tick_runner`), not of this module.
 """
 
 from __future__ import annotations

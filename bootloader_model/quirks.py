@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import CallerError
+from bootloader_model.errors import CallerError
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from bootloader_model.errors import ConsoleTimeout, DeathString
-
-from .transport import read_some, write_all
+from harness.transport import read_some, write_all
 
 
 class Port(Protocol):

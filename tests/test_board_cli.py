@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bootloader_model.appdesc import AppDescriptor
-from bootloader_model.appimage import build_app
+from bootloader_model.formats.app_descriptor import AppDescriptor
+from bootloader_model.formats.app_image import build_app
 from harness.console import Console
 from harness.driver import BoardDriver
-from harness.imageserver import ImageServer
+from harness.image_server import ImageServer
 from harness.transport import open_port
 
 CLI = [sys.executable, "-m", "harness.cli"]

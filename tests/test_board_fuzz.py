@@ -18,16 +18,16 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from bootloader_model import imagedb
-from bootloader_model.appdesc import AppDescriptor
-from bootloader_model.appimage import build_app
-from bootloader_model.board import AppState, BoardConfig, VirtualBoard
-from bootloader_model.bootctl import BOOT_CTL_PHYS, HEADER_SIZE, BootControl
-from bootloader_model.bootresult import Outcome
-from bootloader_model.extflash import ExternalFlash
-from bootloader_model.flash import CutMode, FaultPlan, Snapshot
-from bootloader_model.fs import FsError
-from harness.imageserver import Fault, FaultKind, ImageServer
+from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
+from bootloader_model.bootloader.result import Outcome
+from bootloader_model.formats import image_database
+from bootloader_model.formats.app_descriptor import AppDescriptor
+from bootloader_model.formats.app_image import build_app
+from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, HEADER_SIZE, BootControl
+from bootloader_model.storage.external_flash import ExternalFlash
+from bootloader_model.storage.file_api import FsError
+from bootloader_model.storage.nor_flash import CutMode, FaultPlan, Snapshot
+from harness.image_server import Fault, FaultKind, ImageServer
 
 SIZE = 8 * 1024
 STATUS = re.compile(rb"otactl: state=SYS_OTA_\w+ downloaded=\d+ total=\d+ version=\d+\r\n")
@@ -216,10 +216,10 @@ class BoardMachine(RuleBasedStateMachine):
     def boot_control_and_db_decode(self) -> None:
         BootControl.decode(self.board.internal.read(BOOT_CTL_PHYS, HEADER_SIZE))
         try:
-            status, _ = imagedb.load_db(ExternalFlash(self.board.external))
+            status, _ = image_database.load_db(ExternalFlash(self.board.external))
         except FsError:
             return  # an unmountable volume: the bootloader's mount retry handles it
-        assert status in (imagedb.LOAD_OK, imagedb.LOAD_NOT_FOUND, imagedb.LOAD_READ_HANG)
+        assert status in (image_database.LOAD_OK, image_database.LOAD_NOT_FOUND, image_database.LOAD_READ_HANG)
 
 
 BoardMachine.TestCase.settings = settings(

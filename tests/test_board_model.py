@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from bootloader_model.appdesc import AppDescriptor, Behaviour
-from bootloader_model.appimage import build_app
-from bootloader_model.board import AppState, BoardConfig, VirtualBoard
-from bootloader_model.bootctl import BOOT_CTL_PHYS, BootControl
+from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
 from bootloader_model.errors import CallerError
-from bootloader_model.flash import CutMode, FaultPlan
-from harness.imageserver import ImageServer
+from bootloader_model.formats.app_descriptor import AppDescriptor, Behaviour
+from bootloader_model.formats.app_image import build_app
+from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, BootControl
+from bootloader_model.storage.nor_flash import CutMode, FaultPlan
+from harness.image_server import ImageServer
 
 SIZE = 40_000
 

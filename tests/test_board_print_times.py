@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bootloader_model.appdesc import AppDescriptor
-from bootloader_model.appimage import build_app
-from bootloader_model.board import VirtualBoard
+from bootloader_model.board.virtual_board import VirtualBoard
+from bootloader_model.formats.app_descriptor import AppDescriptor
+from bootloader_model.formats.app_image import build_app
 
 
 def test_printed_at_follows_the_virtual_clock() -> None:

@@ -6,22 +6,22 @@ import hashlib
 
 import pytest
 
-from bootloader_model import imagedb
-from bootloader_model.bootctl import APP_BOOT_ADDR, BOOT_CTL_PHYS, PAGE_SIZE, BootControl, placeholder_page
-from bootloader_model.bootloader import (
+from bootloader_model.bootloader.provisioning import synthetic_app_bin
+from bootloader_model.bootloader.result import Check, Outcome
+from bootloader_model.bootloader.step_machine import (
     FACTORY_PATH,
     FILE_OPEN_ERROR,
     SLOT_PAGES,
     STUCK_REPEATS,
     Bootloader,
 )
-from bootloader_model.bootresult import Check, Outcome
 from bootloader_model.errors import CallerError
-from bootloader_model.flash import SST26VF032B, NorFlash
-from bootloader_model.fs import OTA_DIR, MemoryFileSystem, read_file, write_file
-from bootloader_model.provision import synthetic_app_bin
+from bootloader_model.formats import image_database
+from bootloader_model.formats.boot_control import APP_BOOT_ADDR, BOOT_CTL_PHYS, PAGE_SIZE, BootControl, placeholder_page
 from bootloader_model.quirks import CORRECTED, HARMONY, QuirkProfile
-from harness.bootsweep import BootRig, app_write_boot_control, new_rig, promote
+from bootloader_model.storage.file_api import OTA_DIR, MemoryFileSystem, read_file, write_file
+from bootloader_model.storage.nor_flash import SST26VF032B, NorFlash
+from harness.sweeps.bootloader import BootRig, app_write_boot_control, new_rig, promote
 
 BANNER = b"\nBOOTLOADER Build Nov 26 2026 16:13:00\r\n"
 PROFILES = [HARMONY, CORRECTED]
@@ -40,8 +40,8 @@ def ctl(board: BootRig) -> BootControl:
 
 
 def db_rows(board: BootRig) -> list[list[str]] | None:
-    rc, table = imagedb.load_db(board.volume.mount())
-    return table.rows if rc == imagedb.LOAD_OK else None
+    rc, table = image_database.load_db(board.volume.mount())
+    return table.rows if rc == image_database.LOAD_OK else None
 
 
 def with_v2_running(profile: QuirkProfile = HARMONY, size: int = 12 * 1024) -> BootRig:
@@ -143,7 +143,7 @@ def test_one_programmed_byte_in_first_16_is_not_blank() -> None:
 
 def test_missing_database_restores_factory_silently() -> None:
     board = with_v2_running()
-    board.volume.mount().remove(imagedb.DB_PATH)
+    board.volume.mount().remove(image_database.DB_PATH)
     res = board.boot()
     assert res.checked is Check.NO_DATABASE and res.console == BANNER
     assert res.chosen is not None and res.chosen.factory and board.running() == "factory"
@@ -167,7 +167,7 @@ def test_newer_fe_row_alone_does_not_trigger_programming() -> None:
 @pytest.mark.parametrize(("ctl_status", "row_status"), [(0xF8, "FE"), (0xF0, "f8"), (0xFC, "f8"), (0xFE, "f8")])
 def test_anything_but_f8_twice_reselects(ctl_status: int, row_status: str) -> None:
     board = with_v2_running()
-    imagedb.set_status(board.volume.mount(), 0, int(row_status, 16))
+    image_database.set_status(board.volume.mount(), 0, int(row_status, 16))
     app_write_boot_control(board.flash, status=ctl_status, version=2)
     res = board.boot()
     assert res.checked is Check.NOT_VALID
@@ -206,7 +206,7 @@ def test_select_takes_highest_fe_or_f8_version() -> None:
     fs = board.volume.mount()
     for name, version in (("a5.bin", 5), ("a3.bin", 3), ("a7.bin", 7)):
         board.store_image(name, synthetic_app_bin(8192, version), version)
-    imagedb.set_status(fs, 3, 0xF0, profile=CORRECTED)  # a7 disabled
+    image_database.set_status(fs, 3, 0xF0, profile=CORRECTED)  # a7 disabled
     app_write_boot_control(board.flash, status=0xF0, version=2)
     res = board.boot()
     assert res.chosen is not None and (res.chosen.name, res.chosen.version) == ("a5.bin", 5)
@@ -219,7 +219,7 @@ def test_quirk_select_header_status(profile: QuirkProfile) -> None:
     board.boot()
     board.store_image("a2.bin", synthetic_app_bin(8192, 2), 2)
     board.store_image("a3.bin", synthetic_app_bin(8192, 3), 3)
-    imagedb.set_status(board.volume.mount(), 1, 0xF0)
+    image_database.set_status(board.volume.mount(), 1, 0xF0)
     app_write_boot_control(board.flash, status=0xF0, version=2)
     res = board.boot()
     assert res.chosen is not None and res.chosen.name == "a2.bin"
@@ -242,7 +242,7 @@ def test_missing_image_file_falls_back_to_factory_and_deletes_database() -> None
 
 def test_no_fe_or_f8_row_selects_factory() -> None:
     board = with_v2_running()
-    imagedb.set_status(board.volume.mount(), 0, 0xF0)
+    image_database.set_status(board.volume.mount(), 0, 0xF0)
     app_write_boot_control(board.flash, status=0xF0, version=2)
     res = board.boot()
     assert res.chosen is not None and res.chosen.factory and board.running() == "factory"
@@ -250,7 +250,7 @@ def test_no_fe_or_f8_row_selects_factory() -> None:
 
 def test_empty_database_file_selects_factory() -> None:
     board = with_v2_running()
-    write_file(board.volume.mount(), imagedb.DB_PATH, b"")
+    write_file(board.volume.mount(), image_database.DB_PATH, b"")
     app_write_boot_control(board.flash, status=0xF0, version=2)
     res = board.boot()
     assert res.chosen is not None and res.chosen.factory and res.db_deleted
@@ -260,7 +260,7 @@ def test_empty_database_file_selects_factory() -> None:
 def test_quirk_select_field_error_loop(profile: QuirkProfile) -> None:
     board = with_v2_running(profile)
     fs = board.volume.mount()
-    write_file(fs, imagedb.DB_PATH, read_file(fs, imagedb.DB_PATH) + b"\nbroken.bin,FE")
+    write_file(fs, image_database.DB_PATH, read_file(fs, image_database.DB_PATH) + b"\nbroken.bin,FE")
     app_write_boot_control(board.flash, status=0xF0, version=2)
     res = board.boot()
     if profile is HARMONY:

@@ -10,8 +10,17 @@ from collections.abc import Callable
 
 import pytest
 
-from bootloader_model.flash import CutMode, OpRecord
-from harness.bootsweep import BootScene, CutResult, Verdict, build_scene, dry_run, markdown_table, summarize, sweep
+from bootloader_model.storage.nor_flash import CutMode, OpRecord
+from harness.sweeps.bootloader import (
+    BootScene,
+    CutResult,
+    Verdict,
+    build_scene,
+    dry_run,
+    markdown_table,
+    summarize,
+    sweep,
+)
 
 ALL_MODES = (CutMode.BEFORE, CutMode.TORN, CutMode.AFTER)
 

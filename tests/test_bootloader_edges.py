@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from bootloader_model import imagedb
-from bootloader_model.bootctl import BOOT_CTL_PHYS, PAGE_SIZE, placeholder_page
-from bootloader_model.bootloader import FILE_OPEN_ERROR, STUCK_REPEATS, Bootloader
-from bootloader_model.bootresult import Outcome
+from bootloader_model.bootloader.provisioning import (
+    BOOTLOADER_REGION,
+    bootloader_filler,
+    provision_unified,
+    synthetic_app_bin,
+)
+from bootloader_model.bootloader.result import Outcome
+from bootloader_model.bootloader.step_machine import FILE_OPEN_ERROR, STUCK_REPEATS, Bootloader
 from bootloader_model.errors import CallerError
-from bootloader_model.flash import PIC32MZ1025W104132, SST26VF032B, NorFlash
-from bootloader_model.fs import FsError, MemoryFileSystem, OpenFile, write_file
-from bootloader_model.provision import BOOTLOADER_REGION, bootloader_filler, provision_unified, synthetic_app_bin
-from harness.bootsweep import app_write_boot_control, new_rig
+from bootloader_model.formats import image_database
+from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, PAGE_SIZE, placeholder_page
+from bootloader_model.storage.file_api import FsError, MemoryFileSystem, OpenFile, write_file
+from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, SST26VF032B, NorFlash
+from harness.sweeps.bootloader import app_write_boot_control, new_rig
 
 BANNER = b"\nBOOTLOADER Build Nov 26 2026 16:13:00\r\n"
 
@@ -125,13 +130,13 @@ def test_database_read_error_hangs_in_csv_load() -> None:
     fs = FlakyFs(fail=set())
     bl = Bootloader(flash, fs)
     assert bl.boot().outcome is Outcome.RESET
-    write_file(fs, imagedb.DB_PATH, b"a.bin,FE,2,0x01,00")
+    write_file(fs, image_database.DB_PATH, b"a.bin,FE,2,0x01,00")
     app_write_boot_control(flash, status=0xF0, version=2)
     fs.fail = {"read"}
     res = bl.boot()
     assert res.outcome is Outcome.STUCK and "csv_load" in (res.stuck_reason or "")
-    rc, _ = imagedb.load_db(fs)
-    assert rc == imagedb.LOAD_READ_HANG
+    rc, _ = image_database.load_db(fs)
+    assert rc == image_database.LOAD_READ_HANG
 
 
 def test_step_budget_is_a_stuck_reason_not_an_exception() -> None:

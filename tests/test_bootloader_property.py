@@ -8,14 +8,14 @@ import hashlib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bootloader_model import imagedb
-from bootloader_model.bootctl import BOOT_CTL_PHYS, PAGE_SIZE, BootControl, placeholder_page, with_header
-from bootloader_model.bootloader import FACTORY_PATH, Bootloader
-from bootloader_model.bootresult import Outcome
-from bootloader_model.fs import OTA_DIR, MemoryFileSystem, read_file, write_file
-from bootloader_model.provision import synthetic_app_bin
+from bootloader_model.bootloader.provisioning import synthetic_app_bin
+from bootloader_model.bootloader.result import Outcome
+from bootloader_model.bootloader.step_machine import FACTORY_PATH, Bootloader
+from bootloader_model.formats import image_database
+from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, PAGE_SIZE, BootControl, placeholder_page, with_header
 from bootloader_model.quirks import CORRECTED, HARMONY
-from harness.bootsweep import new_rig
+from bootloader_model.storage.file_api import OTA_DIR, MemoryFileSystem, read_file, write_file
+from harness.sweeps.bootloader import new_rig
 
 BOARD = new_rig()
 FLASH_SNAP = BOARD.flash.snapshot()
@@ -34,7 +34,7 @@ digests = st.one_of(
 rows = st.lists(st.tuples(names, statuses, versions, st.just("0x01"), digests).map(list), max_size=5)
 databases = st.one_of(
     st.none(),
-    rows.map(lambda rs: imagedb.render_csv(rs)),
+    rows.map(lambda rs: image_database.render_csv(rs)),
     st.binary(max_size=200),
 )
 headers = st.one_of(
@@ -63,7 +63,7 @@ def install(ctl16: bytes, db: bytes | None, present: set[str], factory: str) -> 
     for name in present:
         write_file(fs, f"{OTA_DIR}/{name}", IMAGES[name])
     if db is not None:
-        write_file(fs, imagedb.DB_PATH, db)
+        write_file(fs, image_database.DB_PATH, db)
     if factory == "missing":
         fs.remove(FACTORY_PATH)
     elif factory == "empty":

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bootloader_model.appdesc import Behaviour, read_descriptor
-from bootloader_model.appimage import SLOT_SIZE
+from bootloader_model.formats.app_descriptor import Behaviour, read_descriptor
+from bootloader_model.formats.app_image import SLOT_SIZE
 from harness.cli import main
 from harness.image import bin_from_file
 

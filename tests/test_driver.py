@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from bootloader_model.appdesc import AppDescriptor
-from bootloader_model.appimage import build_app
-from bootloader_model.board import VirtualBoard
+from bootloader_model.board.virtual_board import VirtualBoard
 from bootloader_model.errors import CallerError
-from harness.boardrunner import BoardRunner, VirtualPort
+from bootloader_model.formats.app_descriptor import AppDescriptor
+from bootloader_model.formats.app_image import build_app
+from harness.board_runner import BoardRunner, VirtualPort
 from harness.console import Console
 from harness.driver import BoardDriver
 

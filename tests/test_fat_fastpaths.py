@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bootloader_model.extflash import ExternalFlash, new_external
-from bootloader_model.fat.check import _allocated, check
-from bootloader_model.fs import OTA_DIR, write_file
+from bootloader_model.storage.external_flash import ExternalFlash, new_external
+from bootloader_model.storage.fat.check import _allocated, check
+from bootloader_model.storage.file_api import OTA_DIR, write_file
 
 DATA = hashlib.shake_256(b"fastpaths").digest(23 * 1024 + 77)
 _volume: ExternalFlash | None = None

@@ -6,13 +6,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bootloader_model.blockdev import MemoryBlockDevice
 from bootloader_model.errors import CallerError, PowerCut
-from bootloader_model.extflash import ExternalFlash, new_external
-from bootloader_model.fat import mkfs, names
-from bootloader_model.fat.layout import BOOT, DIRENT, LFNENT, PARTITION, Boot, DirEnt, lfn_checksum
-from bootloader_model.flash import PIC32MZ1025W104132, SST26VF032B, SST26VF064B, FaultPlan, Geometry, NorFlash
-from bootloader_model.fs import MOUNT_POINT, FsError, write_file
+from bootloader_model.storage.block_device import MemoryBlockDevice
+from bootloader_model.storage.external_flash import ExternalFlash, new_external
+from bootloader_model.storage.fat import format_volume, names
+from bootloader_model.storage.fat.layout import BOOT, DIRENT, LFNENT, PARTITION, Boot, DirEnt, lfn_checksum
+from bootloader_model.storage.file_api import MOUNT_POINT, FsError, write_file
+from bootloader_model.storage.nor_flash import (
+    PIC32MZ1025W104132,
+    SST26VF032B,
+    SST26VF064B,
+    FaultPlan,
+    Geometry,
+    NorFlash,
+)
 
 
 def test_one_sector_write_is_one_block_read_erase_and_sixteen_page_programs() -> None:
@@ -65,7 +72,7 @@ def test_block_layer_rejects_bad_requests() -> None:
     [(8192, 12, 2, 12, 4042, 0x01), (16384, 16, 2, 32, 8128, 0x04), (2048, 12, 1, 6, 1946, 0x01)],
 )
 def test_plan_follows_f_mkfs(sectors: int, bits: int, spc: int, fat: int, clusters: int, system: int) -> None:
-    g = mkfs.plan(sectors)
+    g = format_volume.plan(sectors)
     assert (g.fat_bits, g.sectors_per_cluster, g.sectors_per_fat, g.clusters) == (bits, spc, fat, clusters)
     assert g.volume_start == 63 and g.volume_sectors == sectors - 63 and g.system_type == system
     assert g.num_fats == 1 and g.root_entries == 512 and g.reserved_sectors == 1
@@ -73,7 +80,7 @@ def test_plan_follows_f_mkfs(sectors: int, bits: int, spc: int, fat: int, cluste
 
 
 def test_alignment_to_the_erase_block_grows_the_fat() -> None:
-    plain, aligned = mkfs.plan(8192), mkfs.plan(8192, align=8)
+    plain, aligned = format_volume.plan(8192), format_volume.plan(8192, align=8)
     assert aligned.data_start % 8 == 0 and aligned.sectors_per_fat > plain.sectors_per_fat
     assert aligned.clusters < plain.clusters
 

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bootloader_model.extflash import ExternalFlash, new_external
-from bootloader_model.fat import mkfs
-from bootloader_model.fat.check import check
-from bootloader_model.flash import SST26VF032B, SST26VF064B, Geometry, NorFlash
-from bootloader_model.fs import MOUNT_POINT, FsError, read_file, write_file
+from bootloader_model.storage.external_flash import ExternalFlash, new_external
+from bootloader_model.storage.fat import format_volume
+from bootloader_model.storage.fat.check import check
+from bootloader_model.storage.file_api import MOUNT_POINT, FsError, read_file, write_file
+from bootloader_model.storage.nor_flash import SST26VF032B, SST26VF064B, Geometry, NorFlash
 from conftest import require_tool
 
 ENV = {**os.environ, "MTOOLS_SKIP_CHECK": "1", "MTOOLS_NO_VFAT": "0"}
@@ -171,10 +171,10 @@ def test_volume_made_by_mkfs_fat_and_filled_by_mtools_reads_back(
     require_tool("mkfs.fat", "dosfstools")
     require_tool("mcopy", "mtools")
     flash = NorFlash(geometry)
-    g = mkfs.plan(geometry.size // 512)
+    g = format_volume.plan(geometry.size // 512)
     image = tmp_path / "external.bin"
     raw = bytearray(b"\xff" * geometry.size)
-    raw[:512] = mkfs.mbr_sector(g)
+    raw[:512] = format_volume.mbr_sector(g)
     image.write_bytes(raw)
     # mkfs.fat's own layout (2 FATs, other cluster sizes), inside the same MBR partition.
     _run("mkfs.fat", "-F", fat, "-s", spc, "--offset", "63", "-h", "63", image, str(g.volume_sectors // 2))

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bootloader_model.errors import CallerError, FlashAddressError, FlashProgramError, PowerCut
-from bootloader_model.flash import (
+from bootloader_model.storage.nor_flash import (
     GEOMETRIES,
     PIC32MZ1025W104132,
     SST26VF032B,

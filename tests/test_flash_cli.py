@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from bootloader_model.appdesc import AppDescriptor
-from bootloader_model.appimage import build_app
-from bootloader_model.board import VirtualBoard
-from bootloader_model.extflash import ExternalFlash
-from bootloader_model.flash import SST26VF032B, NorFlash
-from bootloader_model.fs import MOUNT_POINT, read_file
+from bootloader_model.board.virtual_board import VirtualBoard
+from bootloader_model.formats.app_descriptor import AppDescriptor
+from bootloader_model.formats.app_image import build_app
+from bootloader_model.storage.external_flash import ExternalFlash
+from bootloader_model.storage.file_api import MOUNT_POINT, read_file
+from bootloader_model.storage.nor_flash import SST26VF032B, NorFlash
 from conftest import require_tool
 from harness.cli import main
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bootloader_model.errors import PowerCut
-from bootloader_model.flash import SST26VF032B, CutMode, FaultPlan, NorFlash
+from bootloader_model.storage.nor_flash import SST26VF032B, CutMode, FaultPlan, NorFlash
 
 
 def test_observer_sees_erases_and_programs_with_counts() -> None:

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bootloader_model.appdesc import read_descriptor
-from bootloader_model.appimage import SLOT_SIZE, SLOT_START, placeholder_boot_control
 from bootloader_model.errors import ImageError
+from bootloader_model.formats.app_descriptor import read_descriptor
+from bootloader_model.formats.app_image import SLOT_SIZE, SLOT_START, placeholder_boot_control
 from conftest import require_tool
 from harness.image import SLOT_END, LoadChunk, bin_from_file, digest, hex2bin, read_elf, read_ihex
 from harness.image.elf import _split_at_window

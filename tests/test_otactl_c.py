@@ -9,8 +9,8 @@ arguments, download-status reads) identical. The fake's ``SYS_OTA_CtrlMsg`` retu
 state would show up as a different answer. The same source is also compiled for the target CPU
 (``mipsel-linux-gnu-gcc -march=mips32r2 -EL -Os``) when that cross compiler is installed.
 
-This file does not test SYS_COMMAND's line editing (``tests/test_syscmd.py`` does): lines are split with
-:func:`bootloader_model.syscmd.split_args` on the Python side and by the fake runtime on the C side.
+This file does not test SYS_COMMAND's line editing (``tests/test_command_processor.py`` does): lines are split with
+:func:`bootloader_model.board.command_processor.split_args` on the Python side and by the fake runtime on the C side.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bootloader_model.board.command_processor import MAX_ARGS, split_args
 from bootloader_model.clock import VirtualClock
-from bootloader_model.coretypes import OTA_URL_SIZE
-from bootloader_model.flash import PIC32MZ1025W104132, NorFlash
-from bootloader_model.fs import OTA_DIR, MemoryFileSystem
-from bootloader_model.svcconfig import CtrlMsg, ServiceConfig, SysResult, SysState
-from bootloader_model.syscmd import MAX_ARGS, split_args
-from bootloader_model.sysota import OtaService
-from bootloader_model.sysota_cli import OTACTL_USAGE, otactl
+from bootloader_model.service.commands import OTACTL_USAGE, otactl
+from bootloader_model.service.configuration import CtrlMsg, ServiceConfig, SysResult, SysState
+from bootloader_model.service.core.state import OTA_URL_SIZE
+from bootloader_model.service.ota_service import OtaService
+from bootloader_model.storage.file_api import OTA_DIR, MemoryFileSystem
+from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, NorFlash
 from conftest import require_tool
 from harness.driver import APP_VERSION
 
@@ -172,7 +172,7 @@ def run_python(svc: OtaService, case: Case) -> Answer:
     try:
         argv = split_args(case.line)
         assert argv is not None and 0 < len(argv) <= MAX_ARGS, case.line
-        # The board hands the group the console bytes as latin-1 text (bootloader_model/board.py).
+        # The board hands the group the console bytes as latin-1 text (bootloader_model/board/virtual_board.py).
         text = otactl(svc, [a.decode("latin-1") for a in argv])
     finally:
         for name in patches:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bootloader_model.appdesc import AppDescriptor
-from bootloader_model.appimage import build_app
+from bootloader_model.formats.app_descriptor import AppDescriptor
+from bootloader_model.formats.app_image import build_app
 from harness.scenarios import CONFIGS, REGISTRY
 from harness.scenarios.benches import SerialBench, virtual_bench
 from harness.scenarios.runner import run_suite, select, serial_provider

@@ -2,39 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bootloader_model.appdesc import AppDescriptor
-from bootloader_model.bootctl import BOOT_CTL_PHYS, production_header
-from bootloader_model.coretypes import OTA_URL_SIZE
-from bootloader_model.fs import OTA_DIR
+from bootloader_model.formats.app_descriptor import AppDescriptor
+from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, production_header
 from bootloader_model.quirks import QuirkProfile
-from bootloader_model.svcconfig import MAIN_STATES, CtrlMsg, ServiceConfig
-from bootloader_model.sysota import OtaService
-from bootloader_model.sysota_cli import SYSOTAHELP
-
-from .otaserver import OtaTestServer, Route
-from .svc_helpers import Rig, image, make_rig, manifest
-
-V1_ROW = ["app_v1.bin", "f8", "1", "0x01", "11" * 32]
-
-
-@pytest.fixture
-def server() -> Iterator[OtaTestServer]:
-    srv = OtaTestServer()
-    yield srv
-    srv.close()
+from bootloader_model.service.commands import SYSOTAHELP, command_names, handle_command
+from bootloader_model.service.configuration import MAIN_STATES, CtrlMsg, ServiceConfig
+from bootloader_model.service.core.state import OTA_URL_SIZE
+from bootloader_model.service.ota_service import OtaService
+from bootloader_model.storage.file_api import OTA_DIR
+from tests.otaserver import OtaTestServer, Route
+from tests.service_helpers import V1_ROW, Rig, image, make_rig, manifest, manual_rig
 
 
 def manual(server: OtaTestServer, **kw: object) -> Rig:
-    kw.setdefault("db_rows", [V1_ROW])
-    kw.setdefault("files", {"app_v1.bin": b"1"})
-    rig = make_rig(server, periodic_check=False, **kw)  # type: ignore[arg-type]
-    assert rig.until_idle(10)
+    rig = manual_rig(server, **kw)
     rig.svc.tick()  # STATE_IDLE sets the IDLE status on its first tick
     rig.out.clear()
     return rig
@@ -42,21 +27,21 @@ def manual(server: OtaTestServer, **kw: object) -> Rig:
 
 def test_sysota_set_echoes_each_given_value(server: OtaTestServer) -> None:
     rig = manual(server)
-    out = rig.svc.handle_command(["sysota", "set", "1", "0", "1", "120", "http://h/x.json"])
+    out = handle_command(rig.svc, ["sysota", "set", "1", "0", "1", "120", "http://h/x.json"])
     assert out == (
         b"\n\rperiodic check : 1\n\r\n\rauto reset : 0\n\r\n\rauto update : 1\n\r"
         b"\n\rperiodic interval : 120\n\r\n\rjson url : http://h/x.json\n\r"
     )
     assert bytes(rig.out) == out
     assert (rig.svc.run.periodic_check, rig.svc.run.autoreset, rig.svc.run.interval_s) == (True, 0, 120)
-    assert rig.svc.handle_command(["sysota", "set", "x"]) == b"\n\rperiodic check : 0\n\r"
-    assert rig.svc.handle_command(["sysota", "set", "factory", "sign", "abc"]) == b"\n\rSecure OTA is not enabled\n\r"
-    assert rig.svc.handle_command(["sysota", "set"]).startswith(b"\n\rFollowing commands supported\n\r\t* sysota set")
+    assert handle_command(rig.svc, ["sysota", "set", "x"]) == b"\n\rperiodic check : 0\n\r"
+    assert handle_command(rig.svc, ["sysota", "set", "factory", "sign", "abc"]) == b"\n\rSecure OTA is not enabled\n\r"
+    assert handle_command(rig.svc, ["sysota", "set"]).startswith(b"\n\rFollowing commands supported\n\r\t* sysota set")
 
 
 def test_sysota_get_info(server: OtaTestServer) -> None:
     rig = manual(server)
-    out = rig.svc.handle_command(["sysota", "get", "info"]).decode()
+    out = handle_command(rig.svc, ["sysota", "get", "info"]).decode()
     assert out == (
         "*******************************************\n\r"
         "Status: IDLE\n\r"
@@ -68,52 +53,52 @@ def test_sysota_get_info(server: OtaTestServer) -> None:
         "Auto reset : 1 (0=disable)/ 1=enable)\n\r"
         "*******************************************\n\r"
     )
-    assert rig.svc.handle_command(["sysota", "get"]) == b"Following Command supported : \n\rsysota get info \n\r"
-    assert rig.svc.handle_command(["sysota", "getfs"]) == b"Following Command supported : \n\rsysota get info \n\r"
+    assert handle_command(rig.svc, ["sysota", "get"]) == b"Following Command supported : \n\rsysota get info \n\r"
+    assert handle_command(rig.svc, ["sysota", "getfs"]) == b"Following Command supported : \n\rsysota get info \n\r"
     assert (
-        rig.svc.handle_command(["sysota", "getfs", "x"]) == b"Following Command supported : \n\rsysota getfs info \n\r"
+        handle_command(rig.svc, ["sysota", "getfs", "x"]) == b"Following Command supported : \n\rsysota getfs info \n\r"
     )
 
 
 def test_sysota_getfs_info_prints_hex_parsed_versions(server: OtaTestServer) -> None:
     rows = [V1_ROW, ["app_v10.bin", "FE", "10", "0x01", "ab" * 32]]
     rig = manual(server, db_rows=rows, files={"app_v1.bin": b"1", "app_v10.bin": b"x"}, num_images=3)
-    out = rig.svc.handle_command(["sysota", "getfs", "info"]).decode()
+    out = handle_command(rig.svc, ["sysota", "getfs", "info"]).decode()
     assert out == (
         "\tImage name\t\tStatus\t\tVersion\t\tDigest\n\r"
         f"app_v1.bin\t\tf8\t\t1\t\t{'11' * 32}\n\r"
         f"app_v10.bin\t\tfe\t\t16\t\t{'ab' * 32}\n\r"
     )
     rig.fs.remove(f"{OTA_DIR}/image_database.csv")
-    assert rig.svc.handle_command(["sysota", "getfs", "info"]) == b"NO info found\n\r"
+    assert handle_command(rig.svc, ["sysota", "getfs", "info"]) == b"NO info found\n\r"
 
 
 def test_help_texts(server: OtaTestServer) -> None:
     rig = manual(server)
-    assert rig.svc.handle_command(["sysotahelp"]) == SYSOTAHELP.encode()
+    assert handle_command(rig.svc, ["sysotahelp"]) == SYSOTAHELP.encode()
     assert SYSOTAHELP.endswith("\n\r\t3. sysota set factory sign <signature> ")
-    assert rig.svc.handle_command(["sysota"]).endswith(b"\n\r\t2. sysota get info\n\r\n\r\t3. sysota getfs info\n\r")
+    assert handle_command(rig.svc, ["sysota"]).endswith(b"\n\r\t2. sysota get info\n\r\n\r\t3. sysota getfs info\n\r")
 
 
 def test_otactl(server: OtaTestServer) -> None:
     server.routes["/ota.json"] = Route(body=manifest(1, "http://h/a.bin", "00" * 32))
     rig = manual(server)
-    st_line = rig.svc.handle_command(["otactl", "status"])
+    st_line = handle_command(rig.svc, ["otactl", "status"])
     assert st_line == b"otactl: state=SYS_OTA_STATE_IDLE downloaded=0 total=0 version=1\r\n"
-    assert rig.svc.handle_command(["otactl", "check"]) == b"otactl: SYS_OTA_SUCCESS\r\n"
-    assert rig.svc.handle_command(["otactl", "check"]) == b"otactl: SYS_OTA_FAILURE\r\n"  # no longer idle
+    assert handle_command(rig.svc, ["otactl", "check"]) == b"otactl: SYS_OTA_SUCCESS\r\n"
+    assert handle_command(rig.svc, ["otactl", "check"]) == b"otactl: SYS_OTA_FAILURE\r\n"  # no longer idle
     assert rig.until_event("SYS_OTA_UPDATE_NOTAVAILABLE") and rig.until_idle(5)
-    assert rig.svc.handle_command(["otactl", "sysreset"]) == b"otactl: SYS_OTA_SUCCESS\r\n"
+    assert handle_command(rig.svc, ["otactl", "sysreset"]) == b"otactl: SYS_OTA_SUCCESS\r\n"
     rig.svc.tick()
-    assert rig.svc.handle_command(["otactl", "bogus"]).startswith(b"otactl: usage:")
+    assert handle_command(rig.svc, ["otactl", "bogus"]).startswith(b"otactl: usage:")
     data = image(5000)
     import hashlib
 
     server.routes["/a.bin"] = Route(body=data)
-    res = rig.svc.handle_command(["otactl", "start", server.url("/a.bin"), "2", hashlib.sha256(data).hexdigest()])
+    res = handle_command(rig.svc, ["otactl", "start", server.url("/a.bin"), "2", hashlib.sha256(data).hexdigest()])
     assert res == b"otactl: SYS_OTA_SUCCESS\r\n"
     assert rig.until(lambda: rig.svc.reset_requested, 50)
-    assert rig.svc.handle_command(["otactl", "status"]).endswith(b" downloaded=5000 total=5000 version=1\r\n")
+    assert handle_command(rig.svc, ["otactl", "status"]).endswith(b" downloaded=5000 total=5000 version=1\r\n")
 
 
 def test_otactl_start_refuses_long_url_and_bad_version_without_touching_the_service(server: OtaTestServer) -> None:
@@ -121,11 +106,11 @@ def test_otactl_start_refuses_long_url_and_bad_version_without_touching_the_serv
     before = (rig.svc.params.ota_server_url, rig.svc.params.version, rig.svc.state)
     longest = "http://h/" + "a" * (OTA_URL_SIZE - 1 - len("http://h/"))  # 99 bytes + NUL fills char[100]
     too_long = longest + "b"
-    assert rig.svc.handle_command(["otactl", "start", too_long, "2", "ab"]) == b"otactl: url too long\r\n"
+    assert handle_command(rig.svc, ["otactl", "start", too_long, "2", "ab"]) == b"otactl: url too long\r\n"
     for version in ("4294967296", "-1", "+2", "0x2", "", "٢"):  # last: a non-ASCII Unicode digit
-        assert rig.svc.handle_command(["otactl", "start", longest, version, "ab"]) == b"otactl: bad version\r\n"
+        assert handle_command(rig.svc, ["otactl", "start", longest, version, "ab"]) == b"otactl: bad version\r\n"
     assert (rig.svc.params.ota_server_url, rig.svc.params.version, rig.svc.state) == before
-    res = rig.svc.handle_command(["otactl", "start", longest, "0004294967295", "ab"])
+    res = handle_command(rig.svc, ["otactl", "start", longest, "0004294967295", "ab"])
     assert res == b"otactl: SYS_OTA_SUCCESS\r\n"
     assert (rig.svc.params.ota_server_url, rig.svc.params.version) == (longest, 0xFFFF_FFFF)
 
@@ -213,7 +198,7 @@ def test_random_commands_keep_a_valid_state(server: OtaTestServer, ops: list[tup
         if kind == "msg":
             assert rig.svc.ctrl_msg(arg) in (0, 1)  # type: ignore[arg-type]
         elif kind == "cmd":
-            rig.svc.handle_command(arg)  # type: ignore[arg-type]
+            handle_command(rig.svc, arg)  # type: ignore[arg-type]
         else:
             rig.until(lambda: False, arg * 0.001)  # type: ignore[operator]
         assert rig.svc.state in MAIN_STATES
@@ -224,7 +209,7 @@ def test_random_commands_keep_a_valid_state(server: OtaTestServer, ops: list[tup
 def test_long_json_url_echo_is_cut_at_255_bytes(server: OtaTestServer) -> None:
     rig = manual(server)
     url = "http://h/" + "u" * 400
-    out = rig.svc.handle_command(["sysota", "set", "0", "1", "1", "60", url])
+    out = handle_command(rig.svc, ["sysota", "set", "0", "1", "1", "60", url])
     assert out.endswith(("\n\rjson url : " + url).encode()[:255])
     assert rig.svc.run.json_url == url
 
@@ -262,6 +247,6 @@ def test_boot_control_write_takes_flash_time_on_the_virtual_clock(server: OtaTes
 
 def test_cli_option_off_removes_sysota(server: OtaTestServer) -> None:
     rig = manual(server, cli_enabled=False)
-    assert rig.svc.commands() == {"otactl"}
-    assert rig.svc.handle_command(["sysota", "get", "info"]) == b"" and rig.out == b""
-    assert rig.svc.handle_command(["otactl", "status"]).startswith(b"otactl: state=")
+    assert command_names(rig.svc) == {"otactl"}
+    assert handle_command(rig.svc, ["sysota", "get", "info"]) == b"" and rig.out == b""
+    assert handle_command(rig.svc, ["otactl", "status"]).startswith(b"otactl: state=")

@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from bootloader_model.httpclient import parse_response_head, parse_uri, request_bytes
-from bootloader_model.svcconfig import CtrlMsg
-
-from .otaserver import OtaTestServer, Route
-from .svc_helpers import Rig, boot_lines, image, make_rig, manifest
-
-V1_ROW = ["app_v1.bin", "f8", "1", "0x01", "11" * 32]
-
-
-@pytest.fixture
-def server() -> Iterator[OtaTestServer]:
-    srv = OtaTestServer()
-    yield srv
-    srv.close()
-
-
-def manual(server: OtaTestServer, profile: str = "harmony-3.9.1", **kw: object) -> Rig:
-    rig = make_rig(server, profile, periodic_check=False, db_rows=[V1_ROW], files={"app_v1.bin": b"1"}, **kw)  # type: ignore[arg-type]
-    assert rig.until_idle(10)
-    return rig
+from bootloader_model.service.configuration import CtrlMsg
+from bootloader_model.service.http_client import parse_response_head, parse_uri, request_bytes
+from tests.otaserver import OtaTestServer, Route
+from tests.service_helpers import Rig, boot_lines, image, manifest, manual_rig
 
 
 def check(rig: Rig, max_s: float = 200) -> float:
@@ -86,7 +68,7 @@ def test_manifest_over_json_size_fails_after_70000_empty_reads(server: OtaTestSe
     body = manifest(2, "http://h/" + "a" * 2000 + ".bin", "00" * 32)
     assert len(body) > 1990
     server.routes["/ota.json"] = Route(body=body)
-    rig = manual(server)
+    rig = manual_rig(server)
     took = check(rig)
     assert rig.events()[-1] == "SYS_OTA_UPDATE_CHECK_FAILED"
     assert 70.0 <= took < 72.0  # 70000 empty reads at one per 1 ms tick
@@ -103,7 +85,7 @@ def test_manifest_of_exactly_1990_bytes_is_read(server: OtaTestServer) -> None:
     body = body[:-1] + b" " * (1990 - len(body)) + b"}"
     assert len(body) == 1990
     server.routes["/ota.json"] = Route(body=body)
-    rig = manual(server)
+    rig = manual_rig(server)
     check(rig)
     assert rig.events()[-1] == "SYS_OTA_UPDATE_NOTAVAILABLE"
 
@@ -111,7 +93,7 @@ def test_manifest_of_exactly_1990_bytes_is_read(server: OtaTestServer) -> None:
 @pytest.mark.parametrize("length", ["none", "lower"])
 def test_manifest_without_content_length_fails(server: OtaTestServer, length: str) -> None:
     server.routes["/ota.json"] = Route(body=manifest(2, "http://h/a.bin", "00" * 32), length=length, body_delay_s=0.05)
-    rig = manual(server)
+    rig = manual_rig(server)
     took = check(rig)
     assert rig.events()[-1] == "SYS_OTA_UPDATE_CHECK_FAILED"
     assert took < 5
@@ -119,13 +101,13 @@ def test_manifest_without_content_length_fails(server: OtaTestServer, length: st
 
 def test_chunked_manifest_fails(server: OtaTestServer) -> None:
     server.routes["/ota.json"] = Route(body=manifest(2, "http://h/a.bin", "00" * 32), chunked=True, body_delay_s=0.05)
-    rig = manual(server)
+    rig = manual_rig(server)
     check(rig)
     assert rig.events()[-1] == "SYS_OTA_UPDATE_CHECK_FAILED"
 
 
 def test_bad_manifest_url_is_a_downloader_open_error(server: OtaTestServer) -> None:
-    rig = manual(server, json_url="htp://nowhere/ota.json")
+    rig = manual_rig(server, json_url="htp://nowhere/ota.json")
     check(rig, 5)
     assert boot_lines(rig) == [
         "SYS_OTA_UPDATE_CHECK_START",
@@ -145,7 +127,7 @@ def start(rig: Rig, server: OtaTestServer, data: bytes, **route: object) -> None
 
 @pytest.mark.parametrize("how", ["stall", "close"])
 def test_stalled_image_fails_at_the_1000s_deadline(server: OtaTestServer, how: str) -> None:
-    rig = manual(server)
+    rig = manual_rig(server)
     t0 = rig.clock.now()
     start(rig, server, image(50_000), **({"stall_after": 20_000} if how == "stall" else {"close_after": 20_000}))
     assert rig.until_event("SYS_OTA_DOWNLOAD_FAILED", 1, 1100)
@@ -160,7 +142,7 @@ def test_stalled_image_fails_at_the_1000s_deadline(server: OtaTestServer, how: s
 
 
 def test_image_without_content_length_fails(server: OtaTestServer) -> None:
-    rig = manual(server)
+    rig = manual_rig(server)
     start(rig, server, image(30_000), length="none", body_delay_s=0.05)
     assert rig.until_event("SYS_OTA_DOWNLOAD_FAILED", 1, 100)
     assert rig.clock.now() < 50
@@ -168,28 +150,28 @@ def test_image_without_content_length_fails(server: OtaTestServer) -> None:
 
 def test_download_of_many_sizes(server: OtaTestServer) -> None:
     for size in (4097, 8192, 12_345):
-        rig = manual(server, autoreset=False)
+        rig = manual_rig(server, autoreset=False)
         start(rig, server, image(size, seed=size % 255))
         assert rig.until_event("SYS_OTA_DB_ENTRY_SUCCESS", 1, 100), (size, rig.text())
         assert rig.svc.download_status() == (size, size)
 
 
 def test_connect_timeout_after_360s(server: OtaTestServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bootloader_model import httpclient
     from bootloader_model.clock import VirtualClock
     from bootloader_model.quirks import HARMONY
+    from bootloader_model.service import http_client
 
     out = bytearray()
     clock = VirtualClock()
-    client = httpclient.HttpClient(clock, out.extend, HARMONY)
-    monkeypatch.setattr(httpclient.select, "select", lambda r, w, x, t=None: ([], [], []))  # the SYN is never answered
+    client = http_client.HttpClient(clock, out.extend, HARMONY)
+    monkeypatch.setattr(http_client.select, "select", lambda r, w, x, t=None: ([], [], []))  # the SYN is never answered
     assert client.get(server.url("/ota.json"))
     client.task()  # CONNECT: non-blocking connect_ex
-    assert client.state is httpclient.State.CONNECTING
+    assert client.state is http_client.State.CONNECTING
     clock.advance(359.0)
     client.task()
-    assert client.state is httpclient.State.CONNECTING and out == b""
+    assert client.state is http_client.State.CONNECTING and out == b""
     clock.advance(2.0)
     client.task()
-    assert out == b"Socket connect timeout\n\r" and client.state is httpclient.State.CLOSE
+    assert out == b"Socket connect timeout\n\r" and client.state is http_client.State.CLOSE
     assert client.task() is False and not client.valid

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bootloader_model import cjson
-from bootloader_model.manifest_parse import parse_json_content
+from bootloader_model.formats import cjson
+from bootloader_model.formats.manifest import parse_json_content
 
 
 def decide(text: bytes, app_version: int = 1, erase_request: bool = False, **kw: bool) -> tuple[object, list[str]]:
@@ -156,7 +156,7 @@ def test_long_print_is_cut_at_255_bytes() -> None:
 
 
 def test_image_file_name_from_url() -> None:
-    from bootloader_model.otacore import image_file_name
+    from bootloader_model.service.core.tasks import image_file_name
 
     assert image_file_name("http://h:8000/dir/app_v2.production.hex") == "/mnt/myDrive1/ota/app_v2.production.bin"
     assert image_file_name("http://h/a.bin?x=1") == "/mnt/myDrive1/ota/a.bin"  # everything after the last '.'
@@ -164,7 +164,7 @@ def test_image_file_name_from_url() -> None:
 
 
 def test_formulate_digest_is_lenient_like_strtol() -> None:
-    from bootloader_model.otacore import formulate_digest
+    from bootloader_model.service.core.tasks import formulate_digest
 
     good = "0617c23e50ade3c21fc4210ce01c66ed30c8a6b6992a0d7bc25986b776bd384e"
     assert formulate_digest(good) == bytes.fromhex(good)

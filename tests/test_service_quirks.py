@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
 import pytest
 
-from bootloader_model.fs import OTA_DIR
 from bootloader_model.quirks import QUIRKS
-from bootloader_model.svcconfig import CtrlMsg
-
-from .otaserver import OtaTestServer, Route
-from .svc_helpers import Rig, image, make_rig, manifest
+from bootloader_model.service.commands import handle_command
+from bootloader_model.service.configuration import CtrlMsg
+from bootloader_model.storage.file_api import OTA_DIR
+from tests.otaserver import OtaTestServer, Route
+from tests.service_helpers import V1_ROW, Rig, image, make_rig, manifest, manual_rig
 
 H, C = "harmony-3.9.1", "corrected"
 PROFILES = [H, C]
-V1_ROW = ["app_v1.bin", "f8", "1", "0x01", "11" * 32]
 SERVICE_QUIRKS = {q.name for q in QUIRKS if q.component in ("service", "core", "downloader")}
 TESTED: set[str] = set()
 
@@ -24,21 +22,6 @@ TESTED: set[str] = set()
 def covers(name: str) -> str:
     TESTED.add(name)
     return name
-
-
-@pytest.fixture
-def server() -> Iterator[OtaTestServer]:
-    srv = OtaTestServer()
-    yield srv
-    srv.close()
-
-
-def manual(server: OtaTestServer, profile: str, **kw: object) -> Rig:
-    kw.setdefault("db_rows", [V1_ROW])
-    kw.setdefault("files", {"app_v1.bin": b"1"})
-    rig = make_rig(server, profile, periodic_check=False, **kw)  # type: ignore[arg-type]
-    assert rig.until_idle(10)
-    return rig
 
 
 def msg(rig: Rig, m: CtrlMsg) -> None:
@@ -65,7 +48,7 @@ def start(
 @pytest.mark.parametrize("profile", PROFILES)
 def test_failed_events_dropped(server: OtaTestServer, profile: str) -> None:
     covers("svc-failed-events-dropped")
-    rig = manual(server, profile, autoreset=False)
+    rig = manual_rig(server, profile, autoreset=False)
     start(rig, server, image(5000))
     assert rig.until_event("SYS_OTA_DB_ENTRY_SUCCESS") and rig.until_idle(5)
     n = len(rig.events())
@@ -79,7 +62,7 @@ def test_failed_events_dropped(server: OtaTestServer, profile: str) -> None:
 def test_stale_check_result(server: OtaTestServer, profile: str) -> None:
     covers("svc-stale-check-result")
     server.routes["/ota.json"] = Route(body=manifest(2, "http://h/a.bin", "00" * 32))
-    rig = manual(server, profile, auto_update=False)
+    rig = manual_rig(server, profile, auto_update=False)
     msg(rig, CtrlMsg.SYS_OTA_UPDATECHCK)
     assert rig.until_event("SYS_OTA_UPDATE_AVAILABLE") and rig.until_idle(5)
     server.routes["/ota.json"] = Route(status=503)
@@ -92,7 +75,7 @@ def test_stale_check_result(server: OtaTestServer, profile: str) -> None:
 def test_json_offset_not_reset(server: OtaTestServer, profile: str) -> None:
     covers("svc-json-offset-not-reset")
     server.routes["/ota.json"] = Route(body=manifest(2, "http://h/" + "a" * 2100 + ".bin", "00"))
-    rig = manual(server, profile)
+    rig = manual_rig(server, profile)
     msg(rig, CtrlMsg.SYS_OTA_UPDATECHCK)
     assert rig.until_event("SYS_OTA_UPDATE_CHECK_FAILED", 1, 100) and rig.until_idle(5)
     server.routes["/ota.json"] = Route(body=manifest(1, "http://h/a.bin", "00" * 32))
@@ -104,7 +87,7 @@ def test_json_offset_not_reset(server: OtaTestServer, profile: str) -> None:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_stuck_trigger_after_start_failure(server: OtaTestServer, profile: str) -> None:
     covers("svc-stuck-trigger-after-start-failure")
-    rig = manual(server, profile, free_sector_check=True)
+    rig = manual_rig(server, profile, free_sector_check=True)
     rig.fs.capacity = rig.fs.used_bytes() + 10 * 512  # <= 10 free sectors: OTA_Start refuses
     rig.svc.set_parameters(server.url("/a.bin"), 2, "00" * 32)
     msg(rig, CtrlMsg.SYS_OTA_INITIATE_OTA)
@@ -123,7 +106,7 @@ def test_stuck_trigger_after_start_failure(server: OtaTestServer, profile: str) 
 def test_stuck_erase_flag(server: OtaTestServer, profile: str) -> None:
     covers("svc-stuck-erase-flag")
     rows = [V1_ROW, ["app_v2.bin", "f0", "2", "0x01", "22" * 32]]
-    rig = manual(
+    rig = manual_rig(
         server, profile, auto_update=False, num_images=3, db_rows=rows, files={"app_v1.bin": b"1", "app_v2.bin": b"2"}
     )
     server.routes["/ota.json"] = Route(body=manifest(2, "http://h/a.bin", "00", EraseVer=True))
@@ -138,7 +121,7 @@ def test_stuck_erase_flag(server: OtaTestServer, profile: str) -> None:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_check_after_download_hangs(server: OtaTestServer, profile: str) -> None:
     covers("svc-check-after-download-hangs")
-    rig = manual(server, profile, autoreset=False)
+    rig = manual_rig(server, profile, autoreset=False)
     start(rig, server, image(5000))
     assert rig.until_event("SYS_OTA_DB_ENTRY_SUCCESS") and rig.until_idle(5)
     msg(rig, CtrlMsg.SYS_OTA_UPDATECHCK)
@@ -154,7 +137,7 @@ def test_check_after_download_hangs(server: OtaTestServer, profile: str) -> None
 @pytest.mark.parametrize("profile", PROFILES)
 def test_db_entry_failure_unhandled(server: OtaTestServer, profile: str) -> None:
     covers("svc-db-entry-failure-unhandled")
-    rig = manual(server, profile, db_rows=None, files={})
+    rig = manual_rig(server, profile, db_rows=None, files={})
     rig.fs.mkdir(f"{OTA_DIR}/image_database.csv")  # a directory where the DB file should go: saves fail
     start(rig, server, image(5000))
     assert rig.until_event("SYS_OTA_IMAGE_DIGEST_VERIFY_SUCCESS")
@@ -172,7 +155,7 @@ def test_periodic_off_stays_waiting(server: OtaTestServer, profile: str) -> None
     covers("svc-periodic-off-stays-waiting")
     rig = make_rig(server, profile, db_rows=[V1_ROW], files={"app_v1.bin": b"1"})
     rig.until(lambda: rig.svc.state.name == "SYS_OTA_WAIT_FOR_OTA_TIMER_TRIGGER", 5)
-    rig.svc.handle_command(["sysota", "set", "0"])
+    handle_command(rig.svc, ["sysota", "set", "0"])
     settle(rig, 100)
     res = rig.svc.ctrl_msg(CtrlMsg.SYS_OTA_UPDATECHCK)
     assert res == (1 if profile == H else 0)
@@ -183,7 +166,7 @@ def test_periodic_off_stays_waiting(server: OtaTestServer, profile: str) -> None
 def test_negative_version_available(server: OtaTestServer, profile: str) -> None:
     covers("svc-negative-version-available")
     server.routes["/ota.json"] = Route(body=manifest(-3, "http://h/a.bin", "00" * 32))
-    rig = manual(server, profile, auto_update=False)
+    rig = manual_rig(server, profile, auto_update=False)
     msg(rig, CtrlMsg.SYS_OTA_UPDATECHCK)
     assert rig.until_idle(50) and len(rig.events()) == 2
     assert rig.events()[-1] == ("SYS_OTA_UPDATE_AVAILABLE" if profile == H else "SYS_OTA_UPDATE_NOTAVAILABLE")
@@ -192,7 +175,7 @@ def test_negative_version_available(server: OtaTestServer, profile: str) -> None
 @pytest.mark.parametrize("profile", PROFILES)
 def test_status_error_reported_as_success(server: OtaTestServer, profile: str) -> None:
     covers("core-status-error-reported-as-success")
-    rig = manual(server, profile, running_version=4)  # no DB row has version 4
+    rig = manual_rig(server, profile, running_version=4)  # no DB row has version 4
     msg(rig, CtrlMsg.SYS_OTA_TRIGGER_ROLLBACK)
     settle(rig)
     assert rig.events() == (["SYS_OTA_ROLLBACK_SUCCESS"] if profile == H else ["SYS_OTA_ROLLBACK_FAILED"])
@@ -202,7 +185,7 @@ def test_status_error_reported_as_success(server: OtaTestServer, profile: str) -
 @pytest.mark.parametrize("profile", PROFILES)
 def test_task_state_not_reset(server: OtaTestServer, profile: str) -> None:
     covers("core-task-state-not-reset")
-    rig = manual(server, profile)
+    rig = manual_rig(server, profile)
     start(rig, server, image(6000))
     server.routes["/app_v2.bin"] = Route(body=image(6000, seed=7))  # wrong bytes: digest mismatch
     assert rig.until_event("SYS_OTA_IMAGE_DIGEST_VERIFY_FAILED") and rig.until_idle(5)
@@ -216,7 +199,7 @@ def test_task_state_not_reset(server: OtaTestServer, profile: str) -> None:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_task_state_not_reset_next_download(server: OtaTestServer, profile: str) -> None:
     covers("core-task-state-not-reset")
-    rig = manual(server, profile, autoreset=False)
+    rig = manual_rig(server, profile, autoreset=False)
     start(rig, server, image(6000))
     server.routes["/app_v2.bin"] = Route(body=image(6000, seed=7))
     assert rig.until_event("SYS_OTA_IMAGE_DIGEST_VERIFY_FAILED") and rig.until_idle(5)
@@ -230,7 +213,7 @@ def test_task_state_not_reset_next_download(server: OtaTestServer, profile: str)
 @pytest.mark.parametrize("profile", PROFILES)
 def test_rollback_flag_sticks(server: OtaTestServer, profile: str) -> None:
     covers("core-rollback-flag-sticks")
-    rig = manual(server, profile)
+    rig = manual_rig(server, profile)
     msg(rig, CtrlMsg.SYS_OTA_TRIGGER_ROLLBACK)
     assert rig.until_event("SYS_OTA_ROLLBACK_SUCCESS") and rig.until_idle(5)
     start(rig, server, image(5000))
@@ -246,7 +229,7 @@ def test_rollback_flag_sticks(server: OtaTestServer, profile: str) -> None:
 def test_dbfull_status_wrong_row(server: OtaTestServer, profile: str) -> None:
     covers("core-dbfull-status-wrong-row")
     rows = [["app_v1.bin", "f0", "1", "0x01", "11" * 32], ["app_v2.bin", "f8", "2", "0x01", "22" * 32]]
-    rig = manual(server, profile, running_version=2, db_rows=rows, files={"app_v1.bin": b"1", "app_v2.bin": b"2"})
+    rig = manual_rig(server, profile, running_version=2, db_rows=rows, files={"app_v1.bin": b"1", "app_v2.bin": b"2"})
     start(rig, server, image(5000), version=3)
     assert rig.until_event("SYS_OTA_DB_ENTRY_SUCCESS")
     db = rig.db_rows()
@@ -260,7 +243,7 @@ def test_dbfull_status_wrong_row(server: OtaTestServer, profile: str) -> None:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_download_status_not_reset(server: OtaTestServer, profile: str) -> None:
     covers("core-download-status-not-reset")
-    rig = manual(server, profile)
+    rig = manual_rig(server, profile)
     start(rig, server, image(6000))
     server.routes["/app_v2.bin"] = Route(body=image(6000, seed=7))
     assert rig.until_event("SYS_OTA_IMAGE_DIGEST_VERIFY_FAILED") and rig.until_idle(5)
@@ -273,7 +256,7 @@ def test_download_status_not_reset(server: OtaTestServer, profile: str) -> None:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_image_min_4k(server: OtaTestServer, profile: str) -> None:
     covers("core-image-min-4k")
-    rig = manual(server, profile, autoreset=False)
+    rig = manual_rig(server, profile, autoreset=False)
     t0 = rig.clock.now()
     start(rig, server, image(3 * 1024))
     assert rig.until_idle(1100)
@@ -284,7 +267,7 @@ def test_image_min_4k(server: OtaTestServer, profile: str) -> None:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_url_without_dot_crash(server: OtaTestServer, profile: str) -> None:
     covers("core-url-without-dot-crash")
-    rig = manual(server, profile)
+    rig = manual_rig(server, profile)
     start(rig, server, image(5000), path="/image")
     settle(rig)
     assert rig.svc.hung is (profile == H)
@@ -295,11 +278,11 @@ def test_url_without_dot_crash(server: OtaTestServer, profile: str) -> None:
 def test_slot_leak_on_bad_url(server: OtaTestServer, profile: str) -> None:
     covers("http-slot-leak-on-bad-url")
     server.routes["/ota.json"] = Route(body=manifest(1, "http://h/a.bin", "00" * 32))
-    rig = manual(server, profile)
-    rig.svc.handle_command(["sysota", "set", "0", "1", "1", "60", "http:nowhere"])
+    rig = manual_rig(server, profile)
+    handle_command(rig.svc, ["sysota", "set", "0", "1", "1", "60", "http:nowhere"])
     msg(rig, CtrlMsg.SYS_OTA_UPDATECHCK)
     assert rig.until_event("SYS_OTA_UPDATE_CHECK_FAILED") and rig.until_idle(5)
-    rig.svc.handle_command(["sysota", "set", "0", "1", "1", "60", server.url("/ota.json")])
+    handle_command(rig.svc, ["sysota", "set", "0", "1", "1", "60", server.url("/ota.json")])
     msg(rig, CtrlMsg.SYS_OTA_UPDATECHCK)
     assert rig.until_event("SYS_OTA_UPDATE_CHECK_START", 2) and rig.until_idle(50)
     if profile == H:

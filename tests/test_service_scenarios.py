@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
 import pytest
 
-from bootloader_model.bootctl import ImgType
-from bootloader_model.fs import OTA_DIR, read_file
-from bootloader_model.svcconfig import CtrlMsg, SysResult
-
-from .otaserver import OtaTestServer, Route
-from .svc_helpers import Rig, boot_lines, image, make_rig, manifest
+from bootloader_model.formats.boot_control import ImgType
+from bootloader_model.service.configuration import CtrlMsg, SysResult
+from bootloader_model.storage.file_api import OTA_DIR, read_file
+from tests.otaserver import OtaTestServer, Route
+from tests.service_helpers import V1_ROW, boot_lines, image, make_rig, manifest, manual_rig
 
 OK, FAIL = SysResult.SYS_OTA_SUCCESS, SysResult.SYS_OTA_FAILURE
-V1_ROW = ["app_v1.bin", "f8", "1", "0x01", "11" * 32]
-
-
-@pytest.fixture
-def server() -> Iterator[OtaTestServer]:
-    srv = OtaTestServer()
-    yield srv
-    srv.close()
-
-
-def manual(server: OtaTestServer, **kw: object) -> Rig:
-    """Periodic check off, so control messages are accepted once the service is idle."""
-    rig = make_rig(server, periodic_check=False, db_rows=[V1_ROW], files={"app_v1.bin": b"1"}, **kw)  # type: ignore[arg-type]
-    assert rig.until_idle(10)
-    return rig
 
 
 def test_a_boot_init_cleans_up_and_promotes_running_image(server: OtaTestServer) -> None:
@@ -141,7 +124,7 @@ def test_d_check_failures(server: OtaTestServer, case: str) -> None:
 
 
 def test_d_manual_check_failure_goes_idle(server: OtaTestServer) -> None:
-    rig = manual(server, json_url="http://127.0.0.1:1/x.json")
+    rig = manual_rig(server, json_url="http://127.0.0.1:1/x.json")
     assert rig.svc.ctrl_msg(CtrlMsg.SYS_OTA_UPDATECHCK) == OK
     assert rig.until_event("SYS_OTA_UPDATE_CHECK_FAILED", 1, 100)
     assert rig.until_idle(1)
@@ -149,7 +132,7 @@ def test_d_manual_check_failure_goes_idle(server: OtaTestServer) -> None:
 
 def test_e_missing_field_is_not_available(server: OtaTestServer) -> None:
     server.routes["/ota.json"] = Route(body=b'{"ota":[{"Version":5,"URL":"http://h/a.bin"}]}')
-    rig = manual(server)
+    rig = manual_rig(server)
     rig.svc.ctrl_msg(CtrlMsg.SYS_OTA_UPDATECHCK)
     assert rig.until_event("SYS_OTA_UPDATE_NOTAVAILABLE", 1, 100)
     assert boot_lines(rig)[-2:] == ["SYS OTA : Mandatory JSON fields does not exist", "SYS_OTA_UPDATE_NOTAVAILABLE"]
@@ -185,7 +168,7 @@ def test_g_download_failure(server: OtaTestServer) -> None:
 
 
 def test_g_start_failure_reports_trigger_failed(server: OtaTestServer) -> None:
-    rig = manual(server)
+    rig = manual_rig(server)
     rig.svc.set_parameters("ftp://nowhere/app.bin", 2, "00" * 32)
     assert rig.svc.ctrl_msg(CtrlMsg.SYS_OTA_INITIATE_OTA) == OK
     assert rig.until_event("SYS_OTA_TRIGGER_OTA_FAILED", 1, 10)
@@ -247,7 +230,7 @@ def test_j_erase_of_unknown_version_fails(server: OtaTestServer) -> None:
 
 
 def test_k_factory_reset(server: OtaTestServer) -> None:
-    rig = manual(server)
+    rig = manual_rig(server)
     assert rig.svc.ctrl_msg(CtrlMsg.SYS_OTA_TRIGGER_FACTORY_RESET) == OK
     assert rig.until_event("SYS_OTA_FACTORY_RESET_SUCCESS", 1, 10)
     assert not rig.fs.exists(f"{OTA_DIR}/image_database.csv")
@@ -260,7 +243,7 @@ def test_k_factory_reset(server: OtaTestServer) -> None:
 
 
 def test_l_rollback(server: OtaTestServer) -> None:
-    rig = manual(server)
+    rig = manual_rig(server)
     assert rig.svc.ctrl_msg(CtrlMsg.SYS_OTA_TRIGGER_ROLLBACK) == OK
     assert rig.until_event("SYS_OTA_ROLLBACK_SUCCESS", 1, 10)
     assert rig.db_rows()[0][1] == "f0"
@@ -278,7 +261,7 @@ def test_l_rollback_on_factory_image_does_nothing(server: OtaTestServer) -> None
 
 
 def test_m_system_reset_only_after_download(server: OtaTestServer) -> None:
-    rig = manual(server)
+    rig = manual_rig(server)
     assert rig.svc.ctrl_msg(CtrlMsg.SYS_OTA_TRIGGER_SYSTEM_RESET) == OK
     rig.svc.tick()
     assert not rig.svc.reset_requested and rig.svc.state.name == "SYS_OTA_STATE_IDLE"

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from bootloader_model.bootloader import Bootloader
-from bootloader_model.bootresult import Outcome
-from bootloader_model.flash import PIC32MZ1025W104132
-from bootloader_model.svcconfig import CtrlMsg
-
-from .otaserver import OtaTestServer
-from .svc_helpers import Rig, image, make_rig
-from .test_service_cli import reboot
+from bootloader_model.bootloader.result import Outcome
+from bootloader_model.bootloader.step_machine import Bootloader
+from bootloader_model.service.configuration import CtrlMsg
+from bootloader_model.storage.nor_flash import PIC32MZ1025W104132
+from tests.otaserver import OtaTestServer
+from tests.service_helpers import Rig, image, make_rig
+from tests.test_service_cli import reboot
 
 V1 = image(12_000, seed=1)
-
-
-@pytest.fixture
-def server() -> Iterator[OtaTestServer]:
-    srv = OtaTestServer()
-    yield srv
-    srv.close()
 
 
 def boot(rig: Rig) -> tuple[Outcome, str]:
@@ -54,10 +44,10 @@ def test_update_boot_confirm_rollback(server: OtaTestServer, profile: str, volum
     assert rig.flash.read(0x1002_1000, len(v2) - 4096) == v2[4096:]
     assert rig.boot_control().status == 0xFC and rig.boot_control().version == 2
 
-    from bootloader_model.fs import OTA_DIR, read_file
+    from bootloader_model.storage.file_api import OTA_DIR, read_file
 
     assert read_file(rig.fs, f"{OTA_DIR}/app_v2.bin") == v2
-    from bootloader_model.fs import OTA_DIR, read_file
+    from bootloader_model.storage.file_api import OTA_DIR, read_file
 
     assert read_file(rig.fs, f"{OTA_DIR}/app_v2.bin") == v2
     rig = reboot(rig, 2, periodic_check=False)  # the application confirms itself at init

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from bootloader_model.bootctl import BOOT_CTL_PHYS
 from bootloader_model.errors import CallerError
-from bootloader_model.flash import CutMode
-from harness.imageserver import ImageServer
-from harness.sweep import (
+from bootloader_model.formats.boot_control import BOOT_CTL_PHYS
+from bootloader_model.storage.nor_flash import CutMode
+from harness.image_server import ImageServer
+from harness.sweeps.fault_ids import FaultId, Params
+from harness.sweeps.report import report
+from harness.sweeps.update import (
     MODES,
     CaseResult,
     Reference,
@@ -27,9 +29,7 @@ from harness.sweep import (
     sweep,
     synthesize,
 )
-from harness.sweepids import FaultId, Params
-from harness.sweepreport import report
-from harness.sweepverdict import Verdict
+from harness.sweeps.verdicts import Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 

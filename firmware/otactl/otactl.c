@@ -5,7 +5,7 @@
  * (SYS_OTA_CtrlMsg, SYS_OTA_SET_PARAMETERS, OTA_GetDownloadStatus) and
  * answers exactly one line, so a test host can match answers without
  * parsing free text. The answers are a contract with the otaloop virtual
- * board (bootloader_model/sysota_cli.py, function otactl); change both or
+ * board (bootloader_model/service/commands.py, function otactl); change both or
  * neither. This file does not run any OTA step itself, keeps no state of
  * its own, and prints nothing but the answers and the start-up banner.
  *

@@ -6,7 +6,7 @@
  * per command, so that the otaloop scenario suite can run on real hardware.
  * It was written against Harmony v3.9.1 and the wifi_ota_app_upgrade
  * application; the otaloop virtual board answers the same commands in
- * bootloader_model/sysota_cli.py, and tests/test_otactl_c.py checks that the
+ * bootloader_model/service/commands.py, and tests/test_otactl_c.py checks that the
  * two give byte-identical answers.
  *
  * Adding it to a Harmony project

@@ -1,9 +1,10 @@
 """The ``otaloop`` command line: one sub-command module per job, one place that reports errors.
 
-Each sub-command lives in its own module with a ``register(subparsers)`` function that adds its parser
-and sets ``func``. This module only dispatches and turns expected failures into one-line messages:
-a :class:`~bootloader_model.errors.CallerError` exits 2, a
-:class:`~bootloader_model.errors.BoardError` exits 1. It never prints a traceback for either.
+Each sub-command lives in its own module, named after it, with a ``register(subparsers)`` function that adds
+its parser and sets ``func``; :mod:`harness.cli.help` turns module docstrings into help text. This module
+only dispatches and turns expected failures into one-line messages: a
+:class:`~bootloader_model.errors.CallerError` exits 2, a :class:`~bootloader_model.errors.BoardError` exits 1.
+It never prints a traceback for either.
 """
 
 from __future__ import annotations
@@ -18,19 +19,14 @@ from bootloader_model.errors import BoardError, CallerError
 
 #: Sub-command modules, in the order ``otaloop --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
-    "harness.cli.demo_cmd",
-    "harness.cli.image_cmd",
-    "harness.cli.flash_cmd",
-    "harness.cli.board_cmd",
-    "harness.cli.run_cmd",
-    "harness.cli.sweep_cmd",
-    "harness.cli.quirks_cmd",
+    "harness.cli.demo",
+    "harness.cli.image",
+    "harness.cli.flash",
+    "harness.cli.board",
+    "harness.cli.run",
+    "harness.cli.sweep",
+    "harness.cli.quirks",
 )
-
-
-def help_text(doc: str | None) -> str:
-    """A module docstring as command help: reStructuredText ``literal`` markup removed."""
-    return (doc or "").replace("``", "")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,16 +1,19 @@
 """Host-side OTA image tooling: application ELF or Intel HEX -> OTA ``.bin`` -> digest -> ``ota.json``.
 
-``elf`` and ``ihex`` turn an input file into load chunks at physical addresses; ``hex2bin`` applies the
-rules of Harmony's ``hex2bin.py`` to those chunks; ``manifest`` writes and validates ``ota.json``. Synthetic
-images need no input file and live in :mod:`bootloader_model.appimage`.
+``elf`` and ``intel_hex`` turn an input file into load chunks (``load_chunk``) at physical addresses;
+``hex2bin`` applies the rules of Harmony's ``hex2bin.py`` to those chunks; ``convert`` does both for a file
+on disk; ``manifest`` writes and validates ``ota.json``. Synthetic
+images need no input file and live in :mod:`bootloader_model.formats.app_image`.
 """
 
 from __future__ import annotations
 
-from .elf import read_elf
-from .hex2bin import SLOT_END, LoadChunk, bin_from_file, digest, hex2bin
-from .ihex import read_ihex
-from .manifest import Manifest, ManifestEntry, read_manifest, write_manifest
+from harness.image.convert import bin_from_file
+from harness.image.elf import read_elf
+from harness.image.hex2bin import digest, hex2bin
+from harness.image.intel_hex import read_ihex
+from harness.image.load_chunk import SLOT_END, LoadChunk
+from harness.image.manifest import Manifest, ManifestEntry, read_manifest, write_manifest
 
 __all__ = [
     "SLOT_END",

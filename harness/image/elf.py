@@ -19,10 +19,9 @@ import struct
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from bootloader_model.appimage import SLOT_START
 from bootloader_model.errors import ImageError
-
-from .hex2bin import SLOT_END, LoadChunk
+from bootloader_model.formats.app_image import SLOT_START
+from harness.image.load_chunk import SLOT_END, LoadChunk
 
 PHYS_MASK = 0x1FFF_FFFF
 

@@ -9,29 +9,18 @@ The rules, as read in ``system/ota/framework/tools/hex2bin/hex2bin.py`` (SYS v3.
 * factory variant (``-f 0``): the whole ``0xDF000`` buffer, with byte 0 forced to 0xF8;
 * the digest printed is SHA-256 of the output file.
 
-This module does not parse files (``elf`` and ``ihex`` do) and does not sign images.
+This module does not parse files (``elf`` and ``intel_hex`` do; ``convert`` picks one by file kind) and does
+not sign images.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
 
-from bootloader_model.appimage import SLOT_SIZE, SLOT_START, build_factory_bin
 from bootloader_model.errors import ImageError
-
-#: End (exclusive) of hex2bin's window: 0x100F_F000.
-SLOT_END = SLOT_START + SLOT_SIZE
-
-
-@dataclass(frozen=True)
-class LoadChunk:
-    """Bytes to load at a physical address: one Intel HEX data record, or one ELF segment piece."""
-
-    address: int
-    data: bytes
+from bootloader_model.formats.app_image import SLOT_SIZE, SLOT_START, build_factory_bin
+from harness.image.load_chunk import SLOT_END, LoadChunk
 
 
 def hex2bin(chunks: Iterable[LoadChunk], *, factory: bool = False, source: str = "image") -> bytes:
@@ -52,25 +41,3 @@ def hex2bin(chunks: Iterable[LoadChunk], *, factory: bool = False, source: str =
 def digest(data: bytes) -> str:
     """SHA-256 of the whole ``.bin``, lower-case hex: the manifest's ``Digest``."""
     return hashlib.sha256(data).hexdigest()
-
-
-def read_input(path: str | Path) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise ImageError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def bin_from_file(path: str | Path, kind: str, *, factory: bool = False) -> bytes:
-    """Build the ``.bin`` from an ``"elf"`` or ``"hex"`` file."""
-    from .elf import read_elf
-    from .ihex import read_ihex
-
-    raw = read_input(path)
-    if kind == "elf":
-        chunks = read_elf(raw, source=str(path))
-    elif kind == "hex":
-        chunks = read_ihex(raw, source=str(path))
-    else:
-        raise ImageError(f"unknown input kind {kind!r}; use 'elf' or 'hex'")
-    return hex2bin(chunks, factory=factory, source=str(path))

@@ -6,8 +6,8 @@ Importing the package registers every scenario in :data:`REGISTRY` (in library o
 
 from __future__ import annotations
 
-from . import control, updates  # noqa: F401  (registers the scenarios)
-from .base import (
+from harness.scenarios import control, updates  # noqa: F401  (registers the scenarios)
+from harness.scenarios.base import (
     CONFIGS,
     REGISTRY,
     AppConfig,

@@ -2,7 +2,7 @@
 
 A scenario is a plain function ``scenario(bench) -> Trace``. It talks to the board only through the
 :class:`~harness.driver.BoardDriver` / :class:`~harness.console.Console` of its :class:`Bench` and serves
-images from the bench's :class:`~harness.imageserver.ImageServer`, so the same function runs against a real
+images from the bench's :class:`~harness.image_server.ImageServer`, so the same function runs against a real
 board on a serial port and against the virtual board on a pty. What only the virtual board can do (cut
 power at a flash operation, look into flash, provision a factory application) sits behind
 :attr:`Bench.virtual` and a scenario that needs it declares so in its ``requires`` set.
@@ -23,17 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from bootloader_model.appdesc import AppDescriptor
-from bootloader_model.appimage import build_app
 from bootloader_model.errors import BoardError, CallerError
-
-from ..console import Console
-from ..driver import BoardDriver, BootInfo
-from ..imageserver import ImageServer
+from bootloader_model.formats.app_descriptor import AppDescriptor
+from bootloader_model.formats.app_image import build_app
+from harness.console import Console
+from harness.driver import BoardDriver, BootInfo
+from harness.image_server import ImageServer
 
 if TYPE_CHECKING:
-    from ..power import PowerControl
-    from .benches import VirtualHooks
+    from harness.power import PowerControl
+    from harness.scenarios.virtual_hooks import VirtualHooks
 
 
 class ScenarioFailed(BoardError):

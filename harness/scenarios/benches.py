@@ -1,9 +1,9 @@
 """Benches for the scenario library: a fresh virtual board per scenario, or a real board on a serial port.
 
-:func:`virtual_bench` provisions a new :class:`~bootloader_model.board.VirtualBoard` with the scenario's
-factory application, serves its UART through a :class:`~harness.boardrunner.BoardRunner` on a real pty
+:func:`virtual_bench` provisions a new :class:`~bootloader_model.board.virtual_board.VirtualBoard` with the scenario's
+factory application, serves its UART through a :class:`~harness.board_runner.BoardRunner` on a real pty
 (opened with pyserial, exactly as a USB serial adapter would be) or, for speed, an in-process
-:class:`~harness.boardrunner.VirtualPort`, and starts an :class:`~harness.imageserver.ImageServer` on
+:class:`~harness.board_runner.VirtualPort`, and starts an :class:`~harness.image_server.ImageServer` on
 127.0.0.1 whose manifest URL is built into every synthetic image.
 
 :class:`SerialBench` wraps a real board: one pyserial port for the whole suite, images from a directory,
@@ -16,70 +16,29 @@ Nothing here decides what a scenario checks.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bootloader_model.board import BoardConfig, VirtualBoard
+from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
 from bootloader_model.errors import BoardError, CallerError
-from bootloader_model.flash import FaultPlan
-from bootloader_model.fs import OTA_DIR
 from bootloader_model.quirks import HARMONY, QuirkProfile
-
-from ..boardrunner import DEFAULT_SPEED, BoardRunner, VirtualPort
-from ..console import Console
-from ..driver import BoardDriver
-from ..imageserver import ImageServer
-from ..power import PowerControl
-from ..transport import open_port
-from ..uartlink import PtyLink
-from .base import AppConfig, Bench, DirImages, SyntheticImages
+from harness.board_runner import DEFAULT_SPEED, BoardRunner, VirtualPort
+from harness.console import Console
+from harness.driver import BoardDriver
+from harness.image_server import ImageServer
+from harness.power import PowerControl
+from harness.scenarios.base import AppConfig, Bench, DirImages, SyntheticImages
+from harness.scenarios.virtual_hooks import VirtualHooks
+from harness.transport import open_port
+from harness.uart_link import PtyLink
 
 T = TypeVar("T")
 
 #: What a virtual bench offers on top of a console: power, provisioning, flash cuts, looking into flash.
 VIRTUAL_CAPS = frozenset({"virtual", "power", "provision", "power-cut", "inspect"})
 LINKS = ("pty", "inproc")
-
-
-class VirtualHooks:
-    """Board-side access for scenarios that declare ``requires={"virtual"}`` (thread-safe via the runner)."""
-
-    def __init__(self, runner: BoardRunner) -> None:
-        self.runner = runner
-        self._t0 = runner.call(lambda b: b.clock.now())
-
-    def call(self, fn: Callable[[VirtualBoard], T]) -> T:
-        return self.runner.call(fn)
-
-    def now(self) -> float:
-        return self.runner.call(lambda b: b.clock.now()) - self._t0
-
-    def printed_at(self, offset: int) -> float | None:
-        """Board time (from the bench's start) when transcript byte ``offset`` was printed."""
-        t = self.runner.call(lambda b: b.printed_at(offset))
-        return None if t is None else t - self._t0
-
-    def power_on(self) -> None:
-        self.runner.call(lambda b: b.power_on())
-
-    def power_off(self) -> None:
-        self.runner.call(lambda b: b.power_off())
-
-    def arm_cut(self, device: str, plan: FaultPlan) -> None:
-        self.runner.call(lambda b: b.arm_cut(device, plan))
-
-    def ota_files(self) -> list[str]:
-        """Names in ``/mnt/myDrive1/ota`` as the external flash holds them now (board state untouched)."""
-        from bootloader_model.extflash import ExternalFlash
-
-        def listing(b: VirtualBoard) -> list[str]:
-            fs = ExternalFlash(b.external)
-            fs.mount()
-            return sorted(fs.listdir(OTA_DIR))
-
-        return self.runner.call(listing)
 
 
 @contextlib.contextmanager

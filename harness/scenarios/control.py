@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 
-from bootloader_model.flash import FaultPlan
-
-from ..imageserver import Fault, FaultKind
-from .base import Bench, Trace, check, expect_lines, image_name, scenario
-from .updates import (
+from bootloader_model.storage.nor_flash import FaultPlan
+from harness.image_server import Fault, FaultKind
+from harness.scenarios.base import Bench, Trace, check, expect_lines, image_name, scenario
+from harness.scenarios.updates import (
     BANNER,
     FIRST_CHECK_S,
     IP_LINE,

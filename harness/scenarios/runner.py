@@ -5,7 +5,7 @@
 is skipped, with the reason, when the bench lacks a capability it declares or when a real board was
 flashed with another factory configuration. :func:`summary_table` renders the results for a terminal.
 
-It does not parse command lines (``harness.cli.run_cmd``) or define scenarios.
+It does not parse command lines (``harness.cli.run``) or define scenarios.
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from pathlib import Path
 
 from bootloader_model.errors import CallerError, OtaloopError, PortLost
 from bootloader_model.quirks import HARMONY, QuirkProfile
-
-from ..boardrunner import DEFAULT_SPEED
-from . import REGISTRY
-from .base import Bench, Scenario, ScenarioSkipped, Trace
-from .benches import SerialBench, virtual_bench
+from harness.board_runner import DEFAULT_SPEED
+from harness.scenarios import REGISTRY
+from harness.scenarios.base import Bench, Scenario, ScenarioSkipped, Trace
+from harness.scenarios.benches import SerialBench, virtual_bench
 
 #: Given a scenario, a context manager yielding a ready bench, or a reason to skip it.
 Provider = Callable[[Scenario], "ContextManager[Bench] | str"]

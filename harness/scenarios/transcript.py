@@ -16,9 +16,9 @@ import re
 import sys
 from pathlib import Path
 
-from . import REGISTRY
-from .base import Bench
-from .benches import virtual_bench
+from harness.scenarios import REGISTRY
+from harness.scenarios.base import Bench
+from harness.scenarios.benches import virtual_bench
 
 HEADER = """# Console transcript of a full OTA update
 

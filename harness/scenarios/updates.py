@@ -10,8 +10,8 @@ import json
 import re
 import socket
 
-from ..imageserver import Fault, FaultKind
-from .base import (
+from harness.image_server import Fault, FaultKind
+from harness.scenarios.base import (
     Bench,
     Trace,
     check,

@@ -1,0 +1,12 @@
+"""The virtual board: both flash parts, the OTA bootloader and the application with its OTA service.
+
+* :mod:`.virtual_board` -- :class:`VirtualBoard` and :class:`BoardConfig`: power, reset, boot, what the
+  application does, the state directory;
+* :mod:`.command_processor` -- Harmony's SYS_COMMAND line discipline on the console input.
+
+It does not pace itself against wall time or open any port: the host side (``harness``) does that.
+"""
+
+from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
+
+__all__ = ["BoardConfig", "VirtualBoard"]

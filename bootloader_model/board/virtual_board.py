@@ -1,0 +1,417 @@
+"""The virtual board: internal and external flash, the OTA bootloader and the application, on one clock.
+
+A :class:`VirtualBoard` behaves like a WFI32E Curiosity board with Harmony's OTA bootloader and an OTA
+application: power on runs the bootloader (:mod:`bootloader_model.bootloader.step_machine`) on the emulated internal
+flash and the FAT volume on the emulated SST26; when it jumps, the application in internal flash decides
+what happens next through its app descriptor (:mod:`bootloader_model.formats.app_descriptor`):
+
+* a healthy app prints ``APP: version <n>``, brings up the network after a short virtual delay and runs
+  the OTA service (:mod:`bootloader_model.service.ota_service`) and the SYS_COMMAND console
+  (:mod:`bootloader_model.board.command_processor`) with the ``sysota`` and ``otactl`` groups;
+* a crash-at-boot app resets shortly after the jump (the bootloader then runs again);
+* a hang-at-boot app goes silent and ignores input;
+* internal flash whose descriptor or body CRC fails runs as garbage code would: silence.
+
+Reset and power cycle are separate actions; both lose RAM (the service, the console line, FatFs state)
+and keep flash. A :class:`~bootloader_model.errors.PowerCut` raised by a flash fault plan turns the board
+off at that operation, leaving the flash exactly as the cut left it.
+
+The console is a byte stream: :meth:`VirtualBoard.uart_rx` takes typed bytes, :meth:`VirtualBoard.take_output`
+returns what the board printed. Serving it on a pty and pacing virtual time against wall time is the host
+runner's job (:mod:`harness.board_runner`); this module never sleeps.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from bootloader_model.board.command_processor import CommandGroup, CommandProcessor
+from bootloader_model.bootloader.provisioning import provision_unified
+from bootloader_model.bootloader.result import BootResult, Outcome
+from bootloader_model.bootloader.step_machine import DEFAULT_BUILD_STAMP, Bootloader
+from bootloader_model.clock import Alarm, VirtualClock
+from bootloader_model.errors import CallerError, DescriptorError, PowerCut
+from bootloader_model.formats.app_descriptor import AppDescriptor, Behaviour, read_descriptor
+from bootloader_model.formats.app_image import SLOT_SIZE, SLOT_START
+from bootloader_model.quirks import HARMONY, QuirkProfile
+from bootloader_model.service.commands import handle_command
+from bootloader_model.service.configuration import ServiceConfig
+from bootloader_model.service.ota_service import OtaService
+from bootloader_model.service.tick_runner import run_until
+from bootloader_model.storage.external_flash import SIZES, ExternalFlash
+from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, FaultPlan, NorFlash
+
+INTERNAL_FILE = "internal.bin"
+EXTERNAL_FILE = "external.bin"
+META_FILE = "board.json"
+
+#: How many back-to-back software resets one power-on follows before reporting a reset loop.
+MAX_RESETS_PER_STEP = 8
+
+
+class AppState(str, Enum):
+    """What the CPU is doing, as seen from outside."""
+
+    OFF = "off"  # no power
+    RUNNING = "running"  # healthy application: OTA service and console
+    HUNG = "hung"  # application hung at boot (descriptor behaviour), silent
+    SILENT = "silent"  # internal flash holds no valid application: garbage code, silent
+    BOOTLOADER_STUCK = "bootloader-stuck"  # the bootloader loops for ever (BootResult.stuck_reason)
+    CRASHING = "crashing"  # crash-at-boot application between its jump and its reset
+
+
+@dataclass
+class BoardConfig:
+    """Knobs of one virtual board. Defaults model the WFI32E Curiosity with Harmony v3.9.1."""
+
+    profile: QuirkProfile = HARMONY
+    ext_size: str = "4M"  # SST26VF032B; "8M" for SST26VF064B
+    build_stamp: tuple[str, str] = DEFAULT_BUILD_STAMP
+    bootloader_variant: str = "wolfcrypt"
+    network_delay_s: float = 1.5  # virtual seconds from the jump until the IP address is obtained
+    crash_delay_s: float = 0.05  # a crash-at-boot application resets this long after the jump
+    timed_flash: bool = True  # flash operations take datasheet time on the virtual clock
+    network: str = "loopback"  # "loopback": only 127.0.0.0/8 and localhost are reachable; "open": any host
+
+
+@dataclass
+class BoardEvent:
+    """A line in the board's own history (boots, resets, cuts) for reports and tests."""
+
+    at: float
+    kind: str
+    detail: str = ""
+
+
+@dataclass
+class _App:
+    descriptor: AppDescriptor
+    service: OtaService | None = None
+    console: CommandProcessor | None = None
+    started_at: float = 0.0
+
+
+class VirtualBoard:
+    """One virtual PIC32MZ W1 board running Harmony's OTA bootloader and an OTA application."""
+
+    def __init__(self, config: BoardConfig | None = None, *, clock: VirtualClock | None = None) -> None:
+        self.config = cfg = config or BoardConfig()
+        if cfg.network not in ("loopback", "open"):
+            raise CallerError(f"unknown network policy {cfg.network!r}; choose loopback or open")
+        if cfg.ext_size not in SIZES:
+            raise CallerError(f"unknown external flash size {cfg.ext_size!r}; choose {' or '.join(SIZES)}")
+        self.clock = clock or VirtualClock()
+        self.internal = NorFlash(PIC32MZ1025W104132, strict=False, timed=cfg.timed_flash, keep_log=False)
+        self.external = NorFlash(SIZES[cfg.ext_size], strict=False, timed=cfg.timed_flash, keep_log=False)
+        self.state = AppState.OFF
+        self.transcript = bytearray()  # everything printed since the board object was made
+        # (transcript offset, virtual time) of every print, so a host can tell when a line came out.
+        self.print_times: list[tuple[int, float]] = []
+        self._out = bytearray()  # printed and not yet taken by the UART link
+        self._rx = bytearray()
+        self.network_enabled = True
+        self.boots: list[BootResult] = []
+        self.history: list[BoardEvent] = []
+        self.last_cut: PowerCut | None = None
+        self._app: _App | None = None
+        self._pending_reset = False
+        self._crash_alarm: Alarm | None = None
+        self._ext_busy = 0.0
+        self.blocked_hosts: list[str] = []  # hosts the loopback-only network refused
+
+    # ------------------------------------------------------------------------------------ console I/O
+    def _print(self, data: bytes) -> None:
+        self.print_times.append((len(self.transcript), self.clock.now()))
+        self.transcript += data
+        self._out += data
+
+    def take_output(self) -> bytes:
+        """What the board printed since the last call (the bytes a UART would have sent)."""
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def uart_rx(self, data: bytes) -> None:
+        """Bytes typed on the console. Only a running healthy application reads them; otherwise lost."""
+        if self.state is AppState.RUNNING:
+            self._rx += data
+
+    def printed_at(self, offset: int) -> float | None:
+        """Virtual time at which transcript byte ``offset`` was printed (None past the end)."""
+        if not 0 <= offset < len(self.transcript):
+            return None
+        i = bisect.bisect_right(self.print_times, (offset, float("inf"))) - 1
+        return self.print_times[i][1]
+
+    @property
+    def text(self) -> str:
+        return self.transcript.decode("utf-8", "replace")
+
+    # -------------------------------------------------------------------------------------- lifecycle
+    def provision(self, factory_app_bin: bytes) -> None:
+        """Program the unified hex (bootloader + factory application) as MPLAB would, board off."""
+        if self.state is not AppState.OFF:
+            raise CallerError("provision a board while it is powered off")
+        provision_unified(self.internal, factory_app_bin)
+        self._note("provision", f"{len(factory_app_bin)} byte factory application")
+
+    @property
+    def service(self) -> OtaService | None:
+        return self._app.service if self._app else None
+
+    @property
+    def powered(self) -> bool:
+        return self.state is not AppState.OFF
+
+    def power_on(self) -> None:
+        """Apply power: run the bootloader and start whatever it jumps to."""
+        if self.powered:
+            return
+        self._note("power-on")
+        self._guard(self._boot)
+
+    def power_off(self) -> None:
+        """Remove power: RAM is lost, flash keeps what it holds."""
+        if self.powered:
+            self._note("power-off")
+        self._halt()
+
+    def power_cycle(self) -> None:
+        self.power_off()
+        self.power_on()
+
+    def reset(self) -> None:
+        """A reset (MCLR, or the software reset the firmware requests): RAM lost, bootloader runs again."""
+        if not self.powered:
+            return
+        self._note("reset")
+        self._halt()
+        self._guard(self._boot)
+
+    def arm_cut(self, device: str, plan: FaultPlan) -> None:
+        """Cut power at a planned operation of ``"internal"`` or ``"external"`` flash."""
+        flash = {"internal": self.internal, "external": self.external}.get(device)
+        if flash is None:
+            raise CallerError(f"unknown flash {device!r}; choose internal or external")
+        flash.arm(plan)
+
+    def set_network(self, up: bool) -> None:
+        """Bring the board's network up or down (Harmony's service never notices a loss, spec 1.4)."""
+        self.network_enabled = up
+
+    # ------------------------------------------------------------------------------------------- state
+    def save(self, state_dir: str | os.PathLike[str]) -> None:
+        """Write both flash arrays as raw images (atomically) and a small metadata file."""
+        d = Path(state_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        self.internal.dump(d / INTERNAL_FILE)
+        self.external.dump(d / EXTERNAL_FILE)
+        meta = {"ext_size": self.config.ext_size, "internal": INTERNAL_FILE, "external": EXTERNAL_FILE}
+        tmp = d / (META_FILE + ".tmp")
+        tmp.write_text(json.dumps(meta, indent=2) + "\n")
+        os.replace(tmp, d / META_FILE)
+
+    def load(self, state_dir: str | os.PathLike[str]) -> None:
+        """Load flash images saved by :meth:`save` (board off)."""
+        if self.powered:
+            raise CallerError("load state while the board is powered off")
+        d = Path(state_dir)
+        self.internal.load(d / INTERNAL_FILE)
+        self.external.load(d / EXTERNAL_FILE)
+
+    @staticmethod
+    def has_state(state_dir: str | os.PathLike[str]) -> bool:
+        d = Path(state_dir)
+        return (d / INTERNAL_FILE).is_file() and (d / EXTERNAL_FILE).is_file()
+
+    # -------------------------------------------------------------------------------------------- time
+    def run_until(self, predicate: Callable[[], bool], max_virtual_s: float, *, speed: float = 1e6) -> bool:
+        """Run the board until ``predicate()`` holds or ``max_virtual_s`` pass; fast-forwards idle time."""
+        end = self.clock.now() + max_virtual_s
+        while not predicate():
+            now = self.clock.now()
+            if now >= end - 1e-9:
+                return False
+            self.step(end - now, speed=speed, predicate=predicate)
+        return True
+
+    def run_for(self, virtual_s: float, *, speed: float = 1e6) -> None:
+        """Run ``virtual_s`` seconds of board time (or less if nothing but idling remains)."""
+        end = self.clock.now() + virtual_s
+        while self.clock.now() < end - 1e-9:
+            self.step(end - self.clock.now(), speed=speed)
+
+    def step(self, budget_s: float, *, speed: float = 1e6, predicate: Callable[[], bool] | None = None) -> None:
+        """Advance at most ``budget_s`` virtual seconds, stopping early when something needs attention."""
+        self._guard(lambda: self._step(budget_s, speed, predicate))
+
+    def _step(self, budget_s: float, speed: float, predicate: Callable[[], bool] | None) -> None:
+        if self._pending_reset:
+            self._pending_reset = False
+            self._note("software-reset")
+            self._halt(keep_power=True)
+            self._boot()
+            return
+        app = self._app
+        if self.state is AppState.RUNNING and app is not None and app.service is not None:
+            svc = app.service
+            if self._rx and app.console is not None:
+                data = bytes(self._rx)
+                self._rx.clear()
+                app.console.feed(data)
+                if self._pending_reset:
+                    return
+            stop = predicate or (lambda: False)
+            run_until(
+                svc,
+                lambda: stop() or svc.reset_requested or self._pending_reset or bool(self._rx),
+                budget_s,
+                speed=speed,
+            )
+            self._charge_external_time()
+            if svc.reset_requested:
+                self._pending_reset = True
+            elif svc.hung:
+                # A write through NULL ends in the PIC32 general exception handler's endless loop.
+                self._note("app-hang", "OTA core hung")
+                self.state = AppState.HUNG
+            return
+        # Nothing runs (off, hung, silent, stuck, or a crash pending): time passes up to the next alarm,
+        # so a pending crash reset is handled at its moment rather than at the end of the budget.
+        nxt = self.clock.next_deadline()
+        now = self.clock.now()
+        self.clock.advance(budget_s if nxt is None else max(0.0, min(budget_s, nxt - now)))
+
+    # -------------------------------------------------------------------------------------- internals
+    def _note(self, kind: str, detail: str = "") -> None:
+        self.history.append(BoardEvent(self.clock.now(), kind, detail))
+
+    def _guard(self, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except PowerCut as cut:
+            self.last_cut = cut
+            self._note("power-cut", cut.fault_id)
+            self._halt()
+
+    def _halt(self, keep_power: bool = False) -> None:
+        if self._crash_alarm is not None:
+            self.clock.cancel(self._crash_alarm)
+            self._crash_alarm = None
+        if self._app and self._app.service:
+            client = self._app.service.client
+            if client.sock is not None:  # RAM is gone: so is the TCP connection
+                client.sock.close()
+                client.sock = None
+        self._app = None
+        self._rx.clear()
+        self._pending_reset = False
+        self.state = AppState.RUNNING if keep_power else AppState.OFF
+
+    def _charge_external_time(self) -> None:
+        busy = self.external.busy_s
+        if busy > self._ext_busy:
+            self.clock.advance(busy - self._ext_busy)
+        self._ext_busy = busy
+
+    def _boot(self) -> None:
+        """From reset: bootloader runs (possibly resetting itself), then the application starts."""
+        cfg = self.config
+        self.state = AppState.CRASHING  # powered, nothing running yet
+        for _ in range(MAX_RESETS_PER_STEP):
+            before = self.internal.busy_s
+            loader = Bootloader(
+                self.internal,
+                ExternalFlash(self.external),
+                cfg.profile,
+                console=self._print,
+                build_stamp=cfg.build_stamp,
+                variant=cfg.bootloader_variant,
+            )
+            result = loader.boot()
+            self.boots.append(result)
+            self.clock.advance(max(0.0, self.internal.busy_s - before))
+            self._charge_external_time()
+            if result.outcome is Outcome.RESET:
+                self._note("bootloader-reset")
+                continue
+            if result.outcome is Outcome.STUCK:
+                self._note("bootloader-stuck", result.stuck_reason or "")
+                self.state = AppState.BOOTLOADER_STUCK
+                return
+            self._note("jump", f"0x{result.jump_addr or 0:08X}")
+            self._start_app()
+            return
+        self._note("reset-loop", f"{MAX_RESETS_PER_STEP} bootloader resets in a row")
+        self.state = AppState.BOOTLOADER_STUCK
+
+    def _start_app(self) -> None:
+        window = self.internal.read(SLOT_START, SLOT_SIZE)
+        try:
+            desc = read_descriptor(window)
+        except DescriptorError as exc:
+            self._note("app-invalid", str(exc))
+            self.state = AppState.SILENT
+            return
+        self._app = app = _App(desc, started_at=self.clock.now())
+        if desc.behaviour is Behaviour.HANG_AT_BOOT:
+            self._note("app-hang", f"version {desc.version}")
+            self.state = AppState.HUNG
+            return
+        if desc.behaviour is Behaviour.CRASH_AT_BOOT:
+            self._note("app-crash", f"version {desc.version}")
+            self.state = AppState.CRASHING
+
+            def crash() -> None:
+                self._crash_alarm = None
+                self._pending_reset = True  # the next step performs the reset
+
+            self._crash_alarm = self.clock.call_later(self.config.crash_delay_s, crash)
+            return
+        self._print(f"APP: version {desc.version}\r\n".encode())
+        up_at = self.clock.now() + self.config.network_delay_s
+        svc = OtaService(
+            ServiceConfig.from_descriptor(desc),
+            ExternalFlash(self.external),
+            self.internal,
+            self.clock,
+            self._print,
+            self.config.profile,
+            network_up=lambda: self.network_enabled and self.clock.now() >= up_at,
+        )
+        svc.client.loopback_only = self.config.network == "loopback"
+        svc.client.blocked = self.blocked_hosts  # one list across boots, for the host to report
+        app.service = svc
+        console = CommandProcessor(self._print, self._request_reset)
+
+        def run(argv: list[bytes]) -> None:
+            handle_command(svc, [a.decode("latin-1") for a in argv])
+
+        console.add_group(
+            CommandGroup(
+                b"sysota",
+                b": Sys OTA commands",
+                [(b"sysota", run, b": SysOta commands processing"), (b"sysotahelp", run, b": SysOta commands help ")],
+            )
+        )
+        console.add_group(CommandGroup(b"otactl", b": OTA control", [(b"otactl", run, b": OTA control messages")]))
+        app.console = console
+        self.state = AppState.RUNNING
+        self._note("app-start", f"version {desc.version}")
+
+    def _request_reset(self) -> None:
+        self._pending_reset = True
+
+
+def new_board(factory_app_bin: bytes | None = None, config: BoardConfig | None = None) -> VirtualBoard:
+    """A board, provisioned with ``factory_app_bin`` if given (not powered)."""
+    board = VirtualBoard(config)
+    if factory_app_bin is not None:
+        board.provision(factory_app_bin)
+    return board

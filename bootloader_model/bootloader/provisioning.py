@@ -1,0 +1,71 @@
+"""Program a blank virtual board as MPLAB programs the unified hex (bootloader + factory application).
+
+The unified hex holds the bootloader's code (program flash 0x1000_0000..0x1001_FFFF; its boot-flash
+startup code is outside the modelled array) and the factory application from 0x1002_0000, whose first
+page is the application's ``.ota_boot_control`` placeholder (status FF, type 03). The model cannot run
+the bootloader's MIPS code, so the bootloader region gets deterministic non-blank filler.
+
+Also here: :func:`synthetic_app_bin`, a stand-in OTA ``.bin`` (placeholder page + deterministic body)
+for tests and benchmarks. It is not an application the virtual board can run; real and virtual
+application images live in the image tooling. This module does not touch external flash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from bootloader_model.errors import CallerError
+from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, PAGE_SIZE, placeholder_page
+from bootloader_model.storage.nor_flash import NorFlash
+
+BOOTLOADER_REGION = (0x1000_0000, 0x1002_0000)
+APP_WINDOW = 0xDF000  # 0x1002_0000 .. 0x100F_EFFF: what hex2bin and the bootloader cover
+ROW = 1024
+
+
+def _stream(label: bytes, size: int) -> bytes:
+    """Deterministic pseudo-random bytes: SHA-256 in counter mode over ``label``."""
+    out = bytearray()
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha256(label + counter.to_bytes(8, "little")).digest()
+        counter += 1
+    return bytes(out[:size])
+
+
+def bootloader_filler() -> bytes:
+    """The bytes standing in for the bootloader's code in 0x1000_0000..0x1001_FFFF."""
+    lo, hi = BOOTLOADER_REGION
+    return _stream(b"otaloop harmony ota_bootloader v3.9.1", hi - lo)
+
+
+def provision_unified(internal: NorFlash, factory_app_bin: bytes) -> None:
+    """Erase the whole program flash and program the bootloader filler plus ``factory_app_bin`` at 0x1002_0000.
+
+    ``factory_app_bin`` is the application as hex2bin slices it (boot control placeholder page first).
+    Rows that are entirely 0xFF are skipped, as they have no hex records.
+    """
+    if internal.geometry.base != BOOTLOADER_REGION[0]:
+        raise CallerError(f"unified hex targets PIC32MZ program flash at 0x10000000, not {internal.geometry.name}")
+    if not PAGE_SIZE <= len(factory_app_bin) <= APP_WINDOW:
+        raise CallerError(
+            f"factory application is {len(factory_app_bin)} bytes; it must hold the 4 KiB boot control page "
+            f"and fit the 0x{APP_WINDOW:X}-byte application window"
+        )
+    g = internal.geometry
+    internal.erase(g.base, "chip")
+    blank = b"\xff" * ROW
+    lo, _ = BOOTLOADER_REGION
+    for base, blob in ((lo, bootloader_filler()), (BOOT_CTL_PHYS, factory_app_bin)):
+        padded = blob + b"\xff" * (-len(blob) % ROW)
+        for off in range(0, len(padded), ROW):
+            row = padded[off : off + ROW]
+            if row != blank:
+                internal.program(base + off, row)
+
+
+def synthetic_app_bin(size: int, seed: int = 0) -> bytes:
+    """A stand-in OTA ``.bin`` of ``size`` bytes: the placeholder page, then deterministic bytes."""
+    if size < PAGE_SIZE:
+        raise CallerError(f"an OTA image holds at least the {PAGE_SIZE}-byte boot control page, not {size} bytes")
+    return placeholder_page() + _stream(b"otaloop synthetic app %d" % seed, size - PAGE_SIZE)

@@ -1,0 +1,89 @@
+"""Drive an :class:`~bootloader_model.service.ota_service.OtaService` tick by tick, fast-forwarding over idle stretches.
+
+This is the one place on the device side that looks at wall time, and only to wait for the network: the
+service itself is deterministic. :func:`run_until` ticks the service; when the service is
+
+* quiescent (parked, core idle, nothing open), it jumps the virtual clock straight to the next alarm (the
+  periodic-check RTCC) or to the end of the budget, since ticks in between change nothing;
+* waiting for socket data, it waits on the socket for a short, growing wall time and, if nothing came,
+  applies the silent ticks in one step (:meth:`~bootloader_model.service.ota_service.OtaService.skip_network_wait`):
+  at wall speed for a grace period, then ``speed`` times faster.
+
+So a 60 s periodic interval, the 70000-empty-read manifest stall and the 1000 s download deadline pass in
+milliseconds, while a responsive server is never skipped past. It does not map virtual time to wall time
+for a user watching a console; the board runner does that with its own speed factor.
+"""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Callable
+
+from bootloader_model.clock import TICK_S
+from bootloader_model.service.ota_service import OtaService
+
+
+def run_until(
+    svc: OtaService,
+    predicate: Callable[[], bool],
+    max_virtual_s: float,
+    *,
+    speed: float = 1000.0,
+    grace_s: float = 0.25,
+    first_wait_s: float = 0.001,
+    max_wait_s: float = 0.05,
+) -> bool:
+    """Tick ``svc`` until ``predicate()`` holds (True) or ``max_virtual_s`` of virtual time passed (False).
+
+    While the socket is silent, virtual time follows wall time 1:1 for the first ``grace_s`` seconds (so a
+    slow but live server is never timed out early), then runs ``speed`` times faster. A closed peer or a
+    full manifest buffer cannot deliver anything more, so those waits are skipped at once.
+    """
+    clock = svc.clock
+    end = clock.now() + max_virtual_s
+    wait = first_wait_s
+    silent_since: float | None = None
+    while not predicate():
+        now = clock.now()
+        if now >= end:
+            return False
+        if svc.reset_requested or svc.hung:
+            clock.advance_to(end)
+            return predicate()
+        if svc.quiescent():
+            deadline = svc.timer_deadline()
+            target = end if deadline is None or deadline <= now else min(end, deadline)
+            if target - now > 2 * TICK_S:
+                clock.advance_to(target - TICK_S)
+            svc.tick()
+            continue
+        if svc.waiting_on_network():
+            sock = svc.client.waiting_socket()  # None: closed peer or full buffer, nothing can arrive
+            t0 = time.perf_counter()
+            if silent_since is None:
+                silent_since = t0
+            connecting = svc.client.state.name == "CONNECTING"
+            if sock is None:
+                progress, factor = False, speed
+                wait = max_wait_s
+            else:
+                readable, writable, _ = select.select([sock], [sock] if connecting else [], [], wait)
+                progress = bool(readable or writable)
+                factor = speed if t0 - silent_since >= grace_s else 1.0
+            if not progress:
+                waited = max(time.perf_counter() - t0, wait)
+                ticks = int(min(end - now, waited * factor) / TICK_S)
+                wait = min(wait * 2, max_wait_s)
+                if svc.skip_network_wait(max(ticks, 1)):
+                    continue
+        silent_since = None
+        wait = first_wait_s
+        svc.tick()
+    return True
+
+
+def run_ticks(svc: OtaService, n: int) -> None:
+    """Exactly ``n`` ticks, no fast-forward."""
+    for _ in range(n):
+        svc.tick()

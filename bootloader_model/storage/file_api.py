@@ -1,0 +1,249 @@
+"""The small file API the firmware models use, shaped after Harmony's SYS_FS.
+
+The OTA bootloader and the OTA service only ever touch external flash through SYS_FS calls on paths under
+the mount point ``/mnt/myDrive1`` (device ``/dev/mtda1``). This module names that contract once:
+
+* :class:`FileSystem` / :class:`OpenFile` -- the protocol both the real FAT volume on emulated SST26 flash
+  and the in-memory stand-in implement;
+* :class:`FsError` -- a failed SYS_FS call (``SYS_FS_RES_FAILURE``). Firmware models catch it where the C
+  code checks a return value. It is an :class:`~bootloader_model.errors.OtaloopError` but neither a caller
+  nor a board error: it is a normal, expected outcome on the device;
+* :class:`MemoryFileSystem` -- a dict-backed volume for fast tests of the layers above. It has no flash
+  underneath, so power cuts never damage it.
+
+Paths are Harmony's: absolute, ``/``-separated, under :data:`MOUNT_POINT`. The API does not model SYS_FS
+handles, the current-drive notion, or FatFs attributes and timestamps.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Protocol
+
+from bootloader_model.errors import OtaloopError
+
+MOUNT_POINT = "/mnt/myDrive1"
+DEVICE = "/dev/mtda1"
+OTA_DIR = MOUNT_POINT + "/ota"
+
+
+class FsError(OtaloopError):
+    """A SYS_FS call failed (no file system, no such file, disk full, ...)."""
+
+
+def volume_path(path: str) -> str:
+    """Turn ``/mnt/myDrive1/ota/x.bin`` into the volume-relative ``/ota/x.bin``; reject other mounts."""
+    norm = posixpath.normpath(path)
+    if norm == MOUNT_POINT:
+        return "/"
+    if not norm.startswith(MOUNT_POINT + "/"):
+        raise FsError(f"{path}: not under {MOUNT_POINT}")
+    return norm[len(MOUNT_POINT) :]
+
+
+class OpenFile(Protocol):
+    """An open file, as SYS_FS_FileOpen hands out."""
+
+    def read(self, n: int) -> bytes: ...
+    def write(self, data: bytes) -> int: ...
+    def seek(self, pos: int) -> None: ...
+    def tell(self) -> int: ...
+    def size(self) -> int: ...
+    def close(self) -> None: ...
+
+
+class FileSystem(Protocol):
+    """What the firmware models may do with the external volume.
+
+    ``mode`` is SYS_FS's: ``"r"`` (READ, must exist), ``"r+"`` (READ_PLUS, must exist), ``"w"``
+    (WRITE, create or truncate), ``"w+"`` (WRITE_PLUS, create or truncate), ``"a"`` (APPEND).
+    """
+
+    def mount(self) -> None: ...
+    def has_filesystem(self) -> bool: ...
+    def format(self) -> None: ...
+    def mkdir(self, path: str) -> None: ...
+    def open(self, path: str, mode: str) -> OpenFile: ...
+    def exists(self, path: str) -> bool: ...
+    def remove(self, path: str) -> None: ...
+    def listdir(self, path: str) -> list[str]: ...
+    def file_size(self, path: str) -> int: ...
+    def free_bytes(self) -> int: ...
+
+
+def read_file(fs: FileSystem, path: str) -> bytes:
+    """Read a whole file (convenience over :meth:`FileSystem.open`)."""
+    fh = fs.open(path, "r")
+    try:
+        return fh.read(fh.size())
+    finally:
+        fh.close()
+
+
+def write_file(fs: FileSystem, path: str, data: bytes) -> None:
+    """Create or replace a whole file in one call."""
+    fh = fs.open(path, "w")
+    try:
+        fh.write(data)
+    finally:
+        fh.close()
+
+
+_MODES = {"r", "r+", "w", "w+", "a"}
+
+
+class _MemFile:
+    def __init__(self, fs: MemoryFileSystem, key: str, mode: str) -> None:
+        self._fs, self._key, self._mode = fs, key, mode
+        self._pos = len(fs._files[key]) if mode == "a" else 0
+        self._closed = False
+
+    def _buf(self) -> bytearray:
+        if self._closed:
+            raise FsError(f"{self._key}: file is closed")
+        return self._fs._files[self._key]
+
+    def read(self, n: int) -> bytes:
+        buf = self._buf()
+        if self._mode in ("w", "a"):
+            raise FsError(f"{self._key}: not opened for reading")
+        out = bytes(buf[self._pos : self._pos + n])
+        self._pos += len(out)
+        return out
+
+    def write(self, data: bytes) -> int:
+        buf = self._buf()
+        if self._mode == "r":
+            raise FsError(f"{self._key}: not opened for writing")
+        grow = max(0, self._pos + len(data) - len(buf))
+        if grow and self._fs.used_bytes() + grow > self._fs.capacity:
+            raise FsError(f"{self._key}: volume full")
+        if self._pos > len(buf):
+            buf.extend(b"\0" * (self._pos - len(buf)))
+        buf[self._pos : self._pos + len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def seek(self, pos: int) -> None:
+        buf = self._buf()
+        if pos < 0:
+            raise FsError(f"{self._key}: negative seek")
+        if pos > len(buf):
+            if self._mode == "r":
+                pos = len(buf)  # FatFs clamps a read-only seek to the end of the file
+            else:
+                # FatFs extends a writable file up to the new position (its bytes are undefined there; zeros here).
+                self._pos = len(buf)
+                self.write(bytes(pos - len(buf)))
+        self._pos = pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def size(self) -> int:
+        return len(self._buf())
+
+    def close(self) -> None:
+        self._closed = True
+
+
+class MemoryFileSystem:
+    """A volume held in a dict, for fast tests of the firmware models. Not damaged by power cuts."""
+
+    def __init__(self, capacity: int = 4 * 1024 * 1024, formatted: bool = True) -> None:
+        self.capacity = capacity
+        self._formatted = formatted
+        self._files: dict[str, bytearray] = {}
+        self._dirs: set[str] = {"/"}
+
+    def _canon(self, key: str) -> str:
+        """FAT names are case-insensitive and case-preserving: map ``key`` to the spelling already stored."""
+        folded = key.upper()
+        for k in (*self._dirs, *self._files):
+            if k.upper() == folded:
+                return k
+        parent = posixpath.dirname(key)
+        if parent != key:
+            return posixpath.join(self._canon(parent), posixpath.basename(key))
+        return key
+
+    def mount(self) -> None:
+        """Always succeeds, like SYS_FS_Mount on a volume with no file system."""
+
+    def has_filesystem(self) -> bool:
+        return self._formatted
+
+    def _need_fs(self) -> None:
+        if not self._formatted:
+            raise FsError("no file system on the volume")
+
+    def format(self) -> None:
+        self._formatted = True
+        self._files.clear()
+        self._dirs = {"/"}
+
+    def mkdir(self, path: str) -> None:
+        self._need_fs()
+        key = self._canon(volume_path(path))
+        if key in self._dirs or key in self._files:
+            raise FsError(f"{path}: exists")
+        if posixpath.dirname(key) not in self._dirs:
+            raise FsError(f"{path}: parent directory missing")
+        self._dirs.add(key)
+
+    def open(self, path: str, mode: str) -> OpenFile:
+        self._need_fs()
+        if mode not in _MODES:
+            raise FsError(f"{path}: bad open mode {mode!r}")
+        key = self._canon(volume_path(path))
+        if key in self._dirs:
+            raise FsError(f"{path}: is a directory")
+        if mode.startswith("r") and key not in self._files:
+            raise FsError(f"{path}: no such file")
+        if posixpath.dirname(key) not in self._dirs:
+            raise FsError(f"{path}: no such directory")
+        if mode.startswith("w"):
+            self._files[key] = bytearray()
+        else:
+            self._files.setdefault(key, bytearray())
+        return _MemFile(self, key, mode)
+
+    def exists(self, path: str) -> bool:
+        if not self._formatted:
+            return False
+        key = self._canon(volume_path(path))
+        return key in self._files or key in self._dirs
+
+    def remove(self, path: str) -> None:
+        self._need_fs()
+        key = self._canon(volume_path(path))
+        if key in self._files:
+            del self._files[key]
+        elif key in self._dirs and key != "/":
+            if any(posixpath.dirname(k) == key for k in (*self._files, *self._dirs)):
+                raise FsError(f"{path}: directory not empty")
+            self._dirs.remove(key)
+        else:
+            raise FsError(f"{path}: no such file")
+
+    def listdir(self, path: str) -> list[str]:
+        self._need_fs()
+        key = self._canon(volume_path(path))
+        if key not in self._dirs:
+            raise FsError(f"{path}: no such directory")
+        names = [posixpath.basename(k) for k in (*self._files, *self._dirs) if k != "/" and posixpath.dirname(k) == key]
+        return sorted(names)
+
+    def file_size(self, path: str) -> int:
+        self._need_fs()
+        key = self._canon(volume_path(path))
+        if key not in self._files:
+            raise FsError(f"{path}: no such file")
+        return len(self._files[key])
+
+    def used_bytes(self) -> int:
+        return sum(len(b) for b in self._files.values())
+
+    def free_bytes(self) -> int:
+        self._need_fs()
+        return max(0, self.capacity - self.used_bytes())

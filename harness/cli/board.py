@@ -1,0 +1,126 @@
+"""``otaloop board``: serve a virtual board on a pty or TCP port until SIGINT/SIGTERM.
+
+On first use of a state directory the board is provisioned with the factory application (the "unified
+hex" programmed by MPLAB); later runs reuse the flash images in the directory. The state is written
+atomically at every reset and power-off of the board, within 0.2 s of any flash write, and on exit, so
+killing the process loses at most the flash writes of its last fraction of a second. The only line on
+stdout is ``console: <device path or pyserial URL>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
+from bootloader_model.errors import CallerError
+from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
+from bootloader_model.storage.external_flash import SIZES
+from harness.board_runner import DEFAULT_SPEED, BoardRunner
+from harness.cli.help import help_text
+from harness.uart_link import open_link
+
+#: Board history entries after which the flash images are saved (RAM is gone, flash is what remains).
+SAVE_ON = {"reset", "software-reset", "bootloader-reset", "power-off", "power-cut"}
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "board",
+        help="serve a virtual board's console on a pty or TCP port",
+        description=help_text(__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--factory", type=Path, help="factory application .bin (needed when STATE holds no board yet)")
+    p.add_argument("--state", type=Path, required=True, help="state directory (internal.bin, external.bin)")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=DEFAULT_SPEED,
+        help=f"virtual seconds per wall second (default {DEFAULT_SPEED:g}: a 60 s check interval takes 60 ms)",
+    )
+    p.add_argument(
+        "--quirks",
+        default="harmony-3.9.1",
+        help=f"quirk profile: {' or '.join(PROFILE_NAMES)}, optionally ',+NAME' / ',-NAME' (default harmony-3.9.1)",
+    )
+    p.add_argument("--console", default="pty", help="pty (default) or tcp:PORT (tcp:0 picks a free port)")
+    p.add_argument(
+        "--network",
+        choices=("loopback", "open"),
+        default="loopback",
+        help="loopback (default): the board reaches only 127.0.0.0/8 and localhost; open: any host",
+    )
+    p.add_argument("--ext-size", choices=sorted(SIZES), default="4M", help="external SST26 size (default 4M)")
+    p.set_defaults(func=run_board)
+
+
+def run_board(args: argparse.Namespace) -> int:
+    if not args.speed > 0:
+        raise CallerError(f"--speed must be > 0, got {args.speed:g}")
+    profile = QuirkProfile.named(args.quirks)
+    state: Path = args.state
+    if state.exists() and not state.is_dir():
+        raise CallerError(f"--state {state} exists and is not a directory")
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CallerError(f"cannot create state directory {state}: {exc.strerror}") from None
+    board = VirtualBoard(BoardConfig(profile=profile, ext_size=args.ext_size, network=args.network))
+    if VirtualBoard.has_state(state):
+        board.load(state)
+        if args.factory is not None:
+            print(f"otaloop board: reusing the board in {state}; --factory ignored", file=sys.stderr)
+    else:
+        if args.factory is None:
+            raise CallerError(f"{state} holds no board yet: give --factory APP.bin to provision one")
+        try:
+            factory = args.factory.read_bytes()
+        except OSError as exc:
+            raise CallerError(f"cannot read {args.factory}: {exc.strerror}") from None
+        board.provision(factory)
+        board.save(state)
+    link = open_link(args.console)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    runner = BoardRunner(board, link, speed=args.speed)
+    print(f"console: {link.url}", flush=True)
+    saved = len(board.history)
+    saved_ops = (board.internal.op_count, board.external.op_count)
+    warned: set[str] = set()
+
+    def save_if_needed() -> None:
+        # At every reset and power-off, and whenever either flash was written since the last save (checked
+        # every 0.2 s of wall time): a killed process then loses at most the last 0.2 s of flash writes.
+        nonlocal saved, saved_ops
+        ops = (board.internal.op_count, board.external.op_count)
+        if ops != saved_ops or any(e.kind in SAVE_ON for e in board.history[saved:]):
+            board.save(state)
+        saved, saved_ops = len(board.history), ops
+        for host in sorted(set(board.blocked_hosts) - warned):
+            warned.add(host)
+            print(
+                f"otaloop board: refused a connection to {host}: the virtual network is loopback-only "
+                "(serve from 127.0.0.1, or pass --network open)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    runner.call(lambda b: b.power_on())
+    try:
+        while not stop.is_set():
+            runner.serve_for(0.2, stop)
+            runner.call(lambda b: save_if_needed())
+    finally:
+        board.save(state)
+        link.close()
+    return 0

@@ -1,0 +1,165 @@
+"""``otaloop image`` and ``otaloop manifest``: make an OTA ``.bin`` and its ``ota.json`` from the shell.
+
+This module only parses arguments and prints; the rules live in :mod:`harness.image` and
+:mod:`bootloader_model.formats.app_image`. Every expected failure is a CallerError subclass, which the dispatcher
+prints as one line with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from bootloader_model.errors import CallerError, ImageError, ManifestError
+from bootloader_model.formats.app_descriptor import AppDescriptor, Behaviour
+from bootloader_model.formats.app_image import SLOT_SIZE, build_app, build_factory_bin
+from harness.image import ManifestEntry, bin_from_file, digest, read_manifest, write_manifest
+from harness.image.manifest import manifest_notes
+
+_BEHAVIOURS = {"healthy": Behaviour.HEALTHY, "crash": Behaviour.CRASH_AT_BOOT, "hang": Behaviour.HANG_AT_BOOT}
+_SYNTHETIC_ONLY = ("version", "size", "no_autoreset", "no_periodic", "interval", "no_autoupdate", "num_images",
+                   "manifest_url", "behaviour")  # fmt: skip
+DEFAULT_SYNTHETIC_SIZE = 0x4000
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def write_output(path: str, data: bytes | str) -> None:
+    try:
+        if isinstance(data, str):
+            Path(path).write_text(data)
+        else:
+            Path(path).write_bytes(data)
+    except OSError as exc:
+        raise CallerError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "image",
+        help="make an OTA .bin from an ELF, an Intel HEX or a synthetic virtual application",
+        description="Make an OTA .bin with Harmony hex2bin rules and print its SHA-256 digest.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--elf", metavar="FILE", help="application ELF (MIPS32 little-endian)")
+    src.add_argument("--hex", metavar="FILE", help="application-only Intel HEX (not the unified hex)")
+    src.add_argument("--synthetic", action="store_true", help="a virtual application with an app descriptor")
+    g = p.add_argument_group("synthetic application (only with --synthetic)")
+    g.add_argument("--version", type=_int, help="SYS_OTA_APP_VER_NUM (default 1)")
+    g.add_argument("--size", type=_int, help=f"image size in bytes (default {DEFAULT_SYNTHETIC_SIZE:#x})")
+    g.add_argument("--no-autoreset", action="store_true", help="SYS_OTA_AUTORESET_ENABLE false")
+    g.add_argument("--no-periodic", action="store_true", help="SYS_OTA_PERODIC_UPDATE false")
+    g.add_argument("--interval", type=_int, help="SYS_OTA_TIME_INTERVAL seconds (default 60)")
+    g.add_argument("--no-autoupdate", action="store_true", help="SYS_OTA_AUTOUPDATE_ENABLE false")
+    g.add_argument("--num-images", type=_int, help="SYS_OTA_NUM_IMGS (default 2)")
+    g.add_argument("--manifest-url", help="SYS_OTA_URL compiled into the application")
+    g.add_argument("--behaviour", choices=sorted(_BEHAVIOURS), help="what the application does at boot")
+    p.add_argument("--factory", action="store_true", help=f"factory variant: full {SLOT_SIZE:#x} bytes, byte 0 = F8")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.bin")
+    p.set_defaults(func=run_image)
+
+    m = sub.add_parser(
+        "manifest",
+        help="write or check an ota.json manifest",
+        description="Write an ota.json with Harmony's field names, or validate one with --check.",
+    )
+    m.add_argument("--check", metavar="OTA.json", help="validate this manifest and print a summary")
+    m.add_argument("--version", type=_int, help="image version (1..255)")
+    m.add_argument("--url", help="http(s) URL of the .bin on the image server")
+    m.add_argument("--digest", help="SHA-256 of the .bin (64 hex characters)")
+    m.add_argument("--image", metavar="FILE.bin", help="compute the digest from this .bin (with --check: compare)")
+    m.add_argument("--erase-ver", type=_bool, metavar="true|false", help="add EraseVer")
+    m.add_argument("-o", "--output", metavar="ota.json")
+    m.set_defaults(func=run_manifest)
+
+
+def _descriptor(args: argparse.Namespace) -> AppDescriptor:
+    d = AppDescriptor()
+    return AppDescriptor(
+        version=d.version if args.version is None else args.version,
+        autoreset=not args.no_autoreset,
+        periodic_check=not args.no_periodic,
+        interval_s=d.interval_s if args.interval is None else args.interval,
+        auto_update=not args.no_autoupdate,
+        num_images=d.num_images if args.num_images is None else args.num_images,
+        manifest_url=d.manifest_url if args.manifest_url is None else args.manifest_url,
+        behaviour=_BEHAVIOURS[args.behaviour] if args.behaviour else d.behaviour,
+    )
+
+
+def run_image(args: argparse.Namespace) -> int:
+    if not args.synthetic:
+        stray = [f"--{n.replace('_', '-')}" for n in _SYNTHETIC_ONLY if getattr(args, n) not in (None, False)]
+        if stray:
+            raise CallerError(f"{', '.join(stray)} {'applies' if len(stray) == 1 else 'apply'} only to --synthetic")
+        data = bin_from_file(args.elf or args.hex, "elf" if args.elf else "hex", factory=args.factory)
+        source = args.elf or args.hex
+    else:
+        data = build_app(_descriptor(args), DEFAULT_SYNTHETIC_SIZE if args.size is None else args.size)
+        if args.factory:
+            data = build_factory_bin(data)
+        source = "synthetic application"
+    write_output(args.output, data)
+    kind = "factory image" if args.factory else "OTA image"
+    print(f"Wrote {args.output}: {kind} from {source}, {len(data)} bytes")
+    print(f"Digest: {digest(data)}")
+    return 0
+
+
+def _read_bin(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ImageError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def run_manifest(args: argparse.Namespace) -> int:
+    if args.check:
+        stray = [f"--{n.replace('_', '-')}" for n in ("version", "url", "digest", "erase_ver", "output")
+                 if getattr(args, n) is not None]  # fmt: skip
+        if stray:
+            raise CallerError(f"--check does not take {', '.join(stray)}")
+        try:
+            text = Path(args.check).read_bytes()
+        except OSError as exc:
+            raise ManifestError(f"cannot read {args.check}: {exc.strerror or exc}") from None
+        manifest = read_manifest(text)
+        e = manifest.effective
+        erase = "absent" if e.erase_ver is None else str(e.erase_ver).lower()
+        print(f"{args.check}: valid, {len(manifest.entries)} entr{'y' if len(manifest.entries) == 1 else 'ies'}")
+        print(f"The board uses the last: Version {e.version}, URL {e.url}, EraseVer {erase}")
+        print(f"Digest: {e.digest.lower()}")
+        for note in manifest_notes(manifest):
+            print(f"Note: {note}")
+        if args.image:
+            actual = digest(_read_bin(args.image))
+            if actual != e.digest.lower():
+                raise ManifestError(f"{args.image} has digest {actual}, the manifest says {e.digest.lower()}")
+            print(f"{args.image} matches the digest")
+        return 0
+    missing = [f"--{n}" for n in ("version", "url", "output") if getattr(args, n) is None]
+    if missing:
+        raise CallerError(f"missing {', '.join(missing)} (or use --check FILE)")
+    if (args.digest is None) == (args.image is None):
+        raise CallerError("give exactly one of --digest HEX or --image FILE.bin")
+    dig = args.digest if args.digest is not None else digest(_read_bin(args.image))
+    entry = ManifestEntry(version=args.version, url=args.url, digest=dig, erase_ver=args.erase_ver)
+    doc = write_manifest([entry])
+    write_output(args.output, doc)
+    print(f"Wrote {args.output}: {len(doc)} bytes")
+    print(doc)
+    return 0

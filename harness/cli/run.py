@@ -1,0 +1,143 @@
+"""``otaloop run``: run the scenario library against the virtual board (default) or a real board.
+
+Virtual: every scenario gets a fresh board provisioned with its factory application, served on a real pty
+(``--link inproc`` for an in-process port) by a board runner, with an HTTP image server on 127.0.0.1.
+Real: ``--port`` opens the board's serial console with pyserial, ``--images`` holds the application
+``.bin`` files per configuration and version, and scenarios that need the virtual board are skipped.
+Prints a summary table; exits 0 only if no scenario failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from bootloader_model.errors import CallerError
+from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
+from harness.board_runner import DEFAULT_SPEED
+from harness.cli.help import help_text
+from harness.power import CommandPower
+from harness.scenarios import CONFIGS, REGISTRY
+from harness.scenarios.benches import LINKS, SerialBench
+from harness.scenarios.runner import (
+    Result,
+    failures_text,
+    run_suite,
+    select,
+    serial_provider,
+    summary_table,
+    virtual_provider,
+)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run the OTA scenario suite on the virtual board or a real one",
+        description=help_text(__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--virtual", action="store_true", help="run on fresh virtual boards (the default)")
+    where.add_argument("--port", help="a real board's console: device path or pyserial URL (e.g. /dev/ttyACM0)")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="run only these scenarios")
+    p.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    add_virtual_options(p)
+    p.add_argument("--log-dir", type=Path, help="write each scenario's raw console log here (NAME.log)")
+    real = p.add_argument_group("real board (with --port)")
+    real.add_argument("--images", type=Path, help="directory of <config>_v<N>.bin application images")
+    real.add_argument(
+        "--factory-config",
+        choices=sorted(CONFIGS),
+        default="auto",
+        help="configuration of the factory app flashed on the board (default auto)",
+    )
+    real.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="where the image server listens: the host and port of the firmware's SYS_OTA_URL (required)",
+    )
+    real.add_argument("--manifest-path", default="/ota.json", help="path of SYS_OTA_URL on the server")
+    real.add_argument("--power-on", help="command that switches board power on")
+    real.add_argument("--power-off", help="command that switches board power off")
+    p.set_defaults(func=run_scenarios)
+
+
+def add_virtual_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--quirks",
+        default="harmony-3.9.1",
+        help=f"virtual board quirk profile: {' or '.join(PROFILE_NAMES)}, optionally ',+NAME' / ',-NAME'",
+    )
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=DEFAULT_SPEED,
+        help=f"virtual seconds per wall second (default {DEFAULT_SPEED:g})",
+    )
+    p.add_argument("--link", choices=LINKS, default="pty", help="virtual console: a real pty (default) or in-process")
+
+
+def _http(spec: str) -> tuple[str, int]:
+    host, sep, port = spec.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise CallerError(f"bad --http {spec!r}: expected HOST:PORT")
+    return host, int(port)
+
+
+def _progress(r: Result) -> None:
+    print(f"  {r.status:4}  {r.name}", file=sys.stderr, flush=True)
+
+
+def run_scenarios(args: argparse.Namespace) -> int:
+    if args.list:
+        for sc in REGISTRY.values():
+            needs = f"  [needs {', '.join(sorted(sc.requires))}]" if sc.requires else ""
+            print(f"{sc.name:24} {sc.factory.name:15} {sc.summary}{needs}")
+        return 0
+    scenarios = select(args.only)
+    if not args.speed > 0:
+        raise CallerError(f"--speed must be > 0, got {args.speed:g}")
+    if args.port is None:
+        profile = QuirkProfile.named(args.quirks)
+        provider = virtual_provider(link=args.link, speed=args.speed, profile=profile, log_dir=args.log_dir)
+        print(f"Running {len(scenarios)} scenario(s) on virtual boards (quirks {args.quirks}, speed {args.speed:g})")
+        results = run_suite(scenarios, provider, progress=_progress)
+    else:
+        if args.images is None:
+            raise CallerError("--port needs --images DIR with the application .bin files")
+        if args.http is None:
+            raise CallerError("--port needs --http HOST:PORT, the server address built into the firmware's SYS_OTA_URL")
+        power = None
+        if args.power_on or args.power_off:
+            if not (args.power_on and args.power_off):
+                raise CallerError("give both --power-on and --power-off, or neither")
+            power = CommandPower(args.power_on, args.power_off)
+        host, port = _http(args.http)
+        log = None
+        if args.log_dir is not None:
+            args.log_dir.mkdir(parents=True, exist_ok=True)
+            log = args.log_dir / "console.log"
+        serial = SerialBench(
+            args.port,
+            args.images,
+            CONFIGS[args.factory_config],
+            http_host=host,
+            http_port=port,
+            manifest_path=args.manifest_path,
+            power=power,
+            log=log,
+        )
+        print(f"Running {len(scenarios)} scenario(s) on the board at {args.port}")
+        try:
+            results = run_suite(scenarios, serial_provider(serial), progress=_progress)
+        finally:
+            serial.close()
+    print()
+    print(summary_table(results))
+    failed = failures_text(results)
+    if failed:
+        print("\nFailures:\n" + failed)
+    return 1 if any(r.status == "FAIL" for r in results) else 0

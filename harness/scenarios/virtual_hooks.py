@@ -1,0 +1,57 @@
+"""Board-side access a scenario gets on a virtual bench: board time, power, flash cuts, the OTA directory.
+
+Every call goes through the :class:`~harness.board_runner.BoardRunner`, so it is safe while the runner's
+thread drives the board. Real benches have no such hooks; scenarios that need them declare
+``requires={"virtual"}`` and are skipped on hardware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from bootloader_model.board.virtual_board import VirtualBoard
+from bootloader_model.storage.external_flash import ExternalFlash
+from bootloader_model.storage.file_api import OTA_DIR
+from bootloader_model.storage.nor_flash import FaultPlan
+from harness.board_runner import BoardRunner
+
+T = TypeVar("T")
+
+
+class VirtualHooks:
+    """Board-side access for scenarios that declare ``requires={"virtual"}`` (thread-safe via the runner)."""
+
+    def __init__(self, runner: BoardRunner) -> None:
+        self.runner = runner
+        self._t0 = runner.call(lambda b: b.clock.now())
+
+    def call(self, fn: Callable[[VirtualBoard], T]) -> T:
+        return self.runner.call(fn)
+
+    def now(self) -> float:
+        return self.runner.call(lambda b: b.clock.now()) - self._t0
+
+    def printed_at(self, offset: int) -> float | None:
+        """Board time (from the bench's start) when transcript byte ``offset`` was printed."""
+        t = self.runner.call(lambda b: b.printed_at(offset))
+        return None if t is None else t - self._t0
+
+    def power_on(self) -> None:
+        self.runner.call(lambda b: b.power_on())
+
+    def power_off(self) -> None:
+        self.runner.call(lambda b: b.power_off())
+
+    def arm_cut(self, device: str, plan: FaultPlan) -> None:
+        self.runner.call(lambda b: b.arm_cut(device, plan))
+
+    def ota_files(self) -> list[str]:
+        """Names in ``/mnt/myDrive1/ota`` as the external flash holds them now (board state untouched)."""
+
+        def listing(b: VirtualBoard) -> list[str]:
+            fs = ExternalFlash(b.external)
+            fs.mount()
+            return sorted(fs.listdir(OTA_DIR))
+
+        return self.runner.call(listing)

@@ -1,0 +1,104 @@
+"""Fault ids of the whole-update power-cut sweep: stable text that names one cut and how to rebuild it.
+
+``<scenario>:<int|ext>@op<k>:<before|after|torn>[:s<seed>]``: ``k`` is the global operation index of the
+update's reference run (:mod:`harness.sweeps.update`), ``int``/``ext`` the flash that operation touches. The
+scenario is ``update`` plus any non-default :class:`Params` item: ``update/size=65536``,
+``update/quirks=corrected``, ``update/v2=crash``. Parsing and printing round-trip exactly. This module
+only names cuts; it runs nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bootloader_model.errors import CallerError
+from bootloader_model.formats.app_descriptor import Behaviour
+from bootloader_model.formats.app_image import SLOT_SIZE
+from bootloader_model.quirks import QuirkProfile
+from bootloader_model.storage.nor_flash import CutMode, FaultPlan
+
+SCENARIO = "update"
+DEFAULT_SIZE = 16 * 1024
+DEFAULT_PROFILE = "harmony-3.9.1"
+DEFAULT_SEED = 1
+SLOT_APP_MAX = SLOT_SIZE  # 0xDF000: boot control page plus the application
+BEHAVIOURS = {"healthy": Behaviour.HEALTHY, "crash": Behaviour.CRASH_AT_BOOT, "hang": Behaviour.HANG_AT_BOOT}
+
+_ID = re.compile(r"^(?P<scn>[^:]+):(?P<dev>int|ext)@op(?P<op>\d+):(?P<mode>before|after|torn)(?::s(?P<seed>\d+))?$")
+
+
+@dataclass(frozen=True)
+class Params:
+    """What makes one update reproducible besides the cut: image size, quirk profile, v2's behaviour."""
+
+    size: int = DEFAULT_SIZE
+    quirks: str = DEFAULT_PROFILE
+    v2: str = "healthy"  # "crash" or "hang": what v2 does right after the bootloader jumps to it
+
+    def __post_init__(self) -> None:
+        if not 8 * 1024 <= self.size <= SLOT_APP_MAX:
+            raise CallerError(
+                f"--size must be 8192..{SLOT_APP_MAX} bytes (the application slot 0xDF000), got {self.size}"
+            )
+        QuirkProfile.named(self.quirks)  # raises CallerError for an unknown profile
+        if self.v2 not in BEHAVIOURS:
+            raise CallerError(f"unknown v2 behaviour {self.v2!r}; choose {', '.join(BEHAVIOURS)}")
+
+    @property
+    def scenario(self) -> str:
+        parts = [SCENARIO]
+        if self.size != DEFAULT_SIZE:
+            parts.append(f"size={self.size}")
+        if self.quirks != DEFAULT_PROFILE:
+            parts.append(f"quirks={self.quirks}")
+        if self.v2 != "healthy":
+            parts.append(f"v2={self.v2}")
+        return "/".join(parts)
+
+    @classmethod
+    def parse(cls, scenario: str) -> Params:
+        name, *items = scenario.split("/")
+        if name != SCENARIO:
+            raise CallerError(f"unknown sweep scenario {name!r} in fault id; only {SCENARIO!r} exists")
+        kw: dict[str, str] = {}
+        for item in items:
+            key, eq, value = item.partition("=")
+            if not eq or key not in ("size", "quirks", "v2") or key in kw:
+                raise CallerError(
+                    f"bad scenario item {item!r} in fault id: expected size=N, quirks=PROFILE or v2=BEHAVIOUR"
+                )
+            kw[key] = value
+        size = kw.get("size", str(DEFAULT_SIZE))
+        if not size.isdigit():
+            raise CallerError(f"bad size {size!r} in fault id")
+        return cls(int(size), kw.get("quirks", DEFAULT_PROFILE), kw.get("v2", "healthy"))
+
+
+@dataclass(frozen=True)
+class FaultId:
+    params: Params
+    device: str  # "int" or "ext"
+    op: int  # global operation index in the reference run
+    mode: CutMode
+    seed: int = DEFAULT_SEED
+
+    @property
+    def plan(self) -> FaultPlan:
+        """The cut as a fault plan counted from the first operation of the reference run."""
+        return FaultPlan(self.op, self.mode, self.seed)
+
+    def __str__(self) -> str:
+        return f"{self.params.scenario}:{self.device}@{self.plan.fault_id}"
+
+    @classmethod
+    def parse(cls, text: str) -> FaultId:
+        m = _ID.match(text.strip())
+        if not m:
+            raise CallerError(
+                f"bad fault id {text!r}: expected {SCENARIO}[/size=N][/quirks=P][/v2=B]:<int|ext>@op<k>:"
+                "<before|after|torn>[:s<seed>], e.g. update:int@op437:before"
+            )
+        mode = CutMode(m["mode"])
+        seed = int(m["seed"]) if m["seed"] is not None else DEFAULT_SEED
+        return cls(Params.parse(m["scn"]), m["dev"], int(m["op"]), mode, seed)

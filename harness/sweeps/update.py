@@ -1,0 +1,321 @@
+"""Whole-board power-cut sweep of one OTA update, with stable, replayable fault ids.
+
+The update: a board provisioned with factory v1 has booted once (first-boot backup done) and is off. An
+:class:`~harness.image_server.ImageServer` on 127.0.0.1 advertises v2. Power on: v1 runs its periodic
+check, downloads v2 into ``ota/``, verifies it, adds the DB row, writes boot control and resets; the
+bootloader erases and programs internal flash, verifies, jumps; v2 confirms itself (DB row and boot
+control to F8). :func:`record` runs that once and records every flash operation of BOTH flashes in one
+global order (the k-th operation of the update is ``ops[k]``) with its bytes and its phase.
+
+A cut at operation k leaves the flash holding operations ``0..k-1`` (``before``), ``0..k`` (``after``),
+or ``0..k-1`` plus a seeded torn operation k (``torn``), and RAM lost. So :func:`sweep` rebuilds each
+state by applying the recorded operations to the starting snapshot (a torn operation is re-run on a flash
+whose counters match the reference, so the tear is the same bytes), then judges it with
+:mod:`harness.sweeps.verdicts`. :func:`replay` does it the direct way: the same update from the same
+snapshot (for bootloader-phase cuts, the snapshot taken at the software reset: RAM is lost at reset, so
+flash is the whole state) with a real :class:`~bootloader_model.storage.nor_flash.FaultPlan` armed; the tests check
+that both ways give the same bytes.
+
+Fault ids (:mod:`harness.sweeps.fault_ids`): ``<scenario>:<int|ext>@op<k>:<before|after|torn>[:s<seed>]`` where
+``k`` is the global operation index of the reference run, e.g. ``update:int@op437:before`` or
+``update/v2=crash:int@op400:after``. The images embed the server's URL, so the flash bytes (not the
+operation stream) differ between server instances.
+
+It does not model network faults during the update (see the scenario tests) or cuts during the
+provisioning and first-boot backup (``otaloop sweep bootloader --scene backup`` covers those).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
+from bootloader_model.errors import CallerError, PowerCut
+from bootloader_model.formats.app_descriptor import AppDescriptor
+from bootloader_model.formats.app_image import build_app
+from bootloader_model.quirks import QuirkProfile
+from bootloader_model.storage.nor_flash import CutMode, FaultPlan, NorFlash, Snapshot
+from harness.image_server import ImageServer
+from harness.sweeps.fault_ids import BEHAVIOURS, DEFAULT_SEED, FaultId, Params
+from harness.sweeps.verdicts import Judgement, Verdict, judge, settle
+
+MODES = (CutMode.BEFORE, CutMode.AFTER, CutMode.TORN)
+OLD, NEW = 1, 2
+IMAGE_NAME = "wifi_ota_app_upgrade_ver2.bin"
+#: Virtual seconds the update may take from power-on to v2's confirm step (the check comes after 60 s).
+UPDATE_BUDGET_S = 600.0
+#: Virtual seconds the reference run continues after the reset: the bootloader run and v2's confirm step.
+SETTLE_S_REF = 20.0
+
+
+@dataclass(frozen=True)
+class RecordedOp:
+    index: int  # global position in the update
+    device: str  # "internal" or "external"
+    count: int  # the device's op_count when it ran (what seeds a torn operation)
+    kind: str  # "erase:<unit>" or "program"
+    address: int
+    data: bytes  # programmed bytes; empty for an erase
+    phase: str  # "app v1", "bootloader" or "app v2"
+
+    @property
+    def short_device(self) -> str:
+        return "int" if self.device == "internal" else "ext"
+
+    def label(self) -> str:
+        what = "erase" if self.kind.startswith("erase") else f"program {len(self.data)} B"
+        return f"{self.device} {what} at 0x{self.address:08X}"
+
+
+State = tuple[bytes, bytes]  # internal, external flash contents
+
+
+@dataclass
+class Reference:
+    """The recorded update: starting and reset snapshots, every operation, and where the reset falls."""
+
+    params: Params
+    start: dict[str, Snapshot]
+    reset: dict[str, Snapshot]
+    reset_at: int  # global index of the first operation after the software reset
+    ops: list[RecordedOp]
+    final: State
+    transcript: str
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    fault: FaultId
+    op: RecordedOp
+    judgement: Judgement
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.judgement.verdict
+
+
+@dataclass
+class UpdateRig:
+    """The images, the server serving them, and boards made to the same recipe."""
+
+    params: Params
+    server: ImageServer
+    factory: bytes = field(init=False)
+    image: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        url = self.server.url("/ota.json")  # always 127.0.0.1: never the MHC default address
+        self.factory = build_app(AppDescriptor(version=OLD, manifest_url=url), self.params.size)
+        behaviour = BEHAVIOURS[self.params.v2]
+        self.image = build_app(AppDescriptor(version=NEW, manifest_url=url, behaviour=behaviour), self.params.size)
+        image_url, digest = self.server.put_image(IMAGE_NAME, self.image)
+        self.server.put_manifest(NEW, image_url, digest)
+
+    def board(self) -> VirtualBoard:
+        return VirtualBoard(BoardConfig(profile=QuirkProfile.named(self.params.quirks), network="loopback"))
+
+    def restored(self, snaps: dict[str, Snapshot]) -> VirtualBoard:
+        board = self.board()
+        board.internal.restore(snaps["internal"])
+        board.external.restore(snaps["external"])
+        return board
+
+
+def _snapshots(board: VirtualBoard) -> dict[str, Snapshot]:
+    return {"internal": board.internal.snapshot(), "external": board.external.snapshot()}
+
+
+def _phase(board: VirtualBoard) -> str:
+    if board.state is AppState.CRASHING:  # powered, the bootloader is running
+        return "bootloader"
+    svc = board.service
+    return f"app v{svc.config.app_version}" if svc is not None else "bootloader"
+
+
+def record(rig: UpdateRig) -> Reference:
+    """Run the update once, recording every flash operation of both flashes in order."""
+    board = rig.board()
+    board.provision(rig.factory)
+    board.set_network(False)  # the first boot only backs the factory image up and starts v1
+    board.power_on()
+    if not board.run_until(lambda: board.state is AppState.RUNNING, UPDATE_BUDGET_S):
+        raise AssertionError(f"factory v1 did not start:\n{board.text}")
+    board.power_off()
+    start = _snapshots(board)
+    ops: list[RecordedOp] = []
+
+    def observe(flash: NorFlash, kind: str, address: int, data: bytes) -> None:
+        device = "internal" if flash is board.internal else "external"
+        ops.append(RecordedOp(len(ops), device, flash.op_count, kind, address, data, _phase(board)))
+
+    board.internal.observer = board.external.observer = observe
+    board.transcript.clear()
+    board.set_network(True)
+    board.power_on()
+    svc_reset = board.run_until(lambda: board.service is not None and board.service.reset_requested, UPDATE_BUDGET_S)
+    if not svc_reset:
+        raise AssertionError(f"v1 never asked for the reset after the download:\n{board.text}")
+    reset = _snapshots(board)
+    reset_at = len(ops)
+    board.set_network(False)  # from here on the update needs no network; replays from `reset` run without
+    boots = len(board.boots)
+    board.run_until(lambda: len(board.boots) > boots, UPDATE_BUDGET_S)  # the reset and the bootloader run
+    chosen = board.boots[-1].chosen if len(board.boots) > boots else None
+    if chosen is None or chosen.version != NEW:
+        raise AssertionError(f"the bootloader did not install v2 after the reset:\n{board.text}")
+    if rig.params.v2 == "healthy":
+        board.run_for(SETTLE_S_REF)  # v2's confirm step; a crashing or hanging v2 ends the update at its jump
+        if board.service is None or board.service.config.app_version != NEW:
+            raise AssertionError(f"v2 is not running after the update:\n{board.text}")
+    board.internal.observer = board.external.observer = None
+    final = (bytes(board.internal.data), bytes(board.external.data))
+    return Reference(rig.params, start, reset, reset_at, ops, final, board.text)
+
+
+class _Cursor:
+    """Both flashes at 'after operations 0..k-1', advanced one recorded operation at a time."""
+
+    def __init__(self, ref: Reference, rig: UpdateRig) -> None:
+        board = rig.restored(ref.start)  # a board only for its two flash objects
+        self.flash = {"internal": board.internal, "external": board.external}
+        self.scratch = {name: _bare(f) for name, f in self.flash.items()}
+
+    def apply(self, op: RecordedOp, mode: CutMode = CutMode.AFTER, seed: int = 0) -> None:
+        _run_op(self.flash[op.device], op, mode, seed)
+
+    def state(self) -> State:
+        return bytes(self.flash["internal"].data), bytes(self.flash["external"].data)
+
+    def torn(self, op: RecordedOp, seed: int) -> State:
+        """The state after ops 0..k-1 plus op k torn (the cursor itself does not move)."""
+        scratch = self.scratch[op.device]
+        scratch.data[:] = self.flash[op.device].data
+        _run_op(scratch, op, CutMode.TORN, seed)
+        other = "external" if op.device == "internal" else "internal"
+        parts = {op.device: bytes(scratch.data), other: bytes(self.flash[other].data)}
+        return parts["internal"], parts["external"]
+
+
+def _bare(flash: NorFlash) -> NorFlash:
+    return NorFlash(flash.geometry, strict=False, timed=False, keep_log=False)
+
+
+def _run_op(flash: NorFlash, op: RecordedOp, mode: CutMode, seed: int) -> None:
+    """Perform ``op`` on ``flash`` exactly as the board did; with a cut mode other than AFTER, torn/skipped."""
+    if mode is CutMode.BEFORE:
+        return
+    flash.op_count = op.count  # a torn operation seeds its damage with the device's operation number
+    if mode is CutMode.TORN:
+        flash.arm(FaultPlan(0, CutMode.TORN, seed))
+    try:
+        if op.kind.startswith("erase"):
+            flash.erase(op.address, op.kind.partition(":")[2])
+        else:
+            flash.program(op.address, op.data)
+    except PowerCut:
+        pass
+    finally:
+        flash.arm(None)
+
+
+def judge_state(rig: UpdateRig, state: State) -> tuple[Judgement, VirtualBoard]:
+    """Load ``state`` into a fresh board (RAM lost), power it up twice and judge what it does."""
+    board = rig.board()
+    board.internal.data[:] = state[0]
+    board.external.data[:] = state[1]
+    runs = settle(board)
+    return judge(board, runs, OLD, NEW), board
+
+
+def sweep(
+    rig: UpdateRig,
+    ref: Reference,
+    modes: Iterable[CutMode] = MODES,
+    *,
+    stride: int = 1,
+    seed: int = DEFAULT_SEED,
+    pick: Callable[[RecordedOp], bool] | None = None,
+) -> Iterator[CaseResult]:
+    """Judge a cut at every ``stride``-th operation of the update (and the last), in each mode."""
+    if stride < 1:
+        raise CallerError("--stride must be at least 1")
+    modes = tuple(dict.fromkeys(modes))
+    cursor = _Cursor(ref, rig)
+    cache: dict[tuple[int, str], Judgement] = {}  # "after k" is the same flash as "before k+1"
+    last = len(ref.ops) - 1
+    for op in ref.ops:
+        k = op.index
+        chosen = (k % stride == 0 or k == last) and (pick is None or pick(op))
+        if chosen:
+            for mode in modes:
+                fault = FaultId(ref.params, op.short_device, k, mode, seed)
+                if mode is CutMode.TORN:
+                    judgement = judge_state(rig, cursor.torn(op, seed))[0]
+                elif mode is CutMode.BEFORE:
+                    key = (k, "before")
+                    if key not in cache:
+                        cache[key] = judge_state(rig, cursor.state())[0]
+                    judgement = cache[key]
+                else:
+                    continue  # judged below, once the cursor has moved past op k
+                yield CaseResult(fault, op, judgement)
+        cursor.apply(op)
+        if chosen and CutMode.AFTER in modes:
+            key = (k + 1, "before")
+            judgement = judge_state(rig, cursor.state())[0]
+            cache = {key: judgement}  # keep only what the next operation can reuse
+            yield CaseResult(FaultId(ref.params, op.short_device, k, CutMode.AFTER, seed), op, judgement)
+
+
+def synthesize(rig: UpdateRig, ref: Reference, fault: FaultId) -> State:
+    """The flash state a cut at ``fault`` leaves, rebuilt from the recorded operations (what :func:`sweep` judges)."""
+    op = _check_fault(ref, fault)
+    cursor = _Cursor(ref, rig)
+    for earlier in ref.ops[: op.index]:
+        cursor.apply(earlier)
+    if fault.mode is CutMode.TORN:
+        return cursor.torn(op, fault.seed)
+    if fault.mode is CutMode.AFTER:
+        cursor.apply(op)
+    return cursor.state()
+
+
+def _check_fault(ref: Reference, fault: FaultId) -> RecordedOp:
+    if fault.params != ref.params:
+        raise CallerError(f"fault id {fault} was made for {fault.params.scenario}, not {ref.params.scenario}")
+    if not 0 <= fault.op < len(ref.ops):
+        raise CallerError(f"fault id {fault}: the update has operations 0..{len(ref.ops) - 1}")
+    op = ref.ops[fault.op]
+    if op.short_device != fault.device:
+        raise CallerError(f"fault id {fault}: operation {fault.op} is on {op.device} flash ({op.short_device}@)")
+    return op
+
+
+@dataclass
+class Replayed:
+    case: CaseResult
+    state: State  # the flash contents the real cut left
+    cut_transcript: str  # what the board printed from power-on until the cut
+    settle_transcript: str  # what it printed after power came back
+
+
+def replay(rig: UpdateRig, ref: Reference, fault: FaultId) -> Replayed:
+    """Re-run the update from its snapshot with ``fault`` armed as a real FaultPlan, then judge."""
+    op = _check_fault(ref, fault)
+    after_reset = fault.op >= ref.reset_at
+    snaps = ref.reset if after_reset else ref.start
+    board = rig.restored(snaps)
+    board.set_network(not after_reset)
+    board.arm_cut(op.device, FaultPlan(op.count - snaps[op.device].op_count, fault.mode, fault.seed))
+    board.power_on()
+    board.run_until(lambda: board.last_cut is not None, UPDATE_BUDGET_S)
+    cut = board.last_cut
+    if cut is None or cut.op_index != op.count:
+        raise AssertionError(f"replay of {fault} did not cut at {op.label()} (cut: {cut}):\n{board.text}")
+    state = (bytes(board.internal.data), bytes(board.external.data))
+    judgement, after = judge_state(rig, state)
+    return Replayed(CaseResult(fault, op, judgement), state, board.text, after.text)
+
+
+# ------------------------------------------------------------------------------------------ reporting

@@ -1,0 +1,155 @@
+"""The folder tree is the architecture: imports go one way, no module imports one that imports it back,
+and every module says what it is for.
+
+The import graph is read with :mod:`ast` from the source, so an import inside a function or under
+``TYPE_CHECKING`` counts as much as one at the top.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("bootloader_model", "harness")
+
+
+def _modules() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    """Every project module ``name`` imports, directly, by any form of import statement."""
+    is_package = path.name == "__init__.py"
+    targets: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".") if is_package else name.split(".")[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            for alias in node.names:
+                full = f"{module}.{alias.name}"
+                targets.add(full if full in MODULES else module)
+        elif isinstance(node, ast.Import):
+            targets.update(alias.name for alias in node.names)
+    return {t for t in targets if t in MODULES and t != name}
+
+
+GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
+
+
+def _cycle() -> list[str] | None:
+    """One import cycle as a list of modules (first == last), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        state[module] = 1
+        path.append(module)
+        for target in sorted(GRAPH[module]):
+            if state.get(target) == 1:
+                return [*path[path.index(target) :], target]
+            if target not in state and (found := visit(target)):
+                return found
+        path.pop()
+        state[module] = 2
+        return None
+
+    for module in sorted(GRAPH):
+        if module not in state and (found := visit(module)):
+            return found
+    return None
+
+
+def test_the_graph_was_read() -> None:
+    # Guards the checks below against passing on an empty graph.
+    assert "bootloader_model.board.virtual_board" in GRAPH
+    assert "bootloader_model.service.ota_service" in GRAPH["bootloader_model.board.virtual_board"]
+
+
+def test_no_module_imports_one_that_imports_it_back() -> None:
+    assert _cycle() is None, " -> ".join(_cycle() or [])
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    GRAPH["bootloader_model.errors"].add("bootloader_model.quirks")  # quirks imports errors
+    try:
+        assert _cycle() is not None
+    finally:
+        GRAPH["bootloader_model.errors"].discard("bootloader_model.quirks")
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("bootloader_model")))
+def test_the_device_side_never_imports_the_host_side(module: str) -> None:
+    path = MODULES[module]
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            roots.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+    assert not roots & {"harness", "pytest", "hypothesis", "serial"}, module
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_every_module_says_what_it_is_for(module: str) -> None:
+    doc = ast.get_docstring(ast.parse(MODULES[module].read_text()))
+    assert doc and len(doc.split()) >= 5, f"{module} has no docstring that says its role"
+
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _resolves(dotted: str) -> bool:
+    """True if ``dotted`` names a project module, or an attribute (class, function, constant) of one."""
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        module = ".".join(parts[:cut])
+        if module in MODULES:
+            obj: object = importlib.import_module(module)
+            for attribute in parts[cut:]:
+                if not hasattr(obj, attribute):
+                    return False
+                obj = getattr(obj, attribute)
+            return True
+    return False
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_module_path_in_the_docs_exists(doc: Path) -> None:
+    import re
+
+    text = doc.read_text()
+    dotted = set(re.findall(r"\b(?:bootloader_model|harness)(?:\.[A-Za-z_]\w*)+", text))
+    paths = set(re.findall(r"\b(?:bootloader_model|harness)(?:/[\w.]+)+/?", text))
+    assert not sorted(name for name in dotted if not _resolves(name.rstrip(".")))
+    assert not sorted(path for path in paths if not (ROOT / path.rstrip(".")).exists())
+
+
+def test_the_architecture_page_names_every_module() -> None:
+    import re
+
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    words = set(re.findall(r"[a-z_0-9]+", page))
+    missing = sorted(
+        name for name, path in MODULES.items() if path.name != "__init__.py" and name.rsplit(".", 1)[-1] not in words
+    )
+    missing = [m for m in missing if not m.endswith("__main__")]
+    assert not missing, f"docs/architecture.md does not name: {missing}"
