@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine: `make demo` (the main job) and `make test` (the whole suite).
-# Both build their own virtual environment in .venv; nothing is installed outside it.
+# Both build their own virtual environment in .venv; nothing is installed outside it. The test install
+# includes the optional extras (Dask for distributed sweeps, matplotlib for sweep plots) so their tests run.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -11,7 +12,7 @@ DEVSTAMP := $(VENV)/.installed-dev
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,distributed,plot]'
 	touch $@
 
 $(DEVSTAMP): $(STAMP)

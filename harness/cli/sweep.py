@@ -7,7 +7,9 @@ every operation.
 
 ``otaloop sweep update`` cuts power at every flash operation (both flashes) of a whole update, v1 to v2
 over loopback HTTP, and prints the outcome counts per phase (``docs/power-cut-sweeps.md``);
-``--replay FAULT_ID`` re-runs one case with a real fault plan and prints its transcript.
+``--replay FAULT_ID`` re-runs one case with a real fault plan and prints its transcript. ``--jobs N`` spreads
+the cases over N worker processes (all cores by default), ``--json`` and ``--plot`` keep every case,
+``--shard I/N`` judges one part of a sweep, and ``otaloop sweep merge`` joins the parts' JSON files.
 """
 
 from __future__ import annotations
@@ -15,18 +17,21 @@ from __future__ import annotations
 import argparse
 import hashlib
 import time
+from pathlib import Path
 
-from bootloader_model.errors import CallerError
+from bootloader_model.errors import BoardError, CallerError
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode, OpRecord
 from harness.cli.help import help_text
 from harness.image_server import ImageServer
 from harness.sweeps.bootloader import DEVICES, SCENES, build_scene, dry_run, markdown_table, sweep
-from harness.sweeps.executor import executor_for
+from harness.sweeps.executor import WorkerLost, executor_for
 from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId, Params
+from harness.sweeps.plot import check_path, plot, require_matplotlib
 from harness.sweeps.progress import Progress
 from harness.sweeps.report import report
-from harness.sweeps.update import Reference, UpdateRig, plan_sweep, record, replay, run_sweep
+from harness.sweeps.results import SweepRun, dump, load, merge
+from harness.sweeps.update import Reference, UpdateRig, plan_sweep, record, replay, run_sweep, shard_spans
 
 DEFAULT_STRIDE = 250
 TAIL = 40  # the last operations of a sampled sweep are always visited (file close, directory update)
@@ -88,6 +93,8 @@ def run_update(args: argparse.Namespace) -> int:
     seed = DEFAULT_SEED if args.seed is None else args.seed
     if seed < 0:
         raise CallerError("--seed must be >= 0")
+    shard = _shard(args.shard)
+    _check_outputs(args)
     executor = executor_for(args.jobs, None)
     with ImageServer() as server:
         rig = UpdateRig(params, server)
@@ -95,17 +102,59 @@ def run_update(args: argparse.Namespace) -> int:
         if args.replay is not None:
             return _print_replay(rig, ref, fault)
         plan = plan_sweep(ref, modes, stride=args.stride, seed=seed)
+        spans = shard_spans(len(plan.ops), shard)
         t0 = time.perf_counter()
-        with Progress(plan.cases(), f"{params.scenario} sweep") as bar:
-            results = run_sweep(plan, executor, progress=bar.advance)
+        with Progress(sum(plan.cases(lo, hi) for lo, hi in spans), f"{params.scenario} sweep") as bar:
+            try:
+                results = run_sweep(plan, executor, spans=spans, progress=bar.advance)
+            except WorkerLost as exc:
+                raise BoardError(str(exc)) from None
         took = time.perf_counter() - t0
-    lines = report(ref, results, modes, args.stride, worst=args.worst)
+    run = SweepRun.of(plan, results, shard)
+    rate = len(results) / took if took > 0 else 0.0
+    _output(run, args, f"({took:.1f} s, {rate:,.0f} cases/s on {executor.workers} worker(s))")
+    return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse unusable --json/--plot files before a long sweep runs, not after."""
+    if args.plot is not None:
+        check_path(args.plot)
+        require_matplotlib()
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        if path is not None and not Path(path).resolve().parent.is_dir():
+            raise CallerError(f"{option} {path}: no such directory")
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    i, slash, n = text.partition("/")
+    if not (slash and i.isdigit() and n.isdigit() and 1 <= int(i) <= int(n)):
+        raise CallerError(f"bad --shard {text!r}: expected i/N with 1 <= i <= N, e.g. 2/4")
+    return int(i), int(n)
+
+
+def _output(run: SweepRun, args: argparse.Namespace, timing: str | None) -> None:
+    """The JSON and plot files the options ask for (first: they are what a long sweep is kept for), then the table."""
+    if args.json is not None:
+        dump(run, args.json)
+    if args.plot is not None:
+        plot(run, args.plot)
+    lines = report(run, worst=args.worst)
     if args.markdown:
         print("\n".join(lines))
     else:
         print("\n".join(line.replace("**", "").replace("`", "") for line in lines))
-        rate = len(results) / took if took > 0 else 0.0
-        print(f"({took:.1f} s, {rate:,.0f} cases/s on {executor.workers} worker(s))")
+        if timing:
+            print(timing)
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    if args.worst < 0:
+        raise CallerError("--worst must be >= 0")
+    _check_outputs(args)
+    _output(merge(load(path) for path in args.files), args, None)
     return 0
 
 
@@ -152,4 +201,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores; 1 runs in-process)")
     up.add_argument("--worst", type=int, default=6, help="how many worst fault ids to list")
     up.add_argument("--markdown", action="store_true", help="print the markdown of docs/power-cut-sweeps.md")
+    up.add_argument("--shard", metavar="I/N", help="judge only shard I of N (join the --json files with merge)")
+    up.add_argument("--json", metavar="FILE", help="write every case (fault id, phase, operation, outcome) as JSON")
+    up.add_argument("--plot", metavar="FILE", help="draw every case's outcome against the operation (.svg or .png)")
     up.set_defaults(func=run_update)
+    mg = kinds.add_parser("merge", help="join the --json files of a sharded update sweep into one report")
+    mg.add_argument("files", nargs="+", metavar="FILE", help="the JSON files of shards 1/N .. N/N")
+    mg.add_argument("--worst", type=int, default=6, help="how many worst fault ids to list")
+    mg.add_argument("--markdown", action="store_true", help="print markdown")
+    mg.add_argument("--json", metavar="FILE", help="write the merged cases as one JSON file")
+    mg.add_argument("--plot", metavar="FILE", help="draw the merged sweep (.svg or .png)")
+    mg.set_defaults(func=run_merge)

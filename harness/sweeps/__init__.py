@@ -7,7 +7,9 @@
 * :mod:`.bootloader` -- sweeps of the bootloader alone (first-boot backup, programming, verify failure);
 * :mod:`.external_flash` -- sweeps of file jobs on the external FAT volume;
 * :mod:`.executor` -- where a sweep's ranges run: in this process, on worker processes, on a Dask cluster;
-* :mod:`.progress` -- the progress bar a terminal sees during a long sweep.
+* :mod:`.progress` -- the progress bar a terminal sees during a long sweep;
+* :mod:`.results` -- a sweep's cases as a value: JSON files that round-trip, merging shards;
+* :mod:`.plot` -- every case's outcome against the operation index, as SVG or PNG.
 
 Sweeps only drive the model; they never talk to a real board.
 """

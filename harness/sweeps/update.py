@@ -313,6 +313,17 @@ def tasks(n_ops: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + size, n_ops)) for lo in range(0, n_ops, size)]
 
 
+def shard_spans(n_ops: int, shard: tuple[int, int] | None = None) -> list[tuple[int, int]]:
+    """The ranges shard ``(i, N)`` judges: every N-th range from the i-th (all ranges without a shard)."""
+    spans = tasks(n_ops)
+    if shard is None:
+        return spans
+    i, n = shard
+    if not 1 <= i <= n:
+        raise CallerError(f"shard {i}/{n}: expected 1 <= i <= N")
+    return spans[i - 1 :: n]
+
+
 Case = tuple[int, CutMode, Judgement]  # operation index, cut mode, verdict: what a worker sends back
 
 
