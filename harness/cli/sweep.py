@@ -7,9 +7,10 @@ every operation.
 
 ``otaloop sweep update`` cuts power at every flash operation (both flashes) of a whole update, v1 to v2
 over loopback HTTP, and prints the outcome counts per phase (``docs/power-cut-sweeps.md``);
-``--replay FAULT_ID`` re-runs one case with a real fault plan and prints its transcript. ``--jobs N`` spreads
-the cases over N worker processes (all cores by default), ``--json`` and ``--plot`` keep every case,
-``--shard I/N`` judges one part of a sweep, and ``otaloop sweep merge`` joins the parts' JSON files.
+``--replay FAULT_ID`` re-runs one case with a real fault plan and prints its transcript. ``--jobs N``
+spreads the cases over N worker processes (all cores by default), ``--scheduler ADDRESS`` over a Dask
+cluster; ``--json`` and ``--plot`` keep every case; ``--shard I/N`` judges one part of a sweep, and
+``otaloop sweep merge`` joins the parts' JSON files.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def run_update(args: argparse.Namespace) -> int:
         raise CallerError("--seed must be >= 0")
     shard = _shard(args.shard)
     _check_outputs(args)
-    executor = executor_for(args.jobs, None)
+    executor = executor_for(args.jobs, args.scheduler)
     with ImageServer() as server:
         rig = UpdateRig(params, server)
         ref = record(rig)
@@ -199,6 +200,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument("--v2", choices=("healthy", "crash", "hang"), default=None, help="what v2 does after the jump")
     up.add_argument("--replay", metavar="FAULT_ID", help="re-run one case, e.g. update:int@op437:before")
     up.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores; 1 runs in-process)")
+    up.add_argument("--scheduler", metavar="ADDRESS", help="run the cases on a Dask cluster, e.g. tcp://10.0.0.5:8786")
     up.add_argument("--worst", type=int, default=6, help="how many worst fault ids to list")
     up.add_argument("--markdown", action="store_true", help="print the markdown of docs/power-cut-sweeps.md")
     up.add_argument("--shard", metavar="I/N", help="judge only shard I of N (join the --json files with merge)")
