@@ -20,6 +20,7 @@ from bootloader_model.quirks import PROFILE_NAMES
 from harness.pytest_plugin import options
 from harness.scenarios import CONFIGS, REGISTRY
 from harness.scenarios.base import SyntheticImages
+from harness.scenarios.benches import DEFAULT_RECONNECT
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "harness.cli"]
@@ -96,6 +97,7 @@ def test_the_entry_point_names_the_plugin_module() -> None:
 
 def test_option_choices_match_the_library() -> None:
     assert sorted(options.CONFIG_NAMES) == sorted(CONFIGS)
+    assert options.DEFAULT_RECONNECT == DEFAULT_RECONNECT
     assert "harmony-3.9.1" in PROFILE_NAMES and options.Settings().quirks == "harmony-3.9.1"
 
 
@@ -133,6 +135,7 @@ def test_a_users_file_on_virtual_boards(pytester: pytest.Pytester) -> None:
         (["--otaloop-factory-config", "fast"], "--otaloop-factory-config 'fast': choose one of auto, *"),
         (["--otaloop-port", "/dev/ttyACM0"], "--otaloop-port needs --otaloop-http HOST:PORT*"),
         (["--otaloop-port", "/dev/ttyACM0", "--otaloop-http", "10.0.0.1"], "--otaloop-http '10.0.0.1': expected*"),
+        (["--otaloop-reconnect", "-1"], "--otaloop-reconnect must be >= 0 seconds, got -1"),
         (["--otaloop-power-on", "relay on"], "give both --otaloop-power-on and --otaloop-power-off, or neither"),
     ],
 )

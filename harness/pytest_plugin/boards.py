@@ -156,6 +156,7 @@ class Benches:
                     http_port=board.http_port,
                     manifest_path=s.manifest_path,
                     power=power,
+                    reconnect=s.reconnect,
                 )
             except OtaloopError as exc:
                 self._serial_error = str(exc)

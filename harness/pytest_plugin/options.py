@@ -23,6 +23,7 @@ CONFIG_NAMES = ("auto", "manual", "manual-noreset", "notify")
 LINKS = ("pty", "inproc")
 DEFAULT_SPEED = 1000.0
 DEFAULT_TAIL = 20
+DEFAULT_RECONNECT = 30.0  # harness.scenarios.benches.DEFAULT_RECONNECT, checked by the plugin's tests
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Settings:
     speed: float = DEFAULT_SPEED
     power_on: str | None = None
     power_off: str | None = None
+    reconnect: float = DEFAULT_RECONNECT
     log_dir: Path | None = None
     link: str = "pty"
     reuse: bool = False
@@ -114,6 +116,8 @@ _HELP = {
     "speed": f"virtual board seconds per wall second (default {DEFAULT_SPEED:g})",
     "power_on": "command that switches a real board's power on ({index} is the worker's board number)",
     "power_off": "command that switches a real board's power off ({index} is the worker's board number)",
+    "reconnect": "how long a real board's vanished console port (USB re-enumeration after a power cycle) may "
+    f"take to come back before its test fails (default {DEFAULT_RECONNECT:g}; 0: never reopen)",
     "log_dir": "write each test's raw console log to DIR/<test id>.log",
     "link": "virtual board console: a real pty (default) or in-process",
     "reuse": "keep one board for the whole run instead of a fresh virtual board (or a factory-restored real "
@@ -131,6 +135,7 @@ _METAVARS = {
     "speed": "N",
     "power_on": "CMD",
     "power_off": "CMD",
+    "reconnect": "SECONDS",
     "log_dir": "DIR",
     "link": "pty|inproc",
     "tail": "N",
@@ -240,6 +245,12 @@ def read_settings(config: pytest.Config) -> Settings:
     for name, cmd in (("on", power_on), ("off", power_off)):
         if cmd is not None and not str(cmd).strip():
             raise pytest.UsageError(f"--otaloop-power-{name} is empty")
+    try:
+        reconnect = float(text("reconnect", str(DEFAULT_RECONNECT)))
+    except ValueError:
+        raise pytest.UsageError(f"--otaloop-reconnect {values['reconnect'][0]!r}: expected seconds") from None
+    if reconnect < 0:
+        raise pytest.UsageError(f"--otaloop-reconnect must be >= 0 seconds, got {reconnect:g}")
     log_dir = None if values["log_dir"][0] is None else _path(str(values["log_dir"][0]), values["log_dir"][1])
     reuse = bool(values["reuse"][0])
 
@@ -274,6 +285,7 @@ def read_settings(config: pytest.Config) -> Settings:
         speed=speed,
         power_on=None if power_on is None else str(power_on),
         power_off=None if power_off is None else str(power_off),
+        reconnect=reconnect,
         log_dir=log_dir,
         link=link,
         reuse=reuse,
