@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "harness.cli.board",
     "harness.cli.run",
     "harness.cli.sweep",
+    "harness.cli.native",
     "harness.cli.quirks",
 )
 

@@ -88,8 +88,10 @@ def run_update(args: argparse.Namespace) -> int:
     if seed < 0:
         raise CallerError("--seed must be >= 0")
     with ImageServer() as server:
-        rig = UpdateRig(params, server)
+        rig = UpdateRig(params, server, bootloader=args.bootloader)
         ref = record(rig)
+        if args.bootloader != "model":
+            print(f"bootloader: {args.bootloader}")
         if args.replay is not None:
             return _print_replay(rig, ref, fault)
         t0 = time.perf_counter()
@@ -146,4 +148,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument("--replay", metavar="FAULT_ID", help="re-run one case, e.g. update:int@op437:before")
     up.add_argument("--worst", type=int, default=6, help="how many worst fault ids to list")
     up.add_argument("--markdown", action="store_true", help="print the markdown of docs/power-cut-sweeps.md")
+    up.add_argument(
+        "--bootloader",
+        default="model",
+        help="model (default) or native:CACHE_DIR: the bootloader C code built by otaloop native build",
+    )
     up.set_defaults(func=run_update)

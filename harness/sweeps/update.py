@@ -101,6 +101,7 @@ class UpdateRig:
 
     params: Params
     server: ImageServer
+    bootloader: str = "model"  # or "native:CACHE_DIR" (BoardConfig.bootloader)
     factory: bytes = field(init=False)
     image: bytes = field(init=False)
 
@@ -113,7 +114,9 @@ class UpdateRig:
         self.server.put_manifest(NEW, image_url, digest)
 
     def board(self) -> VirtualBoard:
-        return VirtualBoard(BoardConfig(profile=QuirkProfile.named(self.params.quirks), network="loopback"))
+        return VirtualBoard(
+            BoardConfig(profile=QuirkProfile.named(self.params.quirks), network="loopback", bootloader=self.bootloader)
+        )
 
     def restored(self, snaps: dict[str, Snapshot]) -> VirtualBoard:
         board = self.board()
