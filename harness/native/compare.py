@@ -257,7 +257,7 @@ def sweep_cases(
         ref = record(rig)
     finally:
         server.stop()
-    cursor = _Cursor(ref, rig)
+    cursor = _Cursor(params, ref.start)
     seen: set[bytes] = set()
     last = len(ref.ops) - 1
 
