@@ -262,3 +262,23 @@ def test_harmony_compare_reports_each_case(harmony: Path) -> None:
     assert n > 0
     for d in divergences:
         assert d.report().startswith(f"DIVERGENCE {d.case}")
+
+
+PLUGIN_TESTS = """
+def test_update_on_my_bootloader(ota_bench, ota_board, virtual_board):
+    assert virtual_board.call(lambda b: b.bootloader.label).startswith("native:")
+    ota_bench.publish(2)
+    ota_board.events_until({"SYS_OTA_DB_ENTRY_SUCCESS"}, ota_bench.wall(200))
+    assert ota_board.wait_boot(ota_bench.wall(200)).app_version == 2
+"""
+
+
+def test_pytest_plugin_option_runs_users_tests_on_the_native_bootloader(
+    example: Path, pytester: pytest.Pytester
+) -> None:
+    pytester.makepyfile(test_user=PLUGIN_TESTS)
+    result = pytester.runpytest("--otaloop-bootloader", f"native:{example}", "--otaloop-link", "inproc")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"otaloop: virtual boards (*bootloader native:{example}*"])
+    bad = pytester.runpytest("--otaloop-bootloader", f"native:{example}-missing")
+    bad.stderr.fnmatch_lines(["*--otaloop-bootloader: *run otaloop native build first*"])
