@@ -16,6 +16,7 @@ cluster; ``--json`` and ``--plot`` keep every case; ``--shard I/N`` judges one p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import time
 from pathlib import Path
@@ -86,10 +87,13 @@ def run_update(args: argparse.Namespace) -> int:
         fault = FaultId.parse(args.replay)
         if args.size is not None or args.quirks is not None or args.seed is not None or args.v2 is not None:
             raise CallerError("--replay takes size, quirks, v2 and seed from the fault id; drop those options")
-        params = fault.params
+        params = dataclasses.replace(fault.params, bootloader=args.bootloader)
     else:
         params = Params(
-            args.size if args.size is not None else Params.size, args.quirks or Params.quirks, args.v2 or Params.v2
+            args.size if args.size is not None else Params.size,
+            args.quirks or Params.quirks,
+            args.v2 or Params.v2,
+            bootloader=args.bootloader,
         )
     seed = DEFAULT_SEED if args.seed is None else args.seed
     if seed < 0:
@@ -100,6 +104,8 @@ def run_update(args: argparse.Namespace) -> int:
     with ImageServer() as server:
         rig = UpdateRig(params, server)
         ref = record(rig)
+        if args.bootloader != "model":
+            print(f"bootloader: {args.bootloader}")
         if args.replay is not None:
             return _print_replay(rig, ref, fault)
         plan = plan_sweep(ref, modes, stride=args.stride, seed=seed)
@@ -206,6 +212,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument("--shard", metavar="I/N", help="judge only shard I of N (join the --json files with merge)")
     up.add_argument("--json", metavar="FILE", help="write every case (fault id, phase, operation, outcome) as JSON")
     up.add_argument("--plot", metavar="FILE", help="draw every case's outcome against the operation (.svg or .png)")
+    up.add_argument(
+        "--bootloader",
+        default="model",
+        help="model (default) or native:CACHE_DIR: the bootloader C code built by otaloop native build",
+    )
     up.set_defaults(func=run_update)
     mg = kinds.add_parser("merge", help="join the --json files of a sharded update sweep into one report")
     mg.add_argument("files", nargs="+", metavar="FILE", help="the JSON files of shards 1/N .. N/N")
