@@ -9,7 +9,8 @@
 * :mod:`.executor` -- where a sweep's ranges run: in this process, on worker processes, on a Dask cluster;
 * :mod:`.progress` -- the progress bar a terminal sees during a long sweep;
 * :mod:`.results` -- a sweep's cases as a value: JSON files that round-trip, merging shards;
-* :mod:`.plot` -- every case's outcome against the operation index, as SVG or PNG.
+* :mod:`.plot` -- every case's outcome against the operation index, as SVG or PNG;
+* :mod:`.memo` -- judge each distinct flash state once: verdicts cached on the blocks a judgement read.
 
 Sweeps only drive the model; they never talk to a real board.
 """
