@@ -13,7 +13,7 @@ module uses those drivers through labgrid's own protocols -- ``ConsoleProtocol``
 * :class:`LabgridPower`: :class:`~harness.power.PowerControl` over a power driver;
 * :func:`target_bench` / :func:`environment_bench`: a :class:`~harness.scenarios.benches.SerialBench` on a
   target, so the scenario library (``otaloop run --lg-env``) and a user's pytest tests (labgrid's own
-  ``target`` fixture) run on it.
+  ``target`` fixture, or otaloop's plugin with ``--otaloop-port labgrid:ROLE``) run on it.
 
 It re-implements no driver and holds no lab policy; labgrid is imported only when one of these is used.
 """
@@ -42,6 +42,17 @@ def require_labgrid() -> Any:
     except ImportError:
         raise CallerError("labgrid is not installed: pip install 'otaloop[labgrid]'") from None
     return labgrid
+
+
+def pytest_environment(config: Any) -> Any:
+    """labgrid's ``Environment`` of ``--lg-env`` when labgrid's pytest plugin is active, else None."""
+    if not config.pluginmanager.has_plugin("labgrid"):
+        return None
+    try:
+        from labgrid.pytestplugin.hooks import LABGRID_ENV_KEY
+    except ImportError:
+        return None
+    return config.stash.get(LABGRID_ENV_KEY, None)
 
 
 class LabgridConsolePort:

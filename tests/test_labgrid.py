@@ -166,3 +166,13 @@ def test_environment_errors_are_one_line_caller_errors(tmp_path: Path) -> None:
         environment_bench(env_file, images, CONFIGS["auto"], role="other", http_host="127.0.0.1", http_port=1),
     ):
         pass
+
+
+def test_otaloop_pytest_plugin_on_a_labgrid_target(rig: Rig, tmp_path: Path) -> None:
+    (tmp_path / "test_plain.py").write_text("def test_nothing_here():\n    pass\n")
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--lg-env", str(rig.env_file)]
+    argv += ["--otaloop-port", "labgrid:main", "--otaloop-http", f"127.0.0.1:{rig.http_port}"]
+    argv += ["--otaloop-images", str(rig.images), "--otaloop-scenarios", "-k", "c_update or nothing_here", "-rA"]
+    done = subprocess.run(argv, capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout and "c_update" in done.stdout
