@@ -27,13 +27,15 @@ from bootloader_model.storage.nor_flash import CutMode, OpRecord
 from harness.cli.help import help_text
 from harness.image_server import ImageServer
 from harness.sweeps.bootloader import DEVICES, SCENES, build_scene, dry_run, markdown_table, sweep
-from harness.sweeps.executor import WorkerLost, executor_for
+from harness.sweeps.double import double_report, dumps_double, run_double
+from harness.sweeps.double import replay as replay_double
+from harness.sweeps.executor import Executor, WorkerLost, executor_for
 from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId, Params
 from harness.sweeps.plot import check_path, plot, require_matplotlib
 from harness.sweeps.progress import Progress
 from harness.sweeps.report import report
 from harness.sweeps.results import SweepRun, dump, load, merge
-from harness.sweeps.update import Reference, UpdateRig, plan_sweep, record, replay, run_sweep, shard_spans
+from harness.sweeps.update import Reference, SweepPlan, UpdateRig, plan_sweep, record, replay, run_sweep, shard_spans
 
 DEFAULT_STRIDE = 250
 TAIL = 40  # the last operations of a sampled sweep are always visited (file close, directory update)
@@ -99,6 +101,8 @@ def run_update(args: argparse.Namespace) -> int:
     if seed < 0:
         raise CallerError("--seed must be >= 0")
     shard = _shard(args.shard)
+    if args.double and (args.shard or args.plot):
+        raise CallerError("--double prints its own table; --shard and --plot are for single-cut sweeps")
     _check_outputs(args)
     executor = executor_for(args.jobs, args.scheduler)
     with ImageServer() as server:
@@ -107,8 +111,10 @@ def run_update(args: argparse.Namespace) -> int:
         if args.bootloader != "model":
             print(f"bootloader: {args.bootloader}")
         if args.replay is not None:
-            return _print_replay(rig, ref, fault)
+            return _print_double_replay(rig, ref, fault) if fault.second else _print_replay(rig, ref, fault)
         plan = plan_sweep(ref, modes, stride=args.stride, seed=seed)
+        if args.double:
+            return _run_double(plan, executor, args)
         spans = shard_spans(len(plan.ops), shard)
         t0 = time.perf_counter()
         with Progress(sum(plan.cases(lo, hi) for lo, hi in spans), f"{params.scenario} sweep") as bar:
@@ -120,6 +126,38 @@ def run_update(args: argparse.Namespace) -> int:
     run = SweepRun.of(plan, results, shard)
     rate = len(results) / took if took > 0 else 0.0
     _output(run, args, f"({took:.1f} s, {rate:,.0f} cases/s on {executor.workers} worker(s))")
+    return 0
+
+
+def _run_double(plan: SweepPlan, executor: Executor, args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    with Progress(plan.cases(), f"{plan.params.scenario} double cuts, first cuts done:") as bar:
+        try:
+            cases = run_double(plan, executor, progress=bar.advance)
+        except WorkerLost as exc:
+            raise BoardError(str(exc)) from None
+    took = time.perf_counter() - t0
+    if args.json is not None:
+        Path(args.json).write_text(dumps_double(plan, cases))
+    lines = double_report(plan, cases)
+    if args.markdown:
+        print("\n".join(lines))
+    else:
+        print("\n".join(line.replace("`", "") for line in lines))
+        print(f"({took:.1f} s, {len(cases) / max(took, 1e-9):,.0f} double cuts/s on {executor.workers} worker(s))")
+    return 0
+
+
+def _print_double_replay(rig: UpdateRig, ref: Reference, fault: FaultId) -> int:
+    done = replay_double(rig, ref, fault)
+    print(f"fault {fault}: first cut {fault.first}, then a second cut during the recovery run")
+    print(f"outcome of the first cut alone: {done.first.line()}")
+    print("--- console from power-on after the first cut until the second ---")
+    print(done.recovery_transcript.rstrip())
+    print("---")
+    for name, data in zip(("internal", "external"), done.state, strict=True):
+        print(f"{name} flash after the second cut: sha256 {hashlib.sha256(data).hexdigest()}")
+    print(f"outcome: {done.judgement.line()}")
     return 0
 
 
@@ -209,6 +247,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument("--scheduler", metavar="ADDRESS", help="run the cases on a Dask cluster, e.g. tcp://10.0.0.5:8786")
     up.add_argument("--worst", type=int, default=6, help="how many worst fault ids to list")
     up.add_argument("--markdown", action="store_true", help="print the markdown of docs/power-cut-sweeps.md")
+    up.add_argument(
+        "--double", action="store_true", help="cut a second time at every operation of the recovery after each cut"
+    )
     up.add_argument("--shard", metavar="I/N", help="judge only shard I of N (join the --json files with merge)")
     up.add_argument("--json", metavar="FILE", help="write every case (fault id, phase, operation, outcome) as JSON")
     up.add_argument("--plot", metavar="FILE", help="draw every case's outcome against the operation (.svg or .png)")

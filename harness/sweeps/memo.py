@@ -55,8 +55,13 @@ class BlockDigests:
             self.digests[b] = block_digest(view[b * BLOCK : (b + 1) * BLOCK])
 
     def copy(self) -> BlockDigests:
-        twin = BlockDigests.__new__(BlockDigests)
-        twin.digests = list(self.digests)
+        return BlockDigests.of(self.digests)
+
+    @classmethod
+    def of(cls, digests: Sequence[bytes]) -> BlockDigests:
+        """Digests known already (a copy of the list is kept)."""
+        twin = cls.__new__(cls)
+        twin.digests = list(digests)
         return twin
 
 
@@ -81,7 +86,7 @@ class ReadSet:
 
     def watch(self) -> ReadSet:
         self.flash.read_observer = self._read
-        self.flash.observer = self._op
+        self.flash.observer = self.on_op
         return self
 
     def release(self) -> None:
@@ -97,7 +102,8 @@ class ReadSet:
     def _read(self, address: int, length: int) -> None:
         self._depend(address - self.base, length)
 
-    def _op(self, flash: NorFlash, kind: str, address: int, data: bytes) -> None:
+    def on_op(self, flash: NorFlash, kind: str, address: int, data: bytes) -> None:
+        """An erase or program of the watched run (the ``NorFlash.observer`` signature)."""
         offset, length = touched(flash, kind, address, len(data))
         if kind.startswith("erase"):
             for b in range(offset >> BLOCK_SHIFT, (offset + length) >> BLOCK_SHIFT):

@@ -219,6 +219,17 @@ class _Cursor:
                 self.digests[name] = BlockDigests(flash.data)
         self.pos = pos
 
+    def load(self, other: _Cursor, views: list[list[bytes]] | None = None) -> None:
+        """Start from ``other``'s current flash (position 0); ``views`` are its block digests."""
+        for name, flash in self.flash.items():
+            flash.data[:] = other.flash[name].data
+        if self.keep_digests:
+            source = views if views is not None else other.views()
+            for name, digests in zip(("internal", "external"), source, strict=True):
+                self.digests[name] = BlockDigests.of(digests)
+        self._torn = None
+        self.pos = 0
+
     def apply(self, op: RecordedOp, mode: CutMode = CutMode.AFTER, seed: int = 0) -> None:
         flash = self.flash[op.device]
         _run_op(flash, op, mode, seed)
