@@ -20,7 +20,7 @@ from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
 from bootloader_model.errors import CallerError
 from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
 from bootloader_model.storage.external_flash import SIZES
-from harness.board_runner import DEFAULT_SPEED, BoardRunner
+from harness.board_runner import DEFAULT_SPEED, BoardRunner, check_speed
 from harness.cli.help import help_text
 from harness.uart_link import open_link
 
@@ -60,8 +60,7 @@ def register(sub: Any) -> None:
 
 
 def run_board(args: argparse.Namespace) -> int:
-    if not args.speed > 0:
-        raise CallerError(f"--speed must be > 0, got {args.speed:g}")
+    check_speed(args.speed, "--speed")
     profile = QuirkProfile.named(args.quirks)
     state: Path = args.state
     if state.exists() and not state.is_dir():

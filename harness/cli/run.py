@@ -16,7 +16,7 @@ from typing import Any
 
 from bootloader_model.errors import CallerError
 from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
-from harness.board_runner import DEFAULT_SPEED
+from harness.board_runner import DEFAULT_SPEED, check_speed
 from harness.cli.help import help_text
 from harness.power import CommandPower
 from harness.scenarios import CONFIGS, REGISTRY
@@ -98,8 +98,7 @@ def run_scenarios(args: argparse.Namespace) -> int:
             print(f"{sc.name:24} {sc.factory.name:15} {sc.summary}{needs}")
         return 0
     scenarios = select(args.only)
-    if not args.speed > 0:
-        raise CallerError(f"--speed must be > 0, got {args.speed:g}")
+    check_speed(args.speed, "--speed")
     if args.port is None:
         profile = QuirkProfile.named(args.quirks)
         provider = virtual_provider(link=args.link, speed=args.speed, profile=profile, log_dir=args.log_dir)
