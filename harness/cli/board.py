@@ -28,7 +28,7 @@ from bootloader_model.errors import CallerError
 from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
 from bootloader_model.storage.external_flash import SIZES
 from harness.board_power import BoardPower
-from harness.board_runner import DEFAULT_SPEED, BoardRunner
+from harness.board_runner import DEFAULT_SPEED, BoardRunner, check_speed
 from harness.cli.help import help_text
 from harness.power_channel import ControlServer
 from harness.uart_link import UartLink, open_link
@@ -97,8 +97,7 @@ def register(sub: Any) -> None:
 
 
 def run_board(args: argparse.Namespace) -> int:
-    if not args.speed > 0:
-        raise CallerError(f"--speed must be > 0, got {args.speed:g}")
+    check_speed(args.speed, "--speed")
     profile = QuirkProfile.named(args.quirks)
     state: Path = args.state
     if state.exists() and not state.is_dir():
@@ -139,6 +138,8 @@ def run_board(args: argparse.Namespace) -> int:
     runner = BoardRunner(board, link, speed=args.speed)
     power = BoardPower(runner, usb)
     control = ControlServer(args.control, power.command) if args.control is not None else None
+    if usb is not None and not args.off:
+        power.on()  # the link exists before its path is printed; the board waits in reset for a host
     print(f"console: {link.url}", flush=True)
     if control is not None:
         print(f"control: {control.path}", flush=True)
@@ -164,7 +165,7 @@ def run_board(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    if not args.off:
+    if usb is None and not args.off:
         power.on()
     try:
         while not stop.is_set():
