@@ -16,7 +16,6 @@ from harness.sweeps.fault_ids import FaultId, Params, SecondCut
 from harness.sweeps.update import Reference, UpdateRig, plan_sweep, record
 from harness.sweeps.verdicts import Verdict
 
-
 STRIDE = 25  # first cuts 400 (programming) and 728 (the last); every 25th recovery operation
 
 

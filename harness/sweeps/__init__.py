@@ -10,7 +10,8 @@
 * :mod:`.progress` -- the progress bar a terminal sees during a long sweep;
 * :mod:`.results` -- a sweep's cases as a value: JSON files that round-trip, merging shards;
 * :mod:`.plot` -- every case's outcome against the operation index, as SVG or PNG;
-* :mod:`.memo` -- judge each distinct flash state once: verdicts cached on the blocks a judgement read.
+* :mod:`.memo` -- judge each distinct flash state once: verdicts cached on the blocks a judgement read;
+* :mod:`.double` -- a second cut at every operation of the recovery run after each first cut.
 
 Sweeps only drive the model; they never talk to a real board.
 """
