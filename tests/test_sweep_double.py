@@ -71,7 +71,12 @@ def test_double_fault_ids_replay_to_the_same_bytes_and_verdict(
 
 
 @pytest.mark.parametrize(
-    "text", ["update:int@op437:after+ext@op12:torn:s1", "update/size=65536:ext@op3:torn:s9+int@op0:before"]
+    "text",
+    [
+        "update:int@op437:after+ext@op12:torn:s1",
+        "update/size=65536:ext@op3:torn:s9+int@op0:before",
+        "update/quirks=corrected,+csv-seek-wrap:ext@op2:torn:s1+int@op3:after",
+    ],
 )
 def test_double_fault_id_round_trip(text: str) -> None:
     fault = FaultId.parse(text)

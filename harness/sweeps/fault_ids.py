@@ -118,7 +118,10 @@ class FaultId:
 
     @classmethod
     def parse(cls, text: str) -> FaultId:
-        first, plus, rest = text.strip().partition("+")
+        # A quirk spec may hold "+name" too: the second cut is the part after the last "+" before "int@"/"ext@".
+        first, plus, rest = text.strip().rpartition("+")
+        if not plus or not rest.startswith(("int@", "ext@")):
+            first, plus, rest = text.strip(), "", ""
         m = _ID.match(first)
         s = _SECOND.match(rest) if plus else None
         if not m or (plus and not s):
