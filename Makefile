@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-test
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test check bench firmware clean
+.PHONY: demo test check bench findings firmware clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ check: $(DEVSTAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# The power-cut sweep section of docs/findings.md: full-size sweeps, tables and plots (minutes on 2 cores).
+findings: $(STAMP)
+	$(BIN)/python -m harness.sweeps.findings
 
 firmware:
 	$(MAKE) -C fixtures/firmware

@@ -23,10 +23,10 @@ from pathlib import Path
 
 from bootloader_model.errors import BoardError, CallerError
 from bootloader_model.quirks import QuirkProfile
-from bootloader_model.storage.nor_flash import CutMode, OpRecord
+from bootloader_model.storage.nor_flash import CutMode
 from harness.cli.help import help_text
 from harness.image_server import ImageServer
-from harness.sweeps.bootloader import DEVICES, SCENES, build_scene, dry_run, markdown_table, sweep
+from harness.sweeps.bootloader import DEVICES, SCENES, CutResult, SceneSweep, dumps_cuts, markdown_table, sweep_scene
 from harness.sweeps.double import double_report, dumps_double, run_double
 from harness.sweeps.double import replay as replay_double
 from harness.sweeps.executor import Executor, WorkerLost, executor_for
@@ -56,24 +56,33 @@ def run(args: argparse.Namespace) -> int:
         raise CallerError("--modes is empty")
     if args.stride < 1:
         raise CallerError("--stride must be at least 1")
-    profile = QuirkProfile.named(args.profile)
+    QuirkProfile.named(args.profile)  # an unknown profile is a one-line error before any work
+    if args.json is not None and not Path(args.json).resolve().parent.is_dir():
+        raise CallerError(f"--json {args.json}: no such directory")
+    executor = executor_for(args.jobs, None)
+    done: list[tuple[SceneSweep, list[CutResult]]] = []
     for device in devices:
         for name in scenes:
             t0 = time.perf_counter()
-            scene = build_scene(name, fat=device == "external" or args.fat, image_size=args.image_size, profile=profile)
-            n = len(dry_run(scene, device))
             stride = args.stride if device == "external" and name == "backup" else 1
-
-            def pick(k: int, op: OpRecord, n: int = n, stride: int = stride) -> bool:
-                return k % stride == 0 or k >= n - TAIL
-
-            results = sweep(scene, device, modes, pick)
+            fat = device == "external" or args.fat
+            spec = SceneSweep(
+                name, device, fat, args.image_size, args.profile, modes, stride, TAIL if stride > 1 else 0
+            )
+            with Progress(0, f"{name}: {device} flash") as bar:
+                try:
+                    n, results = sweep_scene(spec, executor, bar)
+                except WorkerLost as exc:
+                    raise BoardError(str(exc)) from None
+            done.append((spec, results))
             sampled = f", every {stride}th op and the last {TAIL}" if stride > 1 else ""
             print(f"### {name}: {device} flash ({n} operations{sampled}; {len(results)} cuts)\n")
             print(markdown_table(results) if results else "No flash operations on this device in this run.")
             print()
             if args.timing:
                 print(f"({time.perf_counter() - t0:.1f} s)\n")
+    if args.json is not None:
+        Path(args.json).write_text(dumps_cuts(done))
     return 0
 
 
@@ -234,6 +243,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bl.add_argument("--fat", action="store_true", help="use the FAT volume for internal sweeps too")
     bl.add_argument("--profile", default="harmony-3.9.1", help="quirk profile, e.g. corrected")
     bl.add_argument("--timing", action="store_true", help="print the time each sweep took")
+    bl.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores; 1 runs in-process)")
+    bl.add_argument("--json", metavar="FILE", help="write every cut (fault id, operation, outcome) as JSON")
     bl.set_defaults(func=run)
     up = kinds.add_parser("update", help="cut power at every flash operation of a whole v1 -> v2 update")
     up.add_argument("--size", type=int, default=None, help="image size in bytes (default 16384)")
