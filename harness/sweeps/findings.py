@@ -81,8 +81,11 @@ def section(size: int, jobs: int, double_stride: int, images: Path, page: Path) 
         "Each point is one cut, one panel per phase of the update, one band per cut mode: the long `app v1` "
         "panel is the download (cuts there leave v1 running or damage the volume), the `bootloader` panel is "
         "the factory-fallback window of spec hazard 11 (from the erase of boot control to the new header), "
-        "and the `stuck` points of `app v2` are the `ota/` directory block erased while v2 first rewrites "
-        "the DB.",
+        "and the `stuck` and `silent` points of `app v2` are cuts while v2 first rewrites the DB: the SST26 "
+        "block holding the `ota/` directory (0xD000) or the FAT (0x8000) is erased and not yet reprogrammed, "
+        "so `factory_reset.bin` cannot be opened (`stuck` on `file open error`), or FatFs's error latch "
+        "makes the factory fallback program one stale 4 KiB buffer everywhere (`silent`: no valid "
+        "application left). [power-cut-sweeps.md](power-cut-sweeps.md) explains both.",
         "",
         "### A v2 that crashes at boot (hazard 10)",
         "",
