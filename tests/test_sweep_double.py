@@ -81,7 +81,7 @@ def test_double_fault_ids_replay_to_the_same_bytes_and_verdict(
 def test_double_fault_id_round_trip(text: str) -> None:
     fault = FaultId.parse(text)
     assert str(fault) == text and isinstance(fault.second, SecondCut)
-    assert str(fault.first) == text.partition("+")[0]
+    assert str(fault.first) == text.rpartition("+")[0]
 
 
 @pytest.mark.parametrize(
