@@ -141,7 +141,8 @@ class SerialBench:
     @contextlib.contextmanager
     def bench(self, *, restore: bool = True) -> Iterator[Bench]:
         """A :class:`Bench` for one scenario; with ``restore`` (the default) the board is first brought back
-        to its factory app with no image database if an earlier scenario may have changed it."""
+        to its factory app with no image database if an earlier scenario may have changed it, and the image
+        server is emptied."""
         self._server.clear_faults()
         # Start each scenario after what the board printed so far (a real board may be mid-check).
         self._console.drain(quiet=0.2, limit=2.0)
@@ -158,8 +159,12 @@ class SerialBench:
             start_offset=len(self._console.buffer),
             capabilities=caps,
         )
-        if self._dirty and restore:
-            self._to_factory(bench)
+        if restore:
+            if self._dirty:
+                self._to_factory(bench)
+            # As on a fresh virtual bench, the server offers nothing until the scenario publishes: a manifest
+            # left from an earlier scenario would otherwise start an update at the board's next check.
+            self._server.clear()
         bench.start_offset = self._console.pos = len(self._console.buffer)
         self._dirty = True
         yield bench
