@@ -468,3 +468,37 @@ def test_one_port_per_worker_picks_each_workers_board() -> None:
     assert settings.power_commands(1) == ("uhubctl -a on -p 1", "uhubctl -a off -p 1")
     with pytest.raises(pytest.UsageError, match="worker 2 has no board"):
         settings.real_board(2)
+
+
+# ----------------------------------------------------------------------------------- docs and examples
+DOC = (ROOT / "docs" / "pytest.md").read_text()
+EXAMPLES = sorted((ROOT / "examples").glob("test_*.py"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_the_docs_show_each_example_file_whole(example: Path) -> None:
+    assert f"`examples/{example.name}`" in DOC
+    assert f"```python\n{example.read_text()}```" in DOC
+
+
+def test_the_docs_name_every_option_fixture_and_marker() -> None:
+    from harness import pytest_plugin
+    from harness.pytest_plugin.markers import CAPABILITIES, MARKERS
+
+    for key in [*options._HELP, "scenarios"]:
+        assert f"`--otaloop-{key.replace('_', '-')}" in DOC, key
+        assert key == "scenarios" or f"`otaloop_{key}`" in DOC, key
+    for fixture in pytest_plugin.__all__:
+        assert fixture.startswith("_") or f"| `{fixture}` |" in DOC, fixture
+    for marker in MARKERS:
+        assert f"@pytest.mark.{marker}(" in DOC, marker
+    assert all(f"`{name}`" in DOC for name in CAPABILITIES)
+
+
+def test_the_examples_run_on_a_real_board_too(pytester: pytest.Pytester, real_board: RealBoard) -> None:
+    for example in EXAMPLES:
+        pytester.makepyfile(**{example.stem: example.read_text()})
+    args = [f"--otaloop-port={real_board.tty}", "--otaloop-http", real_board.http]
+    result = pytester.runpytest(*args, f"--otaloop-images={real_board.images}", "-rs")
+    result.assert_outcomes(passed=3, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED * needs flash_inspect (flash_inspect: only the virtual board can look*"])
