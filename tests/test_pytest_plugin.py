@@ -81,6 +81,13 @@ def test_needs_power(ota_power):
 """
 
 
+def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """pytest in this process on the test's files. labgrid's own pytest plugin, which pytest also loads when
+    labgrid is installed, is left out: it takes seconds per run and plays no part unless ``--lg-env`` is
+    given (``tests/test_labgrid.py`` covers ``--otaloop-port labgrid:ROLE``)."""
+    return pytester.runpytest(*args, "-p", "no:labgrid")
+
+
 def _properties(xml: Path) -> dict[str, dict[str, str]]:
     """JUnit XML test case name -> its properties."""
     out = {}
@@ -115,13 +122,13 @@ def test_the_plugin_is_silent_when_nothing_asks_for_it(pytester: pytest.Pytester
     result.stdout.fnmatch_lines(["plugins: *otaloop-0.1.0*"])
     result.stdout.no_fnmatch_line("otaloop:*")  # no header line
     result.stdout.no_fnmatch_line("*otaloop console*")  # no report section
-    result = pytester.runpytest("--otaloop-speed", "500")
+    result = _run(pytester, "--otaloop-speed", "500")
     result.stdout.fnmatch_lines(["otaloop: virtual boards (pty console, speed 500, *"])
 
 
 def test_a_users_file_on_virtual_boards(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user=USER_TESTS)
-    result = pytester.runpytest()
+    result = _run(pytester)
     result.assert_outcomes(passed=5)
 
 
@@ -141,7 +148,7 @@ def test_a_users_file_on_virtual_boards(pytester: pytest.Pytester) -> None:
 )
 def test_bad_options_are_one_line_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
     pytester.makepyfile("def test_plain():\n    pass\n")
-    result = pytester.runpytest(*args)
+    result = _run(pytester, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {message}"])
     assert "Traceback" not in result.stderr.str()
@@ -154,11 +161,11 @@ def test_ini_keys_set_the_options(pytester: pytest.Pytester) -> None:
         "    assert virtual_board.call(lambda b: b.config.profile.name) == 'corrected'\n"
         "    assert type(ota_bench.console.port).__name__ == 'VirtualPort'\n"
     )
-    result = pytester.runpytest()
+    result = _run(pytester)
     result.assert_outcomes(passed=1)
     assert (pytester.path / "board-logs" / "test_ini_keys_set_the_options.py__test_profile.log").is_file()
     # The command line wins over the ini file.
-    result = pytester.runpytest("--otaloop-quirks", "harmony-3.9.1")
+    result = _run(pytester, "--otaloop-quirks", "harmony-3.9.1")
     result.assert_outcomes(failed=1)
 
 
@@ -212,7 +219,7 @@ def test_the_same_file_on_a_real_board_through_pyserial(pytester: pytest.Pyteste
     args += [f"--otaloop-images={real_board.images}", "--junitxml", "report.xml", "-rs"]
     # Three library scenarios too: one runs, two need what this board lacks.
     args += ["--otaloop-scenarios", "-k", "not otaloop-scenarios or first_boot or k_factory_reset or c_update"]
-    result = pytester.runpytest(*args)
+    result = _run(pytester, *args)
     result.stdout.fnmatch_lines(
         [f"otaloop: real board(s) at {real_board.tty}; image server {real_board.http};*", f"rootdir: {pytester.path}"]
     )
@@ -244,7 +251,7 @@ def test_the_same_file_on_a_real_board_through_pyserial(pytester: pytest.Pyteste
 
 def test_markers_on_virtual_boards(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_markers=MARKER_TESTS)
-    result = pytester.runpytest()
+    result = _run(pytester)
     result.assert_outcomes(passed=4)
 
 
@@ -259,14 +266,14 @@ def test_markers_on_virtual_boards(pytester: pytest.Pytester) -> None:
 )
 def test_a_bad_marker_errors_the_test_in_one_line(pytester: pytest.Pytester, marker: str, message: str) -> None:
     pytester.makepyfile(f"import pytest\n\n@pytest.mark.{marker}\ndef test_x(ota_bench):\n    pass\n")
-    result = pytester.runpytest()
+    result = _run(pytester)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([f"*{message}"])
     result.stdout.no_fnmatch_line("*Traceback*")
 
 
 def test_library_names_are_collected(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--otaloop-scenarios", "--collect-only", "-q")
+    result = _run(pytester, "--otaloop-scenarios", "--collect-only", "-q")
     result.stdout.fnmatch_lines([f"otaloop-scenarios::{name}" for name in REGISTRY])
 
 
@@ -283,7 +290,7 @@ def test_expects_the_wrong_version(ota_board):
 
 def test_a_failure_shows_the_console_tail_and_the_console_section(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_fails=FAILING_TEST)
-    result = pytester.runpytest("--otaloop-tail", "6")
+    result = _run(pytester, "--otaloop-tail", "6")
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
     # The tail follows the assertion inside the failure text, then the whole console as its own section.
@@ -303,7 +310,7 @@ def test_a_failure_shows_the_console_tail_and_the_console_section(pytester: pyte
 
 def test_a_scenario_failure_shows_expected_and_seen_not_a_traceback(pytester: pytest.Pytester) -> None:
     # Profile `corrected` downloads a 3 KiB image that Harmony refuses, so `small_image` fails on purpose.
-    result = pytester.runpytest("--otaloop-scenarios", "--otaloop-quirks", "corrected", "-k", "small_image")
+    result = _run(pytester, "--otaloop-scenarios", "--otaloop-quirks", "corrected", "-k", "small_image")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -320,7 +327,7 @@ def test_a_scenario_failure_shows_expected_and_seen_not_a_traceback(pytester: py
 
 def test_junitxml_properties_and_log_files(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user=USER_TESTS, test_fails=FAILING_TEST)
-    result = pytester.runpytest("--junitxml", "report.xml", "--otaloop-log-dir", "logs", "-k", "v2 or wrong")
+    result = _run(pytester, "--junitxml", "report.xml", "--otaloop-log-dir", "logs", "-k", "v2 or wrong")
     result.assert_outcomes(passed=1, failed=1)
     props = _properties(pytester.path / "report.xml")
     update = props["test_periodic_check_installs_v2"]
@@ -353,24 +360,24 @@ def test_log_names_are_file_names() -> None:
 
 # ------------------------------------------------------------------------------------- scenario items
 def test_the_library_runs_as_tests_with_k_junitxml_x_and_lf(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--otaloop-scenarios", "-k", "c_update or first_boot", "--junitxml", "lib.xml")
+    result = _run(pytester, "--otaloop-scenarios", "-k", "c_update or first_boot", "--junitxml", "lib.xml")
     result.assert_outcomes(passed=2)
     props = _properties(pytester.path / "lib.xml")
     assert props["c_update"]["otaloop_observation"] == "v1 -> v2 in one reset"
     assert props["c_update"]["otaloop_app_version"] == "2" and float(props["c_update"]["otaloop_board_seconds"]) > 60
     # -x stops at the first failure: with profile `corrected`, small_image fails and big_manifest never runs.
     args = ["--otaloop-scenarios", "--otaloop-quirks", "corrected", "-k", "c_update or small_image or big_manifest"]
-    result = pytester.runpytest(*args, "-x")
+    result = _run(pytester, *args, "-x")
     result.assert_outcomes(passed=1, failed=1)
     # --lf runs only what failed last time.
-    result = pytester.runpytest(*args, "--lf", "-v")
+    result = _run(pytester, *args, "--lf", "-v")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*otaloop-scenarios::small_image FAILED*"])
 
 
 def test_a_scenarios_needs_are_its_markers(pytester: pytest.Pytester) -> None:
     # The markers carry each scenario's needs, so -m selects by them (and a real board skips by them).
-    result = pytester.runpytest("--otaloop-scenarios", "-m", "otaloop_requires", "--collect-only", "-q")
+    result = _run(pytester, "--otaloop-scenarios", "-m", "otaloop_requires", "--collect-only", "-q")
     needs = [name for name, sc in REGISTRY.items() if sc.requires]
     result.stdout.fnmatch_lines([f"otaloop-scenarios::{name}" for name in needs])
     assert f"{len(needs)}/{len(REGISTRY)} tests collected" in result.stdout.str()
@@ -378,7 +385,7 @@ def test_a_scenarios_needs_are_its_markers(pytester: pytest.Pytester) -> None:
 
 def test_k_selects_the_library_alone(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_mine="def test_mine():\n    pass\n")
-    result = pytester.runpytest("--otaloop-scenarios", "-k", "otaloop-scenarios", "--collect-only", "-q")
+    result = _run(pytester, "--otaloop-scenarios", "-k", "otaloop-scenarios", "--collect-only", "-q")
     result.stdout.no_fnmatch_line("*test_mine*")
     assert f"{len(REGISTRY)}/{len(REGISTRY) + 1} tests collected" in result.stdout.str()
 
@@ -407,11 +414,11 @@ def test_another_configuration_gets_its_own_board(ota_board):
 
 def test_reuse_keeps_one_board_per_configuration(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_reuse=REUSE_TESTS)
-    result = pytester.runpytest("--otaloop-reuse", "-p", "no:randomly")
+    result = _run(pytester, "--otaloop-reuse", "-p", "no:randomly")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["otaloop: virtual boards (*); one board per configuration, reused"])
     # Without reuse every test gets a fresh board, so the second one finds the factory app.
-    result = pytester.runpytest()
+    result = _run(pytester)
     result.assert_outcomes(passed=2, failed=1)
 
 
@@ -431,7 +438,7 @@ def test_board(n, ota_board, ota_server, tmp_path_factory):
     (tmp_path_factory.getbasetemp().parent.parent / f"board-{n}.txt").write_text(where)
 """
     )
-    result = pytester.runpytest("-n", "2", "-v")
+    result = _run(pytester, "-n", "2", "-v")
     result.assert_outcomes(passed=4)
     seen = [path.read_text().split() for path in sorted(pytester.path.parent.glob("**/board-*.txt"))]
     assert len(seen) == 4
@@ -444,7 +451,7 @@ def test_xdist_on_one_real_board_is_refused(pytester: pytest.Pytester, tmp_path:
     pytest.importorskip("xdist", reason="pytest-xdist is not installed (pip install otaloop[pytest])")
     pytester.makepyfile("def test_x(ota_board):\n    pass\n")
     args = ["--otaloop-port", "/dev/ttyACM0", "--otaloop-http", "192.168.43.10:8000", "--otaloop-images", str(tmp_path)]
-    result = pytester.runpytest("-n", "2", *args)
+    result = _run(pytester, "-n", "2", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
@@ -499,6 +506,6 @@ def test_the_examples_run_on_a_real_board_too(pytester: pytest.Pytester, real_bo
     for example in EXAMPLES:
         pytester.makepyfile(**{example.stem: example.read_text()})
     args = [f"--otaloop-port={real_board.tty}", "--otaloop-http", real_board.http]
-    result = pytester.runpytest(*args, f"--otaloop-images={real_board.images}", "-rs")
+    result = _run(pytester, *args, f"--otaloop-images={real_board.images}", "-rs")
     result.assert_outcomes(passed=3, skipped=1)
     result.stdout.fnmatch_lines(["SKIPPED * needs flash_inspect (flash_inspect: only the virtual board can look*"])
