@@ -124,6 +124,11 @@ def test_the_plugin_is_silent_when_nothing_asks_for_it(pytester: pytest.Pytester
     result.stdout.no_fnmatch_line("*otaloop console*")  # no report section
     result = _run(pytester, "--otaloop-speed", "500")
     result.stdout.fnmatch_lines(["otaloop: virtual boards (pty console, speed 500, *"])
+    # -p no:otaloop turns it off altogether.
+    pytester.makepyfile(test_board="def test_board(ota_board):\n    pass\n")
+    result = _run(pytester, "-p", "no:otaloop", "test_board.py")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*fixture 'ota_board' not found*"])
 
 
 def test_a_users_file_on_virtual_boards(pytester: pytest.Pytester) -> None:
@@ -438,8 +443,12 @@ def test_board(n, ota_board, ota_server, tmp_path_factory):
     (tmp_path_factory.getbasetemp().parent.parent / f"board-{n}.txt").write_text(where)
 """
     )
-    result = _run(pytester, "-n", "2", "-v")
-    result.assert_outcomes(passed=4)
+    # Two library scenarios join them: the items go to the workers like any test.
+    result = _run(pytester, "-n", "2", "-v", "--otaloop-scenarios", "-k", "test_board or c_update or b_no_update")
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines_random(
+        ["*PASSED otaloop-scenarios::c_update*", "*PASSED otaloop-scenarios::b_no_update*"]
+    )
     seen = [path.read_text().split() for path in sorted(pytester.path.parent.glob("**/board-*.txt"))]
     assert len(seen) == 4
     assert {worker for worker, _, _ in seen} == {"gw0", "gw1"}
@@ -503,8 +512,8 @@ def test_the_docs_name_every_option_fixture_and_marker() -> None:
 
 
 def test_the_examples_run_on_a_real_board_too(pytester: pytest.Pytester, real_board: RealBoard) -> None:
-    for example in EXAMPLES:
-        pytester.makepyfile(**{example.stem: example.read_text()})
+    for example in EXAMPLES:  # renamed: this process may have imported examples/ under the same names
+        pytester.makepyfile(**{f"{example.stem}_copy": example.read_text()})
     args = [f"--otaloop-port={real_board.tty}", "--otaloop-http", real_board.http]
     result = _run(pytester, *args, f"--otaloop-images={real_board.images}", "-rs")
     result.assert_outcomes(passed=3, skipped=1)
