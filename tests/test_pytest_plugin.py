@@ -140,7 +140,7 @@ def test_a_users_file_on_virtual_boards(pytester: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--otaloop-speed", "0"], "--otaloop-speed must be > 0, got 0"),
+        (["--otaloop-speed", "0"], "--otaloop-speed must be > 0 and at most * virtual seconds per wall second, got 0"),
         (["--otaloop-speed", "fast"], "--otaloop-speed 'fast': expected a number"),
         (["--otaloop-link", "usb"], "--otaloop-link 'usb': choose pty or inproc"),
         (["--otaloop-quirks", "newest"], "--otaloop-quirks: unknown quirk profile 'newest'*"),
