@@ -452,6 +452,14 @@ def test_reuse_keeps_one_board_per_configuration(pytester: pytest.Pytester) -> N
     result.assert_outcomes(passed=2, failed=1)
 
 
+def test_reuse_on_a_real_board_skips_the_factory_restore(pytester: pytest.Pytester, real_board: RealBoard) -> None:
+    pytester.makepyfile(test_reuse=REUSE_TESTS)
+    args = [f"--otaloop-port={real_board.tty}", "--otaloop-http", real_board.http, "--otaloop-reuse"]
+    result = _run(pytester, *args, f"--otaloop-images={real_board.images}", "-rs")
+    result.assert_outcomes(passed=2, skipped=1)  # the `manual` test needs another factory app
+    result.stdout.fnmatch_lines(["otaloop: real board(s) at *; reusing the board between tests"])
+
+
 # ----------------------------------------------------------------------------------------- pytest-xdist
 def test_two_xdist_workers_each_get_their_own_boards(pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist", reason="pytest-xdist is not installed (pip install otaloop[pytest])")
