@@ -32,6 +32,7 @@ from enum import Enum
 from pathlib import Path
 
 from bootloader_model.board.command_processor import CommandGroup, CommandProcessor
+from bootloader_model.board.state_directory import current_path, save_set
 from bootloader_model.bootloader.program import MODEL, BootProgram, program_from_spec
 from bootloader_model.bootloader.provisioning import provision_unified
 from bootloader_model.bootloader.result import BootResult, Outcome
@@ -216,28 +217,31 @@ class VirtualBoard:
 
     # ------------------------------------------------------------------------------------------- state
     def save(self, state_dir: str | os.PathLike[str]) -> None:
-        """Write both flash arrays as raw images (atomically) and a small metadata file."""
+        """Write both flash arrays as raw images and a small metadata file, as one set.
+
+        A process killed at any moment leaves the previous set or this one, never a mix
+        (:mod:`bootloader_model.board.state_directory`).
+        """
         d = Path(state_dir)
         d.mkdir(parents=True, exist_ok=True)
-        self.internal.dump(d / INTERNAL_FILE)
-        self.external.dump(d / EXTERNAL_FILE)
         meta = {"ext_size": self.config.ext_size, "internal": INTERNAL_FILE, "external": EXTERNAL_FILE}
-        tmp = d / (META_FILE + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=2) + "\n")
-        os.replace(tmp, d / META_FILE)
+        files: dict[str, bytes | bytearray] = {
+            INTERNAL_FILE: self.internal.data,
+            EXTERNAL_FILE: self.external.data,
+            META_FILE: (json.dumps(meta, indent=2) + "\n").encode(),
+        }
+        save_set(d, files)
 
     def load(self, state_dir: str | os.PathLike[str]) -> None:
-        """Load flash images saved by :meth:`save` (board off)."""
+        """Load flash images saved by :meth:`save` (board off): the newest complete set."""
         if self.powered:
             raise CallerError("load state while the board is powered off")
-        d = Path(state_dir)
-        self.internal.load(d / INTERNAL_FILE)
-        self.external.load(d / EXTERNAL_FILE)
+        self.internal.load(current_path(state_dir, INTERNAL_FILE))
+        self.external.load(current_path(state_dir, EXTERNAL_FILE))
 
     @staticmethod
     def has_state(state_dir: str | os.PathLike[str]) -> bool:
-        d = Path(state_dir)
-        return (d / INTERNAL_FILE).is_file() and (d / EXTERNAL_FILE).is_file()
+        return current_path(state_dir, INTERNAL_FILE).is_file() and current_path(state_dir, EXTERNAL_FILE).is_file()
 
     # -------------------------------------------------------------------------------------------- time
     def run_until(self, predicate: Callable[[], bool], max_virtual_s: float, *, speed: float = 1e6) -> bool:
