@@ -157,7 +157,7 @@ def _run_locked(args: argparse.Namespace, state: Path, profile: QuirkProfile) ->
     if control is not None:
         print(f"control: {control.path}", flush=True)
         control.start()
-    saved = len(board.history)
+    saved = board.event_count
     saved_ops = (board.internal.op_count, board.external.op_count)
     warned: set[str] = set()
 
@@ -166,9 +166,9 @@ def _run_locked(args: argparse.Namespace, state: Path, profile: QuirkProfile) ->
         # every 0.2 s of wall time): a killed process then loses at most the last 0.2 s of flash writes.
         nonlocal saved, saved_ops
         ops = (board.internal.op_count, board.external.op_count)
-        if ops != saved_ops or any(e.kind in SAVE_ON for e in board.history[saved:]):
+        if ops != saved_ops or any(e.kind in SAVE_ON for e in board.events_since(saved)):
             board.save(state)
-        saved, saved_ops = len(board.history), ops
+        saved, saved_ops = board.event_count, ops
         for host in sorted(set(board.blocked_hosts) - warned):
             warned.add(host)
             print(
