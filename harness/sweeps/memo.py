@@ -94,22 +94,27 @@ class ReadSet:
         self.flash.observer = None
 
     def _depend(self, offset: int, length: int) -> None:
-        erased, inputs = self.erased, self.inputs
-        for b in range(offset >> BLOCK_SHIFT, ((offset + max(length, 1) - 1) >> BLOCK_SHIFT) + 1):
+        first = offset >> BLOCK_SHIFT
+        last = (offset + max(length, 1) - 1) >> BLOCK_SHIFT
+        erased = self.erased
+        if first == last:  # nearly every read and program stays inside one block
+            if not erased[first]:
+                self.inputs.add(first)
+            return
+        for b in range(first, last + 1):
             if not erased[b]:
-                inputs.add(b)
+                self.inputs.add(b)
 
     def _read(self, address: int, length: int) -> None:
         self._depend(address - self.base, length)
 
     def on_op(self, flash: NorFlash, kind: str, address: int, data: bytes) -> None:
         """An erase or program of the watched run (the ``NorFlash.observer`` signature)."""
-        offset, length = touched(flash, kind, address, len(data))
-        if kind.startswith("erase"):
-            for b in range(offset >> BLOCK_SHIFT, (offset + length) >> BLOCK_SHIFT):
-                self.erased[b] = 1
-        else:
-            self._depend(offset, length)
+        if kind == "program":
+            self._depend(address - self.base, len(data))
+            return
+        offset, length = touched(flash, kind, address, 0)
+        self.erased[offset >> BLOCK_SHIFT : (offset + length) >> BLOCK_SHIFT] = b"\x01" * (length >> BLOCK_SHIFT)
 
     def blocks(self) -> tuple[int, ...]:
         return tuple(sorted(self.inputs))
