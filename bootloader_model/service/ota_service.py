@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bootloader_model.clock import TICK_S, Alarm, VirtualClock
+from bootloader_model.formats.c_string import c_bytes
 from bootloader_model.quirks import HARMONY, QuirkProfile
 from bootloader_model.service.configuration import CtrlMsg, ServiceConfig, SysResult, SysState, SysStatus, demo_print
 from bootloader_model.service.core.tasks import CoreTask, OtaCore, OtaParams, OtaResult
@@ -129,7 +130,7 @@ class OtaService(UpdateCheck):
 
     def printf(self, text: str) -> None:
         """``SYS_CONSOLE_PRINT``: at most 255 bytes of formatted text (256-byte print buffer)."""
-        self._console(text.encode("utf-8", "replace")[:255])
+        self._console(c_bytes(text)[:255])
 
     def _demo_callback(self, status: SysStatus) -> None:
         text = demo_print(status)

@@ -97,6 +97,8 @@ def read_manifest(text: str | bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Man
         doc = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ManifestError(f"manifest is not JSON: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise ManifestError("manifest nests arrays or objects too deeply to read") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("ota"), list):
         raise ManifestError('manifest has no "ota" array at the top level')
     if not doc["ota"]:
