@@ -7,8 +7,9 @@ factory application, serves its UART through a :class:`~harness.board_runner.Boa
 127.0.0.1 whose manifest URL is built into every synthetic image.
 
 :class:`SerialBench` wraps a real board: one pyserial port for the whole suite, images from a directory,
-optional power commands. It cannot provision, cut power at a flash operation or look into flash; scenarios
-that need those are skipped by the runner.
+optional power commands. Its console reopens the port when it vanishes (a USB serial port re-enumerating
+after a power cycle), waiting at most ``reconnect`` seconds. It cannot provision, cut power at a flash
+operation or look into flash; scenarios that need those are skipped by the runner.
 
 Nothing here decides what a scenario checks.
 """
@@ -39,6 +40,8 @@ T = TypeVar("T")
 #: What a virtual bench offers on top of a console: power, provisioning, flash cuts, looking into flash.
 VIRTUAL_CAPS = frozenset({"virtual", "power", "provision", "power-cut", "inspect"})
 LINKS = ("pty", "inproc")
+#: Seconds a real board's console may stay gone (USB re-enumeration after a power cycle) before PortLost.
+DEFAULT_RECONNECT = 30.0
 
 
 @contextlib.contextmanager
@@ -105,13 +108,15 @@ class SerialBench:
     manifest_path: str = "/ota.json"
     power: PowerControl | None = None
     log: str | Path | None = None
+    reconnect: float = DEFAULT_RECONNECT
 
     def __post_init__(self) -> None:
         if not self.images.is_dir():
             raise CallerError(f"--images {self.images} is not a directory")
+        if self.reconnect < 0:
+            raise CallerError(f"reconnect wait must be >= 0 seconds, got {self.reconnect:g}")
         port: Any = open_port(self.port)  # pyserial's stubs lack in_waiting
-        self._port = port
-        self._console = Console(port, log=self.log)
+        self._console = Console(port, log=self.log, url=self.port, reconnect=self.reconnect)
         self._server = ImageServer(self.http_host, self.http_port).start()
         self._dirty = False  # a scenario has run, so the board may hold updates
 
@@ -165,4 +170,5 @@ class SerialBench:
     def close(self) -> None:
         self._server.stop()
         self._console.close()
-        self._port.close()
+        port: Any = self._console.port  # the last port opened: the console may have reopened the URL
+        port.close()
