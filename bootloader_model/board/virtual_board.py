@@ -388,7 +388,7 @@ class VirtualBoard:
         svc.client.loopback_only = self.config.network == "loopback"
         svc.client.blocked = self.blocked_hosts  # one list across boots, for the host to report
         app.service = svc
-        console = CommandProcessor(self._print, self._request_reset)
+        console = CommandProcessor(self._print, self._request_reset, max_length=desc.cmd_max_length)
 
         def run(argv: list[bytes]) -> None:
             handle_command(svc, [a.decode("latin-1") for a in argv])

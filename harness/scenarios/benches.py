@@ -80,7 +80,7 @@ def virtual_bench(
         stack.callback(console.close)
         runner.start()
         stack.callback(runner.stop)
-        driver = BoardDriver(console, boot_timeout=300 / speed + 5, cmd_timeout=10)
+        driver = BoardDriver(console, boot_timeout=300 / speed + 5, cmd_timeout=10, max_line=factory.cmd_max_length)
         yield Bench(
             driver=driver,
             server=server,
@@ -128,7 +128,7 @@ class SerialBench:
         self._console.pos = len(self._console.buffer)
         caps = frozenset({"power"}) if self.power else frozenset()
         bench = Bench(
-            driver=BoardDriver(self._console, boot_timeout=60, cmd_timeout=10),
+            driver=BoardDriver(self._console, boot_timeout=60, cmd_timeout=10, max_line=self.factory.cmd_max_length),
             server=self._server,
             images=DirImages(self.images),
             factory=self.factory,
