@@ -32,7 +32,7 @@ from harness.image_server import ImageServer
 from harness.power import PowerControl
 from harness.scenarios.base import AppConfig, Bench, DirImages, SyntheticImages
 from harness.scenarios.virtual_hooks import VirtualHooks
-from harness.transport import open_port
+from harness.transport import open_port, reopen_port
 from harness.uart_link import PtyLink
 
 T = TypeVar("T")
@@ -115,7 +115,15 @@ class SerialBench:
             raise CallerError(f"--images {self.images} is not a directory")
         if self.reconnect < 0:
             raise CallerError(f"reconnect wait must be >= 0 seconds, got {self.reconnect:g}")
-        port: Any = open_port(self.port)  # pyserial's stubs lack in_waiting
+        port: Any  # pyserial's stubs lack in_waiting
+        try:
+            port = open_port(self.port)
+        except CallerError:
+            if self.power is None:
+                raise
+            # A board behind a switchable USB hub has no port while it is off: switch it on and wait.
+            self.power.on()
+            port = reopen_port(self.port, max(self.reconnect, 1.0))
         self._console = Console(port, log=self.log, url=self.port, reconnect=self.reconnect)
         self._server = ImageServer(self.http_host, self.http_port).start()
         self._dirty = False  # a scenario has run, so the board may hold updates
