@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,7 +102,15 @@ class VirtualBoard:
     """One virtual PIC32MZ W1 board running Harmony's OTA bootloader and an OTA application."""
 
     def __init__(self, config: BoardConfig | None = None, *, clock: VirtualClock | None = None) -> None:
+        if config is not None and not isinstance(config, BoardConfig):
+            raise CallerError(f"VirtualBoard takes a BoardConfig (or nothing for the defaults), not {config!r}")
+        if clock is not None and not isinstance(clock, VirtualClock):
+            raise CallerError(f"clock must be a VirtualClock, not {clock!r}")
         self.config = cfg = config or BoardConfig()
+        if not isinstance(cfg.profile, QuirkProfile):
+            raise CallerError(
+                f"BoardConfig.profile must be a QuirkProfile (QuirkProfile.named({cfg.profile!r})), not {cfg.profile!r}"
+            )
         if cfg.network not in ("loopback", "open"):
             raise CallerError(f"unknown network policy {cfg.network!r}; choose loopback or open")
         if cfg.ext_size not in SIZES:
@@ -139,8 +148,9 @@ class VirtualBoard:
 
     def uart_rx(self, data: bytes) -> None:
         """Bytes typed on the console. Only a running healthy application reads them; otherwise lost."""
+        raw = _bytes_arg(data, "uart_rx")
         if self.state is AppState.RUNNING:
-            self._rx += data
+            self._rx += raw
 
     def printed_at(self, offset: int) -> float | None:
         """Virtual time at which transcript byte ``offset`` was printed (None past the end)."""
@@ -158,6 +168,7 @@ class VirtualBoard:
         """Program the unified hex (bootloader + factory application) as MPLAB would, board off."""
         if self.state is not AppState.OFF:
             raise CallerError("provision a board while it is powered off")
+        factory_app_bin = _bytes_arg(factory_app_bin, "provision")
         provision_unified(self.internal, factory_app_bin)
         self._note("provision", f"{len(factory_app_bin)} byte factory application")
 
@@ -203,13 +214,20 @@ class VirtualBoard:
 
     def set_network(self, up: bool) -> None:
         """Bring the board's network up or down (Harmony's service never notices a loss, spec 1.4)."""
+        if not isinstance(up, bool):
+            raise CallerError(f"set_network takes True or False, not {up!r}")
         self.network_enabled = up
 
     # ------------------------------------------------------------------------------------------- state
     def save(self, state_dir: str | os.PathLike[str]) -> None:
         """Write both flash arrays as raw images (atomically) and a small metadata file."""
         d = Path(state_dir)
-        d.mkdir(parents=True, exist_ok=True)
+        if d.exists() and not d.is_dir():
+            raise CallerError(f"cannot save the board to {d}: it exists and is not a directory")
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CallerError(f"cannot create state directory {d}: {exc.strerror or exc}") from None
         self.internal.dump(d / INTERNAL_FILE)
         self.external.dump(d / EXTERNAL_FILE)
         meta = {"ext_size": self.config.ext_size, "internal": INTERNAL_FILE, "external": EXTERNAL_FILE}
@@ -233,6 +251,10 @@ class VirtualBoard:
     # -------------------------------------------------------------------------------------------- time
     def run_until(self, predicate: Callable[[], bool], max_virtual_s: float, *, speed: float = 1e6) -> bool:
         """Run the board until ``predicate()`` holds or ``max_virtual_s`` pass; fast-forwards idle time."""
+        if not callable(predicate):
+            raise CallerError(f"run_until needs a callable predicate, not {predicate!r}")
+        _duration_arg(max_virtual_s, "max_virtual_s")
+        _speed_arg(speed)
         end = self.clock.now() + max_virtual_s
         while not predicate():
             now = self.clock.now()
@@ -243,12 +265,18 @@ class VirtualBoard:
 
     def run_for(self, virtual_s: float, *, speed: float = 1e6) -> None:
         """Run ``virtual_s`` seconds of board time (or less if nothing but idling remains)."""
+        _duration_arg(virtual_s, "virtual_s")
+        _speed_arg(speed)
         end = self.clock.now() + virtual_s
         while self.clock.now() < end - 1e-9:
             self.step(end - self.clock.now(), speed=speed)
 
     def step(self, budget_s: float, *, speed: float = 1e6, predicate: Callable[[], bool] | None = None) -> None:
         """Advance at most ``budget_s`` virtual seconds, stopping early when something needs attention."""
+        _duration_arg(budget_s, "budget_s")
+        _speed_arg(speed)
+        if predicate is not None and not callable(predicate):
+            raise CallerError(f"step's predicate must be callable or None, not {predicate!r}")
         self._guard(lambda: self._step(budget_s, speed, predicate))
 
     def _step(self, budget_s: float, speed: float, predicate: Callable[[], bool] | None) -> None:
@@ -407,6 +435,29 @@ class VirtualBoard:
 
     def _request_reset(self) -> None:
         self._pending_reset = True
+
+
+def _bytes_arg(data: object, what: str) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    hint = " (encode text first, e.g. 'help\\r'.encode())" if isinstance(data, str) else ""
+    raise CallerError(f"{what} takes bytes, bytearray or memoryview, not {type(data).__name__}{hint}")
+
+
+def _duration_arg(value: object, name: str) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise CallerError(f"{name} must be a number of virtual seconds, not {value!r}")
+    if not math.isfinite(value):
+        raise CallerError(f"{name} must be finite, not {value!r}")
+    if value < 0:
+        raise CallerError(f"{name} must be >= 0 virtual seconds, not {value!r}")
+
+
+def _speed_arg(speed: object) -> None:
+    if not isinstance(speed, (int, float)) or isinstance(speed, bool) or not speed > 0:
+        raise CallerError(f"speed must be a number > 0 (virtual seconds per wall second), not {speed!r}")
 
 
 def new_board(factory_app_bin: bytes | None = None, config: BoardConfig | None = None) -> VirtualBoard:
