@@ -128,13 +128,25 @@ class SerialBench:
         self._server = ImageServer(self.http_host, self.http_port).start()
         self._dirty = False  # a scenario has run, so the board may hold updates
 
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What this bench offers: power switching if it has power commands, nothing a real board lacks."""
+        return frozenset({"power"}) if self.power else frozenset()
+
+    @property
+    def console(self) -> Console:
+        """The one console every scenario on this board shares."""
+        return self._console
+
     @contextlib.contextmanager
-    def bench(self) -> Iterator[Bench]:
+    def bench(self, *, restore: bool = True) -> Iterator[Bench]:
+        """A :class:`Bench` for one scenario; with ``restore`` (the default) the board is first brought back
+        to its factory app with no image database if an earlier scenario may have changed it."""
         self._server.clear_faults()
         # Start each scenario after what the board printed so far (a real board may be mid-check).
         self._console.drain(quiet=0.2, limit=2.0)
         self._console.pos = len(self._console.buffer)
-        caps = frozenset({"power"}) if self.power else frozenset()
+        caps = self.capabilities
         bench = Bench(
             driver=BoardDriver(self._console, boot_timeout=60, cmd_timeout=10, max_line=self.factory.cmd_max_length),
             server=self._server,
@@ -146,7 +158,7 @@ class SerialBench:
             start_offset=len(self._console.buffer),
             capabilities=caps,
         )
-        if self._dirty:
+        if self._dirty and restore:
             self._to_factory(bench)
         bench.start_offset = self._console.pos = len(self._console.buffer)
         self._dirty = True
