@@ -176,3 +176,17 @@ def test_quit_silences_the_console_until_the_next_reset_while_the_service_runs_o
     board.uart_rx(b"otactl status\r")
     board.run_for(0.01)
     assert board.take_output().startswith(b"otactl status\r\notactl: state=")
+
+
+def test_a_factory_variant_is_provisioned_as_the_application_it_holds() -> None:
+    from bootloader_model.formats.app_image import build_factory_bin
+
+    plain = app(1, periodic_check=False)
+    board = VirtualBoard()
+    assert board.provision(build_factory_bin(plain)) is True  # hex2bin -f: full slot, byte 0 = F8
+    reference = VirtualBoard()
+    assert reference.provision(plain) is False
+    assert board.internal.data == reference.internal.data  # byte 0 back to the placeholder's FF
+    board.power_on()
+    assert board.boots[0].factory_backup and board.state is AppState.RUNNING
+    assert "factory-reset variant" in board.history[0].detail

@@ -164,13 +164,19 @@ class VirtualBoard:
         return self.transcript.decode("utf-8", "replace")
 
     # -------------------------------------------------------------------------------------- lifecycle
-    def provision(self, factory_app_bin: bytes) -> None:
-        """Program the unified hex (bootloader + factory application) as MPLAB would, board off."""
+    def provision(self, factory_app_bin: bytes) -> bool:
+        """Program the unified hex (bootloader + factory application) as MPLAB would, board off.
+
+        Given hex2bin's factory-reset variant (``otaloop image --factory``) it programs the application that
+        variant holds, as the unified hex would; it returns True when it did so.
+        """
         if self.state is not AppState.OFF:
             raise CallerError("provision a board while it is powered off")
         factory_app_bin = _bytes_arg(factory_app_bin, "provision")
-        provision_unified(self.internal, factory_app_bin)
-        self._note("provision", f"{len(factory_app_bin)} byte factory application")
+        variant = provision_unified(self.internal, factory_app_bin)
+        note = " (a factory-reset variant: programmed as its application)" if variant else ""
+        self._note("provision", f"{len(factory_app_bin)} byte factory application{note}")
+        return variant
 
     @property
     def service(self) -> OtaService | None:

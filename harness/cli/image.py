@@ -8,6 +8,7 @@ prints as one line with exit status 2.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,12 @@ def run_image(args: argparse.Namespace) -> int:
         stray = [f"--{n.replace('_', '-')}" for n in _SYNTHETIC_ONLY if getattr(args, n) not in (None, False)]
         if stray:
             raise CallerError(f"{', '.join(stray)} {'applies' if len(stray) == 1 else 'apply'} only to --synthetic")
-        data = bin_from_file(args.elf or args.hex, "elf" if args.elf else "hex", factory=args.factory)
+        data = bin_from_file(
+            args.elf or args.hex,
+            "elf" if args.elf else "hex",
+            factory=args.factory,
+            warn=lambda message: print(f"otaloop image: warning: {message}", file=sys.stderr),
+        )
         source = args.elf or args.hex
     else:
         data = build_app(_descriptor(args), DEFAULT_SYNTHETIC_SIZE if args.size is None else args.size)

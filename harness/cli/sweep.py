@@ -21,7 +21,7 @@ from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode, OpRecord
 from harness.cli.help import help_text
 from harness.image_server import ImageServer
-from harness.sweeps.bootloader import DEVICES, SCENES, build_scene, dry_run, markdown_table, sweep
+from harness.sweeps.bootloader import DEVICES, SCENES, build_scene, check_image_size, dry_run, markdown_table, sweep
 from harness.sweeps.executor import executor_for
 from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId, Params
 from harness.sweeps.progress import Progress
@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if args.stride < 1:
         raise CallerError("--stride must be at least 1")
     profile = QuirkProfile.named(args.profile)
+    check_image_size(args.image_size)  # before the first table, not when the first scene that uses it starts
     for device in devices:
         for name in scenes:
             t0 = time.perf_counter()
