@@ -33,9 +33,10 @@ from enum import Enum
 from pathlib import Path
 
 from bootloader_model.board.command_processor import CommandGroup, CommandProcessor
+from bootloader_model.bootloader.program import MODEL, BootProgram, program_from_spec
 from bootloader_model.bootloader.provisioning import provision_unified
 from bootloader_model.bootloader.result import BootResult, Outcome
-from bootloader_model.bootloader.step_machine import DEFAULT_BUILD_STAMP, Bootloader
+from bootloader_model.bootloader.step_machine import DEFAULT_BUILD_STAMP
 from bootloader_model.clock import Alarm, VirtualClock
 from bootloader_model.errors import CallerError, DescriptorError, PowerCut
 from bootloader_model.formats.app_descriptor import AppDescriptor, Behaviour, read_descriptor
@@ -79,6 +80,10 @@ class BoardConfig:
     crash_delay_s: float = 0.05  # a crash-at-boot application resets this long after the jump
     timed_flash: bool = True  # flash operations take datasheet time on the virtual clock
     network: str = "loopback"  # "loopback": only 127.0.0.0/8 and localhost are reachable; "open": any host
+    #: What runs at reset: "model" (the Python model of Harmony's bootloader) or "native:CACHE_DIR" (the
+    #: user's bootloader C code built by ``otaloop native build``; profile, build_stamp and
+    #: bootloader_variant then come from that build).
+    bootloader: str = MODEL
 
 
 @dataclass
@@ -116,6 +121,9 @@ class VirtualBoard:
         if cfg.ext_size not in SIZES:
             raise CallerError(f"unknown external flash size {cfg.ext_size!r}; choose {' or '.join(SIZES)}")
         self.clock = clock or VirtualClock()
+        self.bootloader: BootProgram = program_from_spec(
+            cfg.bootloader, cfg.profile, cfg.build_stamp, cfg.bootloader_variant
+        )
         self.internal = NorFlash(PIC32MZ1025W104132, strict=False, timed=cfg.timed_flash, keep_log=False)
         self.external = NorFlash(SIZES[cfg.ext_size], strict=False, timed=cfg.timed_flash, keep_log=False)
         self.state = AppState.OFF
@@ -356,19 +364,10 @@ class VirtualBoard:
 
     def _boot(self) -> None:
         """From reset: bootloader runs (possibly resetting itself), then the application starts."""
-        cfg = self.config
         self.state = AppState.CRASHING  # powered, nothing running yet
         for _ in range(MAX_RESETS_PER_STEP):
             before = self.internal.busy_s
-            loader = Bootloader(
-                self.internal,
-                ExternalFlash(self.external),
-                cfg.profile,
-                console=self._print,
-                build_stamp=cfg.build_stamp,
-                variant=cfg.bootloader_variant,
-            )
-            result = loader.boot()
+            result = self.bootloader.boot(self.internal, self.external, self._print)
             self.boots.append(result)
             self.clock.advance(max(0.0, self.internal.busy_s - before))
             self._charge_external_time()

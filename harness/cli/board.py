@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
+from bootloader_model.bootloader.program import BOOTLOADER_HELP
 from bootloader_model.errors import CallerError
 from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
 from bootloader_model.storage.external_flash import SIZES
@@ -66,6 +67,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--ext-size", choices=sorted(SIZES), default="4M", help="external SST26 size (default 4M)")
     p.add_argument(
+        "--bootloader",
+        default="model",
+        help=BOOTLOADER_HELP,
+    )
+    p.add_argument(
         "--control",
         type=Path,
         metavar="PATH",
@@ -101,7 +107,9 @@ def run_board(args: argparse.Namespace) -> int:
         raise CallerError("--console-link serves a pty; drop --console")
     if args.off and args.control is None:
         raise CallerError("--off needs --control PATH, or nothing could ever switch the board on")
-    board = VirtualBoard(BoardConfig(profile=profile, ext_size=args.ext_size, network=args.network))
+    board = VirtualBoard(
+        BoardConfig(profile=profile, ext_size=args.ext_size, network=args.network, bootloader=args.bootloader)
+    )
     fresh = not VirtualBoard.has_state(state)
     if not fresh:
         board.load(state)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bootloader_model.bootloader.program import BOOTLOADER_HELP
 from bootloader_model.errors import CallerError
 from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
 from harness.board_runner import DEFAULT_SPEED
@@ -86,6 +87,11 @@ def add_virtual_options(p: argparse.ArgumentParser) -> None:
         help=f"virtual seconds per wall second (default {DEFAULT_SPEED:g})",
     )
     p.add_argument("--link", choices=LINKS, default="pty", help="virtual console: a real pty (default) or in-process")
+    p.add_argument(
+        "--bootloader",
+        default="model",
+        help=BOOTLOADER_HELP,
+    )
 
 
 def _http(spec: str) -> tuple[str, int]:
@@ -110,8 +116,13 @@ def run_scenarios(args: argparse.Namespace) -> int:
         raise CallerError(f"--speed must be > 0, got {args.speed:g}")
     if args.port is None:
         profile = QuirkProfile.named(args.quirks)
-        provider = virtual_provider(link=args.link, speed=args.speed, profile=profile, log_dir=args.log_dir)
-        print(f"Running {len(scenarios)} scenario(s) on virtual boards (quirks {args.quirks}, speed {args.speed:g})")
+        provider = virtual_provider(
+            link=args.link, speed=args.speed, profile=profile, log_dir=args.log_dir, bootloader=args.bootloader
+        )
+        print(
+            f"Running {len(scenarios)} scenario(s) on virtual boards (quirks {args.quirks}, speed {args.speed:g}, "
+            f"bootloader {args.bootloader})"
+        )
         results = run_suite(scenarios, provider, progress=_progress)
     else:
         if args.images is None:

@@ -114,7 +114,13 @@ class Benches:
         from harness.scenarios.benches import virtual_bench
 
         s = self.settings
-        return virtual_bench(CONFIGS[want.config], link=s.link, speed=s.speed, profile=QuirkProfile.named(want.quirks))
+        return virtual_bench(
+            CONFIGS[want.config],
+            link=s.link,
+            speed=s.speed,
+            profile=QuirkProfile.named(want.quirks),
+            bootloader=s.bootloader,
+        )
 
     def _shared_lease(self, want: BoardRequest) -> Lease:
         key = (want.config, want.quirks)

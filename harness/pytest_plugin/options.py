@@ -47,6 +47,7 @@ class Settings:
     manifest_path: str = "/ota.json"
     quirks: str = "harmony-3.9.1"
     speed: float = DEFAULT_SPEED
+    bootloader: str = "model"
     power_on: str | None = None
     power_off: str | None = None
     reconnect: float = DEFAULT_RECONNECT
@@ -98,6 +99,7 @@ class Settings:
             )
         return (
             f"otaloop: virtual boards ({self.link} console, speed {self.speed:g}, quirks {self.quirks}, "
+            f"bootloader {self.bootloader}, "
             f"factory config {self.factory_config}){'; one board per configuration, reused' if self.reuse else ''}"
         )
 
@@ -114,6 +116,8 @@ _HELP = {
     "manifest_path": "path of SYS_OTA_URL on the image server (default /ota.json)",
     "quirks": "virtual board quirk profile: harmony-3.9.1 (default) or corrected, optionally ',+NAME' / ',-NAME'",
     "speed": f"virtual board seconds per wall second (default {DEFAULT_SPEED:g})",
+    "bootloader": "virtual board bootloader: model (the Python model, default) or native:CACHE_DIR (your bootloader "
+    "C code built by otaloop native build)",
     "power_on": "command that switches a real board's power on ({index} is the worker's board number)",
     "power_off": "command that switches a real board's power off ({index} is the worker's board number)",
     "reconnect": "how long a real board's vanished console port (USB re-enumeration after a power cycle) may "
@@ -133,6 +137,7 @@ _METAVARS = {
     "manifest_path": "PATH",
     "quirks": "PROFILE",
     "speed": "N",
+    "bootloader": "SPEC",
     "power_on": "CMD",
     "power_off": "CMD",
     "reconnect": "SECONDS",
@@ -236,6 +241,8 @@ def read_settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(f"--otaloop-tail must be >= 0, got {tail}")
     quirks = text("quirks", "harmony-3.9.1")
     _check_quirks(quirks)
+    bootloader = text("bootloader", "model")
+    _check_bootloader(bootloader, values["bootloader"][1])
     manifest_path = text("manifest_path", "/ota.json")
     if not manifest_path.startswith("/"):
         raise pytest.UsageError(f"--otaloop-manifest-path {manifest_path!r}: must start with /")
@@ -283,6 +290,7 @@ def read_settings(config: pytest.Config) -> Settings:
         manifest_path=manifest_path,
         quirks=quirks,
         speed=speed,
+        bootloader=bootloader,
         power_on=None if power_on is None else str(power_on),
         power_off=None if power_off is None else str(power_off),
         reconnect=reconnect,
@@ -293,6 +301,18 @@ def read_settings(config: pytest.Config) -> Settings:
         tail=tail,
         given=given,
     )
+
+
+def _check_bootloader(spec: str, base: Path | None) -> None:
+    from bootloader_model.bootloader.program import program_from_spec
+    from bootloader_model.errors import CallerError
+
+    if base is not None and spec.startswith("native:") and not Path(spec[7:]).is_absolute():
+        raise pytest.UsageError(f"otaloop_bootloader {spec!r} in the ini file: give an absolute cache path")
+    try:
+        program_from_spec(spec)  # checks the cache holds a usable build
+    except CallerError as exc:
+        raise pytest.UsageError(f"--otaloop-bootloader: {exc}") from None
 
 
 def _check_quirks(spec: str) -> None:

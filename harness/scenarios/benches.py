@@ -17,7 +17,7 @@ Nothing here decides what a scenario checks.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,6 +52,8 @@ def virtual_bench(
     speed: float = DEFAULT_SPEED,
     profile: QuirkProfile = HARMONY,
     log: str | Path | None = None,
+    bootloader: str = "model",
+    on_board: Callable[[VirtualBoard], None] | None = None,
 ) -> Iterator[Bench]:
     """A fresh, provisioned, powered-off virtual board with its console, driver and image server."""
     if link not in LINKS:
@@ -62,7 +64,9 @@ def virtual_bench(
         server = ImageServer().start()
         stack.callback(server.stop)
         images = SyntheticImages(server.url("/ota.json"))
-        board = VirtualBoard(BoardConfig(profile=profile))
+        board = VirtualBoard(BoardConfig(profile=profile, bootloader=bootloader))
+        if on_board is not None:
+            on_board(board)  # e.g. wrap its bootloader to record the state of every boot
         board.provision(images.app(factory, 1))
         port: Any
         runner_side: Any
