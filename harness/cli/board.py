@@ -147,6 +147,8 @@ def run_board(args: argparse.Namespace) -> int:
     runner = BoardRunner(board, link, speed=args.speed)
     power = BoardPower(runner, usb)
     control = ControlServer(args.control, power.command) if args.control is not None else None
+    if usb is not None and not args.off:
+        power.on()  # the link exists before its path is printed; the board waits in reset for a host
     print(f"console: {link.url}", flush=True)
     if control is not None:
         print(f"control: {control.path}", flush=True)
@@ -172,7 +174,7 @@ def run_board(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    if not args.off:
+    if usb is None and not args.off:
         power.on()
     try:
         while not stop.is_set():

@@ -24,6 +24,8 @@ LINKS = ("pty", "inproc")
 DEFAULT_SPEED = 1000.0
 DEFAULT_TAIL = 20
 DEFAULT_RECONNECT = 30.0  # harness.scenarios.benches.DEFAULT_RECONNECT, checked by the plugin's tests
+#: ``--otaloop-port labgrid:ROLE`` takes the board from the target ROLE of labgrid's ``--lg-env``.
+LABGRID_PREFIX = "labgrid:"
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,9 @@ class Settings:
 
     @property
     def has_power(self) -> bool:
-        return self.power_on is not None and self.power_off is not None
+        """Power commands given, or the boards are labgrid targets (``labgrid:ROLE``), whose power driver counts."""
+        commands = self.power_on is not None and self.power_off is not None
+        return commands or (self.real and all(p.startswith(LABGRID_PREFIX) for p in self.ports))
 
     def real_board(self, index: int) -> RealBoard:
         """The board of worker ``index`` (0 without pytest-xdist): its port, server address and images."""
@@ -106,8 +110,8 @@ class Settings:
 
 # ------------------------------------------------------------------------------------------ registering
 _HELP = {
-    "port": "a real board's console: device path or pyserial URL (repeat once per pytest-xdist worker); "
-    "without it every test gets a fresh virtual board",
+    "port": "a real board's console: device path or pyserial URL, or labgrid:ROLE for the target ROLE of "
+    "labgrid's --lg-env (repeat once per pytest-xdist worker); without it every test gets a fresh virtual board",
     "http": "HOST:PORT where the image server listens, the address in the firmware's SYS_OTA_URL "
     "(real boards; once per --otaloop-port, or once for one board)",
     "images": "directory of <config>_v<N>.bin application images for a real board (once, or once per port)",

@@ -26,7 +26,7 @@ from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
 from bootloader_model.errors import BoardError, CallerError
 from bootloader_model.quirks import HARMONY, QuirkProfile
 from harness.board_runner import DEFAULT_SPEED, BoardRunner, VirtualPort
-from harness.console import Console
+from harness.console import Console, Port
 from harness.driver import BoardDriver
 from harness.image_server import ImageServer
 from harness.power import PowerControl
@@ -113,6 +113,9 @@ class SerialBench:
     power: PowerControl | None = None
     log: str | Path | None = None
     reconnect: float = DEFAULT_RECONNECT
+    #: An already open port to use instead of opening ``port`` (a labgrid console driver), and how to reopen it.
+    connection: Port | None = None
+    reopen: Callable[[float], Port] | None = None
 
     def __post_init__(self) -> None:
         if not self.images.is_dir():
@@ -120,15 +123,18 @@ class SerialBench:
         if self.reconnect < 0:
             raise CallerError(f"reconnect wait must be >= 0 seconds, got {self.reconnect:g}")
         port: Any  # pyserial's stubs lack in_waiting
-        try:
-            port = open_port(self.port)
-        except CallerError:
-            if self.power is None:
-                raise
-            # A board behind a switchable USB hub has no port while it is off: switch it on and wait.
-            self.power.on()
-            port = reopen_port(self.port, max(self.reconnect, 1.0))
-        self._console = Console(port, log=self.log, url=self.port, reconnect=self.reconnect)
+        if self.connection is not None:
+            port = self.connection
+        else:
+            try:
+                port = open_port(self.port)
+            except CallerError:
+                if self.power is None:
+                    raise
+                # A board behind a switchable USB hub has no port while it is off: switch it on and wait.
+                self.power.on()
+                port = reopen_port(self.port, max(self.reconnect, 1.0))
+        self._console = Console(port, log=self.log, url=self.port, reconnect=self.reconnect, reopen=self.reopen)
         self._server = ImageServer(self.http_host, self.http_port).start()
         self._dirty = False  # a scenario has run, so the board may hold updates
 
