@@ -42,8 +42,6 @@ EVENTS = (
     "SYS_OTA_IMAGE_DATABASE_FULL",
 )
 
-#: Bytes typed at once before waiting for their echo (the board's UART receive ring holds 127).
-TYPE_CHUNK = 64
 MAX_LINE = 80  # SYS_CMD_MAX_LENGTH by default: a longer line is answered "buffer exceeded" and dropped
 BOOT_BANNER = re.compile(rb"BOOTLOADER Build [A-Z][a-z]{2} [ \d]\d \d{4} \d\d:\d\d:\d\d")
 APP_VERSION = re.compile(rb"APP: version (\d+)\r\n")
@@ -146,26 +144,12 @@ class BoardDriver:
                 f"command line of {len(line)} characters: SYS_COMMAND drops lines over {self.max_line} "
                 f"(SYS_CMD_MAX_LENGTH) ({line[:40]}...)"
             )
-        self._type_line(line)
+        self.console.send_line(line)  # paced by the echo when longer than the UART receive ring
         answer = self.console.expect(_OTACTL, self.cmd_timeout).group(1)
         if answer not in (b"SYS_OTA_SUCCESS", b"SYS_OTA_FAILURE"):
             # The board refused the arguments themselves (long URL, bad version, usage): the caller erred.
             raise CallerError(f"otactl {' '.join(args)}: board answered {answer.decode(errors='replace')!r}")
         return answer == b"SYS_OTA_SUCCESS"
-
-    def _type_line(self, line: str) -> None:
-        """Type ``line`` and CR. A line longer than :data:`TYPE_CHUNK` goes in pieces, each sent once the
-        board has echoed the previous one: the UART's receive ring holds 127 bytes and the console task
-        reads it one character per pass, so a long line sent at once would overflow it."""
-        if len(line) <= TYPE_CHUNK:
-            self.console.send_line(line)
-            return
-        raw = line.encode()
-        for start in range(0, len(raw), TYPE_CHUNK):
-            piece = raw[start : start + TYPE_CHUNK]
-            self.console.write(piece)
-            self.console.expect(piece, self.cmd_timeout)  # a plain bytes pattern matches literally
-        self.console.write(b"\r")
 
     def check_update(self) -> bool:
         """``SYS_OTA_UPDATECHCK``: True if the service accepted it (it must be idle)."""

@@ -123,8 +123,7 @@ def test_a_factory_variant_image_is_provisioned_as_its_application(tmp_path: Pat
     url = "http://127.0.0.1:1/ota.json"
     assert main(["image", "--synthetic", "--factory", "--manifest-url", url, "-o", str(factory)]) == 0
     state = tmp_path / "state"
-    proc, tty = _start(state, factory)
-    port = open_port(tty)
+    proc, port = _start(state, factory)
     try:
         drv = BoardDriver(Console(port), boot_timeout=20)
         assert drv.wait_boot().app_version == 1
