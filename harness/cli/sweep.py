@@ -8,6 +8,9 @@ every operation.
 ``otaloop sweep update`` cuts power at every flash operation (both flashes) of a whole update, v1 to v2
 over loopback HTTP, and prints the outcome counts per phase (``docs/power-cut-sweeps.md``);
 ``--replay FAULT_ID`` re-runs one case with a real fault plan and prints its transcript.
+
+``otaloop sweep timed --after PATTERN --from A --to B --step S`` cuts the update A..B ms after the console
+shows PATTERN, on the virtual board (naming the exact-sweep fault id each moment hits) or on a rig.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from bootloader_model.errors import CallerError
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode, OpRecord
 from harness.cli.help import help_text
+from harness.cli.timed_sweep import add_timed
 from harness.image_server import ImageServer
 from harness.sweeps.bootloader import DEVICES, SCENES, build_scene, dry_run, markdown_table, sweep
 from harness.sweeps.executor import executor_for
@@ -164,3 +168,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="model (default) or native:CACHE_DIR: the bootloader C code built by otaloop native build",
     )
     up.set_defaults(func=run_update)
+    add_timed(kinds)
