@@ -28,7 +28,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
@@ -46,7 +46,7 @@ from bootloader_model.quirks import HARMONY, QuirkProfile
 from bootloader_model.service.commands import handle_command
 from bootloader_model.service.configuration import ServiceConfig
 from bootloader_model.service.ota_service import OtaService
-from bootloader_model.service.tick_runner import run_until
+from bootloader_model.service.tick_runner import NetworkWait, run_until
 from bootloader_model.storage.external_flash import SIZES, ExternalFlash
 from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, FaultPlan, NorFlash
 
@@ -102,6 +102,7 @@ class _App:
     service: OtaService | None = None
     console: CommandProcessor | None = None
     started_at: float = 0.0
+    network: NetworkWait = field(default_factory=NetworkWait)  # the OTA task's wait on its socket
 
 
 class VirtualBoard:
@@ -344,11 +345,25 @@ class VirtualBoard:
         while self.clock.now() < end - 1e-9:
             self.step(end - self.clock.now(), speed=speed)
 
-    def step(self, budget_s: float, *, speed: float = 1e6, predicate: Callable[[], bool] | None = None) -> None:
-        """Advance at most ``budget_s`` virtual seconds, stopping early when something needs attention."""
-        self._guard(lambda: self._step(budget_s, speed, predicate))
+    def step(
+        self,
+        budget_s: float,
+        *,
+        speed: float = 1e6,
+        predicate: Callable[[], bool] | None = None,
+        wall_limit_s: float | None = None,
+    ) -> None:
+        """Advance at most ``budget_s`` virtual seconds, stopping early when something needs attention.
 
-    def _step(self, budget_s: float, speed: float, predicate: Callable[[], bool] | None) -> None:
+        ``wall_limit_s`` bounds the wall time spent waiting on the network (a slow server): the step then
+        returns with less virtual time passed, and the OTA service's wait goes on at the next step, as the
+        service task on the board waits while the console task runs.
+        """
+        self._guard(lambda: self._step(budget_s, speed, predicate, wall_limit_s))
+
+    def _step(
+        self, budget_s: float, speed: float, predicate: Callable[[], bool] | None, wall_limit_s: float | None
+    ) -> None:
         if self._pending_reset:
             self._pending_reset = False
             self._note("software-reset")
@@ -370,6 +385,8 @@ class VirtualBoard:
                 lambda: stop() or svc.reset_requested or self._pending_reset or bool(self._rx),
                 budget_s,
                 speed=speed,
+                wall_limit_s=wall_limit_s,
+                network=app.network,
             )
             self._charge_external_time()
             if svc.reset_requested:

@@ -28,7 +28,7 @@ from bootloader_model.errors import CallerError
 from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
 from bootloader_model.storage.external_flash import SIZES
 from harness.board_power import BoardPower
-from harness.board_runner import DEFAULT_SPEED, BoardRunner
+from harness.board_runner import DEFAULT_SPEED, BoardRunner, check_speed
 from harness.cli.help import help_text
 from harness.power_channel import ControlServer
 from harness.uart_link import UartLink, open_link
@@ -97,8 +97,7 @@ def register(sub: Any) -> None:
 
 
 def run_board(args: argparse.Namespace) -> int:
-    if not args.speed > 0:
-        raise CallerError(f"--speed must be > 0, got {args.speed:g}")
+    check_speed(args.speed, "--speed")
     profile = QuirkProfile.named(args.quirks)
     state: Path = args.state
     if state.exists() and not state.is_dir():

@@ -19,7 +19,7 @@ from typing import Any
 from bootloader_model.bootloader.program import BOOTLOADER_HELP
 from bootloader_model.errors import CallerError
 from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
-from harness.board_runner import DEFAULT_SPEED
+from harness.board_runner import DEFAULT_SPEED, check_speed
 from harness.cli.help import help_text
 from harness.power import CommandPower
 from harness.scenarios import CONFIGS, REGISTRY
@@ -121,8 +121,7 @@ def run_scenarios(args: argparse.Namespace) -> int:
             print(f"{sc.name:24} {sc.factory.name:15} {sc.summary}{needs}")
         return 0
     scenarios = select(args.only)
-    if not args.speed > 0:
-        raise CallerError(f"--speed must be > 0, got {args.speed:g}")
+    check_speed(args.speed, "--speed")
     if args.port is None and args.lg_env is None:
         profile = QuirkProfile.named(args.quirks)
         provider = virtual_provider(

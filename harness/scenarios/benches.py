@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
 from bootloader_model.errors import BoardError, CallerError
 from bootloader_model.quirks import HARMONY, QuirkProfile
-from harness.board_runner import DEFAULT_SPEED, BoardRunner, VirtualPort
+from harness.board_runner import DEFAULT_SPEED, BoardRunner, VirtualPort, check_speed
 from harness.console import Console, Port
 from harness.driver import BoardDriver
 from harness.image_server import ImageServer
@@ -58,8 +58,7 @@ def virtual_bench(
     """A fresh, provisioned, powered-off virtual board with its console, driver and image server."""
     if link not in LINKS:
         raise CallerError(f"unknown link {link!r}; choose {' or '.join(LINKS)}")
-    if not speed > 0:
-        raise CallerError(f"speed must be > 0, got {speed:g}")
+    check_speed(speed)
     with contextlib.ExitStack() as stack:
         server = ImageServer().start()
         stack.callback(server.stop)
