@@ -23,6 +23,7 @@ A console shows fewer things than the flash does: ``volume-damaged``, ``reprogra
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -53,6 +54,7 @@ UNINITIALIZED = b"Uninitialized sector"
 #: Wall seconds a bench waits for the banner after power-on, for quiet after it, and at most in all.
 QUIET_BANNER_S, QUIET_S, OBSERVE_LIMIT_S = 15.0, 1.0, 20.0
 FILE_OPEN_ERROR = b"file open error"
+NETWORK_UP = b"IP address obtained for preferred interface for OTA"
 
 
 def delays_ms(start: float, stop: float, step: float) -> list[float]:
@@ -186,14 +188,21 @@ def model_sweep(
 
 # ------------------------------------------------------------------------------------------ bench
 def observe_boot(bench: Bench, *, banner_s: float, quiet_s: float, limit_s: float) -> bytes:
-    """What the console shows from now until the board has been quiet ``quiet_s`` (or ``limit_s`` passed)."""
+    """What the console shows from now until the application is up (its network line), the board has been
+    quiet ``quiet_s``, or ``limit_s`` passed."""
     con = bench.console
     start = len(con.buffer)
     try:
         con.expect(BOOT_BANNER, banner_s)
     except BoardError:
         return bytes(con.buffer[start:])
-    con.drain(quiet=quiet_s, limit=limit_s)
+    deadline = time.monotonic() + limit_s
+    last = time.monotonic()
+    while time.monotonic() < deadline and NETWORK_UP not in con.buffer[start:]:
+        if con.poll():
+            last = time.monotonic()
+        elif time.monotonic() - last >= quiet_s:
+            break
     con.pos = len(con.buffer)
     return bytes(con.buffer[start:])
 
@@ -207,7 +216,7 @@ def bench_case(serial: SerialBench, pattern: str, delay_ms: float, *, seed: int 
         info = bench.start()
         if info.app_version != OLD:
             raise ScenarioFailed(f"the board runs v{info.app_version}, not the factory v{OLD}; reflash it")
-        bench.console.expect(b"IP address obtained for preferred interface for OTA", bench.wall(60))
+        bench.console.expect(NETWORK_UP, bench.wall(60))
         armed = arm_cut(bench, pattern, delay_ms / 1000, seed=seed)  # before the update can print the pattern
         bench.publish(NEW)
         if not bench.factory.periodic and not bench.driver.check_update():
