@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bootloader_model.errors import BoardError, CallerError
+from bootloader_model.errors import BoardDead, BoardError, CallerError, ConsoleTimeout
 from harness.console import Console
 
 #: Callback events as the demo's ``app_ota.c`` prints them (spec section 1.2 and 9).
@@ -77,9 +77,19 @@ class BoardDriver:
 
     # ------------------------------------------------------------------------------------------- boots
     def wait_boot(self, timeout: float | None = None, *, app_timeout: float | None = None) -> BootInfo:
-        """Wait for the bootloader banner, then for ``APP: version <n>`` (or report a silent board)."""
+        """Wait for the bootloader banner, then for ``APP: version <n>`` (or report a silent application).
+
+        No banner within ``timeout`` raises :class:`~bootloader_model.errors.BoardDead`.
+        """
         con = self.console
-        con.expect(BOOT_BANNER, timeout or self.boot_timeout)
+        wait = timeout or self.boot_timeout
+        try:
+            con.expect(BOOT_BANNER, wait)
+        except ConsoleTimeout as exc:
+            raise BoardDead(
+                f"no bootloader banner within {wait:g} s: is the board powered, flashed and on this port? "
+                f"last bytes seen: {exc.tail[-60:]!r}"
+            ) from None
         start = con.pos
         try:
             m = con.expect(APP_VERSION, app_timeout or self.boot_timeout)

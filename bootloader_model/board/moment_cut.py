@@ -56,7 +56,8 @@ def compile_pattern(pattern: str | bytes | re.Pattern[bytes]) -> re.Pattern[byte
 
 
 class MomentCut:
-    """Cut power ``delay_s`` board seconds after ``pattern`` is printed (from ``search_from`` on)."""
+    """Cut power ``delay_s`` board seconds after ``pattern`` is printed (from byte ``search_from`` on, counted
+    over everything the board ever printed)."""
 
     def __init__(self, pattern: re.Pattern[bytes], delay_s: float, *, search_from: int, seed: int = 0) -> None:
         if not 0 <= delay_s < 1e6:
@@ -73,14 +74,19 @@ class MomentCut:
     def pending(self) -> bool:
         return self.at is not None and self.hit is None
 
-    def printed(self, transcript: bytes | bytearray, moment: float) -> bool:
-        """After a console write at ``moment``: True if the pattern has just completed (the cut is now timed)."""
+    def printed(self, transcript: bytes | bytearray, total: int, moment: float) -> bool:
+        """After a console write at ``moment``: True if the pattern has just completed (the cut is now timed).
+
+        ``transcript`` holds the last bytes printed, ``total`` counts every byte ever printed (the board keeps
+        a bounded window); :attr:`search_from` is an offset in that total.
+        """
         if self.at is not None:
             return False
-        m = self.pattern.search(transcript, self.search_from)
+        base = total - len(transcript)
+        m = self.pattern.search(transcript, max(0, self.search_from - base))
         if m is None:
             # Keep a tail so a pattern split across writes is still found.
-            self.search_from = max(self.search_from, len(transcript) - 256)
+            self.search_from = max(self.search_from, total - 256)
             return False
         self.pattern_at = moment
         self.at = moment + self.delay_s

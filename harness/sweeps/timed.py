@@ -136,11 +136,11 @@ def _settle_with_console(board: VirtualBoard) -> tuple[list[list[BootResult]], l
     runs: list[list[BootResult]] = []
     boots: list[bytes] = []
     for _ in range(2):
-        first, start = len(board.boots), len(board.transcript)
+        first, start = len(board.boots), board.printed
         board.power_cycle()
         board.run_for(SETTLE_S)
         runs.append(board.boots[first:])
-        boots.append(bytes(board.transcript[start:]))
+        boots.append(bytes(board.transcript[len(board.transcript) - (board.printed - start) :]))
     return runs, boots
 
 
