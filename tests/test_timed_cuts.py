@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bootloader_model.board.virtual_board import VirtualBoard
+from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
 from bootloader_model.errors import CallerError
 from bootloader_model.storage.nor_flash import CutMode
 from harness.image_server import ImageServer
@@ -89,6 +89,16 @@ def test_a_pattern_split_across_console_writes_still_times_the_cut() -> None:
     assert cut is not None and cut.at == pytest.approx(0.5)
     with pytest.raises(CallerError, match="empty"):
         board.arm_moment_cut("", 0.1)
+
+
+def test_the_pattern_is_found_after_the_bounded_transcript_was_trimmed() -> None:
+    board = VirtualBoard(BoardConfig(transcript_window=64))
+    board.arm_moment_cut("SYS_OTA_DOWNLOAD_START", 0.25)
+    for _ in range(40):
+        board._print(b"SYS_OTA_UPDATE_CHECK_START\r\n")  # far more than the window keeps
+    assert board._moment_cut is not None and board._moment_cut.at is None
+    board._print(b"SYS_OTA_DOWNLOAD_START\r\n")
+    assert board._moment_cut.at == pytest.approx(0.25)
 
 
 def test_console_verdicts_from_what_a_rig_would_see() -> None:
