@@ -123,3 +123,23 @@ def test_transcript_window_and_records_are_bounded(monkeypatch: pytest.MonkeyPat
     assert board.text.endswith(bytes(board.transcript).decode("utf-8", "replace"))
     with pytest.raises(CallerError, match="transcript_window"):
         VirtualBoard(BoardConfig(transcript_window=0))
+
+
+def test_a_line_longer_than_the_receive_ring_is_typed_in_echoed_pieces(
+    served: tuple[VirtualBoard, BoardRunner, Console], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sent at once, a 200-byte line would lose its tail in the 127-byte ring; send_line paces it by the echo.
+
+    The board's line buffer is widened, as firmware built with a larger SYS_CMD_MAX_LENGTH would have it."""
+    from bootloader_model.board import command_processor
+
+    monkeypatch.setattr(command_processor, "MAX_LENGTH", 256)
+    _, runner, con = served
+    url = "http://127.0.0.1:9/" + "d" * 60 + ".bin"
+    line = f"otactl start {url} 7 {'ab' * 32}"  # 171 bytes
+    assert len(line) > 127
+    before = runner.call(lambda b: b.uart_overruns)
+    con.send_line(line)
+    con.expect(line.encode() + b"\r\n", 30)  # the whole line was echoed, then ended
+    con.expect(b"otactl: SYS_OTA_", 30)  # and answered as one command
+    assert runner.call(lambda b: b.uart_overruns) == before
