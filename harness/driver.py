@@ -13,6 +13,7 @@ backends for that.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 from bootloader_model.errors import BoardDead, BoardError, CallerError, ConsoleTimeout
@@ -167,6 +168,22 @@ class BoardDriver:
         self.console.send_line("otactl status")
         m = self.console.expect(_STATUS, self.cmd_timeout)
         return Status(m.group(1).decode(), int(m.group(2)), int(m.group(3)), int(m.group(4)))
+
+    def wait_idle(self, timeout: float) -> Status:
+        """Ask ``otactl status`` until the service is in ``SYS_OTA_STATE_IDLE``; return that status.
+
+        Control messages are accepted only there (spec 2.1), and the service reaches it a few ticks after
+        the line that shows it is up (the IP line at boot, ``SYS_OTA_DB_ENTRY_SUCCESS`` with autoreset off):
+        a command typed at once would be refused. A :class:`BoardError` if it is not idle within
+        ``timeout`` seconds (a service waiting for its periodic timer never is).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.status()
+            if st.state == "SYS_OTA_STATE_IDLE":
+                return st
+            if time.monotonic() >= deadline:
+                raise BoardError(f"the OTA service was not idle within {timeout:g} s: {st.state}")
 
     # ----------------------------------------------------------------------------------------- sysota
     def sysota_set(

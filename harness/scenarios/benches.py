@@ -205,8 +205,11 @@ class SerialBench:
         the running version leaves the service idle (spec 1.6 J), after which the factory reset is accepted.
         """
         info = bench.start()
-        # Control messages need the idle service: wait until it has its IP (core init done by then).
+        # Control messages need the idle service: wait until it has its IP and, with periodic checking off,
+        # until it idles a few ticks later (the periodic branch below waits for an event that leaves it idle).
         bench.console.expect(b"IP address obtained for preferred interface for OTA", bench.wall(60))
+        if not self.factory.periodic:
+            bench.driver.wait_idle(bench.wall(10))
         if info.app_version == 1 and bench.driver.image_db() is None:
             return
         if self.factory.periodic:
