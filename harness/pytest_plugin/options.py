@@ -19,7 +19,7 @@ import pytest
 
 #: Factory configurations and quirk profile names, repeated here so that reading options imports nothing
 #: heavy; ``tests/test_pytest_plugin.py`` checks them against ``harness.scenarios.CONFIGS`` and the quirks.
-CONFIG_NAMES = ("auto", "manual", "manual-noreset", "notify")
+CONFIG_NAMES = ("auto", "manual", "manual-longcmd", "manual-noreset", "notify")
 LINKS = ("pty", "inproc")
 DEFAULT_SPEED = 1000.0
 DEFAULT_TAIL = 20
