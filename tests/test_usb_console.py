@@ -101,7 +101,7 @@ def test_control_channel_refuses_bad_commands_with_a_clear_error(
     _, _, ctl = served
     with pytest.raises(CallerError, match="unknown command 'explode'"):
         send_command(ctl, ["explode"])
-    with pytest.raises(CallerError, match="bad off time 'soon'"):
+    with pytest.raises(CallerError, match="bad time 'soon'"):
         send_command(ctl, ["cycle", "soon"])
     with pytest.raises(CallerError, match="no board answers"):
         send_command(ctl.with_name("nobody.ctl"), ["on"])
