@@ -129,7 +129,7 @@ def test_a_factory_variant_image_is_provisioned_as_its_application(tmp_path: Pat
         assert drv.wait_boot().app_version == 1
     finally:
         port.close()
-    code, _, err = _stop(proc)
+        code, _, err = _stop(proc)  # stopped whatever happened, so no board outlives the test
     assert code == 0 and "factory-reset variant" in err and "Traceback" not in err
     # The first boot made the factory backup on a freshly formatted volume, as after MPLAB programming.
     listed = subprocess.run(

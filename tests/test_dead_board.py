@@ -74,6 +74,8 @@ def test_a_dead_board_fails_the_first_scenario_at_the_boot_timeout_and_the_rest_
         done = _run(pty.url, tmp_path, _free_port(), "--boot-timeout", "2")
     finally:
         stop.set()
+        if talks:
+            noise.join()  # before the fixture closes the pty the thread writes to
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
     rows = _rows(done.stdout)
     assert list(rows) == SCENARIOS and all(status == "FAIL" for status, _ in rows.values()), done.stdout
