@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "harness.cli.board",
     "harness.cli.run",
     "harness.cli.sweep",
+    "harness.cli.fuzz",
     "harness.cli.quirks",
 )
 
