@@ -8,6 +8,9 @@ import shutil
 import pytest
 from hypothesis import HealthCheck, settings
 
+# pytest's own `pytester` fixture: the plugin's tests run pytest on test files a user would write.
+pytest_plugins = ["pytester"]
+
 # dosfstools installs fsck.fat and mkfs.fat in /usr/sbin, which an ordinary user's PATH often lacks.
 for _sbin in ("/usr/sbin", "/sbin"):
     if _sbin not in os.environ.get("PATH", "").split(os.pathsep):

@@ -5,19 +5,28 @@ port, the virtual board's pty, ``loop://``) and keeps every byte it ever saw. ``
 the end of the previous match, so a test reads the console as a sequence of events. Death strings (for
 example a line the firmware only prints when broken) fail at once instead of waiting for a timeout.
 
+Given the port's URL and a reconnect wait, a console survives its port vanishing (a board power-cycled
+through a USB hub re-enumerates its USB serial port; a ``socket://`` peer restarts): the next read or
+write reopens the same URL, waiting at most that long, and an ``expect`` in progress carries on. The gap
+is recorded in :attr:`Console.gaps` and as a marker line in the log; nothing is added to the buffer, so
+bytes the board sent while the port was gone are reported as missing, never invented. A port that does not
+come back raises :class:`~bootloader_model.errors.PortLost` naming the URL and the time waited.
+
 It does not know what the lines mean; :mod:`harness.driver` parses OTA events on top of it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
-from bootloader_model.errors import ConsoleTimeout, DeathString
-from harness.transport import read_some, write_all
+from bootloader_model.errors import ConsoleTimeout, DeathString, PortLost
+from harness.transport import read_some, reopen_port, write_all
 
 
 class Port(Protocol):
@@ -26,6 +35,27 @@ class Port(Protocol):
     def read(self, size: int = 1) -> bytes: ...
     def write(self, data: bytes) -> int | None: ...
     def flush(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A stretch during which the console port was gone.
+
+    ``offset`` is the buffer offset where the gap sits (everything before it arrived before the loss),
+    ``lost_at`` the console time (seconds since the console was made) when the failure was seen,
+    ``waited`` how long the port took to come back, ``reason`` what the port reported.
+    """
+
+    offset: int
+    lost_at: float
+    waited: float
+    reason: str
+
+    def marker(self, url: str) -> str:
+        return (
+            f"port {url} was gone for {self.waited:.3f} s ({self.reason}); "
+            "what the board sent meanwhile was not received"
+        )
 
 
 Pattern = str | bytes | re.Pattern[bytes]
@@ -41,10 +71,22 @@ def _compile(pattern: Pattern) -> re.Pattern[bytes]:
 class Console:
     """Accumulating reader over a console port."""
 
-    def __init__(self, port: Port, *, log: str | Path | None = None, death: Iterable[Pattern] = ()) -> None:
+    def __init__(
+        self,
+        port: Port,
+        *,
+        log: str | Path | None = None,
+        death: Iterable[Pattern] = (),
+        url: str | None = None,
+        reconnect: float = 0.0,
+    ) -> None:
+        """``url`` and ``reconnect`` (seconds, 0 = never) let the console reopen a port that failed."""
         self.port = port
+        self.url = url
+        self.reconnect = reconnect
         self.buffer = bytearray()
         self.pos = 0  # end of the last match
+        self.gaps: list[Gap] = []
         self._death = [_compile(d) for d in death]
         self._t0 = time.monotonic()
         self._log: IO[str] | None = open(log, "a", encoding="utf-8") if log else None  # noqa: SIM115
@@ -54,14 +96,46 @@ class Console:
             self._log.close()
             self._log = None
 
+    def _stamp(self) -> float:
+        return time.monotonic() - self._t0
+
     def _record(self, direction: str, data: bytes) -> None:
         if self._log and data:
-            self._log.write(f"{time.monotonic() - self._t0:10.3f} {direction} {data!r}\n")
+            self._log.write(f"{self._stamp():10.3f} {direction} {data!r}\n")
             self._log.flush()
 
+    def _mark(self, text: str) -> None:
+        if self._log:
+            self._log.write(f"{self._stamp():10.3f} -- {text}\n")
+            self._log.flush()
+
+    def _recover(self, lost: PortLost) -> None:
+        """Reopen the URL after the port failed, or re-raise ``lost`` if this console cannot reconnect."""
+        if self.url is None or self.reconnect <= 0:
+            raise lost
+        reason = str(lost).partition(": ")[2] or str(lost)
+        lost_at = self._stamp()
+        self._mark(f"port {self.url} lost ({reason}); reopening for up to {self.reconnect:g} s")
+        close = getattr(self.port, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):  # the port is already broken; closing it only frees the fd
+                close()
+        try:
+            self.port = reopen_port(self.url, self.reconnect)  # type: ignore[assignment]  # stubs lack in_waiting
+        except PortLost as exc:
+            self._mark(str(exc))
+            raise
+        gap = Gap(len(self.buffer), lost_at, self._stamp() - lost_at, reason)
+        self.gaps.append(gap)
+        self._mark(gap.marker(self.url))
+
     def poll(self) -> bytes:
-        """Read what is available now (waits at most the port's read timeout)."""
-        data = read_some(self.port)  # type: ignore[arg-type]
+        """Read what is available now (waits at most the port's read timeout); reopen a failed port."""
+        try:
+            data = read_some(self.port)  # type: ignore[arg-type]
+        except PortLost as lost:
+            self._recover(lost)
+            return b""
         if data:
             self._record("<", data)
             start = max(0, len(self.buffer) - 200)
@@ -73,8 +147,13 @@ class Console:
         return data
 
     def write(self, data: bytes) -> None:
+        """Send ``data``; if the port has failed, reopen it first (bounded) and send to the new one."""
         self._record(">", data)
-        write_all(self.port, data)  # type: ignore[arg-type]
+        try:
+            write_all(self.port, data)  # type: ignore[arg-type]
+        except PortLost as lost:
+            self._recover(lost)
+            write_all(self.port, data)  # type: ignore[arg-type]
 
     def send_line(self, line: str) -> None:
         """Type a command line as a terminal would: the text then CR."""

@@ -10,7 +10,7 @@ from bootloader_model.errors import CallerError, PowerCut
 from bootloader_model.storage.block_device import MemoryBlockDevice
 from bootloader_model.storage.external_flash import ExternalFlash, new_external
 from bootloader_model.storage.fat import format_volume, names
-from bootloader_model.storage.fat.layout import BOOT, DIRENT, LFNENT, PARTITION, Boot, DirEnt, lfn_checksum
+from bootloader_model.storage.fat.layout import BOOT, DIRENT, LFNENT, PARTITION, Boot, DirEnt, fat_time, lfn_checksum
 from bootloader_model.storage.file_api import MOUNT_POINT, FsError, write_file
 from bootloader_model.storage.nor_flash import (
     PIC32MZ1025W104132,
@@ -179,3 +179,37 @@ def test_eight_mib_part_formats_as_fat16(geometry: Geometry) -> None:
     assert x.core().lay.fat_bits == (12 if geometry is SST26VF032B else 16)
     write_file(x, MOUNT_POINT + "/f.bin", b"abc" * 1000)
     assert x.file_size(MOUNT_POINT + "/f.bin") == 3000
+
+
+@pytest.mark.parametrize(("geometry", "volume_sectors"), [(SST26VF032B, 8129), (SST26VF064B, 16321)])
+def test_volume_serial_is_format_time_plus_volume_sectors(geometry: Geometry, volume_sectors: int) -> None:
+    # f_mkfs: vsn = (DWORD)sz_vol + GET_FATTIME(), sz_vol being the partition's sector count.
+    x = ExternalFlash(NorFlash(geometry, keep_log=False), fattime=fat_time(2024, 2, 29, 23, 59, 58))
+    x.format()
+    vbr = Boot(*BOOT.unpack_from(x.flash.data, 63 * 512))
+    assert vbr.total_sectors16 == volume_sectors
+    assert vbr.serial == fat_time(2024, 2, 29, 23, 59, 58) + volume_sectors
+    wrap = ExternalFlash(NorFlash(geometry, keep_log=False), fattime=0xFFFF_FFFF)
+    wrap.format()
+    assert Boot(*BOOT.unpack_from(wrap.flash.data, 63 * 512)).serial == volume_sectors - 1  # a DWORD sum
+
+
+def _short_entry(x: ExternalFlash, parent: int, name: str) -> DirEnt:
+    found = x.core().find(parent, name)
+    assert found is not None
+    return found.ent
+
+
+def test_mkdir_stamps_only_the_modification_time_and_a_new_file_both() -> None:
+    t = fat_time(2021, 6, 1, 12, 30, 10)
+    x = ExternalFlash(NorFlash(SST26VF032B, keep_log=False), fattime=t)
+    x.format()
+    x.mkdir(MOUNT_POINT + "/ota")
+    x.mkdir(MOUNT_POINT + "/ota/sub dir")
+    write_file(x, MOUNT_POINT + "/ota/image_database.csv", b"1,2")
+    for d in (_short_entry(x, 0, "ota"), _short_entry(x, _short_entry(x, 0, "ota").cluster_lo, "sub dir")):
+        # f_mkdir writes DIR_ModTime only; dir_register cleared the rest of the entry.
+        assert (d.crt_tenth, d.crt_time, d.crt_date, d.acc_date) == (0, 0, 0, 0)
+        assert (d.wrt_time, d.wrt_date) == (t & 0xFFFF, t >> 16)
+    f = _short_entry(x, _short_entry(x, 0, "ota").cluster_lo, "image_database.csv")
+    assert (f.crt_time, f.crt_date, f.wrt_time, f.wrt_date) == (t & 0xFFFF, t >> 16, t & 0xFFFF, t >> 16)

@@ -114,8 +114,9 @@ def test_harmony_files_are_seen_by_mtools_and_fsck(tmp_path: Path) -> None:
     assert mtools_read(image, off, "/ota/image_database.csv", tmp_path) == csv
     listing = _run("mdir", "-i", f"{image}@@{off}", "::/ota")
     assert "FACTOR~1 BIN" in listing and "IMAGE_~1 CSV" in listing  # aliases as FatFs makes them
-    # Harmony's weak get_fattime: every stamp is 2013-08-09 15:06, and the format used it as serial number.
-    assert "2013-08-09  15:06  image_database.csv" in listing and "Serial Number is 4309-78C0" in listing
+    # Harmony's weak get_fattime: every stamp is 2013-08-09 15:06 (0x430978C0); the serial number is that
+    # plus the partition's 8129 sectors.
+    assert "2013-08-09  15:06  image_database.csv" in listing and "Serial Number is 4309-9881" in listing
 
 
 _NAME = st.sampled_from(

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "harness.cli.image",
     "harness.cli.flash",
     "harness.cli.board",
+    "harness.cli.power",
     "harness.cli.run",
     "harness.cli.sweep",
     "harness.cli.fuzz",

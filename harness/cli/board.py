@@ -3,8 +3,14 @@
 On first use of a state directory the board is provisioned with the factory application (the "unified
 hex" programmed by MPLAB); later runs reuse the flash images in the directory. The state is written
 atomically at every reset and power-off of the board, within 0.2 s of any flash write, and on exit, so
-killing the process loses at most the flash writes of its last fraction of a second. The only line on
-stdout is ``console: <device path or pyserial URL>``.
+killing the process loses at most the flash writes of its last fraction of a second. The first line on
+stdout is ``console: <device path or pyserial URL>``; with ``--control`` a second says ``control: PATH``.
+
+``--control PATH`` answers power commands on a Unix socket (``otaloop power on|off|cycle|status
+--control PATH``), as a relay or a switchable USB hub switches a real board. ``--console-link PATH`` makes
+the console behave like the board's USB serial port behind such a hub: ``PATH`` is a symlink to a pty
+that disappears at power-off and comes back, pointing at a new pty, at power-on; the board is held in
+reset until a host opens the new port (at most ``--hold`` seconds).
 """
 
 from __future__ import annotations
@@ -20,9 +26,12 @@ from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
 from bootloader_model.errors import CallerError
 from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
 from bootloader_model.storage.external_flash import SIZES
+from harness.board_power import BoardPower
 from harness.board_runner import DEFAULT_SPEED, BoardRunner
 from harness.cli.help import help_text
-from harness.uart_link import open_link
+from harness.power_channel import ControlServer
+from harness.uart_link import UartLink, open_link
+from harness.usb_console import DEFAULT_HOLD, UsbConsoleLink
 
 #: Board history entries after which the flash images are saved (RAM is gone, flash is what remains).
 SAVE_ON = {"reset", "software-reset", "bootloader-reset", "power-off", "power-cut"}
@@ -56,6 +65,28 @@ def register(sub: Any) -> None:
         help="loopback (default): the board reaches only 127.0.0.0/8 and localhost; open: any host",
     )
     p.add_argument("--ext-size", choices=sorted(SIZES), default="4M", help="external SST26 size (default 4M)")
+    p.add_argument(
+        "--control",
+        type=Path,
+        metavar="PATH",
+        help="answer power commands (on, off, cycle, status) on a Unix socket at PATH; see `otaloop power`",
+    )
+    p.add_argument(
+        "--console-link",
+        type=Path,
+        metavar="PATH",
+        help="serve the console as a USB serial port would be: PATH links to a new pty at every power-on and "
+        "is removed at power-off",
+    )
+    p.add_argument(
+        "--hold",
+        type=float,
+        default=DEFAULT_HOLD,
+        metavar="SECONDS",
+        help=f"with --console-link: keep the board in reset after power-on until a host opens the port, at most "
+        f"SECONDS (default {DEFAULT_HOLD:g}; 0: boot at once, output before the host opens the port is lost)",
+    )
+    p.add_argument("--off", action="store_true", help="start powered off (switch on through --control)")
     p.set_defaults(func=run_board)
 
 
@@ -84,7 +115,12 @@ def run_board(args: argparse.Namespace) -> int:
             raise CallerError(f"cannot read {args.factory}: {exc.strerror}") from None
         board.provision(factory)
         board.save(state)
-    link = open_link(args.console)
+    if args.console_link is not None and args.console != "pty":
+        raise CallerError("--console-link serves a pty; drop --console")
+    if args.off and args.control is None:
+        raise CallerError("--off needs --control PATH, or nothing could ever switch the board on")
+    usb = UsbConsoleLink(args.console_link, hold=args.hold) if args.console_link is not None else None
+    link: UartLink = usb if usb is not None else open_link(args.console)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -93,7 +129,12 @@ def run_board(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     runner = BoardRunner(board, link, speed=args.speed)
+    power = BoardPower(runner, usb)
+    control = ControlServer(args.control, power.command) if args.control is not None else None
     print(f"console: {link.url}", flush=True)
+    if control is not None:
+        print(f"control: {control.path}", flush=True)
+        control.start()
     saved = len(board.history)
     saved_ops = (board.internal.op_count, board.external.op_count)
     warned: set[str] = set()
@@ -115,12 +156,17 @@ def run_board(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    runner.call(lambda b: b.power_on())
+    if not args.off:
+        power.on()
     try:
         while not stop.is_set():
             runner.serve_for(0.2, stop)
             runner.call(lambda b: save_if_needed())
+            if control is not None and control.error is not None:
+                raise control.error
     finally:
+        if control is not None:
+            control.close()
         board.save(state)
         link.close()
     return 0

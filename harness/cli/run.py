@@ -20,7 +20,7 @@ from harness.board_runner import DEFAULT_SPEED
 from harness.cli.help import help_text
 from harness.power import CommandPower
 from harness.scenarios import CONFIGS, REGISTRY
-from harness.scenarios.benches import LINKS, SerialBench
+from harness.scenarios.benches import DEFAULT_RECONNECT, LINKS, SerialBench
 from harness.scenarios.runner import (
     Result,
     failures_text,
@@ -62,6 +62,14 @@ def register(sub: Any) -> None:
     real.add_argument("--manifest-path", default="/ota.json", help="path of SYS_OTA_URL on the server")
     real.add_argument("--power-on", help="command that switches board power on")
     real.add_argument("--power-off", help="command that switches board power off")
+    real.add_argument(
+        "--reconnect",
+        type=float,
+        default=DEFAULT_RECONNECT,
+        metavar="SECONDS",
+        help="how long a vanished console port (USB re-enumeration after a power cycle) may take to come back "
+        f"before the run stops (default {DEFAULT_RECONNECT:g}; 0: never reopen)",
+    )
     p.set_defaults(func=run_scenarios)
 
 
@@ -129,6 +137,7 @@ def run_scenarios(args: argparse.Namespace) -> int:
             manifest_path=args.manifest_path,
             power=power,
             log=log,
+            reconnect=args.reconnect,
         )
         print(f"Running {len(scenarios)} scenario(s) on the board at {args.port}")
         try:

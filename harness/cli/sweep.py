@@ -22,10 +22,11 @@ from bootloader_model.storage.nor_flash import CutMode, OpRecord
 from harness.cli.help import help_text
 from harness.image_server import ImageServer
 from harness.sweeps.bootloader import DEVICES, SCENES, build_scene, dry_run, markdown_table, sweep
+from harness.sweeps.executor import executor_for
 from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId, Params
+from harness.sweeps.progress import Progress
 from harness.sweeps.report import report
-from harness.sweeps.update import Reference, UpdateRig, record, replay
-from harness.sweeps.update import sweep as update_sweep
+from harness.sweeps.update import Reference, UpdateRig, plan_sweep, record, replay, run_sweep
 
 DEFAULT_STRIDE = 250
 TAIL = 40  # the last operations of a sampled sweep are always visited (file close, directory update)
@@ -87,20 +88,24 @@ def run_update(args: argparse.Namespace) -> int:
     seed = DEFAULT_SEED if args.seed is None else args.seed
     if seed < 0:
         raise CallerError("--seed must be >= 0")
+    executor = executor_for(args.jobs, None)
     with ImageServer() as server:
         rig = UpdateRig(params, server)
         ref = record(rig)
         if args.replay is not None:
             return _print_replay(rig, ref, fault)
+        plan = plan_sweep(ref, modes, stride=args.stride, seed=seed)
         t0 = time.perf_counter()
-        results = list(update_sweep(rig, ref, modes, stride=args.stride, seed=seed))
+        with Progress(plan.cases(), f"{params.scenario} sweep") as bar:
+            results = run_sweep(plan, executor, progress=bar.advance)
         took = time.perf_counter() - t0
     lines = report(ref, results, modes, args.stride, worst=args.worst)
     if args.markdown:
         print("\n".join(lines))
     else:
         print("\n".join(line.replace("**", "").replace("`", "") for line in lines))
-        print(f"({took:.1f} s)")
+        rate = len(results) / took if took > 0 else 0.0
+        print(f"({took:.1f} s, {rate:,.0f} cases/s on {executor.workers} worker(s))")
     return 0
 
 
@@ -144,6 +149,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument("--quirks", default=None, help="quirk profile, e.g. corrected (default harmony-3.9.1)")
     up.add_argument("--v2", choices=("healthy", "crash", "hang"), default=None, help="what v2 does after the jump")
     up.add_argument("--replay", metavar="FAULT_ID", help="re-run one case, e.g. update:int@op437:before")
+    up.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores; 1 runs in-process)")
     up.add_argument("--worst", type=int, default=6, help="how many worst fault ids to list")
     up.add_argument("--markdown", action="store_true", help="print the markdown of docs/power-cut-sweeps.md")
     up.set_defaults(func=run_update)

@@ -201,6 +201,20 @@ class Bench:
             self.console.send_line("reset")
         return self.driver.wait_boot(self.wall(200), app_timeout=self.wall(200))
 
+    def power_cycle(self, off_time: float = 1.0) -> None:
+        """Switch power off and on again (the virtual board's, or the bench's power backend); needs "power".
+
+        On a real board behind a switchable USB hub the console port vanishes meanwhile; the console reopens
+        it (see :class:`~harness.console.Console`) on its next read.
+        """
+        if self.virtual is not None:
+            self.virtual.power_off()
+            self.virtual.power_on()
+        elif self.power is not None:
+            self.power.cycle(off_time)
+        else:
+            raise ScenarioSkipped("needs power control (--power-on/--power-off)")
+
     def reset(self) -> BootInfo:
         """Type the built-in ``reset`` command and wait for the application to come back."""
         self.console.send_line("reset")

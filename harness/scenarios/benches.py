@@ -7,8 +7,9 @@ factory application, serves its UART through a :class:`~harness.board_runner.Boa
 127.0.0.1 whose manifest URL is built into every synthetic image.
 
 :class:`SerialBench` wraps a real board: one pyserial port for the whole suite, images from a directory,
-optional power commands. It cannot provision, cut power at a flash operation or look into flash; scenarios
-that need those are skipped by the runner.
+optional power commands. Its console reopens the port when it vanishes (a USB serial port re-enumerating
+after a power cycle), waiting at most ``reconnect`` seconds. It cannot provision, cut power at a flash
+operation or look into flash; scenarios that need those are skipped by the runner.
 
 Nothing here decides what a scenario checks.
 """
@@ -31,7 +32,7 @@ from harness.image_server import ImageServer
 from harness.power import PowerControl
 from harness.scenarios.base import AppConfig, Bench, DirImages, SyntheticImages
 from harness.scenarios.virtual_hooks import VirtualHooks
-from harness.transport import open_port
+from harness.transport import open_port, reopen_port
 from harness.uart_link import PtyLink
 
 T = TypeVar("T")
@@ -39,6 +40,8 @@ T = TypeVar("T")
 #: What a virtual bench offers on top of a console: power, provisioning, flash cuts, looking into flash.
 VIRTUAL_CAPS = frozenset({"virtual", "power", "provision", "power-cut", "inspect"})
 LINKS = ("pty", "inproc")
+#: Seconds a real board's console may stay gone (USB re-enumeration after a power cycle) before PortLost.
+DEFAULT_RECONNECT = 30.0
 
 
 @contextlib.contextmanager
@@ -105,23 +108,45 @@ class SerialBench:
     manifest_path: str = "/ota.json"
     power: PowerControl | None = None
     log: str | Path | None = None
+    reconnect: float = DEFAULT_RECONNECT
 
     def __post_init__(self) -> None:
         if not self.images.is_dir():
             raise CallerError(f"--images {self.images} is not a directory")
-        port: Any = open_port(self.port)  # pyserial's stubs lack in_waiting
-        self._port = port
-        self._console = Console(port, log=self.log)
+        if self.reconnect < 0:
+            raise CallerError(f"reconnect wait must be >= 0 seconds, got {self.reconnect:g}")
+        port: Any  # pyserial's stubs lack in_waiting
+        try:
+            port = open_port(self.port)
+        except CallerError:
+            if self.power is None:
+                raise
+            # A board behind a switchable USB hub has no port while it is off: switch it on and wait.
+            self.power.on()
+            port = reopen_port(self.port, max(self.reconnect, 1.0))
+        self._console = Console(port, log=self.log, url=self.port, reconnect=self.reconnect)
         self._server = ImageServer(self.http_host, self.http_port).start()
         self._dirty = False  # a scenario has run, so the board may hold updates
 
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What this bench offers: power switching if it has power commands, nothing a real board lacks."""
+        return frozenset({"power"}) if self.power else frozenset()
+
+    @property
+    def console(self) -> Console:
+        """The one console every scenario on this board shares."""
+        return self._console
+
     @contextlib.contextmanager
-    def bench(self) -> Iterator[Bench]:
+    def bench(self, *, restore: bool = True) -> Iterator[Bench]:
+        """A :class:`Bench` for one scenario; with ``restore`` (the default) the board is first brought back
+        to its factory app with no image database if an earlier scenario may have changed it."""
         self._server.clear_faults()
         # Start each scenario after what the board printed so far (a real board may be mid-check).
         self._console.drain(quiet=0.2, limit=2.0)
         self._console.pos = len(self._console.buffer)
-        caps = frozenset({"power"}) if self.power else frozenset()
+        caps = self.capabilities
         bench = Bench(
             driver=BoardDriver(self._console, boot_timeout=60, cmd_timeout=10),
             server=self._server,
@@ -133,7 +158,7 @@ class SerialBench:
             start_offset=len(self._console.buffer),
             capabilities=caps,
         )
-        if self._dirty:
+        if self._dirty and restore:
             self._to_factory(bench)
         bench.start_offset = self._console.pos = len(self._console.buffer)
         self._dirty = True
@@ -165,4 +190,5 @@ class SerialBench:
     def close(self) -> None:
         self._server.stop()
         self._console.close()
-        self._port.close()
+        port: Any = self._console.port  # the last port opened: the console may have reopened the URL
+        port.close()

@@ -188,6 +188,20 @@ def manifest_without_length_one_segment(bench: Bench) -> Trace:
 
 
 # ------------------------------------------------------------------------------------------------ power
+@scenario("power_cycle_install", factory="manual-noreset", requires={"power"})
+def power_cycle_installs(bench: Bench) -> Trace:
+    """A downloaded update waiting for a reset (autoreset off) is installed by a power cycle instead."""
+    first_boot(bench)
+    update(bench, 1, 2, manual=True)
+    bench.power_cycle()
+    reboot_into(bench, 2)
+    st = bench.driver.status()
+    check(st.version == 2 and st.state == "SYS_OTA_STATE_IDLE", "v2 running and idle after the power cycle", st)
+    db = {r[0]: r[1] for r in bench.driver.image_db() or []}
+    check(db == {image_name(2): 0xF8}, "the v2 row confirmed (f8)", db)
+    return bench.trace("v2 downloaded, power cycled -> bootloader programmed v2")
+
+
 @scenario("power_cut_programming", factory="manual-noreset", requires={"power-cut"})
 def power_cut_while_programming(bench: Bench) -> Trace:
     """Power lost while the bootloader erases internal flash: factory fallback, the DB is gone (spec 7)."""

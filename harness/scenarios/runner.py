@@ -20,7 +20,7 @@ from bootloader_model.errors import CallerError, OtaloopError, PortLost
 from bootloader_model.quirks import HARMONY, QuirkProfile
 from harness.board_runner import DEFAULT_SPEED
 from harness.scenarios import REGISTRY
-from harness.scenarios.base import Bench, Scenario, ScenarioSkipped, Trace
+from harness.scenarios.base import AppConfig, Bench, Scenario, ScenarioSkipped, Trace
 from harness.scenarios.benches import SerialBench, virtual_bench
 
 #: Given a scenario, a context manager yielding a ready bench, or a reason to skip it.
@@ -48,6 +48,30 @@ def select(names: Iterable[str] | None = None) -> list[Scenario]:
     return [sc for name, sc in REGISTRY.items() if not wanted or name in wanted]
 
 
+def missing_capabilities(sc: Scenario, bench: Bench) -> str | None:
+    """Why ``bench`` cannot run ``sc`` (the capabilities it lacks), or None if it can."""
+    missing = sorted(sc.requires - bench.capabilities)
+    return f"needs {', '.join(missing)} (this bench cannot)" if missing else None
+
+
+def factory_mismatch(needed: AppConfig, flashed: AppConfig) -> str | None:
+    """Why a real board flashed with ``flashed`` cannot run what ``needed`` is for, or None if it fits."""
+    if needed == flashed:
+        return None
+    return f"needs a board flashed with the {needed.name!r} factory app (this one: {flashed.name!r})"
+
+
+def run_scenario(sc: Scenario, bench: Bench) -> Trace:
+    """Run one scenario on a ready bench; :class:`ScenarioSkipped` if the bench lacks a capability.
+
+    ``otaloop run`` (through :func:`run_one`) and the pytest plugin's scenario items both run scenarios here.
+    """
+    reason = missing_capabilities(sc, bench)
+    if reason:
+        raise ScenarioSkipped(reason)
+    return sc.func(bench)
+
+
 def run_one(sc: Scenario, provider: Provider) -> Result:
     got = provider(sc)
     if isinstance(got, str):
@@ -56,10 +80,7 @@ def run_one(sc: Scenario, provider: Provider) -> Result:
     bench: Bench | None = None
     try:
         with got as bench:
-            missing = sorted(sc.requires - bench.capabilities)
-            if missing:
-                return Result(sc.name, "SKIP", f"needs {', '.join(missing)} (this bench cannot)")
-            trace = sc.func(bench)
+            trace = run_scenario(sc, bench)
             board_s = bench.board_time()
         return Result(sc.name, "PASS", trace.observation, time.monotonic() - t0, board_s, trace)
     except ScenarioSkipped as exc:
@@ -107,9 +128,7 @@ def serial_provider(serial: SerialBench) -> Provider:
     """The real board for scenarios of its factory configuration; a skip reason for the others."""
 
     def provide(sc: Scenario) -> ContextManager[Bench] | str:
-        if sc.factory != serial.factory:
-            return f"needs a board flashed with the {sc.factory.name!r} factory app (this one: {serial.factory.name!r})"
-        return serial.bench()
+        return factory_mismatch(sc.factory, serial.factory) or serial.bench()
 
     return provide
 

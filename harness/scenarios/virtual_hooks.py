@@ -2,7 +2,8 @@
 
 Every call goes through the :class:`~harness.board_runner.BoardRunner`, so it is safe while the runner's
 thread drives the board. Real benches have no such hooks; scenarios that need them declare
-``requires={"virtual"}`` and are skipped on hardware.
+``requires={"virtual"}`` and are skipped on hardware. :class:`VirtualPower` is the
+:class:`~harness.power.PowerControl` of a virtual bench.
 """
 
 from __future__ import annotations
@@ -55,3 +56,21 @@ class VirtualHooks:
             return sorted(fs.listdir(OTA_DIR))
 
         return self.runner.call(listing)
+
+
+class VirtualPower:
+    """The :class:`~harness.power.PowerControl` protocol for a virtual board: its supply switched in-process."""
+
+    def __init__(self, hooks: VirtualHooks) -> None:
+        self.hooks = hooks
+
+    def on(self) -> None:
+        self.hooks.power_on()
+
+    def off(self) -> None:
+        self.hooks.power_off()
+
+    def cycle(self, off_time: float = 1.0) -> None:
+        """Off, then on. ``off_time`` is accepted for the protocol; a virtual board's RAM is gone at once."""
+        self.hooks.power_off()
+        self.hooks.power_on()

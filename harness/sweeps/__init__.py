@@ -5,7 +5,9 @@
 * :mod:`.verdicts` -- what the board does after a cut, as a verdict name;
 * :mod:`.report` -- the outcome table of an update sweep;
 * :mod:`.bootloader` -- sweeps of the bootloader alone (first-boot backup, programming, verify failure);
-* :mod:`.external_flash` -- sweeps of file jobs on the external FAT volume.
+* :mod:`.external_flash` -- sweeps of file jobs on the external FAT volume;
+* :mod:`.executor` -- where a sweep's ranges run: in this process, on worker processes, on a Dask cluster;
+* :mod:`.progress` -- the progress bar a terminal sees during a long sweep.
 
 Sweeps only drive the model; they never talk to a real board.
 """

@@ -27,7 +27,7 @@ provisioning and first-boot backup (``otaloop sweep bootloader --scene backup`` 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
@@ -37,6 +37,7 @@ from bootloader_model.formats.app_image import build_app
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode, FaultPlan, NorFlash, Snapshot
 from harness.image_server import ImageServer
+from harness.sweeps.executor import Executor, InProcess, Work
 from harness.sweeps.fault_ids import BEHAVIOURS, DEFAULT_SEED, FaultId, Params
 from harness.sweeps.verdicts import Judgement, Verdict, judge, settle
 
@@ -50,13 +51,15 @@ SETTLE_S_REF = 20.0
 
 
 @dataclass(frozen=True)
-class RecordedOp:
+class OpInfo:
+    """One flash operation of the update, without its bytes: what reports and saved results keep."""
+
     index: int  # global position in the update
     device: str  # "internal" or "external"
     count: int  # the device's op_count when it ran (what seeds a torn operation)
     kind: str  # "erase:<unit>" or "program"
     address: int
-    data: bytes  # programmed bytes; empty for an erase
+    length: int  # bytes programmed; 0 for an erase
     phase: str  # "app v1", "bootloader" or "app v2"
 
     @property
@@ -64,8 +67,18 @@ class RecordedOp:
         return "int" if self.device == "internal" else "ext"
 
     def label(self) -> str:
-        what = "erase" if self.kind.startswith("erase") else f"program {len(self.data)} B"
+        what = "erase" if self.kind.startswith("erase") else f"program {self.length} B"
         return f"{self.device} {what} at 0x{self.address:08X}"
+
+
+@dataclass(frozen=True)
+class RecordedOp(OpInfo):
+    """One flash operation of the reference run, with the bytes it programmed (empty for an erase)."""
+
+    data: bytes = b""
+
+    def info(self) -> OpInfo:
+        return OpInfo(self.index, self.device, self.count, self.kind, self.address, self.length, self.phase)
 
 
 State = tuple[bytes, bytes]  # internal, external flash contents
@@ -87,7 +100,7 @@ class Reference:
 @dataclass(frozen=True)
 class CaseResult:
     fault: FaultId
-    op: RecordedOp
+    op: OpInfo
     judgement: Judgement
 
     @property
@@ -113,13 +126,18 @@ class UpdateRig:
         self.server.put_manifest(NEW, image_url, digest)
 
     def board(self) -> VirtualBoard:
-        return VirtualBoard(BoardConfig(profile=QuirkProfile.named(self.params.quirks), network="loopback"))
+        return new_board(self.params)
 
     def restored(self, snaps: dict[str, Snapshot]) -> VirtualBoard:
         board = self.board()
         board.internal.restore(snaps["internal"])
         board.external.restore(snaps["external"])
         return board
+
+
+def new_board(params: Params) -> VirtualBoard:
+    """A board made to the recipe of ``params`` (its quirk profile), holding blank flash."""
+    return VirtualBoard(BoardConfig(profile=QuirkProfile.named(params.quirks), network="loopback"))
 
 
 def _snapshots(board: VirtualBoard) -> dict[str, Snapshot]:
@@ -147,7 +165,7 @@ def record(rig: UpdateRig) -> Reference:
 
     def observe(flash: NorFlash, kind: str, address: int, data: bytes) -> None:
         device = "internal" if flash is board.internal else "external"
-        ops.append(RecordedOp(len(ops), device, flash.op_count, kind, address, data, _phase(board)))
+        ops.append(RecordedOp(len(ops), device, flash.op_count, kind, address, len(data), _phase(board), data))
 
     board.internal.observer = board.external.observer = observe
     board.transcript.clear()
@@ -174,15 +192,26 @@ def record(rig: UpdateRig) -> Reference:
 
 
 class _Cursor:
-    """Both flashes at 'after operations 0..k-1', advanced one recorded operation at a time."""
+    """Both flashes at 'after operations 0..pos-1', advanced one recorded operation at a time."""
 
-    def __init__(self, ref: Reference, rig: UpdateRig) -> None:
-        board = rig.restored(ref.start)  # a board only for its two flash objects
+    def __init__(self, params: Params, start: dict[str, Snapshot]) -> None:
+        board = new_board(params)  # a board only for its two flash objects
         self.flash = {"internal": board.internal, "external": board.external}
         self.scratch = {name: _bare(f) for name, f in self.flash.items()}
+        self.start = start
+        self.pos = 0
+        self.rewind(start, 0)
+
+    def rewind(self, snaps: dict[str, Snapshot], pos: int) -> None:
+        """Load the flash state after operation ``pos - 1`` (``snaps`` holds it)."""
+        for name, flash in self.flash.items():
+            flash.restore(snaps[name])
+        self.pos = pos
 
     def apply(self, op: RecordedOp, mode: CutMode = CutMode.AFTER, seed: int = 0) -> None:
         _run_op(self.flash[op.device], op, mode, seed)
+        if mode is CutMode.AFTER:
+            self.pos = op.index + 1
 
     def state(self) -> State:
         return bytes(self.flash["internal"].data), bytes(self.flash["external"].data)
@@ -221,11 +250,154 @@ def _run_op(flash: NorFlash, op: RecordedOp, mode: CutMode, seed: int) -> None:
 
 def judge_state(rig: UpdateRig, state: State) -> tuple[Judgement, VirtualBoard]:
     """Load ``state`` into a fresh board (RAM lost), power it up twice and judge what it does."""
-    board = rig.board()
+    return judge_params(rig.params, state)
+
+
+def judge_params(params: Params, state: State) -> tuple[Judgement, VirtualBoard]:
+    """:func:`judge_state` for boards made to the recipe of ``params``."""
+    board = new_board(params)
     board.internal.data[:] = state[0]
     board.external.data[:] = state[1]
     runs = settle(board)
     return judge(board, runs, OLD, NEW), board
+
+
+# ------------------------------------------------------------------------------------------ sweeping
+
+#: A sweep is cut into ranges of this many operations at least (and at most :data:`MAX_TASKS` ranges), the
+#: same for any number of workers, so ``--shard`` and ``--jobs`` never change which cases exist.
+MIN_TASK_OPS = 8
+MAX_TASKS = 256
+#: The order of a case's cut modes in results: the order in which those flash states exist in time.
+MODE_ORDER = {CutMode.BEFORE: 0, CutMode.TORN: 1, CutMode.AFTER: 2}
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """Everything a worker needs to judge any range of a sweep (sent once to each worker)."""
+
+    params: Params
+    start: dict[str, Snapshot]
+    reset: dict[str, Snapshot]
+    reset_at: int
+    ops: tuple[RecordedOp, ...]
+    modes: tuple[CutMode, ...]
+    stride: int
+    seed: int
+
+    def chosen(self, k: int) -> bool:
+        return k % self.stride == 0 or k == len(self.ops) - 1
+
+    def cases(self, lo: int = 0, hi: int | None = None) -> int:
+        """How many cases the operations ``lo..hi-1`` give."""
+        hi = len(self.ops) if hi is None else hi
+        return sum(1 for k in range(lo, hi) if self.chosen(k)) * len(self.modes)
+
+
+def plan_sweep(
+    ref: Reference, modes: Iterable[CutMode] = MODES, *, stride: int = 1, seed: int = DEFAULT_SEED
+) -> SweepPlan:
+    if stride < 1:
+        raise CallerError("--stride must be at least 1")
+    if seed < 0:
+        raise CallerError("--seed must be >= 0")
+    modes = tuple(dict.fromkeys(modes))
+    if not modes:
+        raise CallerError("--modes is empty")
+    return SweepPlan(ref.params, ref.start, ref.reset, ref.reset_at, tuple(ref.ops), modes, stride, seed)
+
+
+def tasks(n_ops: int) -> list[tuple[int, int]]:
+    """The operation ranges ``[lo, hi)`` a sweep of ``n_ops`` operations is cut into (independent of workers)."""
+    size = max(MIN_TASK_OPS, -(-n_ops // MAX_TASKS))
+    return [(lo, min(lo + size, n_ops)) for lo in range(0, n_ops, size)]
+
+
+Case = tuple[int, CutMode, Judgement]  # operation index, cut mode, verdict: what a worker sends back
+
+
+class SweepWorker:
+    """A flash cursor and the last verdict, kept across the ranges one worker judges."""
+
+    def __init__(self, plan: SweepPlan) -> None:
+        self.plan = plan
+        self.cursor = _Cursor(plan.params, plan.start)
+        self._last: tuple[int, Judgement] | None = None  # (cursor position, verdict of that untorn state)
+
+    def seek(self, pos: int) -> None:
+        """Move the cursor to 'after operations 0..pos-1' (forward, or from the nearest snapshot)."""
+        cursor, plan = self.cursor, self.plan
+        if pos < cursor.pos:
+            cursor.rewind(plan.start, 0)
+        if pos >= plan.reset_at > cursor.pos:
+            cursor.rewind(plan.reset, plan.reset_at)  # RAM is lost at the reset: flash is the whole state
+        for op in plan.ops[cursor.pos : pos]:
+            cursor.apply(op)
+
+    def judge(self, state: State) -> Judgement:
+        return judge_params(self.plan.params, state)[0]
+
+    def untorn(self) -> Judgement:
+        """The verdict of the cursor's own state ('after k-1' is 'before k': judged once)."""
+        pos = self.cursor.pos
+        if self._last is None or self._last[0] != pos:
+            self._last = (pos, self.judge(self.cursor.state()))
+        return self._last[1]
+
+    def run(self, span: tuple[int, int]) -> list[Case]:
+        lo, hi = span
+        plan = self.plan
+        self.seek(lo)
+        out: list[Case] = []
+        for op in plan.ops[lo:hi]:
+            k = op.index
+            chosen = plan.chosen(k)
+            if chosen:
+                if CutMode.BEFORE in plan.modes:
+                    out.append((k, CutMode.BEFORE, self.untorn()))
+                if CutMode.TORN in plan.modes:
+                    out.append((k, CutMode.TORN, self.judge(self.cursor.torn(op, plan.seed))))
+            self.cursor.apply(op)
+            if chosen and CutMode.AFTER in plan.modes:
+                out.append((k, CutMode.AFTER, self.untorn()))
+        return out
+
+
+def _setup(plan: SweepPlan) -> SweepWorker:
+    return SweepWorker(plan)
+
+
+def _run(worker: SweepWorker, span: tuple[int, int]) -> list[Case]:
+    return worker.run(span)
+
+
+def sweep_work(
+    plan: SweepPlan, spans: Sequence[tuple[int, int]] | None = None
+) -> Work[SweepPlan, SweepWorker, tuple[int, int], list[Case]]:
+    """The sweep as executor work: one task per operation range."""
+    return Work(_setup, _run, plan, tasks(len(plan.ops)) if spans is None else list(spans))
+
+
+def run_sweep(
+    plan: SweepPlan,
+    executor: Executor | None = None,
+    *,
+    spans: Sequence[tuple[int, int]] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[CaseResult]:
+    """Judge every case of ``plan`` (or of ``spans`` only) on ``executor``; results in operation order."""
+    work = sweep_work(plan, spans)
+    found: list[Case] = []
+    for _, cases in (executor or InProcess()).run(work):
+        found.extend(cases)
+        if progress is not None:
+            progress(len(cases))
+    found.sort(key=lambda c: (c[0], MODE_ORDER[c[1]]))
+    ops = plan.ops
+    return [
+        CaseResult(FaultId(plan.params, ops[k].short_device, k, mode, plan.seed), ops[k].info(), j)
+        for k, mode, j in found
+    ]
 
 
 def sweep(
@@ -235,43 +407,17 @@ def sweep(
     *,
     stride: int = 1,
     seed: int = DEFAULT_SEED,
-    pick: Callable[[RecordedOp], bool] | None = None,
-) -> Iterator[CaseResult]:
+    executor: Executor | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[CaseResult]:
     """Judge a cut at every ``stride``-th operation of the update (and the last), in each mode."""
-    if stride < 1:
-        raise CallerError("--stride must be at least 1")
-    modes = tuple(dict.fromkeys(modes))
-    cursor = _Cursor(ref, rig)
-    cache: dict[tuple[int, str], Judgement] = {}  # "after k" is the same flash as "before k+1"
-    last = len(ref.ops) - 1
-    for op in ref.ops:
-        k = op.index
-        chosen = (k % stride == 0 or k == last) and (pick is None or pick(op))
-        if chosen:
-            for mode in modes:
-                fault = FaultId(ref.params, op.short_device, k, mode, seed)
-                if mode is CutMode.TORN:
-                    judgement = judge_state(rig, cursor.torn(op, seed))[0]
-                elif mode is CutMode.BEFORE:
-                    key = (k, "before")
-                    if key not in cache:
-                        cache[key] = judge_state(rig, cursor.state())[0]
-                    judgement = cache[key]
-                else:
-                    continue  # judged below, once the cursor has moved past op k
-                yield CaseResult(fault, op, judgement)
-        cursor.apply(op)
-        if chosen and CutMode.AFTER in modes:
-            key = (k + 1, "before")
-            judgement = judge_state(rig, cursor.state())[0]
-            cache = {key: judgement}  # keep only what the next operation can reuse
-            yield CaseResult(FaultId(ref.params, op.short_device, k, CutMode.AFTER, seed), op, judgement)
+    return run_sweep(plan_sweep(ref, modes, stride=stride, seed=seed), executor, progress=progress)
 
 
 def synthesize(rig: UpdateRig, ref: Reference, fault: FaultId) -> State:
     """The flash state a cut at ``fault`` leaves, rebuilt from the recorded operations (what :func:`sweep` judges)."""
     op = _check_fault(ref, fault)
-    cursor = _Cursor(ref, rig)
+    cursor = _Cursor(ref.params, ref.start)
     for earlier in ref.ops[: op.index]:
         cursor.apply(earlier)
     if fault.mode is CutMode.TORN:
@@ -315,7 +461,4 @@ def replay(rig: UpdateRig, ref: Reference, fault: FaultId) -> Replayed:
         raise AssertionError(f"replay of {fault} did not cut at {op.label()} (cut: {cut}):\n{board.text}")
     state = (bytes(board.internal.data), bytes(board.external.data))
     judgement, after = judge_state(rig, state)
-    return Replayed(CaseResult(fault, op, judgement), state, board.text, after.text)
-
-
-# ------------------------------------------------------------------------------------------ reporting
+    return Replayed(CaseResult(fault, op.info(), judgement), state, board.text, after.text)

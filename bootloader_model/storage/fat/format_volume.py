@@ -13,7 +13,8 @@ data-area alignment. The rules below are those of FatFs's documentation and sour
   1, 4, 16, 64, 256, 512 x 4K sectors of volume size -- 2 sectors (1 KiB) for both 4 and 8 MiB;
 * the FAT type follows from the cluster count: <= 4085 clusters is FAT12 (4 MiB), more is FAT16 (8 MiB);
 * one reserved sector (the VBR), the FAT sized for the estimated clusters, then the root directory;
-* MBR system type 0x01 for FAT12, 0x04 for FAT16 (0x06 at 64 Ki sectors or more).
+* MBR system type 0x01 for FAT12, 0x04 for FAT16 (0x06 at 64 Ki sectors or more);
+* the volume serial number is ``GET_FATTIME()`` at format time plus the partition's sector count.
 
 Results for the two SST26 sizes (checked by ``tests/test_fat_tools.py`` against ``fsck.fat``/``minfo``):
 4 MiB -> FAT12, 1 KiB clusters, 4042 clusters, FAT of 12 sectors; 8 MiB -> FAT16, 1 KiB clusters, 8128
@@ -188,10 +189,15 @@ class SectorWriter(Protocol):
     def write(self, lba: int, data: bytes) -> None: ...
 
 
-def format_volume(dev: SectorWriter, *, serial: int = HARMONY_FATTIME, align: int = 1) -> FatGeometry:
+def volume_serial(g: FatGeometry, fattime: int) -> int:
+    """``f_mkfs``'s volume serial number: the format-time ``GET_FATTIME()`` plus the partition's sector count."""
+    return (fattime + g.volume_sectors) & 0xFFFF_FFFF
+
+
+def format_volume(dev: SectorWriter, *, fattime: int = HARMONY_FATTIME, align: int = 1) -> FatGeometry:
     """Write VBR, FAT, root directory and MBR in FatFs's order, one sector per write."""
     g = plan(dev.sector_count, align=align)
-    dev.write(g.volume_start, boot_sector(g, serial))
+    dev.write(g.volume_start, boot_sector(g, volume_serial(g, fattime)))
     first = bytearray(512)
     marker = 0xFFFFF8 if g.fat_bits == 12 else 0xFFFFFFF8  # FAT[0] = media byte, FAT[1] = end of chain
     first[0 : 3 if g.fat_bits == 12 else 4] = marker.to_bytes(3 if g.fat_bits == 12 else 4, "little")

@@ -137,5 +137,5 @@ def fat_time(year: int, month: int, day: int, hour: int = 0, minute: int = 0, se
 
 #: The time Harmony's SYS_FS gives FatFs: the weak ``get_fattime`` in ``diskio.c`` returns a fixed
 #: 2013-08-09 15:06:00 unless the application supplies an RTC-backed one. FatFs stamps files with it and
-#: ``f_mkfs`` uses it as the volume serial number.
+#: ``f_mkfs`` adds the partition's sector count to it for the volume serial number.
 HARMONY_FATTIME = fat_time(2013, 8, 9, 15, 6, 0)

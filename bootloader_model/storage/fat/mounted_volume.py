@@ -260,8 +260,12 @@ class Core:
         for s in range(first, first + self.lay.sectors_per_cluster):
             self.dev.write(s, zero)
 
-    def register(self, cluster: int, name: str, attr: int, first_cluster: int) -> Entry:
-        """Add an entry for ``name`` (LFN slots when needed) to a directory; return it."""
+    def register(self, cluster: int, name: str, attr: int, first_cluster: int, *, created: bool = True) -> Entry:
+        """Add an entry for ``name`` (LFN slots when needed) to a directory; return it.
+
+        A file gets its creation and modification time (``f_open``); a directory (``created=False``) only
+        the modification time, as ``f_mkdir`` writes no other field of the entry ``dir_register`` cleared.
+        """
         basis, nt, needs_lfn, lossy = names.short_form(name)
         short = basis
         if lossy:
@@ -294,7 +298,8 @@ class Core:
             run += [(s, o) for s in range(first, first + self.lay.sectors_per_cluster) for o in range(0, SS, 32)]
             run = run[:need]
         t = self.fattime
-        ent = DirEnt(short, attr, nt, 0, t & 0xFFFF, t >> 16, 0, first_cluster >> 16, t & 0xFFFF, t >> 16,
+        c = t if created else 0
+        ent = DirEnt(short, attr, nt, 0, c & 0xFFFF, c >> 16, 0, first_cluster >> 16, t & 0xFFFF, t >> 16,
                      first_cluster & 0xFFFF, 0)  # fmt: skip
         for (sector, off), raw in zip(run, [*lfn, DIRENT.pack(*ent)], strict=True):
             self.write_slot(sector, off, raw)

@@ -233,7 +233,7 @@ class FatVolume:
     def format(self) -> None:
         """What the bootloader's first boot does: ``SYS_FS_DriveFormat`` with ``SYS_FS_FORMAT_FAT``."""
         self._core = None
-        format_volume.format_volume(self.dev, serial=self.fattime, align=self.align)
+        format_volume.format_volume(self.dev, fattime=self.fattime, align=self.align)
         self.mount()
 
     def geometry(self) -> format_volume.FatGeometry:
@@ -285,7 +285,7 @@ class FatVolume:
         core.write_slot(first, 0, dot)
         core.write_slot(first, 32, dotdot)
         try:
-            core.register(parent, name, ATTR_DIR, dcl)
+            core.register(parent, name, ATTR_DIR, dcl, created=False)
         except FsError:
             core.remove_chain(dcl)
             raise

@@ -1,0 +1,106 @@
+"""Power for a served virtual board, switched from outside as a USB hub port or a relay switches a real one.
+
+:class:`BoardPower` is what ``otaloop board`` answers on its control channel (:mod:`harness.power_channel`):
+``on``, ``off``, ``cycle [SECONDS]`` and ``status``. Without a console link the console stays put while
+the board is off, as the PKOB4 virtual COM port of a Curiosity board whose target supply is switched by a
+relay does. With a :class:`~harness.usb_console.UsbConsoleLink` the console goes with the power, as a
+board powered through a switchable USB hub does: ``off`` removes the port, ``on`` plugs a new one and
+holds the board in reset until a host has opened it (or the link's hold time has passed).
+
+Every change goes through :meth:`BoardRunner.call <harness.board_runner.BoardRunner.call>`, so it is safe
+while the runner's thread drives the board. It does not parse the control channel's lines.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bootloader_model.board.virtual_board import VirtualBoard
+from bootloader_model.errors import CallerError
+from harness.board_runner import BoardRunner
+from harness.usb_console import UsbConsoleLink
+
+#: Seconds ``cycle`` keeps the board off when no time is given (supply rails discharge, USB disconnects).
+DEFAULT_OFF_TIME = 0.5
+
+
+class BoardPower:
+    """Switch a served board's power; with a USB console link the console vanishes and returns with it."""
+
+    def __init__(self, runner: BoardRunner, link: UsbConsoleLink | None = None) -> None:
+        self.runner = runner
+        self.link = link
+        self._held = False  # power applied, board held in reset until a host opens the new port
+        if link is not None:
+            link.on_host_ready = self._release
+
+    def _release(self) -> None:
+        # Called by the link from inside a runner turn (the runner's lock is held).
+        if self._held:
+            self._held = False
+            self.runner.board.power_on()
+
+    def on(self) -> None:
+        def apply(board: VirtualBoard) -> None:
+            if self.link is None:
+                board.power_on()
+            elif not self.link.present:
+                self.link.plug()
+                self._held = True
+
+        self.runner.call(apply)
+
+    def off(self) -> None:
+        def apply(board: VirtualBoard) -> None:
+            board.power_off()
+            self._held = False
+            if self.link is not None:
+                self.link.unplug()
+
+        self.runner.call(apply)
+
+    def cycle(self, off_time: float = DEFAULT_OFF_TIME) -> None:
+        self.off()
+        time.sleep(off_time)
+        self.on()
+
+    def status(self) -> str:
+        """``on``, ``off``, or ``held`` (power applied, waiting for a host to open the new port)."""
+
+        def read(board: VirtualBoard) -> str:
+            if self._held:
+                return "held"
+            return "on" if board.powered else "off"
+
+        return self.runner.call(read)
+
+    # ---------------------------------------------------------------------------------- control lines
+    def command(self, words: list[str]) -> str:
+        """Run one control-channel command; return the text after ``ok``. Bad commands are CallerErrors."""
+        if not words:
+            raise CallerError("empty command; expected on, off, cycle [SECONDS] or status")
+        verb, args = words[0], words[1:]
+        if verb in ("on", "off", "status") and args:
+            raise CallerError(f"{verb} takes no arguments")
+        if verb == "on":
+            self.on()
+        elif verb == "off":
+            self.off()
+        elif verb == "cycle":
+            if len(args) > 1:
+                raise CallerError("cycle takes at most one argument, the off time in seconds")
+            off_time = _seconds(args[0]) if args else DEFAULT_OFF_TIME
+            self.cycle(off_time)
+        elif verb != "status":
+            raise CallerError(f"unknown command {verb!r}; expected on, off, cycle [SECONDS] or status")
+        return self.status()
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise CallerError(f"bad off time {text!r}: expected seconds between 0 and 3600")
+    return value

@@ -1,0 +1,170 @@
+"""Where the plugin's benches come from: a fresh virtual board per test, or the run's real board.
+
+:class:`Benches` lives for one pytest process (one per pytest-xdist worker). For a test it hands out a
+:class:`Lease`: the :class:`~harness.scenarios.base.Bench` the fixtures expose and the console offset at
+which the test began (for its log and report). Virtual benches are made by
+:func:`harness.scenarios.benches.virtual_bench`, the real board is one
+:class:`~harness.scenarios.benches.SerialBench`, exactly as ``otaloop run`` makes them. With
+``--otaloop-reuse`` a virtual board is kept per factory configuration and quirk profile, and a real board
+is not brought back to its factory app between tests; a test that needs a fresh board (the library
+scenarios) still gets one.
+
+Decisions about skipping (markers, capabilities) are :mod:`harness.pytest_plugin.markers`'; reporting is
+:mod:`harness.pytest_plugin.reports`'.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pytest
+
+from bootloader_model.errors import OtaloopError
+from harness.pytest_plugin.options import Settings
+
+if TYPE_CHECKING:
+    from harness.scenarios.base import Bench
+    from harness.scenarios.benches import SerialBench
+
+
+@dataclass(frozen=True)
+class BoardRequest:
+    """What a test asks of its board: the factory configuration, the quirk profile, a fresh board."""
+
+    config: str
+    quirks: str
+    fresh: bool = False
+
+
+@dataclass
+class Lease:
+    """One test's use of a bench: the bench, whether it is shared across tests, where its console began."""
+
+    bench: Bench
+    shared: bool
+    console_start: int
+    board: str  # "virtual" or "real:<port>", as the JUnit property shows it
+    booted: bool = False
+
+
+class Benches:
+    """The boards of one pytest process: made on first use, closed at the end of the session."""
+
+    def __init__(self, settings: Settings, worker: int) -> None:
+        self.settings = settings
+        self.worker = worker
+        self._stack = contextlib.ExitStack()
+        self._serial: SerialBench | None = None
+        self._serial_error: str | None = None
+        self._shared: dict[tuple[str, str], Bench] = {}
+        self._booted: set[tuple[str, str]] = set()
+
+    @property
+    def kind(self) -> str:
+        return "real" if self.settings.real else "virtual"
+
+    def board_name(self) -> str:
+        if not self.settings.real:
+            return "virtual"
+        return f"real:{self.settings.real_board(self.worker).port}"
+
+    # ------------------------------------------------------------------------------------- leasing
+    @contextlib.contextmanager
+    def lease(self, want: BoardRequest) -> Iterator[Lease]:
+        """A bench for one test, shaped by ``want``; a bench that cannot be made fails the test's setup."""
+        if self.settings.real:
+            with self._real_lease(want) as lease:
+                yield lease
+        elif self.settings.reuse and not want.fresh:
+            yield self._shared_lease(want)
+        else:
+            with self._fresh_virtual(want) as bench:
+                yield Lease(bench, shared=False, console_start=0, board="virtual")
+
+    def mark_booted(self, lease: Lease) -> None:
+        lease.booted = True
+        if lease.shared:
+            self._booted.add(self._key(lease))
+
+    def was_booted(self, lease: Lease) -> bool:
+        """Whether a shared board was already brought up by an earlier test (and, if virtual, is still on)."""
+        if not lease.shared or self._key(lease) not in self._booted:
+            return False
+        virtual = lease.bench.virtual
+        if virtual is not None:
+            from bootloader_model.board.virtual_board import AppState
+
+            return bool(virtual.call(lambda b: b.state is not AppState.OFF))
+        return True
+
+    def _key(self, lease: Lease) -> tuple[str, str]:
+        if lease.bench.virtual is None:
+            return ("real", "")
+        for key, bench in self._shared.items():
+            if bench is lease.bench:
+                return key
+        return ("virtual", "")
+
+    def _fresh_virtual(self, want: BoardRequest) -> contextlib.AbstractContextManager[Bench]:
+        from bootloader_model.quirks import QuirkProfile
+        from harness.scenarios import CONFIGS
+        from harness.scenarios.benches import virtual_bench
+
+        s = self.settings
+        return virtual_bench(CONFIGS[want.config], link=s.link, speed=s.speed, profile=QuirkProfile.named(want.quirks))
+
+    def _shared_lease(self, want: BoardRequest) -> Lease:
+        key = (want.config, want.quirks)
+        bench = self._shared.get(key)
+        if bench is None:
+            bench = self._stack.enter_context(self._fresh_virtual(want))
+            self._shared[key] = bench
+        bench.server.clear_faults()
+        bench.console.poll()
+        bench.start_offset = bench.console.pos = len(bench.console.buffer)
+        return Lease(bench, shared=True, console_start=bench.start_offset, board="virtual")
+
+    @contextlib.contextmanager
+    def _real_lease(self, want: BoardRequest) -> Iterator[Lease]:
+        serial = self._serial_bench()
+        start = len(serial.console.buffer)
+        restore = want.fresh or not self.settings.reuse
+        with serial.bench(restore=restore) as bench:
+            yield Lease(bench, shared=not restore, console_start=start, board=self.board_name())
+
+    def _serial_bench(self) -> SerialBench:
+        if self._serial_error is not None:
+            pytest.fail(f"otaloop: the real board is unusable: {self._serial_error}", pytrace=False)
+        if self._serial is None:
+            from harness.power import CommandPower
+            from harness.scenarios import CONFIGS
+            from harness.scenarios.benches import SerialBench
+
+            s = self.settings
+            board = s.real_board(self.worker)
+            commands = s.power_commands(self.worker)
+            try:
+                power = CommandPower(*commands) if commands else None
+                self._serial = SerialBench(
+                    board.port,
+                    board.images,
+                    CONFIGS[s.factory_config],
+                    http_host=board.http_host,
+                    http_port=board.http_port,
+                    manifest_path=s.manifest_path,
+                    power=power,
+                    reconnect=s.reconnect,
+                )
+            except OtaloopError as exc:
+                self._serial_error = str(exc)
+                pytest.fail(f"otaloop: cannot use the real board: {exc}", pytrace=False)
+            self._stack.callback(self._serial.close)
+        return self._serial
+
+    def close(self) -> None:
+        self._stack.close()
+        self._shared.clear()
+        self._serial = None

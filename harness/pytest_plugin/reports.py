@@ -1,0 +1,107 @@
+"""What a test that used a board leaves in pytest's reports: its console, a failure's last lines, a log file,
+and JUnit XML properties.
+
+:class:`TestConsole` is stored on the test item (``item.stash[CONSOLE]``) by the ``ota_bench`` fixture. From
+it, :func:`add_to_report` attaches the console printed during the test as a report section ("otaloop
+console"), and on a failure adds the last ``--otaloop-tail`` lines to the failure text (so they also reach
+``--junitxml``'s failure element). :func:`finish` writes ``--otaloop-log-dir/<test id>.log`` (the raw bytes
+the board printed, commands it echoed included) and records the properties ``otaloop_board``,
+``otaloop_app_version`` (the last ``APP: version <n>`` seen) and ``otaloop_log``.
+
+It does not decide pass or fail; a scenario's expected-vs-seen block comes from the scenario's own error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from harness.console import Console
+
+_APP_VERSION = re.compile(rb"APP: version (\d+)\r?\n")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.,=+\-\[\]]+")
+
+
+@dataclass
+class TestConsole:
+    """The console of one test's board and the byte offset at which the test began."""
+
+    __test__ = False  # not a test class, whatever pytest's name patterns say
+
+    console: Console
+    start: int
+    board: str
+    log_path: Path | None = None
+
+    def raw(self) -> bytes:
+        return bytes(self.console.buffer[self.start :])
+
+    def lines(self) -> list[str]:
+        """The test's console as lines (CR/LF in any pairing ends one; blank lines dropped, bad bytes replaced)."""
+        text = self.raw().decode("utf-8", "replace")
+        return [line for line in re.split(r"\r\n|\n\r|\r|\n", text) if line.strip()]
+
+    def text(self) -> str:
+        return "\n".join(self.lines())
+
+    def tail(self, count: int) -> list[str]:
+        """The last ``count`` lines the board printed during the test."""
+        return self.lines()[-count:] if count else []
+
+    def app_version(self) -> int | None:
+        """The application version of the last ``APP: version <n>`` line the console has shown."""
+        found = None
+        for m in _APP_VERSION.finditer(self.console.buffer):
+            found = int(m.group(1))
+        return found
+
+
+CONSOLE = pytest.StashKey[TestConsole]()
+
+
+def log_name(nodeid: str) -> str:
+    """A file name for a test id: ``tests/test_a.py::test_b[x]`` becomes ``tests_test_a.py__test_b[x].log``."""
+    name = _UNSAFE.sub("_", nodeid.replace("::", "__").replace("/", "_")).strip("._") or "test"
+    if len(name) > 180:  # file names have limits; keep them apart with a digest of the whole id
+        name = name[:160] + "-" + hashlib.sha256(nodeid.encode()).hexdigest()[:12]
+    return name + ".log"
+
+
+def add_to_report(item: pytest.Item, report: pytest.TestReport, tail: int) -> None:
+    """Attach the console section to the call report (or a failed setup) and the tail to a failure."""
+    record = item.stash.get(CONSOLE, None)
+    if record is None or (report.when == "teardown" and not report.failed):
+        return
+    if report.when == "call" or report.failed:
+        report.sections.append((f"otaloop console ({record.board})", record.text()))
+    if report.failed and tail:
+        lines = record.tail(tail)
+        title = f"last {len(lines)} console lines ({record.board})"
+        body = "\n".join(lines) if lines else "(the board printed nothing)"
+        longrepr = report.longrepr
+        addsection = getattr(longrepr, "addsection", None)  # a traceback's representation takes sections
+        if callable(addsection):
+            addsection(title, body)
+        elif isinstance(longrepr, str):
+            report.longrepr = f"{longrepr}\n\n{title}:\n{body}"
+
+
+def finish(item: pytest.Item, record: TestConsole, log_dir: Path | None) -> None:
+    """At the end of a test: write its log file and record its JUnit properties."""
+    props = item.user_properties
+    props.append(("otaloop_board", record.board))
+    version = record.app_version()
+    if version is not None:
+        props.append(("otaloop_app_version", version))
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        path = log_dir / log_name(item.nodeid)
+        path.write_bytes(record.raw())
+        record.log_path = path
+        props.append(("otaloop_log", str(path)))

@@ -1,0 +1,101 @@
+"""Sweeps on several workers: the same cases, fault ids and verdicts as in one process, and a progress bar
+that only a terminal sees."""
+
+from __future__ import annotations
+
+import io
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from harness.cli import main
+from harness.image_server import ImageServer
+from harness.sweeps.executor import InProcess, Processes, executor_for
+from harness.sweeps.fault_ids import Params
+from harness.sweeps.progress import Progress
+from harness.sweeps.update import (
+    CaseResult,
+    Reference,
+    SweepWorker,
+    UpdateRig,
+    plan_sweep,
+    record,
+    run_sweep,
+    tasks,
+)
+
+
+@pytest.fixture(scope="module")
+def ref() -> Iterator[Reference]:
+    with ImageServer() as server:
+        yield record(UpdateRig(Params(), server))
+
+
+@pytest.fixture(scope="module")
+def sequential(ref: Reference) -> list[CaseResult]:
+    return run_sweep(plan_sweep(ref, stride=9), InProcess())
+
+
+def test_two_worker_processes_give_the_same_cases(ref: Reference, sequential: list[CaseResult]) -> None:
+    done: list[int] = []
+    parallel = run_sweep(plan_sweep(ref, stride=9), Processes(2), progress=done.append)
+    assert parallel == sequential
+    assert [str(r.fault) for r in parallel] == [str(r.fault) for r in sequential]
+    assert sum(done) == len(sequential) == plan_sweep(ref, stride=9).cases()
+    assert len(done) == len(tasks(len(ref.ops)))  # one progress step per finished range
+
+
+def test_any_split_into_ranges_gives_the_same_cases(ref: Reference, sequential: list[CaseResult]) -> None:
+    plan = plan_sweep(ref, stride=9)
+    n = len(ref.ops)
+    # Ranges that start mid-way, out of order, across the software reset: the cursor rewinds as needed.
+    spans = [(ref.reset_at + 3, n), (0, 5), (5, ref.reset_at + 3)]
+    assert run_sweep(plan, InProcess(), spans=spans) == sequential
+
+
+def test_ranges_cover_every_operation_once() -> None:
+    for n in (1, 7, 729, 16_536):
+        spans = tasks(n)
+        assert spans[0][0] == 0 and spans[-1][1] == n
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
+        assert len(spans) <= 256
+
+
+def test_cursor_jumping_to_the_reset_snapshot_equals_replaying_every_operation(ref: Reference) -> None:
+    plan = plan_sweep(ref)
+    walked, jumped = SweepWorker(plan), SweepWorker(plan)
+    for op in ref.ops[: ref.reset_at + 10]:
+        walked.cursor.apply(op)
+    jumped.seek(ref.reset_at + 10)
+    assert jumped.cursor.state() == walked.cursor.state()
+
+
+def test_progress_bar_draws_on_a_terminal_only() -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty, pipe = Tty(), io.StringIO()
+    for stream in (tty, pipe):
+        with Progress(10, "sweep", stream) as bar:
+            bar.advance(4)
+            bar.advance(6)
+    assert pipe.getvalue() == ""
+    shown = tty.getvalue()
+    assert "sweep [" in shown and "10/10 cases" in shown and "/s" in shown and "left" in shown
+    assert shown.endswith("\r\x1b[2K")  # the bar is erased at the end
+
+
+def test_progress_line_counts_and_estimates() -> None:
+    bar = Progress(200, "x", io.StringIO(), enabled=False)
+    assert "0/200 cases" in bar.line() and "? left" in bar.line()
+    bar.advance(50)
+    assert "50/200 cases" in bar.line() and "#" * 6 in bar.line()
+
+
+def test_jobs_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert isinstance(executor_for(1, None), InProcess)
+    assert executor_for(3, None).workers == 3
+    assert main(["sweep", "update", "--jobs", "0"]) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err

@@ -1,0 +1,188 @@
+"""The vanishing console: a virtual board whose console behaves like a USB serial port behind a switchable
+hub (a stable symlink that disappears at power-off and points at a new pty at power-on), its control
+channel, `otaloop power`, and the real-board path running a scenario through a power cycle."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bootloader_model.board.virtual_board import VirtualBoard
+from bootloader_model.errors import CallerError
+from harness.board_power import BoardPower
+from harness.board_runner import BoardRunner
+from harness.console import Console
+from harness.driver import BoardDriver
+from harness.power_channel import ChannelPower, ControlServer, send_command
+from harness.scenarios import CONFIGS
+from harness.scenarios.base import SyntheticImages
+from harness.transport import open_port
+from harness.usb_console import UsbConsoleLink
+
+CLI = [sys.executable, "-m", "harness.cli"]
+ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+URL = "http://127.0.0.1:9/ota.json"  # never fetched: the manual configuration does not check on its own
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[VirtualBoard, UsbConsoleLink, Path]]:
+    """A virtual board served in this process behind a USB-like console link, with a control socket."""
+    board = VirtualBoard()
+    board.provision(SyntheticImages(URL).app(CONFIGS["manual"], 1))
+    link = UsbConsoleLink(tmp_path / "board.tty", hold=30)
+    runner = BoardRunner(board, link, speed=1000)
+    power = BoardPower(runner, link)
+    control = ControlServer(tmp_path / "board.ctl", power.command).start()
+    runner.start()
+    try:
+        yield board, link, control.path
+    finally:
+        control.close()
+        runner.stop()
+        link.close()
+
+
+def test_power_off_removes_the_port_and_power_on_brings_a_new_one(
+    served: tuple[VirtualBoard, UsbConsoleLink, Path], tmp_path: Path
+) -> None:
+    _, link, ctl = served
+    power = ChannelPower(ctl)
+    assert not link.path.exists() and power.status() == "off"
+    power.on()
+    assert link.path.is_symlink() and power.status() == "held"  # in reset until a host opens the port
+    first = os.readlink(link.path)
+    log = tmp_path / "console.log"
+    con = Console(open_port(str(link.path)), url=str(link.path), reconnect=30, log=log)
+    drv = BoardDriver(con, boot_timeout=30)
+    assert drv.wait_boot().app_version == 1  # nothing lost: the board started once the port was open
+    assert power.status() == "on"
+    con.drain(quiet=0.3)
+    power.off()
+    assert not os.path.lexists(link.path) and power.status() == "off"
+    power.on()
+    assert os.path.lexists(link.path)
+    # The driver resumes waiting for the boot lines: its console reopens the path and the board then starts.
+    assert drv.wait_boot().app_version == 1
+    assert len(con.gaps) == 1 and con.gaps[0].waited > 0
+    assert link.dropped == 0
+    con.close()
+    assert "was gone for" in log.read_text()
+    assert first.startswith("/dev/pts/") and os.readlink(link.path).startswith("/dev/pts/")
+
+
+def test_without_a_hold_what_the_board_prints_before_the_port_opens_is_lost_and_counted(tmp_path: Path) -> None:
+    board = VirtualBoard()
+    board.provision(SyntheticImages(URL).app(CONFIGS["manual"], 1))
+    link = UsbConsoleLink(tmp_path / "board.tty", hold=0)
+    runner = BoardRunner(board, link, speed=1000)
+    power = BoardPower(runner, link)
+    with runner:
+        power.on()
+        while power.status() == "held":  # hold 0: the runner's next turn lets the board run
+            time.sleep(0.01)
+        assert runner.call(lambda b: b.run_until(lambda: b"APP: version 1" in b.transcript, 300))
+        runner.call(lambda b: None)  # one more turn moves the output into the (unopened) port
+        assert power.status() == "on"
+    link.close()
+    assert link.dropped >= len(b"BOOTLOADER Build") and link.dropped == len(board.transcript)
+
+
+def test_control_channel_refuses_bad_commands_with_a_clear_error(
+    served: tuple[VirtualBoard, UsbConsoleLink, Path],
+) -> None:
+    _, _, ctl = served
+    with pytest.raises(CallerError, match="unknown command 'explode'"):
+        send_command(ctl, ["explode"])
+    with pytest.raises(CallerError, match="bad off time 'soon'"):
+        send_command(ctl, ["cycle", "soon"])
+    with pytest.raises(CallerError, match="no board answers"):
+        send_command(ctl.with_name("nobody.ctl"), ["on"])
+    # A raw line that is not shell words is refused too, and the channel keeps answering.
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(ctl))
+        s.sendall(b"on 'unclosed\n")
+        assert s.recv(200).startswith(b"error cannot split")
+    assert send_command(ctl, ["status"]) == "off"
+
+
+def test_console_link_refuses_a_regular_file(tmp_path: Path) -> None:
+    f = tmp_path / "not-a-link"
+    f.write_text("data")
+    with pytest.raises(CallerError, match="exists and is not a symlink"):
+        UsbConsoleLink(f)
+
+
+# --------------------------------------------------------------------------------- as a user runs it
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def usb_board(tmp_path: Path) -> Iterator[tuple[Path, Path, Path, int]]:
+    """`otaloop board --console-link --control --off` with a manual-noreset factory app; a fixed HTTP port."""
+    port = _free_port()
+    images = tmp_path / "images"
+    images.mkdir()
+    synth = SyntheticImages(f"http://127.0.0.1:{port}/ota.json")
+    config = CONFIGS["manual-noreset"]
+    for v in (1, 2):
+        (images / f"{config.name}_v{v}.bin").write_bytes(synth.app(config, v))
+    link, ctl = tmp_path / "board1.tty", tmp_path / "board1.ctl"
+    argv = [*CLI, "board", "--factory", str(images / "manual-noreset_v1.bin"), "--state", str(tmp_path / "state")]
+    argv += ["--console-link", str(link), "--control", str(ctl), "--off"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == f"console: {link}"
+        assert proc.stdout.readline().strip() == f"control: {ctl}"
+        yield link, ctl, images, port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert not os.path.lexists(link) and not ctl.exists()  # both removed on exit
+
+
+def _power_cmd(ctl: Path, action: str) -> str:
+    return f"{sys.executable} -m harness.cli power {action} --control {ctl}"
+
+
+def test_scenario_with_a_power_cycle_runs_green_through_the_vanishing_port(
+    usb_board: tuple[Path, Path, Path, int], tmp_path: Path
+) -> None:
+    link, ctl, images, port = usb_board
+    logs = tmp_path / "logs"
+    argv = [*CLI, "run", "--port", str(link), "--images", str(images), "--factory-config", "manual-noreset"]
+    argv += ["--http", f"127.0.0.1:{port}", "--only", "power_cycle_install", "--log-dir", str(logs)]
+    argv += ["--power-on", _power_cmd(ctl, "on"), "--power-off", _power_cmd(ctl, "off"), "--reconnect", "30"]
+    done = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "power_cycle_install" in done.stdout and "1 passed, 0 failed" in done.stdout
+    log = (logs / "console.log").read_text()
+    # Two power cycles (the bench's start, the scenario's own): two gaps, each marked in the log.
+    assert log.count(f"-- port {link} was gone for ") == 2
+
+
+def test_a_port_that_never_comes_back_stops_the_run_with_port_lost(
+    usb_board: tuple[Path, Path, Path, int],
+) -> None:
+    link, ctl, images, port = usb_board
+    argv = [*CLI, "run", "--port", str(link), "--images", str(images), "--factory-config", "manual-noreset"]
+    argv += ["--http", f"127.0.0.1:{port}", "--only", "power_cycle_install", "--reconnect", "1"]
+    # The power-on command does nothing: the board stays off and its port never reappears.
+    argv += ["--power-on", f"{sys.executable} -c pass", "--power-off", _power_cmd(ctl, "off")]
+    send_command(ctl, ["on"])
+    done = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=300)
+    assert done.returncode == 1
+    assert f"otaloop run: board error: console {link} did not come back within 1.0 s" in done.stderr
+    assert "Traceback" not in done.stderr
