@@ -38,6 +38,7 @@ from bootloader_model.formats.app_descriptor import AppDescriptor, Behaviour
 from bootloader_model.formats.app_image import APP_OFFSET, MIN_APP_SIZE, SLOT_SIZE, build_app
 from bootloader_model.storage.nor_flash import CutMode, FaultPlan
 from harness.image_server import Fault, FaultKind
+from harness.scenarios.base import CONFIGS
 
 #: What an application does right after the bootloader jumps to it.
 BEHAVIOURS: dict[str, Behaviour] = {
@@ -60,11 +61,12 @@ MANIFEST_PATH = "manifest"
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """An application image: version, behaviour at boot, size, and damage to the file.
+    """An application image: version, behaviour at boot, size, damage to the file, and MHC options.
 
     ``build(manifest_url)`` gives the bytes a server hands out; :meth:`pristine` the undamaged image whose
     digest a manifest advertises. A corrupted image has one byte flipped at ``damage_at``; a truncated one
-    stops after ``damage_at`` bytes.
+    stops after ``damage_at`` bytes. ``config`` names the OTA service options compiled in
+    (:data:`harness.scenarios.base.CONFIGS`: ``auto`` is MHC's default).
     """
 
     version: int
@@ -72,8 +74,11 @@ class ImageSpec:
     size: int = 8192
     damage: str = "none"
     damage_at: int = 0
+    config: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.config not in CONFIGS:
+            raise CallerError(f"unknown app configuration {self.config!r}; choose {', '.join(CONFIGS)}")
         if self.behaviour not in BEHAVIOURS:
             raise CallerError(f"unknown image behaviour {self.behaviour!r}; choose {', '.join(BEHAVIOURS)}")
         if self.damage not in DAMAGES:
@@ -85,7 +90,17 @@ class ImageSpec:
 
     def pristine(self, manifest_url: str) -> bytes:
         """The image as built, before any damage: what its manifest's digest describes."""
-        desc = AppDescriptor(version=self.version, manifest_url=manifest_url, behaviour=BEHAVIOURS[self.behaviour])
+        c = CONFIGS[self.config]
+        desc = AppDescriptor(
+            version=self.version,
+            autoreset=c.autoreset,
+            periodic_check=c.periodic,
+            interval_s=c.interval_s,
+            auto_update=c.auto_update,
+            num_images=c.num_images,
+            manifest_url=manifest_url,
+            behaviour=BEHAVIOURS[self.behaviour],
+        )
         return build_app(desc, self.size)
 
     def build(self, manifest_url: str) -> bytes:
@@ -104,7 +119,8 @@ class ImageSpec:
         """The name the image is served under (distinct for every spec, ends in ``.bin``)."""
         tail = "" if self.behaviour == "healthy" else f"_{self.behaviour}"
         hurt = "" if self.damage == "none" else f"_{self.damage}{self.damage_at}"
-        return f"app_v{self.version}{tail}_{self.size}{hurt}.bin"
+        options = "" if self.config == "auto" else f"_{self.config}"
+        return f"app_v{self.version}{tail}_{self.size}{hurt}{options}.bin"
 
     def __str__(self) -> str:
         what = {"healthy": "", "crash": ", crashes at boot", "hang": ", hangs at boot"}[self.behaviour]

@@ -18,7 +18,11 @@ from harness.fuzzing import steps as steps_mod
 from harness.strategies import CutPlan, ImageSpec, ManifestSpec, ServerFault
 
 
-def _steps(machine: BoardStateMachine, *actions: tuple[str, dict[str, object]]) -> BoardStateMachine:
+def _steps(
+    machine: BoardStateMachine, *actions: tuple[str, dict[str, object]], config: str = "auto"
+) -> BoardStateMachine:
+    machine.setup(config)
+    machine._close_step()
     for name, args in actions:
         getattr(machine, name)(**args)
         machine._close_step()
@@ -82,12 +86,13 @@ def test_token_round_trip_and_replay() -> None:
     m = _steps(BoardStateMachine(), *STALE)
     token = m.replay_token()
     run = steps_mod.decode(token)
-    assert run.quirks == "harmony-3.9.1" and len(run.steps) == len(STALE)
-    assert run.steps[0] == [("serve", {"image": ImageSpec(2), "manifest": ManifestSpec("wrong-digest")})]
+    assert run.quirks == "harmony-3.9.1" and len(run.steps) == len(STALE) + 1
+    assert run.steps[0] == [("setup", {"config": "auto"})]
+    assert run.steps[1] == [("serve", {"image": ImageSpec(2), "manifest": ManifestSpec("wrong-digest")})]
     done = BoardStateMachine.replay(token)
     assert done.hazard is not None and done.hazard.hazard.name == "stale-check-result"
     assert done.hazard.token == token
-    assert "4. type `otactl check`, wait 5 s" in done.hazard.steps
+    assert "5. type `otactl check`, wait 5 s" in done.hazard.steps
     assert "SYS_OTA_UPDATE_AVAILABLE" in done.hazard.transcript
 
 
@@ -105,7 +110,8 @@ def test_hazard_report_is_a_readable_finding() -> None:
     assert text.startswith("hazard stale-check-result: ")
     assert "cause: quirk svc-stale-check-result" in text
     assert "broken property (f)" in text
-    assert "\n  1. serve v2 (8192 bytes) with a manifest with a wrong digest\n" in text
+    assert "\n  1. factory v1 built with MHC options `auto` (periodic check every 60 s, automatic update, " in text
+    assert "\n  2. serve v2 (8192 bytes) with a manifest with a wrong digest\n" in text
     assert "replay: otaloop-fuzz1:" in text
     assert type(err).__name__ == "StaleCheckResultFound"  # one class per hazard: hypothesis keeps them apart
     assert all(h.spec for h in HAZARDS.values())
@@ -149,7 +155,7 @@ def test_cli_replay_prints_steps_hazard_and_console(capsys: pytest.CaptureFixtur
     hung = _steps(BoardStateMachine(), ("serve", {"image": ImageSpec(3, "hang")}), ("wait", {"seconds": 65.0}))
     assert main(["fuzz", "--replay", hung.replay_token()]) == 0
     out = capsys.readouterr().out
-    assert "  1. serve v3 (8192 bytes, hangs at boot) with a valid manifest\n  2. wait 65 s\n" in out
+    assert "  2. serve v3 (8192 bytes, hangs at boot) with a valid manifest\n  3. wait 65 s\n" in out
     assert "hazard hang-at-boot:" in out
     assert "--- console ---" in out and "APP: version 1" in out
 

@@ -1,25 +1,30 @@
 """``BoardStateMachine``: a hypothesis state machine over a whole virtual board and a faulty image server.
 
-The machine starts where an update starts: factory v1 has booted once (first-boot backup done) and runs
-with the network up, and an :class:`~harness.image_server.ImageServer` on 127.0.0.1 advertises a healthy
-v2. Its rules power the board off and on, cut power at a flash operation, type console lines and control
-messages (also while a check or a download runs), serve images and manifests of every kind from
-:mod:`harness.strategies`, break the server, take the network down and let virtual time pass. After every
-step it checks the safety properties of :data:`~harness.fuzzing.hazards.PROPERTIES`, most of them on a
-copy of the flash powered up as if the power failed right now ("when power returns"); a broken property
-raises :class:`~harness.fuzzing.hazards.HazardFound` naming the hazard, with the numbered steps and a
-replay token.
+The machine starts where an update starts (step 1, :meth:`BoardStateMachine.setup`): factory v1, built with
+one of the OTA service configurations of :data:`harness.scenarios.base.CONFIGS`, has booted once (first-boot
+backup done) and runs with the network up, and an :class:`~harness.image_server.ImageServer` on 127.0.0.1
+advertises a healthy v2. Its rules power the board off and on, cut power at a flash operation, type
+console lines and control messages (also while a check or a download runs), serve images and manifests
+of every kind from :mod:`harness.strategies`, break the server, take the network down and let virtual
+time pass. After every step it checks the safety properties of :data:`~harness.fuzzing.hazards.PROPERTIES`,
+most of them on a copy of the flash powered up as if the power failed right now ("when power returns");
+a broken property raises :class:`~harness.fuzzing.hazards.HazardFound` naming the hazard, with the
+numbered steps and a replay token.
 
 Write your own property test by subclassing it: add rules that call the machine's *actions* (the public
 methods below, each recorded as a replayable step) and invariants over ``self.board``::
 
     from hypothesis import settings
-    from hypothesis.stateful import invariant, rule
+    from hypothesis.stateful import initialize, invariant, rule
     from harness import strategies as ota
     from harness.fuzzing import BoardStateMachine
 
     class MyUpdates(BoardStateMachine):
         tolerate = frozenset({"reprogram-loop"})  # hazards this test does not report
+
+        @initialize()
+        def setup_rule(self):  # one configuration instead of all four
+            self.setup("auto")
 
         @rule(image=ota.healthy_images(versions=(5,)))
         def publish_release(self, image):
@@ -44,6 +49,7 @@ The machine does not use wall-clock faults (server stalls), and it never talks t
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import re
@@ -53,7 +59,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
 from bootloader_model.bootloader.state import FACTORY_PATH
@@ -71,6 +77,7 @@ from harness.fuzzing import steps as steps_mod
 from harness.fuzzing.hazards import HAZARDS, HazardFound, hazard_error
 from harness.fuzzing.steps import Action, Step
 from harness.image_server import ImageServer
+from harness.scenarios.base import CONFIGS
 from harness.strategies import CutPlan, ImageSpec, ManifestSpec, ServerFault
 from harness.sweeps.verdicts import Judgement, Verdict, judge, settle
 
@@ -89,7 +96,7 @@ _RESULTS = re.compile(
 _OFFER = re.compile(rb"Server app version: (-?\d+)\r\n    current app version: (\d+)\r\n")
 
 _server: ImageServer | None = None
-_first_boot: dict[tuple[str, int, str], tuple[Snapshot, Snapshot]] = {}
+_first_boot: dict[tuple[str, int, str, str], tuple[Snapshot, Snapshot]] = {}
 _PROBES: OrderedDict[Hashable, Probe] = OrderedDict()
 _PROBE_CACHE = 400
 
@@ -236,9 +243,9 @@ class BoardStateMachine(RuleBasedStateMachine):
         self.server = shared_server()
         self.server.clear_faults()
         self.manifest_url = self.server.url(MANIFEST)
-        self.factory = ImageSpec(1, size=cls.image_size).pristine(self.manifest_url)
         #: Digest -> pristine bytes of every image served: what an accepted digest stands for.
-        self.images: dict[str, bytes] = {ota.digest(self.factory): self.factory}
+        self.images: dict[str, bytes] = {}
+        self.factory = b""
         self.steps: list[Step] = []
         self._step = Step()
         self._replaying = False
@@ -251,18 +258,40 @@ class BoardStateMachine(RuleBasedStateMachine):
         self._db_seen_at: tuple[int, int] = (-1, -1)
         self._scanned = 0
         self._backup_gone = False
+        self._cuts_seen = 0
+        self._armed: dict[str, CutPlan] = {}
+        self.config = "auto"
+        self.board: VirtualBoard  # made by setup(), the first step of every run
+
+    def setup(self, config: str = "auto") -> None:
+        """The first step: factory v1 built with MHC options ``config`` (see ``CONFIGS``) has done its first
+        boot and is powered on with the network up; the server offers a healthy v2 with a valid manifest."""
+        if config not in CONFIGS:
+            raise CallerError(f"unknown app configuration {config!r}; choose {', '.join(CONFIGS)}")
+        cls = type(self)
+        self.config = config
+        self.factory = ImageSpec(1, size=cls.image_size, config=config).pristine(self.manifest_url)
+        self.images[ota.digest(self.factory)] = self.factory
+        self.accepted = {ota.digest(self.factory)}
         self.board = self._first_booted_board()
         # The flash contents follow from the starting snapshot and the operations since: a running digest
         # of every erase, program and cut names them without hashing 5 MiB after each step.
         self._contents = hashlib.sha1(repr(self._start_key()).encode())
-        self._cuts_seen = 0
         self.board.internal.observer = self.board.external.observer = self._observe
-        self._serve(ImageSpec(2, size=cls.image_size), ManifestSpec())
+        self._serve(ImageSpec(2, size=cls.image_size, config=config), ManifestSpec())
         self.board.power_on()
+        c = CONFIGS[config]
+        options = (
+            f"periodic check every {c.interval_s} s" if c.periodic else "no periodic check",
+            "automatic update" if c.auto_update else "update only on `otactl start`",
+            "reset after the download" if c.autoreset else "no reset after the download",
+        )
+        text = f"factory v1 built with MHC options `{config}` ({', '.join(options)}) runs; the server offers v2"
+        self._record("setup", {"config": config}, text)
 
     # ----------------------------------------------------------------------------------- set-up
-    def _start_key(self) -> tuple[str, int, str]:
-        return (",".join(sorted(self.profile.enabled)), type(self).image_size, self.manifest_url)
+    def _start_key(self) -> tuple[str, int, str, str]:
+        return (",".join(sorted(self.profile.enabled)), type(self).image_size, self.manifest_url, self.config)
 
     def _observe(self, flash: NorFlash, kind: str, address: int, data: bytes) -> None:
         self._contents.update(b"%d %s %d %d:" % (flash is self.board.internal, kind.encode(), address, len(data)))
@@ -305,6 +334,15 @@ class BoardStateMachine(RuleBasedStateMachine):
 
     # ---------------------------------------------------------------------------------- actions
     def _record(self, name: str, args: dict[str, Any], text: str) -> None:
+        if name != "setup":
+            # Say where an armed cut fired, and which cut is still waiting for its operation.
+            for device, plan in list(self._armed.items()):
+                flash = self.board.internal if device == "internal" else self.board.external
+                if flash.plan is None:
+                    del self._armed[device]
+                    text += f" -> power is cut {plan}"
+            if name == "cut_power" and self._armed.get(args["plan"].device) == args["plan"]:
+                text += " (the cut has not come yet: it stays armed)"
         self._step.actions.append(Action(name, args, text))
 
     def power(self, action: str) -> None:
@@ -346,6 +384,7 @@ class BoardStateMachine(RuleBasedStateMachine):
 
     def start_update(self, image: ImageSpec, good_digest: bool = True) -> None:
         """Serve ``image`` (manifest unchanged) and type ``otactl start <url> <version> <digest>``, 5 s."""
+        image = dataclasses.replace(image, config=self.config)  # built with the board's MHC options
         data = image.build(self.manifest_url)
         url = self.server.put("/" + image.file_name, data)
         true = ota.digest(image.pristine(self.manifest_url))
@@ -363,6 +402,7 @@ class BoardStateMachine(RuleBasedStateMachine):
     def serve(self, image: ImageSpec, manifest: ManifestSpec | None = None) -> None:
         """Put ``image`` on the server and advertise it with ``manifest`` (default: a valid one)."""
         manifest = manifest or ManifestSpec()
+        image = dataclasses.replace(image, config=self.config)  # built with the board's MHC options
         self._serve(image, manifest)
         self._record("serve", {"image": image, "manifest": manifest}, f"serve {image} with {manifest}")
 
@@ -393,20 +433,17 @@ class BoardStateMachine(RuleBasedStateMachine):
         self._record("set_network", {"up": up}, "network up" if up else "network down")
 
     def cut_power(self, plan: CutPlan, within_s: float = CUT_WINDOW_S) -> None:
-        """Arm ``plan`` and run up to ``within_s`` virtual seconds; the cut is disarmed if it did not fire."""
-        cuts = len([e for e in self.board.history if e.kind == "power-cut"])
+        """Arm ``plan`` (replacing a cut armed on the same flash) and run until it fires or ``within_s``
+        virtual seconds pass; a cut that has not come stays armed for the steps that follow."""
+        before = self._cut_count()
         self.board.arm_cut(plan.device, plan.plan())
-        powered = self.board.powered
-        if powered:
-            self.board.run_until(lambda: len([e for e in self.board.history if e.kind == "power-cut"]) > cuts, within_s)
-        fired = len([e for e in self.board.history if e.kind == "power-cut"]) > cuts
-        flash = self.board.internal if plan.device == "internal" else self.board.external
-        flash.arm(None)
-        if fired:
-            outcome = f"power is cut {plan}"
-        else:
-            outcome = f"(the cut {plan.fault_id} did not come: {'fewer operations' if powered else 'board off'})"
-        self._record("cut_power", {"plan": plan, "within_s": within_s}, f"run up to {within_s:g} s: {outcome}")
+        self._armed[plan.device] = plan
+        if self.board.powered:
+            self.board.run_until(lambda: self._cut_count() > before, within_s)
+        self._record("cut_power", {"plan": plan, "within_s": within_s}, f"arm a cut {plan}, run up to {within_s:g} s")
+
+    def _cut_count(self) -> int:
+        return sum(1 for e in self.board.history if e.kind == "power-cut")
 
     def during(self, moment: str, message: str) -> None:
         """Run until a check (``moment="check"``) or a download (``"download"``) starts, up to 70 s, then
@@ -428,6 +465,10 @@ class BoardStateMachine(RuleBasedStateMachine):
             self.excused.update(v for v, _ in self.recorded)
 
     # ------------------------------------------------------------------------------------ rules
+    @initialize(config=st.sampled_from(sorted(CONFIGS)))
+    def setup_rule(self, config: str) -> None:
+        self.setup(config)
+
     @rule(action=st.sampled_from(["cycle", "off", "on", "reset"]))
     def power_rule(self, action: str) -> None:
         self.power(action)
@@ -653,7 +694,8 @@ class BoardStateMachine(RuleBasedStateMachine):
         return out
 
     def teardown(self) -> None:
-        self.board.power_off()  # closes the service's socket, if any
+        if hasattr(self, "board"):
+            self.board.power_off()  # closes the service's socket, if any
 
     # ----------------------------------------------------------------------------------- replay
     @classmethod
@@ -668,7 +710,6 @@ class BoardStateMachine(RuleBasedStateMachine):
         machine._replaying = True
         error: BaseException | None = None
         try:
-            machine._invariants_now()
             for actions in run.steps:
                 for name, args in actions:
                     if name not in _ACTIONS:
@@ -698,6 +739,7 @@ def board_slot(board: VirtualBoard, length: int) -> bytes | None:
 
 _ACTIONS = frozenset(
     {
+        "setup",
         "power",
         "wait",
         "type_line",

@@ -53,7 +53,8 @@ def markdown(search: Search) -> str:
         "",
         "`otaloop fuzz` runs `BoardStateMachine` (`harness/fuzzing/machine.py`), a hypothesis state machine "
         "over the whole virtual board and a fault-injecting image server. It starts as an update starts "
-        "(factory v1 running, v2 on the server) and its rules power the board off and on, cut power at a "
+        "(factory v1 running, built with one of four OTA service configurations, v2 on the server) and its "
+        "rules power the board off and on, cut power at a "
         "flash operation (before, after or half way through it), type control messages and garbage (also "
         "while a check or a download runs), serve images that crash or hang at boot, corrupted or truncated "
         "images and broken manifests, break the server and the network, and let virtual time pass. After every "
