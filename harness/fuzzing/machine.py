@@ -82,8 +82,9 @@ from harness.strategies import CutPlan, ImageSpec, ManifestSpec, ServerFault
 from harness.sweeps.verdicts import Judgement, Verdict, judge, settle
 
 MANIFEST = "/ota.json"
-#: Virtual seconds a check may run before property (g) calls it endless (a stalled manifest read takes 70 s).
-CHECK_LIMIT_S = 300.0
+#: Virtual seconds a check may run before property (g) calls it endless (a stalled manifest read fails after
+#: 70 s; a download cannot run during a check).
+CHECK_LIMIT_S = 150.0
 #: Virtual seconds the cut rule runs the board with a cut armed (the periodic check comes 62 s after boot).
 CUT_WINDOW_S = 70.0
 CONTROL_MESSAGES = ("check", "start", "sysreset", "factory", "rollback")
@@ -260,6 +261,7 @@ class BoardStateMachine(RuleBasedStateMachine):
         self._backup_gone = False
         self._cuts_seen = 0
         self._armed: dict[str, CutPlan] = {}
+        self._step_started = 0.0
         self.config = "auto"
         self.board: VirtualBoard  # made by setup(), the first step of every run
 
@@ -531,9 +533,12 @@ class BoardStateMachine(RuleBasedStateMachine):
             raise
 
     def _close_step(self) -> None:
+        now = self.board.clock.now() if hasattr(self, "board") else 0.0
         if self._step.actions:
+            self._step.seconds = now - self._step_started
             self.steps.append(self._step)
             self._step = Step()
+        self._step_started = now
 
     def step_report(self) -> str:
         """The steps so far as a numbered list, and their replay token."""

@@ -43,6 +43,7 @@ class Step:
     """The actions of one rule, shown as one numbered line."""
 
     actions: list[Action] = field(default_factory=list)
+    seconds: float = 0.0  # virtual time the step took
 
     @property
     def text(self) -> str:
