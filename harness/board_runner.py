@@ -5,6 +5,11 @@ board, lets the board run ``wall elapsed x speed`` seconds of virtual time (idle
 inside the board), and writes what the board printed to the link. With the default speed of 1000, a
 60 s periodic check interval passes in about 60 ms.
 
+A turn never waits long: the board's step is limited to :data:`TURN_WALL_S` of wall time, so a slow or
+silent server delays the download (as it would on the board) but never the console, the pacing or the
+caller's periodic work such as saving state. Speeds are finite and at most :data:`MAX_SPEED`; above a few
+thousand the board simply runs as fast as the host allows whenever it is not idle.
+
 The runner can serve in a background thread (in-process tests, the scenario suite) or in the foreground
 (``otaloop board``). Every access to the board from another thread goes through :meth:`BoardRunner.call`,
 which holds the runner's lock, because the board model is single-threaded by design.
@@ -15,6 +20,7 @@ which holds the runner's lock, because the board model is single-threaded by des
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +33,19 @@ from harness.uart_link import UartLink
 T = TypeVar("T")
 
 DEFAULT_SPEED = 1000.0
+#: The highest speed accepted: one virtual second per wall microsecond.
+MAX_SPEED = 1e6
+#: Wall seconds one turn may spend inside the board (waiting on the network included).
+TURN_WALL_S = 0.02
+
+
+def check_speed(speed: float, what: str = "speed") -> float:
+    """``speed`` if it is a number in (0, MAX_SPEED]; a :class:`CallerError` naming ``what`` otherwise."""
+    if not (math.isfinite(speed) and 0 < speed <= MAX_SPEED):
+        raise CallerError(
+            f"{what} must be > 0 and at most {MAX_SPEED:g} virtual seconds per wall second, got {speed:g}"
+        )
+    return speed
 
 
 class VirtualPort:
@@ -104,8 +123,7 @@ class BoardRunner:
     """Pace a :class:`VirtualBoard` against wall time and shuttle its UART bytes."""
 
     def __init__(self, board: VirtualBoard, link: UartLink | _RunnerSide, *, speed: float = DEFAULT_SPEED) -> None:
-        if not speed > 0:
-            raise CallerError(f"speed must be > 0, got {speed}")
+        check_speed(speed)
         self.board = board
         self.link = link
         self.speed = speed
@@ -130,7 +148,8 @@ class BoardRunner:
             data = self.link.read()
             if data:
                 self.board.uart_rx(data)
-            self.board.step(max(wall_budget, 1e-4) * self.speed, speed=self.speed)
+            budget = min(max(wall_budget, 1e-4), 1.0) * self.speed  # a stalled host does not make up lost time
+            self.board.step(budget, speed=self.speed, wall_limit_s=TURN_WALL_S)
             self.link.write(self.board.take_output())
 
     def serve(self, stop: threading.Event | None = None) -> None:

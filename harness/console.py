@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
@@ -79,11 +79,17 @@ class Console:
         death: Iterable[Pattern] = (),
         url: str | None = None,
         reconnect: float = 0.0,
+        reopen: Callable[[float], Port] | None = None,
     ) -> None:
-        """``url`` and ``reconnect`` (seconds, 0 = never) let the console reopen a port that failed."""
+        """``url`` and ``reconnect`` (seconds, 0 = never) let the console reopen a port that failed.
+
+        ``reopen(wait)`` replaces the default reopening of ``url`` with pyserial (a labgrid driver
+        reactivates instead); it returns the new port or raises PortLost after ``wait`` seconds.
+        """
         self.port = port
         self.url = url
         self.reconnect = reconnect
+        self._reopen = reopen
         self.buffer = bytearray()
         self.pos = 0  # end of the last match
         self.gaps: list[Gap] = []
@@ -121,7 +127,10 @@ class Console:
             with contextlib.suppress(Exception):  # the port is already broken; closing it only frees the fd
                 close()
         try:
-            self.port = reopen_port(self.url, self.reconnect)  # type: ignore[assignment]  # stubs lack in_waiting
+            if self._reopen is not None:
+                self.port = self._reopen(self.reconnect)
+            else:
+                self.port = reopen_port(self.url, self.reconnect)  # type: ignore[assignment]  # stubs lack in_waiting
         except PortLost as exc:
             self._mark(str(exc))
             raise

@@ -36,6 +36,8 @@ class FaultKind(str, Enum):
     DROP = "drop"  # accept, read the request, close without a response
     SLOW = "slow"  # send the body in 1 KiB pieces with `seconds` between them
     LOWER_HEADER = "lower-header"  # spell the header "content-length" (Harmony matches it case-sensitively)
+    TRICKLE = "trickle"  # slowloris: the whole response, headers too, one byte at a time, `seconds` apart
+    HUGE_HEADERS = "huge-headers"  # `after` bytes of extra header fields (1 KiB pieces, `seconds` apart) first
 
 
 @dataclass
@@ -266,6 +268,26 @@ class ImageServer:
             sock.sendall(self._head(200, route.content_type, len(body)) + body[: fault.after])
             self._hold(fault.seconds)
             return min(fault.after, len(body))
+        if kind is FaultKind.TRICKLE:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            response = self._head(200, route.content_type, len(body)) + body
+            head_len = len(response) - len(body)
+            for i in range(len(response)):
+                if self._stop.is_set():
+                    return max(0, i - head_len)
+                sock.sendall(response[i : i + 1])
+                time.sleep(min(fault.seconds, self.max_hold))
+            return len(body)
+        if kind is FaultKind.HUGE_HEADERS:
+            sock.sendall(b"HTTP/1.1 200 OK\r\n")
+            field_line = b"X-Padding: " + b"p" * 1011 + b"\r\n"  # 1 KiB per header field
+            for _ in range(fault.after // len(field_line)):
+                if self._stop.is_set():
+                    return 0
+                sock.sendall(field_line)
+                time.sleep(min(fault.seconds, self.max_hold))
+            sock.sendall(self._head(200, route.content_type, len(body)).split(b"\r\n", 1)[1] + body)
+            return len(body)
         # SLOW
         sock.sendall(self._head(200, route.content_type, len(body)))
         for i in range(0, len(body), 1024):

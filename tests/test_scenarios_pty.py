@@ -45,7 +45,10 @@ def test_update_trace_has_the_spec_c_sequence() -> None:
     sc = REGISTRY["c_update"]
     with virtual_bench(sc.factory, link="pty") as bench:
         trace = sc.func(bench)
-    assert trace.events == C_EVENTS
+    # On a loaded host the board may run checks (404: nothing published yet) before the harness publishes.
+    early = trace.events[: -len(C_EVENTS)]
+    assert early == ["SYS_OTA_UPDATE_CHECK_START", "SYS_OTA_UPDATE_CHECK_FAILED"] * (len(early) // 2)
+    assert trace.events[-len(C_EVENTS) :] == C_EVENTS
     i = trace.lines.index("SYS_OTA_DB_ENTRY_SUCCESS")
     assert BANNER.fullmatch(trace.lines[i + 1])
     assert trace.lines[i + 2 : i + 4] == ["APP: version 2", IP_LINE]

@@ -27,14 +27,15 @@ import bisect
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
 from bootloader_model.board.command_processor import CommandGroup, CommandProcessor
+from bootloader_model.bootloader.program import MODEL, BootProgram, program_from_spec
 from bootloader_model.bootloader.provisioning import provision_unified
 from bootloader_model.bootloader.result import BootResult, Outcome
-from bootloader_model.bootloader.step_machine import DEFAULT_BUILD_STAMP, Bootloader
+from bootloader_model.bootloader.step_machine import DEFAULT_BUILD_STAMP
 from bootloader_model.clock import Alarm, VirtualClock
 from bootloader_model.errors import CallerError, DescriptorError, PowerCut
 from bootloader_model.formats.app_descriptor import AppDescriptor, Behaviour, read_descriptor
@@ -43,7 +44,7 @@ from bootloader_model.quirks import HARMONY, QuirkProfile
 from bootloader_model.service.commands import handle_command
 from bootloader_model.service.configuration import ServiceConfig
 from bootloader_model.service.ota_service import OtaService
-from bootloader_model.service.tick_runner import run_until
+from bootloader_model.service.tick_runner import NetworkWait, run_until
 from bootloader_model.storage.external_flash import SIZES, ExternalFlash
 from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, FaultPlan, NorFlash
 
@@ -78,6 +79,10 @@ class BoardConfig:
     crash_delay_s: float = 0.05  # a crash-at-boot application resets this long after the jump
     timed_flash: bool = True  # flash operations take datasheet time on the virtual clock
     network: str = "loopback"  # "loopback": only 127.0.0.0/8 and localhost are reachable; "open": any host
+    #: What runs at reset: "model" (the Python model of Harmony's bootloader) or "native:CACHE_DIR" (the
+    #: user's bootloader C code built by ``otaloop native build``; profile, build_stamp and
+    #: bootloader_variant then come from that build).
+    bootloader: str = MODEL
 
 
 @dataclass
@@ -95,6 +100,7 @@ class _App:
     service: OtaService | None = None
     console: CommandProcessor | None = None
     started_at: float = 0.0
+    network: NetworkWait = field(default_factory=NetworkWait)  # the OTA task's wait on its socket
 
 
 class VirtualBoard:
@@ -107,6 +113,9 @@ class VirtualBoard:
         if cfg.ext_size not in SIZES:
             raise CallerError(f"unknown external flash size {cfg.ext_size!r}; choose {' or '.join(SIZES)}")
         self.clock = clock or VirtualClock()
+        self.bootloader: BootProgram = program_from_spec(
+            cfg.bootloader, cfg.profile, cfg.build_stamp, cfg.bootloader_variant
+        )
         self.internal = NorFlash(PIC32MZ1025W104132, strict=False, timed=cfg.timed_flash, keep_log=False)
         self.external = NorFlash(SIZES[cfg.ext_size], strict=False, timed=cfg.timed_flash, keep_log=False)
         self.state = AppState.OFF
@@ -247,11 +256,25 @@ class VirtualBoard:
         while self.clock.now() < end - 1e-9:
             self.step(end - self.clock.now(), speed=speed)
 
-    def step(self, budget_s: float, *, speed: float = 1e6, predicate: Callable[[], bool] | None = None) -> None:
-        """Advance at most ``budget_s`` virtual seconds, stopping early when something needs attention."""
-        self._guard(lambda: self._step(budget_s, speed, predicate))
+    def step(
+        self,
+        budget_s: float,
+        *,
+        speed: float = 1e6,
+        predicate: Callable[[], bool] | None = None,
+        wall_limit_s: float | None = None,
+    ) -> None:
+        """Advance at most ``budget_s`` virtual seconds, stopping early when something needs attention.
 
-    def _step(self, budget_s: float, speed: float, predicate: Callable[[], bool] | None) -> None:
+        ``wall_limit_s`` bounds the wall time spent waiting on the network (a slow server): the step then
+        returns with less virtual time passed, and the OTA service's wait goes on at the next step, as the
+        service task on the board waits while the console task runs.
+        """
+        self._guard(lambda: self._step(budget_s, speed, predicate, wall_limit_s))
+
+    def _step(
+        self, budget_s: float, speed: float, predicate: Callable[[], bool] | None, wall_limit_s: float | None
+    ) -> None:
         if self._pending_reset:
             self._pending_reset = False
             self._note("software-reset")
@@ -273,6 +296,8 @@ class VirtualBoard:
                 lambda: stop() or svc.reset_requested or self._pending_reset or bool(self._rx),
                 budget_s,
                 speed=speed,
+                wall_limit_s=wall_limit_s,
+                network=app.network,
             )
             self._charge_external_time()
             if svc.reset_requested:
@@ -322,19 +347,10 @@ class VirtualBoard:
 
     def _boot(self) -> None:
         """From reset: bootloader runs (possibly resetting itself), then the application starts."""
-        cfg = self.config
         self.state = AppState.CRASHING  # powered, nothing running yet
         for _ in range(MAX_RESETS_PER_STEP):
             before = self.internal.busy_s
-            loader = Bootloader(
-                self.internal,
-                ExternalFlash(self.external),
-                cfg.profile,
-                console=self._print,
-                build_stamp=cfg.build_stamp,
-                variant=cfg.bootloader_variant,
-            )
-            result = loader.boot()
+            result = self.bootloader.boot(self.internal, self.external, self._print)
             self.boots.append(result)
             self.clock.advance(max(0.0, self.internal.busy_s - before))
             self._charge_external_time()

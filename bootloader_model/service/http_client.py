@@ -11,7 +11,12 @@ This models ``http_client/http_client.c`` and ``downloader.c`` of the OTA servic
 * the downloader accepts payload only when its 4 KiB buffer is empty and then pauses the client until the
   reader has drained it, so the reader sees at most one socket read (<= 1460 bytes) per client task;
 * ``DOWNLOADER_Read`` returns -1 once the client has closed, even if nothing was lost;
-* a non-200 status prints ``SYS_OTA : Request rejected by client :code: N`` and cancels the client.
+* a non-200 status prints ``SYS_OTA : Request rejected by client :code: N`` and cancels the client;
+* the header block is collected in a heap buffer grown for every segment; the model holds at most
+  :data:`MAX_HEADER_BLOCK` bytes (the application's whole FreeRTOS heap) and beyond that closes the client
+  as Harmony does when its header allocation fails (``HTTP_CLIENT_ERROR_MEMORY``). On the board a failed
+  re-allocation writes through NULL instead; where that happens depends on the free heap, which the
+  model does not know, so it is not reproduced.
 
 Every call is non-blocking: a tick does at most one ``connect_ex``, one ``send`` and a few ``recv`` on a
 non-blocking socket. Name lookup uses the OS resolver (it blocks briefly; the tests use 127.0.0.1, which
@@ -39,6 +44,8 @@ DOWNLOADER_BUFFER_SIZE = 4096
 MAX_HOST = 256
 MAX_PATH = 256
 CONNECT_TIMEOUT_MS = 360_000
+#: The application's whole FreeRTOS heap (``configTOTAL_HEAP_SIZE``): the header block lives there.
+MAX_HEADER_BLOCK = 28_000
 
 Console = Callable[[bytes], None]
 
@@ -302,14 +309,20 @@ class HttpClient:
                 self.eof = True  # a FIN is not an event for Harmony's client
                 return
             self._process(data)
+            if self.error == "MEMORY":
+                return
 
     def _process(self, data: bytes) -> None:
         """``HTTP_Client_SocketReceveProcess``."""
         payload = data
         if not self.head_done:
+            start = max(0, len(self.head) - 3)  # a terminator may span the previous segment and this one
             self.head += data
-            end = self.head.find(b"\r\n\r\n")
+            end = self.head.find(b"\r\n\r\n", start)
             if end < 0:
+                if len(self.head) > MAX_HEADER_BLOCK:
+                    self.head = bytearray()
+                    self._close("MEMORY")
                 return
             payload = bytes(self.head[end + 4 :])
             head = bytes(self.head[: end + 2])

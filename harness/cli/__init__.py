@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "harness.cli.run",
     "harness.cli.sweep",
     "harness.cli.fuzz",
+    "harness.cli.native",
     "harness.cli.quirks",
 )
 

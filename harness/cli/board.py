@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
+from bootloader_model.bootloader.program import BOOTLOADER_HELP
 from bootloader_model.errors import CallerError
 from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
 from bootloader_model.storage.external_flash import SIZES
 from harness.board_power import BoardPower
-from harness.board_runner import DEFAULT_SPEED, BoardRunner
+from harness.board_runner import DEFAULT_SPEED, BoardRunner, check_speed
 from harness.cli.help import help_text
 from harness.power_channel import ControlServer
 from harness.uart_link import UartLink, open_link
@@ -66,6 +67,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--ext-size", choices=sorted(SIZES), default="4M", help="external SST26 size (default 4M)")
     p.add_argument(
+        "--bootloader",
+        default="model",
+        help=BOOTLOADER_HELP,
+    )
+    p.add_argument(
         "--control",
         type=Path,
         metavar="PATH",
@@ -91,8 +97,7 @@ def register(sub: Any) -> None:
 
 
 def run_board(args: argparse.Namespace) -> int:
-    if not args.speed > 0:
-        raise CallerError(f"--speed must be > 0, got {args.speed:g}")
+    check_speed(args.speed, "--speed")
     profile = QuirkProfile.named(args.quirks)
     state: Path = args.state
     if state.exists() and not state.is_dir():
@@ -101,7 +106,9 @@ def run_board(args: argparse.Namespace) -> int:
         state.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CallerError(f"cannot create state directory {state}: {exc.strerror}") from None
-    board = VirtualBoard(BoardConfig(profile=profile, ext_size=args.ext_size, network=args.network))
+    board = VirtualBoard(
+        BoardConfig(profile=profile, ext_size=args.ext_size, network=args.network, bootloader=args.bootloader)
+    )
     if VirtualBoard.has_state(state):
         board.load(state)
         if args.factory is not None:
@@ -131,6 +138,8 @@ def run_board(args: argparse.Namespace) -> int:
     runner = BoardRunner(board, link, speed=args.speed)
     power = BoardPower(runner, usb)
     control = ControlServer(args.control, power.command) if args.control is not None else None
+    if usb is not None and not args.off:
+        power.on()  # the link exists before its path is printed; the board waits in reset for a host
     print(f"console: {link.url}", flush=True)
     if control is not None:
         print(f"control: {control.path}", flush=True)
@@ -156,7 +165,7 @@ def run_board(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    if not args.off:
+    if usb is None and not args.off:
         power.on()
     try:
         while not stop.is_set():

@@ -36,7 +36,7 @@ def run_demo(args: argparse.Namespace) -> int:
     check_fixtures(args)
     print()
     print("== 2. Scenario suite on virtual boards (the same scenarios run on a real board with --port) ==")
-    args.list, args.port = False, None
+    args.list, args.port, args.lg_env = False, None, None
     return run_scenarios(args)
 
 

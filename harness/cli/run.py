@@ -4,6 +4,8 @@ Virtual: every scenario gets a fresh board provisioned with its factory applicat
 (``--link inproc`` for an in-process port) by a board runner, with an HTTP image server on 127.0.0.1.
 Real: ``--port`` opens the board's serial console with pyserial, ``--images`` holds the application
 ``.bin`` files per configuration and version, and scenarios that need the virtual board are skipped.
+labgrid: ``--lg-env ENV.yaml`` takes the console and the power of a labgrid target (``--lg-target``,
+default ``main``) through labgrid's own drivers instead of ``--port`` and the power commands.
 Prints a summary table; exits 0 only if no scenario failed.
 """
 
@@ -14,9 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bootloader_model.bootloader.program import BOOTLOADER_HELP
 from bootloader_model.errors import CallerError
 from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
-from harness.board_runner import DEFAULT_SPEED
+from harness.board_runner import DEFAULT_SPEED, check_speed
 from harness.cli.help import help_text
 from harness.power import CommandPower
 from harness.scenarios import CONFIGS, REGISTRY
@@ -42,11 +45,17 @@ def register(sub: Any) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--virtual", action="store_true", help="run on fresh virtual boards (the default)")
     where.add_argument("--port", help="a real board's console: device path or pyserial URL (e.g. /dev/ttyACM0)")
+    where.add_argument(
+        "--lg-env",
+        type=Path,
+        metavar="ENV.yaml",
+        help="a labgrid environment: its target's SerialDriver is the console, its power driver the power",
+    )
     p.add_argument("--only", nargs="+", metavar="NAME", help="run only these scenarios")
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
     add_virtual_options(p)
     p.add_argument("--log-dir", type=Path, help="write each scenario's raw console log here (NAME.log)")
-    real = p.add_argument_group("real board (with --port)")
+    real = p.add_argument_group("real board (with --port or --lg-env)")
     real.add_argument("--images", type=Path, help="directory of <config>_v<N>.bin application images")
     real.add_argument(
         "--factory-config",
@@ -60,6 +69,7 @@ def register(sub: Any) -> None:
         help="where the image server listens: the host and port of the firmware's SYS_OTA_URL (required)",
     )
     real.add_argument("--manifest-path", default="/ota.json", help="path of SYS_OTA_URL on the server")
+    real.add_argument("--lg-target", default="main", metavar="ROLE", help="labgrid target role (default main)")
     real.add_argument("--power-on", help="command that switches board power on")
     real.add_argument("--power-off", help="command that switches board power off")
     real.add_argument(
@@ -86,6 +96,11 @@ def add_virtual_options(p: argparse.ArgumentParser) -> None:
         help=f"virtual seconds per wall second (default {DEFAULT_SPEED:g})",
     )
     p.add_argument("--link", choices=LINKS, default="pty", help="virtual console: a real pty (default) or in-process")
+    p.add_argument(
+        "--bootloader",
+        default="model",
+        help=BOOTLOADER_HELP,
+    )
 
 
 def _http(spec: str) -> tuple[str, int]:
@@ -106,44 +121,72 @@ def run_scenarios(args: argparse.Namespace) -> int:
             print(f"{sc.name:24} {sc.factory.name:15} {sc.summary}{needs}")
         return 0
     scenarios = select(args.only)
-    if not args.speed > 0:
-        raise CallerError(f"--speed must be > 0, got {args.speed:g}")
-    if args.port is None:
+    check_speed(args.speed, "--speed")
+    if args.port is None and args.lg_env is None:
         profile = QuirkProfile.named(args.quirks)
-        provider = virtual_provider(link=args.link, speed=args.speed, profile=profile, log_dir=args.log_dir)
-        print(f"Running {len(scenarios)} scenario(s) on virtual boards (quirks {args.quirks}, speed {args.speed:g})")
+        provider = virtual_provider(
+            link=args.link, speed=args.speed, profile=profile, log_dir=args.log_dir, bootloader=args.bootloader
+        )
+        print(
+            f"Running {len(scenarios)} scenario(s) on virtual boards (quirks {args.quirks}, speed {args.speed:g}, "
+            f"bootloader {args.bootloader})"
+        )
         results = run_suite(scenarios, provider, progress=_progress)
     else:
+        where = args.port or f"labgrid target {args.lg_target} of {args.lg_env}"
         if args.images is None:
-            raise CallerError("--port needs --images DIR with the application .bin files")
+            raise CallerError(
+                f"{'--port' if args.port else '--lg-env'} needs --images DIR with the application .bin files"
+            )
         if args.http is None:
-            raise CallerError("--port needs --http HOST:PORT, the server address built into the firmware's SYS_OTA_URL")
-        power = None
-        if args.power_on or args.power_off:
-            if not (args.power_on and args.power_off):
-                raise CallerError("give both --power-on and --power-off, or neither")
-            power = CommandPower(args.power_on, args.power_off)
+            raise CallerError("a real board needs --http HOST:PORT, the server address built into its SYS_OTA_URL")
+        if args.reconnect < 0:
+            raise CallerError(f"--reconnect must be >= 0 seconds, got {args.reconnect:g}")
         host, port = _http(args.http)
         log = None
         if args.log_dir is not None:
             args.log_dir.mkdir(parents=True, exist_ok=True)
             log = args.log_dir / "console.log"
-        serial = SerialBench(
-            args.port,
-            args.images,
-            CONFIGS[args.factory_config],
-            http_host=host,
-            http_port=port,
-            manifest_path=args.manifest_path,
-            power=power,
-            log=log,
-            reconnect=args.reconnect,
-        )
-        print(f"Running {len(scenarios)} scenario(s) on the board at {args.port}")
-        try:
-            results = run_suite(scenarios, serial_provider(serial), progress=_progress)
-        finally:
-            serial.close()
+        factory = CONFIGS[args.factory_config]
+        print(f"Running {len(scenarios)} scenario(s) on the board at {where}")
+        if args.lg_env is not None:
+            if args.power_on or args.power_off:
+                raise CallerError("with --lg-env the power comes from the labgrid target; drop --power-on/--power-off")
+            from harness.labgrid_target import environment_bench
+
+            with environment_bench(
+                args.lg_env,
+                args.images,
+                factory,
+                role=args.lg_target,
+                http_host=host,
+                http_port=port,
+                manifest_path=args.manifest_path,
+                log=log,
+                reconnect=args.reconnect,
+            ) as serial:
+                results = run_suite(scenarios, serial_provider(serial), progress=_progress)
+        else:
+            power = None
+            if args.power_on or args.power_off:
+                if not (args.power_on and args.power_off):
+                    raise CallerError("give both --power-on and --power-off, or neither")
+                power = CommandPower(args.power_on, args.power_off)
+            serial = SerialBench(
+                args.port,
+                args.images,
+                factory,
+                http_host=host,
+                http_port=port,
+                manifest_path=args.manifest_path,
+                power=power,
+                log=log,
+                reconnect=args.reconnect,
+            )
+            try:
+                results = run_suite(scenarios, serial_provider(serial), progress=_progress)
+            finally:
+                serial.close()
     print()
     print(summary_table(results))
     failed = failures_text(results)

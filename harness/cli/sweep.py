@@ -13,6 +13,7 @@ over loopback HTTP, and prints the outcome counts per phase (``docs/power-cut-sw
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import time
 
@@ -80,10 +81,13 @@ def run_update(args: argparse.Namespace) -> int:
         fault = FaultId.parse(args.replay)
         if args.size is not None or args.quirks is not None or args.seed is not None or args.v2 is not None:
             raise CallerError("--replay takes size, quirks, v2 and seed from the fault id; drop those options")
-        params = fault.params
+        params = dataclasses.replace(fault.params, bootloader=args.bootloader)
     else:
         params = Params(
-            args.size if args.size is not None else Params.size, args.quirks or Params.quirks, args.v2 or Params.v2
+            args.size if args.size is not None else Params.size,
+            args.quirks or Params.quirks,
+            args.v2 or Params.v2,
+            bootloader=args.bootloader,
         )
     seed = DEFAULT_SEED if args.seed is None else args.seed
     if seed < 0:
@@ -92,6 +96,8 @@ def run_update(args: argparse.Namespace) -> int:
     with ImageServer() as server:
         rig = UpdateRig(params, server)
         ref = record(rig)
+        if args.bootloader != "model":
+            print(f"bootloader: {args.bootloader}")
         if args.replay is not None:
             return _print_replay(rig, ref, fault)
         plan = plan_sweep(ref, modes, stride=args.stride, seed=seed)
@@ -152,4 +158,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores; 1 runs in-process)")
     up.add_argument("--worst", type=int, default=6, help="how many worst fault ids to list")
     up.add_argument("--markdown", action="store_true", help="print the markdown of docs/power-cut-sweeps.md")
+    up.add_argument(
+        "--bootloader",
+        default="model",
+        help="model (default) or native:CACHE_DIR: the bootloader C code built by otaloop native build",
+    )
     up.set_defaults(func=run_update)

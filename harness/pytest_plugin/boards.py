@@ -18,12 +18,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from bootloader_model.errors import OtaloopError
-from harness.pytest_plugin.options import Settings
+from harness.pytest_plugin.options import LABGRID_PREFIX, RealBoard, Settings
 
 if TYPE_CHECKING:
     from harness.scenarios.base import Bench
@@ -53,9 +53,10 @@ class Lease:
 class Benches:
     """The boards of one pytest process: made on first use, closed at the end of the session."""
 
-    def __init__(self, settings: Settings, worker: int) -> None:
+    def __init__(self, settings: Settings, worker: int, labgrid_env: Any = None) -> None:
         self.settings = settings
         self.worker = worker
+        self.labgrid_env = labgrid_env  # labgrid's Environment of --lg-env, for ``labgrid:ROLE`` ports
         self._stack = contextlib.ExitStack()
         self._serial: SerialBench | None = None
         self._serial_error: str | None = None
@@ -114,7 +115,13 @@ class Benches:
         from harness.scenarios.benches import virtual_bench
 
         s = self.settings
-        return virtual_bench(CONFIGS[want.config], link=s.link, speed=s.speed, profile=QuirkProfile.named(want.quirks))
+        return virtual_bench(
+            CONFIGS[want.config],
+            link=s.link,
+            speed=s.speed,
+            profile=QuirkProfile.named(want.quirks),
+            bootloader=s.bootloader,
+        )
 
     def _shared_lease(self, want: BoardRequest) -> Lease:
         key = (want.config, want.quirks)
@@ -147,6 +154,10 @@ class Benches:
             board = s.real_board(self.worker)
             commands = s.power_commands(self.worker)
             try:
+                if board.port.startswith(LABGRID_PREFIX):
+                    self._serial = self._labgrid_bench(board)
+                    self._stack.callback(self._serial.close)
+                    return self._serial
                 power = CommandPower(*commands) if commands else None
                 self._serial = SerialBench(
                     board.port,
@@ -163,6 +174,28 @@ class Benches:
                 pytest.fail(f"otaloop: cannot use the real board: {exc}", pytrace=False)
             self._stack.callback(self._serial.close)
         return self._serial
+
+    def _labgrid_bench(self, board: RealBoard) -> SerialBench:
+        """The board of a labgrid target: console and power through labgrid's drivers."""
+        from harness.labgrid_target import target_bench
+        from harness.scenarios import CONFIGS
+
+        role = board.port[len(LABGRID_PREFIX) :] or "main"
+        if self.labgrid_env is None:
+            pytest.fail(f"otaloop: --otaloop-port {board.port} needs labgrid's --lg-env ENV.yaml", pytrace=False)
+        target = self.labgrid_env.get_target(role)
+        if target is None:
+            pytest.fail(f"otaloop: the labgrid environment has no target {role!r}", pytrace=False)
+        s = self.settings
+        return target_bench(
+            target,
+            board.images,
+            CONFIGS[s.factory_config],
+            http_host=board.http_host,
+            http_port=board.http_port,
+            manifest_path=s.manifest_path,
+            reconnect=s.reconnect,
+        )
 
     def close(self) -> None:
         self._stack.close()

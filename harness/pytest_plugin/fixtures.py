@@ -27,7 +27,7 @@ import pytest
 
 from harness.pytest_plugin.boards import Benches, Lease
 from harness.pytest_plugin.markers import board_request
-from harness.pytest_plugin.options import Settings
+from harness.pytest_plugin.options import LABGRID_PREFIX, Settings
 from harness.pytest_plugin.parallel import worker_index
 from harness.pytest_plugin.reports import CONSOLE, TestConsole, finish
 
@@ -53,7 +53,13 @@ def settings_of(config: pytest.Config) -> Settings:
 @pytest.fixture(scope="session")
 def _otaloop_benches(pytestconfig: pytest.Config) -> Iterator[Benches]:
     """The boards of this pytest process (one per pytest-xdist worker), closed when the session ends."""
-    benches = Benches(settings_of(pytestconfig), worker_index(pytestconfig))
+    settings = settings_of(pytestconfig)
+    labgrid_env = None
+    if any(port.startswith(LABGRID_PREFIX) for port in settings.ports):
+        from harness.labgrid_target import pytest_environment
+
+        labgrid_env = pytest_environment(pytestconfig)
+    benches = Benches(settings, worker_index(pytestconfig), labgrid_env)
     yield benches
     benches.close()
 

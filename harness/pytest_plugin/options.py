@@ -24,6 +24,8 @@ LINKS = ("pty", "inproc")
 DEFAULT_SPEED = 1000.0
 DEFAULT_TAIL = 20
 DEFAULT_RECONNECT = 30.0  # harness.scenarios.benches.DEFAULT_RECONNECT, checked by the plugin's tests
+#: ``--otaloop-port labgrid:ROLE`` takes the board from the target ROLE of labgrid's ``--lg-env``.
+LABGRID_PREFIX = "labgrid:"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Settings:
     manifest_path: str = "/ota.json"
     quirks: str = "harmony-3.9.1"
     speed: float = DEFAULT_SPEED
+    bootloader: str = "model"
     power_on: str | None = None
     power_off: str | None = None
     reconnect: float = DEFAULT_RECONNECT
@@ -65,7 +68,9 @@ class Settings:
 
     @property
     def has_power(self) -> bool:
-        return self.power_on is not None and self.power_off is not None
+        """Power commands given, or the boards are labgrid targets (``labgrid:ROLE``), whose power driver counts."""
+        commands = self.power_on is not None and self.power_off is not None
+        return commands or (self.real and all(p.startswith(LABGRID_PREFIX) for p in self.ports))
 
     def real_board(self, index: int) -> RealBoard:
         """The board of worker ``index`` (0 without pytest-xdist): its port, server address and images."""
@@ -98,14 +103,15 @@ class Settings:
             )
         return (
             f"otaloop: virtual boards ({self.link} console, speed {self.speed:g}, quirks {self.quirks}, "
+            f"bootloader {self.bootloader}, "
             f"factory config {self.factory_config}){'; one board per configuration, reused' if self.reuse else ''}"
         )
 
 
 # ------------------------------------------------------------------------------------------ registering
 _HELP = {
-    "port": "a real board's console: device path or pyserial URL (repeat once per pytest-xdist worker); "
-    "without it every test gets a fresh virtual board",
+    "port": "a real board's console: device path or pyserial URL, or labgrid:ROLE for the target ROLE of "
+    "labgrid's --lg-env (repeat once per pytest-xdist worker); without it every test gets a fresh virtual board",
     "http": "HOST:PORT where the image server listens, the address in the firmware's SYS_OTA_URL "
     "(real boards; once per --otaloop-port, or once for one board)",
     "images": "directory of <config>_v<N>.bin application images for a real board (once, or once per port)",
@@ -114,6 +120,8 @@ _HELP = {
     "manifest_path": "path of SYS_OTA_URL on the image server (default /ota.json)",
     "quirks": "virtual board quirk profile: harmony-3.9.1 (default) or corrected, optionally ',+NAME' / ',-NAME'",
     "speed": f"virtual board seconds per wall second (default {DEFAULT_SPEED:g})",
+    "bootloader": "virtual board bootloader: model (the Python model, default) or native:CACHE_DIR (your bootloader "
+    "C code built by otaloop native build)",
     "power_on": "command that switches a real board's power on ({index} is the worker's board number)",
     "power_off": "command that switches a real board's power off ({index} is the worker's board number)",
     "reconnect": "how long a real board's vanished console port (USB re-enumeration after a power cycle) may "
@@ -133,6 +141,7 @@ _METAVARS = {
     "manifest_path": "PATH",
     "quirks": "PROFILE",
     "speed": "N",
+    "bootloader": "SPEC",
     "power_on": "CMD",
     "power_off": "CMD",
     "reconnect": "SECONDS",
@@ -236,6 +245,8 @@ def read_settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(f"--otaloop-tail must be >= 0, got {tail}")
     quirks = text("quirks", "harmony-3.9.1")
     _check_quirks(quirks)
+    bootloader = text("bootloader", "model")
+    _check_bootloader(bootloader, values["bootloader"][1])
     manifest_path = text("manifest_path", "/ota.json")
     if not manifest_path.startswith("/"):
         raise pytest.UsageError(f"--otaloop-manifest-path {manifest_path!r}: must start with /")
@@ -283,6 +294,7 @@ def read_settings(config: pytest.Config) -> Settings:
         manifest_path=manifest_path,
         quirks=quirks,
         speed=speed,
+        bootloader=bootloader,
         power_on=None if power_on is None else str(power_on),
         power_off=None if power_off is None else str(power_off),
         reconnect=reconnect,
@@ -293,6 +305,18 @@ def read_settings(config: pytest.Config) -> Settings:
         tail=tail,
         given=given,
     )
+
+
+def _check_bootloader(spec: str, base: Path | None) -> None:
+    from bootloader_model.bootloader.program import program_from_spec
+    from bootloader_model.errors import CallerError
+
+    if base is not None and spec.startswith("native:") and not Path(spec[7:]).is_absolute():
+        raise pytest.UsageError(f"otaloop_bootloader {spec!r} in the ini file: give an absolute cache path")
+    try:
+        program_from_spec(spec)  # checks the cache holds a usable build
+    except CallerError as exc:
+        raise pytest.UsageError(f"--otaloop-bootloader: {exc}") from None
 
 
 def _check_quirks(spec: str) -> None:

@@ -17,7 +17,7 @@ Nothing here decides what a scenario checks.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
 from bootloader_model.errors import BoardError, CallerError
 from bootloader_model.quirks import HARMONY, QuirkProfile
-from harness.board_runner import DEFAULT_SPEED, BoardRunner, VirtualPort
-from harness.console import Console
+from harness.board_runner import DEFAULT_SPEED, BoardRunner, VirtualPort, check_speed
+from harness.console import Console, Port
 from harness.driver import BoardDriver
 from harness.image_server import ImageServer
 from harness.power import PowerControl
@@ -52,17 +52,20 @@ def virtual_bench(
     speed: float = DEFAULT_SPEED,
     profile: QuirkProfile = HARMONY,
     log: str | Path | None = None,
+    bootloader: str = "model",
+    on_board: Callable[[VirtualBoard], None] | None = None,
 ) -> Iterator[Bench]:
     """A fresh, provisioned, powered-off virtual board with its console, driver and image server."""
     if link not in LINKS:
         raise CallerError(f"unknown link {link!r}; choose {' or '.join(LINKS)}")
-    if not speed > 0:
-        raise CallerError(f"speed must be > 0, got {speed:g}")
+    check_speed(speed)
     with contextlib.ExitStack() as stack:
         server = ImageServer().start()
         stack.callback(server.stop)
         images = SyntheticImages(server.url("/ota.json"))
-        board = VirtualBoard(BoardConfig(profile=profile))
+        board = VirtualBoard(BoardConfig(profile=profile, bootloader=bootloader))
+        if on_board is not None:
+            on_board(board)  # e.g. wrap its bootloader to record the state of every boot
         board.provision(images.app(factory, 1))
         port: Any
         runner_side: Any
@@ -109,6 +112,9 @@ class SerialBench:
     power: PowerControl | None = None
     log: str | Path | None = None
     reconnect: float = DEFAULT_RECONNECT
+    #: An already open port to use instead of opening ``port`` (a labgrid console driver), and how to reopen it.
+    connection: Port | None = None
+    reopen: Callable[[float], Port] | None = None
 
     def __post_init__(self) -> None:
         if not self.images.is_dir():
@@ -116,15 +122,18 @@ class SerialBench:
         if self.reconnect < 0:
             raise CallerError(f"reconnect wait must be >= 0 seconds, got {self.reconnect:g}")
         port: Any  # pyserial's stubs lack in_waiting
-        try:
-            port = open_port(self.port)
-        except CallerError:
-            if self.power is None:
-                raise
-            # A board behind a switchable USB hub has no port while it is off: switch it on and wait.
-            self.power.on()
-            port = reopen_port(self.port, max(self.reconnect, 1.0))
-        self._console = Console(port, log=self.log, url=self.port, reconnect=self.reconnect)
+        if self.connection is not None:
+            port = self.connection
+        else:
+            try:
+                port = open_port(self.port)
+            except CallerError:
+                if self.power is None:
+                    raise
+                # A board behind a switchable USB hub has no port while it is off: switch it on and wait.
+                self.power.on()
+                port = reopen_port(self.port, max(self.reconnect, 1.0))
+        self._console = Console(port, log=self.log, url=self.port, reconnect=self.reconnect, reopen=self.reopen)
         self._server = ImageServer(self.http_host, self.http_port).start()
         self._dirty = False  # a scenario has run, so the board may hold updates
 

@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bootloader_model.board.virtual_board import VirtualBoard
 from bootloader_model.errors import CallerError, OtaloopError, PortLost
 from bootloader_model.quirks import HARMONY, QuirkProfile
 from harness.board_runner import DEFAULT_SPEED
@@ -110,6 +111,8 @@ def virtual_provider(
     speed: float = DEFAULT_SPEED,
     profile: QuirkProfile = HARMONY,
     log_dir: Path | None = None,
+    bootloader: str = "model",
+    on_board: Callable[[VirtualBoard], None] | None = None,
 ) -> Provider:
     """A fresh virtual board per scenario, provisioned with the scenario's factory configuration."""
 
@@ -119,7 +122,9 @@ def virtual_provider(
             log_dir.mkdir(parents=True, exist_ok=True)
             log = log_dir / f"{sc.name}.log"
             log.unlink(missing_ok=True)
-        return virtual_bench(sc.factory, link=link, speed=speed, profile=profile, log=log)
+        return virtual_bench(
+            sc.factory, link=link, speed=speed, profile=profile, log=log, bootloader=bootloader, on_board=on_board
+        )
 
     return provide
 

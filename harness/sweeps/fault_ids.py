@@ -10,7 +10,7 @@ only names cuts; it runs nothing.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bootloader_model.errors import CallerError
 from bootloader_model.formats.app_descriptor import Behaviour
@@ -35,6 +35,9 @@ class Params:
     size: int = DEFAULT_SIZE
     quirks: str = DEFAULT_PROFILE
     v2: str = "healthy"  # "crash" or "hang": what v2 does right after the bootloader jumps to it
+    #: The board's bootloader ("model" or "native:CACHE_DIR"). Not part of the fault id: the same cut can be
+    #: replayed on either bootloader, and ids compare equal across them.
+    bootloader: str = field(default="model", compare=False)
 
     def __post_init__(self) -> None:
         if not 8 * 1024 <= self.size <= SLOT_APP_MAX:

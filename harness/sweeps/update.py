@@ -136,8 +136,10 @@ class UpdateRig:
 
 
 def new_board(params: Params) -> VirtualBoard:
-    """A board made to the recipe of ``params`` (its quirk profile), holding blank flash."""
-    return VirtualBoard(BoardConfig(profile=QuirkProfile.named(params.quirks), network="loopback"))
+    """A board made to the recipe of ``params`` (its quirk profile and bootloader), holding blank flash."""
+    return VirtualBoard(
+        BoardConfig(profile=QuirkProfile.named(params.quirks), network="loopback", bootloader=params.bootloader)
+    )
 
 
 def _snapshots(board: VirtualBoard) -> dict[str, Snapshot]:

@@ -1,0 +1,164 @@
+"""``otaloop native``: your Harmony bootloader's own C code on the virtual board.
+
+``otaloop native build --harmony PATH`` compiles the OTA bootloader of a WFI32E01 Harmony project (the
+``apps/ota_bootloader/firmware/src`` folder, any folder above it, or the whole apps checkout; the
+wolfcrypt or the TrustFlex build) for this computer, with otaloop's shims for the peripheral libraries
+and the SST26 driver, into a cache folder. Then ``--bootloader native:CACHE`` makes ``otaloop board``,
+``otaloop run`` and ``otaloop sweep update`` run that code at every reset, with its own console output,
+and power cuts at any flash operation.
+
+``otaloop native build --example`` builds otaloop's own small example bootloader instead (no Harmony
+needed). ``otaloop native info CACHE`` shows what a cache holds. ``otaloop native compare CACHE`` boots the
+Python model and the native build from the same flash states and reports every difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from bootloader_model.bootloader.native import BUILD_FILE, NativeBuild, NativeProgram
+from bootloader_model.errors import CallerError
+from bootloader_model.quirks import QuirkProfile
+from bootloader_model.storage.nor_flash import CutMode
+from harness.cli.help import help_text
+from harness.native.build import build, build_example, default_cache, locate
+from harness.native.compare import Case, Divergence, model_for, run_compare, scenario_cases, sweep_cases
+from harness.sweeps.fault_ids import Params
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "native",
+        help="build your Harmony bootloader's C code for the virtual board; compare it with the model",
+        description=help_text(__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    nsub = p.add_subparsers(dest="native_command", metavar="ACTION")
+    nsub.required = True
+
+    b = nsub.add_parser("build", help="compile a bootloader for the host into a cache folder")
+    what = b.add_mutually_exclusive_group(required=True)
+    what.add_argument("--harmony", type=Path, metavar="PATH", help="Harmony apps checkout or ota_bootloader folder")
+    what.add_argument("--example", action="store_true", help="otaloop's example bootloader (no Harmony needed)")
+    b.add_argument("--cache", type=Path, help=f"output folder (default {default_cache()})")
+    b.add_argument("--variant", choices=("wolfcrypt", "trustflex"), help="which build, when the tree has both")
+    b.add_argument(
+        "--extra-source", type=Path, action="append", default=[], metavar="FILE.c", help="compile this file too"
+    )
+    b.add_argument(
+        "--source-date-epoch",
+        type=int,
+        help="build date for __DATE__/__TIME__ (default: $SOURCE_DATE_EPOCH, else Nov 26 2026 16:13:00 UTC)",
+    )
+    b.add_argument("--define", action="append", default=[], metavar="NAME[=VALUE]", help="extra macro for the sources")
+    b.set_defaults(func=run_build)
+
+    i = nsub.add_parser("info", help="show what a cache folder holds")
+    i.add_argument("cache", type=Path)
+    i.set_defaults(func=run_info)
+
+    c = nsub.add_parser(
+        "compare", help="boot the Python model and a native build from the same states; report differences"
+    )
+    c.add_argument("cache", type=Path)
+    c.add_argument("--cases", choices=("all", "scenarios", "sweep"), default="all", help="which starting states")
+    c.add_argument("--only", nargs="+", metavar="NAME", help="scenarios whose boots to compare (default: all)")
+    c.add_argument("--size", type=int, default=None, help="update sweep image size in bytes (default 16384)")
+    c.add_argument("--stride", type=int, default=1, help="update sweep: every Nth operation (and the last)")
+    c.add_argument("--modes", default="before,after,torn", help="update sweep cut modes")
+    c.add_argument("--quirks", default="harmony-3.9.1", help="the model's quirk profile")
+    c.add_argument("--show", type=int, default=10, help="how many divergences to print in full (default 10)")
+    c.set_defaults(func=run_compare_command)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    cache: Path = args.cache or default_cache()
+
+    def progress(line: str) -> None:
+        print(f"  {line}", file=sys.stderr, flush=True)
+
+    if args.example:
+        if args.variant or args.extra_source:
+            raise CallerError("--variant and --extra-source apply to --harmony builds")
+        result = build_example(cache, epoch=args.source_date_epoch, defines=args.define, progress=progress)
+    else:
+        sources = locate(args.harmony, args.variant)
+        print(f"Building the {sources.variant} bootloader of {sources.src}", file=sys.stderr)
+        flags = [f"-D{d}" for d in args.define]
+        result = build(
+            sources,
+            cache,
+            epoch=args.source_date_epoch,
+            extra_sources=args.extra_source,
+            extra_flags=flags,
+            progress=progress,
+        )
+    made = NativeBuild.load(result.directory)
+    print(f"built {result.executable}")
+    print(f"  kind {made.kind}, variant {made.variant}, {made.data_model}, banner date {' '.join(made.build_stamp)}")
+    notes = result.meta.get("notes")
+    for note in notes if isinstance(notes, list) else []:
+        print(f"  note: {note}")
+    print(f"use it with: --bootloader native:{result.directory}")
+    return 0
+
+
+def run_compare_command(args: argparse.Namespace) -> int:
+    native = NativeProgram(args.cache)
+    profile = QuirkProfile.named(args.quirks)
+    if args.stride < 1:
+        raise CallerError("--stride must be at least 1")
+    modes = tuple(CutMode(m.strip()) for m in args.modes.split(",") if m.strip()) if args.modes else ()
+    started = time.perf_counter()
+    sets: list[tuple[str, Iterable[Case]]] = []
+    if args.cases in ("all", "scenarios"):
+        print("collecting the scenario library's boots on model boards ...", file=sys.stderr, flush=True)
+        sets.append(("scenario boots", scenario_cases(args.only, profile)))
+    if args.cases in ("all", "sweep"):
+        params = Params(args.size if args.size is not None else Params.size, args.quirks)
+        sets.append(
+            (
+                f"update sweep states ({params.scenario}, stride {args.stride})",
+                sweep_cases(params, modes, stride=args.stride),
+            )
+        )
+    model = model_for(native, profile)
+    total = diverged = 0
+    shown = 0
+    summary: list[str] = []
+    for title, cases in sets:
+
+        def progress(n: int, d: Divergence | None, title: str = title) -> None:
+            if n % 100 == 0:
+                print(f"  {title}: {n} compared", file=sys.stderr, flush=True)
+
+        n, found = run_compare(cases, native, model, progress)
+        total += n
+        diverged += len(found)
+        kinds = Counter(", ".join(d.aspects) for d in found)
+        summary.append(f"{title}: {n} compared, {n - len(found)} agree, {len(found)} diverge")
+        summary += [f"    {count:5d}  {kind}" for kind, count in kinds.most_common()]
+        for d in found:
+            if shown < args.show:
+                print(d.report())
+                print()
+                shown += 1
+    print("\n".join(summary))
+    print(
+        f"{total} cases, {diverged} divergences ({time.perf_counter() - started:.0f} s); model: quirks {args.quirks}, "
+        f"native: {native.build.directory} ({native.build.kind}, {native.build.variant})"
+    )
+    return 1 if diverged else 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    NativeBuild.load(args.cache)  # refuses a folder without a usable build, with the reason
+    print(json.dumps(json.loads((args.cache / BUILD_FILE).read_text()), indent=2))
+    return 0

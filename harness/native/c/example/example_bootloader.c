@@ -1,0 +1,393 @@
+/* otaloop example bootloader: a small OTA bootloader in C, written for otaloop's tests and docs.
+ *
+ * It follows the decisions of Harmony v3.9.1's OTA bootloader on its main paths (first-boot factory
+ * backup, CHECK, SELECT, PROGRAM, VERIFY, SET_IMAGE_STATUS, the factory fallback, the jump) with the
+ * same API names -- SYS_FS calls, NVM plib calls, printf on the console, the register sequence of the
+ * software reset, a call through boot control's boot_addr -- so otaloop can build it, run it on the
+ * virtual board, cut its power and compare it with the Python model without Harmony's sources. It is
+ * not Harmony's code and does not reproduce its quirks (CSV seek wrap, the uint8_t row lookup,
+ * the stale header status of SELECT).
+ *
+ * Build switches for tests: EXAMPLE_SKIP_VERIFY (a bug: images are not verified).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "definitions.h"
+#include "example_sha256.h"
+
+#define SLOT 0x90020000u   /* boot control page, then the application (KSEG0) */
+#define BOOT_CTL ((volatile const uint8_t *)(uintptr_t)0xB0020000u)
+#define BOOT_ADDR 0xB0021000u
+#define SLOT_PAGES 223u
+#define SLOT_SIZE (SLOT_PAGES * 4096u)
+#define PAGE 4096u
+#define MOUNT "/mnt/myDrive1"
+#define FACTORY MOUNT "/ota/factory_reset.bin"
+#define DB MOUNT "/ota/image_database.csv"
+#define MAX_ROWS 8
+
+typedef enum { T_INIT, T_CHECK, T_SELECT, T_PROGRAM, T_VERIFY, T_SET_STATUS, T_INVALIDATE, T_JUMP, T_BACKUP } task;
+typedef enum { F_MOUNT, F_MOUNTED, F_FORMAT, F_MKDIR, F_OPEN, F_ERROR } file_state;
+
+typedef struct {
+    char name[100];
+    uint8_t status;
+    uint32_t version;
+    char digest[72];
+} row;
+
+static struct {
+    task current;
+    int step;
+    file_state fs;
+    bool mounted, opened, reading, factory;
+    SYS_FS_HANDLE file;
+    uint8_t buf[PAGE];
+    uint8_t first[PAGE];
+    uint32_t offset, copy_len;
+    row rows[MAX_ROWS];
+    int nrows, chosen;
+    uint8_t header_status;
+} bl;
+
+static volatile bool flash_done;
+
+static void on_flash_done(uintptr_t context) {
+    (void)context;
+    flash_done = true;
+}
+
+/* ------------------------------------------------------------------------------------------- flash */
+static void erase_slot(void) {
+    for (uint32_t p = 0; p < SLOT_PAGES; p++) {
+        flash_done = false;
+        NVM_PageErase(SLOT + p * PAGE);
+        while (!flash_done) {
+        }
+    }
+}
+
+static void write_page(uint32_t address, const uint8_t *data) {
+    static uint32_t row_buf[NVM_FLASH_ROWSIZE / 4];
+    for (uint32_t r = 0; r < PAGE; r += NVM_FLASH_ROWSIZE) {
+        memcpy(row_buf, data + r, NVM_FLASH_ROWSIZE);
+        flash_done = false;
+        NVM_RowWrite(row_buf, address + r);
+        while (!flash_done) {
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------ the database */
+static int hex_value(const char *text, uint32_t *out) {
+    char *end;
+    unsigned long v;
+    if (!*text) return -1;
+    v = strtoul(text, &end, 16);
+    if (*end) return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int load_db(void) {
+    static char text[2048];
+    SYS_FS_HANDLE h = SYS_FS_FileOpen(DB, SYS_FS_FILE_OPEN_READ);
+    size_t n;
+    char *line, *save = NULL;
+    bl.nrows = 0;
+    if (h == SYS_FS_HANDLE_INVALID) return -1;
+    n = SYS_FS_FileRead(h, text, sizeof text - 1);
+    SYS_FS_FileClose(h);
+    if (n == (size_t)-1) return -1;
+    text[n] = 0;
+    for (line = strtok_r(text, "\n", &save); line && bl.nrows < MAX_ROWS; line = strtok_r(NULL, "\n", &save)) {
+        row *r = &bl.rows[bl.nrows];
+        char *f[5] = {0};
+        char *s = line;
+        uint32_t status;
+        for (int i = 0; i < 5 && s; i++) {
+            f[i] = s;
+            s = strchr(s, ',');
+            if (s) *s++ = 0;
+        }
+        if (!f[4] || hex_value(f[1], &status) || hex_value(f[2], &r->version)) continue;
+        r->status = (uint8_t)status;
+        snprintf(r->name, sizeof r->name, "%s", f[0]);
+        snprintf(r->digest, sizeof r->digest, "%s", f[4]);
+        bl.nrows++;
+    }
+    return 0;
+}
+
+static void save_db(void) {
+    SYS_FS_HANDLE h = SYS_FS_FileOpen(DB, SYS_FS_FILE_OPEN_WRITE);
+    char line[200];
+    if (h == SYS_FS_HANDLE_INVALID) return;
+    for (int i = 0; i < bl.nrows; i++) {
+        row *r = &bl.rows[i];
+        int n = snprintf(line, sizeof line, "%s,%x,%x,0x01,%s\n", r->name, r->status, (unsigned)r->version, r->digest);
+        SYS_FS_FileWrite(h, line, (size_t)n);
+    }
+    SYS_FS_FileClose(h);
+}
+
+/* --------------------------------------------------------------------------------- mount and files */
+static void mount_step(void) {
+    if (bl.fs == F_MOUNT) {
+        if (SYS_FS_Mount("/dev/mtda1", MOUNT, FAT, 0, NULL) == SYS_FS_RES_SUCCESS) bl.fs = F_MOUNTED;
+    } else if (bl.fs == F_MOUNTED) {
+        bl.mounted = true;
+        bl.fs = F_OPEN;
+    }
+}
+
+static void open_step(void) {
+    static uint8_t work[512];
+    SYS_FS_FORMAT_PARAM opt = {SYS_FS_FORMAT_FAT, 0};
+    switch (bl.fs) {
+    case F_FORMAT:
+        bl.fs = SYS_FS_DriveFormat(MOUNT, &opt, work, sizeof work) == SYS_FS_RES_SUCCESS ? F_MKDIR : F_ERROR;
+        break;
+    case F_MKDIR:
+        if (SYS_FS_DirectoryMake("ota") == SYS_FS_RES_SUCCESS) bl.fs = F_OPEN;
+        break;
+    case F_OPEN:
+        bl.file = SYS_FS_FileOpen(FACTORY, bl.reading ? SYS_FS_FILE_OPEN_READ_PLUS : SYS_FS_FILE_OPEN_WRITE_PLUS);
+        if (bl.file == SYS_FS_HANDLE_INVALID)
+            bl.fs = F_ERROR;
+        else
+            bl.opened = true;
+        break;
+    default:
+        printf("file open error\n");
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ tasks */
+static void go(task next) {
+    bl.current = next;
+    bl.step = 0;
+}
+
+static void factory_fallback(void) {
+    bl.factory = true;
+    bl.reading = true;
+    bl.opened = false;
+    bl.fs = F_OPEN;
+    go(T_SELECT);
+}
+
+static void check(void) {
+    uint32_t first[4];
+    memcpy(first, (const void *)BOOT_CTL, sizeof first);
+    if (first[0] == 0xFFFFFFFFu && first[1] == 0xFFFFFFFFu && first[2] == 0xFFFFFFFFu && first[3] == 0xFFFFFFFFu) {
+        printf("Uninitialized sector\n");
+        factory_fallback();
+        return;
+    }
+    if (load_db() != 0) {
+        factory_fallback();
+        return;
+    }
+    uint32_t version = BOOT_CTL[8] | (uint32_t)BOOT_CTL[9] << 8 | (uint32_t)BOOT_CTL[10] << 16 | (uint32_t)BOOT_CTL[11] << 24;
+    int found = -1;
+    for (int i = 0; i < bl.nrows; i++)
+        if ((uint8_t)bl.rows[i].version == (uint8_t)version) found = i;
+    if (found >= 0 && BOOT_CTL[0] == 0xF8 && bl.rows[found].status == 0xF8) {
+        go(T_JUMP);
+        return;
+    }
+    go(T_SELECT);
+}
+
+static void select_image(void) {
+    if (bl.factory) {
+        if (!bl.opened) {
+            open_step();
+            return;
+        }
+        SYS_FS_FileDirectoryRemove(DB);
+        SYS_FS_FileSeek(bl.file, 0, SYS_FS_SEEK_SET);
+        if (SYS_FS_FileRead(bl.file, bl.buf, PAGE) != PAGE || bl.buf[0] != 0xF8) return; /* retried for ever */
+        bl.copy_len = SLOT_SIZE;
+        go(T_PROGRAM);
+        return;
+    }
+    int best = -1;
+    uint32_t best_version = 0;
+    for (int i = 0; i < bl.nrows; i++) {
+        row *r = &bl.rows[i];
+        if ((r->status == 0xFE || r->status == 0xF8) && r->version > best_version) best = i, best_version = r->version;
+    }
+    if (best < 0) {
+        factory_fallback();
+        return;
+    }
+    char path[160];
+    snprintf(path, sizeof path, "%s/ota/%s", MOUNT, bl.rows[best].name);
+    bl.file = SYS_FS_FileOpen(path, SYS_FS_FILE_OPEN_READ_PLUS);
+    if (bl.file == SYS_FS_HANDLE_INVALID) {
+        factory_fallback();
+        return;
+    }
+    bl.chosen = best;
+    bl.header_status = bl.rows[best].status;
+    bl.copy_len = (uint32_t)SYS_FS_FileSize(bl.file);
+    go(T_PROGRAM);
+}
+
+static void program(void) {
+    switch (bl.step) {
+    case 0:
+        SYS_FS_FileSeek(bl.file, 0, SYS_FS_SEEK_SET);
+        SYS_FS_FileRead(bl.file, bl.first, PAGE);
+        erase_slot();
+        bl.offset = PAGE;
+        bl.step = 1;
+        break;
+    case 1:
+        if (bl.offset < bl.copy_len && bl.offset < SLOT_SIZE) {
+            SYS_FS_FileSeek(bl.file, (int32_t)bl.offset, SYS_FS_SEEK_SET);
+            SYS_FS_FileRead(bl.file, bl.buf, PAGE);
+            write_page(SLOT + bl.offset, bl.buf);
+            bl.offset += PAGE;
+            break;
+        }
+        if (bl.factory) {
+            memcpy(bl.buf, bl.first, PAGE);
+        } else {
+            uint32_t words[3] = {bl.copy_len, bl.rows[bl.chosen].version, BOOT_ADDR};
+            bl.buf[0] = bl.header_status, bl.buf[1] = 0, bl.buf[2] = 0, bl.buf[3] = 0x01;
+            memcpy(bl.buf + 4, words, sizeof words);
+            memset(bl.buf + 16, 0, 240); /* digest and reserved bytes of the 256-byte header */
+        }
+        write_page(SLOT, bl.buf);
+        go(T_VERIFY);
+        break;
+    }
+}
+
+static __attribute__((unused)) int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return 0;
+}
+
+static void verify(void) {
+#ifndef EXAMPLE_SKIP_VERIFY
+    if (!bl.factory) {
+        example_sha256 s;
+        uint8_t digest[32], expected[32];
+        const char *hex = bl.rows[bl.chosen].digest;
+        example_sha256_init(&s);
+        example_sha256_add(&s, bl.first, PAGE);
+        if (bl.copy_len > PAGE) example_sha256_add(&s, (const uint8_t *)(uintptr_t)(SLOT + PAGE), bl.copy_len - PAGE);
+        example_sha256_final(&s, digest);
+        for (int i = 0; i < 32; i++) expected[i] = (uint8_t)(hex_digit(hex[2 * i]) << 4 | hex_digit(hex[2 * i + 1]));
+        if (memcmp(digest, expected, 32) != 0) {
+            printf("Broken Image\n");
+            go(T_INVALIDATE);
+            return;
+        }
+    }
+#endif
+    go(T_SET_STATUS);
+}
+
+static void set_status(void) {
+    NVM_Read((uint32_t *)(void *)bl.buf, PAGE, SLOT);
+    bl.buf[0] &= 0xFC;
+    write_page(SLOT, bl.buf);
+    go(T_JUMP);
+}
+
+static void invalidate(void) {
+    SYS_FS_FileClose(bl.file);
+    for (int i = bl.chosen; i + 1 < bl.nrows; i++) bl.rows[i] = bl.rows[i + 1];
+    bl.nrows--;
+    save_db();
+    go(T_SELECT);
+}
+
+static void backup(void) {
+    if (!bl.opened) {
+        open_step();
+        return;
+    }
+    if (bl.offset < SLOT_SIZE) {
+        NVM_Read((uint32_t *)(void *)bl.buf, PAGE, SLOT + bl.offset);
+        if (bl.offset == 0) {
+            uint32_t boot = BOOT_ADDR;
+            bl.buf[0] = 0xF8, bl.buf[3] = 0x03;
+            memcpy(bl.buf + 12, &boot, 4);
+        }
+        SYS_FS_FileWrite(bl.file, bl.buf, PAGE);
+        bl.offset += PAGE;
+        return;
+    }
+    uint32_t boot = BOOT_ADDR;
+    bl.buf[0] = 0xF8, bl.buf[3] = 0x03;
+    memcpy(bl.buf + 12, &boot, 4);
+    write_page(SLOT, bl.buf); /* no erase: the cells keep old AND new */
+    SYS_FS_FileClose(bl.file);
+    SYSKEY = 0x00000000;
+    SYSKEY = 0xAA996655;
+    SYSKEY = 0x556699AA;
+    RSWRSTSET = _RSWRST_SWRST_MASK;
+    (void)RSWRST;
+}
+
+static void jump(void) {
+    uint32_t addr = BOOT_CTL[12] | (uint32_t)BOOT_CTL[13] << 8 | (uint32_t)BOOT_CTL[14] << 16 | (uint32_t)BOOT_CTL[15] << 24;
+    void (*entry)(void) = (void (*)(void))(uintptr_t)addr;
+    __builtin_disable_interrupts();
+    entry();
+}
+
+static void init(void) {
+    mount_step();
+    if (!bl.mounted) return;
+    uint8_t type = BOOT_CTL[3];
+    if (type == 0x02 || (type == 0x03 && BOOT_CTL[0] == 0xF8)) {
+        go(T_JUMP);
+    } else if (type == 0x03) {
+        bl.fs = F_FORMAT;
+        bl.offset = 0;
+        go(T_BACKUP);
+    } else {
+        go(T_CHECK);
+    }
+}
+
+/* ---------------------------------------------------------------------------- Harmony's entry points */
+void SYS_Initialize(void *data) {
+    (void)data;
+    CLK_Initialize();
+    GPIO_Initialize();
+    NVM_Initialize();
+    UART1_Initialize();
+    NVM_CallbackRegister(on_flash_done, 0);
+    printf("\nBOOTLOADER Build %s %s\r\n", __DATE__, __TIME__);
+    bl.current = T_INIT;
+    bl.fs = F_MOUNT;
+    EVIC_Initialize();
+    __builtin_enable_interrupts();
+}
+
+void SYS_Tasks(void) {
+    SYS_FS_Tasks();
+    switch (bl.current) {
+    case T_INIT: init(); break;
+    case T_CHECK: check(); break;
+    case T_SELECT: select_image(); break;
+    case T_PROGRAM: program(); break;
+    case T_VERIFY: verify(); break;
+    case T_SET_STATUS: set_status(); break;
+    case T_INVALIDATE: invalidate(); break;
+    case T_JUMP: jump(); break;
+    case T_BACKUP: backup(); break;
+    }
+}

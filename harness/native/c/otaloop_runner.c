@@ -1,0 +1,428 @@
+/* otaloop native-bootloader shim layer: the host process that runs one boot of a bootloader.
+ *
+ * One process is one power-up: main() maps internal flash read-only at the PIC32's KSEG0 and KSEG1
+ * addresses (0x9000_0000, 0xB000_0000) and the external flash anywhere, then calls the firmware's own
+ * SYS_Initialize() and SYS_Tasks() for ever, as Harmony's main.c does. Every erase and program goes to
+ * the Python runner over a pipe as one message and waits for the answer; a planned power cut is the
+ * runner killing this process, so RAM is lost and the C code stops where it is. Console bytes travel on
+ * the same pipe, in order with the flash operations.
+ *
+ * How a run ends:
+ *  - the jump: calling the application's entry point faults (flash is mapped without execute
+ *    permission); the fault handler reports the address called;
+ *  - the software reset: reading RSWRST after RSWRSTSET = SWRST (see xc.h);
+ *  - a loop for ever: after each main-loop pass the state of the machine is hashed -- the writable RAM
+ *    of the program (.data, .bss, the firmware heap) and both flashes (a sum of per-4-KiB-block hashes,
+ *    updated around every erase and program). A pass that ends in a state seen before means a cycle the
+ *    machine cannot leave (RAM and flash are its only inputs), even when each turn rewrites flash with
+ *    the same bytes. The runner lets the cycle run STUCK_REPEATS times from its first state, so a loop
+ *    that prints shows about the lines the Python model shows, then reports it. (Example builds, whose
+ *    file calls change flash on the host's side, restart the search after each file call.);
+ *  - QUIET_PASSES passes without any flash operation (a loop whose RAM keeps changing);
+ *  - a main-loop pass that does not return within a CPU-time budget (a loop inside one call), a data
+ *    access fault (the part's bus error exception ends in the general exception handler's loop), or the
+ *    pass budget: reported as stuck with the reason.
+ *
+ * It is otaloop's own code; it contains no Harmony source.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "otaloop_host.h"
+
+void SYS_Initialize(void *data);
+void SYS_Tasks(void);
+
+enum { MSG_CONSOLE = 1, MSG_ERASE = 2, MSG_PROGRAM = 3, MSG_FS = 4, MSG_END = 5 };
+enum { END_JUMP = 0, END_RESET = 1, END_STUCK = 2 };
+
+#define STUCK_REPEATS 3u
+/* Main-loop passes without any flash operation after which a run counts as a silent loop even though
+ * its RAM keeps changing (a request counter of a driver, say). No path of an OTA bootloader goes this
+ * long without erasing or programming unless it waits for ever: VERIFY of a full slot takes about 1000. */
+#define QUIET_PASSES 20000u
+#define SEEN_SLOTS 16384u /* a power of two */
+#define BLOCK 4096u
+#define KSEG0 0x90000000u
+#define KSEG1 0xB0000000u
+
+/* Everything the runner itself changes lives outside the program's .data/.bss (mapped at start-up),
+ * so the RAM hash sees only the firmware's state. */
+struct runner_state {
+    int in_fd, out_fd;
+    const uint8_t *ext;
+    uint32_t ext_size;
+    uint64_t ops;           /* flash operations so far */
+    uint64_t pass;          /* main-loop passes so far */
+    uint64_t max_passes;
+    uint64_t ops_at_pass_start;
+    uint64_t remote_at_pass_start;
+    uint64_t last_op_pass;
+    uint32_t cpu_budget_s;
+    uint64_t flash_hash;    /* sum of per-4-KiB-block hashes of both flashes, relative to power-up */
+    uint64_t remote_calls;  /* file calls answered by the host (example builds): flash changed unseen */
+    uint64_t seen_key[SEEN_SLOTS];
+    uint64_t seen_pass[SEEN_SLOTS];
+    uint32_t seen_count;
+    uint64_t cycle_end;     /* when a cycle was found: the pass after which the run stops */
+    uint64_t cycle_len;
+    char altstack[65536];
+};
+static struct runner_state *R;
+
+extern char __data_start[];
+extern char _end[];
+
+static void write_all(int fd, const void *data, size_t length) {
+    const uint8_t *p = data;
+    while (length) {
+        ssize_t n = write(fd, p, length);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            _exit(70);
+        }
+        p += n;
+        length -= (size_t)n;
+    }
+}
+
+static void read_all(int fd, void *data, size_t length) {
+    uint8_t *p = data;
+    while (length) {
+        ssize_t n = read(fd, p, length);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) _exit(71); /* the runner went away: nothing more to do */
+        p += n;
+        length -= (size_t)n;
+    }
+}
+
+static void send(uint32_t type, uint32_t a, uint32_t b, const void *payload, uint32_t length) {
+    uint32_t head[4] = {type, a, b, length};
+    write_all(R->out_fd, head, sizeof head);
+    if (length) write_all(R->out_fd, payload, length);
+}
+
+static void wait_ok(void) {
+    uint32_t answer = 0;
+    read_all(R->in_fd, &answer, sizeof answer);
+    if (answer != 0) _exit(72);
+}
+
+__attribute__((noreturn)) static void finish(uint32_t outcome, uint32_t address, const char *reason) {
+    char text[512];
+    uint32_t passes = (uint32_t)R->pass;
+    size_t n = reason ? strlen(reason) : 0;
+    if (n > sizeof text - 4) n = sizeof text - 4;
+    memcpy(text, &passes, 4);
+    if (n) memcpy(text + 4, reason, n);
+    send(MSG_END, outcome, address, text, (uint32_t)(n + 4));
+    _exit(0);
+}
+
+/* ------------------------------------------------------------------------------ flash state hash */
+static uint64_t mix(uint64_t h, uint64_t w) {
+    h = (h ^ w) * 0x100000001b3ull;
+    return h ^ (h >> 29);
+}
+
+static uint64_t block_hash(uint32_t device, uint32_t block) {
+    uint32_t size = 0;
+    const uint8_t *view = device == OTALOOP_INTERNAL ? (const uint8_t *)(uintptr_t)KSEG0 : R->ext;
+    size = device == OTALOOP_INTERNAL ? OTALOOP_FLASH_SIZE : R->ext_size;
+    uint64_t h = mix(0xcbf29ce484222325ull, ((uint64_t)device << 32) | block);
+    if (view == NULL || (uint64_t)(block + 1) * BLOCK > size) return h;
+    const uint8_t *p = view + (size_t)block * BLOCK;
+    for (uint32_t i = 0; i < BLOCK; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = mix(h, w);
+    }
+    return h;
+}
+
+/* The blocks an operation touches; their hashes before it are taken out of flash_hash, after it put in. */
+static void account(uint32_t device, uint32_t first, uint32_t count, int sign) {
+    for (uint32_t b = first; b < first + count; b++) {
+        uint64_t h = block_hash(device, b);
+        R->flash_hash = sign > 0 ? R->flash_hash + h : R->flash_hash - h;
+    }
+}
+
+/* ------------------------------------------------------------------------------ services for shims */
+static uint32_t offset_of(uint32_t device, uint32_t address) {
+    return device == OTALOOP_INTERNAL ? address - OTALOOP_FLASH_PHYS : address;
+}
+
+void otaloop_flash_erase(uint32_t device, uint32_t unit, uint32_t address) {
+    uint32_t size = unit == OTALOOP_ERASE_SMALLEST ? BLOCK
+                    : unit == OTALOOP_ERASE_BLOCK  ? 65536u
+                    : device == OTALOOP_INTERNAL   ? OTALOOP_FLASH_SIZE
+                                                   : R->ext_size;
+    uint32_t first = offset_of(device, address) / BLOCK, count = (size + BLOCK - 1) / BLOCK;
+    R->ops++;
+    account(device, first, count, -1);
+    send(MSG_ERASE, device | (unit << 8), address, NULL, 0);
+    wait_ok();
+    account(device, first, count, +1);
+}
+
+void otaloop_flash_program(uint32_t device, uint32_t address, const void *data, uint32_t length) {
+    uint32_t off = offset_of(device, address);
+    uint32_t first = off / BLOCK, count = (off % BLOCK + length + BLOCK - 1) / BLOCK;
+    R->ops++;
+    account(device, first, count, -1);
+    send(MSG_PROGRAM, device, address, data, length);
+    wait_ok();
+    account(device, first, count, +1);
+}
+
+const uint8_t *otaloop_flash_view(uint32_t device, uint32_t *size) {
+    if (device == OTALOOP_INTERNAL) {
+        *size = OTALOOP_FLASH_SIZE;
+        return (const uint8_t *)(uintptr_t)KSEG0;
+    }
+    *size = R->ext_size;
+    return R->ext;
+}
+
+void otaloop_console_write(const void *data, size_t length) {
+    if (length) send(MSG_CONSOLE, 0, 0, data, (uint32_t)length);
+}
+
+void otaloop_software_reset(void) { finish(END_RESET, 0, "software reset"); }
+
+int32_t otaloop_fs_call(uint32_t opcode, uint32_t argument, const void *payload, uint32_t length, void *reply,
+                        uint32_t reply_capacity, uint32_t *reply_length) {
+    int32_t head[2];
+    R->remote_calls++; /* a file call may change flash where the runner does not see it */
+    send(MSG_FS, opcode, argument, payload, length);
+    read_all(R->in_fd, head, sizeof head);
+    uint32_t n = (uint32_t)head[1];
+    if (n > reply_capacity) _exit(73);
+    if (n) read_all(R->in_fd, reply, n);
+    if (reply_length) *reply_length = n;
+    return head[0];
+}
+
+static uint32_t interrupts_on;
+uint32_t otaloop_interrupts_disable(void) {
+    uint32_t was = interrupts_on;
+    interrupts_on = 0;
+    return was;
+}
+uint32_t otaloop_interrupts_enable(void) {
+    uint32_t was = interrupts_on;
+    interrupts_on = 1;
+    return was;
+}
+
+/* ------------------------------------------------------------------------------------- the console */
+static ssize_t console_cookie_write(void *cookie, const char *data, size_t length) {
+    (void)cookie;
+    otaloop_console_write(data, length);
+    return (ssize_t)length;
+}
+
+/* ------------------------------------------------------------------------------ faults and watchdog */
+static void on_fault(int sig, siginfo_t *info, void *context) {
+    ucontext_t *uc = context;
+    uintptr_t pc;
+#if defined(__x86_64__)
+    pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__i386__)
+    pc = (uintptr_t)uc->uc_mcontext.gregs[REG_EIP];
+#else
+    pc = 0;
+#endif
+    uintptr_t addr = (uintptr_t)info->si_addr;
+    char reason[160];
+    if (pc == addr && sig == SIGSEGV) {
+        finish(END_JUMP, (uint32_t)addr, "jump");
+    }
+    snprintf(reason, sizeof reason,
+             "data access fault at 0x%08lX (a bus error exception on the part; the general exception handler "
+             "loops for ever)",
+             (unsigned long)addr);
+    finish(END_STUCK, (uint32_t)addr, reason);
+}
+
+static void on_watchdog(int sig) {
+    (void)sig;
+    char reason[160];
+    snprintf(reason, sizeof reason,
+             "main-loop pass %lu did not return within %u s of CPU time: the code loops inside one call",
+             (unsigned long)R->pass, R->cpu_budget_s);
+    finish(END_STUCK, 0, reason);
+}
+
+static void arm_watchdog(void) {
+    struct itimerval t = {{0, 0}, {(time_t)R->cpu_budget_s, 0}};
+    setitimer(ITIMER_VIRTUAL, &t, NULL);
+}
+
+/* ------------------------------------------------------------------------------------ cycle search */
+static uint64_t ram_hash(void) {
+    const uint8_t *p = (const uint8_t *)__data_start;
+    const uint8_t *end = (const uint8_t *)_end;
+    uint64_t h = 0xcbf29ce484222325ull;
+    while (p + 8 <= end) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0x100000001b3ull;
+        h ^= h >> 29;
+        p += 8;
+    }
+    while (p < end) h = (h ^ *p++) * 0x100000001b3ull;
+    return h;
+}
+
+#ifdef OTALOOP_RAM_DIFF
+static void ram_diff(void) {
+    static uint8_t *ram_copy;
+    size_t n = (size_t)(_end - __data_start);
+    if (ram_copy == NULL) ram_copy = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (R->pass == 2000) memcpy(ram_copy, __data_start, n);
+    if (R->pass == 2001)
+        for (size_t i = 0; i < n; i++)
+            if (ram_copy[i] != (uint8_t)__data_start[i]) fprintf(stdout, "ramdiff %zx\n", i);
+}
+#endif
+
+static void after_pass(void) {
+#ifdef OTALOOP_RAM_DIFF
+    ram_diff();
+#endif
+    if (R->cycle_end) {
+        if (R->pass >= R->cycle_end) {
+            char reason[200];
+            snprintf(reason, sizeof reason,
+                     "the main loop repeats a cycle of %lu pass(es) (same RAM, same flash): it loops for ever",
+                     (unsigned long)R->cycle_len);
+            finish(END_STUCK, 0, reason);
+        }
+        return;
+    }
+    if (R->ops != R->ops_at_pass_start || R->remote_calls != R->remote_at_pass_start) R->last_op_pass = R->pass;
+    if (R->pass - R->last_op_pass >= QUIET_PASSES) {
+        char reason[200];
+        snprintf(reason, sizeof reason,
+                 "no flash operation for %u main-loop passes and no repeated state: a loop for ever whose RAM keeps "
+                 "changing",
+                 QUIET_PASSES);
+        finish(END_STUCK, 0, reason);
+    }
+    if (R->remote_calls != R->remote_at_pass_start) {
+        R->seen_count = 0; /* flash may have changed unseen: earlier states are not comparable */
+        memset(R->seen_pass, 0, sizeof R->seen_pass);
+        return;
+    }
+    uint64_t key = ram_hash() ^ (R->flash_hash * 0x9e3779b97f4a7c15ull);
+    if (key == 0) key = 1;
+    uint32_t slot = (uint32_t)(key ^ (key >> 32)) & (SEEN_SLOTS - 1u);
+    while (R->seen_pass[slot]) {
+        if (R->seen_key[slot] == key) {
+            R->cycle_len = R->pass - R->seen_pass[slot];
+            R->cycle_end = R->seen_pass[slot] + STUCK_REPEATS * R->cycle_len;
+            if (R->pass >= R->cycle_end) R->cycle_end = R->pass;
+            after_pass();
+            return;
+        }
+        slot = (slot + 1u) & (SEEN_SLOTS - 1u);
+    }
+    if (R->seen_count >= SEEN_SLOTS * 3u / 4u) {
+        R->seen_count = 0;
+        memset(R->seen_pass, 0, sizeof R->seen_pass);
+        slot = (uint32_t)(key ^ (key >> 32)) & (SEEN_SLOTS - 1u);
+    }
+    R->seen_key[slot] = key;
+    R->seen_pass[slot] = R->pass;
+    R->seen_count++;
+}
+
+/* ------------------------------------------------------------------------------------------- main */
+static void *map_at(uintptr_t where, int fd, size_t size) {
+    void *p = mmap((void *)where, size, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+    if (p == MAP_FAILED || (uintptr_t)p != where) {
+        fprintf(stderr, "otaloop runner: cannot map flash at 0x%08lX: %s\n", (unsigned long)where, strerror(errno));
+        _exit(74);
+    }
+    return p;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 7) {
+        fprintf(stderr,
+                "usage: %s IN_FD OUT_FD INTERNAL_FD EXTERNAL_FD EXTERNAL_SIZE MAX_PASSES [CPU_S]\n"
+                "(started by otaloop's native bootloader runner, not by hand)\n",
+                argv[0]);
+        return 64;
+    }
+    R = mmap(NULL, sizeof *R, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (R == MAP_FAILED) return 75;
+    R->in_fd = atoi(argv[1]);
+    R->out_fd = atoi(argv[2]);
+    int int_fd = atoi(argv[3]);
+    int ext_fd = atoi(argv[4]);
+    R->ext_size = (uint32_t)strtoul(argv[5], NULL, 0);
+    R->max_passes = strtoull(argv[6], NULL, 0);
+    R->cpu_budget_s = argc > 7 ? (uint32_t)strtoul(argv[7], NULL, 0) : 2u;
+    if (R->cpu_budget_s == 0) R->cpu_budget_s = 2u;
+
+    map_at(KSEG0, int_fd, OTALOOP_FLASH_SIZE);
+    map_at(KSEG1, int_fd, OTALOOP_FLASH_SIZE);
+    if (ext_fd >= 0 && R->ext_size) {
+        void *p = mmap(NULL, R->ext_size, PROT_READ, MAP_SHARED, ext_fd, 0);
+        if (p == MAP_FAILED) return 76;
+        R->ext = p;
+    }
+
+    stack_t ss = {.ss_sp = R->altstack, .ss_size = sizeof R->altstack, .ss_flags = 0};
+    sigaltstack(&ss, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigaction(SIGSEGV, &sa, NULL);
+    sigaction(SIGBUS, &sa, NULL);
+    struct sigaction wd;
+    memset(&wd, 0, sizeof wd);
+    wd.sa_handler = on_watchdog;
+    wd.sa_flags = SA_ONSTACK;
+    sigaction(SIGVTALRM, &wd, NULL);
+
+    cookie_io_functions_t io = {.read = NULL, .write = console_cookie_write, .seek = NULL, .close = NULL};
+    FILE *console = fopencookie(NULL, "w", io);
+    if (console == NULL) return 77;
+    setvbuf(console, NULL, _IONBF, 0);
+    stdout = console;
+    stderr = console; /* XC32's stderr is the same UART */
+
+    arm_watchdog();
+    SYS_Initialize(NULL);
+    for (;;) {
+        R->pass++;
+        if (R->pass > R->max_passes) {
+            char reason[120];
+            snprintf(reason, sizeof reason, "no decision after %lu main-loop passes", (unsigned long)R->max_passes);
+            finish(END_STUCK, 0, reason);
+        }
+        R->ops_at_pass_start = R->ops;
+        R->remote_at_pass_start = R->remote_calls;
+        arm_watchdog();
+        SYS_Tasks();
+        after_pass();
+    }
+}
