@@ -6,11 +6,16 @@ hazard 11), the reprogram loop of an image that crashes at boot (hazard 10), the
 block of a cut while v2 first rewrites the DB, and a service-side hazard from the quirk table. Under
 ``corrected`` the same search must find no hazard that a quirk causes. Nothing steers the search: the
 machine is the one ``otaloop fuzz`` runs, and a hazard is only named after a property broke.
+
+The two searches run at once in two processes (each about half a minute of one core).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import pickle
 import re
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
@@ -24,21 +29,32 @@ REQUIRED = {"power-cut-factory-fallback", "reprogram-loop", "ota-directory-erase
 QUIRK_CAUSED = {name for name, hazard in HAZARDS.items() if hazard.quirk}
 
 
-@pytest.fixture(scope="module")
-def harmony() -> Search:
-    return find_hazards(budget=BUDGET, seed_value=SEED)
+def _search(quirks: str) -> Search:
+    return find_hazards(budget=BUDGET, seed_value=SEED, quirks=quirks)
 
 
 @pytest.fixture(scope="module")
-def corrected() -> Search:
-    return find_hazards(budget=BUDGET, seed_value=SEED, quirks="corrected")
+def searches() -> dict[str, Search]:
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        jobs = {quirks: pool.submit(_search, quirks) for quirks in ("harmony-3.9.1", "corrected")}
+        return {quirks: job.result() for quirks, job in jobs.items()}
+
+
+@pytest.fixture(scope="module")
+def harmony(searches: dict[str, Search]) -> Search:
+    return searches["harmony-3.9.1"]
+
+
+@pytest.fixture(scope="module")
+def corrected(searches: dict[str, Search]) -> Search:
+    return searches["corrected"]
 
 
 def test_finds_the_design_hazards_and_a_quirk_hazard(harmony: Search) -> None:
     found = set(harmony.names)
     assert found >= REQUIRED, sorted(found)
     assert found & QUIRK_CAUSED, sorted(found)  # at least one service-side hazard of the quirk table
-    assert harmony.examples <= BUDGET
+    assert BUDGET <= harmony.examples <= BUDGET + 20  # hypothesis adds the few examples whose draws overran
 
 
 def test_findings_are_shrunk_numbered_and_named(harmony: Search) -> None:
@@ -51,6 +67,12 @@ def test_findings_are_shrunk_numbered_and_named(harmony: Search) -> None:
         assert f.token.startswith(steps_mod.PREFIX)
 
 
+def test_a_finding_survives_pickling(harmony: Search) -> None:
+    f = harmony.findings[0]
+    again = pickle.loads(pickle.dumps(f))
+    assert type(again.error) is type(f.error) and again.error.report() == f.error.report()
+
+
 def test_every_finding_replays_alone(harmony: Search) -> None:
     for f in harmony.findings:
         again = BoardStateMachine.replay(f.token).hazard
@@ -60,7 +82,7 @@ def test_every_finding_replays_alone(harmony: Search) -> None:
 
 def test_corrected_profile_finds_no_quirk_hazard(corrected: Search) -> None:
     assert not set(corrected.names) & QUIRK_CAUSED, corrected.names
-    assert corrected.examples == BUDGET  # the whole budget was spent looking
+    assert corrected.examples >= BUDGET  # the whole budget was spent looking
 
 
 def test_the_quirk_hazard_is_gone_when_its_quirk_is_corrected(harmony: Search) -> None:

@@ -146,6 +146,10 @@ class HazardFound(AssertionError):
         )
         super().__init__(self.report())
 
+    def __reduce__(self) -> tuple[object, tuple[str, str, str, str, str, str]]:
+        # Pickled by name (the class is made per hazard), so a search can run in another process.
+        return (_rebuild, (self.hazard.name, self.prop, self.seen, self.steps, self.token, self.transcript))
+
     def report(self) -> str:
         cause = f"quirk {self.hazard.quirk}" if self.hazard.quirk else "Harmony's design (also in profile corrected)"
         return (
@@ -156,6 +160,10 @@ class HazardFound(AssertionError):
             f"steps:\n{self.steps}"
             f"replay: {self.token}\n"
         )
+
+
+def _rebuild(name: str, prop: str, seen: str, steps: str, token: str, transcript: str) -> HazardFound:
+    return hazard_error(name)(HAZARDS[name], prop, seen, steps, token, transcript)
 
 
 def hazard_error(name: str) -> type[HazardFound]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, Verbosity, seed, settings
+from hypothesis.control import current_build_context
 from hypothesis.errors import Flaky
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -64,7 +65,7 @@ class Search:
     budget: int
     seed: int
     findings: list[Finding] = field(default_factory=list)
-    examples: int = 0  # examples generated
+    examples: int = 0  # examples generated (hypothesis may add a few whose draws overran: at least the budget)
     replays: int = 0  # replays spent shrinking
     seconds: float = 0.0
 
@@ -191,7 +192,8 @@ def find_hazards(
 
     def tick(_: int) -> None:
         nonlocal generated
-        if counting:
+        # Hypothesis runs a failing example once more to report it: that run is not a new example.
+        if counting and not current_build_context().is_final:
             generated += 1
             if progress is not None:
                 progress(min(generated, budget), budget, len(result.findings))
