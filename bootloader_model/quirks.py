@@ -79,8 +79,19 @@ QUIRKS: tuple[Quirk, ...] = (
         section="7",
         summary="new_image is never cleared: after a broken download falls back to the factory image in the "
         "same boot, the factory image is programmed as a PRODUCTION image (sz = file size), so the next boot "
-        "programs it again",
+        "programs it again (reached only with verify-failure-file-leak corrected)",
         corrected="choosing the factory image clears new_image; the factory header is programmed as stored",
+    ),
+    Quirk(
+        name="verify-failure-file-leak",
+        component="bootloader",
+        section="7",
+        summary="VERIFY's Broken Image path never closes the image file SELECT opened, and the bootloader's "
+        "SYS_FS_MAX_FILES is 1: INVALIDATE's DB save and every later SYS_FS_FileOpen fail, so the bootloader "
+        "prints 'file open error' on every pass for ever, with image_database.csv kept and the broken image "
+        "left programmed (every boot programs it again)",
+        corrected="the image file is closed when verification fails: the row is removed, the next image or "
+        "the factory image is programmed",
     ),
     Quirk(
         name="select-field-error-loop",

@@ -175,6 +175,11 @@ class ImageServer:
                 if path is None or p == path:
                     route.faults.clear()
 
+    def clear(self) -> None:
+        """Serve nothing again: every path answers 404, no fault is armed (the request log is kept)."""
+        with self._lock:
+            self._routes.clear()
+
     # ------------------------------------------------------------------------------------------ serving
     def _serve(self, sock: socket.socket) -> None:
         sock.settimeout(5.0)

@@ -359,33 +359,57 @@ def test_verify_hashes_file_first_page_plus_flash() -> None:
     assert not v.skipped and v.ok and v.actual == hashlib.sha256(image).digest() == v.expected
 
 
-def test_broken_image_is_invalidated_and_next_row_selected() -> None:
-    board = with_v2_running()
+LEAK_FIXED = QuirkProfile.named("harmony-3.9.1,-verify-failure-file-leak")
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=ids)
+def test_quirk_verify_failure_file_leak(profile: QuirkProfile) -> None:
+    board = with_v2_running(profile)
     image = synthetic_app_bin(8192, 3)
     board.store_image("a3.bin", image, 3, digest=digest(b"something else"))
     app_write_boot_control(board.flash, status=0xF0, version=3)
     res = board.boot()
+    rows = db_rows(board)
+    assert rows is not None
+    if profile is HARMONY:
+        # SYS_FS_MAX_FILES is 1 and VERIFY never closed a3.bin: INVALIDATE's save and every open after it
+        # fail. SELECT falls to the factory image and open_file() prints "file open error" for ever.
+        assert res.outcome is Outcome.STUCK and "file open error" in (res.stuck_reason or "")
+        assert res.console == BANNER + b"Broken Image\n" + FILE_OPEN_ERROR * STUCK_REPEATS
+        assert [r[0] for r in rows] == ["app_v2.bin", "a3.bin"] and not res.db_deleted  # DB kept as it was
+        assert board.running() == "a3.bin" and ctl(board).status == 0xFE  # the broken image stays programmed
+        again = board.boot()  # ... and every later boot programs and rejects it again
+        assert again.console == res.console and len(again.programmed) == 1
+        return
     assert res.console == BANNER + b"Broken Image\n"
     assert res.invalidated == ["a3.bin"] and [v.ok for v in res.verified] == [False, True]
     assert res.steps[3:8] == ["PROGRAM_IMAGE", "VERIFY_IMAGE", "INVALIDATE_IMAGE", "SELECT_IMAGE", "PROGRAM_IMAGE"]
-    rows = db_rows(board)
-    assert rows is not None and [r[0] for r in rows] == ["app_v2.bin"]
+    assert [r[0] for r in rows] == ["app_v2.bin"]
     assert board.volume.mount().exists(OTA_DIR + "/a3.bin")  # left for the application's CleanUp
     assert board.running() == "app_v2.bin"
 
 
-def test_broken_only_image_falls_back_to_factory_with_database_deleted() -> None:
-    board = new_rig()
+@pytest.mark.parametrize("profile", PROFILES, ids=ids)
+def test_broken_only_image_hangs_on_file_open_error_else_falls_back_to_factory(profile: QuirkProfile) -> None:
+    board = new_rig(profile=profile)
     board.boot()
     board.store_image("a3.bin", synthetic_app_bin(8192, 3), 3, digest="00" * 32)
     app_write_boot_control(board.flash, status=0xF0, version=3)
     res = board.boot()
+    if profile is HARMONY:
+        assert res.outcome is Outcome.STUCK and res.console.endswith(b"Broken Image\n" + FILE_OPEN_ERROR * 3)
+        rows = db_rows(board)
+        assert not res.db_deleted and rows is not None and [r[0] for r in rows] == ["a3.bin"]
+        assert board.running() == "a3.bin"
+        return
     assert res.invalidated == ["a3.bin"] and res.chosen is not None and res.chosen.factory
     assert res.db_deleted and board.running() == "factory"
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=ids)
 def test_quirk_bootloader_stale_new_image(profile: QuirkProfile) -> None:
+    if profile is HARMONY:  # only reachable once the broken image's file handle is closed
+        profile = LEAK_FIXED
     board = new_rig(profile=profile)
     board.boot()
     board.store_image("a3.bin", synthetic_app_bin(8192, 3), 3, digest="00" * 32)
@@ -394,7 +418,7 @@ def test_quirk_bootloader_stale_new_image(profile: QuirkProfile) -> None:
     header = ctl(board)
     nxt = board.boot()
     assert board.running() == "factory"
-    if profile is HARMONY:  # the factory image went in as a PRODUCTION image: programmed again next boot
+    if profile.on("bootloader-stale-new-image"):  # the factory image went in as a PRODUCTION image
         assert (header.type, header.sz) == (1, 0xDF000)
         assert nxt.checked is Check.NO_DATABASE and len(nxt.programmed) == 1
     else:

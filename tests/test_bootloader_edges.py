@@ -15,9 +15,10 @@ from bootloader_model.bootloader.step_machine import FILE_OPEN_ERROR, STUCK_REPE
 from bootloader_model.errors import CallerError
 from bootloader_model.formats import image_database
 from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, PAGE_SIZE, placeholder_page
+from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.file_api import FsError, MemoryFileSystem, OpenFile, write_file
 from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, SST26VF032B, NorFlash
-from harness.sweeps.bootloader import app_write_boot_control, new_rig
+from harness.sweeps.bootloader import BootRig, app_write_boot_control, new_rig
 
 BANNER = b"\nBOOTLOADER Build Nov 26 2026 16:13:00\r\n"
 
@@ -156,3 +157,43 @@ def test_flash_busy_time_is_reported_in_timed_mode() -> None:
     ops = board.flash.log[start:]
     expected = sum(timing.erase_s["page"] if op.kind == "erase:page" else timing.program_s for op in ops)
     assert res.flash_busy_s == pytest.approx(expected) and res.flash_busy_s > 223 * timing.erase_s["page"]
+
+
+# ------------------------------------------------------------------ FatFs's error latch, seen by the bootloader
+
+
+def _factory_first_cluster(fat_rig: BootRig) -> tuple[ExternalFlash, int]:
+    x = fat_rig.volume.mount()
+    assert isinstance(x, ExternalFlash)
+    core = x.core()
+    ota = core.find(0, "ota")
+    assert ota is not None
+    entry = core.find(ota.cluster, "factory_reset.bin")
+    assert entry is not None
+    return x, entry.cluster
+
+
+def test_a_read_that_fails_after_the_header_latches_and_the_stale_buffer_is_programmed() -> None:
+    """factory_reset.bin's first cluster links to a free entry (a cut while its FAT block was rewritten).
+
+    SELECT's 4 KiB read copies the first 1 KiB (the F8 header) and fails; every later seek and read of that
+    open file fails at once, so PROGRAM writes the same stale buffer everywhere, boot control included,
+    and the board jumps to it (the factory image is not verified).
+    """
+    board = new_rig(fat=True)
+    x, first = _factory_first_cluster(board)
+    core = x.core()
+    core.put_fat(first, 0)
+    core.sync_window()
+    board.flash.erase(BOOT_CTL_PHYS)
+    res = board.boot()
+    assert res.outcome is Outcome.JUMP and res.console == BANNER + b"Uninitialized sector\n"
+    head = board.factory[:1024]  # what the failed read had copied: the backup's header cluster
+    stale = bytearray(PAGE_SIZE)  # the rest of the shared buffer: never filled since reset
+    stale[:1024] = head
+    stale[0], stale[3] = 0xF8, 3  # factory_reset.bin's header as the backup wrote it
+    assert board.flash.read(BOOT_CTL_PHYS, PAGE_SIZE)[256:] == bytes(stale[256:])
+    assert board.flash.read(BOOT_CTL_PHYS + PAGE_SIZE, PAGE_SIZE) == bytes(stale)
+    assert board.flash.read(BOOT_CTL_PHYS + 100 * PAGE_SIZE, PAGE_SIZE) == bytes(stale)
+    assert res.boot_control is not None and (res.boot_control.status, res.boot_control.type) == (0xF8, 3)
+    assert any("failed after 1024 bytes" in n for n in res.notes)

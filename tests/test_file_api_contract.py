@@ -12,13 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bootloader_model.storage.external_flash import new_external
+from bootloader_model.storage.external_flash import ExternalFlash, new_external
+from bootloader_model.storage.fat import FatVolume
 from bootloader_model.storage.file_api import (
     MOUNT_POINT,
     OTA_DIR,
+    FileObjectError,
     FileSystem,
     FsError,
     MemoryFileSystem,
+    TooManyOpenFiles,
     read_file,
     write_file,
 )
@@ -132,7 +135,7 @@ def test_seek_overwrite_in_place(fs: FileSystem) -> None:
     assert read_file(fs, path)[1495:1505] == b"56789XYZ34"
 
 
-def test_seek_past_end_clamps_when_reading_and_extends_with_zeros_when_writing(fs: FileSystem) -> None:
+def test_seek_past_end_clamps_when_reading_and_extends_when_writing(fs: FileSystem) -> None:
     path = OTA_DIR + "/s.bin"
     write_file(fs, path, b"abc")
     fr = fs.open(path, "r")
@@ -144,7 +147,12 @@ def test_seek_past_end_clamps_when_reading_and_extends_with_zeros_when_writing(f
     assert fw.size() == 2000
     fw.write(b"!")
     fw.close()
-    assert read_file(fs, path) == b"abc" + bytes(1997) + b"!"
+    data = read_file(fs, path)
+    assert len(data) == 2001 and data[:3] == b"abc" and data[2000:] == b"!"
+    if isinstance(fs, MemoryFileSystem):
+        assert data[3:2000] == bytes(1997)
+    else:  # FatFs writes nothing into the clusters a seek adds: they keep what the (erased) flash held
+        assert data[3:512] == bytes(509) and data[1024:2000] == b"\xff" * 976
     with pytest.raises(FsError):
         fs.open(path, "r").seek(-1)
 
@@ -233,3 +241,94 @@ def test_both_volumes_agree_on_any_sequence(ops: list[tuple[str, str, bytes]]) -
     assert listings[0] == listings[1]
     for name in listings[0]:
         assert read_file(vols[0], f"{OTA_DIR}/{name}") == read_file(vols[1], f"{OTA_DIR}/{name}")
+
+
+# ------------------------------------------------------------------------- SYS_FS's file table
+
+
+def test_the_file_table_holds_max_files_handles_until_they_are_closed(fs: FileSystem) -> None:
+    write_file(fs, OTA_DIR + "/a.bin", b"a" * 100)
+    write_file(fs, OTA_DIR + "/b.bin", b"b" * 100)
+    fs.initialize(1)  # the OTA bootloader's SYS_FS_MAX_FILES
+    fa = fs.open(OTA_DIR + "/a.bin", "r+")
+    with pytest.raises(TooManyOpenFiles):
+        fs.open(OTA_DIR + "/b.bin", "r")
+    with pytest.raises(TooManyOpenFiles):  # the table is searched before the path
+        fs.open(OTA_DIR + "/missing.bin", "w")
+    fa.close()
+    fb = fs.open(OTA_DIR + "/b.bin", "r")
+    assert fb.read(3) == b"bbb"
+    fs.initialize(1)  # a reset: the old handle is dead, its slot free, closing it does nothing
+    with pytest.raises(FsError):
+        fb.read(1)
+    fb.close()
+    assert read_file(fs, OTA_DIR + "/a.bin") == b"a" * 100
+    fs.initialize(None)
+    handles = [fs.open(OTA_DIR + "/a.bin", "r") for _ in range(20)]
+    assert all(h.read(1) == b"a" for h in handles)
+
+
+# --------------------------------------------------------------------- FatFs's per-file error latch
+
+
+def _three_cluster_file_with_a_broken_link(read_only_link: int) -> tuple[FileSystem, bytes, int]:
+    """A 3 KiB file whose first cluster's FAT entry is overwritten (a cut during a FAT sector rewrite)."""
+    x = new_external("4M")
+    x.format()
+    x.mkdir(OTA_DIR)
+    data = bytes(range(256)) * 12
+    write_file(x, OTA_DIR + "/f.bin", data)
+    core = x.core()
+    first = core.find(core.find(0, "ota").cluster, "f.bin").cluster  # type: ignore[union-attr]
+    core.put_fat(first, read_only_link)
+    core.sync_window()
+    again = new_external_on(x)
+    return again, data, first
+
+
+def new_external_on(x: FileSystem) -> FileSystem:
+    """Mount the same flash again, as the next boot does."""
+    assert isinstance(x, ExternalFlash)
+    return ExternalFlash(x.flash)
+
+
+def test_a_failed_read_latches_until_close_and_keeps_what_it_had_copied() -> None:
+    fs, data, _ = _three_cluster_file_with_a_broken_link(0)  # first cluster now links to a free entry
+    fh = fs.open(OTA_DIR + "/f.bin", "r+")
+    with pytest.raises(FileObjectError) as failed:
+        fh.read(4096)
+    assert failed.value.partial == data[:1024]  # FatFs copied the first cluster before the bad link
+    assert fh.tell() == 1024
+    for call in (lambda: fh.seek(0), lambda: fh.read(10), lambda: fh.write(b"x")):
+        with pytest.raises(FsError) as latched:
+            call()
+        assert not isinstance(latched.value, FileObjectError) and latched.value.partial == b""
+    assert fh.tell() == 1024 and fh.size() == len(data)  # f_tell, f_size and f_eof do not look at fp->err
+    fh.close()
+    again = fs.open(OTA_DIR + "/f.bin", "r")  # a new file object starts clean
+    assert again.read(1024) == data[:1024]
+    again.close()
+
+
+def test_a_read_only_seek_across_an_end_mark_fails_and_latches() -> None:
+    fs, _, _ = _three_cluster_file_with_a_broken_link(0xFFF)  # chain ends after 1 KiB of a 3 KiB file
+    fh = fs.open(OTA_DIR + "/f.bin", "r")
+    with pytest.raises(FileObjectError):
+        fh.seek(2500)
+    assert fh.tell() == 1024  # f_lseek had advanced one cluster when it aborted
+    with pytest.raises(FsError):
+        fh.seek(0)
+    with pytest.raises(FsError):
+        fh.read(1)
+    fh.close()
+
+
+def test_a_writable_seek_links_a_new_cluster_over_an_end_mark_inside_the_file() -> None:
+    fs, _, first = _three_cluster_file_with_a_broken_link(0xFFF)
+    fh = fs.open(OTA_DIR + "/f.bin", "r+")
+    fh.seek(2500)  # create_chain: the end mark is "the end", so a free cluster is appended there
+    assert fh.tell() == 2500 and not fh.latched  # type: ignore[attr-defined]
+    fh.close()
+    assert isinstance(fs, FatVolume)
+    new = fs.core().raw_fat(first)
+    assert new not in (0, 1) and new < fs.core().n_fatent

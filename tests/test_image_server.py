@@ -46,6 +46,15 @@ def test_missing_path_is_404(server: ImageServer) -> None:
     assert head.startswith("HTTP/1.1 404")
 
 
+def test_clear_serves_nothing_again_and_keeps_the_log(server: ImageServer) -> None:
+    server.put("/img.bin", b"\x01" * 10)
+    server.fault("/img.bin", Fault(FaultKind.DROP))
+    server.clear()
+    head, _ = split(fetch(server, "/img.bin"))
+    assert head.startswith("HTTP/1.1 404")
+    assert [r.path for r in server.requests] == ["/img.bin"] and server.requests[0].fault is None
+
+
 def test_manifest_uses_harmony_field_names(server: ImageServer) -> None:
     url, digest = server.put_image("app_v2.bin", b"abc")
     server.put_manifest(2, url, digest, erase_ver=False)

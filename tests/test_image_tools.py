@@ -114,6 +114,30 @@ def test_bin_equals_objcopy_binary_of_the_window(v: int, tmp_path: Path) -> None
     assert bin_from_file(_elf(v), "elf") == out.read_bytes()
 
 
+def test_padding_between_sections_of_one_segment_stays_erased_as_in_the_hex(tmp_path: Path) -> None:
+    # gap.ld puts a 0x2C-byte .reset and a 16-byte-aligned .rodata in one PT_LOAD segment: the 4 alignment
+    # bytes are in the segment's file bytes (zeros) but in no section, so objcopy writes no HEX record for
+    # them and hex2bin leaves them 0xFF. The ELF path must give the same bytes.
+    objcopy = require_tool("mipsel-linux-gnu-objcopy", "binutils-mipsel-linux-gnu")
+    elf, hexfile = FW / "gap.elf", FW / "gap.hex"
+    from_elf, from_hex = bin_from_file(elf, "elf"), bin_from_file(hexfile, "hex")
+    assert from_elf == from_hex
+    assert from_elf[0x102C:0x1030] == b"\xff" * 4
+    assert from_elf[0x1030:0x1040] == bytes.fromhex("11111111222222223333333344444444")
+    assert len(from_elf) == 0x1040 and set(from_elf[:0x1000]) == {0xFF}
+    out = tmp_path / "gap.bin"
+    subprocess.run([objcopy, "-O", "binary", "--gap-fill", "0xff", str(elf), str(out)], check=True)
+    assert from_elf[0x1000:] == out.read_bytes()  # objcopy's binary starts at the lowest LMA, 0x1002_1000
+
+
+def test_elf_sections_are_placed_at_their_load_addresses() -> None:
+    # .data-like sections live at a RAM VMA; their bytes go where the segment's p_paddr puts them
+    chunks = read_elf(_elf(2).read_bytes())
+    assert all(SLOT_START <= c.address < SLOT_END or c.address >= 0x1FC0_0000 for c in chunks)
+    data = [c for c in chunks if c.data[-16:-12] == struct.pack("<I", 0x5A5A0002)]
+    assert data and data[0].address < SLOT_END
+
+
 def test_rebuilding_the_fixtures_reproduces_them(tmp_path: Path) -> None:
     require_tool("mipsel-linux-gnu-gcc", "gcc-mipsel-linux-gnu")
     require_tool("mipsel-linux-gnu-objcopy", "binutils-mipsel-linux-gnu")
@@ -131,6 +155,8 @@ def test_rebuilding_the_fixtures_reproduces_them(tmp_path: Path) -> None:
     for v in VERSIONS:
         assert (tmp_path / f"app_v{v}.elf").read_bytes() == _elf(v).read_bytes()
         assert (tmp_path / f"app_v{v}.hex").read_bytes() == _hex(v).read_bytes()
+    for name in ("gap.elf", "gap.hex"):
+        assert (tmp_path / name).read_bytes() == (FW / name).read_bytes()
 
 
 # --- hex2bin rules --------------------------------------------------------------------------------------
@@ -280,6 +306,12 @@ def _program_headers(raw: bytes) -> list[tuple[int, int, int, int, int]]:
     return out
 
 
+def test_without_section_headers_the_segments_file_bytes_are_loaded() -> None:
+    raw = _elf(1).read_bytes()
+    stripped = _patched(raw, 48, "<H", 0)  # e_shnum = 0: no sections to go by
+    assert hex2bin(read_elf(stripped)) == bin_from_file(_elf(1), "elf")  # no padding inside its segments
+
+
 def test_only_file_bytes_of_segments_are_loaded() -> None:
     raw = _elf(1).read_bytes()
     headers = _program_headers(raw)
@@ -308,7 +340,7 @@ def test_segment_crossing_the_window_edge_is_split() -> None:
         (lambda r: r[:4] + b"\x02" + r[5:], "not 32-bit"),
         (lambda r: r[:5] + b"\x02" + r[6:], "not little-endian"),
         (lambda r: _patched(r, 18, "<H", 40), "EM_ARM, not EM_MIPS"),
-        (lambda r: _patched(r, 44, "<H", 0), "no loadable data"),
+        (lambda r: _patched(_patched(r, 44, "<H", 0), 48, "<H", 0), "no loadable data"),
         (lambda r: r[:0x1100], "truncated"),
         (lambda r: r[: len(r) - 1], "truncated: section headers"),
     ],

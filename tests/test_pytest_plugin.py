@@ -81,6 +81,13 @@ def test_needs_power(ota_power):
 """
 
 
+def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """pytest in this process on the test's files. labgrid's own pytest plugin, which pytest also loads when
+    labgrid is installed, is left out: it takes seconds per run and plays no part unless ``--lg-env`` is
+    given (``tests/test_labgrid.py`` covers ``--otaloop-port labgrid:ROLE``)."""
+    return pytester.runpytest(*args, "-p", "no:labgrid")
+
+
 def _properties(xml: Path) -> dict[str, dict[str, str]]:
     """JUnit XML test case name -> its properties."""
     out = {}
@@ -115,20 +122,25 @@ def test_the_plugin_is_silent_when_nothing_asks_for_it(pytester: pytest.Pytester
     result.stdout.fnmatch_lines(["plugins: *otaloop-0.1.0*"])
     result.stdout.no_fnmatch_line("otaloop:*")  # no header line
     result.stdout.no_fnmatch_line("*otaloop console*")  # no report section
-    result = pytester.runpytest("--otaloop-speed", "500")
+    result = _run(pytester, "--otaloop-speed", "500")
     result.stdout.fnmatch_lines(["otaloop: virtual boards (pty console, speed 500, *"])
+    # -p no:otaloop turns it off altogether.
+    pytester.makepyfile(test_board="def test_board(ota_board):\n    pass\n")
+    result = _run(pytester, "-p", "no:otaloop", "test_board.py")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*fixture 'ota_board' not found*"])
 
 
 def test_a_users_file_on_virtual_boards(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user=USER_TESTS)
-    result = pytester.runpytest()
+    result = _run(pytester)
     result.assert_outcomes(passed=5)
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--otaloop-speed", "0"], "--otaloop-speed must be > 0, got 0"),
+        (["--otaloop-speed", "0"], "--otaloop-speed must be > 0 and at most * virtual seconds per wall second, got 0"),
         (["--otaloop-speed", "fast"], "--otaloop-speed 'fast': expected a number"),
         (["--otaloop-link", "usb"], "--otaloop-link 'usb': choose pty or inproc"),
         (["--otaloop-quirks", "newest"], "--otaloop-quirks: unknown quirk profile 'newest'*"),
@@ -141,7 +153,7 @@ def test_a_users_file_on_virtual_boards(pytester: pytest.Pytester) -> None:
 )
 def test_bad_options_are_one_line_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
     pytester.makepyfile("def test_plain():\n    pass\n")
-    result = pytester.runpytest(*args)
+    result = _run(pytester, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {message}"])
     assert "Traceback" not in result.stderr.str()
@@ -154,11 +166,11 @@ def test_ini_keys_set_the_options(pytester: pytest.Pytester) -> None:
         "    assert virtual_board.call(lambda b: b.config.profile.name) == 'corrected'\n"
         "    assert type(ota_bench.console.port).__name__ == 'VirtualPort'\n"
     )
-    result = pytester.runpytest()
+    result = _run(pytester)
     result.assert_outcomes(passed=1)
     assert (pytester.path / "board-logs" / "test_ini_keys_set_the_options.py__test_profile.log").is_file()
     # The command line wins over the ini file.
-    result = pytester.runpytest("--otaloop-quirks", "harmony-3.9.1")
+    result = _run(pytester, "--otaloop-quirks", "harmony-3.9.1")
     result.assert_outcomes(failed=1)
 
 
@@ -207,13 +219,18 @@ def real_board(tmp_path: Path) -> Iterator[RealBoard]:
 
 def test_the_same_file_on_a_real_board_through_pyserial(pytester: pytest.Pytester, real_board: RealBoard) -> None:
     pytester.makepyfile(test_user=USER_TESTS, test_markers=MARKER_TESTS)
-    args = ["--otaloop-port", real_board.tty, "--otaloop-http", real_board.http]
-    args += ["--otaloop-images", str(real_board.images), "--junitxml", "report.xml", "-rs"]
-    result = pytester.runpytest(*args)
-    result.stdout.fnmatch_lines([f"otaloop: real board(s) at {real_board.tty}; image server {real_board.http};*"])
+    # OPTION=VALUE for paths: pytest takes any argument naming an existing path into account for its rootdir.
+    args = [f"--otaloop-port={real_board.tty}", "--otaloop-http", real_board.http]
+    args += [f"--otaloop-images={real_board.images}", "--junitxml", "report.xml", "-rs"]
+    # Three library scenarios too: one runs, two need what this board lacks.
+    args += ["--otaloop-scenarios", "-k", "not otaloop-scenarios or first_boot or k_factory_reset or c_update"]
+    result = _run(pytester, *args)
+    result.stdout.fnmatch_lines(
+        [f"otaloop: real board(s) at {real_board.tty}; image server {real_board.http};*", f"rootdir: {pytester.path}"]
+    )
     # The update, the images and the console work as on the virtual board; what needs the virtual board
     # or power control is skipped, each with its reason.
-    result.assert_outcomes(passed=3, skipped=6)
+    result.assert_outcomes(passed=4, skipped=8)
     result.stdout.fnmatch_lines_random(
         [
             "SKIPPED * virtual_board: this run drives a real board (--otaloop-port); it needs the virtual board",
@@ -224,6 +241,8 @@ def test_the_same_file_on_a_real_board_through_pyserial(pytester: pytest.Pyteste
             "--otaloop-factory-config",
             "SKIPPED * otaloop_quirks('corrected') applies to the virtual board only;*",
             "SKIPPED * needs power (power: this real board has no power control*",
+            "SKIPPED * needs provision (provision: only the virtual board starts from freshly programmed flash)",
+            "SKIPPED * needs a board flashed with the 'manual' factory app (this one: 'auto')*",
         ]
     )
     props = _properties(pytester.path / "report.xml")
@@ -231,11 +250,13 @@ def test_the_same_file_on_a_real_board_through_pyserial(pytester: pytest.Pyteste
     assert props["test_periodic_check_installs_v2"]["otaloop_app_version"] == "2"
     # The next test found the board on v2 and brought it back to its factory app first.
     assert props["test_images_differ_by_version"]["otaloop_app_version"] == "1"
+    assert props["c_update"]["otaloop_observation"] == "v1 -> v2 in one reset"
+    assert "otaloop_board_seconds" not in props["c_update"]  # a real board has no virtual clock
 
 
 def test_markers_on_virtual_boards(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_markers=MARKER_TESTS)
-    result = pytester.runpytest()
+    result = _run(pytester)
     result.assert_outcomes(passed=4)
 
 
@@ -250,12 +271,250 @@ def test_markers_on_virtual_boards(pytester: pytest.Pytester) -> None:
 )
 def test_a_bad_marker_errors_the_test_in_one_line(pytester: pytest.Pytester, marker: str, message: str) -> None:
     pytester.makepyfile(f"import pytest\n\n@pytest.mark.{marker}\ndef test_x(ota_bench):\n    pass\n")
-    result = pytester.runpytest()
+    result = _run(pytester)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([f"*{message}"])
     result.stdout.no_fnmatch_line("*Traceback*")
 
 
 def test_library_names_are_collected(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--otaloop-scenarios", "--collect-only", "-q")
+    result = _run(pytester, "--otaloop-scenarios", "--collect-only", "-q")
     result.stdout.fnmatch_lines([f"otaloop-scenarios::{name}" for name in REGISTRY])
+
+
+# ------------------------------------------------------------------------------------------------ reports
+FAILING_TEST = """
+import pytest
+
+
+@pytest.mark.otaloop_config("manual")  # no periodic checks: the board is quiet after the status answer
+def test_expects_the_wrong_version(ota_board):
+    assert ota_board.status().version == 3
+"""
+
+
+def test_a_failure_shows_the_console_tail_and_the_console_section(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_fails=FAILING_TEST)
+    result = _run(pytester, "--otaloop-tail", "6")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    # The tail follows the assertion inside the failure text, then the whole console as its own section.
+    assert out.index("AssertionError") < out.index("last 6 console lines (virtual)") < out.index("otaloop console")
+    result.stdout.fnmatch_lines(
+        [
+            "*- last 6 console lines (virtual) -*",
+            "otactl status",
+            "otactl: state=* downloaded=0 total=0 version=1",
+            "*- otaloop console (virtual) -*",
+            "BOOTLOADER Build *",
+        ]
+    )
+    tail = out.split("last 6 console lines (virtual)", 1)[1].split("otaloop console (virtual)", 1)[0]
+    assert len([line for line in tail.splitlines()[1:] if line.strip() and not line.startswith("-")]) == 6
+
+
+def test_a_scenario_failure_shows_expected_and_seen_not_a_traceback(pytester: pytest.Pytester) -> None:
+    # Profile `corrected` downloads a 3 KiB image that Harmony refuses, so `small_image` fails on purpose.
+    result = _run(pytester, "--otaloop-scenarios", "--otaloop-quirks", "corrected", "-k", "small_image")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ small_image _*",
+            "small_image: ScenarioFailed: within * board seconds the console did not show:",
+            "  != expected 'SYS OTA : Download error'",
+            "     seen     (nothing)",
+            "*- last 20 console lines (virtual) -*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
+    result.stdout.no_fnmatch_line("*def run(*")
+
+
+def test_junitxml_properties_and_log_files(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=USER_TESTS, test_fails=FAILING_TEST)
+    result = _run(pytester, "--junitxml", "report.xml", "--otaloop-log-dir", "logs", "-k", "v2 or wrong")
+    result.assert_outcomes(passed=1, failed=1)
+    props = _properties(pytester.path / "report.xml")
+    update = props["test_periodic_check_installs_v2"]
+    assert (update["otaloop_board"], update["otaloop_app_version"]) == ("virtual", "2")
+    log = Path(update["otaloop_log"])
+    assert log == Path("logs/test_user.py__test_periodic_check_installs_v2.log")
+    raw = (pytester.path / log).read_bytes()
+    assert b"APP: version 1\r\n" in raw and b"APP: version 2\r\n" in raw  # the raw bytes, CR LF and all
+    failed = props["test_expects_the_wrong_version"]
+    assert failed["otaloop_app_version"] == "1"
+    assert (pytester.path / failed["otaloop_log"]).read_bytes().count(b"otactl status") == 1
+    # The failure element carries the console tail too, for CI systems that show only the XML.
+    failure = (
+        ET.parse(pytester.path / "report.xml")
+        .getroot()
+        .find(".//testcase[@name='test_expects_the_wrong_version']/failure")
+    )
+    assert failure is not None and "console lines (virtual) ---" in (failure.text or "")
+    assert "otactl: state=SYS_OTA_STATE_IDLE downloaded=0 total=0 version=1" in (failure.text or "")
+
+
+def test_log_names_are_file_names() -> None:
+    from harness.pytest_plugin.reports import log_name
+
+    assert log_name("tests/test_a.py::test_b[v2-http 404]") == "tests_test_a.py__test_b[v2-http_404].log"
+    assert log_name("otaloop-scenarios::c_update") == "otaloop-scenarios__c_update.log"
+    long = log_name("t.py::test[" + "x" * 400 + "]")
+    assert len(long) < 200 and long != log_name("t.py::test[" + "x" * 399 + "y]")
+
+
+# ------------------------------------------------------------------------------------- scenario items
+def test_the_library_runs_as_tests_with_k_junitxml_x_and_lf(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, "--otaloop-scenarios", "-k", "c_update or first_boot", "--junitxml", "lib.xml")
+    result.assert_outcomes(passed=2)
+    props = _properties(pytester.path / "lib.xml")
+    assert props["c_update"]["otaloop_observation"] == "v1 -> v2 in one reset"
+    assert props["c_update"]["otaloop_app_version"] == "2" and float(props["c_update"]["otaloop_board_seconds"]) > 60
+    # -x stops at the first failure: with profile `corrected`, small_image fails and big_manifest never runs.
+    args = ["--otaloop-scenarios", "--otaloop-quirks", "corrected", "-k", "c_update or small_image or big_manifest"]
+    result = _run(pytester, *args, "-x")
+    result.assert_outcomes(passed=1, failed=1)
+    # --lf runs only what failed last time.
+    result = _run(pytester, *args, "--lf", "-v")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*otaloop-scenarios::small_image FAILED*"])
+
+
+def test_a_scenarios_needs_are_its_markers(pytester: pytest.Pytester) -> None:
+    # The markers carry each scenario's needs, so -m selects by them (and a real board skips by them).
+    result = _run(pytester, "--otaloop-scenarios", "-m", "otaloop_requires", "--collect-only", "-q")
+    needs = [name for name, sc in REGISTRY.items() if sc.requires]
+    result.stdout.fnmatch_lines([f"otaloop-scenarios::{name}" for name in needs])
+    assert f"{len(needs)}/{len(REGISTRY)} tests collected" in result.stdout.str()
+
+
+def test_k_selects_the_library_alone(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_mine="def test_mine():\n    pass\n")
+    result = _run(pytester, "--otaloop-scenarios", "-k", "otaloop-scenarios", "--collect-only", "-q")
+    result.stdout.no_fnmatch_line("*test_mine*")
+    assert f"{len(REGISTRY)}/{len(REGISTRY) + 1} tests collected" in result.stdout.str()
+
+
+# ---------------------------------------------------------------------------------------------- reuse
+REUSE_TESTS = """
+import pytest
+
+
+def test_update_on_the_shared_board(ota_bench, ota_board):
+    ota_bench.publish(2)
+    assert ota_board.events_until({"SYS_OTA_DB_ENTRY_SUCCESS"}, ota_bench.wall(200))
+    assert ota_board.wait_boot(ota_bench.wall(200)).app_version == 2
+
+
+def test_the_next_test_finds_v2_running(ota_board, ota_bench):
+    assert ota_board.status().version == 2
+    assert "BOOTLOADER" not in ota_bench.console.lines(ota_bench.start_offset)  # no boot for this test
+
+
+@pytest.mark.otaloop_config("manual")
+def test_another_configuration_gets_its_own_board(ota_board):
+    assert ota_board.status().version == 1
+"""
+
+
+def test_reuse_keeps_one_board_per_configuration(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_reuse=REUSE_TESTS)
+    result = _run(pytester, "--otaloop-reuse", "-p", "no:randomly")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["otaloop: virtual boards (*); one board per configuration, reused"])
+    # Without reuse every test gets a fresh board, so the second one finds the factory app.
+    result = _run(pytester)
+    result.assert_outcomes(passed=2, failed=1)
+
+
+# ----------------------------------------------------------------------------------------- pytest-xdist
+def test_two_xdist_workers_each_get_their_own_boards(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist", reason="pytest-xdist is not installed (pip install otaloop[pytest])")
+    pytester.makepyfile(
+        test_parallel="""
+import os
+import pytest
+
+
+@pytest.mark.parametrize("n", range(4))
+def test_board(n, ota_board, ota_server, tmp_path_factory):
+    assert ota_board.status().version == 1
+    where = f"{os.environ['PYTEST_XDIST_WORKER']} {ota_server.port} {ota_board.console.port.port}"
+    (tmp_path_factory.getbasetemp().parent.parent / f"board-{n}.txt").write_text(where)
+"""
+    )
+    # Two library scenarios join them: the items go to the workers like any test.
+    result = _run(pytester, "-n", "2", "-v", "--otaloop-scenarios", "-k", "test_board or c_update or b_no_update")
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines_random(
+        ["*PASSED otaloop-scenarios::c_update*", "*PASSED otaloop-scenarios::b_no_update*"]
+    )
+    seen = [path.read_text().split() for path in sorted(pytester.path.parent.glob("**/board-*.txt"))]
+    assert len(seen) == 4
+    assert {worker for worker, _, _ in seen} == {"gw0", "gw1"}
+    assert len({port for _, port, _ in seen}) == 4  # an image server per test, on a free port
+    assert len({tty for _, _, tty in seen}) >= 2 and all(tty.startswith("/dev/pts/") for _, _, tty in seen)
+
+
+def test_xdist_on_one_real_board_is_refused(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    pytest.importorskip("xdist", reason="pytest-xdist is not installed (pip install otaloop[pytest])")
+    pytester.makepyfile("def test_x(ota_board):\n    pass\n")
+    args = ["--otaloop-port", "/dev/ttyACM0", "--otaloop-http", "192.168.43.10:8000", "--otaloop-images", str(tmp_path)]
+    result = _run(pytester, "-n", "2", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: otaloop: 2 pytest-xdist workers but 1 real board(s): a real board serves one worker at a time. "
+            "Give --otaloop-port (and --otaloop-http) once per worker, run fewer workers (-n 1), or drop "
+            "--otaloop-port to run on virtual boards."
+        ]
+    )
+
+
+def test_one_port_per_worker_picks_each_workers_board() -> None:
+    settings = options.Settings(
+        ports=("/dev/ttyACM0", "/dev/ttyACM1"),
+        http=(("10.0.0.1", 8000), ("10.0.1.1", 8000)),
+        images=(Path("imgs"),),
+        power_on="uhubctl -a on -p {index}",
+        power_off="uhubctl -a off -p {index}",
+    )
+    second = settings.real_board(1)
+    assert (second.port, second.http_host, second.images) == ("/dev/ttyACM1", "10.0.1.1", Path("imgs"))
+    assert settings.power_commands(1) == ("uhubctl -a on -p 1", "uhubctl -a off -p 1")
+    with pytest.raises(pytest.UsageError, match="worker 2 has no board"):
+        settings.real_board(2)
+
+
+# ----------------------------------------------------------------------------------- docs and examples
+DOC = (ROOT / "docs" / "pytest.md").read_text()
+EXAMPLES = sorted((ROOT / "examples").glob("test_*.py"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_the_docs_show_each_example_file_whole(example: Path) -> None:
+    assert f"`examples/{example.name}`" in DOC
+    assert f"```python\n{example.read_text()}```" in DOC
+
+
+def test_the_docs_name_every_option_fixture_and_marker() -> None:
+    from harness import pytest_plugin
+    from harness.pytest_plugin.markers import CAPABILITIES, MARKERS
+
+    for key in [*options._HELP, "scenarios"]:
+        assert f"`--otaloop-{key.replace('_', '-')}" in DOC, key
+        assert key == "scenarios" or f"`otaloop_{key}`" in DOC, key
+    for fixture in pytest_plugin.__all__:
+        assert fixture.startswith("_") or f"| `{fixture}` |" in DOC, fixture
+    for marker in MARKERS:
+        assert f"@pytest.mark.{marker}(" in DOC, marker
+    assert all(f"`{name}`" in DOC for name in CAPABILITIES)
+
+
+def test_the_examples_run_on_a_real_board_too(pytester: pytest.Pytester, real_board: RealBoard) -> None:
+    for example in EXAMPLES:  # renamed: this process may have imported examples/ under the same names
+        pytester.makepyfile(**{f"{example.stem}_copy": example.read_text()})
+    args = [f"--otaloop-port={real_board.tty}", "--otaloop-http", real_board.http]
+    result = _run(pytester, *args, f"--otaloop-images={real_board.images}", "-rs")
+    result.assert_outcomes(passed=3, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED * needs flash_inspect (flash_inspect: only the virtual board can look*"])

@@ -4,7 +4,7 @@
 the current task and sub-state, the shared 4 KiB buffer, the saved first page of the image file, the
 shared ``FIRMWARE_IMAGE_HEADER`` (``param``), the file-system state machine, the loaded database, and
 the :class:`~bootloader_model.bootloader.result.BootResult` being filled. Everything is re-initialised at reset.
-This module holds data only; the decisions are in ``bltasks.py`` and ``bootloader.py``.
+This module holds data only; the decisions are in ``tasks.py`` and ``step_machine.py``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ SLOT_PAGES = FACTORY_RESET_IMG_SIZE // PAGE_SIZE  # 223 pages: 0x1002_0000 .. 0x
 ROW = 1024
 FLASH_END = 0x1010_0000
 NEVER_ERASED_PAGE = BOOT_CTL_PHYS + FACTORY_RESET_IMG_SIZE  # 0x100F_F000
+#: ``SYS_FS_MAX_FILES`` of the bootloader's ``configuration.h`` (both builds): one open file at a time.
+SYS_FS_MAX_FILES = 1
 STUCK_REPEATS = 3  # passes of a detected endless loop the model still runs (and prints) before it stops
 DEFAULT_BUILD_STAMP = ("Nov 26 2026", "16:13:00")
 VARIANTS = ("wolfcrypt", "trustflex")
@@ -95,6 +97,7 @@ class _Run:
         self.sha = hashlib.sha256()
         self.digest_g = bytes(32)
         self.mount_failures = 0
+        self.open_failure = ""  # why open_file() went to its ERROR state, for the stuck reason
         self.res = BootResult()
 
     # the shared header, field by field (FIRMWARE_IMAGE_HEADER offsets)

@@ -39,6 +39,7 @@ from bootloader_model.bootloader.state import (
     STAR_ROW,
     STUCK_REPEATS,
     SUCCESS,
+    SYS_FS_MAX_FILES,
     UNINITIALIZED,
     VARIANTS,
     Task,
@@ -51,7 +52,7 @@ from bootloader_model.errors import CallerError
 from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, HEADER_SIZE, BootControl, ImgStatus, ImgType
 from bootloader_model.formats.image_database import DB_PATH, LOAD_READ_HANG, load_db
 from bootloader_model.quirks import HARMONY, QuirkProfile
-from bootloader_model.storage.file_api import OTA_DIR, FileSystem, FsError
+from bootloader_model.storage.file_api import OTA_DIR, FileSystem, FsError, TooManyOpenFiles
 from bootloader_model.storage.nor_flash import NorFlash
 
 __all__ = [
@@ -95,6 +96,7 @@ class Bootloader(TaskSteps):
     def boot(self) -> BootResult:
         """Run the bootloader from reset until it jumps, requests a software reset or gets stuck."""
         r = self._r = _Run()
+        self.fs.initialize(SYS_FS_MAX_FILES)  # SYS_FS_Initialize: an empty table of one file object
         busy0 = self.flash.busy_s
         date, time = self.build_stamp
         if self.variant == "wolfcrypt":
@@ -110,6 +112,10 @@ class Bootloader(TaskSteps):
                 self._tasks(r)
         except _Stuck as stuck:
             r.res.outcome, r.res.stuck_reason = Outcome.STUCK, str(stuck)
+        finally:
+            # The run is over (a jump, a reset, an endless loop the model stopped, or a power cut): the
+            # bootloader's SYS_FS table goes with it, and whoever uses the volume next starts a new one.
+            self.fs.initialize(None)
         r.res.boot_control = BootControl.decode(self.flash.read(BOOT_CTL_PHYS, HEADER_SIZE))
         r.res.flash_busy_s = self.flash.busy_s - busy0
         return r.res
@@ -149,13 +155,16 @@ class Bootloader(TaskSteps):
     def _read_file(self, r: _Run, n: int) -> int:
         """``SYS_FS_FileRead`` into the shared buffer: bytes past the end of the file keep stale contents.
 
-        A failed read (a damaged volume) leaves the whole buffer stale: the C code ignores the result.
+        A failed read (a damaged volume) leaves the buffer stale past what FatFs had copied before the
+        failure; the C code ignores the result. After a failure FatFs's error latch fails every later read
+        and seek of the same open file, leaving the buffer as it is.
         """
         assert r.fh is not None
         try:
             data = r.fh.read(n)
         except FsError as exc:
-            r.res.notes.append(f"file read failed, buffer left stale: {exc}")
+            r.buf[: len(exc.partial)] = exc.partial
+            r.res.notes.append(f"file read failed after {len(exc.partial)} bytes, rest of the buffer stale: {exc}")
             return 0
         r.buf[: len(data)] = data
         return len(data)
@@ -260,10 +269,13 @@ class Bootloader(TaskSteps):
             try:
                 r.fh = self.fs.open(FACTORY_PATH, "r+" if r.reading_file else "w+")
                 r.file_opened = True
+            except TooManyOpenFiles:
+                r.app, r.open_failure = _File.ERROR, " (no free SYS_FS file object: a handle was never closed)"
             except FsError:
-                r.app = _File.ERROR
+                r.app, r.open_failure = _File.ERROR, ""
         else:
             what = "read" if r.reading_file else "create"
             raise self._stuck(
-                f"cannot {what} {FACTORY_PATH}: 'file open error' printed on every pass for ever", FILE_OPEN_ERROR
+                f"cannot {what} {FACTORY_PATH}{r.open_failure}: 'file open error' printed on every pass for ever",
+                FILE_OPEN_ERROR,
             )

@@ -135,8 +135,10 @@ class TaskSteps:
                 return self._select_row(r)
             assert r.fh is not None
             self._seek(r, 0)
-            if r.fh.size() == 0:
-                raise self._stuck(f"{FACTORY_PATH} is empty; SELECT retries silently for ever")
+            if r.fh.tell() == r.fh.size():  # SYS_FS_FileEOF (a latched failure leaves the position alone)
+                raise self._stuck(
+                    f"{FACTORY_PATH} reads as empty (EOF after the seek to 0); SELECT retries silently for ever"
+                )
             self._read_file(r, PAGE_SIZE)
             r.ts = 2
             return MORE
@@ -289,6 +291,9 @@ class TaskSteps:
         r.res.verified.append(Verification(skipped=False, ok=ok, expected=r.digest_g, actual=actual))
         if not ok:
             self._print(BROKEN_IMAGE)
+            if not self.profile.on("verify-failure-file-leak") and r.fh is not None:
+                with contextlib.suppress(FsError):
+                    r.fh.close()  # the fix: free the one SYS_FS file object before INVALIDATE saves the DB
             return ERROR
         return SUCCESS
 
@@ -321,7 +326,8 @@ class TaskSteps:
             name = r.db.field_string(DbField.NAME, r.selected_row) or ""
             r.db.set_field_value(DbField.STATUS, r.selected_row, status_text(ImgStatus.DISABLED))
             r.db.remove_row(r.selected_row)
-            save_db(self.fs, DB_PATH, r.db.rows, self.profile)
+            if save_db(self.fs, DB_PATH, r.db.rows, self.profile) != 0:
+                r.res.notes.append(f"INVALIDATE could not open {DB_PATH}: the file keeps the row")
             r.res.invalidated.append(name)
             r.ts = 2
             return MORE

@@ -15,6 +15,10 @@ from bootloader_model.formats.app_descriptor import AppDescriptor
 
 DEFAULT_URL = "http://192.168.43.173:8000/ota.json"
 
+#: ``SYS_FS_MAX_FILES`` of an application with the OTA service: ``sys_ota.py`` sets it to 5 (and the
+#: FatFs file lock count ``FF_FS_LOCK`` follows it).
+SYS_FS_MAX_FILES = 5
+
 
 @dataclass(frozen=True)
 class ServiceConfig:

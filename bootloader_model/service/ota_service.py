@@ -17,7 +17,15 @@ from dataclasses import dataclass
 
 from bootloader_model.clock import TICK_S, Alarm, VirtualClock
 from bootloader_model.quirks import HARMONY, QuirkProfile
-from bootloader_model.service.configuration import CtrlMsg, ServiceConfig, SysResult, SysState, SysStatus, demo_print
+from bootloader_model.service.configuration import (
+    SYS_FS_MAX_FILES,
+    CtrlMsg,
+    ServiceConfig,
+    SysResult,
+    SysState,
+    SysStatus,
+    demo_print,
+)
 from bootloader_model.service.core.tasks import CoreTask, OtaCore, OtaParams, OtaResult
 from bootloader_model.service.http_client import Downloader, HttpClient
 from bootloader_model.service.update_check import MAX_DOWNLOADER_READ_COUNT, UpdateCheck
@@ -71,6 +79,7 @@ class OtaService(UpdateCheck):
         demo_app: bool = True,
     ) -> None:
         self.config, self.clock, self.profile, self.network_up = config, clock, profile, network_up
+        fs.initialize(SYS_FS_MAX_FILES)  # SYS_FS_Initialize at start-up: the application's file table
         self._console = console
         self.client = HttpClient(clock, self.print, profile, enforce_tls=config.enforce_tls)
         self.dl = Downloader(self.client, self.print)

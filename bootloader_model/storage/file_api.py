@@ -8,11 +8,20 @@ the mount point ``/mnt/myDrive1`` (device ``/dev/mtda1``). This module names tha
 * :class:`FsError` -- a failed SYS_FS call (``SYS_FS_RES_FAILURE``). Firmware models catch it where the C
   code checks a return value. It is an :class:`~bootloader_model.errors.OtaloopError` but neither a caller
   nor a board error: it is a normal, expected outcome on the device;
+* :class:`FileTable` -- SYS_FS's table of file objects (``SYS_FS_MAX_FILES`` slots, set by the
+  application's configuration): a handle that is never closed keeps its slot, and once every slot is
+  taken each ``SYS_FS_FileOpen`` fails. FatFs's ``FF_FS_LOCK`` is the same number in Harmony's
+  configurations, so this one count stands for both;
+* :class:`FileObject` -- what both volumes' open files share: the slot, and FatFs's per-file error latch
+  (``fp->err``): once a read, write or seek fails inside FatFs (:class:`FileObjectError`, a damaged
+  cluster chain), every later read, write and seek on that file fails at once, changing nothing, until
+  the file is closed. ``SYS_FS_FileSize``, ``SYS_FS_FileTell``/``EOF`` and the close still work;
 * :class:`MemoryFileSystem` -- a dict-backed volume for fast tests of the layers above. It has no flash
   underneath, so power cuts never damage it.
 
-Paths are Harmony's: absolute, ``/``-separated, under :data:`MOUNT_POINT`. The API does not model SYS_FS
-handles, the current-drive notion, or FatFs attributes and timestamps.
+Paths are Harmony's: absolute, ``/``-separated, under :data:`MOUNT_POINT`. The API does not model the
+current-drive notion, FatFs attributes, or ``FF_FS_LOCK``'s same-file rules (a file opened twice, or
+removed while open).
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from __future__ import annotations
 import posixpath
 from typing import Protocol
 
-from bootloader_model.errors import OtaloopError
+from bootloader_model.errors import CallerError, OtaloopError
 
 MOUNT_POINT = "/mnt/myDrive1"
 DEVICE = "/dev/mtda1"
@@ -28,7 +37,23 @@ OTA_DIR = MOUNT_POINT + "/ota"
 
 
 class FsError(OtaloopError):
-    """A SYS_FS call failed (no file system, no such file, disk full, ...)."""
+    """A SYS_FS call failed (no file system, no such file, disk full, ...).
+
+    ``partial`` is what a failed read had already copied into the caller's buffer (FatFs copies cluster
+    by cluster, so a read that fails at the second cluster has filled the first part of the buffer).
+    """
+
+    def __init__(self, message: str, *, partial: bytes = b"") -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+class FileObjectError(FsError):
+    """A failure FatFs records in the open file object (``ABORT``: FR_INT_ERR, FR_DISK_ERR)."""
+
+
+class TooManyOpenFiles(FsError):
+    """``SYS_FS_FileOpen`` found no free file object (``SYS_FS_ERROR_TOO_MANY_OPEN_FILES``)."""
 
 
 def volume_path(path: str) -> str:
@@ -42,7 +67,7 @@ def volume_path(path: str) -> str:
 
 
 class OpenFile(Protocol):
-    """An open file, as SYS_FS_FileOpen hands out."""
+    """An open file, as SYS_FS_FileOpen hands out. ``tell() == size()`` is ``SYS_FS_FileEOF``."""
 
     def read(self, n: int) -> bytes: ...
     def write(self, data: bytes) -> int: ...
@@ -57,8 +82,11 @@ class FileSystem(Protocol):
 
     ``mode`` is SYS_FS's: ``"r"`` (READ, must exist), ``"r+"`` (READ_PLUS, must exist), ``"w"``
     (WRITE, create or truncate), ``"w+"`` (WRITE_PLUS, create or truncate), ``"a"`` (APPEND).
+    ``initialize`` is ``SYS_FS_Initialize`` at reset: an empty file table of ``max_files`` slots (None:
+    no limit, for host tools); files opened before are gone, as after a reset.
     """
 
+    def initialize(self, max_files: int | None) -> None: ...
     def mount(self) -> None: ...
     def has_filesystem(self) -> bool: ...
     def format(self) -> None: ...
@@ -92,18 +120,136 @@ def write_file(fs: FileSystem, path: str, data: bytes) -> None:
 _MODES = {"r", "r+", "w", "w+", "a"}
 
 
-class _MemFile:
-    def __init__(self, fs: MemoryFileSystem, key: str, mode: str) -> None:
-        self._fs, self._key, self._mode = fs, key, mode
-        self._pos = len(fs._files[key]) if mode == "a" else 0
-        self._closed = False
+class FileTable:
+    """SYS_FS's file objects (``gSYSFSFileObj[SYS_FS_MAX_FILES]``): a slot per open file, freed by a close.
 
-    def _buf(self) -> bytearray:
+    ``size`` None means no limit (host tools). :meth:`reset` is what a reset does to the table: every
+    open file is forgotten without being synced (its handle is dead; closing it does nothing).
+    """
+
+    def __init__(self, size: int | None = None) -> None:
+        self.size = size
+        self.open: list[FileObject] = []
+
+    def reset(self, size: int | None) -> None:
+        if size is not None and size < 1:
+            raise CallerError(f"SYS_FS_MAX_FILES must be at least 1, not {size}")
+        for f in self.open:
+            f.abandon()
+        self.size, self.open = size, []
+
+    def claim(self, path: str) -> None:
+        """The free-slot search at the start of ``SYS_FS_FileOpen``; raises when every slot is taken."""
+        if self.size is not None and len(self.open) >= self.size:
+            raise TooManyOpenFiles(f"{path}: all {self.size} SYS_FS file objects are in use (a handle never closed?)")
+
+
+class FileObject:
+    """An open file of either volume: its SYS_FS slot and FatFs's per-file error latch.
+
+    Subclasses implement ``_read``, ``_write``, ``_seek``, ``_sync`` and may raise :class:`FileObjectError`
+    from the first three where FatFs aborts; that error is latched, and until :meth:`close` every later
+    read, write and seek fails at once without touching the file, its position or the caller's buffer.
+    """
+
+    def __init__(self, table: FileTable, path: str) -> None:
+        self.path = path
+        self._table = table
+        self._closed = False
+        self._err: FsError | None = None
+        self._pos = 0
+        table.open.append(self)
+
+    # ------------------------------------------------------------------------------ for subclasses
+    def _read(self, n: int) -> bytes:
+        raise NotImplementedError
+
+    def _write(self, data: bytes) -> int:
+        raise NotImplementedError
+
+    def _seek(self, pos: int) -> None:
+        raise NotImplementedError
+
+    def _size(self) -> int:
+        raise NotImplementedError
+
+    def _sync(self) -> None:
+        """Write what the file still holds in RAM (FatFs's ``f_sync``; it does not look at the latch)."""
+
+    # ------------------------------------------------------------------------------ the SYS_FS calls
+    def _usable(self) -> None:
         if self._closed:
-            raise FsError(f"{self._key}: file is closed")
-        return self._fs._files[self._key]
+            raise FsError(f"{self.path}: file is not open")
+        if self._err is not None:
+            raise FsError(f"{self.path}: an earlier failure is latched until close ({self._err})")
+
+    def _latch(self, exc: FileObjectError) -> None:
+        self._err = exc
 
     def read(self, n: int) -> bytes:
+        self._usable()
+        try:
+            return self._read(n)
+        except FileObjectError as exc:
+            self._latch(exc)
+            raise
+
+    def write(self, data: bytes) -> int:
+        self._usable()
+        try:
+            return self._write(data)
+        except FileObjectError as exc:
+            self._latch(exc)
+            raise
+
+    def seek(self, pos: int) -> None:
+        self._usable()
+        if pos < 0:
+            raise FsError(f"{self.path}: negative seek")
+        try:
+            self._seek(pos)
+        except FileObjectError as exc:
+            self._latch(exc)
+            raise
+
+    def tell(self) -> int:
+        if self._closed:
+            raise FsError(f"{self.path}: file is not open")
+        return self._pos
+
+    def size(self) -> int:
+        if self._closed:
+            raise FsError(f"{self.path}: file is not open")
+        return self._size()
+
+    @property
+    def latched(self) -> bool:
+        """Whether a FatFs failure is latched in this file object."""
+        return self._err is not None
+
+    def close(self) -> None:
+        """``SYS_FS_FileClose``: sync, then free the slot. Closing a file that is not open does nothing."""
+        if self._closed:
+            return
+        self._sync()
+        self._closed = True
+        self._table.open.remove(self)
+
+    def abandon(self) -> None:
+        """A reset: the handle dies with whatever it held in RAM, and its slot is gone with the table."""
+        self._closed = True
+
+
+class _MemFile(FileObject):
+    def __init__(self, fs: MemoryFileSystem, key: str, mode: str) -> None:
+        super().__init__(fs.files, key)
+        self._fs, self._key, self._mode = fs, key, mode
+        self._pos = len(fs._files[key]) if mode == "a" else 0
+
+    def _buf(self) -> bytearray:
+        return self._fs._files[self._key]
+
+    def _read(self, n: int) -> bytes:
         buf = self._buf()
         if self._mode in ("w", "a"):
             raise FsError(f"{self._key}: not opened for reading")
@@ -111,7 +257,7 @@ class _MemFile:
         self._pos += len(out)
         return out
 
-    def write(self, data: bytes) -> int:
+    def _write(self, data: bytes) -> int:
         buf = self._buf()
         if self._mode == "r":
             raise FsError(f"{self._key}: not opened for writing")
@@ -124,27 +270,20 @@ class _MemFile:
         self._pos += len(data)
         return len(data)
 
-    def seek(self, pos: int) -> None:
+    def _seek(self, pos: int) -> None:
         buf = self._buf()
-        if pos < 0:
-            raise FsError(f"{self._key}: negative seek")
         if pos > len(buf):
             if self._mode == "r":
                 pos = len(buf)  # FatFs clamps a read-only seek to the end of the file
             else:
-                # FatFs extends a writable file up to the new position (its bytes are undefined there; zeros here).
+                # FatFs extends a writable file up to the new position (the new clusters keep whatever the
+                # flash held; zeros here, where there is no flash).
                 self._pos = len(buf)
-                self.write(bytes(pos - len(buf)))
+                self._write(bytes(pos - len(buf)))
         self._pos = pos
 
-    def tell(self) -> int:
-        return self._pos
-
-    def size(self) -> int:
+    def _size(self) -> int:
         return len(self._buf())
-
-    def close(self) -> None:
-        self._closed = True
 
 
 class MemoryFileSystem:
@@ -152,6 +291,7 @@ class MemoryFileSystem:
 
     def __init__(self, capacity: int = 4 * 1024 * 1024, formatted: bool = True) -> None:
         self.capacity = capacity
+        self.files = FileTable()
         self._formatted = formatted
         self._files: dict[str, bytearray] = {}
         self._dirs: set[str] = {"/"}
@@ -166,6 +306,9 @@ class MemoryFileSystem:
         if parent != key:
             return posixpath.join(self._canon(parent), posixpath.basename(key))
         return key
+
+    def initialize(self, max_files: int | None) -> None:
+        self.files.reset(max_files)
 
     def mount(self) -> None:
         """Always succeeds, like SYS_FS_Mount on a volume with no file system."""
@@ -192,6 +335,7 @@ class MemoryFileSystem:
         self._dirs.add(key)
 
     def open(self, path: str, mode: str) -> OpenFile:
+        self.files.claim(path)
         self._need_fs()
         if mode not in _MODES:
             raise FsError(f"{path}: bad open mode {mode!r}")

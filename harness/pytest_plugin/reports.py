@@ -88,8 +88,8 @@ def add_to_report(item: pytest.Item, report: pytest.TestReport, tail: int) -> No
         addsection = getattr(longrepr, "addsection", None)  # a traceback's representation takes sections
         if callable(addsection):
             addsection(title, body)
-        elif isinstance(longrepr, str):
-            report.longrepr = f"{longrepr}\n\n{title}:\n{body}"
+        elif isinstance(longrepr, str):  # a plain-text failure (a library scenario's): the same look
+            report.longrepr = f"{longrepr}\n{f' {title} '.center(80, '-')}\n{body}"
 
 
 def finish(item: pytest.Item, record: TestConsole, log_dir: Path | None) -> None:

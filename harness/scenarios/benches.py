@@ -150,8 +150,13 @@ class SerialBench:
     @contextlib.contextmanager
     def bench(self, *, restore: bool = True) -> Iterator[Bench]:
         """A :class:`Bench` for one scenario; with ``restore`` (the default) the board is first brought back
-        to its factory app with no image database if an earlier scenario may have changed it."""
-        self._server.clear_faults()
+        to its factory app with no image database if an earlier scenario may have changed it, and the image
+        server is emptied (first, so that the board cannot fetch an earlier scenario's image with its faults
+        gone while it is being restored)."""
+        if restore:
+            self._server.clear()
+        else:
+            self._server.clear_faults()
         # Start each scenario after what the board printed so far (a real board may be mid-check).
         self._console.drain(quiet=0.2, limit=2.0)
         self._console.pos = len(self._console.buffer)
@@ -167,8 +172,12 @@ class SerialBench:
             start_offset=len(self._console.buffer),
             capabilities=caps,
         )
-        if self._dirty and restore:
-            self._to_factory(bench)
+        if restore:
+            if self._dirty:
+                self._to_factory(bench)
+            # As on a fresh virtual bench, the server offers nothing until the scenario publishes (the
+            # restore's own erase manifest included): a leftover manifest would start an update.
+            self._server.clear()
         bench.start_offset = self._console.pos = len(self._console.buffer)
         self._dirty = True
         yield bench

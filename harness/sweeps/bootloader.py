@@ -77,6 +77,7 @@ class Volume:
             self._ext = ExternalFlash(self._ext.flash)
             return self._ext
         assert self._mem is not None
+        self._mem.initialize(None)  # a reset empties SYS_FS's file table; who runs next sizes it
         return self._mem
 
     def snapshot(self) -> object:

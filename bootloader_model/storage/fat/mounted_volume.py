@@ -121,6 +121,38 @@ class Core:
         self.win[o : o + 2] = (value & 0xFFFF).to_bytes(2, "little")
         self.dirty = True
 
+    # FatFs's own return conventions, for the file object code that mirrors f_read / f_write / f_lseek:
+    def raw_fat(self, c: int) -> int:
+        """FatFs's ``get_fat``: the entry of cluster ``c`` as stored, or 1 when ``c`` is out of range."""
+        if not 2 <= c < self.lay.clusters + 2:
+            return 1
+        return self.get_fat(c)
+
+    def clst2sect(self, c: int) -> int:
+        """FatFs's ``clst2sect``: the first sector of cluster ``c``, or 0 when ``c`` is out of range."""
+        if not 2 <= c < self.lay.clusters + 2:
+            return 0
+        return self.lay.sector_of(c)
+
+    def stretch(self, c: int) -> int:
+        """FatFs's ``create_chain(obj, c)``: the cluster after ``c``, appended when ``c`` ends its chain.
+
+        1 for a free or out-of-range link (FatFs's "insanity"), 0 when the volume is full. Any value
+        beyond the last cluster (an end-of-chain mark, or garbage) counts as the end: a new cluster is
+        linked in its place.
+        """
+        cs = self.raw_fat(c)
+        if cs < 2:
+            return 1
+        if cs < self.lay.clusters + 2:
+            return cs
+        return self.create_chain(c)
+
+    @property
+    def n_fatent(self) -> int:
+        """FatFs's ``n_fatent``: the number of FAT entries, two more than the data clusters."""
+        return self.lay.clusters + 2
+
     def is_eoc(self, value: int) -> bool:
         return value >= (0xFF8 if self.lay.fat_bits == 12 else 0xFFF8)
 

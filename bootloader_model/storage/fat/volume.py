@@ -6,11 +6,13 @@ FatFs: ``mount`` always succeeds (a volume without a file system mounts, then ev
 and FAT changes go through FatFs's one-sector window (:mod:`.core`), whole sectors of file data are written
 directly, one cluster per device write, and a partial sector waits in the file's own buffer until the
 position leaves that sector or the file is closed. A file's size and first cluster reach its directory
-entry only at close.
+entry only at close. Open files take slots of SYS_FS's file table and latch FatFs's per-file error
+(:class:`~bootloader_model.storage.file_api.FileObject`); a file opened for writing (``r+`` too) follows its
+cluster chain on a seek as FatFs does, with ``create_chain``: seeking past the end, or across an
+end-of-chain mark inside the file, links in new clusters, whose bytes are whatever the flash held.
 
-What it does not do: timestamps other than one fixed time, attributes, rename, FAT32, or the sharing
-locks of ``FF_FS_LOCK``. Seeking past the end of a file opened for writing extends it with zeros (FatFs
-leaves those bytes undefined).
+What it does not do: timestamps other than one fixed time, attributes, rename, FAT32, or the same-file
+rules of ``FF_FS_LOCK``.
 """
 
 from __future__ import annotations
@@ -19,78 +21,96 @@ from bootloader_model.storage.fat import format_volume, names
 from bootloader_model.storage.fat.layout import ATTR_ARCHIVE, ATTR_DIR, DIRENT, HARMONY_FATTIME
 from bootloader_model.storage.fat.mount import SS, BlockDevice, read_layout
 from bootloader_model.storage.fat.mounted_volume import Core, Entry
-from bootloader_model.storage.file_api import FsError, OpenFile, volume_path
+from bootloader_model.storage.file_api import FileObject, FileObjectError, FileTable, FsError, OpenFile, volume_path
 
 _MODES = {"r", "r+", "w", "w+", "a"}
 
 
-class FatFile:
-    """An open file; see :class:`bootloader_model.storage.file_api.OpenFile`."""
+class FatFile(FileObject):
+    """An open file: FatFs's ``FIL`` with ``f_read``, ``f_write``, ``f_lseek`` and ``f_sync`` re-expressed.
 
-    def __init__(self, core: Core, entry: Entry, mode: str, path: str, *, created: bool = False) -> None:
-        self._core, self._entry, self._path = core, entry, path
-        self._read = mode in ("r", "r+", "w+")
-        self._write = mode != "r"
+    The sector buffer (``fp->buf``/``fp->sect``), the current cluster and the position move exactly as
+    in FatFs, including where a failure leaves them: every place FatFs aborts raises
+    :class:`~bootloader_model.storage.file_api.FileObjectError`, which the base class latches.
+    """
+
+    def __init__(self, core: Core, entry: Entry, mode: str, path: str, table: FileTable, *, created: bool) -> None:
+        super().__init__(table, path)
+        self._core, self._entry = core, entry
+        self._can_read = mode in ("r", "r+", "w+")
+        self._can_write = mode != "r"
         self._sclust = entry.cluster
-        self._size = entry.ent.size
-        self._pos = 0
-        self._clust = 0  # cluster holding byte pos-1 (FatFs's fp->clust), 0 before the first
+        self._fsize = entry.ent.size
+        self._clust = 0  # fp->clust: the cluster holding byte pos-1
         self._buf = bytearray(SS)
-        self._bufsect = -1
-        self._bufdirty = False
+        self._sect = -1  # fp->sect: the sector in the buffer (FatFs's 0: none)
+        self._dirty = False
         # FatFs marks a file it created or truncated as modified, so close writes its entry even if empty.
         self._modified = created or mode in ("w", "w+")
-        self._closed = False
-        if mode == "a":
-            self.seek(self._size)
 
-    def _live(self) -> Core:
-        if self._closed:
-            raise FsError(f"{self._path}: file is closed")
-        return self._core
-
-    def _flush_buf(self) -> None:
-        if self._bufdirty:
-            self._core.dev.write(self._bufsect, self._buf)
-            self._bufdirty = False
-
-    def _cluster_for(self, pos: int, grow: bool) -> int:
-        """The cluster that holds byte ``pos``, which starts a cluster; allocate it when ``grow``."""
+    def open_at_end(self) -> None:
+        """``f_open`` with ``FA_OPEN_APPEND``: walk to the end; a broken chain fails the open itself."""
         core = self._core
-        if pos == 0:
-            if self._sclust == 0 and grow:
-                self._sclust = core.create_chain(0)
-            return self._sclust
-        nxt = core.next_cluster(self._clust)
-        if nxt == 0 and grow:
-            nxt = core.create_chain(self._clust)
-        return nxt
-
-    def read(self, n: int) -> bytes:
-        core = self._live()
-        if not self._read:
-            raise FsError(f"{self._path}: not opened for reading")
-        n = max(0, min(n, self._size - self._pos))
-        out = bytearray()
+        if self._fsize == 0:
+            return
+        self._pos = self._fsize
         bcs = core.lay.cluster_bytes
+        clst, ofs = self._sclust, self._fsize
+        while ofs > bcs:
+            clst = core.raw_fat(clst)
+            if clst <= 1:
+                raise FsError(f"{self.path}: cluster chain broken: volume damaged")
+            ofs -= bcs
+        self._clust = clst
+        if ofs % SS:
+            sc = core.clst2sect(clst)
+            if sc == 0:
+                raise FsError(f"{self.path}: cluster chain broken: volume damaged")
+            self._sect = sc + ofs // SS
+            self._buf[:] = core.dev.read(self._sect)
+
+    def _abort(self, what: str, partial: bytes = b"") -> FileObjectError:
+        return FileObjectError(f"{self.path}: {what}: volume damaged", partial=partial)
+
+    def _write_back(self) -> None:
+        if self._dirty:
+            self._core.dev.write(self._sect, self._buf)
+            self._dirty = False
+
+    def _read(self, n: int) -> bytes:
+        if not self._can_read:
+            raise FsError(f"{self.path}: not opened for reading")
+        core = self._core
+        csize = core.lay.sectors_per_cluster
+        n = max(0, min(n, self._fsize - self._pos))
+        out = bytearray()
         while n > 0:
-            if self._pos % bcs == 0:
-                self._clust = self._cluster_for(self._pos, grow=False)
-                if self._clust == 0:
-                    raise FsError(f"{self._path}: cluster chain shorter than the file: volume damaged")
-            sect = core.lay.sector_of(self._clust) + self._pos % bcs // SS
-            if self._pos % SS == 0 and n >= SS:
-                cc = min(n // SS, core.lay.sectors_per_cluster - self._pos % bcs // SS)
-                self._flush_buf()
-                data = core.dev.read(sect, cc)
-                out += data
-                self._pos += len(data)
-                n -= len(data)
-                continue
-            if self._bufsect != sect:
-                self._flush_buf()
-                self._buf[:] = core.dev.read(sect)
-                self._bufsect = sect
+            if self._pos % SS == 0:
+                csect = self._pos // SS & (csize - 1)
+                if csect == 0:
+                    clst = self._sclust if self._pos == 0 else core.raw_fat(self._clust)
+                    if clst < 2:
+                        raise self._abort(f"no cluster for byte {self._pos}", bytes(out))
+                    self._clust = clst
+                sect = core.clst2sect(self._clust)
+                if sect == 0:
+                    raise self._abort(f"cluster chain ends before byte {self._pos}", bytes(out))
+                sect += csect
+                cc = n // SS
+                if cc > 0:  # whole sectors straight into the caller's buffer, clipped at the cluster end
+                    cc = min(cc, csize - csect)
+                    data = bytearray(core.dev.read(sect, cc))
+                    if self._dirty and sect <= self._sect < sect + cc:
+                        o = (self._sect - sect) * SS
+                        data[o : o + SS] = self._buf
+                    out += data
+                    self._pos += len(data)
+                    n -= len(data)
+                    continue
+                if self._sect != sect:
+                    self._write_back()
+                    self._buf[:] = core.dev.read(sect)
+                self._sect = sect
             o = self._pos % SS
             k = min(n, SS - o)
             out += self._buf[o : o + k]
@@ -98,103 +118,128 @@ class FatFile:
             n -= k
         return bytes(out)
 
-    def write(self, data: bytes) -> int:
-        core = self._live()
-        if not self._write:
-            raise FsError(f"{self._path}: not opened for writing")
+    def _write(self, data: bytes) -> int:
+        if not self._can_write:
+            raise FsError(f"{self.path}: not opened for writing")
+        core = self._core
+        csize = core.lay.sectors_per_cluster
         view = memoryview(data)
-        bcs = core.lay.cluster_bytes
         done = 0
         while done < len(view):
-            if self._pos % bcs == 0:
-                clst = self._cluster_for(self._pos, grow=True)
-                if clst == 0:
-                    self._size = max(self._size, self._pos)
-                    raise FsError(f"{self._path}: volume full after {done} of {len(view)} bytes")
-                self._clust = clst
-            sect = core.lay.sector_of(self._clust) + self._pos % bcs // SS
-            rest = len(view) - done
-            self._modified = True
-            if self._pos % SS == 0 and rest >= SS:
-                # Whole sectors go straight to the device, clipped at the cluster end (one write per cluster).
-                cc = min(rest // SS, core.lay.sectors_per_cluster - self._pos % bcs // SS)
-                chunk = view[done : done + cc * SS]
-                if sect <= self._bufsect < sect + cc:
-                    self._buf[:] = chunk[(self._bufsect - sect) * SS : (self._bufsect - sect + 1) * SS]
-                    self._bufdirty = False
-                core.dev.write(sect, chunk)
-                done += cc * SS
-                self._pos += cc * SS
-            else:
-                if self._bufsect != sect:
-                    self._flush_buf()
-                    if self._pos < self._size or self._pos % SS:
-                        self._buf[:] = core.dev.read(sect)
-                    else:
-                        self._buf[:] = bytes(SS)
-                    self._bufsect = sect
-                o = self._pos % SS
-                k = min(rest, SS - o)
-                self._buf[o : o + k] = view[done : done + k]
-                self._bufdirty = True
-                done += k
-                self._pos += k
-            self._size = max(self._size, self._pos)
+            if self._pos % SS == 0:
+                csect = self._pos // SS & (csize - 1)
+                if csect == 0:
+                    # the first cluster (allocated on the first write), else follow or stretch the chain
+                    clst = (self._sclust or core.create_chain(0)) if self._pos == 0 else core.stretch(self._clust)
+                    if clst == 0:  # FatFs stops here and reports success with fewer bytes
+                        self._modified = True
+                        raise FsError(f"{self.path}: volume full after {done} of {len(view)} bytes")
+                    if clst == 1:
+                        raise self._abort(f"broken cluster chain at byte {self._pos}")
+                    self._clust = clst
+                    if self._sclust == 0:
+                        self._sclust = clst
+                self._write_back()
+                sect = core.clst2sect(self._clust)
+                if sect == 0:
+                    raise self._abort(f"cluster chain ends before byte {self._pos}")
+                sect += csect
+                cc = (len(view) - done) // SS
+                if cc > 0:  # whole sectors go straight to the device, clipped at the cluster end
+                    cc = min(cc, csize - csect)
+                    chunk = view[done : done + cc * SS]
+                    core.dev.write(sect, chunk)
+                    if sect <= self._sect < sect + cc:
+                        o = (self._sect - sect) * SS
+                        self._buf[:] = chunk[o : o + SS]
+                        self._dirty = False
+                    done += cc * SS
+                    self._pos += cc * SS
+                    self._fsize = max(self._fsize, self._pos)
+                    continue
+                if self._sect != sect and self._pos < self._fsize:
+                    self._buf[:] = core.dev.read(sect)
+                self._sect = sect
+            o = self._pos % SS
+            k = min(len(view) - done, SS - o)
+            self._buf[o : o + k] = view[done : done + k]
+            self._dirty = True
+            done += k
+            self._pos += k
+            self._fsize = max(self._fsize, self._pos)
+        self._modified = True
         return done
 
-    def seek(self, pos: int) -> None:
-        core = self._live()
-        if pos < 0:
-            raise FsError(f"{self._path}: negative seek")
-        if pos > self._size:
-            if not self._write:
-                pos = self._size  # FatFs clamps a read-only seek to the end of the file
-            else:
-                self.seek(self._size)
-                self.write(bytes(pos - self._size))
-                return
-        old_pos, old_clust = self._pos, self._clust
-        self._pos = pos
-        self._clust = 0
-        if pos:
+    def _seek(self, pos: int) -> None:
+        core = self._core
+        if pos > self._fsize and not self._can_write:
+            pos = self._fsize  # FatFs clips a read-only seek at the end of the file
+        ifptr = self._pos
+        self._pos = nsect = 0
+        ofs = pos
+        if ofs > 0:
             bcs = core.lay.cluster_bytes
-            target = (pos - 1) // bcs
-            if old_pos > 0 and old_clust and target >= (old_pos - 1) // bcs:
-                # f_lseek to the same or a following cluster walks on from the current one (FatFs does
-                # too); only a backward seek starts again at the first cluster.
-                c, steps = old_clust, target - (old_pos - 1) // bcs
+            if ifptr > 0 and (ofs - 1) // bcs >= (ifptr - 1) // bcs:
+                # the same or a following cluster: walk on from the current one
+                self._pos = (ifptr - 1) & ~(bcs - 1)
+                ofs -= self._pos
+                clst = self._clust
             else:
-                c, steps = self._sclust, target
-            for _ in range(steps):
-                c = core.next_cluster(c)
-            self._clust = c
+                clst = self._sclust
+                if self._can_write and clst == 0:
+                    clst = core.create_chain(0)
+                    self._sclust = clst
+                self._clust = clst
+            if clst != 0:
+                while ofs > bcs:
+                    ofs -= bcs
+                    self._pos += bcs
+                    # A writable file follows its chain with create_chain: an end mark (or garbage past the
+                    # last cluster) inside the file gets a new cluster linked in; a read-only one must not.
+                    clst = core.stretch(clst) if self._can_write else core.raw_fat(clst)
+                    if self._can_write and clst == 0:  # volume full: the position stops here
+                        ofs = 0
+                        break
+                    if clst <= 1 or clst >= core.n_fatent:
+                        raise self._abort(f"broken cluster chain seeking to {pos}")
+                    self._clust = clst
+                self._pos += ofs
+                if ofs % SS:
+                    nsect = core.clst2sect(clst)
+                    if nsect == 0:
+                        raise self._abort(f"broken cluster chain seeking to {pos}")
+                    nsect += ofs // SS
+        if self._can_write and self._pos > self._fsize:
+            # Extended: the new clusters keep whatever the flash holds; the size reaches the entry at close.
+            self._fsize = self._pos
+            self._modified = True
+        if self._pos % SS and nsect != self._sect:
+            self._write_back()
+            self._buf[:] = core.dev.read(nsect)
+            self._sect = nsect
 
-    def tell(self) -> int:
-        return self._pos
+    def _size(self) -> int:
+        return self._fsize
 
-    def size(self) -> int:
-        self._live()
-        return self._size
-
-    def sync(self) -> None:
+    def _sync(self) -> None:
         """FatFs's f_sync: write the buffered sector, then the directory entry, then the window."""
-        core = self._live()
+        core = self._core
         if not self._modified:
             return
-        self._flush_buf()
+        self._write_back()
         t = core.fattime
         cl = self._sclust
         core.update(self._entry, attr=self._entry.ent.attr | ATTR_ARCHIVE, cluster_hi=cl >> 16,
-                    cluster_lo=cl & 0xFFFF, size=self._size, wrt_time=t & 0xFFFF, wrt_date=t >> 16,
+                    cluster_lo=cl & 0xFFFF, size=self._fsize, wrt_time=t & 0xFFFF, wrt_date=t >> 16,
                     acc_date=0)  # fmt: skip
         core.sync_window()
         self._modified = False
 
-    def close(self) -> None:
+    def sync(self) -> None:
+        """``SYS_FS_FileSync``."""
         if self._closed:
-            return
-        self.sync()
-        self._closed = True
+            raise FsError(f"{self.path}: file is not open")
+        self._sync()
 
 
 class FatVolume:
@@ -209,6 +254,11 @@ class FatVolume:
         self.align = align
         self._core: Core | None = None
         self._tried = False
+        self.files = FileTable()
+
+    def initialize(self, max_files: int | None) -> None:
+        """``SYS_FS_Initialize``: an empty file table of ``max_files`` slots (None: no limit)."""
+        self.files.reset(max_files)
 
     # ------------------------------------------------------------------------------------------ mounting
     def mount(self) -> None:
@@ -292,6 +342,8 @@ class FatVolume:
         core.sync_window()
 
     def open(self, path: str, mode: str) -> OpenFile:
+        volume_path(path)
+        self.files.claim(path)
         if mode not in _MODES:
             raise FsError(f"{path}: bad open mode {mode!r}")
         core, parent, name, e = self._lookup(path)
@@ -314,7 +366,15 @@ class FatVolume:
                 core.remove_chain(old)
                 core.move(back)
                 core.last_clst = old - 1
-        return FatFile(core, e, mode, path, created=created)
+        f = FatFile(core, e, mode, path, self.files, created=created)
+        if mode == "a":
+            try:
+                f.open_at_end()
+            except FsError:
+                f.abandon()
+                self.files.open.remove(f)
+                raise
+        return f
 
     def exists(self, path: str) -> bool:
         if not self.has_filesystem():

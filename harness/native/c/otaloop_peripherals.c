@@ -162,3 +162,16 @@ WEAK void SYS_CACHE_CleanInvalidateDCache(void) {}
 WEAK void SYS_CACHE_InvalidateDCache_by_Addr(void *addr, int32_t size) { (void)addr, (void)size; }
 WEAK void SYS_CACHE_CleanDCache_by_Addr(void *addr, int32_t size) { (void)addr, (void)size; }
 WEAK void SYS_CACHE_CleanInvalidateDCache_by_Addr(void *addr, int32_t size) { (void)addr, (void)size; }
+
+/* ------------------------------------------------------------------------------------------ I2C1 */
+/* The TrustFlex build initialises the I2C bus of its ATECC608; no secure element answers on the host. */
+WEAK void I2C1_Initialize(void) {}
+WEAK bool I2C1_Read(uint16_t address, uint8_t *data, size_t length) { return (void)address, (void)data, (void)length, false; }
+WEAK bool I2C1_Write(uint16_t address, uint8_t *data, size_t length) { return (void)address, (void)data, (void)length, false; }
+WEAK bool I2C1_WriteRead(uint16_t address, uint8_t *wdata, size_t wlength, uint8_t *rdata, size_t rlength) {
+    return (void)address, (void)wdata, (void)wlength, (void)rdata, (void)rlength, false;
+}
+WEAK bool I2C1_IsBusy(void) { return false; }
+WEAK uint32_t I2C1_ErrorGet(void) { return 1u; }
+WEAK void I2C1_CallbackRegister(void *callback, uintptr_t context) { (void)callback, (void)context; }
+WEAK bool I2C1_TransferSetup(void *setup, uint32_t clock) { return (void)setup, (void)clock, true; }
