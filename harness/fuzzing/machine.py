@@ -581,13 +581,17 @@ class BoardStateMachine(RuleBasedStateMachine):
 
     def find_hazard(self) -> tuple[str, str, str] | None:
         """(hazard, property letter, what was seen) for the first broken property, or None."""
-        for found in self._hazards():
-            if found.name not in type(self).tolerate:
-                return found.name, found.prop, found.seen
-            # A tolerated hazard is forgiven once: what it lost is not reported again under another name.
-            if found.prop == "c":
-                self.recorded -= found.lost
-            elif found.prop == "d":
+        found = self._hazards()
+        if not found:
+            return None
+        primary = found[0]  # what broke first; the others are usually its consequences
+        if primary.name not in type(self).tolerate:
+            return primary.name, primary.prop, primary.seen
+        # A tolerated hazard is forgiven with its consequences: they are not reported again under other names.
+        for v in found:
+            if v.prop == "c":
+                self.recorded -= v.lost
+            elif v.prop == "d":
                 self._backup_gone = True
         return None
 
