@@ -1,17 +1,18 @@
 # Two entry points for a fresh machine: `make demo` (the main job) and `make test` (the whole suite).
-# Both build their own virtual environment in .venv; nothing is installed outside it.
+# Both build their own virtual environment in .venv; nothing is installed outside it. The test install
+# includes the optional extras (Dask for distributed sweeps, matplotlib for sweep plots) so their tests run.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-test
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test check bench firmware clean
+.PHONY: demo test check bench findings firmware clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,distributed,plot]'
 	touch $@
 
 $(DEVSTAMP): $(STAMP)
@@ -29,6 +30,10 @@ check: $(DEVSTAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# The power-cut sweep section of docs/findings.md: full-size sweeps, tables and plots (minutes on 2 cores).
+findings: $(STAMP)
+	$(BIN)/python -m harness.sweeps.findings
 
 firmware:
 	$(MAKE) -C fixtures/firmware

@@ -12,6 +12,7 @@ ALL = (
     "bootloader",
     "service",
     "update",
+    "sweep",
 )
 
 

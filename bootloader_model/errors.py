@@ -63,6 +63,10 @@ class ConsoleTimeout(BoardError):
         self.tail = tail
 
 
+class BoardDead(BoardError):
+    """The board gave no sign of life: no bootloader banner within the boot timeout after a reset or power-on."""
+
+
 class DeathString(BoardError):
     """The board printed a line that means it is broken (an exception dump, a stuck loop, ...)."""
 

@@ -60,6 +60,9 @@ class Gap:
 
 Pattern = str | bytes | re.Pattern[bytes]
 
+#: Bytes :meth:`Console.send_line` sends without waiting for the echo: fits the board's 127-byte receive ring.
+TYPE_AHEAD = 120
+
 
 def _compile(pattern: Pattern) -> re.Pattern[bytes]:
     if isinstance(pattern, re.Pattern):
@@ -164,9 +167,29 @@ class Console:
             self._recover(lost)
             write_all(self.port, data)  # type: ignore[arg-type]
 
-    def send_line(self, line: str) -> None:
-        """Type a command line as a terminal would: the text then CR."""
-        self.write(line.encode() + b"\r")
+    def send_line(self, line: str, *, echo_timeout: float = 10.0) -> None:
+        """Type a command line as a terminal would: the text then CR.
+
+        The board's UART receive ring holds 127 bytes (``UART1_READ_BUFFER_SIZE``) and its console task
+        takes one character per 10 ms, so a longer line sent at once loses its tail. A line of more than
+        :data:`TYPE_AHEAD` bytes is therefore typed in pieces, each after the board has echoed the one
+        before (waiting at most ``echo_timeout`` seconds for an echo, or as many bytes of other output).
+        """
+        data = line.encode() + b"\r"
+        if len(data) <= TYPE_AHEAD:
+            self.write(data)
+            return
+        for i in range(0, len(data), TYPE_AHEAD // 2):
+            piece = data[i : i + TYPE_AHEAD // 2]
+            mark = len(self.buffer)
+            self.write(piece)
+            echo = piece.rstrip(b"\r").replace(b"\0", b"")
+            deadline = time.monotonic() + echo_timeout
+            # The echo, or as many bytes of other output (a "buffer exceeded" notice splits an over-long echo).
+            while echo and echo not in self.buffer[mark:] and len(self.buffer) - mark < len(echo):
+                if time.monotonic() >= deadline:
+                    break
+                self.poll()
 
     def expect(self, pattern: Pattern, timeout: float = 10.0) -> re.Match[bytes]:
         """Wait until ``pattern`` appears after the previous match; return the match and move past it."""

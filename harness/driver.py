@@ -13,9 +13,10 @@ backends for that.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
-from bootloader_model.errors import BoardError, CallerError
+from bootloader_model.errors import BoardDead, BoardError, CallerError, ConsoleTimeout
 from harness.console import Console
 
 #: Callback events as the demo's ``app_ota.c`` prints them (spec section 1.2 and 9).
@@ -77,9 +78,19 @@ class BoardDriver:
 
     # ------------------------------------------------------------------------------------------- boots
     def wait_boot(self, timeout: float | None = None, *, app_timeout: float | None = None) -> BootInfo:
-        """Wait for the bootloader banner, then for ``APP: version <n>`` (or report a silent board)."""
+        """Wait for the bootloader banner, then for ``APP: version <n>`` (or report a silent application).
+
+        No banner within ``timeout`` raises :class:`~bootloader_model.errors.BoardDead`.
+        """
         con = self.console
-        con.expect(BOOT_BANNER, timeout or self.boot_timeout)
+        wait = timeout or self.boot_timeout
+        try:
+            con.expect(BOOT_BANNER, wait)
+        except ConsoleTimeout as exc:
+            raise BoardDead(
+                f"no bootloader banner within {wait:g} s: is the board powered, flashed and on this port? "
+                f"last bytes seen: {exc.tail[-60:]!r}"
+            ) from None
         start = con.pos
         try:
             m = con.expect(APP_VERSION, app_timeout or self.boot_timeout)
@@ -157,6 +168,22 @@ class BoardDriver:
         self.console.send_line("otactl status")
         m = self.console.expect(_STATUS, self.cmd_timeout)
         return Status(m.group(1).decode(), int(m.group(2)), int(m.group(3)), int(m.group(4)))
+
+    def wait_idle(self, timeout: float) -> Status:
+        """Ask ``otactl status`` until the service is in ``SYS_OTA_STATE_IDLE``; return that status.
+
+        Control messages are accepted only there (spec 2.1), and the service reaches it a few ticks after
+        the line that shows it is up (the IP line at boot, ``SYS_OTA_DB_ENTRY_SUCCESS`` with autoreset off):
+        a command typed at once would be refused. A :class:`BoardError` if it is not idle within
+        ``timeout`` seconds (a service waiting for its periodic timer never is).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.status()
+            if st.state == "SYS_OTA_STATE_IDLE":
+                return st
+            if time.monotonic() >= deadline:
+                raise BoardError(f"the OTA service was not idle within {timeout:g} s: {st.state}")
 
     # ----------------------------------------------------------------------------------------- sysota
     def sysota_set(

@@ -1,4 +1,4 @@
-"""`otaloop board` as a subprocess: one console line, a live pty, SIGTERM saves state, a second run reuses
+"""`otaloop board` as a subprocess: its console line, a live pty, SIGTERM saves state, a second run reuses
 it, and bad arguments give a one-line error with exit status 2. Also `otaloop run` as a subprocess."""
 
 from __future__ import annotations
@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import serial
 
 from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
 from harness.console import Console
 from harness.driver import BoardDriver
 from harness.image_server import ImageServer
+from harness.power_channel import ChannelPower
 from harness.transport import open_port
 
 CLI = [sys.executable, "-m", "harness.cli"]
@@ -29,13 +31,24 @@ def server() -> Iterator[ImageServer]:
         yield srv
 
 
-def _start(state: Path, factory: Path | None = None) -> tuple[subprocess.Popen[str], str]:
-    argv = [*CLI, "board", "--state", str(state)] + (["--factory", str(factory)] if factory else [])
+def _start(state: Path, factory: Path | None = None) -> tuple[subprocess.Popen[str], serial.SerialBase]:
+    """`otaloop board` on a pty, switched on through its control socket once the console is open.
+
+    As on a bench, the port is opened before the board is powered: opening a serial port discards what
+    the board printed before (pyserial flushes the input queue), so a board that boots before a slow host
+    opens its console loses its banner to nobody.
+    """
+    ctl = state.parent / f"{state.name}.ctl"
+    argv = [*CLI, "board", "--state", str(state), "--control", str(ctl), "--off"]
+    argv += ["--factory", str(factory)] if factory else []
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     assert proc.stdout is not None
     first = proc.stdout.readline()
     assert first.startswith("console: /dev/pts/"), first
-    return proc, first.split(" ", 1)[1].strip()
+    assert proc.stdout.readline().strip() == f"control: {ctl}"
+    port = open_port(first.split(" ", 1)[1].strip())
+    ChannelPower(ctl).on()
+    return proc, port
 
 
 def _stop(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
@@ -53,8 +66,7 @@ def test_board_serves_a_pty_saves_on_sigterm_and_resumes(tmp_path: Path, server:
     server.put_manifest(2, iu, digest)
     state = tmp_path / "state"
 
-    proc, tty = _start(state, factory)
-    port = open_port(tty)
+    proc, port = _start(state, factory)
     try:
         drv = BoardDriver(Console(port), boot_timeout=20)
         assert drv.wait_boot().app_version == 1
@@ -68,8 +80,7 @@ def test_board_serves_a_pty_saves_on_sigterm_and_resumes(tmp_path: Path, server:
     assert (state / "internal.bin").stat().st_size == 1 << 20
 
     server.put_manifest(1, server.url("/none.bin"), "00" * 32)  # nothing newer: the board must stay on v2
-    proc, tty = _start(state)  # no --factory: the saved board is reused
-    port = open_port(tty)
+    proc, port = _start(state)  # no --factory: the saved board is reused
     try:
         drv = BoardDriver(Console(port), boot_timeout=20)
         drv.console.send_line("reset")
@@ -164,8 +175,7 @@ def test_a_killed_board_keeps_its_flash_writes(tmp_path: Path, server: ImageServ
     iu, digest = server.put_image("wifi_ota_app_upgrade_ver2.bin", build_app(AppDescriptor(version=2), 60_000))
     server.put_manifest(2, iu, digest)
     state = tmp_path / "state"
-    proc, tty = _start(state, factory)
-    port = open_port(tty)
+    proc, port = _start(state, factory)
     try:
         drv = BoardDriver(Console(port), boot_timeout=20)
         drv.wait_event("SYS_OTA_UPDATE_CHECK_START", timeout=30)
@@ -176,8 +186,7 @@ def test_a_killed_board_keeps_its_flash_writes(tmp_path: Path, server: ImageServ
         port.close()
     proc.kill()
     proc.wait(timeout=10)
-    proc, tty = _start(state)
-    port = open_port(tty)
+    proc, port = _start(state)
     try:
         drv = BoardDriver(Console(port), boot_timeout=20)
         # The download, its DB row and boot control F0 survived the kill: power-on programs v2.

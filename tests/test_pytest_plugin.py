@@ -182,6 +182,7 @@ class RealBoard:
     tty: str
     images: Path
     http: str
+    pid: int
 
 
 def _free_port() -> int:
@@ -211,7 +212,7 @@ def real_board(tmp_path: Path) -> Iterator[RealBoard]:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert line.startswith("console: /dev/pts/"), line
-        yield RealBoard(line.split(" ", 1)[1].strip(), images, f"127.0.0.1:{port}")
+        yield RealBoard(line.split(" ", 1)[1].strip(), images, f"127.0.0.1:{port}", proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -252,6 +253,30 @@ def test_the_same_file_on_a_real_board_through_pyserial(pytester: pytest.Pyteste
     assert props["test_images_differ_by_version"]["otaloop_app_version"] == "1"
     assert props["c_update"]["otaloop_observation"] == "v1 -> v2 in one reset"
     assert "otaloop_board_seconds" not in props["c_update"]  # a real board has no virtual clock
+
+
+def test_a_lost_console_port_stops_the_run_after_that_test(pytester: pytest.Pytester, real_board: RealBoard) -> None:
+    pytester.makepyfile(
+        test_unplugged=f"""
+import os, signal, time
+
+
+def test_the_cable_is_pulled(ota_board):
+    os.kill({real_board.pid}, signal.SIGTERM)  # the board process exits and its pty goes away
+    time.sleep(1.0)
+    ota_board.status()
+
+
+def test_never_reached(ota_board):
+    pass
+"""
+    )
+    args = [f"--otaloop-port={real_board.tty}", "--otaloop-http", real_board.http, "--otaloop-reconnect", "0"]
+    result = _run(pytester, *args, f"--otaloop-images={real_board.images}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["E   *PortLost: *", "*Interrupted: otaloop: the board's console port was lost: *", "*1 failed*"]
+    )
 
 
 def test_markers_on_virtual_boards(pytester: pytest.Pytester) -> None:
@@ -425,6 +450,14 @@ def test_reuse_keeps_one_board_per_configuration(pytester: pytest.Pytester) -> N
     # Without reuse every test gets a fresh board, so the second one finds the factory app.
     result = _run(pytester)
     result.assert_outcomes(passed=2, failed=1)
+
+
+def test_reuse_on_a_real_board_skips_the_factory_restore(pytester: pytest.Pytester, real_board: RealBoard) -> None:
+    pytester.makepyfile(test_reuse=REUSE_TESTS)
+    args = [f"--otaloop-port={real_board.tty}", "--otaloop-http", real_board.http, "--otaloop-reuse"]
+    result = _run(pytester, *args, f"--otaloop-images={real_board.images}", "-rs")
+    result.assert_outcomes(passed=2, skipped=1)  # the `manual` test needs another factory app
+    result.stdout.fnmatch_lines(["otaloop: real board(s) at *; reusing the board between tests"])
 
 
 # ----------------------------------------------------------------------------------------- pytest-xdist

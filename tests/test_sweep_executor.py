@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from harness.cli import main
 from harness.image_server import ImageServer
+from harness.sweeps.bootloader import SceneSweep, sweep_scene
 from harness.sweeps.executor import InProcess, Processes, executor_for
 from harness.sweeps.fault_ids import Params
 from harness.sweeps.progress import Progress
 from harness.sweeps.update import (
+    MODES,
     CaseResult,
     Reference,
     SweepWorker,
@@ -99,3 +103,16 @@ def test_jobs_option(capsys: pytest.CaptureFixture[str]) -> None:
     assert executor_for(3, None).workers == 3
     assert main(["sweep", "update", "--jobs", "0"]) == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_bootloader_sweeps_on_worker_processes_equal_in_process(tmp_path: Path) -> None:
+    spec = SceneSweep("program", "internal", False, 32 * 1024, "harmony-3.9.1", MODES, stride=10, tail=3)
+    n, local = sweep_scene(spec, InProcess())
+    assert sweep_scene(spec, Processes(2)) == (n, local)
+    assert len(local) == len(spec.picks(n)) * 3 and spec.picks(n)[-3:] == [n - 3, n - 2, n - 1]
+    out = tmp_path / "cuts.json"
+    assert main(["sweep", "bootloader", "--scene", "backup", "--device", "internal", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    cuts = doc["sweeps"][0]["cuts"]
+    assert doc["format"] == "otaloop-bootloader-sweep/1" and len(cuts) == 12
+    assert cuts[0]["fault"] == "int@op0:before" and cuts[0]["outcome"] == "backup repeated, then factory image running"

@@ -18,12 +18,14 @@ from bootloader_model.storage.nor_flash import CutMode
 from harness.image_server import ImageServer
 from harness.sweeps.fault_ids import FaultId, Params
 from harness.sweeps.report import report
+from harness.sweeps.results import SweepRun
 from harness.sweeps.update import (
     MODES,
     CaseResult,
     Reference,
     UpdateRig,
     judge_state,
+    plan_sweep,
     record,
     replay,
     sweep,
@@ -225,7 +227,7 @@ def test_fault_id_must_match_the_recorded_update(rig: UpdateRig, ref: Reference)
 
 
 def test_docs_hold_the_default_outcome_table(ref: Reference, results: list[CaseResult]) -> None:
-    text = "\n".join(report(ref, results, MODES, 1))
+    text = "\n".join(report(SweepRun.of(plan_sweep(ref), results)))
     doc = (ROOT / "docs" / "power-cut-sweeps.md").read_text()
     assert text in doc, "regenerate the table in docs/power-cut-sweeps.md with: otaloop sweep update --markdown"
 

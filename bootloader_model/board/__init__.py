@@ -2,7 +2,8 @@
 
 * :mod:`.virtual_board` -- :class:`VirtualBoard` and :class:`BoardConfig`: power, reset, boot, what the
   application does, the state directory;
-* :mod:`.command_processor` -- Harmony's SYS_COMMAND line discipline on the console input.
+* :mod:`.command_processor` -- Harmony's SYS_COMMAND line discipline on the console input;
+* :mod:`.state_directory` -- the state directory's files saved and read as one set, and its lock.
 
 It does not pace itself against wall time or open any port: the host side (``harness``) does that.
 """

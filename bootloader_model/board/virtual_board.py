@@ -32,6 +32,7 @@ from enum import Enum
 from pathlib import Path
 
 from bootloader_model.board.command_processor import CommandGroup, CommandProcessor
+from bootloader_model.board.state_directory import current_path, save_set
 from bootloader_model.bootloader.program import MODEL, BootProgram, program_from_spec
 from bootloader_model.bootloader.provisioning import provision_unified
 from bootloader_model.bootloader.result import BootResult, Outcome
@@ -54,6 +55,13 @@ META_FILE = "board.json"
 
 #: How many back-to-back software resets one power-on follows before reporting a reset loop.
 MAX_RESETS_PER_STEP = 8
+#: Bytes UART1's receive ring holds: ``UART1_READ_BUFFER_SIZE`` (128) of the application's PLIB, less the
+#: slot a ring buffer keeps free.
+UART_RX_BYTES = 127
+#: Default transcript window (bytes of console output the board keeps for hosts and tests).
+TRANSCRIPT_WINDOW = 1 << 20
+#: Boots and board events kept: the latest KEEP_RECORDS to 2 x KEEP_RECORDS.
+KEEP_RECORDS = 1000
 
 
 class AppState(str, Enum):
@@ -79,6 +87,7 @@ class BoardConfig:
     crash_delay_s: float = 0.05  # a crash-at-boot application resets this long after the jump
     timed_flash: bool = True  # flash operations take datasheet time on the virtual clock
     network: str = "loopback"  # "loopback": only 127.0.0.0/8 and localhost are reachable; "open": any host
+    transcript_window: int = TRANSCRIPT_WINDOW  # console bytes kept in VirtualBoard.transcript (>= 1)
     #: What runs at reset: "model" (the Python model of Harmony's bootloader) or "native:CACHE_DIR" (the
     #: user's bootloader C code built by ``otaloop native build``; profile, build_stamp and
     #: bootloader_variant then come from that build).
@@ -110,6 +119,8 @@ class VirtualBoard:
         self.config = cfg = config or BoardConfig()
         if cfg.network not in ("loopback", "open"):
             raise CallerError(f"unknown network policy {cfg.network!r}; choose loopback or open")
+        if not (isinstance(cfg.transcript_window, int) and cfg.transcript_window >= 1):
+            raise CallerError(f"transcript_window must be a positive number of bytes, got {cfg.transcript_window!r}")
         if cfg.ext_size not in SIZES:
             raise CallerError(f"unknown external flash size {cfg.ext_size!r}; choose {' or '.join(SIZES)}")
         self.clock = clock or VirtualClock()
@@ -119,14 +130,20 @@ class VirtualBoard:
         self.internal = NorFlash(PIC32MZ1025W104132, strict=False, timed=cfg.timed_flash, keep_log=False)
         self.external = NorFlash(SIZES[cfg.ext_size], strict=False, timed=cfg.timed_flash, keep_log=False)
         self.state = AppState.OFF
-        self.transcript = bytearray()  # everything printed since the board object was made
-        # (transcript offset, virtual time) of every print, so a host can tell when a line came out.
+        # The last ``config.transcript_window`` bytes printed (older bytes are dropped in blocks), for hosts and
+        # tests; :attr:`printed` counts every byte ever printed, so offsets stay absolute.
+        self.transcript = bytearray()
+        self.printed = 0
+        # (offset, virtual time) of every print that started at a new time, so a host can tell when a line
+        # came out (:meth:`printed_at`); trimmed with the transcript.
         self.print_times: list[tuple[int, float]] = []
-        self._out = bytearray()  # printed and not yet taken by the UART link
-        self._rx = bytearray()
+        self._out = bytearray()  # printed and not yet taken by the UART link (at most one window)
+        self._rx = bytearray()  # UART1's receive ring: at most UART_RX_BYTES unread bytes
+        self.uart_overruns = 0  # bytes lost because the receive ring was full
         self.network_enabled = True
-        self.boots: list[BootResult] = []
-        self.history: list[BoardEvent] = []
+        self.boots: list[BootResult] = []  # the last KEEP_RECORDS or more boots
+        self.history: list[BoardEvent] = []  # the last KEEP_RECORDS or more events; see event_count
+        self.history_dropped = 0  # events trimmed off the front of history
         self.last_cut: PowerCut | None = None
         self._app: _App | None = None
         self._pending_reset = False
@@ -136,9 +153,22 @@ class VirtualBoard:
 
     # ------------------------------------------------------------------------------------ console I/O
     def _print(self, data: bytes) -> None:
-        self.print_times.append((len(self.transcript), self.clock.now()))
+        if not data:
+            return
+        now = self.clock.now()
+        if not self.print_times or self.print_times[-1][1] != now:
+            self.print_times.append((self.printed, now))
+        self.printed += len(data)
         self.transcript += data
         self._out += data
+        window = self.config.transcript_window
+        if len(self.transcript) > window + window // 4:  # trim in blocks: amortised O(1) per byte
+            del self.transcript[: len(self.transcript) - window]
+            start = self.printed - len(self.transcript)
+            keep = max(0, bisect.bisect_right(self.print_times, (start, float("inf"))) - 1)
+            del self.print_times[:keep]
+        if len(self._out) > window:  # nobody takes the output: a UART with nothing attached loses it
+            del self._out[: len(self._out) - window]
 
     def take_output(self) -> bytes:
         """What the board printed since the last call (the bytes a UART would have sent)."""
@@ -147,16 +177,37 @@ class VirtualBoard:
         return out
 
     def uart_rx(self, data: bytes) -> None:
-        """Bytes typed on the console. Only a running healthy application reads them; otherwise lost."""
-        if self.state is AppState.RUNNING:
-            self._rx += data
+        """Bytes arriving on UART1. Only a running healthy application reads them; otherwise lost.
+
+        They wait in the PLIB's receive ring (``UART1_READ_BUFFER_SIZE`` 128, one slot kept free) until the
+        console task reads them at the board's next step; what arrives while the ring is full is lost
+        (counted in :attr:`uart_overruns`), as on the board. The model's console task empties the ring at
+        every step, where the firmware's takes one character per 10 ms pass.
+        """
+        if self.state is not AppState.RUNNING:
+            return
+        room = max(0, UART_RX_BYTES - len(self._rx))
+        self._rx += data[:room]
+        self.uart_overruns += max(0, len(data) - room)
 
     def printed_at(self, offset: int) -> float | None:
-        """Virtual time at which transcript byte ``offset`` was printed (None past the end)."""
-        if not 0 <= offset < len(self.transcript):
+        """Virtual time at which byte ``offset`` (counted from the board's first print) was printed.
+
+        None past the end, and for bytes older than the transcript window.
+        """
+        if not self.printed - len(self.transcript) <= offset < self.printed:
             return None
         i = bisect.bisect_right(self.print_times, (offset, float("inf"))) - 1
-        return self.print_times[i][1]
+        return self.print_times[i][1] if i >= 0 else None
+
+    @property
+    def event_count(self) -> int:
+        """Events noted since the board was made (``history`` keeps only the latest)."""
+        return self.history_dropped + len(self.history)
+
+    def events_since(self, count: int) -> list[BoardEvent]:
+        """The events noted after the first ``count`` (as far as ``history`` still holds them)."""
+        return self.history[max(0, count - self.history_dropped) :]
 
     @property
     def text(self) -> str:
@@ -216,28 +267,31 @@ class VirtualBoard:
 
     # ------------------------------------------------------------------------------------------- state
     def save(self, state_dir: str | os.PathLike[str]) -> None:
-        """Write both flash arrays as raw images (atomically) and a small metadata file."""
+        """Write both flash arrays as raw images and a small metadata file, as one set.
+
+        A process killed at any moment leaves the previous set or this one, never a mix
+        (:mod:`bootloader_model.board.state_directory`).
+        """
         d = Path(state_dir)
         d.mkdir(parents=True, exist_ok=True)
-        self.internal.dump(d / INTERNAL_FILE)
-        self.external.dump(d / EXTERNAL_FILE)
         meta = {"ext_size": self.config.ext_size, "internal": INTERNAL_FILE, "external": EXTERNAL_FILE}
-        tmp = d / (META_FILE + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=2) + "\n")
-        os.replace(tmp, d / META_FILE)
+        files: dict[str, bytes | bytearray] = {
+            INTERNAL_FILE: self.internal.data,
+            EXTERNAL_FILE: self.external.data,
+            META_FILE: (json.dumps(meta, indent=2) + "\n").encode(),
+        }
+        save_set(d, files)
 
     def load(self, state_dir: str | os.PathLike[str]) -> None:
-        """Load flash images saved by :meth:`save` (board off)."""
+        """Load flash images saved by :meth:`save` (board off): the newest complete set."""
         if self.powered:
             raise CallerError("load state while the board is powered off")
-        d = Path(state_dir)
-        self.internal.load(d / INTERNAL_FILE)
-        self.external.load(d / EXTERNAL_FILE)
+        self.internal.load(current_path(state_dir, INTERNAL_FILE))
+        self.external.load(current_path(state_dir, EXTERNAL_FILE))
 
     @staticmethod
     def has_state(state_dir: str | os.PathLike[str]) -> bool:
-        d = Path(state_dir)
-        return (d / INTERNAL_FILE).is_file() and (d / EXTERNAL_FILE).is_file()
+        return current_path(state_dir, INTERNAL_FILE).is_file() and current_path(state_dir, EXTERNAL_FILE).is_file()
 
     # -------------------------------------------------------------------------------------------- time
     def run_until(self, predicate: Callable[[], bool], max_virtual_s: float, *, speed: float = 1e6) -> bool:
@@ -316,6 +370,9 @@ class VirtualBoard:
     # -------------------------------------------------------------------------------------- internals
     def _note(self, kind: str, detail: str = "") -> None:
         self.history.append(BoardEvent(self.clock.now(), kind, detail))
+        if len(self.history) > 2 * KEEP_RECORDS:
+            self.history_dropped += len(self.history) - KEEP_RECORDS
+            del self.history[:-KEEP_RECORDS]
 
     def _guard(self, action: Callable[[], None]) -> None:
         try:
@@ -352,6 +409,8 @@ class VirtualBoard:
             before = self.internal.busy_s
             result = self.bootloader.boot(self.internal, self.external, self._print)
             self.boots.append(result)
+            if len(self.boots) > 2 * KEEP_RECORDS:
+                del self.boots[:-KEEP_RECORDS]
             self.clock.advance(max(0.0, self.internal.busy_s - before))
             self._charge_external_time()
             if result.outcome is Outcome.RESET:

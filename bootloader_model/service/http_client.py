@@ -46,6 +46,8 @@ MAX_PATH = 256
 CONNECT_TIMEOUT_MS = 360_000
 #: The application's whole FreeRTOS heap (``configTOTAL_HEAP_SIZE``): the header block lives there.
 MAX_HEADER_BLOCK = 28_000
+#: Distinct refused hosts remembered for the host to report (the loopback-only policy).
+MAX_BLOCKED_HOSTS = 64
 
 Console = Callable[[bytes], None]
 
@@ -161,8 +163,8 @@ class HttpClient:
 
     ``loopback_only`` (the default) confines the virtual board to this machine: a URL whose host is not
     ``localhost`` or a loopback address fails as an unresolvable name would, without any DNS query or
-    connection leaving the host, and the attempt is recorded in :attr:`blocked`. Boards that should reach
-    a LAN server set it to False.
+    connection leaving the host, and the host is recorded in :attr:`blocked` (each once, at most 64).
+    Boards that should reach a LAN server set it to False.
     """
 
     loopback_only: bool = True
@@ -185,6 +187,10 @@ class HttpClient:
         self.on_header: Callable[[Response], None] = lambda r: None
         self.on_payload: Callable[[bytes], None] = lambda b: None
         self.blocked: list[str] = []  # hosts refused by the loopback-only policy
+
+    def _note_blocked(self, host: str) -> None:
+        if host not in self.blocked and len(self.blocked) < MAX_BLOCKED_HOSTS:
+            self.blocked.append(host)
 
     def _ms(self) -> float:
         return self.clock.now() * 1000.0
@@ -232,7 +238,7 @@ class HttpClient:
         if st is State.NAME_LOOKUP:
             assert self.uri is not None
             if self.loopback_only and not is_loopback(self.uri.host):
-                self.blocked.append(self.uri.host)
+                self._note_blocked(self.uri.host)
                 self._close("DNS_FAILED")
                 return True
             try:
@@ -247,7 +253,7 @@ class HttpClient:
                 self._close("CONNECT_FAILED")  # no TLS stack in the model
                 return True
             if self.loopback_only and not is_loopback(self.ip):
-                self.blocked.append(self.uri.host)
+                self._note_blocked(self.uri.host)
                 self._close("CONNECT_FAILED")  # as an unreachable host would, but without leaving the machine
                 return True
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -149,6 +149,8 @@ class OtaService(UpdateCheck):
         """Call the registered user callback (``g_otaSrvcCallBack``)."""
         if self.user_callback is not None:
             self.events.append(status)
+            if len(self.events) > 2000:  # the latest 1000 to 2000 events: a long run holds bounded memory
+                del self.events[:-1000]
             self.user_callback(status)
 
     @property

@@ -63,8 +63,9 @@ def run_until(
     slow but live server is never timed out early), then runs ``speed`` times faster. A closed peer or a
     full manifest buffer cannot deliver anything more, so those waits are skipped at once.
 
-    With ``wall_limit_s``, it also returns False once about that much wall time has passed, so a caller
-    serving a console is never held up by the network; pass the same ``network`` on every call so the
+    With ``wall_limit_s``, it also returns False when it would wait on the network after about that much
+    wall time, so a caller serving a console is never held up by the network (the service's own work, a few
+    ticks at a time, is not cut short); pass the same ``network`` on every call so the
     grace period runs on across returns.
     """
     clock = svc.clock
@@ -85,10 +86,10 @@ def run_until(
                 clock.advance_to(target - TICK_S)
             svc.tick()
             continue
-        t0 = time.perf_counter()
-        if wall_end is not None and t0 >= wall_end:
-            return False
         if svc.waiting_on_network():
+            t0 = time.perf_counter()
+            if wall_end is not None and t0 >= wall_end:
+                return False  # only a wait on the network is cut short: the service's own work runs on
             sock = svc.client.waiting_socket()  # None: closed peer or full buffer, nothing can arrive
             if net.silent_since is None:
                 net.silent_since = t0

@@ -19,6 +19,7 @@ modelled as uniform, see :data:`SST26VF032B`).
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import re
@@ -176,6 +177,13 @@ class FaultPlan:
         return cls(int(m["op"]), CutMode(m["mode"]), int(m["seed"] or 0))
 
 
+@functools.cache
+def _erased_unit(value: int, size: int) -> bytes:
+    """An erased unit's bytes, shared by every flash object (a chip-sized one is megabytes: sweeps build
+    thousands of boards)."""
+    return bytes([value]) * size
+
+
 @dataclass
 class Snapshot:
     """A saved flash state (contents, counters, log length); see :meth:`NorFlash.snapshot`."""
@@ -209,12 +217,15 @@ class NorFlash:
     #: an erase; ``kind`` is ``"erase:<unit>"`` or ``"program"``), so sweeps can record the exact operation
     #: stream of a whole board without subclassing the flash the board built.
     observer: Callable[[NorFlash, str, int, bytes], None] | None = field(init=False, default=None, repr=False)
+    #: Called as ``read_observer(address, length)`` on each :meth:`read`, so a sweep can learn which bytes a
+    #: run depended on (and reuse its verdict for any state that agrees on them).
+    read_observer: Callable[[int, int], None] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         g = self.geometry
         self.data = bytearray([g.erased_value]) * g.size
         self.wear = [0] * (g.size // g.min_erase)
-        self._erased = {size: bytes([g.erased_value]) * size for size in g.erase_units.values()}
+        self._erased = {size: _erased_unit(g.erased_value, size) for size in g.erase_units.values()}
 
     # ----------------------------------------------------------------------------------------- helpers
     def _offset(self, address: int, length: int) -> int:
@@ -254,6 +265,8 @@ class NorFlash:
     def read(self, address: int, length: int) -> bytes:
         """Read bytes; reads are not counted and never cut."""
         off = self._offset(address, length)
+        if self.read_observer is not None:
+            self.read_observer(address, length)
         return bytes(self.data[off : off + length])
 
     def erase(self, address: int, kind: str | None = None) -> None:

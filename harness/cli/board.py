@@ -2,9 +2,12 @@
 
 On first use of a state directory the board is provisioned with the factory application (the "unified
 hex" programmed by MPLAB); later runs reuse the flash images in the directory. The state is written
-atomically at every reset and power-off of the board, within 0.2 s of any flash write, and on exit, so
-killing the process loses at most the flash writes of its last fraction of a second. The first line on
-stdout is ``console: <device path or pyserial URL>``; with ``--control`` a second says ``control: PATH``.
+at every reset and power-off of the board, within 0.2 s of any flash write, and on exit, so killing the
+process loses at most the flash writes of its last fraction of a second; the files are saved as one set,
+so a kill leaves the previous set or the new one, never a mix. One board at a time uses a directory: a
+second ``otaloop board`` on it is refused with the first one's PID (a killed board's lock is released by
+the system). The first line on stdout is ``console: <device path or pyserial URL>``; with ``--control``
+a second says ``control: PATH``.
 
 ``--control PATH`` answers power commands on a Unix socket (``otaloop power on|off|cycle|status
 --control PATH``), as a relay or a switchable USB hub switches a real board. ``--console-link PATH`` makes
@@ -22,6 +25,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from bootloader_model.board import state_directory
 from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
 from bootloader_model.bootloader.program import BOOTLOADER_HELP
 from bootloader_model.errors import CallerError
@@ -106,6 +110,15 @@ def run_board(args: argparse.Namespace) -> int:
         state.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CallerError(f"cannot create state directory {state}: {exc.strerror}") from None
+    held = state_directory.lock(state)  # one board per directory: a second one is refused, naming this PID
+    try:
+        state_directory.recover(state)  # finish or discard a save a killed board left half done
+        return _run_locked(args, state, profile)
+    finally:
+        held.release()
+
+
+def _run_locked(args: argparse.Namespace, state: Path, profile: QuirkProfile) -> int:
     board = VirtualBoard(
         BoardConfig(profile=profile, ext_size=args.ext_size, network=args.network, bootloader=args.bootloader)
     )
@@ -144,7 +157,7 @@ def run_board(args: argparse.Namespace) -> int:
     if control is not None:
         print(f"control: {control.path}", flush=True)
         control.start()
-    saved = len(board.history)
+    saved = board.event_count
     saved_ops = (board.internal.op_count, board.external.op_count)
     warned: set[str] = set()
 
@@ -153,9 +166,9 @@ def run_board(args: argparse.Namespace) -> int:
         # every 0.2 s of wall time): a killed process then loses at most the last 0.2 s of flash writes.
         nonlocal saved, saved_ops
         ops = (board.internal.op_count, board.external.op_count)
-        if ops != saved_ops or any(e.kind in SAVE_ON for e in board.history[saved:]):
+        if ops != saved_ops or any(e.kind in SAVE_ON for e in board.events_since(saved)):
             board.save(state)
-        saved, saved_ops = len(board.history), ops
+        saved, saved_ops = board.event_count, ops
         for host in sorted(set(board.blocked_hosts) - warned):
             warned.add(host)
             print(

@@ -10,8 +10,8 @@ virtual board, so what they write is what the board would write:
 * ``fsck IMAGE`` -- a read-only consistency check; prints the partition offset for mtools and fsck.fat;
 * ``dump STATE -o FILE`` / ``load STATE FILE`` -- copy a virtual board's raw flash image out of, or into,
   its state directory (``--internal`` for the 1 MiB program flash; default the external SST26). ``load``
-  takes, for example, an SST26 read back from a real board with a programmer; load while the board is
-  not running, since ``otaloop board`` rewrites the state at its next reset or exit.
+  takes, for example, an SST26 read back from a real board with a programmer; it is refused while an
+  ``otaloop board`` holds the directory, since the board rewrites the state at its next save.
 
 Paths may be volume paths (``/ota/x.bin``) or Harmony paths (``/mnt/myDrive1/ota/x.bin``). It does not
 repair volumes (use ``fsck.fat`` on a copy) or touch the internal flash image.
@@ -23,6 +23,7 @@ import argparse
 import os
 from pathlib import Path
 
+from bootloader_model.board import state_directory
 from bootloader_model.board.virtual_board import EXTERNAL_FILE, INTERNAL_FILE
 from bootloader_model.errors import CallerError
 from bootloader_model.storage.external_flash import SIZES, ExternalFlash
@@ -171,6 +172,7 @@ def _state_file(args: argparse.Namespace) -> tuple[Path, set[int]]:
 
 def cmd_dump(args: argparse.Namespace) -> int:
     src, _ = _state_file(args)
+    src = state_directory.current_path(src.parent, src.name)  # the newest complete save
     try:
         data = src.read_bytes()
     except OSError as exc:
@@ -191,7 +193,9 @@ def cmd_load(args: argparse.Namespace) -> int:
         raise CallerError(f"{args.file} has {len(data)} bytes; {dst.name} must be {want} (state left unchanged)")
     if dst.exists() and dst.stat().st_size != len(data):
         raise CallerError(f"{args.file} is not the size of the board's {dst.name} ({dst.stat().st_size} bytes)")
-    _write(dst, data)
+    with state_directory.lock(dst.parent):  # not under a running board's feet
+        state_directory.recover(dst.parent)
+        _write(dst, data)
     print(f"{args.file}: {len(data)} bytes -> {dst}")
     return 0
 

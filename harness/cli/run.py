@@ -23,7 +23,7 @@ from harness.board_runner import DEFAULT_SPEED, check_speed
 from harness.cli.help import help_text
 from harness.power import CommandPower
 from harness.scenarios import CONFIGS, REGISTRY
-from harness.scenarios.benches import DEFAULT_RECONNECT, LINKS, SerialBench
+from harness.scenarios.benches import DEFAULT_BOOT_TIMEOUT, DEFAULT_RECONNECT, LINKS, SerialBench
 from harness.scenarios.runner import (
     Result,
     failures_text,
@@ -78,7 +78,15 @@ def register(sub: Any) -> None:
         default=DEFAULT_RECONNECT,
         metavar="SECONDS",
         help="how long a vanished console port (USB re-enumeration after a power cycle) may take to come back "
-        f"before the run stops (default {DEFAULT_RECONNECT:g}; 0: never reopen)",
+        f"before the scenario fails and the rest are not run (default {DEFAULT_RECONNECT:g}; 0: never reopen)",
+    )
+    real.add_argument(
+        "--boot-timeout",
+        type=float,
+        default=DEFAULT_BOOT_TIMEOUT,
+        metavar="SECONDS",
+        help="how long to wait for the bootloader banner after a reset or power-on before calling the board dead "
+        f"(default {DEFAULT_BOOT_TIMEOUT:g}); the scenarios after it then fail at once until it prints one again",
     )
     p.set_defaults(func=run_scenarios)
 
@@ -182,6 +190,7 @@ def run_scenarios(args: argparse.Namespace) -> int:
                 power=power,
                 log=log,
                 reconnect=args.reconnect,
+                boot_timeout=args.boot_timeout,
             )
             try:
                 results = run_suite(scenarios, serial_provider(serial), progress=_progress)

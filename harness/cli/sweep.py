@@ -7,7 +7,10 @@ every operation.
 
 ``otaloop sweep update`` cuts power at every flash operation (both flashes) of a whole update, v1 to v2
 over loopback HTTP, and prints the outcome counts per phase (``docs/power-cut-sweeps.md``);
-``--replay FAULT_ID`` re-runs one case with a real fault plan and prints its transcript.
+``--replay FAULT_ID`` re-runs one case with a real fault plan and prints its transcript. ``--jobs N``
+spreads the cases over N worker processes (all cores by default), ``--scheduler ADDRESS`` over a Dask
+cluster; ``--json`` and ``--plot`` keep every case; ``--shard I/N`` judges one part of a sweep, and
+``otaloop sweep merge`` joins the parts' JSON files.
 """
 
 from __future__ import annotations
@@ -16,18 +19,23 @@ import argparse
 import dataclasses
 import hashlib
 import time
+from pathlib import Path
 
-from bootloader_model.errors import CallerError
+from bootloader_model.errors import BoardError, CallerError
 from bootloader_model.quirks import QuirkProfile
-from bootloader_model.storage.nor_flash import CutMode, OpRecord
+from bootloader_model.storage.nor_flash import CutMode
 from harness.cli.help import help_text
 from harness.image_server import ImageServer
-from harness.sweeps.bootloader import DEVICES, SCENES, build_scene, dry_run, markdown_table, sweep
-from harness.sweeps.executor import executor_for
+from harness.sweeps.bootloader import DEVICES, SCENES, CutResult, SceneSweep, dumps_cuts, markdown_table, sweep_scene
+from harness.sweeps.double import double_report, dumps_double, run_double
+from harness.sweeps.double import replay as replay_double
+from harness.sweeps.executor import Executor, WorkerLost, executor_for
 from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId, Params
+from harness.sweeps.plot import check_path, plot, require_matplotlib
 from harness.sweeps.progress import Progress
 from harness.sweeps.report import report
-from harness.sweeps.update import Reference, UpdateRig, plan_sweep, record, replay, run_sweep
+from harness.sweeps.results import SweepRun, dump, load, merge
+from harness.sweeps.update import Reference, SweepPlan, UpdateRig, plan_sweep, record, replay, run_sweep, shard_spans
 
 DEFAULT_STRIDE = 250
 TAIL = 40  # the last operations of a sampled sweep are always visited (file close, directory update)
@@ -48,24 +56,33 @@ def run(args: argparse.Namespace) -> int:
         raise CallerError("--modes is empty")
     if args.stride < 1:
         raise CallerError("--stride must be at least 1")
-    profile = QuirkProfile.named(args.profile)
+    QuirkProfile.named(args.profile)  # an unknown profile is a one-line error before any work
+    if args.json is not None and not Path(args.json).resolve().parent.is_dir():
+        raise CallerError(f"--json {args.json}: no such directory")
+    executor = executor_for(args.jobs, None)
+    done: list[tuple[SceneSweep, list[CutResult]]] = []
     for device in devices:
         for name in scenes:
             t0 = time.perf_counter()
-            scene = build_scene(name, fat=device == "external" or args.fat, image_size=args.image_size, profile=profile)
-            n = len(dry_run(scene, device))
             stride = args.stride if device == "external" and name == "backup" else 1
-
-            def pick(k: int, op: OpRecord, n: int = n, stride: int = stride) -> bool:
-                return k % stride == 0 or k >= n - TAIL
-
-            results = sweep(scene, device, modes, pick)
+            fat = device == "external" or args.fat
+            spec = SceneSweep(
+                name, device, fat, args.image_size, args.profile, modes, stride, TAIL if stride > 1 else 0
+            )
+            with Progress(0, f"{name}: {device} flash") as bar:
+                try:
+                    n, results = sweep_scene(spec, executor, bar)
+                except WorkerLost as exc:
+                    raise BoardError(str(exc)) from None
+            done.append((spec, results))
             sampled = f", every {stride}th op and the last {TAIL}" if stride > 1 else ""
             print(f"### {name}: {device} flash ({n} operations{sampled}; {len(results)} cuts)\n")
             print(markdown_table(results) if results else "No flash operations on this device in this run.")
             print()
             if args.timing:
                 print(f"({time.perf_counter() - t0:.1f} s)\n")
+    if args.json is not None:
+        Path(args.json).write_text(dumps_cuts(done))
     return 0
 
 
@@ -92,26 +109,106 @@ def run_update(args: argparse.Namespace) -> int:
     seed = DEFAULT_SEED if args.seed is None else args.seed
     if seed < 0:
         raise CallerError("--seed must be >= 0")
-    executor = executor_for(args.jobs, None)
+    shard = _shard(args.shard)
+    if args.double and (args.shard or args.plot):
+        raise CallerError("--double prints its own table; --shard and --plot are for single-cut sweeps")
+    _check_outputs(args)
+    executor = executor_for(args.jobs, args.scheduler)
     with ImageServer() as server:
         rig = UpdateRig(params, server)
         ref = record(rig)
         if args.bootloader != "model":
             print(f"bootloader: {args.bootloader}")
         if args.replay is not None:
-            return _print_replay(rig, ref, fault)
+            return _print_double_replay(rig, ref, fault) if fault.second else _print_replay(rig, ref, fault)
         plan = plan_sweep(ref, modes, stride=args.stride, seed=seed)
+        if args.double:
+            return _run_double(plan, executor, args)
+        spans = shard_spans(len(plan.ops), shard)
         t0 = time.perf_counter()
-        with Progress(plan.cases(), f"{params.scenario} sweep") as bar:
-            results = run_sweep(plan, executor, progress=bar.advance)
+        with Progress(sum(plan.cases(lo, hi) for lo, hi in spans), f"{params.scenario} sweep") as bar:
+            try:
+                results = run_sweep(plan, executor, spans=spans, progress=bar.advance)
+            except WorkerLost as exc:
+                raise BoardError(str(exc)) from None
         took = time.perf_counter() - t0
-    lines = report(ref, results, modes, args.stride, worst=args.worst)
+    run = SweepRun.of(plan, results, shard)
+    rate = len(results) / took if took > 0 else 0.0
+    _output(run, args, f"({took:.1f} s, {rate:,.0f} cases/s on {executor.workers} worker(s))")
+    return 0
+
+
+def _run_double(plan: SweepPlan, executor: Executor, args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    with Progress(plan.cases(), f"{plan.params.scenario} double cuts, first cuts done:") as bar:
+        try:
+            cases = run_double(plan, executor, progress=bar.advance)
+        except WorkerLost as exc:
+            raise BoardError(str(exc)) from None
+    took = time.perf_counter() - t0
+    if args.json is not None:
+        Path(args.json).write_text(dumps_double(plan, cases))
+    lines = double_report(plan, cases)
+    if args.markdown:
+        print("\n".join(lines))
+    else:
+        print("\n".join(line.replace("`", "") for line in lines))
+        print(f"({took:.1f} s, {len(cases) / max(took, 1e-9):,.0f} double cuts/s on {executor.workers} worker(s))")
+    return 0
+
+
+def _print_double_replay(rig: UpdateRig, ref: Reference, fault: FaultId) -> int:
+    done = replay_double(rig, ref, fault)
+    print(f"fault {fault}: first cut {fault.first}, then a second cut during the recovery run")
+    print(f"outcome of the first cut alone: {done.first.line()}")
+    print("--- console from power-on after the first cut until the second ---")
+    print(done.recovery_transcript.rstrip())
+    print("---")
+    for name, data in zip(("internal", "external"), done.state, strict=True):
+        print(f"{name} flash after the second cut: sha256 {hashlib.sha256(data).hexdigest()}")
+    print(f"outcome: {done.judgement.line()}")
+    return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse unusable --json/--plot files before a long sweep runs, not after."""
+    if args.plot is not None:
+        check_path(args.plot)
+        require_matplotlib()
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        if path is not None and not Path(path).resolve().parent.is_dir():
+            raise CallerError(f"{option} {path}: no such directory")
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    i, slash, n = text.partition("/")
+    if not (slash and i.isdigit() and n.isdigit() and 1 <= int(i) <= int(n)):
+        raise CallerError(f"bad --shard {text!r}: expected i/N with 1 <= i <= N, e.g. 2/4")
+    return int(i), int(n)
+
+
+def _output(run: SweepRun, args: argparse.Namespace, timing: str | None) -> None:
+    """The JSON and plot files the options ask for (first: they are what a long sweep is kept for), then the table."""
+    if args.json is not None:
+        dump(run, args.json)
+    if args.plot is not None:
+        plot(run, args.plot)
+    lines = report(run, worst=args.worst)
     if args.markdown:
         print("\n".join(lines))
     else:
         print("\n".join(line.replace("**", "").replace("`", "") for line in lines))
-        rate = len(results) / took if took > 0 else 0.0
-        print(f"({took:.1f} s, {rate:,.0f} cases/s on {executor.workers} worker(s))")
+        if timing:
+            print(timing)
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    if args.worst < 0:
+        raise CallerError("--worst must be >= 0")
+    _check_outputs(args)
+    _output(merge(load(path) for path in args.files), args, None)
     return 0
 
 
@@ -146,6 +243,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bl.add_argument("--fat", action="store_true", help="use the FAT volume for internal sweeps too")
     bl.add_argument("--profile", default="harmony-3.9.1", help="quirk profile, e.g. corrected")
     bl.add_argument("--timing", action="store_true", help="print the time each sweep took")
+    bl.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores; 1 runs in-process)")
+    bl.add_argument("--json", metavar="FILE", help="write every cut (fault id, operation, outcome) as JSON")
     bl.set_defaults(func=run)
     up = kinds.add_parser("update", help="cut power at every flash operation of a whole v1 -> v2 update")
     up.add_argument("--size", type=int, default=None, help="image size in bytes (default 16384)")
@@ -156,11 +255,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument("--v2", choices=("healthy", "crash", "hang"), default=None, help="what v2 does after the jump")
     up.add_argument("--replay", metavar="FAULT_ID", help="re-run one case, e.g. update:int@op437:before")
     up.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores; 1 runs in-process)")
+    up.add_argument("--scheduler", metavar="ADDRESS", help="run the cases on a Dask cluster, e.g. tcp://10.0.0.5:8786")
     up.add_argument("--worst", type=int, default=6, help="how many worst fault ids to list")
     up.add_argument("--markdown", action="store_true", help="print the markdown of docs/power-cut-sweeps.md")
+    up.add_argument(
+        "--double", action="store_true", help="cut a second time at every operation of the recovery after each cut"
+    )
+    up.add_argument("--shard", metavar="I/N", help="judge only shard I of N (join the --json files with merge)")
+    up.add_argument("--json", metavar="FILE", help="write every case (fault id, phase, operation, outcome) as JSON")
+    up.add_argument("--plot", metavar="FILE", help="draw every case's outcome against the operation (.svg or .png)")
     up.add_argument(
         "--bootloader",
         default="model",
         help="model (default) or native:CACHE_DIR: the bootloader C code built by otaloop native build",
     )
     up.set_defaults(func=run_update)
+    mg = kinds.add_parser("merge", help="join the --json files of a sharded update sweep into one report")
+    mg.add_argument("files", nargs="+", metavar="FILE", help="the JSON files of shards 1/N .. N/N")
+    mg.add_argument("--worst", type=int, default=6, help="how many worst fault ids to list")
+    mg.add_argument("--markdown", action="store_true", help="print markdown")
+    mg.add_argument("--json", metavar="FILE", help="write the merged cases as one JSON file")
+    mg.add_argument("--plot", metavar="FILE", help="draw the merged sweep (.svg or .png)")
+    mg.set_defaults(func=run_merge)

@@ -7,9 +7,10 @@ pytest's header and reports are unchanged.
 
 * fixtures (:mod:`harness.pytest_plugin.fixtures`): ``ota_bench``, ``ota_board``, ``ota_server``,
   ``ota_images``, ``ota_power``, ``virtual_board``
-* options (:mod:`harness.pytest_plugin.options`): ``--otaloop-port`` (a real board; without it, a fresh
-  virtual board per test), ``--otaloop-http``, ``--otaloop-images``, ``--otaloop-factory-config``,
-  ``--otaloop-quirks``, ``--otaloop-speed``, ``--otaloop-power-on/-off``, ``--otaloop-log-dir``,
+* options (:mod:`harness.pytest_plugin.options`): ``--otaloop-port`` (a real board, or ``labgrid:ROLE``;
+  without it, a fresh virtual board per test), ``--otaloop-http``, ``--otaloop-images``,
+  ``--otaloop-factory-config``, ``--otaloop-manifest-path``, ``--otaloop-quirks``, ``--otaloop-speed``,
+  ``--otaloop-bootloader``, ``--otaloop-power-on/-off``, ``--otaloop-reconnect``, ``--otaloop-log-dir``,
   ``--otaloop-link``, ``--otaloop-reuse``, ``--otaloop-tail``, ``--otaloop-scenarios``
 * markers (:mod:`harness.pytest_plugin.markers`): ``otaloop_config``, ``otaloop_requires``, ``otaloop_quirks``
 * the scenario library as tests (:mod:`harness.pytest_plugin.scenario_items`), reports

@@ -41,13 +41,13 @@ class BoardRequest:
 
 @dataclass
 class Lease:
-    """One test's use of a bench: the bench, whether it is shared across tests, where its console began."""
+    """One test's use of a bench: the bench, where its console began, and for a bench kept across tests
+    (``--otaloop-reuse``) the key it is kept under."""
 
     bench: Bench
-    shared: bool
     console_start: int
     board: str  # "virtual" or "real:<port>", as the JUnit property shows it
-    booted: bool = False
+    shared_key: tuple[str, str] | None = None
 
 
 class Benches:
@@ -62,10 +62,6 @@ class Benches:
         self._serial_error: str | None = None
         self._shared: dict[tuple[str, str], Bench] = {}
         self._booted: set[tuple[str, str]] = set()
-
-    @property
-    def kind(self) -> str:
-        return "real" if self.settings.real else "virtual"
 
     def board_name(self) -> str:
         if not self.settings.real:
@@ -83,16 +79,15 @@ class Benches:
             yield self._shared_lease(want)
         else:
             with self._fresh_virtual(want) as bench:
-                yield Lease(bench, shared=False, console_start=0, board="virtual")
+                yield Lease(bench, console_start=0, board="virtual")
 
     def mark_booted(self, lease: Lease) -> None:
-        lease.booted = True
-        if lease.shared:
-            self._booted.add(self._key(lease))
+        if lease.shared_key is not None:
+            self._booted.add(lease.shared_key)
 
     def was_booted(self, lease: Lease) -> bool:
         """Whether a shared board was already brought up by an earlier test (and, if virtual, is still on)."""
-        if not lease.shared or self._key(lease) not in self._booted:
+        if lease.shared_key is None or lease.shared_key not in self._booted:
             return False
         virtual = lease.bench.virtual
         if virtual is not None:
@@ -100,14 +95,6 @@ class Benches:
 
             return bool(virtual.call(lambda b: b.state is not AppState.OFF))
         return True
-
-    def _key(self, lease: Lease) -> tuple[str, str]:
-        if lease.bench.virtual is None:
-            return ("real", "")
-        for key, bench in self._shared.items():
-            if bench is lease.bench:
-                return key
-        return ("virtual", "")
 
     def _fresh_virtual(self, want: BoardRequest) -> contextlib.AbstractContextManager[Bench]:
         from bootloader_model.quirks import QuirkProfile
@@ -132,7 +119,7 @@ class Benches:
         bench.server.clear_faults()
         bench.console.poll()
         bench.start_offset = bench.console.pos = len(bench.console.buffer)
-        return Lease(bench, shared=True, console_start=bench.start_offset, board="virtual")
+        return Lease(bench, console_start=bench.start_offset, board="virtual", shared_key=key)
 
     @contextlib.contextmanager
     def _real_lease(self, want: BoardRequest) -> Iterator[Lease]:
@@ -140,7 +127,8 @@ class Benches:
         start = len(serial.console.buffer)
         restore = want.fresh or not self.settings.reuse
         with serial.bench(restore=restore) as bench:
-            yield Lease(bench, shared=not restore, console_start=start, board=self.board_name())
+            key = None if restore else ("real", "")
+            yield Lease(bench, console_start=start, board=self.board_name(), shared_key=key)
 
     def _serial_bench(self) -> SerialBench:
         if self._serial_error is not None:

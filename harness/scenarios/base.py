@@ -199,7 +199,12 @@ class Bench:
             self.power.cycle()
         else:
             self.console.send_line("reset")
-        return self.driver.wait_boot(self.wall(200), app_timeout=self.wall(200))
+        return self.wait_boot()
+
+    def wait_boot(self) -> BootInfo:
+        """The banner within the driver's boot timeout (the bootloader prints it at once), then the
+        application within 200 board seconds (a first boot backs the factory image up first)."""
+        return self.driver.wait_boot(min(self.driver.boot_timeout, self.wall(200)), app_timeout=self.wall(200))
 
     def power_cycle(self, off_time: float = 1.0) -> None:
         """Switch power off and on again (the virtual board's, or the bench's power backend); needs "power".
@@ -219,7 +224,7 @@ class Bench:
         """Type the built-in ``reset`` command and wait for the application to come back."""
         self.console.send_line("reset")
         self.console.expect(b" *** System Reboot ***", self.wall(5))
-        return self.driver.wait_boot(self.wall(200), app_timeout=self.wall(200))
+        return self.wait_boot()
 
     # ------------------------------------------------------------------------------------------ serving
     def publish(

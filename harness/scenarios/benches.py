@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
-from bootloader_model.errors import BoardError, CallerError
+from bootloader_model.errors import BoardDead, BoardError, CallerError
 from bootloader_model.quirks import HARMONY, QuirkProfile
 from harness.board_runner import DEFAULT_SPEED, BoardRunner, VirtualPort, check_speed
 from harness.console import Console, Port
-from harness.driver import BoardDriver
+from harness.driver import BOOT_BANNER, BoardDriver
 from harness.image_server import ImageServer
 from harness.power import PowerControl
 from harness.scenarios.base import AppConfig, Bench, DirImages, SyntheticImages
@@ -42,6 +42,8 @@ VIRTUAL_CAPS = frozenset({"virtual", "power", "provision", "power-cut", "inspect
 LINKS = ("pty", "inproc")
 #: Seconds a real board's console may stay gone (USB re-enumeration after a power cycle) before PortLost.
 DEFAULT_RECONNECT = 30.0
+#: A real board prints its bootloader banner at once after reset; this leaves time for power switching.
+DEFAULT_BOOT_TIMEOUT = 20.0
 
 
 @contextlib.contextmanager
@@ -112,6 +114,8 @@ class SerialBench:
     power: PowerControl | None = None
     log: str | Path | None = None
     reconnect: float = DEFAULT_RECONNECT
+    #: Seconds to wait for the bootloader banner after a reset or power-on before calling the board dead.
+    boot_timeout: float = DEFAULT_BOOT_TIMEOUT
     #: An already open port to use instead of opening ``port`` (a labgrid console driver), and how to reopen it.
     connection: Port | None = None
     reopen: Callable[[float], Port] | None = None
@@ -121,6 +125,9 @@ class SerialBench:
             raise CallerError(f"--images {self.images} is not a directory")
         if self.reconnect < 0:
             raise CallerError(f"reconnect wait must be >= 0 seconds, got {self.reconnect:g}")
+        if not self.boot_timeout > 0:
+            raise CallerError(f"boot timeout must be > 0 seconds, got {self.boot_timeout:g}")
+        self.dead: str | None = None  # why the board is dead, until it shows a banner again
         port: Any  # pyserial's stubs lack in_waiting
         if self.connection is not None:
             port = self.connection
@@ -158,11 +165,15 @@ class SerialBench:
         else:
             self._server.clear_faults()
         # Start each scenario after what the board printed so far (a real board may be mid-check).
-        self._console.drain(quiet=0.2, limit=2.0)
+        seen = self._console.drain(quiet=0.2, limit=0.5 if self.dead else 2.0)
+        if self.dead is not None:
+            if not BOOT_BANNER.search(seen):
+                raise BoardDead(f"the board is still dead ({self.dead}); not tried again")
+            self.dead = None  # it came back
         self._console.pos = len(self._console.buffer)
         caps = self.capabilities
         bench = Bench(
-            driver=BoardDriver(self._console, boot_timeout=60, cmd_timeout=10),
+            driver=BoardDriver(self._console, boot_timeout=self.boot_timeout, cmd_timeout=10),
             server=self._server,
             images=DirImages(self.images),
             factory=self.factory,
@@ -172,15 +183,19 @@ class SerialBench:
             start_offset=len(self._console.buffer),
             capabilities=caps,
         )
-        if restore:
-            if self._dirty:
-                self._to_factory(bench)
-            # As on a fresh virtual bench, the server offers nothing until the scenario publishes (the
-            # restore's own erase manifest included): a leftover manifest would start an update.
-            self._server.clear()
-        bench.start_offset = self._console.pos = len(self._console.buffer)
-        self._dirty = True
-        yield bench
+        try:
+            if restore:
+                if self._dirty:
+                    self._to_factory(bench)
+                # As on a fresh virtual bench, the server offers nothing until the scenario publishes (the
+                # restore's own erase manifest included): a leftover manifest would start an update.
+                self._server.clear()
+            bench.start_offset = self._console.pos = len(self._console.buffer)
+            self._dirty = True
+            yield bench
+        except BoardDead as exc:
+            self.dead = str(exc).split(":", 1)[0]  # the rest fail at once unless the board shows a banner again
+            raise
         self._console.pos = len(self._console.buffer)
 
     def _to_factory(self, bench: Bench) -> None:
@@ -190,8 +205,11 @@ class SerialBench:
         the running version leaves the service idle (spec 1.6 J), after which the factory reset is accepted.
         """
         info = bench.start()
-        # Control messages need the idle service: wait until it has its IP (core init done by then).
+        # Control messages need the idle service: wait until it has its IP and, with periodic checking off,
+        # until it idles a few ticks later (the periodic branch below waits for an event that leaves it idle).
         bench.console.expect(b"IP address obtained for preferred interface for OTA", bench.wall(60))
+        if not self.factory.periodic:
+            bench.driver.wait_idle(bench.wall(10))
         if info.app_version == 1 and bench.driver.image_db() is None:
             return
         if self.factory.periodic:

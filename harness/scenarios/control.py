@@ -19,6 +19,7 @@ from harness.scenarios.updates import (
     connecting,
     expect_download_start,
     first_boot,
+    first_boot_serving,
     manifest_lines,
     reboot_into,
     update,
@@ -125,9 +126,8 @@ def system_reset_after_download(bench: Bench) -> Trace:
 @scenario("small_image")
 def image_under_4k(bench: Bench) -> Trace:
     """A 3 KiB image never fills the first 4 KiB chunk: DOWNLOAD_FAILED as soon as the client closes."""
-    first_boot(bench)
     tiny = bytes(range(256)) * 12  # 3072 bytes: the digest is right, the size is the problem
-    url, digest, _ = bench.publish(2, image=tiny)
+    url, digest, _ = first_boot_serving(bench, lambda: bench.publish(2, image=tiny))
     started = expect_download_start(bench, url, digest, 2, 1)
     # Harmony's HTTP client closes once Content-Length bytes arrived, and DOWNLOADER_Read then returns -1
     # while the core still waits for its first 4096 bytes (quirk core-image-min-4k; spec 10.15 says the
@@ -145,12 +145,11 @@ def image_under_4k(bench: Bench) -> Trace:
 @scenario("big_manifest")
 def manifest_over_limit(bench: Bench) -> Trace:
     """A manifest over 1990 bytes never completes: UPDATE_CHECK_FAILED after the 70000-read stall."""
-    first_boot(bench)
     url = bench.server.url("/" + image_name(2))
     entry = {"Version": 2, "URL": url, "Digest": "00" * 32, "Note": "x" * 2000}
     body = json.dumps({"ota": [entry]}).encode()
-    bench.serve_manifest_text(body)
-    # One run of lines: checks that began before the manifest was served (404s) must not be taken for it.
+    first_boot_serving(bench, lambda: bench.serve_manifest_text(body))
+    # One run of lines, so that the Connecting line the stall is timed from is this check's own.
     stalled = [connecting(bench), "SYS_OTA : DOWNLOADER_HTTPClient_Abort", "SYS_OTA_UPDATE_CHECK_FAILED"]
     expect_lines(bench, ["SYS_OTA_UPDATE_CHECK_START", *stalled], FIRST_CHECK_S + 200)
     started = bench.console.buffer.find(b"SYS OTA : Connecting", bench.last_span[0])
@@ -165,9 +164,12 @@ def manifest_over_limit(bench: Bench) -> Trace:
 @scenario("no_content_length")
 def manifest_without_length(bench: Bench) -> Trace:
     """A manifest without Content-Length, body in its own segment: the client closes, UPDATE_CHECK_FAILED."""
-    first_boot(bench)
-    bench.publish(2)
-    bench.server.fault(bench.manifest_path, Fault(FaultKind.NO_LENGTH, gap=0.2))
+
+    def serve() -> None:
+        bench.publish(2)
+        bench.server.fault(bench.manifest_path, Fault(FaultKind.NO_LENGTH, gap=0.2))
+
+    first_boot_serving(bench, serve)
     expect_lines(
         bench, ["SYS_OTA_UPDATE_CHECK_START", connecting(bench), "SYS_OTA_UPDATE_CHECK_FAILED"], FIRST_CHECK_S + 100
     )
@@ -177,9 +179,13 @@ def manifest_without_length(bench: Bench) -> Trace:
 @scenario("no_length_one_segment")
 def manifest_without_length_one_segment(bench: Bench) -> Trace:
     """No Content-Length, but headers and body in one TCP segment: the manifest is still parsed."""
-    first_boot(bench)
-    url, digest, _ = bench.publish(1)
-    bench.server.fault(bench.manifest_path, Fault(FaultKind.NO_LENGTH))
+
+    def serve() -> tuple[str, str]:
+        url, digest, _ = bench.publish(1)
+        bench.server.fault(bench.manifest_path, Fault(FaultKind.NO_LENGTH))
+        return url, digest
+
+    url, digest = first_boot_serving(bench, serve)
     expect_lines(
         bench,
         ["SYS_OTA_UPDATE_CHECK_START", *manifest_lines(bench, url, digest, 1, 1), "SYS_OTA_UPDATE_NOTAVAILABLE"],

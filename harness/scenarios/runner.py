@@ -3,7 +3,10 @@
 :func:`run_suite` takes a bench provider: for the virtual board a fresh board per scenario
 (:func:`virtual_provider`), for a real board one shared serial bench (:func:`serial_provider`). A scenario
 is skipped, with the reason, when the bench lacks a capability it declares or when a real board was
-flashed with another factory configuration. :func:`summary_table` renders the results for a terminal.
+flashed with another factory configuration. A board that gives no sign of life fails its scenario at the
+boot timeout, and on a shared serial bench the following ones at once, with the reason, until it prints a
+banner again; a lost console port fails its scenario and leaves the rest NOT RUN.
+:func:`summary_table` renders the results for a terminal.
 
 It does not parse command lines (``harness.cli.run``) or define scenarios.
 """
@@ -24,6 +27,9 @@ from harness.scenarios import REGISTRY
 from harness.scenarios.base import AppConfig, Bench, Scenario, ScenarioSkipped, Trace
 from harness.scenarios.benches import SerialBench, virtual_bench
 
+#: The status of a scenario left out because an earlier one lost the console port.
+NOT_RUN = "NOT RUN"
+
 #: Given a scenario, a context manager yielding a ready bench, or a reason to skip it.
 Provider = Callable[[Scenario], "ContextManager[Bench] | str"]
 
@@ -33,11 +39,12 @@ class Result:
     """One scenario's outcome."""
 
     name: str
-    status: str  # PASS, FAIL or SKIP
+    status: str  # PASS, FAIL, SKIP or NOT RUN
     detail: str  # the key observation, the failure, or the skip reason
     wall_s: float = 0.0
     board_s: float | None = None
     trace: Trace | None = field(default=None, repr=False)
+    port_lost: bool = False  # failed because the console port went away
 
 
 def select(names: Iterable[str] | None = None) -> list[Scenario]:
@@ -86,8 +93,8 @@ def run_one(sc: Scenario, provider: Provider) -> Result:
         return Result(sc.name, "PASS", trace.observation, time.monotonic() - t0, board_s, trace)
     except ScenarioSkipped as exc:
         return Result(sc.name, "SKIP", str(exc), time.monotonic() - t0)
-    except PortLost:
-        raise  # the port is gone: no later scenario can run either
+    except PortLost as exc:  # the port is gone: run_suite runs nothing more
+        return Result(sc.name, "FAIL", f"PortLost: {exc}", time.monotonic() - t0, None, port_lost=True)
     except OtaloopError as exc:
         board_s = bench.board_time() if bench is not None and bench.virtual is not None else None
         return Result(sc.name, "FAIL", f"{type(exc).__name__}: {exc}", time.monotonic() - t0, board_s)
@@ -96,9 +103,16 @@ def run_one(sc: Scenario, provider: Provider) -> Result:
 def run_suite(
     scenarios: Iterable[Scenario], provider: Provider, *, progress: Callable[[Result], None] | None = None
 ) -> list[Result]:
-    results = []
+    """Run ``scenarios`` in order. After a scenario that lost the console port the others are not run
+    (status ``NOT RUN``, with the reason), since nothing can reach the board any more."""
+    results: list[Result] = []
+    lost: Result | None = None
     for sc in scenarios:
-        r = run_one(sc, provider)
+        if lost is not None:
+            r = Result(sc.name, NOT_RUN, f"not run: the console port was lost in {lost.name}")
+        else:
+            r = run_one(sc, provider)
+            lost = r if r.port_lost else None
         results.append(r)
         if progress:
             progress(r)
@@ -143,7 +157,7 @@ def summary_table(results: list[Result]) -> str:
     rows = [("scenario", "result", "board s", "wall s", "observation / reason")]
     for r in results:
         board = f"{r.board_s:.0f}" if r.board_s is not None else "-"
-        wall = f"{r.wall_s:.2f}" if r.status != "SKIP" or r.wall_s else "-"
+        wall = f"{r.wall_s:.2f}" if r.status not in ("SKIP", NOT_RUN) or r.wall_s else "-"
         detail = r.detail.splitlines()[0] if r.detail else ""
         rows.append((r.name, r.status, board, wall, detail))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
@@ -153,11 +167,13 @@ def summary_table(results: list[Result]) -> str:
         out.append("  ".join([*cells, row[4]]).rstrip())
         if i == 0:
             out.append("  ".join("-" * w for w in [*widths, 20]))
-    counts = {s: sum(1 for r in results if r.status == s) for s in ("PASS", "FAIL", "SKIP")}
+    counts = {s: sum(1 for r in results if r.status == s) for s in ("PASS", "FAIL", "SKIP", NOT_RUN)}
     total_wall = sum(r.wall_s for r in results)
     out.append("")
     out.append(
-        f"{counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped in {total_wall:.1f} s wall time"
+        f"{counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped"
+        + (f", {counts[NOT_RUN]} not run" if counts[NOT_RUN] else "")
+        + f" in {total_wall:.1f} s wall time"
     )
     return "\n".join(out)
 

@@ -7,7 +7,12 @@
 * :mod:`.bootloader` -- sweeps of the bootloader alone (first-boot backup, programming, verify failure);
 * :mod:`.external_flash` -- sweeps of file jobs on the external FAT volume;
 * :mod:`.executor` -- where a sweep's ranges run: in this process, on worker processes, on a Dask cluster;
-* :mod:`.progress` -- the progress bar a terminal sees during a long sweep.
+* :mod:`.progress` -- the progress bar a terminal sees during a long sweep;
+* :mod:`.results` -- a sweep's cases as a value: JSON files that round-trip, merging shards;
+* :mod:`.plot` -- every case's outcome against the operation index, as SVG or PNG;
+* :mod:`.memo` -- judge each distinct flash state once: verdicts cached on the blocks a judgement read;
+* :mod:`.double` -- a second cut at every operation of the recovery run after each first cut;
+* :mod:`.findings` -- regenerates the full-size sweep section of ``docs/findings.md``.
 
 Sweeps only drive the model; they never talk to a real board.
 """

@@ -39,6 +39,8 @@ from bootloader_model.quirks import HARMONY, QuirkProfile
 from bootloader_model.storage.external_flash import ExternalFlash, new_external
 from bootloader_model.storage.file_api import OTA_DIR, FileSystem, FsError, MemoryFileSystem, write_file
 from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, CutMode, FaultPlan, NorFlash, OpRecord
+from harness.sweeps.executor import Executor, InProcess, Work
+from harness.sweeps.progress import Progress
 
 MAX_BOOTS = 4
 SCENES = ("backup", "program", "verify-failure")
@@ -379,3 +381,93 @@ def markdown_table(results: Sequence[CutResult]) -> str:
     for span, verdict, detail in summarize(results):
         lines.append(f"| {span} | {verdict} | {detail} |")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------ on any executor
+
+
+@dataclass(frozen=True)
+class SceneSweep:
+    """One (scene, device) sweep, as plain data a worker process rebuilds the scene from (scenes are
+    deterministic: seeded images, a fixed first boot)."""
+
+    scene: str
+    device: str
+    fat: bool
+    image_size: int
+    profile: str
+    modes: tuple[CutMode, ...]
+    stride: int = 1  # visit every stride-th operation ...
+    tail: int = 0  # ... and the last ``tail`` ones
+
+    def picks(self, n: int) -> list[int]:
+        return [k for k in range(n) if k % self.stride == 0 or k >= n - self.tail]
+
+
+@dataclass
+class _SceneWorker:
+    spec: SceneSweep
+    scene: BootScene
+    ops: list[OpRecord]
+
+
+def _scene_setup(spec: SceneSweep) -> _SceneWorker:
+    scene = build_scene(spec.scene, fat=spec.fat, image_size=spec.image_size, profile=QuirkProfile.named(spec.profile))
+    return _SceneWorker(spec, scene, dry_run(scene, spec.device))
+
+
+def _scene_run(worker: _SceneWorker, picks: Sequence[int]) -> list[CutResult]:
+    spec, scene = worker.spec, worker.scene
+    out = [cut_once(scene, spec.device, k, mode, worker.ops[k]) for k in picks for mode in spec.modes]
+    scene.thaw()
+    return out
+
+
+def sweep_scene(
+    spec: SceneSweep, executor: Executor | None = None, progress: Progress | None = None
+) -> tuple[int, list[CutResult]]:
+    """(operations in the run, every cut) of ``spec``, on ``executor``; results in operation order."""
+    n = len(_scene_setup(spec).ops)
+    picks = spec.picks(n)
+    size = max(4, -(-len(picks) // 64))
+    chunks = [picks[i : i + size] for i in range(0, len(picks), size)]
+    work = Work(_scene_setup, _scene_run, spec, chunks)
+    if progress is not None:
+        progress.total = len(picks) * len(spec.modes)
+    found: list[CutResult] = []
+    for _, part in (executor or InProcess()).run(work):
+        found.extend(part)
+        if progress is not None:
+            progress.advance(len(part))
+    order = {m: i for i, m in enumerate(spec.modes)}
+    found.sort(key=lambda r: (r.op_index, order[CutMode(r.mode)]))
+    return n, found
+
+
+def dumps_cuts(results: Iterable[tuple[SceneSweep, list[CutResult]]]) -> str:
+    """JSON of bootloader sweeps: per (scene, device), every cut with its fault id, operation and verdict."""
+    import json
+
+    sweeps = [
+        {
+            "scene": spec.scene,
+            "device": spec.device,
+            "fat": spec.fat,
+            "image_size": spec.image_size,
+            "profile": spec.profile,
+            "modes": [m.value for m in spec.modes],
+            "cuts": [
+                {
+                    "fault": r.fault_id,
+                    "op": r.op_index,
+                    "operation": op_label(r.op),
+                    "mode": r.mode,
+                    "outcome": r.verdict.value,
+                    "detail": r.detail,
+                }
+                for r in cuts
+            ],
+        }
+        for spec, cuts in results
+    ]
+    return json.dumps({"format": "otaloop-bootloader-sweep/1", "sweeps": sweeps}, indent=1) + "\n"

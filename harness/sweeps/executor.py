@@ -158,9 +158,10 @@ class Processes:
 class DaskCluster:
     """The tasks on the ``dask.distributed`` scheduler at ``address`` (``tcp://host:8786``)."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, *, connect_timeout_s: float = 10.0) -> None:
         self.distributed: Any = load_distributed()
         self.address = address
+        self.connect_timeout_s = connect_timeout_s
         self._workers = 0
 
     @property
@@ -170,7 +171,7 @@ class DaskCluster:
     def run(self, work: Work[Any, Any, Any, R]) -> Iterator[tuple[int, R]]:
         dd = self.distributed
         try:
-            client = dd.Client(self.address, timeout="10s")
+            client = dd.Client(self.address, timeout=f"{self.connect_timeout_s}s")
         except (OSError, TimeoutError) as exc:
             raise CallerError(f"cannot reach the Dask scheduler at {self.address}: {exc}") from None
         try:

@@ -26,6 +26,21 @@ SLOT_APP_MAX = SLOT_SIZE  # 0xDF000: boot control page plus the application
 BEHAVIOURS = {"healthy": Behaviour.HEALTHY, "crash": Behaviour.CRASH_AT_BOOT, "hang": Behaviour.HANG_AT_BOOT}
 
 _ID = re.compile(r"^(?P<scn>[^:]+):(?P<dev>int|ext)@op(?P<op>\d+):(?P<mode>before|after|torn)(?::s(?P<seed>\d+))?$")
+_SECOND = re.compile(r"^(?P<dev>int|ext)@op(?P<op>\d+):(?P<mode>before|after|torn)(?::s(?P<seed>\d+))?$")
+
+
+@dataclass(frozen=True)
+class SecondCut:
+    """A second power cut during the recovery run after the first: ``k`` counts the recovery's flash
+    operations (both flashes, from the first power-on after the first cut)."""
+
+    device: str  # "int" or "ext"
+    op: int
+    mode: CutMode
+    seed: int = DEFAULT_SEED
+
+    def __str__(self) -> str:
+        return f"{self.device}@{FaultPlan(self.op, self.mode, self.seed).fault_id}"
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,12 @@ class FaultId:
     op: int  # global operation index in the reference run
     mode: CutMode
     seed: int = DEFAULT_SEED
+    second: SecondCut | None = None  # a second cut during the recovery run (``first+second``)
+
+    @property
+    def first(self) -> FaultId:
+        """The first cut alone."""
+        return FaultId(self.params, self.device, self.op, self.mode, self.seed)
 
     @property
     def plan(self) -> FaultPlan:
@@ -92,16 +113,25 @@ class FaultId:
         return FaultPlan(self.op, self.mode, self.seed)
 
     def __str__(self) -> str:
-        return f"{self.params.scenario}:{self.device}@{self.plan.fault_id}"
+        second = f"+{self.second}" if self.second is not None else ""
+        return f"{self.params.scenario}:{self.device}@{self.plan.fault_id}{second}"
 
     @classmethod
     def parse(cls, text: str) -> FaultId:
-        m = _ID.match(text.strip())
-        if not m:
+        # A quirk spec may hold "+name" too: the second cut is the part after the last "+" before "int@"/"ext@".
+        first, plus, rest = text.strip().rpartition("+")
+        if not plus or not rest.startswith(("int@", "ext@")):
+            first, plus, rest = text.strip(), "", ""
+        m = _ID.match(first)
+        s = _SECOND.match(rest) if plus else None
+        if not m or (plus and not s):
             raise CallerError(
                 f"bad fault id {text!r}: expected {SCENARIO}[/size=N][/quirks=P][/v2=B]:<int|ext>@op<k>:"
-                "<before|after|torn>[:s<seed>], e.g. update:int@op437:before"
+                "<before|after|torn>[:s<seed>][+<int|ext>@op<j>:<mode>[:s<seed>]], e.g. update:int@op437:before"
             )
         mode = CutMode(m["mode"])
         seed = int(m["seed"]) if m["seed"] is not None else DEFAULT_SEED
-        return cls(Params.parse(m["scn"]), m["dev"], int(m["op"]), mode, seed)
+        second = None
+        if s is not None:
+            second = SecondCut(s["dev"], int(s["op"]), CutMode(s["mode"]), int(s["seed"] or DEFAULT_SEED))
+        return cls(Params.parse(m["scn"]), m["dev"], int(m["op"]), mode, seed, second)

@@ -6,25 +6,30 @@ What ``otaloop sweep update`` prints and ``docs/power-cut-sweeps.md`` quotes. Fo
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 
-from bootloader_model.storage.nor_flash import CutMode
-from harness.sweeps.update import CaseResult, Reference
+from harness.sweeps.results import SweepRun
+from harness.sweeps.update import CaseResult
 
 PHASES = ("app v1", "bootloader", "app v2")
 
 
-def report(
-    ref: Reference, results: list[CaseResult], modes: Iterable[CutMode], stride: int, *, worst: int = 6
-) -> list[str]:
+def ordinal(n: int) -> str:
+    """``3rd``, ``11th``, ``22nd``: how the reports say "every N-th operation"."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def report(run: SweepRun, *, worst: int = 6) -> list[str]:
     """The markdown printed by ``otaloop sweep update --markdown``: a heading sentence, then :func:`outcome_table`."""
-    ops = ref.ops
+    ops, modes, stride, results = run.ops, run.modes, run.stride, run.cases
     phases = ", ".join(f"{p} {sum(1 for o in ops if o.phase == p)}" for p in dict.fromkeys(o.phase for o in ops))
-    where = "every operation" if stride == 1 else f"every {stride}th operation and the last"
+    where = "every operation" if stride == 1 else f"every {ordinal(stride)} operation and the last"
     head = (
-        f"Power-cut sweep of `{ref.params.scenario}`: {len(ops)} flash operations ({phases}); cut {where}, "
+        f"Power-cut sweep of `{run.scenario}`: {len(ops)} flash operations ({phases}); cut {where}, "
         f"modes {', '.join(m.value for m in modes)}: {len(results)} cases."
     )
+    if run.shard is not None:
+        head += f" This is shard {run.shard[0]} of {run.shard[1]}; `otaloop sweep merge` joins the shards."
     return [head, "", *outcome_table(results, worst=worst)]
 
 

@@ -39,6 +39,7 @@ from bootloader_model.storage.nor_flash import CutMode, FaultPlan, NorFlash, Sna
 from harness.image_server import ImageServer
 from harness.sweeps.executor import Executor, InProcess, Work
 from harness.sweeps.fault_ids import BEHAVIOURS, DEFAULT_SEED, FaultId, Params
+from harness.sweeps.memo import BLOCK, BlockDigests, ReadSet, VerdictMemo, touched
 from harness.sweeps.verdicts import Judgement, Verdict, judge, settle
 
 MODES = (CutMode.BEFORE, CutMode.AFTER, CutMode.TORN)
@@ -194,13 +195,19 @@ def record(rig: UpdateRig) -> Reference:
 
 
 class _Cursor:
-    """Both flashes at 'after operations 0..pos-1', advanced one recorded operation at a time."""
+    """Both flashes at 'after operations 0..pos-1', advanced one recorded operation at a time.
 
-    def __init__(self, params: Params, start: dict[str, Snapshot]) -> None:
+    With ``digests`` it also keeps per-block digests of both flashes (:mod:`harness.sweeps.memo`), updated
+    where each operation wrote, so the verdict cache can look a state up without hashing 5 MiB.
+    """
+
+    def __init__(self, params: Params, start: dict[str, Snapshot], *, digests: bool = False) -> None:
         board = new_board(params)  # a board only for its two flash objects
         self.flash = {"internal": board.internal, "external": board.external}
-        self.scratch = {name: _bare(f) for name, f in self.flash.items()}
         self.start = start
+        self._torn: tuple[str, int, bytes] | None = None
+        self.keep_digests = digests
+        self.digests: dict[str, BlockDigests] = {}
         self.pos = 0
         self.rewind(start, 0)
 
@@ -208,28 +215,72 @@ class _Cursor:
         """Load the flash state after operation ``pos - 1`` (``snaps`` holds it)."""
         for name, flash in self.flash.items():
             flash.restore(snaps[name])
+            if self.keep_digests:
+                self.digests[name] = BlockDigests(flash.data)
         self.pos = pos
 
+    def load(self, other: _Cursor, views: list[list[bytes]] | None = None) -> None:
+        """Start from ``other``'s current flash (position 0); ``views`` are its block digests."""
+        for name, flash in self.flash.items():
+            flash.data[:] = other.flash[name].data
+        if self.keep_digests:
+            source = views if views is not None else other.views()
+            for name, digests in zip(("internal", "external"), source, strict=True):
+                self.digests[name] = BlockDigests.of(digests)
+        self._torn = None
+        self.pos = 0
+
     def apply(self, op: RecordedOp, mode: CutMode = CutMode.AFTER, seed: int = 0) -> None:
-        _run_op(self.flash[op.device], op, mode, seed)
+        flash = self.flash[op.device]
+        _run_op(flash, op, mode, seed)
         if mode is CutMode.AFTER:
             self.pos = op.index + 1
+        if self.keep_digests and mode is not CutMode.BEFORE:
+            self.digests[op.device].refresh(flash.data, *touched(flash, op.kind, op.address, op.length))
 
     def state(self) -> State:
         return bytes(self.flash["internal"].data), bytes(self.flash["external"].data)
 
+    def views(self) -> list[list[bytes]]:
+        """Block digests of the cursor's state: internal, external."""
+        return [self.digests["internal"].digests, self.digests["external"].digests]
+
+    def fill(self, board: VirtualBoard) -> None:
+        """Copy the cursor's state into ``board``'s flash."""
+        board.internal.data[:] = self.flash["internal"].data
+        board.external.data[:] = self.flash["external"].data
+
+    def tear(self, op: RecordedOp, seed: int) -> list[list[bytes]] | None:
+        """Tear op k in place ('ops 0..k-1 plus op k torn') until :meth:`untear`; the block digests of that
+        state if the cursor keeps them. Only the blocks op k touches are saved, not the whole flash."""
+        flash = self.flash[op.device]
+        offset, length = touched(flash, op.kind, op.address, op.length)
+        lo = offset - offset % BLOCK
+        hi = min(len(flash.data), -(-(offset + length) // BLOCK) * BLOCK)
+        self._torn = (op.device, lo, bytes(flash.data[lo:hi]))
+        _run_op(flash, op, CutMode.TORN, seed)
+        if not self.keep_digests:
+            return None
+        mine = self.digests[op.device].copy()
+        mine.refresh(flash.data, lo, hi - lo)
+        views = self.views()
+        views[0 if op.device == "internal" else 1] = mine.digests
+        return views
+
+    def untear(self) -> None:
+        """Put back the blocks :meth:`tear` changed."""
+        if self._torn is not None:
+            device, lo, saved = self._torn
+            self.flash[device].data[lo : lo + len(saved)] = saved
+            self._torn = None
+
     def torn(self, op: RecordedOp, seed: int) -> State:
         """The state after ops 0..k-1 plus op k torn (the cursor itself does not move)."""
-        scratch = self.scratch[op.device]
-        scratch.data[:] = self.flash[op.device].data
-        _run_op(scratch, op, CutMode.TORN, seed)
-        other = "external" if op.device == "internal" else "internal"
-        parts = {op.device: bytes(scratch.data), other: bytes(self.flash[other].data)}
-        return parts["internal"], parts["external"]
-
-
-def _bare(flash: NorFlash) -> NorFlash:
-    return NorFlash(flash.geometry, strict=False, timed=False, keep_log=False)
+        self.tear(op, seed)
+        try:
+            return self.state()
+        finally:
+            self.untear()
 
 
 def _run_op(flash: NorFlash, op: RecordedOp, mode: CutMode, seed: int) -> None:
@@ -286,6 +337,7 @@ class SweepPlan:
     modes: tuple[CutMode, ...]
     stride: int
     seed: int
+    fast: bool = True  # verdict cache and shortened judging (False: judge every state in full)
 
     def chosen(self, k: int) -> bool:
         return k % self.stride == 0 or k == len(self.ops) - 1
@@ -297,7 +349,7 @@ class SweepPlan:
 
 
 def plan_sweep(
-    ref: Reference, modes: Iterable[CutMode] = MODES, *, stride: int = 1, seed: int = DEFAULT_SEED
+    ref: Reference, modes: Iterable[CutMode] = MODES, *, stride: int = 1, seed: int = DEFAULT_SEED, fast: bool = True
 ) -> SweepPlan:
     if stride < 1:
         raise CallerError("--stride must be at least 1")
@@ -306,7 +358,10 @@ def plan_sweep(
     modes = tuple(dict.fromkeys(modes))
     if not modes:
         raise CallerError("--modes is empty")
-    return SweepPlan(ref.params, ref.start, ref.reset, ref.reset_at, tuple(ref.ops), modes, stride, seed)
+    # The verdict cache learns what a judgement read through NorFlash.read; a native bootloader maps the
+    # whole flash into its own process instead, so its judgements are always run in full.
+    fast = fast and ref.params.bootloader == "model"
+    return SweepPlan(ref.params, ref.start, ref.reset, ref.reset_at, tuple(ref.ops), modes, stride, seed, fast)
 
 
 def tasks(n_ops: int) -> list[tuple[int, int]]:
@@ -315,15 +370,33 @@ def tasks(n_ops: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + size, n_ops)) for lo in range(0, n_ops, size)]
 
 
+def shard_spans(n_ops: int, shard: tuple[int, int] | None = None) -> list[tuple[int, int]]:
+    """The ranges shard ``(i, N)`` judges: every N-th range from the i-th (all ranges without a shard)."""
+    spans = tasks(n_ops)
+    if shard is None:
+        return spans
+    i, n = shard
+    if not 1 <= i <= n:
+        raise CallerError(f"shard {i}/{n}: expected 1 <= i <= N")
+    return spans[i - 1 :: n]
+
+
 Case = tuple[int, CutMode, Judgement]  # operation index, cut mode, verdict: what a worker sends back
 
 
 class SweepWorker:
-    """A flash cursor and the last verdict, kept across the ranges one worker judges."""
+    """A flash cursor, a verdict cache and the last verdict, kept across the ranges one worker judges.
+
+    With ``plan.fast`` (the default) a state is judged only if no earlier state that agrees with it on
+    every block its judgement reads was judged (:class:`~harness.sweeps.memo.VerdictMemo`), and the second
+    power-on is skipped when the first wrote nothing (it would repeat the first exactly). Without it,
+    every state is judged in full: the reference the tests compare the fast path with.
+    """
 
     def __init__(self, plan: SweepPlan) -> None:
         self.plan = plan
-        self.cursor = _Cursor(plan.params, plan.start)
+        self.cursor = _Cursor(plan.params, plan.start, digests=plan.fast)
+        self.memo = VerdictMemo() if plan.fast else None
         self._last: tuple[int, Judgement] | None = None  # (cursor position, verdict of that untorn state)
 
     def seek(self, pos: int) -> None:
@@ -336,14 +409,33 @@ class SweepWorker:
         for op in plan.ops[cursor.pos : pos]:
             cursor.apply(op)
 
-    def judge(self, state: State) -> Judgement:
-        return judge_params(self.plan.params, state)[0]
+    def judge(self, views: list[list[bytes]] | None = None) -> Judgement:
+        """The verdict of the cursor's state (``views``: its block digests, if not the cursor's own)."""
+        memo = self.memo
+        if memo is not None:
+            views = views if views is not None else self.cursor.views()
+            found = memo.lookup(views)
+            if found is not None:
+                return found  # type: ignore[return-value]
+        board = new_board(self.plan.params)
+        self.cursor.fill(board)
+        if memo is None:
+            return judge(board, settle(board), OLD, NEW)
+        watched = [ReadSet(board.internal).watch(), ReadSet(board.external).watch()]
+        try:
+            judgement = judge(board, settle(board, shortcut=True), OLD, NEW)
+        finally:
+            for w in watched:
+                w.release()
+        assert views is not None
+        memo.store((watched[0].blocks(), watched[1].blocks()), views, judgement)
+        return judgement
 
     def untorn(self) -> Judgement:
         """The verdict of the cursor's own state ('after k-1' is 'before k': judged once)."""
         pos = self.cursor.pos
         if self._last is None or self._last[0] != pos:
-            self._last = (pos, self.judge(self.cursor.state()))
+            self._last = (pos, self.judge())
         return self._last[1]
 
     def run(self, span: tuple[int, int]) -> list[Case]:
@@ -358,7 +450,11 @@ class SweepWorker:
                 if CutMode.BEFORE in plan.modes:
                     out.append((k, CutMode.BEFORE, self.untorn()))
                 if CutMode.TORN in plan.modes:
-                    out.append((k, CutMode.TORN, self.judge(self.cursor.torn(op, plan.seed))))
+                    views = self.cursor.tear(op, plan.seed)
+                    try:
+                        out.append((k, CutMode.TORN, self.judge(views)))
+                    finally:
+                        self.cursor.untear()
             self.cursor.apply(op)
             if chosen and CutMode.AFTER in plan.modes:
                 out.append((k, CutMode.AFTER, self.untorn()))

@@ -1,0 +1,414 @@
+"""Two power cuts: a second cut at every flash operation of the recovery run that follows a first cut.
+
+A first cut at operation k of the update leaves state S1 (:mod:`harness.sweeps.update`). Judging S1
+powers the board up twice (:func:`~harness.sweeps.verdicts.settle`); that *recovery run* has its own flash
+operations (the bootloader reprogramming the factory image, the DB deleted, v2's confirm step redone ...).
+:func:`recovery` records them, in one global order over both flashes, and a second cut at recovery
+operation j (before, after or torn) leaves S2; S2 is judged like any cut state. Fault ids are
+``first+second``: ``update:int@op437:after+int@op12:torn:s1`` (``j`` counts recovery operations), and
+:func:`replay` re-runs both cuts with real fault plans.
+
+:class:`DoubleWorker` reuses the sweep's machinery: ranges of first cuts on any executor, states rebuilt
+from recorded operations, verdicts and recovery recordings cached on the flash blocks they read
+(:mod:`harness.sweeps.memo`). ``stride`` samples both the first cuts and the recovery operations (every
+stride-th and the last). :func:`worse_windows` is the table of ``docs/power-cut-sweeps.md``: for each
+phase and one-cut outcome, how many second cuts end worse.
+
+It does not cut a third time, and it does not record the update (``record`` does).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from bootloader_model.board.virtual_board import VirtualBoard
+from bootloader_model.errors import CallerError
+from bootloader_model.storage.nor_flash import CutMode, FaultPlan, NorFlash, Snapshot
+from harness.sweeps.executor import Executor, InProcess, Work
+from harness.sweeps.fault_ids import FaultId, SecondCut
+from harness.sweeps.memo import ReadSet, VerdictMemo
+from harness.sweeps.report import ordinal
+from harness.sweeps.update import (
+    MODE_ORDER,
+    NEW,
+    OLD,
+    OpInfo,
+    RecordedOp,
+    Reference,
+    SweepPlan,
+    SweepWorker,
+    UpdateRig,
+    _check_fault,
+    _Cursor,
+    judge_state,
+    new_board,
+    synthesize,
+    tasks,
+)
+from harness.sweeps.verdicts import SETTLE_S, Judgement, Verdict, judge
+
+RECOVERY_PHASES = ("recovery 1", "recovery 2")  # the two power-ons of the judging run
+DOUBLE_FORMAT = "otaloop-double-sweep/1"
+
+
+@dataclass(frozen=True)
+class DoubleCase:
+    """One double cut: the first cut's own verdict, the second cut's operation, the final verdict."""
+
+    fault: FaultId  # with ``second`` set
+    first_op: OpInfo
+    first: Judgement  # the verdict after the first cut alone
+    second_op: OpInfo  # index = position in the recovery run, phase = recovery 1 or 2
+    judgement: Judgement
+
+    @property
+    def worse(self) -> bool:
+        return self.judgement.verdict.severity < self.first.verdict.severity
+
+
+def recovery(board: VirtualBoard, watch: Sequence[ReadSet] = ()) -> list[RecordedOp]:
+    """Run the judging power-ups (network down, on, 0.1 s, cycle, 0.1 s) recording every flash operation;
+    ``watch`` (one :class:`ReadSet` per flash) also learns which blocks the run depended on."""
+    ops: list[RecordedOp] = []
+    phase = [RECOVERY_PHASES[0]]
+    sets = {id(w.flash): w for w in watch}
+    for w in watch:
+        w.watch()
+
+    def observe(flash: NorFlash, kind: str, address: int, data: bytes) -> None:
+        device = "internal" if flash is board.internal else "external"
+        ops.append(RecordedOp(len(ops), device, flash.op_count, kind, address, len(data), phase[0], data))
+        w = sets.get(id(flash))
+        if w is not None:
+            w.on_op(flash, kind, address, data)
+
+    board.internal.observer = board.external.observer = observe
+    try:
+        board.set_network(False)
+        for name in RECOVERY_PHASES:
+            phase[0] = name
+            board.power_cycle()
+            board.run_for(SETTLE_S)
+    finally:
+        for w in watch:
+            w.release()
+        board.internal.observer = board.external.observer = None
+    return ops
+
+
+def _snapshot(flash: NorFlash) -> Snapshot:
+    return Snapshot(bytes(flash.data), 0, [0] * len(flash.wear), 0, 0.0)
+
+
+Found = tuple[int, CutMode, Judgement, list[tuple[int, CutMode, Judgement]], tuple[OpInfo, ...]]
+
+
+class DoubleWorker:
+    """Per worker: the update's cursor and a cursor over one recovery run, verdicts and recordings cached."""
+
+    def __init__(self, plan: SweepPlan) -> None:
+        self.plan = plan
+        self.outer = SweepWorker(plan)
+        self.memo = self.outer.memo  # one verdict cache for first and second cut states
+        self.recordings = VerdictMemo() if plan.fast else None
+        board = new_board(plan.params)
+        blank = {"internal": _snapshot(board.internal), "external": _snapshot(board.external)}
+        self.inner = _Cursor(plan.params, blank, digests=plan.fast)
+
+    def _recovery(self, views: list[list[bytes]] | None) -> list[RecordedOp]:
+        """The recovery run of the outer cursor's current state, recorded (or reused from the cache)."""
+        memo = self.recordings
+        if memo is not None and views is not None:
+            found = memo.lookup(views)
+            if found is not None:
+                return found  # type: ignore[return-value]
+        board = new_board(self.plan.params)
+        self.outer.cursor.fill(board)
+        if memo is None or views is None:
+            return recovery(board)
+        watched = [ReadSet(board.internal), ReadSet(board.external)]
+        ops = recovery(board, watched)
+        memo.store((watched[0].blocks(), watched[1].blocks()), views, ops)
+        return ops
+
+    def _seconds(
+        self, ops: Sequence[RecordedOp], views: list[list[bytes]] | None
+    ) -> list[tuple[int, CutMode, Judgement]]:
+        """Judge a second cut at every stride-th recovery operation (and the last) of the current first cut."""
+        plan, inner = self.plan, self.inner
+        out: list[tuple[int, CutMode, Judgement]] = []
+        if not ops:
+            return out
+        inner.load(self.outer.cursor, views)
+        judge_inner = _Judge(self, inner)
+        last = len(ops) - 1
+        for op in ops:
+            j = op.index
+            chosen = j % plan.stride == 0 or j == last
+            if chosen:
+                if CutMode.BEFORE in plan.modes:
+                    out.append((j, CutMode.BEFORE, judge_inner.untorn(j)))
+                if CutMode.TORN in plan.modes:
+                    tv = inner.tear(op, plan.seed)
+                    try:
+                        out.append((j, CutMode.TORN, judge_inner.judge(tv)))
+                    finally:
+                        inner.untear()
+            inner.apply(op)
+            if chosen and CutMode.AFTER in plan.modes:
+                out.append((j, CutMode.AFTER, judge_inner.untorn(j + 1)))
+        return out
+
+    def run(self, span: tuple[int, int]) -> list[Found]:
+        lo, hi = span
+        plan, outer = self.plan, self.outer
+        outer.seek(lo)
+        found: list[Found] = []
+
+        def first_cut(k: int, mode: CutMode, views: list[list[bytes]] | None) -> None:
+            verdict = outer.judge(views)
+            ops = self._recovery(views)
+            seconds = self._seconds(ops, views)
+            found.append((k, mode, verdict, seconds, tuple(op.info() for op in ops)))
+
+        for op in plan.ops[lo:hi]:
+            k = op.index
+            chosen = plan.chosen(k)
+            if chosen:
+                if CutMode.BEFORE in plan.modes:
+                    first_cut(k, CutMode.BEFORE, outer.cursor.views() if plan.fast else None)
+                if CutMode.TORN in plan.modes:
+                    views = outer.cursor.tear(op, plan.seed)
+                    try:
+                        first_cut(k, CutMode.TORN, views)
+                    finally:
+                        outer.cursor.untear()
+            outer.cursor.apply(op)
+            if chosen and CutMode.AFTER in plan.modes:
+                first_cut(k, CutMode.AFTER, outer.cursor.views() if plan.fast else None)
+        return found
+
+
+class _Judge:
+    """Judging the inner cursor's states with the worker's verdict cache."""
+
+    def __init__(self, worker: DoubleWorker, cursor: _Cursor) -> None:
+        self.worker = worker
+        self.cursor = cursor
+        self._last: tuple[int, Judgement] | None = None
+
+    def judge(self, views: list[list[bytes]] | None = None) -> Judgement:
+        memo = self.worker.memo
+        if memo is not None:
+            views = views if views is not None else self.cursor.views()
+            hit = memo.lookup(views)
+            if hit is not None:
+                return hit  # type: ignore[return-value]
+        board = new_board(self.worker.plan.params)
+        self.cursor.fill(board)
+        return _judge_board(board, memo, views)
+
+    def untorn(self, pos: int) -> Judgement:
+        if self._last is None or self._last[0] != pos:
+            self._last = (pos, self.judge())
+        return self._last[1]
+
+
+def _judge_board(board: VirtualBoard, memo: VerdictMemo | None, views: list[list[bytes]] | None) -> Judgement:
+    from harness.sweeps.verdicts import settle
+
+    if memo is None or views is None:
+        return judge(board, settle(board), OLD, NEW)
+    watched = [ReadSet(board.internal).watch(), ReadSet(board.external).watch()]
+    try:
+        judgement = judge(board, settle(board, shortcut=True), OLD, NEW)
+    finally:
+        for w in watched:
+            w.release()
+    memo.store((watched[0].blocks(), watched[1].blocks()), views, judgement)
+    return judgement
+
+
+def _setup(plan: SweepPlan) -> DoubleWorker:
+    return DoubleWorker(plan)
+
+
+def _run(worker: DoubleWorker, span: tuple[int, int]) -> list[Found]:
+    return worker.run(span)
+
+
+def run_double(
+    plan: SweepPlan,
+    executor: Executor | None = None,
+    *,
+    spans: Sequence[tuple[int, int]] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[DoubleCase]:
+    """Every double cut of ``plan`` (first cuts as the sweep picks them, second cuts in its modes)."""
+    work = Work(_setup, _run, plan, tasks(len(plan.ops)) if spans is None else list(spans))
+    found: list[Found] = []
+    for _, part in (executor or InProcess()).run(work):
+        found.extend(part)
+        if progress is not None:
+            progress(len(part))  # first cuts done (each with all its second cuts)
+    found.sort(key=lambda f: (f[0], MODE_ORDER[f[1]]))
+    out: list[DoubleCase] = []
+    for k, mode, first, seconds, ops in found:
+        op = plan.ops[k]
+        for j, mode2, judgement in sorted(seconds, key=lambda s: (s[0], MODE_ORDER[s[1]])):
+            second_op = ops[j]
+            cut2 = SecondCut(second_op.short_device, j, mode2, plan.seed)
+            fault = FaultId(plan.params, op.short_device, k, mode, plan.seed, cut2)
+            out.append(DoubleCase(fault, op.info(), first, second_op, judgement))
+    return out
+
+
+# ------------------------------------------------------------------------------------------- replay
+
+
+@dataclass
+class DoubleReplayed:
+    fault: FaultId
+    first: Judgement
+    judgement: Judgement
+    state: tuple[bytes, bytes]  # flash after the second cut
+    recovery_transcript: str  # the console from power-on after the first cut until the second
+
+
+def replay(rig: UpdateRig, ref: Reference, fault: FaultId) -> DoubleReplayed:
+    """Both cuts with real fault plans: the first as :func:`harness.sweeps.update.replay` does it, the second
+    armed on a fresh board (RAM lost) holding the first cut's flash, through the judging power-ups."""
+    from harness.sweeps.update import replay as replay_first
+
+    second = fault.second
+    if second is None:
+        raise CallerError(f"fault id {fault} has no second cut")
+    first = replay_first(rig, ref, fault.first)
+    board = new_board(ref.params)
+    board.internal.data[:], board.external.data[:] = first.state
+    ops = recovery(new_board_with(ref, first.state))
+    if not 0 <= second.op < len(ops):
+        raise CallerError(f"fault id {fault}: the recovery run has operations 0..{len(ops) - 1}")
+    op = ops[second.op]
+    if op.short_device != second.device:
+        raise CallerError(f"fault id {fault}: recovery operation {second.op} is on {op.device} flash")
+    board.arm_cut(op.device, FaultPlan(op.count, second.mode, second.seed))
+    board.set_network(False)
+    for _ in RECOVERY_PHASES:
+        board.power_cycle()
+        board.run_for(SETTLE_S)
+        if board.last_cut is not None:
+            break
+    cut = board.last_cut
+    if cut is None or cut.op_index != op.count:
+        raise AssertionError(f"replay of {fault} did not cut at recovery operation {second.op}:\n{board.text}")
+    state = (bytes(board.internal.data), bytes(board.external.data))
+    judgement, _ = judge_state(rig, state)
+    return DoubleReplayed(fault, first.case.judgement, judgement, state, board.text)
+
+
+def new_board_with(ref: Reference, state: tuple[bytes, bytes]) -> VirtualBoard:
+    board = new_board(ref.params)
+    board.internal.data[:], board.external.data[:] = state
+    return board
+
+
+def synthesize_double(rig: UpdateRig, ref: Reference, fault: FaultId) -> tuple[bytes, bytes]:
+    """The flash a double cut leaves, rebuilt from recorded operations (what the sweep judges)."""
+    second = fault.second
+    if second is None:
+        raise CallerError(f"fault id {fault} has no second cut")
+    _check_fault(ref, fault.first)
+    s1 = synthesize(rig, ref, fault.first)
+    ops = recovery(new_board_with(ref, s1))
+    board = new_board(ref.params)
+    blank = {"internal": _snapshot(board.internal), "external": _snapshot(board.external)}
+    cursor = _Cursor(ref.params, blank)
+    cursor.flash["internal"].data[:], cursor.flash["external"].data[:] = s1
+    for op in ops[: second.op]:
+        cursor.apply(op)
+    op = ops[second.op]
+    if second.mode is CutMode.TORN:
+        return cursor.torn(op, second.seed)
+    if second.mode is CutMode.AFTER:
+        cursor.apply(op)
+    return cursor.state()
+
+
+# ------------------------------------------------------------------------------------------ reporting
+
+
+def worse_windows(cases: Iterable[DoubleCase]) -> list[str]:
+    """Markdown: per phase and one-cut outcome, the second cuts and how many end worse, with an example."""
+    groups: dict[tuple[str, Verdict], list[DoubleCase]] = defaultdict(list)
+    firsts: dict[tuple[str, Verdict], set[str]] = defaultdict(set)
+    for c in cases:
+        key = (c.first_op.phase, c.first.verdict)
+        groups[key].append(c)
+        firsts[key].add(str(c.fault.first))
+    order = {"app v1": 0, "bootloader": 1, "app v2": 2}
+    lines = [
+        "| first cut in | outcome of the first cut alone | first cuts | second cuts | worse after two | "
+        "worst outcomes after two cuts | example |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key in sorted(groups, key=lambda k: (order.get(k[0], 9), k[1].severity)):
+        group = groups[key]
+        worse = [c for c in group if c.worse]
+        ops = sorted({c.first_op.index for c in group})
+        span = f"{key[0]} (ops {ops[0]}..{ops[-1]})"
+        if worse:
+            tally = Counter(c.judgement.verdict for c in worse)
+            names = ", ".join(f"{v.value} {n}" for v, n in sorted(tally.items(), key=lambda t: t[0].severity))
+            example = f"`{min(worse, key=lambda c: (c.judgement.verdict.severity, c.first_op.index)).fault}`"
+        else:
+            names, example = "none", ""
+        lines.append(
+            f"| {span} | {key[1].value} | {len(firsts[key])} | {len(group)} | {len(worse)} | {names} | {example} |"
+        )
+    return lines
+
+
+def double_report(plan: SweepPlan, cases: Sequence[DoubleCase]) -> list[str]:
+    """The markdown of ``otaloop sweep update --double``: a heading sentence, then :func:`worse_windows`."""
+    firsts = len({str(c.fault.first) for c in cases})
+    where = "every operation" if plan.stride == 1 else f"every {ordinal(plan.stride)} operation and the last"
+    worse = sum(1 for c in cases if c.worse)
+    head = (
+        f"Double power cuts of `{plan.params.scenario}`: a first cut at {where} of the update's {len(plan.ops)}, "
+        f"then a second cut at {where.replace('operation', 'recovery operation')} of the power-ups that follow "
+        f"(modes {', '.join(m.value for m in plan.modes)} for both): {firsts} first cuts with a recovery that "
+        f"writes, {len(cases)} double cuts, {worse} of them worse than the first cut alone."
+    )
+    return [head, "", *worse_windows(cases)]
+
+
+def dumps_double(plan: SweepPlan, cases: Sequence[DoubleCase]) -> str:
+    """JSON of a double sweep: what was swept, then one case per line."""
+    head = {
+        "format": DOUBLE_FORMAT,
+        "scenario": plan.params.scenario,
+        "modes": [m.value for m in plan.modes],
+        "stride": plan.stride,
+        "seed": plan.seed,
+    }
+    rows = [
+        json.dumps(
+            {
+                "fault": str(c.fault),
+                "first_phase": c.first_op.phase,
+                "first_operation": c.first_op.label(),
+                "first_outcome": c.first.verdict.value,
+                "second_phase": c.second_op.phase,
+                "second_operation": c.second_op.label(),
+                "outcome": c.judgement.verdict.value,
+                "worse": c.worse,
+                "detail": c.judgement.line(),
+            }
+        )
+        for c in cases
+    ]
+    return json.dumps(head)[:-1] + ',\n "cases": [\n' + ",\n".join("  " + r for r in rows) + "\n ]\n}\n"

@@ -1,0 +1,112 @@
+"""Draw an update sweep: the outcome of every case against the operation index, one band per cut mode.
+
+One panel per phase of the update (``app v1``, ``bootloader``, ``app v2``), each with its own operation
+range, so a 90-operation phase stays as readable as a 15,000-operation one. Inside a panel, each cut mode
+is a band and each outcome a row of that band (worst at the top), every case one point coloured by its
+outcome: the factory-fallback window of the bootloader and the ``stuck`` cases of the ``ota/`` block
+hazard stand out at a glance. SVG or PNG, chosen by the file name; sweeps of more than
+:data:`RASTER_ABOVE` cases draw their points as an embedded image, so an SVG stays small.
+
+Needs matplotlib (``pip install 'otaloop[plot]'``); :func:`require_matplotlib` says so in one line. This
+module only draws; it never runs a sweep.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any
+
+from bootloader_model.errors import CallerError
+from harness.sweeps.report import PHASES, ordinal
+from harness.sweeps.results import SweepRun
+from harness.sweeps.verdicts import Verdict
+
+SUFFIXES = (".svg", ".png")
+RASTER_ABOVE = 20_000
+COLOURS = {
+    Verdict.STUCK: "#d62728",
+    Verdict.SILENT: "#7f0000",
+    Verdict.HUNG: "#9467bd",
+    Verdict.CRASH_LOOP: "#e377c2",
+    Verdict.VOLUME_DAMAGED: "#ff7f0e",
+    Verdict.REPROGRAM_LOOP: "#c51b8a",
+    Verdict.REPEATED_BACKUP: "#8c564b",
+    Verdict.FACTORY_FALLBACK: "#e6b800",
+    Verdict.DB_DAMAGED: "#f4a582",
+    Verdict.UNKNOWN_IMAGE: "#7f7f7f",
+    Verdict.OLD_IMAGE: "#1f77b4",
+    Verdict.NEW_IMAGE: "#2ca02c",
+}
+
+
+def require_matplotlib() -> Any:
+    """The ``matplotlib.figure`` module, or a caller error that says how to install matplotlib."""
+    try:
+        return importlib.import_module("matplotlib.figure")
+    except ImportError:
+        raise CallerError("--plot needs matplotlib: pip install 'otaloop[plot]'") from None
+
+
+def check_path(path: str | os.PathLike[str]) -> Path:
+    target = Path(path)
+    if target.suffix.lower() not in SUFFIXES:
+        raise CallerError(f"--plot {path}: the file name must end in .svg or .png")
+    return target
+
+
+def plot(run: SweepRun, path: str | os.PathLike[str]) -> int:
+    """Draw ``run`` into ``path`` (.svg or .png); returns how many case points were drawn."""
+    target = check_path(path)
+    figure_module = require_matplotlib()
+    cases = run.cases
+    if not cases:
+        raise CallerError("--plot: the sweep has no cases to draw")
+    phases = [p for p in PHASES if any(op.phase == p for op in run.ops)]
+    phases += [p for p in dict.fromkeys(op.phase for op in run.ops) if p not in phases]
+    verdicts = sorted({c.verdict for c in cases}, key=lambda v: v.severity)
+    modes = list(run.modes)
+    rows = len(verdicts)
+    band = rows + 1  # a blank row between bands
+
+    def y_of(mode_index: int, verdict: Verdict) -> int:
+        # Top band first, worst outcome at the top of its band.
+        return (len(modes) - 1 - mode_index) * band + (rows - 1 - verdicts.index(verdict))
+
+    fig = figure_module.Figure(figsize=(14, 1.6 + 0.26 * band * len(modes)), layout="constrained")
+    axes = fig.subplots(1, len(phases), sharey=True, squeeze=False)[0]
+    raster = len(cases) > RASTER_ABOVE
+    drawn = 0
+    for ax, phase in zip(axes, phases, strict=True):
+        indices = [op.index for op in run.ops if op.phase == phase]
+        lo, hi = indices[0], indices[-1]
+        for mi, mode in enumerate(modes):
+            for verdict in verdicts:
+                xs = [
+                    c.op.index for c in cases if c.op.phase == phase and c.fault.mode is mode and c.verdict is verdict
+                ]
+                if not xs:
+                    continue
+                coll = ax.scatter(
+                    xs, [y_of(mi, verdict)] * len(xs), s=9, marker="s", linewidths=0, color=COLOURS[verdict]
+                )
+                coll.set_gid(f"cases-{phase.replace(' ', '-')}-{mode.value}-{verdict.value}")
+                coll.set_rasterized(raster)
+                drawn += len(xs)
+        pad = max(1.0, (hi - lo) * 0.01)
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_title(f"{phase}: operations {lo}..{hi}", fontsize=9)
+        ax.set_xlabel("operation index", fontsize=8)
+        ax.tick_params(labelsize=7)
+        for mi in range(1, len(modes)):
+            ax.axhline(mi * band - 1, color="#cccccc", linewidth=0.6)
+    ticks = [y_of(mi, v) for mi in range(len(modes)) for v in verdicts]
+    labels = [f"{mode.value}: {v.value}" for mode in modes for v in verdicts]
+    axes[0].set_yticks(ticks, labels)
+    axes[0].set_ylim(-1, band * len(modes) - 1)
+    where = "every operation" if run.stride == 1 else f"every {ordinal(run.stride)} operation"
+    shard = f", shard {run.shard[0]}/{run.shard[1]}" if run.shard else ""
+    fig.suptitle(f"Power-cut sweep of {run.scenario}: {len(cases)} cases, {where}{shard}", fontsize=10)
+    fig.savefig(target, dpi=110, metadata={"Date": None} if target.suffix.lower() == ".svg" else None)
+    return drawn

@@ -1,0 +1,139 @@
+"""The fast sweep path gives exactly the verdicts of the full one: the verdict cache keyed on the blocks a
+judgement read, the shortened settle, the in-place torn states and the FAT allocation count."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import pytest
+
+from bootloader_model.storage.fat import check as fat_check
+from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, SST26VF032B, NorFlash
+from harness.image_server import ImageServer
+from harness.sweeps.executor import InProcess
+from harness.sweeps.fault_ids import Params
+from harness.sweeps.memo import BLOCK, BlockDigests, ReadSet, VerdictMemo
+from harness.sweeps.update import (
+    Reference,
+    SweepWorker,
+    UpdateRig,
+    judge_params,
+    new_board,
+    plan_sweep,
+    record,
+    run_sweep,
+    tasks,
+)
+from harness.sweeps.verdicts import judge, settle
+
+
+@pytest.fixture(scope="module")
+def ref() -> Iterator[Reference]:
+    with ImageServer() as server:
+        yield record(UpdateRig(Params(), server))
+
+
+def test_cached_and_shortened_verdicts_equal_the_full_ones(ref: Reference) -> None:
+    # A sample of every phase, each cut mode; the fast worker must actually have used its cache.
+    fast_plan, full_plan = plan_sweep(ref, stride=7), plan_sweep(ref, stride=7, fast=False)
+    fast_worker = SweepWorker(fast_plan)
+    fast = [case for span in tasks(len(ref.ops)) for case in fast_worker.run(span)]
+    full = [case for span in tasks(len(ref.ops)) for case in SweepWorker(full_plan).run(span)]
+    assert fast == full
+    assert fast_worker.memo is not None and fast_worker.memo.hits > fast_worker.memo.misses > 0
+
+
+def test_cached_verdicts_equal_the_full_ones_at_a_larger_image(ref: Reference) -> None:
+    with ImageServer() as server:
+        big = record(UpdateRig(Params(size=96 * 1024), server))
+    spans = [(0, 40), (big.reset_at - 20, big.reset_at + 60), (len(big.ops) - 60, len(big.ops))]
+    fast = run_sweep(plan_sweep(big, stride=3), InProcess(), spans=spans)
+    full = run_sweep(plan_sweep(big, stride=3, fast=False), InProcess(), spans=spans)
+    assert fast == full and len(fast) > 100
+
+
+def test_shortened_settle_equals_two_power_ons(ref: Reference) -> None:
+    # The start state: v1 boots and writes nothing, so the second power-on is skipped.
+    worker = SweepWorker(plan_sweep(ref, fast=False))
+    worker.seek(0)
+    state = worker.cursor.state()
+    full = judge_params(ref.params, state)[0]
+    board = new_board(ref.params)
+    board.internal.data[:], board.external.data[:] = state
+    runs = settle(board, shortcut=True)
+    assert len(board.history) < len(judge_params(ref.params, state)[1].history)  # one power-on, not two
+    assert judge(board, runs, 1, 2) == full
+
+
+def test_tearing_in_place_is_undone(ref: Reference) -> None:
+    worker = SweepWorker(plan_sweep(ref))
+    cursor = worker.cursor
+    worker.seek(ref.reset_at + 3)
+    before, digests = cursor.state(), [list(v) for v in cursor.views()]
+    op = ref.ops[ref.reset_at + 3]
+    torn_views = cursor.tear(op, 1)
+    torn = cursor.state()
+    cursor.untear()
+    assert torn != before and cursor.state() == before and cursor.views() == digests
+    assert torn_views is not None
+    assert torn_views[0] == BlockDigests(torn[0]).digests and torn_views[1] == BlockDigests(torn[1]).digests
+
+
+def test_read_set_counts_reads_and_programs_before_an_erase() -> None:
+    flash = NorFlash(SST26VF032B, strict=False)
+    watched = ReadSet(flash).watch()
+    flash.read(0, 10)  # block 0: read first -> input
+    flash.erase(BLOCK)  # block 1: erased first -> output only
+    flash.read(BLOCK, 100)
+    flash.program(BLOCK + 256, b"\x00" * 16)
+    flash.program(2 * BLOCK, b"\x00")  # block 2: programmed over old bytes -> input
+    flash.read(5 * BLOCK - 1, 2)  # a read across blocks 4 and 5
+    watched.release()
+    assert watched.blocks() == (0, 2, 4, 5)
+    assert flash.read_observer is None and flash.observer is None
+
+
+def test_memo_hits_only_states_equal_on_the_blocks_read() -> None:
+    a = bytearray(b"\xff" * (4 * BLOCK))
+    memo = VerdictMemo()
+    views = [BlockDigests(a).digests]
+    memo.store(((1, 2),), views, "verdict")
+    b = bytearray(a)
+    b[0] = 0  # block 0 was not read: same verdict
+    assert memo.lookup([BlockDigests(b).digests]) == "verdict"
+    b[BLOCK * 2 + 7] = 0  # block 2 was: unknown
+    assert memo.lookup([BlockDigests(b).digests]) is None
+    assert (memo.hits, memo.misses) == (1, 1)
+
+
+def _allocated_reference(raw: bytes, n: int, bits: int) -> int:
+    if bits == 16:
+        entries = [int.from_bytes(raw[i : i + 2], "little") for i in range(4, n * 2, 2)]
+    else:
+        entries = []
+        for c in range(2, n):
+            bc = c + c // 2
+            v = raw[bc] | raw[bc + 1] << 8
+            entries.append(v >> 4 if c & 1 else v & 0xFFF)
+    return len(entries) - entries.count(0)
+
+
+@pytest.mark.parametrize("bits", [12, 16])
+def test_fat_allocation_count_matches_entry_by_entry_decoding(bits: int) -> None:
+    rng = random.Random(bits)
+    for clusters in (1, 2, 3, 341, 342, 4000, 4085):
+        n = clusters + 2
+        size = (n * 3 + 1) // 2 if bits == 12 else n * 2
+        sectors = -(-size // 512)
+        raw = bytes(rng.choice((0, 0, 0, 0x0F, 0xF0, rng.randrange(256))) for _ in range(sectors * 512))
+        lay = SimpleNamespace(clusters=clusters, fat_bits=bits, fat_start=0)
+        dev = SimpleNamespace(read=lambda lba, count, raw=raw: raw[lba * 512 : (lba + count) * 512])
+        core = SimpleNamespace(lay=lay, dev=dev)
+        assert fat_check._allocated(core) == _allocated_reference(raw, n, bits), clusters  # type: ignore[arg-type]
+
+
+def test_block_size_fits_both_flashes() -> None:
+    for geometry in (PIC32MZ1025W104132, SST26VF032B):
+        assert geometry.min_erase % BLOCK == 0 and geometry.size % BLOCK == 0
