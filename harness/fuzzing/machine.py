@@ -91,6 +91,9 @@ CONTROL_MESSAGES = ("check", "start", "sysreset", "factory", "rollback")
 #: Virtual seconds from the jump until the application has its IP address. Shorter than the board's
 #: default 1.5 s: the service polls for it every 1 ms tick, which would be most of the machine's run time.
 NETWORK_DELAY_S = 0.05
+#: Wall seconds the board waits for the loopback image server before virtual time passes, so a step takes
+#: the same virtual time however loaded the host is (hypothesis needs repeatable runs).
+NETWORK_PATIENCE_S = 5.0
 _RESULTS = re.compile(
     rb"SYS_OTA_UPDATE_AVAILABLE|SYS_OTA_UPDATE_NOTAVAILABLE|SYS_OTA_UPDATE_CHECK_FAILED|SYS_OTA_IMAGE_ERASE"
 )
@@ -181,7 +184,11 @@ def power_returns(board: VirtualBoard, profile: QuirkProfile, slot_bytes: int, k
     if hit is not None:
         _PROBES.move_to_end(key)
         return hit
-    probe = VirtualBoard(BoardConfig(profile=profile, network="loopback", network_delay_s=NETWORK_DELAY_S))
+    probe = VirtualBoard(
+        BoardConfig(
+            profile=profile, network="loopback", network_delay_s=NETWORK_DELAY_S, network_patience_s=NETWORK_PATIENCE_S
+        )
+    )
     probe.internal.data[:] = board.internal.data
     probe.external.data[:] = board.external.data
     before = _boot_control_state(probe)
@@ -324,7 +331,12 @@ class BoardStateMachine(RuleBasedStateMachine):
         return board
 
     def _config(self) -> BoardConfig:
-        return BoardConfig(profile=self.profile, network="loopback", network_delay_s=NETWORK_DELAY_S)
+        return BoardConfig(
+            profile=self.profile,
+            network="loopback",
+            network_delay_s=NETWORK_DELAY_S,
+            network_patience_s=NETWORK_PATIENCE_S,
+        )
 
     @classmethod
     def with_quirks(cls, quirks: str) -> type[BoardStateMachine]:
@@ -668,12 +680,13 @@ class BoardStateMachine(RuleBasedStateMachine):
         out: list[Violation] = []
         board = self.board
         t = board.transcript
-        pos = t.find(b"SYS_OTA_UPDATE_AVAILABLE", self._scanned)
+        base = board.printed - len(t)  # the transcript is a window: offsets below count from the first print
+        pos = t.find(b"SYS_OTA_UPDATE_AVAILABLE", max(0, self._scanned - base))
         while pos >= 0:
             begin = max(t.rfind(b"SYS_OTA_UPDATE_CHECK_START", 0, pos), t.rfind(b"APP: version", 0, pos))
             offers = _OFFER.findall(bytes(t[max(begin, 0) : pos]))
             if not offers or int(offers[-1][0]) <= int(offers[-1][1]):
-                at = board.printed_at(pos)
+                at = board.printed_at(base + pos) or 0.0
                 out.append(
                     Violation(
                         "stale-check-result",
@@ -683,12 +696,12 @@ class BoardStateMachine(RuleBasedStateMachine):
                     )
                 )
             pos = t.find(b"SYS_OTA_UPDATE_AVAILABLE", pos + 1)
-        self._scanned = len(t)
+        self._scanned = board.printed
         svc = board.service
         last_app = t.rfind(b"APP: version")
         last_start = t.rfind(b"SYS_OTA_UPDATE_CHECK_START")
         if board.state is AppState.RUNNING and svc is not None and last_start > last_app >= 0:
-            started = board.printed_at(last_start)
+            started = board.printed_at(base + last_start)
             if started is not None and not _RESULTS.search(t, last_start):
                 waited = board.clock.now() - started
                 if waited > CHECK_LIMIT_S:
