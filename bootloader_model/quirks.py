@@ -176,6 +176,32 @@ QUIRKS: tuple[Quirk, ...] = (
         "the comparison is signed",
     ),
     Quirk(
+        "svc-url-overflows-digest",
+        "service",
+        "4",
+        "SYS_OTA_ParseJsonContent copies the manifest URL into the 100-byte ota_server_url with "
+        "memcpy(strlen + 1), straight into serv_app_digest_string, and then strncpy's the digest over the "
+        "spill: a URL of 100 bytes or more becomes its first 100 bytes followed by the digest, and that is "
+        "the URL the download requests (sys_ota.c.ftl:729, :756)",
+        "a manifest URL of 100 bytes or more is a parse error (Error parsing Server app URL): no update",
+    ),
+    Quirk(
+        "svc-cjson-bad-hex-escape",
+        "service",
+        "4",
+        "cJSON's parse_hex4 returns 0 for a \\u escape with a non-hexadecimal digit, so the escape becomes a "
+        'NUL that ends the string and the parse succeeds: "URL":"\\u00zz" is an empty URL (cjson.c:556)',
+        "such an escape fails the parse, as any other invalid escape does (update check failed)",
+    ),
+    Quirk(
+        "svc-app-version-printed-signed",
+        "service",
+        "4",
+        "the running version (uint32_t) is printed with %d: 2^31 and above print negative, 4294967295 "
+        "prints -1 (sys_ota.c.ftl:780)",
+        "the version is printed unsigned",
+    ),
+    Quirk(
         "core-status-error-reported-as-success",
         "core",
         "1.3, 10 (7)",

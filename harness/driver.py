@@ -42,7 +42,7 @@ EVENTS = (
     "SYS_OTA_IMAGE_DATABASE_FULL",
 )
 
-MAX_LINE = 80  # SYS_CMD_MAX_LENGTH: a longer line is answered "buffer exceeded" and dropped
+MAX_LINE = 80  # SYS_CMD_MAX_LENGTH by default: a longer line is answered "buffer exceeded" and dropped
 BOOT_BANNER = re.compile(rb"BOOTLOADER Build [A-Z][a-z]{2} [ \d]\d \d{4} \d\d:\d\d:\d\d")
 APP_VERSION = re.compile(rb"APP: version (\d+)\r\n")
 _EVENT_LINE = re.compile(rb"(" + b"|".join(e.encode() for e in EVENTS) + rb")\r\n")
@@ -71,8 +71,16 @@ class BootInfo:
 class BoardDriver:
     """Drive one board through its console."""
 
-    def __init__(self, console: Console, *, boot_timeout: float = 20.0, cmd_timeout: float = 10.0) -> None:
+    def __init__(
+        self, console: Console, *, boot_timeout: float = 20.0, cmd_timeout: float = 10.0, max_line: int = MAX_LINE
+    ) -> None:
+        if not isinstance(max_line, int) or isinstance(max_line, bool) or max_line < 1:
+            raise CallerError(
+                f"max_line (the firmware's SYS_CMD_MAX_LENGTH) must be a positive integer, got {max_line!r}"
+            )
         self.console = console
+        #: The firmware's SYS_CMD_MAX_LENGTH: the longest command line this driver sends.
+        self.max_line = max_line
         self.boot_timeout = boot_timeout
         self.cmd_timeout = cmd_timeout
 
@@ -131,11 +139,12 @@ class BoardDriver:
     # ----------------------------------------------------------------------------------------- otactl
     def _otactl(self, *args: str) -> bool:
         line = " ".join(("otactl", *args))
-        if len(line) > MAX_LINE:
+        if len(line) > self.max_line:
             raise CallerError(
-                f"command line of {len(line)} characters: SYS_COMMAND drops lines over {MAX_LINE} ({line[:40]}...)"
+                f"command line of {len(line)} characters: SYS_COMMAND drops lines over {self.max_line} "
+                f"(SYS_CMD_MAX_LENGTH) ({line[:40]}...)"
             )
-        self.console.send_line(line)
+        self.console.send_line(line)  # paced by the echo when longer than the UART receive ring
         answer = self.console.expect(_OTACTL, self.cmd_timeout).group(1)
         if answer not in (b"SYS_OTA_SUCCESS", b"SYS_OTA_FAILURE"):
             # The board refused the arguments themselves (long URL, bad version, usage): the caller erred.

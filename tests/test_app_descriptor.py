@@ -69,7 +69,7 @@ def test_record_bytes_follow_documented_layout() -> None:
     assert struct.unpack_from("<HHI", rec, 4) == (1, RECORD_SIZE, 0x1234)
     assert rec[12:16] == bytes([0, 1, 1, 5])
     assert struct.unpack_from("<I", rec, 16)[0] == 7200
-    assert rec[20] == 2 and rec[21:24] == b"\0\0\0"
+    assert rec[20] == 2 and rec[21:24] == b"\0\0\0"  # reserved, then SYS_CMD_MAX_LENGTH 0 = the default 80
     assert rec[24:152].rstrip(b"\0") == d.manifest_url.encode()
     assert struct.unpack_from("<III", rec, 152) == (0xABCD, 0x01020304, crc32(rec[:160]))
 
@@ -209,3 +209,33 @@ def test_round_trip_property(
 ) -> None:
     d = AppDescriptor(version, flags[0], flags[1], interval, flags[2], num, url, behaviour)
     assert read_descriptor(seal(_image(DESCRIPTOR_OFFSET + RECORD_SIZE + extra), d)) == d
+
+
+# --- SYS_CMD_MAX_LENGTH: the console line length compiled into the application --------------------------
+def test_cmd_max_length_defaults_to_80_and_is_stored_as_0() -> None:
+    assert AppDescriptor().cmd_max_length == 80
+    rec = encode_record(AppDescriptor(), 0x1000, 0)
+    assert rec[21] == 0 and rec[22:24] == b"\0\0"  # images from before the field read the same
+    assert decode_record(rec).descriptor.cmd_max_length == 80
+
+
+@pytest.mark.parametrize("length", [1, 79, 81, 256, 65535])
+def test_cmd_max_length_round_trips(length: int) -> None:
+    d = AppDescriptor(cmd_max_length=length)
+    rec = encode_record(d, 0x1000, 0)
+    assert struct.unpack_from("<H", rec, 22)[0] == length
+    assert read_descriptor(seal(_image(), d)).cmd_max_length == length
+
+
+@pytest.mark.parametrize("length", [0, -1, 65536, True, 80.0])
+def test_cmd_max_length_out_of_range_is_a_caller_error(length: object) -> None:
+    with pytest.raises(CallerError, match="cmd_max_length"):
+        AppDescriptor(cmd_max_length=length)  # type: ignore[arg-type]
+
+
+def test_reserved_byte_must_be_zero() -> None:
+    rec = bytearray(encode_record(AppDescriptor(), 0x1000, 0))
+    rec[21] = 1
+    rec[160:164] = struct.pack("<I", crc32(bytes(rec[:160])))
+    with pytest.raises(DescriptorError, match="reserved"):
+        decode_record(rec)

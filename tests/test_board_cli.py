@@ -100,6 +100,8 @@ def test_board_serves_a_pty_saves_on_sigterm_and_resumes(tmp_path: Path, server:
         (["--state", "{tmp}/s", "--factory", "{app}", "--quirks", "nonsense"], "nonsense"),
         (["--state", "{tmp}/s", "--factory", "{app}", "--console", "serial9"], "bad console 'serial9'"),
         (["--state", "{tmp}/s", "--factory", "{app}", "--speed", "0"], "--speed must be > 0"),
+        (["--state", "{tmp}/s", "--factory", "{app}", "--console", "serial"], "bad console 'serial'"),
+        (["--state", "{tmp}/s", "--factory", "{tmp}", "--console", "pty"], "cannot read"),
     ],
 )
 def test_board_bad_arguments_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:
@@ -111,6 +113,29 @@ def test_board_bad_arguments_are_one_line_errors(tmp_path: Path, args: list[str]
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("otaloop board: error: ") and message in lines[0], done.stderr
+    assert not (tmp_path / "s").exists() and not (tmp_path / "empty").exists()  # a failed start leaves nothing
+
+
+def test_a_factory_variant_image_is_provisioned_as_its_application(tmp_path: Path) -> None:
+    from harness.cli import main
+
+    factory = tmp_path / "factory.bin"  # what `otaloop image --factory` writes: full slot, byte 0 = F8
+    url = "http://127.0.0.1:1/ota.json"
+    assert main(["image", "--synthetic", "--factory", "--manifest-url", url, "-o", str(factory)]) == 0
+    state = tmp_path / "state"
+    proc, port = _start(state, factory)
+    try:
+        drv = BoardDriver(Console(port), boot_timeout=20)
+        assert drv.wait_boot().app_version == 1
+    finally:
+        port.close()
+    code, _, err = _stop(proc)
+    assert code == 0 and "factory-reset variant" in err and "Traceback" not in err
+    # The first boot made the factory backup on a freshly formatted volume, as after MPLAB programming.
+    listed = subprocess.run(
+        [*CLI, "flash", "ls", str(state / "external.bin"), "/ota"], capture_output=True, text=True, env=ENV, timeout=60
+    )
+    assert listed.returncode == 0 and "factory_reset.bin" in listed.stdout, listed.stdout + listed.stderr
 
 
 def test_run_two_scenarios_exit_zero_and_summary() -> None:

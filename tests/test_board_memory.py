@@ -126,15 +126,14 @@ def test_transcript_window_and_records_are_bounded(monkeypatch: pytest.MonkeyPat
 
 
 def test_a_line_longer_than_the_receive_ring_is_typed_in_echoed_pieces(
-    served: tuple[VirtualBoard, BoardRunner, Console], monkeypatch: pytest.MonkeyPatch
+    served: tuple[VirtualBoard, BoardRunner, Console],
 ) -> None:
     """Sent at once, a 200-byte line would lose its tail in the 127-byte ring; send_line paces it by the echo.
 
-    The board's line buffer is widened, as firmware built with a larger SYS_CMD_MAX_LENGTH would have it."""
-    from bootloader_model.board import command_processor
-
-    monkeypatch.setattr(command_processor, "MAX_LENGTH", 256)
-    _, runner, con = served
+    The board's line buffer is widened, as firmware built with a larger SYS_CMD_MAX_LENGTH has it."""
+    board, runner, con = served
+    assert board._app is not None and board._app.console is not None
+    board._app.console.max_length = 256  # as an app descriptor with cmd_max_length=256 sets it
     url = "http://127.0.0.1:9/" + "d" * 60 + ".bin"
     line = f"otactl start {url} 7 {'ab' * 32}"  # 171 bytes
     assert len(line) > 127

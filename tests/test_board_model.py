@@ -141,3 +141,52 @@ def test_bad_configuration_is_a_caller_error() -> None:
         board.provision(app(1))
     with pytest.raises(CallerError, match="unknown flash"):
         board.arm_cut("eeprom", FaultPlan(0))
+
+
+@pytest.mark.parametrize("cmd_max_length", [80, 256])
+def test_console_line_length_comes_from_the_app_descriptor(cmd_max_length: int) -> None:
+    board = booted(app(1, periodic_check=False, cmd_max_length=cmd_max_length))
+    assert board.run_until(lambda: b"IP address obtained" in board.transcript, 10)
+    board.run_for(0.5)
+    board.take_output()
+    line = b"otactl start http://127.0.0.1:9/app_v2.bin 2 " + b"ab" * 32
+    board.uart_rx(line + b"\r")
+    board.run_for(0.01)
+    out = board.take_output()
+    if cmd_max_length == 80:
+        assert b" *** Command Processor buffer exceeded. Retry. ***" in out and b"otactl:" not in out
+    else:
+        assert out.startswith(line + b"\r\notactl: SYS_OTA_SUCCESS\r\n")
+
+
+def test_quit_silences_the_console_until_the_next_reset_while_the_service_runs_on() -> None:
+    board = booted(app(1, interval_s=5))
+    assert board.run_until(lambda: b"IP address obtained" in board.transcript, 10)
+    board.take_output()
+    board.uart_rx(b"q\r")
+    board.run_for(0.01)
+    assert board.take_output() == b"q\r\n\r\n *** Quitting the Command Processor. Bye ***\r\n>"
+    board.uart_rx(b"otactl status\r")
+    board.run_for(10)  # typed input is neither echoed nor answered; the periodic check still prints
+    out = board.take_output()
+    assert b"otactl" not in out and b"SYS_OTA_UPDATE_CHECK_START" in out
+    board.power_cycle()
+    assert board.run_until(lambda: b"IP address obtained" in board.transcript, 10)
+    board.take_output()
+    board.uart_rx(b"otactl status\r")
+    board.run_for(0.01)
+    assert board.take_output().startswith(b"otactl status\r\notactl: state=")
+
+
+def test_a_factory_variant_is_provisioned_as_the_application_it_holds() -> None:
+    from bootloader_model.formats.app_image import build_factory_bin
+
+    plain = app(1, periodic_check=False)
+    board = VirtualBoard()
+    assert board.provision(build_factory_bin(plain)) is True  # hex2bin -f: full slot, byte 0 = F8
+    reference = VirtualBoard()
+    assert reference.provision(plain) is False
+    assert board.internal.data == reference.internal.data  # byte 0 back to the placeholder's FF
+    board.power_on()
+    assert board.boots[0].factory_backup and board.state is AppState.RUNNING
+    assert "factory-reset variant" in board.history[0].detail

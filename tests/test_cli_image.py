@@ -133,6 +133,11 @@ def _bad_cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["image", "--synthetic", "--size", "100", "-o", o], "out of range"),
         (["image", "--synthetic", "--manifest-url", "http://" + "a" * 130, "-o", o], "at most 128"),
         (["image", "--synthetic", "--num-images", "300", "-o", o], "num_images"),
+        (["image", "--synthetic", "--version", "0", "-o", o], "--version 0 is out of range 1..255"),
+        (["image", "--synthetic", "--version", "300", "-o", o], "--version 300 is out of range 1..255"),
+        (["image", "--synthetic", "--cmd-max-length", "0", "-o", o], "SYS_CMD_MAX_LENGTH"),
+        (["image", "--synthetic", "--cmd-max-length", "70000", "-o", o], "SYS_CMD_MAX_LENGTH"),
+        (["image", "--elf", str(FW / "app_v1.elf"), "--cmd-max-length", "256", "-o", o], "only to --synthetic"),
         (["image", "--synthetic", "-o", str(tmp / "no" / "dir" / "o.bin")], "cannot write"),
         (["manifest", "--check", str(tmp / "missing.json")], "cannot read"),
         (["manifest", "--check", str(garbage)], "not JSON"),
@@ -210,3 +215,18 @@ def test_unexpected_os_errors_are_one_line_not_tracebacks(
     monkeypatch.setattr(harness.cli, "build_parser", parser)
     assert main(["demo"]) == 2
     assert capsys.readouterr().err == "otaloop demo: error: Permission denied: /srv/otaloop/state\n"
+
+
+def test_image_synthetic_cmd_max_length(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "s.bin"
+    assert main(["image", "--synthetic", "--cmd-max-length", "256", "-o", str(out)]) == 0
+    assert read_descriptor(out.read_bytes()).cmd_max_length == 256
+    assert main(["image", "--synthetic", "-o", str(out)]) == 0
+    assert read_descriptor(out.read_bytes()).cmd_max_length == 80
+
+
+@pytest.mark.parametrize("version", ["1", "255"])
+def test_image_and_manifest_share_the_version_range(version: str, tmp_path: Path) -> None:
+    assert main(["image", "--synthetic", "--version", version, "-o", str(tmp_path / "a.bin")]) == 0
+    args = ["manifest", "--version", version, "--url", "http://h/a.bin", "--image", str(tmp_path / "a.bin")]
+    assert main([*args, "-o", str(tmp_path / "ota.json")]) == 0

@@ -32,3 +32,10 @@ def test_docs_hold_the_generated_backup_table(capsys: pytest.CaptureFixture[str]
     table = capsys.readouterr().out.replace("### ", "#### ").strip()
     doc = (Path(__file__).resolve().parent.parent / "docs" / "bootloader.md").read_text()
     assert table in doc, "regenerate the tables in docs/bootloader.md with: otaloop sweep bootloader"
+
+
+@pytest.mark.parametrize("size", ["-1", "0", "4095", "913409", "2000000"])
+def test_sweep_rejects_a_bad_image_size_before_any_table(size: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sweep", "bootloader", "--device", "internal", "--image-size", size]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "--image-size" in err and len(err.strip().splitlines()) == 1

@@ -47,9 +47,19 @@ def test_reset_prints_the_reboot_banner_and_resets() -> None:
 
 def test_quit_stops_the_processor() -> None:
     r = Rig()
-    assert r.type(b"q\r") == b"q\r\n\r\n *** Quitting the Command Processor. Bye ***\r\n"
+    # CommandQuit frees the device node and sets stopRequested; RunCmdTask, back from ParseCmdBuffer, still
+    # prints the prompt through the API pointer it read before the call. Then SYS_CMD_Tasks returns at once.
+    assert r.type(b"q\r") == b"q\r\n\r\n *** Quitting the Command Processor. Bye ***\r\n>"
     assert r.type(b"reset\r") == b""
     assert r.resets == 0
+
+
+def test_quit_hidden_in_a_byte_flood() -> None:
+    r = Rig()
+    # NUL ends the C string, so "q\0..." is the command q; comma and tab separate arguments like spaces.
+    out = r.type(b"\x07\xfe garbage\r\t q\x00zz,\r" + b"sysota get info\r")
+    assert out.endswith(b" *** Quitting the Command Processor. Bye ***\r\n>")
+    assert r.cp.stopped and r.calls == []
 
 
 def test_buffer_exceeded_on_the_81st_character() -> None:
@@ -131,3 +141,18 @@ def test_any_input_never_raises_and_stays_usable(data: bytes) -> None:
         return
     r.type(b"sysota ping\r")
     assert r.calls and r.calls[-1] == [b"sysota", b"ping"]
+
+
+def test_line_length_is_the_configured_sys_cmd_max_length() -> None:
+    out = bytearray()
+    cp = CommandProcessor(out.extend, lambda: None, max_length=200)
+    calls: list[list[bytes]] = []
+    cp.add_group(CommandGroup(b"otactl", b"", [(b"otactl", calls.append, b"")]))
+    line = b"otactl start http://127.0.0.1:8000/app_v2.bin 2 " + b"ab" * 32
+    assert 80 < len(line) <= 200
+    cp.feed(line + b"\r")
+    assert calls == [line.split(b" ")]
+    cp.feed(b"x" * 200)
+    assert b"buffer exceeded" not in out
+    cp.feed(b"x")  # the 201st character
+    assert out.endswith(b"x *** Command Processor buffer exceeded. Retry. ***\r\n>")

@@ -74,6 +74,8 @@ def test_fsck_reports_a_damaged_volume(tmp_path: Path, capsys: pytest.CaptureFix
     ("argv", "message"),
     [
         (["flash", "ls", "{tmp}/missing.bin"], "cannot read flash image"),
+        (["flash", "ls", "{tmp}"], "is a directory, not a flash image"),
+        (["flash", "fsck", "{tmp}"], "is a directory, not a flash image"),
         (["flash", "ls", "{tmp}/small.bin"], "expected 4 MiB"),
         (["flash", "get", "{tmp}/e.bin", "/ota/nope", "-o", "{tmp}/o"], "no such file"),
         (["flash", "ls", "{tmp}/e.bin", "ota"], "must be absolute"),

@@ -188,6 +188,42 @@ def test_trimmed_to_highest_record_in_any_order_and_later_records_win() -> None:
     assert len(out) == 0x2002 and out[:3] == b"Qyz" and out[-2:] == b"ab"
 
 
+def test_overlapping_records_warn_and_the_later_one_wins() -> None:
+    warnings: list[str] = []
+    chunks = [LoadChunk(SLOT_START, b"xyz"), LoadChunk(SLOT_START + 1, b"QR"), LoadChunk(SLOT_START + 8, b"ok")]
+    out = hex2bin(chunks, source="a.hex", warn=warnings.append)
+    assert out[:3] == b"xQR"  # what Harmony's hex2bin.py writes: a later record overwrites, no message
+    assert warnings == [
+        "a.hex: 1 record overlaps earlier data (first at 0x10020001, 2 bytes); the later record wins, "
+        "as in Harmony's hex2bin.py"
+    ]
+    assert hex2bin(chunks) == out  # without a warn callback: the same bytes, silently
+
+
+def test_overlap_outside_the_window_is_not_reported() -> None:
+    warnings: list[str] = []
+    hex2bin([LoadChunk(0x1000_0000, b"ab"), LoadChunk(0x1000_0000, b"cd"), LoadChunk(SLOT_START, b"x")],
+            warn=warnings.append)  # fmt: skip
+    assert warnings == []
+
+
+def test_cli_warns_about_overlapping_hex_records(tmp_path: Path) -> None:
+    from harness.cli import main
+
+    src = tmp_path / "overlap.hex"
+    src.write_text(_hex_text([(SLOT_START, b"\x00" * 16), (SLOT_START + 4, b"\x11" * 4)]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "image", "--hex", str(src), "-o", str(tmp_path / "o.bin")],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith("otaloop image: warning: ") and "overlaps earlier data" in proc.stderr
+    assert (tmp_path / "o.bin").read_bytes() == bytes(4) + b"\x11" * 4 + bytes(8)
+    assert main(["image", "--hex", str(_hex(1)), "-o", str(tmp_path / "f.bin")]) == 0  # fixtures: no overlap
+
+
 def test_factory_variant_forces_byte_0() -> None:
     out = hex2bin([LoadChunk(SLOT_START, b"\x00\x01")], factory=True)
     assert len(out) == SLOT_SIZE and out[:2] == b"\xf8\x01" and set(out[2:]) == {0xFF}

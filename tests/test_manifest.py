@@ -126,3 +126,8 @@ def test_notes_on_surprising_but_valid_manifests(versions: list[int], expected: 
     m = read_manifest(write_manifest([ManifestEntry(v, f"http://h/v{v}.bin", D) for v in versions]))
     text = " | ".join(manifest_notes(m))
     assert all(part in text for part in expected) and (text == "") == (not expected)
+
+
+def test_deep_nesting_is_a_manifest_error() -> None:
+    with pytest.raises(ManifestError, match="too deeply"):
+        read_manifest("[" * 100_000 + "]" * 100_000, max_size=10**6)

@@ -20,7 +20,7 @@ from bootloader_model.quirks import PROFILE_NAMES
 from harness.pytest_plugin import options
 from harness.scenarios import CONFIGS, REGISTRY
 from harness.scenarios.base import SyntheticImages
-from harness.scenarios.benches import DEFAULT_RECONNECT
+from harness.scenarios.benches import DEFAULT_BOOT_TIMEOUT, DEFAULT_RECONNECT
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "harness.cli"]
@@ -105,6 +105,7 @@ def test_the_entry_point_names_the_plugin_module() -> None:
 def test_option_choices_match_the_library() -> None:
     assert sorted(options.CONFIG_NAMES) == sorted(CONFIGS)
     assert options.DEFAULT_RECONNECT == DEFAULT_RECONNECT
+    assert options.DEFAULT_BOOT_TIMEOUT == DEFAULT_BOOT_TIMEOUT
     assert "harmony-3.9.1" in PROFILE_NAMES and options.Settings().quirks == "harmony-3.9.1"
 
 
@@ -148,6 +149,7 @@ def test_a_users_file_on_virtual_boards(pytester: pytest.Pytester) -> None:
         (["--otaloop-port", "/dev/ttyACM0"], "--otaloop-port needs --otaloop-http HOST:PORT*"),
         (["--otaloop-port", "/dev/ttyACM0", "--otaloop-http", "10.0.0.1"], "--otaloop-http '10.0.0.1': expected*"),
         (["--otaloop-reconnect", "-1"], "--otaloop-reconnect must be >= 0 seconds, got -1"),
+        (["--otaloop-boot-timeout", "0"], "--otaloop-boot-timeout must be > 0 seconds, got 0"),
         (["--otaloop-power-on", "relay on"], "give both --otaloop-power-on and --otaloop-power-off, or neither"),
     ],
 )
@@ -276,6 +278,29 @@ def test_never_reached(ota_board):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         ["E   *PortLost: *", "*Interrupted: otaloop: the board's console port was lost: *", "*1 failed*"]
+    )
+
+
+def test_a_dead_board_fails_the_first_test_at_the_boot_timeout_and_the_rest_at_once(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    from harness.uart_link import PtyLink
+
+    pytester.makepyfile(test_dead="def test_one(ota_board):\n    pass\n\n\ndef test_two(ota_board):\n    pass\n")
+    silent = PtyLink()  # a port with nothing behind it: an unpowered or unflashed board
+    try:
+        args = [f"--otaloop-port={silent.url}", "--otaloop-http", f"127.0.0.1:{_free_port()}"]
+        args.append(f"--otaloop-images={tmp_path}")
+        result = _run(pytester, *args, "--otaloop-boot-timeout", "1")
+    finally:
+        silent.close()
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*otaloop: the board did not boot: BoardDead: no bootloader banner within 1 s: is the board powered*",
+            "*otaloop: cannot set up the board: BoardDead: the board is still dead (no bootloader banner within 1 s);"
+            " not tried again",
+        ]
     )
 
 

@@ -79,3 +79,13 @@ def test_real_board_path_against_otaloop_board(board_on_pty: tuple[str, Path, in
     assert by_name["c_update"].board_s is None  # a real board has no virtual clock to report
     # b_no_update needs the factory app again: the bench erased v2's row and factory-reset the board.
     assert by_name["b_no_update"].status == "PASS", by_name["b_no_update"].detail
+
+
+def test_the_parameter_start_says_why_it_skips_on_an_80_character_console() -> None:
+    from harness.scenarios import ScenarioSkipped
+    from harness.scenarios.updates import start_with_parameters
+
+    with virtual_bench(CONFIGS["manual"], link="inproc", speed=3000) as bench:
+        assert bench.driver.max_line == 80
+        with pytest.raises(ScenarioSkipped, match=r"is 1\d\d characters .* takes 80 \(SYS_CMD_MAX_LENGTH\)"):
+            start_with_parameters(bench)

@@ -301,3 +301,67 @@ def test_every_service_quirk_has_a_test() -> None:
         q.replace("svc-", "").replace("core-", "").replace("http-", "").replace("-", "_") for q in SERVICE_QUIRKS
     }
     assert {f"test_{d}" for d in declared} <= names
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_url_overflows_digest(server: OtaTestServer, profile: str) -> None:
+    covers("svc-url-overflows-digest")
+    rig = manual_rig(server, profile)
+    data = image(5000)
+    digest = hashlib.sha256(data).hexdigest()
+    base = server.url("")
+    head = "/" + "d" * (100 - len(base) - len("/x.bin") - 1) + "/x.bin"  # the URL's first 100 bytes end here
+    assert len(base + head) == 100
+    path = head + "/real/app_v2.bin"
+    server.routes[path] = Route(body=data)
+    server.routes["/ota.json"] = Route(body=manifest(2, server.url(path), digest))
+    msg(rig, CtrlMsg.SYS_OTA_UPDATECHCK)
+    assert rig.until_idle(100)
+    gets = [r.split(b" ")[1].decode("latin-1") for r in server.requests if b"ota.json" not in r]
+    if profile == H:
+        mangled = base + head + digest
+        assert f"SYS OTA : Starting OTA with server: {mangled} " in rig.lines()
+        assert gets == [head + digest]  # the request goes to the mangled path, which the server does not have
+        assert "SYS_OTA_DOWNLOAD_FAILED" in rig.events()
+    else:
+        assert "SYS OTA : Error parsing Server app URL" in rig.lines()
+        assert gets == [] and rig.events()[-1] == "SYS_OTA_UPDATE_NOTAVAILABLE"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_cjson_bad_hex_escape(server: OtaTestServer, profile: str) -> None:
+    covers("svc-cjson-bad-hex-escape")
+    rig = manual_rig(server, profile, auto_update=False)
+    server.routes["/ota.json"] = Route(body=b'{"ota":[{"Version":2,"URL":"\\u00zz","Digest":"aa"}]}')
+    msg(rig, CtrlMsg.SYS_OTA_UPDATECHCK)
+    assert rig.until_idle(50)
+    if profile == H:
+        assert '    Server app URL ""' in rig.lines() and rig.events()[-1] == "SYS_OTA_UPDATE_AVAILABLE"
+    else:
+        assert rig.events()[-1] == "SYS_OTA_UPDATE_CHECK_FAILED"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_app_version_printed_signed(server: OtaTestServer, profile: str) -> None:
+    covers("svc-app-version-printed-signed")
+    server.routes["/ota.json"] = Route(body=manifest(2, "http://h/a.bin", "00" * 32))
+    rig = manual_rig(server, profile, app_version=2**32 - 1)
+    msg(rig, CtrlMsg.SYS_OTA_UPDATECHCK)
+    assert rig.until_idle(50) and rig.events()[-1] == "SYS_OTA_UPDATE_NOTAVAILABLE"
+    shown = "-1" if profile == H else "4294967295"
+    assert f"    current app version: {shown}" in rig.lines()
+
+
+def test_invalid_utf8_url_goes_out_unchanged(server: OtaTestServer) -> None:
+    rig = manual_rig(server)
+    data = image(5000)
+    path = "/\xff\xe9/app_v2.bin"  # latin-1 str: one character per byte
+    server.routes[path] = Route(body=data)
+    body = manifest(2, "@", hashlib.sha256(data).hexdigest()).replace(
+        b'"@"', b'"' + server.url(path).encode("latin-1") + b'"'
+    )
+    server.routes["/ota.json"] = Route(body=body)
+    msg(rig, CtrlMsg.SYS_OTA_UPDATECHCK)
+    assert rig.until_event("SYS_OTA_DB_ENTRY_SUCCESS", max_s=200)
+    assert b"Starting OTA with server: " + server.url(path).encode("latin-1") + b" \r\n" in rig.out
+    assert any(r.startswith(b"GET /\xff\xe9/app_v2.bin HTTP/1.1\r\n") for r in server.requests)

@@ -2,14 +2,22 @@
 
 Bytes typed on UART1 go through this state machine one character per task run, as ``sys_command.c`` does
 it: characters are echoed; CR or LF ends a line; backspace and DEL edit; the VT100 arrow, Home and End
-keys move the cursor or recall one of the last four commands; a line may hold 80 characters, the 81st
-prints `` *** Command Processor buffer exceeded. Retry. ***`` and drops the line. A finished line is split
-into at most 10 arguments on space, tab and comma (a quoted part is one argument; an unmatched quote
-makes the line unknown), then looked up in the built-in commands (``reset``, ``q``, ``help``) and the
-registered command groups. The prompt ``>`` is printed after each line.
+keys move the cursor or recall one of the last four commands; a line may hold ``SYS_CMD_MAX_LENGTH``
+characters (80 unless the application was built with another value, which its app descriptor records),
+and the next one prints `` *** Command Processor buffer exceeded. Retry. ***`` and drops the line. A
+finished line is split into at most 10 arguments on space, tab and comma (a quoted part is one argument;
+an unmatched quote makes the line unknown), then looked up in the built-in commands (``reset``, ``q``,
+``help``) and the registered command groups. The prompt ``>`` is printed after each line.
 
 Strings are C strings here: a NUL byte typed into the line ends the command text at that point, as
 ``strncpy``/``strtok`` would see it.
+
+The built-in ``q`` is the one way input can stop the console for good: ``CommandQuit`` prints
+`` *** Quitting the Command Processor. Bye ***``, clears the command groups, frees the console's device node
+and sets ``stopRequested``, after which ``SYS_CMD_Tasks`` returns at once on every call, so nothing typed is
+read, echoed or answered until a reset runs ``SYS_CMD_Initialize`` again. The prompt is still printed once
+after the message. A line that reduces to ``q`` (``q`` alone, or followed by a NUL, a comma or a tab) is
+enough, which is how random bytes on the console can end it; the application's own prints go on.
 
 What this module does not do: run the commands' effects. ``reset`` calls the ``on_reset`` hook (the board
 performs the software reset); command groups are callables supplied by the application model.
@@ -22,7 +30,7 @@ from dataclasses import dataclass
 
 LINE_TERM = b"\r\n"
 PROMPT = b">"
-MAX_LENGTH = 80  # SYS_CMD_MAX_LENGTH
+MAX_LENGTH = 80  # SYS_CMD_MAX_LENGTH, Harmony's default
 MAX_ARGS = 10  # MAX_CMD_ARGS
 HISTORY_DEPTH = 4  # COMMAND_HISTORY_DEPTH
 
@@ -76,11 +84,12 @@ def _cstr(buf: bytes) -> bytes:
 class CommandProcessor:
     """One console device node of SYS_COMMAND. Feed it input bytes; it writes the echo and the output."""
 
-    def __init__(self, write: Write, on_reset: Callable[[], None]) -> None:
+    def __init__(self, write: Write, on_reset: Callable[[], None], *, max_length: int = MAX_LENGTH) -> None:
         self._write = write
+        self.max_length = max_length  # SYS_CMD_MAX_LENGTH of this build
         self._on_reset = on_reset
         self.groups: list[CommandGroup] = []
-        self.stopped = False  # set by the built-in "q": input is ignored until the next reset
+        self.stopped = False  # set by the built-in "q" (stopRequested): input is never read again until reset
         self._buf = bytearray()
         self._cur = 0
         self._seq = bytearray()
@@ -110,8 +119,7 @@ class CommandProcessor:
             self._buf.clear()
             self._cur = 0
             self._parse(line)
-            if not self.stopped:
-                w(PROMPT)
+            w(PROMPT)  # also after "q": RunCmdTask prints it through the API pointer it read before parsing
         elif ch == 0x08:
             if self._cur > 0:
                 tail = bytes(self._buf[self._cur :])
@@ -128,7 +136,7 @@ class CommandProcessor:
                 w(b"\x1b[K" + _cstr(tail) + b"\x1b[%dD" % len(tail))
         elif ch == 0x1B:
             self._seq = bytearray([ch])
-        elif len(self._buf) < MAX_LENGTH:
+        elif len(self._buf) < self.max_length:
             tail = bytes(self._buf[self._cur :])
             self._buf.insert(self._cur, ch)
             self._cur += 1

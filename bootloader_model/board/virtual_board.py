@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,7 +120,15 @@ class VirtualBoard:
     """One virtual PIC32MZ W1 board running Harmony's OTA bootloader and an OTA application."""
 
     def __init__(self, config: BoardConfig | None = None, *, clock: VirtualClock | None = None) -> None:
+        if config is not None and not isinstance(config, BoardConfig):
+            raise CallerError(f"VirtualBoard takes a BoardConfig (or nothing for the defaults), not {config!r}")
+        if clock is not None and not isinstance(clock, VirtualClock):
+            raise CallerError(f"clock must be a VirtualClock, not {clock!r}")
         self.config = cfg = config or BoardConfig()
+        if not isinstance(cfg.profile, QuirkProfile):
+            raise CallerError(
+                f"BoardConfig.profile must be a QuirkProfile (QuirkProfile.named({cfg.profile!r})), not {cfg.profile!r}"
+            )
         if cfg.network not in ("loopback", "open"):
             raise CallerError(f"unknown network policy {cfg.network!r}; choose loopback or open")
         if not (isinstance(cfg.transcript_window, int) and cfg.transcript_window >= 1):
@@ -187,6 +196,7 @@ class VirtualBoard:
         (counted in :attr:`uart_overruns`), as on the board. The model's console task empties the ring at
         every step, where the firmware's takes one character per 10 ms pass.
         """
+        data = _bytes_arg(data, "uart_rx")
         if self.state is not AppState.RUNNING:
             return
         room = max(0, UART_RX_BYTES - len(self._rx))
@@ -217,12 +227,19 @@ class VirtualBoard:
         return self.transcript.decode("utf-8", "replace")
 
     # -------------------------------------------------------------------------------------- lifecycle
-    def provision(self, factory_app_bin: bytes) -> None:
-        """Program the unified hex (bootloader + factory application) as MPLAB would, board off."""
+    def provision(self, factory_app_bin: bytes) -> bool:
+        """Program the unified hex (bootloader + factory application) as MPLAB would, board off.
+
+        Given hex2bin's factory-reset variant (``otaloop image --factory``) it programs the application that
+        variant holds, as the unified hex would; it returns True when it did so.
+        """
         if self.state is not AppState.OFF:
             raise CallerError("provision a board while it is powered off")
-        provision_unified(self.internal, factory_app_bin)
-        self._note("provision", f"{len(factory_app_bin)} byte factory application")
+        factory_app_bin = _bytes_arg(factory_app_bin, "provision")
+        variant = provision_unified(self.internal, factory_app_bin)
+        note = " (a factory-reset variant: programmed as its application)" if variant else ""
+        self._note("provision", f"{len(factory_app_bin)} byte factory application{note}")
+        return variant
 
     @property
     def service(self) -> OtaService | None:
@@ -266,6 +283,8 @@ class VirtualBoard:
 
     def set_network(self, up: bool) -> None:
         """Bring the board's network up or down (Harmony's service never notices a loss, spec 1.4)."""
+        if not isinstance(up, bool):
+            raise CallerError(f"set_network takes True or False, not {up!r}")
         self.network_enabled = up
 
     # ------------------------------------------------------------------------------------------- state
@@ -276,7 +295,12 @@ class VirtualBoard:
         (:mod:`bootloader_model.board.state_directory`).
         """
         d = Path(state_dir)
-        d.mkdir(parents=True, exist_ok=True)
+        if d.exists() and not d.is_dir():
+            raise CallerError(f"cannot save the board to {d}: it exists and is not a directory")
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CallerError(f"cannot create state directory {d}: {exc.strerror or exc}") from None
         meta = {"ext_size": self.config.ext_size, "internal": INTERNAL_FILE, "external": EXTERNAL_FILE}
         files: dict[str, bytes | bytearray] = {
             INTERNAL_FILE: self.internal.data,
@@ -299,6 +323,10 @@ class VirtualBoard:
     # -------------------------------------------------------------------------------------------- time
     def run_until(self, predicate: Callable[[], bool], max_virtual_s: float, *, speed: float = 1e6) -> bool:
         """Run the board until ``predicate()`` holds or ``max_virtual_s`` pass; fast-forwards idle time."""
+        if not callable(predicate):
+            raise CallerError(f"run_until needs a callable predicate, not {predicate!r}")
+        _duration_arg(max_virtual_s, "max_virtual_s")
+        _speed_arg(speed)
         end = self.clock.now() + max_virtual_s
         while not predicate():
             now = self.clock.now()
@@ -309,6 +337,8 @@ class VirtualBoard:
 
     def run_for(self, virtual_s: float, *, speed: float = 1e6) -> None:
         """Run ``virtual_s`` seconds of board time (or less if nothing but idling remains)."""
+        _duration_arg(virtual_s, "virtual_s")
+        _speed_arg(speed)
         end = self.clock.now() + virtual_s
         while self.clock.now() < end - 1e-9:
             self.step(end - self.clock.now(), speed=speed)
@@ -327,6 +357,12 @@ class VirtualBoard:
         returns with less virtual time passed, and the OTA service's wait goes on at the next step, as the
         service task on the board waits while the console task runs.
         """
+        _duration_arg(budget_s, "budget_s")
+        _speed_arg(speed)
+        if predicate is not None and not callable(predicate):
+            raise CallerError(f"step's predicate must be callable or None, not {predicate!r}")
+        if wall_limit_s is not None:
+            _duration_arg(wall_limit_s, "wall_limit_s")
         self._guard(lambda: self._step(budget_s, speed, predicate, wall_limit_s))
 
     def _step(
@@ -467,7 +503,7 @@ class VirtualBoard:
         svc.client.loopback_only = self.config.network == "loopback"
         svc.client.blocked = self.blocked_hosts  # one list across boots, for the host to report
         app.service = svc
-        console = CommandProcessor(self._print, self._request_reset)
+        console = CommandProcessor(self._print, self._request_reset, max_length=desc.cmd_max_length)
 
         def run(argv: list[bytes]) -> None:
             handle_command(svc, [a.decode("latin-1") for a in argv])
@@ -486,6 +522,29 @@ class VirtualBoard:
 
     def _request_reset(self) -> None:
         self._pending_reset = True
+
+
+def _bytes_arg(data: object, what: str) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    hint = " (encode text first, e.g. 'help\\r'.encode())" if isinstance(data, str) else ""
+    raise CallerError(f"{what} takes bytes, bytearray or memoryview, not {type(data).__name__}{hint}")
+
+
+def _duration_arg(value: object, name: str) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise CallerError(f"{name} must be a number of virtual seconds, not {value!r}")
+    if not math.isfinite(value):
+        raise CallerError(f"{name} must be finite, not {value!r}")
+    if value < 0:
+        raise CallerError(f"{name} must be >= 0 virtual seconds, not {value!r}")
+
+
+def _speed_arg(speed: object) -> None:
+    if not isinstance(speed, (int, float)) or isinstance(speed, bool) or not speed > 0:
+        raise CallerError(f"speed must be a number > 0 (virtual seconds per wall second), not {speed!r}")
 
 
 def new_board(factory_app_bin: bytes | None = None, config: BoardConfig | None = None) -> VirtualBoard:

@@ -5,6 +5,13 @@ startup code is outside the modelled array) and the factory application from 0x1
 page is the application's ``.ota_boot_control`` placeholder (status FF, type 03). The model cannot run
 the bootloader's MIPS code, so the bootloader region gets deterministic non-blank filler.
 
+Given hex2bin's factory-reset variant of the application instead (``hex2bin -f``, what ``otaloop image
+--factory`` writes: the full 0xDF000-byte slot, byte 0 forced to 0xF8), it programs the application that
+variant holds: byte 0 goes back to the placeholder's 0xFF, which is exactly what the unified hex built
+from the same application would program. Programmed as it is, the F8 would tell the bootloader that the
+board was set up already, so it would never format the volume or back the factory image up, and every
+update would fail.
+
 Also here: :func:`synthetic_app_bin`, a stand-in OTA ``.bin`` (placeholder page + deterministic body)
 for tests and benchmarks. It is not an application the virtual board can run; real and virtual
 application images live in the image tooling. This module does not touch external flash.
@@ -15,6 +22,7 @@ from __future__ import annotations
 import hashlib
 
 from bootloader_model.errors import CallerError
+from bootloader_model.formats.app_image import FACTORY_STATUS, SLOT_SIZE
 from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, PAGE_SIZE, placeholder_page
 from bootloader_model.storage.nor_flash import NorFlash
 
@@ -39,12 +47,21 @@ def bootloader_filler() -> bytes:
     return _stream(b"otaloop harmony ota_bootloader v3.9.1", hi - lo)
 
 
-def provision_unified(internal: NorFlash, factory_app_bin: bytes) -> None:
+def is_factory_variant(image: bytes) -> bool:
+    """``hex2bin -f`` output: the whole slot with byte 0 = 0xF8 (the application's placeholder has 0xFF)."""
+    return len(image) == SLOT_SIZE and image[0] == FACTORY_STATUS
+
+
+def provision_unified(internal: NorFlash, factory_app_bin: bytes) -> bool:
     """Erase the whole program flash and program the bootloader filler plus ``factory_app_bin`` at 0x1002_0000.
 
     ``factory_app_bin`` is the application as hex2bin slices it (boot control placeholder page first).
-    Rows that are entirely 0xFF are skipped, as they have no hex records.
+    Rows that are entirely 0xFF are skipped, as they have no hex records. A factory-reset variant is
+    programmed as the application it holds; the result says whether the image was one.
     """
+    variant = is_factory_variant(factory_app_bin)
+    if variant:
+        factory_app_bin = placeholder_page()[:1] + factory_app_bin[1:]
     if internal.geometry.base != BOOTLOADER_REGION[0]:
         raise CallerError(f"unified hex targets PIC32MZ program flash at 0x10000000, not {internal.geometry.name}")
     if not PAGE_SIZE <= len(factory_app_bin) <= APP_WINDOW:
@@ -62,6 +79,7 @@ def provision_unified(internal: NorFlash, factory_app_bin: bytes) -> None:
             row = padded[off : off + ROW]
             if row != blank:
                 internal.program(base + off, row)
+    return variant
 
 
 def synthetic_app_bin(size: int, seed: int = 0) -> bytes:

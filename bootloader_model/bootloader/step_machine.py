@@ -77,7 +77,7 @@ class Bootloader(TaskSteps):
         self,
         internal: NorFlash,
         fs: FileSystem,
-        profile: QuirkProfile = HARMONY,
+        profile: QuirkProfile | str = HARMONY,
         console: Callable[[bytes], None] | None = None,
         build_stamp: tuple[str, str] = DEFAULT_BUILD_STAMP,
         variant: str = "wolfcrypt",
@@ -85,6 +85,16 @@ class Bootloader(TaskSteps):
     ) -> None:
         if variant not in VARIANTS:
             raise CallerError(f"unknown bootloader variant {variant!r}; choose {' or '.join(VARIANTS)}")
+        if not isinstance(internal, NorFlash):
+            raise CallerError(f"the OTA bootloader runs on a NorFlash (program flash), not {internal!r}")
+        if isinstance(profile, str):
+            profile = QuirkProfile.named(profile)
+        if not isinstance(profile, QuirkProfile):
+            raise CallerError(f"profile must be a QuirkProfile or a profile name such as 'corrected', not {profile!r}")
+        if console is not None and not callable(console):
+            raise CallerError(f"console must be a callable taking bytes, or None, not {console!r}")
+        if not isinstance(max_iterations, int) or isinstance(max_iterations, bool) or max_iterations < 1:
+            raise CallerError(f"max_iterations must be a positive integer, not {max_iterations!r}")
         if internal.geometry.base != 0x1000_0000 or internal.geometry.size != FLASH_END - 0x1000_0000:
             raise CallerError(f"the OTA bootloader needs PIC32MZ1025W104132 flash, not {internal.geometry.name}")
         self.flash, self.fs, self.profile = internal, fs, profile

@@ -6,7 +6,8 @@ carries at offset :data:`DESCRIPTOR_OFFSET` of its OTA ``.bin``: physical 0x1002
 inside the application's reset page just after the BEV exception vector at 0x9002_1380.
 
 The record holds the compile-time application version (``SYS_OTA_APP_VER_NUM``), the MHC options compiled
-into that application, a behaviour (healthy, crash at boot, hang at boot), and the length and CRC-32 of
+into that application (the OTA service's, and SYS_COMMAND's ``SYS_CMD_MAX_LENGTH``), a behaviour (healthy,
+crash at boot, hang at boot), and the length and CRC-32 of
 the image *body*: the ``.bin`` bytes ``[0x1000, 0x1000 + body_len)`` excluding the record itself. A torn,
 half-programmed or corrupted image therefore fails :func:`read_descriptor`, and the virtual CPU behaves as
 garbage code would. The byte layout is documented in ``docs/app-descriptor.md``.
@@ -32,6 +33,8 @@ BODY_OFFSET = 0x1000
 MAGIC = b"OTLD"
 FORMAT_VERSION = 1
 URL_FIELD_SIZE = 128
+#: SYS_COMMAND's default ``SYS_CMD_MAX_LENGTH``; the record stores it as 0 (see :func:`encode_record`).
+DEFAULT_CMD_MAX_LENGTH = 80
 
 #: The one layout used to encode and decode (little-endian, no implicit padding).
 RECORD = struct.Struct(
@@ -45,7 +48,8 @@ RECORD = struct.Struct(
     "B"  # SYS_OTA_NUM_IMGS
     "I"  # SYS_OTA_TIME_INTERVAL, seconds
     "B"  # behaviour
-    "3x"  # reserved, zero
+    "B"  # reserved, zero
+    "H"  # SYS_CMD_MAX_LENGTH; 0 stands for the default, 80
     f"{URL_FIELD_SIZE}s"  # SYS_OTA_URL, ASCII, NUL-padded
     "I"  # body length in bytes, counted from .bin offset 0x1000
     "I"  # CRC-32 of the body, record bytes excluded
@@ -83,6 +87,7 @@ class AppDescriptor:
     num_images: int = 2
     manifest_url: str = "http://192.168.43.173:8000/ota.json"
     behaviour: Behaviour = Behaviour.HEALTHY
+    cmd_max_length: int = DEFAULT_CMD_MAX_LENGTH  # SYS_CMD_MAX_LENGTH: longest console line, in characters
 
     def __post_init__(self) -> None:
         for name in ("version", "interval_s"):
@@ -91,6 +96,11 @@ class AppDescriptor:
                 raise CallerError(f"app descriptor {name} must be an integer 0..4294967295, got {value!r}")
         if not isinstance(self.num_images, int) or isinstance(self.num_images, bool) or not 0 <= self.num_images <= 255:
             raise CallerError(f"app descriptor num_images must be an integer 0..255, got {self.num_images!r}")
+        n = self.cmd_max_length
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 0xFFFF:
+            raise CallerError(
+                f"app descriptor cmd_max_length (SYS_CMD_MAX_LENGTH) must be an integer 1..65535, got {n!r}"
+            )
         for name in ("autoreset", "periodic_check", "auto_update"):
             if not isinstance(getattr(self, name), bool):
                 raise CallerError(f"app descriptor {name} must be a bool, got {getattr(self, name)!r}")
@@ -124,7 +134,11 @@ def _url_field(url: str) -> bytes:
 
 
 def encode_record(desc: AppDescriptor, body_len: int, body_crc: int) -> bytes:
-    """Return the :data:`RECORD_SIZE` bytes of a record, its own CRC included."""
+    """Return the :data:`RECORD_SIZE` bytes of a record, its own CRC included.
+
+    ``SYS_CMD_MAX_LENGTH`` is written as 0 when it is the default 80, so records made before the field
+    existed (reserved bytes, all zero) and records of default builds are the same bytes.
+    """
     if not 0 <= body_len <= 0xFFFF_FFFF or not 0 <= body_crc <= 0xFFFF_FFFF:
         raise CallerError("body length and CRC must fit in 32 bits")
     head = RECORD.pack(
@@ -138,6 +152,8 @@ def encode_record(desc: AppDescriptor, body_len: int, body_crc: int) -> bytes:
         desc.num_images,
         desc.interval_s,
         int(desc.behaviour),
+        0,
+        0 if desc.cmd_max_length == DEFAULT_CMD_MAX_LENGTH else desc.cmd_max_length,
         _url_field(desc.manifest_url),
         body_len,
         body_crc,
@@ -151,8 +167,8 @@ def decode_record(record: bytes | bytearray | memoryview) -> SealedRecord:
     raw = bytes(record[:RECORD_SIZE])
     if len(raw) < RECORD_SIZE:
         raise DescriptorError(f"app descriptor truncated: {len(raw)} of {RECORD_SIZE} bytes")
-    (magic, fmt, size, version, autoreset, periodic, autoupdate, num, interval, behaviour, url, body_len, body_crc,
-     rec_crc) = RECORD.unpack(raw)  # fmt: skip
+    (magic, fmt, size, version, autoreset, periodic, autoupdate, num, interval, behaviour, reserved, cmd_len, url,
+     body_len, body_crc, rec_crc) = RECORD.unpack(raw)  # fmt: skip
     if magic != MAGIC:
         raise DescriptorError(f"no app descriptor: magic {magic.hex()} is not {MAGIC.hex()} ({MAGIC.decode()})")
     if fmt != FORMAT_VERSION or size != RECORD_SIZE:
@@ -165,6 +181,8 @@ def decode_record(record: bytes | bytearray | memoryview) -> SealedRecord:
             raise DescriptorError(f"app descriptor {name} flag is {value}, not 0 or 1")
     if behaviour not in Behaviour._value2member_map_:
         raise DescriptorError(f"app descriptor behaviour {behaviour} is unknown")
+    if reserved:
+        raise DescriptorError(f"app descriptor reserved byte is {reserved}, not 0")
     text, _, pad = url.partition(b"\0")
     if pad.strip(b"\0") or not text.isascii():
         raise DescriptorError("app descriptor manifest URL is not NUL-padded ASCII")
@@ -177,6 +195,7 @@ def decode_record(record: bytes | bytearray | memoryview) -> SealedRecord:
         num_images=num,
         manifest_url=text.decode("ascii"),
         behaviour=Behaviour(behaviour),
+        cmd_max_length=cmd_len or DEFAULT_CMD_MAX_LENGTH,
     )
     return SealedRecord(desc, body_len, body_crc)
 

@@ -3,8 +3,11 @@
 Given the parsed manifest (:mod:`bootloader_model.formats.cjson`), the running version and the sticky erase flag,
 it prints exactly what Harmony prints and returns what Harmony decides: "update available" (with URL, digest
 and version for ``OTA_Start``), an erase request for a version, or "not available". Only the last element
-of the ``ota`` array is read; lookups are cJSON's (case-insensitive, first match). It does not fetch, does
-not compare against the DB and knows nothing about patch, signature or file-download fields.
+of the ``ota`` array is read; lookups are cJSON's (case-insensitive, first match). Strings are the bytes
+cJSON returns, held as ``str`` with one character per byte (latin-1) and printed back as the same bytes.
+It does not store the URL and digest into ``OTA_PARAMS`` (where a long URL overflows: see
+:class:`~bootloader_model.service.core.state.OtaParams`), does not fetch, does not compare against the DB
+and knows nothing about patch, signature or file-download fields.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bootloader_model.formats import cjson
+from bootloader_model.formats.c_string import c_bytes, from_c_bytes
 
 
 @dataclass
@@ -27,7 +31,13 @@ class ParseOutcome:
 
 def _cprint(console: Callable[[bytes], None], text: str) -> None:
     """``SYS_CONSOLE_PRINT``: formatted into a 256-byte buffer, so at most 255 bytes come out."""
-    console(text.encode("utf-8", "replace")[:255])
+    console(c_bytes(text)[:255])
+
+
+def _int32(value: int) -> int:
+    """``%d`` of a ``uint32_t``: the same bits read as a signed 32-bit integer."""
+    value &= 0xFFFF_FFFF
+    return value - (1 << 32) if value & 0x8000_0000 else value
 
 
 def parse_json_content(
@@ -38,12 +48,18 @@ def parse_json_content(
     console: Callable[[bytes], None],
     sticky_erase: bool = True,
     unsigned_compare: bool = True,
+    signed_app_version: bool = True,
+    url_limit: int | None = None,
 ) -> ParseOutcome:
     """Decide on a manifest.
 
     ``sticky_erase=False`` (profile ``corrected``): an absent ``EraseVer`` clears the erase flag.
     ``unsigned_compare`` (Harmony): ``uint32_t app_version < (int) Version`` is an unsigned comparison, so
     a negative manifest version counts as newer.
+    ``signed_app_version`` (Harmony): the running version is printed with ``%d``, so 2^31 and above print
+    negative; ``False`` prints it unsigned.
+    ``url_limit`` (profile ``corrected``): a URL of this many bytes or more is a parse error
+    (``Error parsing Server app URL``) instead of being copied past the end of ``ota_server_url``.
     """
     out = ParseOutcome(erase_request=erase_request if sticky_erase else False)
     servers = cjson.object_item(root, "ota")
@@ -77,21 +93,22 @@ def parse_json_content(
         _cprint(console, "SYS OTA : Mandatory JSON fields does not exist\r\n")
         return out
     err = False
-    if isinstance(url, str):
-        _cprint(console, f'    Server app URL "{url}"\r\n')
-        out.url = url
+    if isinstance(url, bytes) and (url_limit is None or len(url) < url_limit):
+        _cprint(console, f'    Server app URL "{from_c_bytes(url)}"\r\n')
+        out.url = from_c_bytes(url)
     else:
         _cprint(console, "SYS OTA : Error parsing Server app URL\r\n")
         err = True
-    if isinstance(digest, str):
-        _cprint(console, f'    Server app Digest "{digest}"\r\n')
-        out.digest = digest[:64]
+    if isinstance(digest, bytes):
+        _cprint(console, f'    Server app Digest "{from_c_bytes(digest)}"\r\n')
+        out.digest = from_c_bytes(digest[:64])
     else:
         _cprint(console, "SYS OTA : Error parsing Server app Digest\r\n")
         err = True
     if isinstance(version, cjson.CJsonNumber) and version.valueint != 0:
         _cprint(console, f"    Server app version: {version.as_c_int()}\r\n")
-        _cprint(console, f"    current app version: {app_version}\r\n")
+        shown = _int32(app_version) if signed_app_version else app_version & 0xFFFF_FFFF
+        _cprint(console, f"    current app version: {shown}\r\n")
     else:
         _cprint(console, "SYS OTA : Error parsing  version\r\n")
         err = True

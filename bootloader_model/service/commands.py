@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+from bootloader_model.formats.c_string import c_bytes
 from bootloader_model.service.configuration import STATUS_STR, CtrlMsg, SysResult
 from bootloader_model.service.core.state import OTA_URL_SIZE
 from bootloader_model.service.ota_service import OtaService
@@ -211,6 +212,6 @@ def handle_command(svc: OtaService, argv: list[str]) -> bytes:
     else:
         return b""
     # Each SYS_CONSOLE_PRINT formats into a 256-byte buffer: at most 255 bytes of one print come out.
-    data = b"".join(p.encode("utf-8", "replace")[:255] for p in pieces)
+    data = b"".join(c_bytes(p)[:255] for p in pieces)
     svc.print(data)
     return data

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bootloader_model.clock import TICK_S, Alarm, VirtualClock
+from bootloader_model.formats.c_string import c_bytes
 from bootloader_model.quirks import HARMONY, QuirkProfile
 from bootloader_model.service.configuration import (
     SYS_FS_MAX_FILES,
@@ -138,7 +139,7 @@ class OtaService(UpdateCheck):
 
     def printf(self, text: str) -> None:
         """``SYS_CONSOLE_PRINT``: at most 255 bytes of formatted text (256-byte print buffer)."""
-        self._console(text.encode("utf-8", "replace")[:255])
+        self._console(c_bytes(text)[:255])
 
     def _demo_callback(self, status: SysStatus) -> None:
         text = demo_print(status)

@@ -16,6 +16,7 @@ from bootloader_model.formats import cjson
 from bootloader_model.formats.manifest import parse_json_content
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.service.configuration import SysState, SysStatus
+from bootloader_model.service.core.state import OTA_URL_SIZE
 from bootloader_model.service.core.tasks import OtaParams
 from bootloader_model.service.http_client import Downloader
 
@@ -85,7 +86,7 @@ class UpdateCheck:
             self._read_json()
         elif st == S.SYS_OTA_UPDATE_CHECK_JSON_CONTENT:
             self.print(b"SYS_OTA : JSON parsing \r\n")
-            root = cjson.parse(bytes(self.json_buf))
+            root = cjson.parse(bytes(self.json_buf), bad_hex_escape_is_nul=self.profile.on("svc-cjson-bad-hex-escape"))
             if root is None:
                 self._close_dl()
                 self.update_check_failed = True
@@ -98,6 +99,8 @@ class UpdateCheck:
                 console=self.print,
                 sticky_erase=self.profile.on("svc-stuck-erase-flag"),
                 unsigned_compare=self.profile.on("svc-negative-version-available"),
+                signed_app_version=self.profile.on("svc-app-version-printed-signed"),
+                url_limit=None if self.profile.on("svc-url-overflows-digest") else OTA_URL_SIZE,
             )
             self.erase_request = out.erase_request
             if out.url is not None:

@@ -19,6 +19,7 @@ reset until a host opens the new port (at most ``--hold`` seconds).
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import sys
 import threading
@@ -106,23 +107,34 @@ def run_board(args: argparse.Namespace) -> int:
     state: Path = args.state
     if state.exists() and not state.is_dir():
         raise CallerError(f"--state {state} exists and is not a directory")
+    if args.console_link is not None and args.console != "pty":
+        raise CallerError("--console-link serves a pty; drop --console")
+    if args.off and args.control is None:
+        raise CallerError("--off needs --control PATH, or nothing could ever switch the board on")
+    created = not state.exists()
     try:
         state.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CallerError(f"cannot create state directory {state}: {exc.strerror}") from None
     held = state_directory.lock(state)  # one board per directory: a second one is refused, naming this PID
+    ok = False
     try:
         state_directory.recover(state)  # finish or discard a save a killed board left half done
-        return _run_locked(args, state, profile)
+        result = _run_locked(args, state, profile)
+        ok = True
+        return result
     finally:
         held.release()
+        if not ok and created and not VirtualBoard.has_state(state):
+            shutil.rmtree(state, ignore_errors=True)  # a failed start leaves no empty state directory behind
 
 
 def _run_locked(args: argparse.Namespace, state: Path, profile: QuirkProfile) -> int:
     board = VirtualBoard(
         BoardConfig(profile=profile, ext_size=args.ext_size, network=args.network, bootloader=args.bootloader)
     )
-    if VirtualBoard.has_state(state):
+    fresh = not VirtualBoard.has_state(state)
+    if not fresh:
         board.load(state)
         if args.factory is not None:
             print(f"otaloop board: reusing the board in {state}; --factory ignored", file=sys.stderr)
@@ -133,14 +145,21 @@ def _run_locked(args: argparse.Namespace, state: Path, profile: QuirkProfile) ->
             factory = args.factory.read_bytes()
         except OSError as exc:
             raise CallerError(f"cannot read {args.factory}: {exc.strerror}") from None
-        board.provision(factory)
-        board.save(state)
-    if args.console_link is not None and args.console != "pty":
-        raise CallerError("--console-link serves a pty; drop --console")
-    if args.off and args.control is None:
-        raise CallerError("--off needs --control PATH, or nothing could ever switch the board on")
+        if board.provision(factory):
+            print(
+                f"otaloop board: {args.factory} is a factory-reset variant (otaloop image --factory: full slot, "
+                "byte 0 = F8); provisioning the application it holds, as the unified hex would",
+                file=sys.stderr,
+            )
+    # Everything that can fail on the arguments fails before the state directory is touched.
     usb = UsbConsoleLink(args.console_link, hold=args.hold) if args.console_link is not None else None
     link: UartLink = usb if usb is not None else open_link(args.console)
+    if fresh:
+        try:
+            board.save(state)
+        except BaseException:
+            link.close()
+            raise
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

@@ -43,6 +43,9 @@ def _harmony_path(path: str) -> str:
 
 
 def _open_image(image: Path) -> ExternalFlash:
+    if image.is_dir():
+        hint = f" (the board's SST26 image is {image / EXTERNAL_FILE})" if (image / EXTERNAL_FILE).is_file() else ""
+        raise CallerError(f"{image} is a directory, not a flash image{hint}")
     try:
         size = image.stat().st_size
     except OSError as exc:

@@ -8,18 +8,19 @@ prints as one line with exit status 2.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from bootloader_model.errors import CallerError, ImageError, ManifestError
-from bootloader_model.formats.app_descriptor import AppDescriptor, Behaviour
+from bootloader_model.formats.app_descriptor import DEFAULT_CMD_MAX_LENGTH, AppDescriptor, Behaviour
 from bootloader_model.formats.app_image import SLOT_SIZE, build_app, build_factory_bin
 from harness.image import ManifestEntry, bin_from_file, digest, read_manifest, write_manifest
-from harness.image.manifest import manifest_notes
+from harness.image.manifest import VERSION_MAX, VERSION_MIN, manifest_notes
 
 _BEHAVIOURS = {"healthy": Behaviour.HEALTHY, "crash": Behaviour.CRASH_AT_BOOT, "hang": Behaviour.HANG_AT_BOOT}
 _SYNTHETIC_ONLY = ("version", "size", "no_autoreset", "no_periodic", "interval", "no_autoupdate", "num_images",
-                   "manifest_url", "behaviour")  # fmt: skip
+                   "manifest_url", "behaviour", "cmd_max_length")  # fmt: skip
 DEFAULT_SYNTHETIC_SIZE = 0x4000
 
 
@@ -59,7 +60,7 @@ def register(sub: Any) -> None:
     src.add_argument("--hex", metavar="FILE", help="application-only Intel HEX (not the unified hex)")
     src.add_argument("--synthetic", action="store_true", help="a virtual application with an app descriptor")
     g = p.add_argument_group("synthetic application (only with --synthetic)")
-    g.add_argument("--version", type=_int, help="SYS_OTA_APP_VER_NUM (default 1)")
+    g.add_argument("--version", type=_int, help="SYS_OTA_APP_VER_NUM, 1..255 as in a manifest (default 1)")
     g.add_argument("--size", type=_int, help=f"image size in bytes (default {DEFAULT_SYNTHETIC_SIZE:#x})")
     g.add_argument("--no-autoreset", action="store_true", help="SYS_OTA_AUTORESET_ENABLE false")
     g.add_argument("--no-periodic", action="store_true", help="SYS_OTA_PERODIC_UPDATE false")
@@ -68,6 +69,13 @@ def register(sub: Any) -> None:
     g.add_argument("--num-images", type=_int, help="SYS_OTA_NUM_IMGS (default 2)")
     g.add_argument("--manifest-url", help="SYS_OTA_URL compiled into the application")
     g.add_argument("--behaviour", choices=sorted(_BEHAVIOURS), help="what the application does at boot")
+    g.add_argument(
+        "--cmd-max-length",
+        type=_int,
+        metavar="N",
+        help=f"SYS_CMD_MAX_LENGTH, the longest console line (default {DEFAULT_CMD_MAX_LENGTH}; "
+        "`otactl start <url> <version> <digest>` needs about 120)",
+    )
     p.add_argument("--factory", action="store_true", help=f"factory variant: full {SLOT_SIZE:#x} bytes, byte 0 = F8")
     p.add_argument("-o", "--output", required=True, metavar="OUT.bin")
     p.set_defaults(func=run_image)
@@ -78,7 +86,7 @@ def register(sub: Any) -> None:
         description="Write an ota.json with Harmony's field names, or validate one with --check.",
     )
     m.add_argument("--check", metavar="OTA.json", help="validate this manifest and print a summary")
-    m.add_argument("--version", type=_int, help="image version (1..255)")
+    m.add_argument("--version", type=_int, help=f"image version ({VERSION_MIN}..{VERSION_MAX})")
     m.add_argument("--url", help="http(s) URL of the .bin on the image server")
     m.add_argument("--digest", help="SHA-256 of the .bin (64 hex characters)")
     m.add_argument("--image", metavar="FILE.bin", help="compute the digest from this .bin (with --check: compare)")
@@ -89,6 +97,15 @@ def register(sub: Any) -> None:
 
 def _descriptor(args: argparse.Namespace) -> AppDescriptor:
     d = AppDescriptor()
+    if args.version is not None and not VERSION_MIN <= args.version <= VERSION_MAX:
+        # MHC allows SYS_OTA_APP_VER_NUM 0..255, but a manifest cannot announce 0 (it reads as "no version"):
+        # one rule for images and manifests.
+        raise CallerError(
+            f"--version {args.version} is out of range {VERSION_MIN}..{VERSION_MAX} "
+            "(the MHC range of SYS_OTA_APP_VER_NUM without 0, which no manifest can announce)"
+        )
+    if args.cmd_max_length is not None and not 1 <= args.cmd_max_length <= 0xFFFF:
+        raise CallerError(f"--cmd-max-length {args.cmd_max_length}: SYS_CMD_MAX_LENGTH must be 1..65535")
     return AppDescriptor(
         version=d.version if args.version is None else args.version,
         autoreset=not args.no_autoreset,
@@ -98,6 +115,7 @@ def _descriptor(args: argparse.Namespace) -> AppDescriptor:
         num_images=d.num_images if args.num_images is None else args.num_images,
         manifest_url=d.manifest_url if args.manifest_url is None else args.manifest_url,
         behaviour=_BEHAVIOURS[args.behaviour] if args.behaviour else d.behaviour,
+        cmd_max_length=d.cmd_max_length if args.cmd_max_length is None else args.cmd_max_length,
     )
 
 
@@ -106,7 +124,12 @@ def run_image(args: argparse.Namespace) -> int:
         stray = [f"--{n.replace('_', '-')}" for n in _SYNTHETIC_ONLY if getattr(args, n) not in (None, False)]
         if stray:
             raise CallerError(f"{', '.join(stray)} {'applies' if len(stray) == 1 else 'apply'} only to --synthetic")
-        data = bin_from_file(args.elf or args.hex, "elf" if args.elf else "hex", factory=args.factory)
+        data = bin_from_file(
+            args.elf or args.hex,
+            "elf" if args.elf else "hex",
+            factory=args.factory,
+            warn=lambda message: print(f"otaloop image: warning: {message}", file=sys.stderr),
+        )
         source = args.elf or args.hex
     else:
         data = build_app(_descriptor(args), DEFAULT_SYNTHETIC_SIZE if args.size is None else args.size)

@@ -26,7 +26,16 @@ from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode
 from harness.cli.help import help_text
 from harness.image_server import ImageServer
-from harness.sweeps.bootloader import DEVICES, SCENES, CutResult, SceneSweep, dumps_cuts, markdown_table, sweep_scene
+from harness.sweeps.bootloader import (
+    DEVICES,
+    SCENES,
+    CutResult,
+    SceneSweep,
+    check_image_size,
+    dumps_cuts,
+    markdown_table,
+    sweep_scene,
+)
 from harness.sweeps.double import double_report, dumps_double, run_double
 from harness.sweeps.double import replay as replay_double
 from harness.sweeps.executor import Executor, WorkerLost, executor_for
@@ -57,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.stride < 1:
         raise CallerError("--stride must be at least 1")
     QuirkProfile.named(args.profile)  # an unknown profile is a one-line error before any work
+    check_image_size(args.image_size)  # before the first table, not when the first scene that uses it starts
     if args.json is not None and not Path(args.json).resolve().parent.is_dir():
         raise CallerError(f"--json {args.json}: no such directory")
     executor = executor_for(args.jobs, None)

@@ -5,6 +5,7 @@ This module only picks the parser; the parsing is in ``elf`` and ``intel_hex``, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from bootloader_model.errors import ImageError
@@ -21,8 +22,10 @@ def read_input(path: str | Path) -> bytes:
         raise ImageError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def bin_from_file(path: str | Path, kind: str, *, factory: bool = False) -> bytes:
-    """Build the ``.bin`` from an ``"elf"`` or ``"hex"`` file."""
+def bin_from_file(
+    path: str | Path, kind: str, *, factory: bool = False, warn: Callable[[str], None] | None = None
+) -> bytes:
+    """Build the ``.bin`` from an ``"elf"`` or ``"hex"`` file; ``warn`` gets hex2bin's overlap warning."""
     raw = read_input(path)
     if kind == "elf":
         chunks = read_elf(raw, source=str(path))
@@ -30,4 +33,4 @@ def bin_from_file(path: str | Path, kind: str, *, factory: bool = False) -> byte
         chunks = read_ihex(raw, source=str(path))
     else:
         raise ImageError(f"unknown input kind {kind!r}; use 'elf' or 'hex'")
-    return hex2bin(chunks, factory=factory, source=str(path))
+    return hex2bin(chunks, factory=factory, source=str(path), warn=warn)

@@ -23,6 +23,9 @@ from bootloader_model.errors import ManifestError
 #: ``SYS_OTA_JSON_FILE_MAXSIZE`` default (2000) minus the 10 bytes the service keeps back.
 DEFAULT_MAX_SIZE = 1990
 URL_MAX_BYTES = 99
+#: The application versions the tools accept, for images and manifests alike: MHC's SYS_OTA_APP_VER_NUM range
+#: (0..255) without 0, which the board reads as "no version" in a manifest.
+VERSION_MIN, VERSION_MAX = 1, 255
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
@@ -58,8 +61,10 @@ class Manifest:
 def _check_entry(e: ManifestEntry, where: str) -> None:
     if not isinstance(e.version, int) or isinstance(e.version, bool):
         raise ManifestError(f"{where}: Version must be an integer, got {e.version!r}")
-    if not 1 <= e.version <= 255:
-        raise ManifestError(f"{where}: Version {e.version} out of range 1..255 (0 means no update)")
+    if not VERSION_MIN <= e.version <= VERSION_MAX:
+        raise ManifestError(
+            f"{where}: Version {e.version} out of range {VERSION_MIN}..{VERSION_MAX} (0 means no update)"
+        )
     if not isinstance(e.url, str):
         raise ManifestError(f"{where}: URL must be a string, got {e.url!r}")
     if not e.url.startswith(("http://", "https://")):
@@ -97,6 +102,8 @@ def read_manifest(text: str | bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Man
         doc = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ManifestError(f"manifest is not JSON: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise ManifestError("manifest nests arrays or objects too deeply to read") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("ota"), list):
         raise ManifestError('manifest has no "ota" array at the top level')
     if not doc["ota"]:

@@ -10,8 +10,8 @@ pytest's header and reports are unchanged.
 * options (:mod:`harness.pytest_plugin.options`): ``--otaloop-port`` (a real board, or ``labgrid:ROLE``;
   without it, a fresh virtual board per test), ``--otaloop-http``, ``--otaloop-images``,
   ``--otaloop-factory-config``, ``--otaloop-manifest-path``, ``--otaloop-quirks``, ``--otaloop-speed``,
-  ``--otaloop-bootloader``, ``--otaloop-power-on/-off``, ``--otaloop-reconnect``, ``--otaloop-log-dir``,
-  ``--otaloop-link``, ``--otaloop-reuse``, ``--otaloop-tail``, ``--otaloop-scenarios``
+  ``--otaloop-bootloader``, ``--otaloop-power-on/-off``, ``--otaloop-reconnect``, ``--otaloop-boot-timeout``,
+  ``--otaloop-log-dir``, ``--otaloop-link``, ``--otaloop-reuse``, ``--otaloop-tail``, ``--otaloop-scenarios``
 * markers (:mod:`harness.pytest_plugin.markers`): ``otaloop_config``, ``otaloop_requires``, ``otaloop_quirks``
 * the scenario library as tests (:mod:`harness.pytest_plugin.scenario_items`), reports
   (:mod:`harness.pytest_plugin.reports`), pytest-xdist (:mod:`harness.pytest_plugin.parallel`)
@@ -28,6 +28,7 @@ import pytest
 
 from harness.pytest_plugin import markers, reports, scenario_items
 from harness.pytest_plugin.fixtures import (
+    BENCHES,
     SETTINGS,
     _otaloop_benches,
     ota_bench,
@@ -92,8 +93,10 @@ def pytest_runtest_makereport(
         settings = settings_of(item.config)
         reports.add_to_report(item, report, settings.tail)
         if settings.real and call.excinfo is not None:
-            from bootloader_model.errors import PortLost
+            from bootloader_model.errors import BoardDead, PortLost
 
             if call.excinfo.errisinstance(PortLost):
                 item.session.shouldstop = f"otaloop: the board's console port was lost: {call.excinfo.value}"
+            elif call.excinfo.errisinstance(BoardDead) and BENCHES in item.config.stash:
+                item.config.stash[BENCHES].board_died(call.excinfo.value)
     return report

@@ -156,6 +156,7 @@ class Benches:
                     manifest_path=s.manifest_path,
                     power=power,
                     reconnect=s.reconnect,
+                    boot_timeout=s.boot_timeout,
                 )
             except OtaloopError as exc:
                 self._serial_error = str(exc)
@@ -184,6 +185,14 @@ class Benches:
             manifest_path=s.manifest_path,
             reconnect=s.reconnect,
         )
+
+    def board_died(self, error: BaseException) -> None:
+        """A test found the real board dead (:class:`~bootloader_model.errors.BoardDead`): later tests fail at
+        once with the reason until it prints a banner again, as ``otaloop run`` does."""
+        from bootloader_model.errors import BoardDead
+
+        if self._serial is not None and isinstance(error, BoardDead) and self._serial.dead is None:
+            self._serial.dead = str(error).split(":", 1)[0]
 
     def close(self) -> None:
         self._stack.close()

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from harness.scenarios.virtual_hooks import VirtualHooks
 
 SETTINGS = pytest.StashKey[Settings]()
+BENCHES = pytest.StashKey[Benches]()
 LEASE = pytest.StashKey[Lease]()
 #: The OTA service's line once its network is up (spec section 9); otactl works from then on.
 NETWORK_UP = b"SYS OTA : IP address obtained for preferred interface for OTA"
@@ -60,6 +61,7 @@ def _otaloop_benches(pytestconfig: pytest.Config) -> Iterator[Benches]:
 
         labgrid_env = pytest_environment(pytestconfig)
     benches = Benches(settings, worker_index(pytestconfig), labgrid_env)
+    pytestconfig.stash[BENCHES] = benches  # for the report hook: a test that found the board dead
     yield benches
     benches.close()
 
@@ -97,6 +99,7 @@ def ota_board(request: pytest.FixtureRequest, ota_bench: Bench, _otaloop_benches
         try:
             info = ota_bench.start()
         except BoardError as exc:
+            _otaloop_benches.board_died(exc)
             pytest.fail(f"otaloop: the board did not boot: {type(exc).__name__}: {exc}", pytrace=False)
         if info.app_version is None:
             pytest.fail("otaloop: the board booted but no application came up (no 'APP: version' line)", pytrace=False)

@@ -19,11 +19,12 @@ import pytest
 
 #: Factory configurations and quirk profile names, repeated here so that reading options imports nothing
 #: heavy; ``tests/test_pytest_plugin.py`` checks them against ``harness.scenarios.CONFIGS`` and the quirks.
-CONFIG_NAMES = ("auto", "manual", "manual-noreset", "notify")
+CONFIG_NAMES = ("auto", "manual", "manual-longcmd", "manual-noreset", "notify")
 LINKS = ("pty", "inproc")
 DEFAULT_SPEED = 1000.0
 DEFAULT_TAIL = 20
 DEFAULT_RECONNECT = 30.0  # harness.scenarios.benches.DEFAULT_RECONNECT, checked by the plugin's tests
+DEFAULT_BOOT_TIMEOUT = 20.0  # harness.scenarios.benches.DEFAULT_BOOT_TIMEOUT, checked likewise
 #: ``--otaloop-port labgrid:ROLE`` takes the board from the target ROLE of labgrid's ``--lg-env``.
 LABGRID_PREFIX = "labgrid:"
 
@@ -53,6 +54,7 @@ class Settings:
     power_on: str | None = None
     power_off: str | None = None
     reconnect: float = DEFAULT_RECONNECT
+    boot_timeout: float = DEFAULT_BOOT_TIMEOUT
     log_dir: Path | None = None
     link: str = "pty"
     reuse: bool = False
@@ -126,6 +128,9 @@ _HELP = {
     "power_off": "command that switches a real board's power off ({index} is the worker's board number)",
     "reconnect": "how long a real board's vanished console port (USB re-enumeration after a power cycle) may "
     f"take to come back before its test fails (default {DEFAULT_RECONNECT:g}; 0: never reopen)",
+    "boot_timeout": "how long a real board may take to print its bootloader banner after a reset or power-on "
+    f"before it counts as dead (default {DEFAULT_BOOT_TIMEOUT:g}); later tests then fail at once until it "
+    "prints one again",
     "log_dir": "write each test's raw console log to DIR/<test id>.log",
     "link": "virtual board console: a real pty (default) or in-process",
     "reuse": "keep one board for the whole run instead of a fresh virtual board (or a factory-restored real "
@@ -145,6 +150,7 @@ _METAVARS = {
     "power_on": "CMD",
     "power_off": "CMD",
     "reconnect": "SECONDS",
+    "boot_timeout": "SECONDS",
     "log_dir": "DIR",
     "link": "pty|inproc",
     "tail": "N",
@@ -262,6 +268,12 @@ def read_settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(f"--otaloop-reconnect {values['reconnect'][0]!r}: expected seconds") from None
     if reconnect < 0:
         raise pytest.UsageError(f"--otaloop-reconnect must be >= 0 seconds, got {reconnect:g}")
+    try:
+        boot_timeout = float(text("boot_timeout", str(DEFAULT_BOOT_TIMEOUT)))
+    except ValueError:
+        raise pytest.UsageError(f"--otaloop-boot-timeout {values['boot_timeout'][0]!r}: expected seconds") from None
+    if not boot_timeout > 0:
+        raise pytest.UsageError(f"--otaloop-boot-timeout must be > 0 seconds, got {boot_timeout:g}")
     log_dir = None if values["log_dir"][0] is None else _path(str(values["log_dir"][0]), values["log_dir"][1])
     reuse = bool(values["reuse"][0])
 
@@ -298,6 +310,7 @@ def read_settings(config: pytest.Config) -> Settings:
         power_on=None if power_on is None else str(power_on),
         power_off=None if power_off is None else str(power_off),
         reconnect=reconnect,
+        boot_timeout=boot_timeout,
         log_dir=log_dir,
         link=link,
         reuse=reuse,

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from bootloader_model.errors import BoardError, CallerError
-from bootloader_model.formats.app_descriptor import AppDescriptor
+from bootloader_model.formats.app_descriptor import DEFAULT_CMD_MAX_LENGTH, AppDescriptor
 from bootloader_model.formats.app_image import build_app
 from harness.console import Console
 from harness.driver import BoardDriver, BootInfo
@@ -54,6 +54,9 @@ class AppConfig:
     autoreset: bool
     interval_s: int = 60
     num_images: int = 2
+    #: SYS_COMMAND's SYS_CMD_MAX_LENGTH (an MHC option of the console, not of the OTA service): the longest
+    #: command line the firmware takes. ``otactl start <url> <version> <digest>`` needs about 120.
+    cmd_max_length: int = DEFAULT_CMD_MAX_LENGTH
 
 
 #: The configurations the library needs. On a real board each is a separate firmware build.
@@ -66,6 +69,8 @@ CONFIGS: dict[str, AppConfig] = {
     "manual": AppConfig("manual", periodic=False, auto_update=True, autoreset=True),
     # As manual, without the reset after a download: only `otactl sysreset` resets (spec 1.6 C, M).
     "manual-noreset": AppConfig("manual-noreset", periodic=False, auto_update=True, autoreset=False),
+    # As manual, built with SYS_CMD_MAX_LENGTH 256 so `otactl start <url> <version> <digest>` fits on a line.
+    "manual-longcmd": AppConfig("manual-longcmd", periodic=False, auto_update=True, autoreset=True, cmd_max_length=256),
 }
 
 
@@ -100,6 +105,7 @@ class SyntheticImages:
             auto_update=config.auto_update,
             num_images=config.num_images,
             manifest_url=self.manifest_url,
+            cmd_max_length=config.cmd_max_length,
         )
         # Images differ in size by version so a mix-up shows in the DB and download counts.
         return build_app(desc, size or self.default_size + 4096 * version)

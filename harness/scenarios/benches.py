@@ -85,7 +85,7 @@ def virtual_bench(
         stack.callback(console.close)
         runner.start()
         stack.callback(runner.stop)
-        driver = BoardDriver(console, boot_timeout=300 / speed + 5, cmd_timeout=10)
+        driver = BoardDriver(console, boot_timeout=300 / speed + 5, cmd_timeout=10, max_line=factory.cmd_max_length)
         yield Bench(
             driver=driver,
             server=server,
@@ -173,7 +173,9 @@ class SerialBench:
         self._console.pos = len(self._console.buffer)
         caps = self.capabilities
         bench = Bench(
-            driver=BoardDriver(self._console, boot_timeout=self.boot_timeout, cmd_timeout=10),
+            driver=BoardDriver(
+                self._console, boot_timeout=self.boot_timeout, cmd_timeout=10, max_line=self.factory.cmd_max_length
+            ),
             server=self._server,
             images=DirImages(self.images),
             factory=self.factory,

@@ -15,6 +15,7 @@ from typing import TypeVar
 from harness.image_server import Fault, FaultKind
 from harness.scenarios.base import (
     Bench,
+    ScenarioSkipped,
     Trace,
     check,
     expect_lines,
@@ -275,6 +276,25 @@ def available_then_manual_start(bench: Bench) -> Trace:
     expect_lines(bench, download_ok(url)[1:], 200)
     reboot_into(bench, 2)
     return bench.trace("idle after AVAILABLE; manual start -> v2")
+
+
+@scenario("f_start_with_parameters", factory="manual-longcmd")
+def start_with_parameters(bench: Bench) -> Trace:
+    """F by hand: `otactl start <url> <version> <digest>` (SYS_OTA_SET_PARAMETERS) downloads v2, no manifest."""
+    first_boot(bench)
+    url, digest, _ = bench.publish(2)  # the manifest is served too, but nothing reads it (no periodic check)
+    line = len(f"otactl start {url} 2 {digest}")
+    if line > bench.driver.max_line:
+        raise ScenarioSkipped(
+            f"`otactl start <url> <version> <digest>` is {line} characters and this firmware's console takes "
+            f"{bench.driver.max_line} (SYS_CMD_MAX_LENGTH): build the {bench.factory.name!r} test firmware with a "
+            "larger SYS_CMD_MAX_LENGTH"
+        )
+    check(bench.driver.start_ota(url, 2, digest), "otactl start <url> 2 <digest> accepted", "SYS_OTA_FAILURE")
+    # SYS_OTA_SET_PARAMETERS skips the manifest: no UPDATE_AVAILABLE, straight to the download.
+    expect_lines(bench, download_ok(url)[1:], 200)
+    reboot_into(bench, 2)
+    return bench.trace(f"{line}-character otactl start -> v2 without a manifest")
 
 
 def _failed_download(bench: Bench, fault: Fault, tail: list[str], board_s: float = 200) -> tuple[str, float | None]:

@@ -44,6 +44,8 @@ from harness.sweeps.progress import Progress
 
 MAX_BOOTS = 4
 SCENES = ("backup", "program", "verify-failure")
+#: Smallest downloaded image a scene can store: the 4 KiB boot control page.
+MIN_IMAGE_SIZE = PAGE_SIZE
 DEVICES = ("internal", "external")
 
 
@@ -188,6 +190,16 @@ class BootScene:
         self.board.volume.restore(self._snaps[1])
 
 
+def check_image_size(image_size: int) -> None:
+    """The downloaded images of the ``program`` and ``verify-failure`` scenes: the boot control page at least,
+    the application slot at most."""
+    if not isinstance(image_size, int) or not MIN_IMAGE_SIZE <= image_size <= FACTORY_RESET_IMG_SIZE:
+        raise CallerError(
+            f"--image-size must be {MIN_IMAGE_SIZE}..{FACTORY_RESET_IMG_SIZE} bytes (from the boot control page "
+            f"to the whole 0x{FACTORY_RESET_IMG_SIZE:X}-byte application slot), got {image_size}"
+        )
+
+
 def build_scene(
     name: str, *, fat: bool = False, image_size: int = 32 * 1024, profile: QuirkProfile = HARMONY
 ) -> BootScene:
@@ -195,6 +207,7 @@ def build_scene(
     as ``program`` but the stored v3 file no longer matches its digest."""
     if name not in SCENES:
         raise CallerError(f"unknown bootloader scene {name!r}; choose one of {', '.join(SCENES)}")
+    check_image_size(image_size)
     board = new_rig(fat=fat, profile=profile, backup=name != "backup")
     scene = BootScene(name, board)
     if name != "backup":

@@ -2,8 +2,8 @@
 
 :class:`CoreBase` holds everything ``ota.c.ftl`` keeps in its ``ota`` structure and file statics (current
 task, the one shared ``task_state`` integer, the task contexts, the flags) plus the small helpers the task
-modules share. The tasks themselves live in :mod:`.coredownload`, :mod:`.corestatus` and
-:mod:`.otacore`. Nothing here runs a task.
+modules share. The tasks themselves live in :mod:`.download`, :mod:`.status` and :mod:`.tasks`. Nothing
+here runs a task.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from enum import IntEnum
 from bootloader_model.clock import VirtualClock
 from bootloader_model.formats import image_database
 from bootloader_model.formats.boot_control import ImgStatus
+from bootloader_model.formats.c_string import c_bytes
 from bootloader_model.formats.image_database import DB_PATH, ImageDb
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.service.http_client import Downloader
@@ -80,18 +81,55 @@ BUSY, READY, ERROR = "busy", "ready", "error"
 
 
 OTA_URL_SIZE = 100  # ota.h: bytes of OTA_PARAMS.ota_server_url, terminator included
+DIGEST_FIELD_SIZE = 66  # ota.h: bytes of OTA_PARAMS.serv_app_digest_string
+
+
+def _c_string(buf: bytes | bytearray, start: int) -> str:
+    end = buf.find(0, start)
+    return bytes(buf[start : len(buf) if end < 0 else end]).decode("latin-1")
 
 
 @dataclass
 class OtaParams:
-    """The fields of ``OTA_PARAMS`` the model uses (``ota_server_url`` is ``char[OTA_URL_SIZE]`` in C)."""
+    """The fields of ``OTA_PARAMS`` the model uses.
 
-    ota_server_url: str = ""
-    serv_app_digest_string: str = ""
+    ``ota_server_url`` (``char[100]``) and ``serv_app_digest_string`` (``char[66]``) follow each other in
+    memory, and they are held here as the bytes of that memory: assigning the URL is Harmony's
+    ``memcpy(ota_server_url, url, strlen(url) + 1)``, which does not stop at 100 bytes, and assigning the
+    digest is ``strncpy(serv_app_digest_string, digest, 64)``. Reading either gives the C string that starts
+    there. So a URL of 100 bytes or more, followed by its digest, reads back as its first 100 bytes and the
+    digest (quirk ``svc-url-overflows-digest``). Bytes written past the digest field, which in C land on the
+    struct's padding and pointer fields, are kept here only as the continuation of those strings. Strings
+    hold one character per byte (latin-1).
+    """
+
     version: int = 0
     delete_img_version: int = 0
     total_data_downloaded: int = 0
     server_image_length: int = 0
+
+    def __post_init__(self) -> None:
+        self._chars = bytearray(OTA_URL_SIZE + DIGEST_FIELD_SIZE)
+
+    @property
+    def ota_server_url(self) -> str:
+        return _c_string(self._chars, 0)
+
+    @ota_server_url.setter
+    def ota_server_url(self, url: str) -> None:
+        raw = c_bytes(url).split(b"\0", 1)[0] + b"\0"
+        if len(raw) > len(self._chars):
+            self._chars.extend(bytes(len(raw) - len(self._chars)))
+        self._chars[: len(raw)] = raw
+
+    @property
+    def serv_app_digest_string(self) -> str:
+        return _c_string(self._chars, OTA_URL_SIZE)
+
+    @serv_app_digest_string.setter
+    def serv_app_digest_string(self, digest: str) -> None:
+        raw = c_bytes(digest).split(b"\0", 1)[0][:64]
+        self._chars[OTA_URL_SIZE : OTA_URL_SIZE + 64] = raw.ljust(64, b"\0")
 
 
 def image_file_name(url: str) -> str | None:

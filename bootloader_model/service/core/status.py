@@ -51,7 +51,7 @@ class StatusTasks(CoreBase):
                 self.fs,
                 self.image_name or "/",
                 self.params.version,
-                self.params.serv_app_digest_string[:64],
+                self.params.serv_app_digest_string,  # the C string: 64 characters unless a long URL ran on
                 db_full=self.db_full,
                 profile=self.profile,
             )
