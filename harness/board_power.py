@@ -1,7 +1,10 @@
 """Power for a served virtual board, switched from outside as a USB hub port or a relay switches a real one.
 
 :class:`BoardPower` is what ``otaloop board`` answers on its control channel (:mod:`harness.power_channel`):
-``on``, ``off``, ``cycle [SECONDS]`` and ``status``. Without a console link the console stays put while
+``on``, ``off``, ``cycle [SECONDS]`` and ``status``, and the timed cut only a model can make exactly:
+``cut-after PATTERN SECONDS [SEED]`` arms a cut that many board seconds after the console next shows
+``PATTERN`` (:mod:`bootloader_model.board.moment_cut`), and ``cut-status`` answers ``pending``, ``none`` or
+the JSON of where the cut landed. Without a console link the console stays put while
 the board is off, as the PKOB4 virtual COM port of a Curiosity board whose target supply is switched by a
 relay does. With a :class:`~harness.usb_console.UsbConsoleLink` the console goes with the power, as a
 board powered through a switchable USB hub does: ``off`` removes the port, ``on`` plugs a new one and
@@ -13,6 +16,8 @@ while the runner's thread drives the board. It does not parse the control channe
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 
 from bootloader_model.board.virtual_board import VirtualBoard
@@ -44,7 +49,10 @@ class BoardPower:
         def apply(board: VirtualBoard) -> None:
             if self.link is None:
                 board.power_on()
-            elif not self.link.present:
+                return
+            if self.link.present and not board.powered and not self._held:
+                self.link.unplug()  # a timed cut turned the board off: its port goes now, as with a cut supply
+            if not self.link.present:
                 self.link.plug()
                 self._held = True
 
@@ -64,6 +72,21 @@ class BoardPower:
         time.sleep(off_time)
         self.on()
 
+    def arm_cut_after(self, pattern: str, delay_s: float, seed: int = 0) -> None:
+        """Cut power ``delay_s`` board seconds after the console next shows ``pattern`` (exact, board time)."""
+        self.runner.call(lambda b: b.arm_moment_cut(pattern, delay_s, seed=seed))
+
+    def cut_status(self) -> str:
+        """``pending`` (armed, not yet cut), ``none`` (nothing armed or hit), or the hit as JSON."""
+
+        def read(board: VirtualBoard) -> str:
+            hit = board.moment_hit
+            if hit is not None:
+                return json.dumps(dataclasses.asdict(hit))
+            return "pending" if board.moment_cut_armed else "none"
+
+        return self.runner.call(read)
+
     def status(self) -> str:
         """``on``, ``off``, or ``held`` (power applied, waiting for a host to open the new port)."""
 
@@ -80,8 +103,16 @@ class BoardPower:
         if not words:
             raise CallerError("empty command; expected on, off, cycle [SECONDS] or status")
         verb, args = words[0], words[1:]
-        if verb in ("on", "off", "status") and args:
+        if verb in ("on", "off", "status", "cut-status") and args:
             raise CallerError(f"{verb} takes no arguments")
+        if verb == "cut-status":
+            return self.cut_status()
+        if verb == "cut-after":
+            if not 2 <= len(args) <= 3:
+                raise CallerError("cut-after takes PATTERN SECONDS [SEED]")
+            seed = _whole(args[2]) if len(args) == 3 else 0
+            self.arm_cut_after(args[0], _seconds(args[1]), seed)
+            return "armed"
         if verb == "on":
             self.on()
         elif verb == "off":
@@ -92,7 +123,9 @@ class BoardPower:
             off_time = _seconds(args[0]) if args else DEFAULT_OFF_TIME
             self.cycle(off_time)
         elif verb != "status":
-            raise CallerError(f"unknown command {verb!r}; expected on, off, cycle [SECONDS] or status")
+            raise CallerError(
+                f"unknown command {verb!r}; expected on, off, cycle [SECONDS], status, cut-after or cut-status"
+            )
         return self.status()
 
 
@@ -102,5 +135,11 @@ def _seconds(text: str) -> float:
     except ValueError:
         value = -1.0
     if not 0 <= value <= 3600:
-        raise CallerError(f"bad off time {text!r}: expected seconds between 0 and 3600")
+        raise CallerError(f"bad time {text!r}: expected seconds between 0 and 3600")
     return value
+
+
+def _whole(text: str) -> int:
+    if not text.isdigit():
+        raise CallerError(f"bad seed {text!r}: expected a whole number >= 0")
+    return int(text)

@@ -17,10 +17,11 @@ It does not know what the lines mean; :mod:`harness.driver` parses OTA events on
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
@@ -96,6 +97,8 @@ class Console:
         self.buffer = bytearray()
         self.pos = 0  # end of the last match
         self.gaps: list[Gap] = []
+        #: (buffer offset, time.monotonic()) of every chunk read: when each byte arrived on this host.
+        self.arrivals: list[tuple[int, float]] = []
         self._death = [_compile(d) for d in death]
         self._t0 = time.monotonic()
         self._log: IO[str] | None = open(log, "a", encoding="utf-8") if log else None  # noqa: SIM115
@@ -117,6 +120,15 @@ class Console:
         if self._log:
             self._log.write(f"{self._stamp():10.3f} -- {text}\n")
             self._log.flush()
+
+    @contextlib.contextmanager
+    def without_reconnect(self) -> Iterator[None]:
+        """Within the block a failed port raises PortLost at once (e.g. reading what is left before power-on)."""
+        saved, self.reconnect = self.reconnect, 0.0
+        try:
+            yield
+        finally:
+            self.reconnect = saved
 
     def _recover(self, lost: PortLost) -> None:
         """Reopen the URL after the port failed, or re-raise ``lost`` if this console cannot reconnect."""
@@ -149,6 +161,7 @@ class Console:
             self._recover(lost)
             return b""
         if data:
+            self.arrivals.append((len(self.buffer), time.monotonic()))
             self._record("<", data)
             start = max(0, len(self.buffer) - 200)
             self.buffer += data
@@ -157,6 +170,13 @@ class Console:
                 if m:
                     raise DeathString(f"board printed {m.group(0)!r}: {bytes(self.buffer[-300:])!r}")
         return data
+
+    def arrived_at(self, offset: int) -> float | None:
+        """``time.monotonic()`` when buffer byte ``offset`` was read (None past the end)."""
+        if not 0 <= offset < len(self.buffer):
+            return None
+        i = bisect.bisect_right(self.arrivals, (offset, float("inf"))) - 1
+        return self.arrivals[i][1]
 
     def write(self, data: bytes) -> None:
         """Send ``data``; if the port has failed, reopen it first (bounded) and send to the new one."""

@@ -29,7 +29,7 @@ from typing import Any
 
 from bootloader_model.errors import BoardError, CallerError, PortLost
 from harness.scenarios.base import AppConfig
-from harness.scenarios.benches import DEFAULT_RECONNECT, SerialBench
+from harness.scenarios.benches import DEFAULT_BOOT_TIMEOUT, DEFAULT_RECONNECT, SerialBench
 
 #: Largest read asked of the console driver at once (it returns what is waiting, at least one byte).
 READ_CHUNK = 4096
@@ -166,6 +166,7 @@ def target_bench(
     manifest_path: str = "/ota.json",
     log: str | Path | None = None,
     reconnect: float = DEFAULT_RECONNECT,
+    boot_timeout: float = DEFAULT_BOOT_TIMEOUT,
 ) -> SerialBench:
     """A :class:`SerialBench` on a labgrid target (see :func:`target_parts`); close it when done."""
     parts = target_parts(target)
@@ -179,6 +180,7 @@ def target_bench(
         power=parts.power,
         log=log,
         reconnect=reconnect,
+        boot_timeout=boot_timeout,
         connection=parts.console,
         reopen=parts.console.reopen,
     )

@@ -153,3 +153,11 @@ class ChannelPower:
 
     def status(self) -> str:
         return send_command(self.path, ["status"])
+
+    def arm_cut_after(self, pattern: str, delay_s: float, seed: int = 0) -> None:
+        """Have the board cut its own power ``delay_s`` board seconds after its console next shows ``pattern``."""
+        send_command(self.path, ["cut-after", pattern, repr(delay_s), str(seed)])
+
+    def cut_status(self) -> str:
+        """``pending``, ``none``, or the JSON of where the last timed cut landed."""
+        return send_command(self.path, ["cut-status"])

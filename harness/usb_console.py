@@ -167,10 +167,15 @@ class UsbConsoleLink:
             view = view[n:]
 
     def wait(self, timeout: float) -> None:
-        if self._master is None or not self._opened:
+        master = self._master
+        if master is None or not self._opened:
             time.sleep(min(timeout, 0.01))  # a closed pty polls as readable for ever; do not spin on it
             return
-        select.select([self._master], [], [], timeout)
+        try:
+            select.select([master], [], [], timeout)
+        except (OSError, ValueError):
+            # The runner waits outside its lock, so power-off may close the pty meanwhile: nothing to wait for.
+            return
 
     def close(self) -> None:
         self.unplug()

@@ -6,6 +6,7 @@ own `target` fixture with otaloop's bench."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import socket
@@ -176,3 +177,55 @@ def test_otaloop_pytest_plugin_on_a_labgrid_target(rig: Rig, tmp_path: Path) -> 
     done = subprocess.run(argv, capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout and "c_update" in done.stdout
+
+
+def test_update_scenario_over_a_network_serial_port(tmp_path: Path) -> None:
+    """A NetworkSerialPort (raw TCP, as ser2net serves a remote exporter's port) instead of a local device."""
+    http_port, tcp_port = _free_port(), _free_port()
+    images = tmp_path / "images"
+    images.mkdir()
+    synth = SyntheticImages(f"http://127.0.0.1:{http_port}/ota.json")
+    for v in (1, 2):
+        (images / f"auto_v{v}.bin").write_bytes(synth.app(CONFIGS["auto"], v))
+    ctl = tmp_path / "board1.ctl"
+    env_file = tmp_path / "env.yaml"
+    env_file.write_text(
+        f"""\
+targets:
+  main:
+    resources:
+      NetworkSerialPort:
+        host: 127.0.0.1
+        port: {tcp_port}
+        protocol: raw
+    drivers:
+      SerialDriver: {{}}
+      ExternalPowerDriver:
+        cmd_on: "{_power(ctl, "on")}"
+        cmd_off: "{_power(ctl, "off")}"
+        delay: 0.5
+"""
+    )
+    argv = [*CLI, "board", "--factory", str(images / "auto_v1.bin"), "--state", str(tmp_path / "state")]
+    argv += ["--console", f"tcp:{tcp_port}", "--control", str(ctl)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == f"console: socket://127.0.0.1:{tcp_port}"
+        proc.stdout.readline()
+        with environment_bench(env_file, images, CONFIGS["auto"], http_host="127.0.0.1", http_port=http_port) as serial:
+            assert serial._console.port.url == f"labgrid:main/{tcp_port}"  # type: ignore[attr-defined]
+            result = run_one(REGISTRY["c_update"], serial_provider(serial))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    assert result.status == "PASS", result.detail
+
+
+def test_timed_sweep_on_a_labgrid_target(rig: Rig) -> None:
+    argv = [*CLI, "sweep", "timed", "--after", "BOOTLOADER Build", "--from", "30", "--to", "30"]
+    argv += ["--lg-env", str(rig.env_file), "--images", str(rig.images), "--http", f"127.0.0.1:{rig.http_port}"]
+    done = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # labgrid's ExternalPowerDriver switches off on the host's clock: the report says how late and how long.
+    assert re.search(r"\n\s+30  power-off issued [\d.]+ ms late, command took [\d.]+ ms\s+\S+", done.stdout)

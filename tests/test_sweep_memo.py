@@ -4,7 +4,9 @@ judgement read, the shortened settle, the in-place torn states and the FAT alloc
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -137,3 +139,20 @@ def test_fat_allocation_count_matches_entry_by_entry_decoding(bits: int) -> None
 def test_block_size_fits_both_flashes() -> None:
     for geometry in (PIC32MZ1025W104132, SST26VF032B):
         assert geometry.min_erase % BLOCK == 0 and geometry.size % BLOCK == 0
+
+
+def test_the_model_reads_flash_only_through_read() -> None:
+    # The verdict cache learns what a judgement depended on from NorFlash.read: model code that read
+    # flash.data directly would be invisible to it. The native bootloader maps the flash into its own
+    # process and is judged without the cache (plan_sweep turns it off).
+    root = Path(__file__).resolve().parents[1] / "bootloader_model"
+    allowed = {root / "storage" / "nor_flash.py", root / "bootloader" / "native.py"}
+    direct = re.compile(r"\b(internal|external|flash)\.data\b")
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for path in sorted(root.rglob("*.py"))
+        if path not in allowed
+        for n, text in enumerate(path.read_text().splitlines(), 1)
+        if direct.search(text) and "_FILE: self." not in text  # saving the state directory is not behaviour
+    ]
+    assert not offenders, f"flash bytes read around NorFlash.read: {offenders}"

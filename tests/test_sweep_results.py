@@ -125,6 +125,9 @@ def test_plot_draws_one_point_per_case(whole: SweepRun, tmp_path: Path) -> None:
     assert _svg_points(svg) == len(whole.cases)
     assert plot(whole, png) == len(whole.cases)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    again = tmp_path / "again.svg"
+    plot(whole, again)
+    assert again.read_bytes() == svg.read_bytes()  # regenerated plots change only when the sweep does
 
 
 def test_cli_writes_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,12 +27,14 @@ import bisect
 import json
 import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
 from bootloader_model.board.command_processor import CommandGroup, CommandProcessor
+from bootloader_model.board.moment_cut import MomentCut, MomentHit, compile_pattern
 from bootloader_model.board.state_directory import current_path, save_set
 from bootloader_model.bootloader.program import MODEL, BootProgram, program_from_spec
 from bootloader_model.bootloader.provisioning import provision_unified
@@ -161,13 +163,18 @@ class VirtualBoard:
         self._pending_reset = False
         self._crash_alarm: Alarm | None = None
         self._ext_busy = 0.0
+        self._int_busy = 0.0  # internal flash busy time charged to the clock (the bootloader's, per run)
+        self._in_boot = False
+        self._moment_cut: MomentCut | None = None
+        self._moment_alarm: Alarm | None = None
+        self._last_moment_hit: MomentHit | None = None
         self.blocked_hosts: list[str] = []  # hosts the loopback-only network refused
 
     # ------------------------------------------------------------------------------------ console I/O
     def _print(self, data: bytes) -> None:
         if not data:
             return
-        now = self.clock.now()
+        now = self.moment()
         if not self.print_times or self.print_times[-1][1] != now:
             self.print_times.append((self.printed, now))
         self.printed += len(data)
@@ -181,6 +188,17 @@ class VirtualBoard:
             del self.print_times[:keep]
         if len(self._out) > window:  # nobody takes the output: a UART with nothing attached loses it
             del self._out[: len(self._out) - window]
+        cut = self._moment_cut
+        if cut is not None and cut.printed(self.transcript, self.printed, now):
+            assert cut.at is not None
+            self._moment_alarm = self.clock.call_at(cut.at, self._moment_reached)
+
+    def moment(self) -> float:
+        """Board time now, including flash busy time not yet charged to the clock (inside a bootloader run)."""
+        pending = self.external.busy_s - self._ext_busy
+        if self._in_boot:
+            pending += self.internal.busy_s - self._int_busy
+        return self.clock.now() + max(0.0, pending)
 
     def take_output(self) -> bytes:
         """What the board printed since the last call (the bytes a UART would have sent)."""
@@ -273,6 +291,76 @@ class VirtualBoard:
         self._note("reset")
         self._halt()
         self._guard(self._boot)
+
+    def arm_moment_cut(self, pattern: str | bytes | re.Pattern[bytes], delay_s: float, *, seed: int = 0) -> MomentCut:
+        """Cut power ``delay_s`` board seconds after the console next shows ``pattern`` (see :mod:`moment_cut`).
+
+        The cut tears the flash operation under way at that moment (seeded by ``seed``), or falls between
+        operations; :attr:`moment_hit` says which. Arming again replaces an earlier moment cut.
+        """
+        self.disarm_moment_cut()
+        self._last_moment_hit = None
+        cut = MomentCut(compile_pattern(pattern), delay_s, search_from=self.printed, seed=seed)
+        self._moment_cut = cut
+        self.internal.observer = self._observed(self.internal, "internal", self.internal.observer)
+        self.external.observer = self._observed(self.external, "external", self.external.observer)
+        return cut
+
+    def disarm_moment_cut(self) -> None:
+        cut = self._moment_cut
+        if cut is None:
+            return
+        self._moment_cut = None
+        self.clock.cancel(self._moment_alarm)
+        self._moment_alarm = None
+        for flash in (self.internal, self.external):
+            chained = getattr(flash.observer, "chained", None)
+            if getattr(flash.observer, "moment_cut", False):
+                flash.observer = chained
+
+    @property
+    def moment_cut_armed(self) -> bool:
+        return self._moment_cut is not None
+
+    @property
+    def moment_hit(self) -> MomentHit | None:
+        """Where the last moment cut landed (None while it is pending or when none was armed)."""
+        return self._last_moment_hit
+
+    def _observed(
+        self, flash: NorFlash, device: str, chained: Callable[[NorFlash, str, int, bytes], None] | None
+    ) -> Callable[[NorFlash, str, int, bytes], None]:
+        def observe(f: NorFlash, kind: str, address: int, data: bytes) -> None:
+            if chained is not None:
+                chained(f, kind, address, data)
+            cut = self._moment_cut
+            if cut is not None:
+                counts = (self.internal.op_count, self.external.op_count)
+                try:
+                    cut.before_operation(flash, device, kind, address, self.moment(), counts)
+                finally:
+                    if cut.hit is not None:
+                        self._last_moment_hit = cut.hit
+                        self.disarm_moment_cut()
+
+        observe.moment_cut = True  # type: ignore[attr-defined]
+        observe.chained = chained  # type: ignore[attr-defined]
+        return observe
+
+    def _moment_reached(self) -> None:
+        cut = self._moment_cut
+        self._moment_alarm = None
+        if cut is None:
+            return
+        if not self.powered:
+            self.disarm_moment_cut()  # power went off before the moment: nothing left to cut
+            return
+        try:
+            cut.reached((self.internal.op_count, self.external.op_count), self.internal.op_count)
+        finally:
+            if cut.hit is not None:
+                self._last_moment_hit = cut.hit
+                self.disarm_moment_cut()
 
     def arm_cut(self, device: str, plan: FaultPlan) -> None:
         """Cut power at a planned operation of ``"internal"`` or ``"external"`` flash."""
@@ -437,22 +525,27 @@ class VirtualBoard:
         self.state = AppState.RUNNING if keep_power else AppState.OFF
 
     def _charge_external_time(self) -> None:
-        busy = self.external.busy_s
-        if busy > self._ext_busy:
-            self.clock.advance(busy - self._ext_busy)
-        self._ext_busy = busy
+        busy, charged = self.external.busy_s, self._ext_busy
+        self._ext_busy = busy  # first: a cut fired by the clock below must not leave it charged twice
+        if busy > charged:
+            self.clock.advance(busy - charged)
 
     def _boot(self) -> None:
         """From reset: bootloader runs (possibly resetting itself), then the application starts."""
         self.state = AppState.CRASHING  # powered, nothing running yet
         for _ in range(MAX_RESETS_PER_STEP):
-            before = self.internal.busy_s
-            result = self.bootloader.boot(self.internal, self.external, self._print)
+            self._int_busy = self.internal.busy_s
+            self._in_boot = True
+            try:
+                result = self.bootloader.boot(self.internal, self.external, self._print)
+            finally:
+                self._in_boot = False
             self.boots.append(result)
             if len(self.boots) > 2 * KEEP_RECORDS:
                 del self.boots[:-KEEP_RECORDS]
-            self.clock.advance(max(0.0, self.internal.busy_s - before))
+            busy, self._int_busy = self.internal.busy_s - self._int_busy, self.internal.busy_s
             self._charge_external_time()
+            self.clock.advance(max(0.0, busy))
             if result.outcome is Outcome.RESET:
                 self._note("bootloader-reset")
                 continue

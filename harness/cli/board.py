@@ -180,6 +180,8 @@ def _run_locked(args: argparse.Namespace, state: Path, profile: QuirkProfile) ->
     saved_ops = (board.internal.op_count, board.external.op_count)
     warned: set[str] = set()
 
+    dropped = 0
+
     def save_if_needed() -> None:
         # At every reset and power-off, and whenever either flash was written since the last save (checked
         # every 0.2 s of wall time): a killed process then loses at most the last 0.2 s of flash writes.
@@ -188,6 +190,16 @@ def _run_locked(args: argparse.Namespace, state: Path, profile: QuirkProfile) ->
         if ops != saved_ops or any(e.kind in SAVE_ON for e in board.events_since(saved)):
             board.save(state)
         saved, saved_ops = board.event_count, ops
+        nonlocal dropped
+        if usb is not None and usb.dropped > dropped:
+            # Reported, not queued: a USB serial port has nobody to send to while no host has it open.
+            print(
+                f"otaloop board: console: {usb.dropped - dropped} bytes printed while no host had "
+                f"{usb.path} open were dropped ({usb.dropped} in all)",
+                file=sys.stderr,
+                flush=True,
+            )
+            dropped = usb.dropped
         for host in sorted(set(board.blocked_hosts) - warned):
             warned.add(host)
             print(

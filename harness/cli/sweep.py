@@ -11,6 +11,9 @@ over loopback HTTP, and prints the outcome counts per phase (``docs/power-cut-sw
 spreads the cases over N worker processes (all cores by default), ``--scheduler ADDRESS`` over a Dask
 cluster; ``--json`` and ``--plot`` keep every case; ``--shard I/N`` judges one part of a sweep, and
 ``otaloop sweep merge`` joins the parts' JSON files.
+
+``otaloop sweep timed --after PATTERN --from A --to B --step S`` cuts the update A..B ms after the console
+shows PATTERN, on the virtual board (naming the exact-sweep fault id each moment hits) or on a rig.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from bootloader_model.errors import BoardError, CallerError
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode
 from harness.cli.help import help_text
+from harness.cli.timed_sweep import add_timed
 from harness.image_server import ImageServer
 from harness.sweeps.bootloader import (
     DEVICES,
@@ -287,3 +291,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     mg.add_argument("--json", metavar="FILE", help="write the merged cases as one JSON file")
     mg.add_argument("--plot", metavar="FILE", help="draw the merged sweep (.svg or .png)")
     mg.set_defaults(func=run_merge)
+    add_timed(kinds)

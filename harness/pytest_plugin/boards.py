@@ -184,6 +184,7 @@ class Benches:
             http_port=board.http_port,
             manifest_path=s.manifest_path,
             reconnect=s.reconnect,
+            boot_timeout=s.boot_timeout,
         )
 
     def board_died(self, error: BaseException) -> None:

@@ -17,8 +17,11 @@ bootloader, the application and the volume check read the same blocks.
   judgement would read exactly the same bytes, hence run exactly the same way.
 
 The block size is the smallest erase unit of both parts (4 KiB), so "erased whole" is exact. Digests are
-BLAKE2b-128: a false hit needs a digest collision. ``tests/test_sweep_memo.py`` compares cached verdicts with
-the uncached path on a sample. This module judges nothing itself.
+BLAKE2b-128: a false hit needs a digest collision. The cache is only as sound as the rule that the model
+reads flash through ``NorFlash.read`` (never ``flash.data`` directly; the native bootloader, which maps the
+flash into its own process, is judged without the cache): ``tests/test_sweep_memo.py`` checks that rule
+in the source and compares cached verdicts with the uncached path on samples. This module judges nothing
+itself.
 """
 
 from __future__ import annotations
@@ -94,22 +97,27 @@ class ReadSet:
         self.flash.observer = None
 
     def _depend(self, offset: int, length: int) -> None:
-        erased, inputs = self.erased, self.inputs
-        for b in range(offset >> BLOCK_SHIFT, ((offset + max(length, 1) - 1) >> BLOCK_SHIFT) + 1):
+        first = offset >> BLOCK_SHIFT
+        last = (offset + max(length, 1) - 1) >> BLOCK_SHIFT
+        erased = self.erased
+        if first == last:  # nearly every read and program stays inside one block
+            if not erased[first]:
+                self.inputs.add(first)
+            return
+        for b in range(first, last + 1):
             if not erased[b]:
-                inputs.add(b)
+                self.inputs.add(b)
 
     def _read(self, address: int, length: int) -> None:
         self._depend(address - self.base, length)
 
     def on_op(self, flash: NorFlash, kind: str, address: int, data: bytes) -> None:
         """An erase or program of the watched run (the ``NorFlash.observer`` signature)."""
-        offset, length = touched(flash, kind, address, len(data))
-        if kind.startswith("erase"):
-            for b in range(offset >> BLOCK_SHIFT, (offset + length) >> BLOCK_SHIFT):
-                self.erased[b] = 1
-        else:
-            self._depend(offset, length)
+        if kind == "program":
+            self._depend(address - self.base, len(data))
+            return
+        offset, length = touched(flash, kind, address, 0)
+        self.erased[offset >> BLOCK_SHIFT : (offset + length) >> BLOCK_SHIFT] = b"\x01" * (length >> BLOCK_SHIFT)
 
     def blocks(self) -> tuple[int, ...]:
         return tuple(sorted(self.inputs))
