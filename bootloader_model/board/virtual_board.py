@@ -91,6 +91,9 @@ class BoardConfig:
     timed_flash: bool = True  # flash operations take datasheet time on the virtual clock
     network: str = "loopback"  # "loopback": only 127.0.0.0/8 and localhost are reachable; "open": any host
     transcript_window: int = TRANSCRIPT_WINDOW  # console bytes kept in VirtualBoard.transcript (>= 1)
+    #: Wall seconds a silent socket is waited for before virtual time passes (0: the usual 1:1 grace). With
+    #: a loopback server that answers, runs then do not depend on how loaded the host is.
+    network_patience_s: float = 0.0
     #: What runs at reset: "model" (the Python model of Harmony's bootloader) or "native:CACHE_DIR" (the
     #: user's bootloader C code built by ``otaloop native build``; profile, build_stamp and
     #: bootloader_variant then come from that build).
@@ -476,6 +479,7 @@ class VirtualBoard:
                 speed=speed,
                 wall_limit_s=wall_limit_s,
                 network=app.network,
+                patience_s=self.config.network_patience_s,
             )
             self._charge_external_time()
             if svc.reset_requested:

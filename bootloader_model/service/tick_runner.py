@@ -56,6 +56,7 @@ def run_until(
     max_wait_s: float = 0.05,
     wall_limit_s: float | None = None,
     network: NetworkWait | None = None,
+    patience_s: float = 0.0,
 ) -> bool:
     """Tick ``svc`` until ``predicate()`` holds (True) or ``max_virtual_s`` of virtual time passed (False).
 
@@ -67,6 +68,10 @@ def run_until(
     wall time, so a caller serving a console is never held up by the network (the service's own work, a few
     ticks at a time, is not cut short); pass the same ``network`` on every call so the
     grace period runs on across returns.
+
+    With ``patience_s``, a silence first waits up to that much wall time for the socket before any virtual
+    time passes, so a live server's replies cost no virtual time however loaded the host is: runs become
+    repeatable (the fuzzer needs that); a server that stays silent longer is handled as above.
     """
     clock = svc.clock
     end = clock.now() + max_virtual_s
@@ -98,6 +103,12 @@ def run_until(
             if sock is None:
                 progress, factor = False, speed
                 net.wait = wait = net.max_wait_s
+            elif patience_s > 0 and net.silent_since == t0:  # a fresh silence: wait for the server first
+                readable, writable, _ = select.select([sock], [sock] if connecting else [], [], patience_s)
+                progress, factor = bool(readable or writable), 1.0
+                if not progress:
+                    net.silent_since = time.perf_counter()  # the grace period starts after the patience
+                    continue
             else:
                 readable, writable, _ = select.select([sock], [sock] if connecting else [], [], wait)
                 progress = bool(readable or writable)

@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "harness.cli.power",
     "harness.cli.run",
     "harness.cli.sweep",
+    "harness.cli.fuzz",
     "harness.cli.native",
     "harness.cli.quirks",
 )

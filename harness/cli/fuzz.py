@@ -1,0 +1,82 @@
+"""``otaloop fuzz``: search the virtual board for Harmony's OTA hazards with a property-based state machine.
+
+The search runs ``BoardStateMachine`` (``harness/fuzzing/machine.py``) for ``--budget`` examples from
+``--seed`` under a quirk profile (``--quirks``, default harmony-3.9.1) and prints every hazard it finds: the
+broken safety property, what was seen, the shrunk steps as a numbered list and a replay token. The same
+budget and seed give the same findings. ``--replay TOKEN`` runs one finding's steps again on a fresh board
+and prints them with the board's console. ``--markdown`` prints the findings as the fuzzing section of
+``docs/findings.md``. Progress goes to stderr when it is a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bootloader_model.errors import CallerError
+from harness.cli.help import help_text
+from harness.fuzzing import steps as steps_mod
+from harness.fuzzing.machine import BoardStateMachine
+from harness.fuzzing.report import markdown, text
+from harness.fuzzing.search import DEFAULT_BUDGET, DEFAULT_SEED, STEPS, find_hazards
+
+
+def _progress(done: int, budget: int, found: int) -> None:
+    sys.stderr.write(f"\rfuzz: example {done}/{budget}, {found} hazard(s) found")
+    sys.stderr.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.replay is not None:
+        if args.budget is not None or args.seed is not None or args.quirks is not None or args.markdown:
+            raise CallerError("--replay takes everything from the token; drop --budget, --seed, --quirks, --markdown")
+        return _replay(args.replay)
+    budget = DEFAULT_BUDGET if args.budget is None else args.budget
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    if budget < 1:
+        raise CallerError("--budget must be at least 1")
+    if seed < 0:
+        raise CallerError("--seed must be >= 0")
+    if not 1 <= args.steps <= 200:
+        raise CallerError("--steps must be 1..200")
+    tty = sys.stderr.isatty()
+    search = find_hazards(
+        budget=budget, seed_value=seed, quirks=args.quirks, steps=args.steps, progress=_progress if tty else None
+    )
+    if tty:
+        sys.stderr.write("\n")
+    print(markdown(search) if args.markdown else text(search), end="")
+    return 0
+
+
+def _replay(token: str) -> int:
+    run = steps_mod.decode(token)
+    done = BoardStateMachine.replay(token)
+    machine = done.machine
+    print(f"replay: {len(run.steps)} step(s), quirks {run.quirks}, images of {run.image_size} bytes")
+    print(steps_mod.numbered(machine.steps), end="")
+    hazard = done.hazard
+    if hazard is not None:
+        print(hazard.report(), end="")
+        print("--- console ---")
+        print(hazard.transcript.rstrip())
+    elif done.error is not None:
+        print(f"an invariant failed: {done.error}")
+    else:
+        print("no hazard: every safety property held after every step")
+        print("--- console ---")
+        print(machine.board.text.rstrip())
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "fuzz", help="search the virtual board for OTA hazards (property-based)", description=help_text(__doc__)
+    )
+    parser.add_argument("--budget", type=int, default=None, help=f"examples to generate (default {DEFAULT_BUDGET})")
+    parser.add_argument("--seed", type=int, default=None, help=f"seed of the search (default {DEFAULT_SEED})")
+    parser.add_argument("--quirks", default=None, help="quirk profile, e.g. corrected (default harmony-3.9.1)")
+    parser.add_argument("--steps", type=int, default=STEPS, help=f"rules per example (default {STEPS})")
+    parser.add_argument("--replay", metavar="TOKEN", help="run one finding's steps again and print the console")
+    parser.add_argument("--markdown", action="store_true", help="print the fuzzing section of docs/findings.md")
+    parser.set_defaults(func=run)

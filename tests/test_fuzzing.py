@@ -1,0 +1,175 @@
+"""The board state machine: its actions, safety properties, step lists, replay tokens, and ``otaloop fuzz --replay``.
+
+Each test drives the machine's public actions directly (no search), so a hazard is shown by the steps that
+cause it and must be named the same way in both places it can be seen: ``find_hazard`` and a replay.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import invariant, rule, run_state_machine_as_test
+
+from bootloader_model.errors import CallerError
+from bootloader_model.storage.nor_flash import CutMode
+from harness.cli import main
+from harness.fuzzing import HAZARDS, BoardStateMachine, HazardFound
+from harness.fuzzing import steps as steps_mod
+from harness.strategies import CutPlan, ImageSpec, ManifestSpec, ServerFault
+
+
+def _steps(
+    machine: BoardStateMachine, *actions: tuple[str, dict[str, object]], config: str = "auto"
+) -> BoardStateMachine:
+    machine.setup(config)
+    machine._close_step()
+    for name, args in actions:
+        getattr(machine, name)(**args)
+        machine._close_step()
+    return machine
+
+
+def test_a_plain_update_breaks_nothing() -> None:
+    m = _steps(BoardStateMachine(), ("wait", {"seconds": 65.0}))
+    assert m.running_version() == 2
+    assert m.find_hazard() is None
+    assert {v for v, _ in m.recorded} == {2}  # the service recorded v2: from now on it is protected
+
+
+def test_crash_at_boot_release_is_the_reprogram_loop() -> None:
+    m = _steps(
+        BoardStateMachine(),
+        ("serve", {"image": ImageSpec(3, "crash")}),
+        ("wait", {"seconds": 65.0}),
+    )
+    found = m.find_hazard()
+    assert found is not None and found[:2] == ("reprogram-loop", "a")
+    assert "programmed 2+2 time(s)" in found[2]
+
+
+def test_cut_in_the_bootloader_window_is_hazard_11() -> None:
+    m = _steps(BoardStateMachine(), ("cut_power", {"plan": CutPlan("internal", 100, CutMode.AFTER)}))
+    found = m.find_hazard()
+    assert found is not None and found[:2] == ("power-cut-factory-fallback", "c")
+    assert "DB deleted by the bootloader" in found[2]
+
+
+def test_cut_in_v2s_first_db_rewrite_erases_the_ota_directory() -> None:
+    # The 8 KiB update does 255 external operations before the reset; v2's confirm step comes next.
+    m = _steps(BoardStateMachine(), ("cut_power", {"plan": CutPlan("external", 258, CutMode.AFTER)}))
+    found = m.find_hazard()
+    assert found is not None and found[0] == "ota-directory-erased"
+    assert "'file open error' printed on every pass" in found[2]
+
+
+STALE = (
+    ("serve", {"image": ImageSpec(2), "manifest": ManifestSpec("wrong-digest")}),
+    ("wait", {"seconds": 65.0}),  # UPDATE_AVAILABLE, the download fails its digest: the service goes idle
+    ("server_fault", {"fault": ServerFault("manifest", "status", status=404)}),
+    ("control", {"message": "check"}),  # fails before any manifest is read
+)
+
+
+def test_stale_check_result_under_harmony_not_when_corrected() -> None:
+    found = _steps(BoardStateMachine(), *STALE).find_hazard()
+    assert found is not None and found[:2] == ("stale-check-result", "f")
+    assert _steps(BoardStateMachine.with_quirks("corrected")(), *STALE).find_hazard() is None
+
+
+def test_tolerated_hazards_are_not_reported() -> None:
+    machine = type("Tolerant", (BoardStateMachine,), {"tolerate": frozenset({"reprogram-loop"})})
+    m = _steps(machine(), ("serve", {"image": ImageSpec(3, "crash")}), ("wait", {"seconds": 65.0}))
+    assert m.find_hazard() is None
+
+
+def test_token_round_trip_and_replay() -> None:
+    m = _steps(BoardStateMachine(), *STALE)
+    token = m.replay_token()
+    run = steps_mod.decode(token)
+    assert run.quirks == "harmony-3.9.1" and len(run.steps) == len(STALE) + 1
+    assert run.steps[0] == [("setup", {"config": "auto"})]
+    assert run.steps[1] == [("serve", {"image": ImageSpec(2), "manifest": ManifestSpec("wrong-digest")})]
+    done = BoardStateMachine.replay(token)
+    assert done.hazard is not None and done.hazard.hazard.name == "stale-check-result"
+    assert done.hazard.token == token
+    assert "5. type `otactl check`, wait 5 s" in done.hazard.steps
+    assert "SYS_OTA_UPDATE_AVAILABLE" in done.hazard.transcript
+
+
+@pytest.mark.parametrize("token", ["hello", steps_mod.PREFIX + "AAAA", steps_mod.PREFIX + "!!"])
+def test_damaged_tokens_are_caller_errors(token: str) -> None:
+    with pytest.raises(CallerError):
+        steps_mod.decode(token)
+
+
+def test_hazard_report_is_a_readable_finding() -> None:
+    done = BoardStateMachine.replay(_steps(BoardStateMachine(), *STALE).replay_token())
+    err = done.hazard
+    assert isinstance(err, HazardFound) and isinstance(err, AssertionError)
+    text = str(err)
+    assert text.startswith("hazard stale-check-result: ")
+    assert "cause: quirk svc-stale-check-result" in text
+    assert "broken property (f)" in text
+    assert "\n  1. factory v1 built with MHC options `auto` (periodic check every 60 s, automatic update, " in text
+    assert "\n  2. serve v2 (8192 bytes) with a manifest with a wrong digest\n" in text
+    assert "replay: otaloop-fuzz1:" in text
+    assert type(err).__name__ == "StaleCheckResultFound"  # one class per hazard: hypothesis keeps them apart
+    assert all(h.spec for h in HAZARDS.values())
+
+
+class UserMachine(BoardStateMachine):
+    """What a user writes: the base's rules, one more, and an invariant that fails on purpose."""
+
+    tolerate = frozenset(HAZARDS)
+
+    @rule()
+    def release_v5(self) -> None:
+        self.serve(ImageSpec(5))
+        self.wait(65.0)
+
+    @invariant()
+    def never_runs_v5(self) -> None:
+        assert self.running_version() != 5, "v5 runs"
+
+
+def test_a_users_failing_invariant_shows_numbered_steps_and_a_token() -> None:
+    config = settings(
+        max_examples=30,
+        stateful_step_count=4,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    with pytest.raises(AssertionError) as info:
+        run_state_machine_as_test(UserMachine, settings=config)
+    notes = "\n".join(getattr(info.value, "__notes__", []))
+    assert "v5 runs" in str(info.value)
+    assert "steps:\n" in notes and "serve v5 (8192 bytes) with a valid manifest; wait 65 s" in notes
+    token = notes.split("replay: ")[-1].split()[0]
+    done = UserMachine.replay(token)
+    assert isinstance(done.error, AssertionError) and "v5 runs" in str(done.error)
+
+
+def test_cli_replay_prints_steps_hazard_and_console(capsys: pytest.CaptureFixture[str]) -> None:
+    hung = _steps(BoardStateMachine(), ("serve", {"image": ImageSpec(3, "hang")}), ("wait", {"seconds": 65.0}))
+    assert main(["fuzz", "--replay", hung.replay_token()]) == 0
+    out = capsys.readouterr().out
+    assert "  2. serve v3 (8192 bytes, hangs at boot) with a valid manifest\n  3. wait 65 s\n" in out
+    assert "hazard hang-at-boot:" in out
+    assert "--- console ---" in out and "APP: version 1" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["fuzz", "--replay", "nonsense"], "not a replay token"),
+        (["fuzz", "--budget", "0"], "--budget must be at least 1"),
+        (["fuzz", "--quirks", "harmony-9"], "quirk"),
+        (["fuzz", "--replay", "x", "--seed", "3"], "drop --budget"),
+    ],
+)
+def test_cli_refusals_are_one_line(argv: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1 and "Traceback" not in err
