@@ -4,7 +4,7 @@
 with whatever the bench has:
 
 * the in-process virtual board, and a board served by ``otaloop board --control`` (through
-  :class:`~harness.power_channel.ChannelPower`): the board cuts itself in board time, exactly, and reports
+  :class:`~harness.served_board.power_channel.ChannelPower`): the board cuts itself in board time, exactly, and reports
   the flash operation the moment hit (:class:`~bootloader_model.board.moment_cut.MomentHit`);
 * any other power backend (power commands, a labgrid power driver): the host watches the console, waits
   the rest of the delay on its own clock and switches power off. The report says how late the command was

@@ -18,7 +18,7 @@ from bootloader_model.formats.app_image import build_app
 from harness.console import Console
 from harness.driver import BoardDriver
 from harness.image_server import ImageServer
-from harness.power_channel import ChannelPower
+from harness.served_board.power_channel import ChannelPower
 from harness.transport import open_port
 
 CLI = [sys.executable, "-m", "harness.cli"]

@@ -16,9 +16,9 @@ from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
 from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.file_api import OTA_DIR
-from harness.board_runner import MAX_SPEED
 from harness.console import Console
 from harness.image_server import Fault, FaultKind, ImageServer
+from harness.served_board.runner import MAX_SPEED
 from harness.transport import open_port
 from tests.test_board_cli import CLI, ENV
 

@@ -18,7 +18,7 @@ import pytest
 
 from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
-from harness.uart_link import PtyLink
+from harness.served_board.uart_link import PtyLink
 from tests.test_board_cli import CLI, ENV
 
 SCENARIOS = ["b_no_update", "c_update", "d_http_404", "g_truncated"]

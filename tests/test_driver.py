@@ -10,9 +10,9 @@ from bootloader_model.board.virtual_board import VirtualBoard
 from bootloader_model.errors import CallerError
 from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
-from harness.board_runner import BoardRunner, VirtualPort
 from harness.console import Console
 from harness.driver import BoardDriver
+from harness.served_board.runner import BoardRunner, VirtualPort
 
 
 @pytest.fixture

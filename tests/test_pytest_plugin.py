@@ -284,7 +284,7 @@ def test_never_reached(ota_board):
 def test_a_dead_board_fails_the_first_test_at_the_boot_timeout_and_the_rest_at_once(
     pytester: pytest.Pytester, tmp_path: Path
 ) -> None:
-    from harness.uart_link import PtyLink
+    from harness.served_board.uart_link import PtyLink
 
     pytester.makepyfile(test_dead="def test_one(ota_board):\n    pass\n\n\ndef test_two(ota_board):\n    pass\n")
     silent = PtyLink()  # a port with nothing behind it: an unpowered or unflashed board

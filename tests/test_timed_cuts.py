@@ -20,10 +20,10 @@ from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
 from bootloader_model.errors import CallerError
 from bootloader_model.storage.nor_flash import CutMode
 from harness.image_server import ImageServer
-from harness.power_channel import ChannelPower
 from harness.scenarios import CONFIGS
 from harness.scenarios.base import SyntheticImages
 from harness.scenarios.benches import SerialBench, virtual_bench
+from harness.served_board.power_channel import ChannelPower
 from harness.sweeps.fault_ids import Params
 from harness.sweeps.timed import CONSOLE_VERDICTS, bench_case, console_verdict, delays_ms, model_case
 from harness.sweeps.update import Reference, UpdateRig, judge_state, record, synthesize

@@ -18,7 +18,7 @@ off at that operation, leaving the flash exactly as the cut left it.
 
 The console is a byte stream: :meth:`VirtualBoard.uart_rx` takes typed bytes, :meth:`VirtualBoard.take_output`
 returns what the board printed. Serving it on a pty and pacing virtual time against wall time is the host
-runner's job (:mod:`harness.board_runner`); this module never sleeps.
+runner's job (:mod:`harness.served_board.runner`); this module never sleeps.
 """
 
 from __future__ import annotations

@@ -32,12 +32,12 @@ from bootloader_model.bootloader.program import BOOTLOADER_HELP
 from bootloader_model.errors import CallerError
 from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
 from bootloader_model.storage.external_flash import SIZES
-from harness.board_power import BoardPower
-from harness.board_runner import DEFAULT_SPEED, BoardRunner, check_speed
 from harness.cli.help import help_text
-from harness.power_channel import ControlServer
-from harness.uart_link import UartLink, open_link
-from harness.usb_console import DEFAULT_HOLD, UsbConsoleLink
+from harness.served_board.power_channel import ControlServer
+from harness.served_board.power_switch import BoardPower
+from harness.served_board.runner import DEFAULT_SPEED, BoardRunner, check_speed
+from harness.served_board.uart_link import UartLink, open_link
+from harness.served_board.usb_console import DEFAULT_HOLD, UsbConsoleLink
 
 #: Board history entries after which the flash images are saved (RAM is gone, flash is what remains).
 SAVE_ON = {"reset", "software-reset", "bootloader-reset", "power-off", "power-cut"}

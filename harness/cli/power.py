@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from bootloader_model.errors import CallerError
-from harness.board_power import DEFAULT_OFF_TIME
 from harness.cli.help import help_text
-from harness.power_channel import send_command
+from harness.served_board.power_channel import send_command
+from harness.served_board.power_switch import DEFAULT_OFF_TIME
 
 
 def register(sub: Any) -> None:

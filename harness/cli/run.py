@@ -19,7 +19,6 @@ from typing import Any
 from bootloader_model.bootloader.program import BOOTLOADER_HELP
 from bootloader_model.errors import CallerError
 from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
-from harness.board_runner import DEFAULT_SPEED, check_speed
 from harness.cli.help import help_text
 from harness.power import CommandPower
 from harness.scenarios import CONFIGS, REGISTRY
@@ -33,6 +32,7 @@ from harness.scenarios.runner import (
     summary_table,
     virtual_provider,
 )
+from harness.served_board.runner import DEFAULT_SPEED, check_speed
 
 
 def register(sub: Any) -> None:

@@ -334,7 +334,7 @@ def _check_bootloader(spec: str, base: Path | None) -> None:
 
 def _check_speed(speed: float) -> None:
     from bootloader_model.errors import CallerError
-    from harness.board_runner import check_speed
+    from harness.served_board.runner import check_speed
 
     try:
         check_speed(speed, "--otaloop-speed")

@@ -22,10 +22,10 @@ from pathlib import Path
 from bootloader_model.board.virtual_board import VirtualBoard
 from bootloader_model.errors import CallerError, OtaloopError, PortLost
 from bootloader_model.quirks import HARMONY, QuirkProfile
-from harness.board_runner import DEFAULT_SPEED
 from harness.scenarios import REGISTRY
 from harness.scenarios.base import AppConfig, Bench, Scenario, ScenarioSkipped, Trace
 from harness.scenarios.benches import SerialBench, virtual_bench
+from harness.served_board.runner import DEFAULT_SPEED
 
 #: The status of a scenario left out because an earlier one lost the console port.
 NOT_RUN = "NOT RUN"

@@ -1,6 +1,6 @@
 """Board-side access a scenario gets on a virtual bench: board time, power, flash cuts, the OTA directory.
 
-Every call goes through the :class:`~harness.board_runner.BoardRunner`, so it is safe while the runner's
+Every call goes through the :class:`~harness.served_board.runner.BoardRunner`, so it is safe while the runner's
 thread drives the board. Real benches have no such hooks; scenarios that need them declare
 ``requires={"virtual"}`` and are skipped on hardware. :class:`VirtualPower` is the
 :class:`~harness.power.PowerControl` of a virtual bench.
@@ -15,7 +15,7 @@ from bootloader_model.board.virtual_board import VirtualBoard
 from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.file_api import OTA_DIR
 from bootloader_model.storage.nor_flash import FaultPlan
-from harness.board_runner import BoardRunner
+from harness.served_board.runner import BoardRunner
 
 T = TypeVar("T")
 

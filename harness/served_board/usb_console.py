@@ -12,7 +12,7 @@ and flushed its input (pyserial does both in ``open()``): :meth:`host_ready` tur
 listens (as a debugger that releases reset once its virtual COM port is enumerated). What the board prints
 while no host has the port open is dropped and counted in :attr:`dropped`, never queued for later.
 
-This module only moves bytes and manages the device node; :mod:`harness.board_power` decides when the
+This module only moves bytes and manages the device node; :mod:`harness.served_board.power_switch` decides when the
 board is powered.
 """
 
@@ -40,7 +40,7 @@ HOST_GRACE = 0.2
 
 
 class UsbConsoleLink:
-    """A UART link (see :class:`harness.uart_link.UartLink`) behind ``path`` that can be plugged and unplugged."""
+    """A UART link (:class:`~harness.served_board.uart_link.UartLink`) behind ``path``, plugged and unplugged."""
 
     def __init__(self, path: Path, *, hold: float = DEFAULT_HOLD) -> None:
         if hold < 0:

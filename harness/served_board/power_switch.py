@@ -1,16 +1,17 @@
 """Power for a served virtual board, switched from outside as a USB hub port or a relay switches a real one.
 
-:class:`BoardPower` is what ``otaloop board`` answers on its control channel (:mod:`harness.power_channel`):
+:class:`BoardPower` is what ``otaloop board`` answers on its control channel
+(:mod:`harness.served_board.power_channel`):
 ``on``, ``off``, ``cycle [SECONDS]`` and ``status``, and the timed cut only a model can make exactly:
 ``cut-after PATTERN SECONDS [SEED]`` arms a cut that many board seconds after the console next shows
 ``PATTERN`` (:mod:`bootloader_model.board.moment_cut`), and ``cut-status`` answers ``pending``, ``none`` or
 the JSON of where the cut landed. Without a console link the console stays put while
 the board is off, as the PKOB4 virtual COM port of a Curiosity board whose target supply is switched by a
-relay does. With a :class:`~harness.usb_console.UsbConsoleLink` the console goes with the power, as a
+relay does. With a :class:`~harness.served_board.usb_console.UsbConsoleLink` the console goes with the power, as a
 board powered through a switchable USB hub does: ``off`` removes the port, ``on`` plugs a new one and
 holds the board in reset until a host has opened it (or the link's hold time has passed).
 
-Every change goes through :meth:`BoardRunner.call <harness.board_runner.BoardRunner.call>`, so it is safe
+Every change goes through :meth:`BoardRunner.call <harness.served_board.runner.BoardRunner.call>`, so it is safe
 while the runner's thread drives the board. It does not parse the control channel's lines.
 """
 
@@ -22,8 +23,8 @@ import time
 
 from bootloader_model.board.virtual_board import VirtualBoard
 from bootloader_model.errors import CallerError
-from harness.board_runner import BoardRunner
-from harness.usb_console import UsbConsoleLink
+from harness.served_board.runner import BoardRunner
+from harness.served_board.usb_console import UsbConsoleLink
 
 #: Seconds ``cycle`` keeps the board off when no time is given (supply rails discharge, USB disconnects).
 DEFAULT_OFF_TIME = 0.5

@@ -6,7 +6,7 @@
 survives. That makes the board switchable by the same kind of command a lab uses for a real one
 (``uhubctl -a off -p 2``), e.g. as ``otaloop run --power-off "otaloop power off --control board1.ctl"``.
 
-This module only carries lines; :class:`~harness.board_power.BoardPower` decides what they do.
+This module only carries lines; :class:`~harness.served_board.power_switch.BoardPower` decides what they do.
 """
 
 from __future__ import annotations

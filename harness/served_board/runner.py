@@ -28,7 +28,7 @@ from typing import TypeVar
 
 from bootloader_model.board.virtual_board import VirtualBoard
 from bootloader_model.errors import CallerError
-from harness.uart_link import UartLink
+from harness.served_board.uart_link import UartLink
 
 T = TypeVar("T")
 
