@@ -12,7 +12,9 @@ Prints a summary table; exits 0 only if no scenario failed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from bootloader_model.bootloader.program import BOOTLOADER_HELP
 from bootloader_model.errors import CallerError
 from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
 from harness.cli.help import help_text
-from harness.power import CommandPower
+from harness.power import CommandPower, PowerControl
 from harness.scenarios import CONFIGS, REGISTRY
 from harness.scenarios.benches import DEFAULT_BOOT_TIMEOUT, DEFAULT_RECONNECT, LINKS, SerialBench
 from harness.scenarios.runner import (
@@ -118,6 +120,63 @@ def _http(spec: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _command_power(args: argparse.Namespace) -> CommandPower | None:
+    """``--power-on``/``--power-off`` as a power control (None without them)."""
+    if not (args.power_on or args.power_off):
+        return None
+    if not (args.power_on and args.power_off):
+        raise CallerError("give both --power-on and --power-off, or neither")
+    return CommandPower(args.power_on, args.power_off)
+
+
+@contextlib.contextmanager
+def serial_bench(args: argparse.Namespace, power: PowerControl | None, *, power_flags: str) -> Iterator[SerialBench]:
+    """The bench of a real board from the options ``otaloop run`` and ``otaloop sweep timed`` share:
+    ``--port`` (or ``--lg-env``/``--lg-target``), ``--images``, ``--http``, ``--factory-config``,
+    ``--manifest-path``, ``--log-dir``, ``--reconnect`` and ``--boot-timeout`` where the command has it.
+    With ``--lg-env`` the power is the labgrid target's, so ``power`` (given as ``power_flags``) is refused."""
+    host, port = _http(args.http)
+    log = None
+    if args.log_dir is not None:
+        args.log_dir.mkdir(parents=True, exist_ok=True)
+        log = args.log_dir / "console.log"
+    factory = CONFIGS[args.factory_config]
+    if args.lg_env is not None:
+        if power is not None:
+            raise CallerError(f"with --lg-env the power comes from the labgrid target; drop {power_flags}")
+        from harness.labgrid_target import environment_bench
+
+        with environment_bench(
+            args.lg_env,
+            args.images,
+            factory,
+            role=args.lg_target,
+            http_host=host,
+            http_port=port,
+            manifest_path=args.manifest_path,
+            log=log,
+            reconnect=args.reconnect,
+        ) as lg_bench:
+            yield lg_bench
+        return
+    bench = SerialBench(
+        args.port,
+        args.images,
+        factory,
+        http_host=host,
+        http_port=port,
+        manifest_path=args.manifest_path,
+        power=power,
+        log=log,
+        reconnect=args.reconnect,
+        boot_timeout=getattr(args, "boot_timeout", DEFAULT_BOOT_TIMEOUT),
+    )
+    try:
+        yield bench
+    finally:
+        bench.close()
+
+
 def _progress(r: Result) -> None:
     print(f"  {r.status:4}  {r.name}", file=sys.stderr, flush=True)
 
@@ -150,52 +209,9 @@ def run_scenarios(args: argparse.Namespace) -> int:
             raise CallerError("a real board needs --http HOST:PORT, the server address built into its SYS_OTA_URL")
         if args.reconnect < 0:
             raise CallerError(f"--reconnect must be >= 0 seconds, got {args.reconnect:g}")
-        host, port = _http(args.http)
-        log = None
-        if args.log_dir is not None:
-            args.log_dir.mkdir(parents=True, exist_ok=True)
-            log = args.log_dir / "console.log"
-        factory = CONFIGS[args.factory_config]
         print(f"Running {len(scenarios)} scenario(s) on the board at {where}")
-        if args.lg_env is not None:
-            if args.power_on or args.power_off:
-                raise CallerError("with --lg-env the power comes from the labgrid target; drop --power-on/--power-off")
-            from harness.labgrid_target import environment_bench
-
-            with environment_bench(
-                args.lg_env,
-                args.images,
-                factory,
-                role=args.lg_target,
-                http_host=host,
-                http_port=port,
-                manifest_path=args.manifest_path,
-                log=log,
-                reconnect=args.reconnect,
-            ) as serial:
-                results = run_suite(scenarios, serial_provider(serial), progress=_progress)
-        else:
-            power = None
-            if args.power_on or args.power_off:
-                if not (args.power_on and args.power_off):
-                    raise CallerError("give both --power-on and --power-off, or neither")
-                power = CommandPower(args.power_on, args.power_off)
-            serial = SerialBench(
-                args.port,
-                args.images,
-                factory,
-                http_host=host,
-                http_port=port,
-                manifest_path=args.manifest_path,
-                power=power,
-                log=log,
-                reconnect=args.reconnect,
-                boot_timeout=args.boot_timeout,
-            )
-            try:
-                results = run_suite(scenarios, serial_provider(serial), progress=_progress)
-            finally:
-                serial.close()
+        with serial_bench(args, _command_power(args), power_flags="--power-on/--power-off") as serial:
+            results = run_suite(scenarios, serial_provider(serial), progress=_progress)
     print()
     print(summary_table(results))
     failed = failures_text(results)

@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,57 +100,20 @@ def run_timed(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _serial(args: argparse.Namespace) -> Iterator[SerialBench]:
-    from harness.cli.run import _http
+def _serial(args: argparse.Namespace) -> contextlib.AbstractContextManager[SerialBench]:
+    from harness.cli.run import serial_bench
 
     if args.images is None or args.http is None:
         raise CallerError("a board needs --images DIR and --http HOST:PORT (the address in its SYS_OTA_URL)")
-    host, port = _http(args.http)
-    log = None
-    if args.log_dir is not None:
-        args.log_dir.mkdir(parents=True, exist_ok=True)
-        log = args.log_dir / "console.log"
-    factory = CONFIGS[args.factory_config]
-    if args.lg_env is not None:
-        if args.control or args.power_on or args.power_off:
-            raise CallerError("with --lg-env the power comes from the labgrid target; drop --control/--power-*")
-        from harness.labgrid_target import environment_bench
-
-        with environment_bench(
-            args.lg_env,
-            args.images,
-            factory,
-            role=args.lg_target,
-            http_host=host,
-            http_port=port,
-            manifest_path=args.manifest_path,
-            log=log,
-            reconnect=args.reconnect,
-        ) as serial:
-            yield serial
-        return
-    power: PowerControl
+    power: PowerControl | None = None
     if args.control is not None:
         if args.power_on or args.power_off:
             raise CallerError("give --control or --power-on/--power-off, not both")
         power = ChannelPower(args.control)
     elif args.power_on and args.power_off:
         power = CommandPower(args.power_on, args.power_off)
-    else:
+    elif args.power_on or args.power_off:
+        raise CallerError("give both --power-on and --power-off, or neither")
+    elif args.lg_env is None:
         raise CallerError("a timed sweep on a board needs power: --power-on and --power-off, or --control")
-    serial = SerialBench(
-        args.port,
-        args.images,
-        factory,
-        http_host=host,
-        http_port=port,
-        manifest_path=args.manifest_path,
-        power=power,
-        log=log,
-        reconnect=args.reconnect,
-    )
-    try:
-        yield serial
-    finally:
-        serial.close()
+    return serial_bench(args, power, power_flags="--control/--power-on/--power-off")

@@ -63,10 +63,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
 from bootloader_model.bootloader.state import FACTORY_PATH
-from bootloader_model.errors import CallerError, DescriptorError, OtaloopError
+from bootloader_model.errors import CallerError, OtaloopError
 from bootloader_model.formats import image_database
-from bootloader_model.formats.app_descriptor import read_descriptor
-from bootloader_model.formats.app_image import APP_OFFSET, SLOT_SIZE, SLOT_START
+from bootloader_model.formats.app_image import APP_OFFSET, SLOT_START
 from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, HEADER_SIZE, is_blank
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.external_flash import ExternalFlash
@@ -79,7 +78,7 @@ from harness.fuzzing.steps import Action, Step
 from harness.image_server import ImageServer
 from harness.scenarios.base import CONFIGS
 from harness.strategies import CutPlan, ImageSpec, ManifestSpec, ServerFault
-from harness.sweeps.verdicts import Judgement, Verdict, judge, settle
+from harness.sweeps.verdicts import Judgement, Verdict, judge, running_version, settle
 
 MANIFEST = "/ota.json"
 #: Virtual seconds a check may run before property (g) calls it endless (a stalled manifest read fails after
@@ -166,15 +165,6 @@ def _boot_control_state(board: VirtualBoard) -> str:
     return "valid" if raw[0] in (0xF0, 0xF8, 0xFC, 0xFE, 0xFF) and raw[1] != 0xFF else "torn"
 
 
-def _running(board: VirtualBoard) -> int | None:
-    if board.state is not AppState.RUNNING:
-        return None
-    try:
-        return read_descriptor(board.internal.read(SLOT_START, SLOT_SIZE)).version
-    except DescriptorError:
-        return None
-
-
 def power_returns(board: VirtualBoard, profile: QuirkProfile, slot_bytes: int, key: Hashable = None) -> Probe:
     """Copy the board's flash into a fresh board (RAM lost, as at a power cut), power it up and look.
 
@@ -208,7 +198,7 @@ def power_returns(board: VirtualBoard, profile: QuirkProfile, slot_bytes: int, k
         rows, problem, backup, ota_dir = None, f"volume unmountable: {exc}", False, False
     result = Probe(
         judgement=judgement,
-        running=_running(probe),
+        running=running_version(probe),
         slot=bytes(probe.internal.read(SLOT_START, slot_bytes)),
         rows=rows,
         db_problem=problem,
@@ -590,7 +580,7 @@ class BoardStateMachine(RuleBasedStateMachine):
 
     def running_version(self) -> int | None:
         """Version of the healthy application running on the board now, or None."""
-        return _running(self.board)
+        return running_version(self.board)
 
     def find_hazard(self) -> tuple[str, str, str] | None:
         """(hazard, property letter, what was seen) for the first broken property, or None."""
