@@ -133,7 +133,7 @@ def test_fat_allocation_count_matches_entry_by_entry_decoding(bits: int) -> None
         lay = SimpleNamespace(clusters=clusters, fat_bits=bits, fat_start=0)
         dev = SimpleNamespace(read=lambda lba, count, raw=raw: raw[lba * 512 : (lba + count) * 512])
         core = SimpleNamespace(lay=lay, dev=dev)
-        assert fat_check._allocated(core) == _allocated_reference(raw, n, bits), clusters  # type: ignore[arg-type]
+        assert fat_check.FatTable(core).allocated() == _allocated_reference(raw, n, bits), clusters  # type: ignore[arg-type]
 
 
 def test_block_size_fits_both_flashes() -> None:
