@@ -10,6 +10,10 @@ and power cuts at any flash operation.
 ``otaloop native build --example`` builds otaloop's own small example bootloader instead (no Harmony
 needed). ``otaloop native info CACHE`` shows what a cache holds. ``otaloop native compare CACHE`` boots the
 Python model and the native build from the same flash states and reports every difference.
+
+``otaloop native cjson --harmony-system PATH`` does the same for the OTA service's manifest parser: it builds
+Harmony's ``cjson.c`` from a ``wireless_system_pic32mzw1_wfi32e01`` checkout and parses the same documents
+(hand-written cases and seeded mutations) with it and with the model's parser.
 """
 
 from __future__ import annotations
@@ -29,6 +33,15 @@ from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode
 from harness.cli.help import help_text
 from harness.native.build import build, build_example, default_cache, locate
+from harness.native.cjson import (
+    NativeCJson,
+    build_cjson,
+    compare_parsers,
+    default_cjson_cache,
+    documents,
+    iter_lines,
+    model_dump,
+)
 from harness.native.compare import Case, Divergence, model_for, run_compare, scenario_cases, sweep_cases
 from harness.sweeps.fault_ids import Params
 
@@ -76,6 +89,23 @@ def register(sub: Any) -> None:
     c.add_argument("--quirks", default="harmony-3.9.1", help="the model's quirk profile")
     c.add_argument("--show", type=int, default=10, help="how many divergences to print in full (default 10)")
     c.set_defaults(func=run_compare_command)
+
+    j = nsub.add_parser("cjson", help="parse documents with Harmony's cJSON and the model's parser; report differences")
+    j.add_argument(
+        "--harmony-system",
+        type=Path,
+        required=True,
+        metavar="PATH",
+        help="wireless_system_pic32mzw1_wfi32e01 checkout (or its system/ota/framework/cjson folder)",
+    )
+    j.add_argument("--cache", type=Path, help=f"build folder (default {default_cjson_cache()})")
+    j.add_argument(
+        "--documents", type=int, default=100000, help="random mutations after the hand-written cases (default 100000)"
+    )
+    j.add_argument("--seed", type=int, default=1, help="seed of the mutations (default 1)")
+    j.add_argument("--quirks", default="harmony-3.9.1", help="the model's quirk profile")
+    j.add_argument("--show", type=int, default=10, help="how many divergences to print in full (default 10)")
+    j.set_defaults(func=run_cjson_command)
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -162,3 +192,31 @@ def run_info(args: argparse.Namespace) -> int:
     NativeBuild.load(args.cache)  # refuses a folder without a usable build, with the reason
     print(json.dumps(json.loads((args.cache / BUILD_FILE).read_text()), indent=2))
     return 0
+
+
+def run_cjson_command(args: argparse.Namespace) -> int:
+    profile = QuirkProfile.named(args.quirks)
+    if args.show < 0:
+        raise CallerError("--show must be >= 0")
+    docs = documents(args.documents, args.seed)
+    cache: Path = args.cache or default_cjson_cache()
+    exe = build_cjson(args.harmony_system, cache)
+    print(f"built {exe}", file=sys.stderr)
+    quirk = profile.on("svc-cjson-bad-hex-escape")
+
+    def model(doc: bytes) -> str:
+        return model_dump(doc, bad_hex_escape_is_nul=quirk)
+
+    def progress(n: int) -> None:
+        print(f"  {n} of {len(docs)} documents compared", file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    with NativeCJson(exe) as native:
+        n, found = compare_parsers(docs, model, native.dump, progress)
+    for line in iter_lines(found, args.show):
+        print(line)
+    print(
+        f"{n} documents, {len(found)} divergences ({time.perf_counter() - started:.0f} s); "
+        f"model: quirks {profile.name}, native: Harmony's cJSON from {args.harmony_system}"
+    )
+    return 1 if found else 0

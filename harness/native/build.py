@@ -214,7 +214,7 @@ def _project_options(project: Path, src: Path) -> tuple[list[Path] | None, list[
 
 
 # ------------------------------------------------------------------------------------ compiler setup
-def _compiler() -> str:
+def host_compiler() -> str:
     cc = os.environ.get("CC", "cc")
     if shutil.which(cc) is None:
         if shutil.which("gcc"):
@@ -233,7 +233,7 @@ int main(void) { return (int)sizeof(void *) + (errno & 0); }
 """
 
 
-def _data_model(cc: str, work: Path) -> tuple[list[str], str, list[str]]:
+def host_data_model(cc: str, work: Path) -> tuple[list[str], str, list[str]]:
     """(flags, data model, notes): -m32 when it links, with the kernel headers' asm/ folder if needed."""
     probe = work / "probe.c"
     probe.write_text(_PROBE)
@@ -346,8 +346,8 @@ def build(
     """Compile ``sources`` with the shim layer into ``cache``; returns the executable and its description."""
     cache_dir = Path(cache).expanduser().resolve()
     objdir = _prepare(cache_dir)
-    cc = _compiler()
-    model_flags, data_model, notes = _data_model(cc, objdir)
+    cc = host_compiler()
+    model_flags, data_model, notes = host_data_model(cc, objdir)
     when = _epoch(epoch)
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(when)}
     common = [*model_flags, "-std=gnu99", "-O1", "-g", "-fno-common", "-fno-strict-aliasing", *HOST_WARNINGS]
@@ -398,8 +398,8 @@ def build_example(
     """Build otaloop's example bootloader (C, Harmony API names, SYS_FS answered by the board)."""
     cache_dir = Path(cache).expanduser().resolve()
     objdir = _prepare(cache_dir)
-    cc = _compiler()
-    model_flags, data_model, notes = _data_model(cc, objdir)
+    cc = host_compiler()
+    model_flags, data_model, notes = host_data_model(cc, objdir)
     when = _epoch(epoch)
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(when)}
     common = [*model_flags, "-std=gnu99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-fno-common"]
