@@ -34,7 +34,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from bootloader_model.errors import CallerError
-from bootloader_model.formats.app_descriptor import AppDescriptor, Behaviour
+from bootloader_model.formats.app_descriptor import Behaviour
 from bootloader_model.formats.app_image import APP_OFFSET, MIN_APP_SIZE, SLOT_SIZE, build_app
 from bootloader_model.storage.nor_flash import CutMode, FaultPlan
 from harness.image_server import Fault, FaultKind
@@ -90,17 +90,7 @@ class ImageSpec:
 
     def pristine(self, manifest_url: str) -> bytes:
         """The image as built, before any damage: what its manifest's digest describes."""
-        c = CONFIGS[self.config]
-        desc = AppDescriptor(
-            version=self.version,
-            autoreset=c.autoreset,
-            periodic_check=c.periodic,
-            interval_s=c.interval_s,
-            auto_update=c.auto_update,
-            num_images=c.num_images,
-            manifest_url=manifest_url,
-            behaviour=BEHAVIOURS[self.behaviour],
-        )
+        desc = CONFIGS[self.config].descriptor(self.version, manifest_url, BEHAVIOURS[self.behaviour])
         return build_app(desc, self.size)
 
     def build(self, manifest_url: str) -> bytes:

@@ -14,6 +14,8 @@ from bootloader_model.formats.app_image import SLOT_SIZE
 from bootloader_model.storage.nor_flash import CutMode
 from harness import strategies as ota
 from harness.image_server import FaultKind
+from harness.scenarios import CONFIGS
+from harness.scenarios.base import SyntheticImages
 
 URL = "http://127.0.0.1:8000/ota.json"
 
@@ -102,3 +104,11 @@ def test_strategies_draw_valid_specs(
 def test_commands_are_valid_console_commands(data: st.DataObject) -> None:
     line = data.draw(ota.commands())
     assert line.split()[0] in (b"otactl", b"sysota", b"sysotahelp", b"help")
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_images_carry_every_option_of_their_configuration(config: str) -> None:
+    url = "http://127.0.0.1:8000/ota.json"
+    spec = ota.ImageSpec(4, size=8192, config=config, behaviour="crash")
+    assert read_descriptor(spec.pristine(url)) == CONFIGS[config].descriptor(4, url, Behaviour.CRASH_AT_BOOT)
+    assert read_descriptor(SyntheticImages(url).app(CONFIGS[config], 4)) == CONFIGS[config].descriptor(4, url)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from bootloader_model.errors import BoardError, CallerError
-from bootloader_model.formats.app_descriptor import DEFAULT_CMD_MAX_LENGTH, AppDescriptor
+from bootloader_model.formats.app_descriptor import DEFAULT_CMD_MAX_LENGTH, AppDescriptor, Behaviour
 from bootloader_model.formats.app_image import build_app
 from harness.console import Console
 from harness.driver import BoardDriver, BootInfo
@@ -57,6 +57,20 @@ class AppConfig:
     #: SYS_COMMAND's SYS_CMD_MAX_LENGTH (an MHC option of the console, not of the OTA service): the longest
     #: command line the firmware takes. ``otactl start <url> <version> <digest>`` needs about 120.
     cmd_max_length: int = DEFAULT_CMD_MAX_LENGTH
+
+    def descriptor(self, version: int, manifest_url: str, behaviour: Behaviour = Behaviour.HEALTHY) -> AppDescriptor:
+        """The app descriptor of an application built with these options."""
+        return AppDescriptor(
+            version=version,
+            autoreset=self.autoreset,
+            periodic_check=self.periodic,
+            interval_s=self.interval_s,
+            auto_update=self.auto_update,
+            num_images=self.num_images,
+            manifest_url=manifest_url,
+            cmd_max_length=self.cmd_max_length,
+            behaviour=behaviour,
+        )
 
 
 #: The configurations the library needs. On a real board each is a separate firmware build.
@@ -97,16 +111,7 @@ class SyntheticImages:
             raise CallerError(f"synthetic images must point at a 127.0.0.1 manifest URL, not {self.manifest_url!r}")
 
     def app(self, config: AppConfig, version: int, size: int | None = None) -> bytes:
-        desc = AppDescriptor(
-            version=version,
-            autoreset=config.autoreset,
-            periodic_check=config.periodic,
-            interval_s=config.interval_s,
-            auto_update=config.auto_update,
-            num_images=config.num_images,
-            manifest_url=self.manifest_url,
-            cmd_max_length=config.cmd_max_length,
-        )
+        desc = config.descriptor(version, self.manifest_url)
         # Images differ in size by version so a mix-up shows in the DB and download counts.
         return build_app(desc, size or self.default_size + 4096 * version)
 
