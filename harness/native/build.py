@@ -334,6 +334,50 @@ def _prepare(cache: Path) -> Path:
     return objdir
 
 
+@dataclass
+class _Toolchain:
+    """What every build starts from: the cache folder, the compiler, its data model and the build date."""
+
+    directory: Path
+    objdir: Path
+    cc: str
+    model_flags: list[str]
+    data_model: str
+    notes: list[str]
+    when: int
+
+    @classmethod
+    def prepare(cls, cache: str | os.PathLike[str], epoch: int | None) -> _Toolchain:
+        directory = Path(cache).expanduser().resolve()
+        objdir = _prepare(directory)
+        cc = host_compiler()
+        model_flags, data_model, notes = host_data_model(cc, objdir)
+        return cls(directory, objdir, cc, model_flags, data_model, notes, _epoch(epoch))
+
+    def finish(
+        self,
+        jobs: list[tuple[Path, list[str]]],
+        progress: Callable[[str], None] | None,
+        meta: dict[str, object],
+    ) -> BuildResult:
+        """Compile ``jobs``, link them and record ``meta`` with what every build records."""
+        env = {**os.environ, "SOURCE_DATE_EPOCH": str(self.when)}
+        objects = _compile_all(self.cc, jobs, self.objdir, env, progress)
+        exe = self.directory / EXECUTABLE
+        _link(self.cc, self.model_flags, objects, exe)
+        meta = {
+            "executable": EXECUTABLE,
+            **meta,
+            "source_date_epoch": self.when,
+            "build_stamp": list(stamp_of(self.when)),
+            "data_model": self.data_model,
+            "compiler": self.cc,
+            "notes": self.notes,
+        }
+        _write_meta(self.directory, meta)
+        return BuildResult(self.directory, exe, meta)
+
+
 def build(
     sources: Sources,
     cache: str | os.PathLike[str],
@@ -344,13 +388,8 @@ def build(
     progress: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Compile ``sources`` with the shim layer into ``cache``; returns the executable and its description."""
-    cache_dir = Path(cache).expanduser().resolve()
-    objdir = _prepare(cache_dir)
-    cc = host_compiler()
-    model_flags, data_model, notes = host_data_model(cc, objdir)
-    when = _epoch(epoch)
-    env = {**os.environ, "SOURCE_DATE_EPOCH": str(when)}
-    common = [*model_flags, "-std=gnu99", "-O1", "-g", "-fno-common", "-fno-strict-aliasing", *HOST_WARNINGS]
+    tools = _Toolchain.prepare(cache, epoch)
+    common = [*tools.model_flags, "-std=gnu99", "-O1", "-g", "-fno-common", "-fno-strict-aliasing", *HOST_WARNINGS]
     harmony = [
         *common,
         "-include",
@@ -366,26 +405,16 @@ def build(
     jobs += [(Path(x).resolve(), harmony) for x in extra_sources]
     jobs.append((SHIM_DIR / "otaloop_sst26.c", harmony))
     jobs += [(SHIM_DIR / f, shim) for f in SHIM_FILES]
-    objects = _compile_all(cc, jobs, objdir, env, progress)
-    exe = cache_dir / EXECUTABLE
-    _link(cc, model_flags, objects, exe)
     meta: dict[str, object] = {
-        "executable": EXECUTABLE,
         "kind": "harmony",
         "variant": sources.variant,
         "remote_fs": False,
         "source": str(sources.src),
         "project": str(sources.project) if sources.project else None,
-        "source_date_epoch": when,
-        "build_stamp": list(stamp_of(when)),
-        "data_model": data_model,
         "heap_size": sources.heap_size,
-        "compiler": cc,
         "files": [str(f) for f in sources.files] + [str(Path(x).resolve()) for x in extra_sources],
-        "notes": notes,
     }
-    _write_meta(cache_dir, meta)
-    return BuildResult(cache_dir, exe, meta)
+    return tools.finish(jobs, progress, meta)
 
 
 def build_example(
@@ -396,13 +425,8 @@ def build_example(
     progress: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Build otaloop's example bootloader (C, Harmony API names, SYS_FS answered by the board)."""
-    cache_dir = Path(cache).expanduser().resolve()
-    objdir = _prepare(cache_dir)
-    cc = host_compiler()
-    model_flags, data_model, notes = host_data_model(cc, objdir)
-    when = _epoch(epoch)
-    env = {**os.environ, "SOURCE_DATE_EPOCH": str(when)}
-    common = [*model_flags, "-std=gnu99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-fno-common"]
+    tools = _Toolchain.prepare(cache, epoch)
+    common = [*tools.model_flags, "-std=gnu99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-fno-common"]
     example = [
         *common,
         "-include",
@@ -416,25 +440,15 @@ def build_example(
     jobs: list[tuple[Path, list[str]]] = [(f, example) for f in sorted(EXAMPLE_DIR.glob("*.c"))]
     jobs.append((SHIM_DIR / "otaloop_sys_fs_remote.c", example))
     jobs += [(SHIM_DIR / f, shim) for f in SHIM_FILES]
-    objects = _compile_all(cc, jobs, objdir, env, progress)
-    exe = cache_dir / EXECUTABLE
-    _link(cc, model_flags, objects, exe)
     meta: dict[str, object] = {
-        "executable": EXECUTABLE,
         "kind": "example",
         "variant": "wolfcrypt",
         "remote_fs": True,
         "source": str(EXAMPLE_DIR),
-        "source_date_epoch": when,
-        "build_stamp": list(stamp_of(when)),
-        "data_model": data_model,
         "heap_size": DEFAULT_HEAP,
-        "compiler": cc,
         "defines": list(defines),
-        "notes": notes,
     }
-    _write_meta(cache_dir, meta)
-    return BuildResult(cache_dir, exe, meta)
+    return tools.finish(jobs, progress, meta)
 
 
 def default_cache() -> Path:
