@@ -6,15 +6,20 @@ cause it and must be named the same way in both places it can be seen: ``find_ha
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import invariant, rule, run_state_machine_as_test
 
 from bootloader_model.errors import CallerError
 from bootloader_model.storage.nor_flash import CutMode
+from conftest import require_tool
 from harness.cli import main
 from harness.fuzzing import HAZARDS, BoardStateMachine, HazardFound
 from harness.fuzzing import steps as steps_mod
+from harness.fuzzing.search import find_hazards
+from harness.native.build import build_example
 from harness.strategies import CutPlan, ImageSpec, ManifestSpec, ServerFault
 
 
@@ -173,3 +178,67 @@ def test_cli_refusals_are_one_line(argv: list[str], words: str, capsys: pytest.C
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert words in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------- a native bootloader at reset
+@pytest.fixture(scope="module")
+def example_bootloader(tmp_path_factory: pytest.TempPathFactory) -> str:
+    require_tool("cc", "gcc")
+    cache = tmp_path_factory.mktemp("example")
+    build_example(cache)
+    return f"native:{cache}"
+
+
+def test_a_token_replays_on_the_native_bootloader_it_names(example_bootloader: str) -> None:
+    steps = [[("setup", {"config": "auto"})], [("wait", {"seconds": 200.0})]]
+    token = steps_mod.encode_run(steps_mod.Run("harmony-3.9.1", 8192, steps, bootloader=example_bootloader))
+    assert steps_mod.decode(token).bootloader == example_bootloader
+    done = BoardStateMachine.replay(token)
+    assert done.error is None, done.error
+    board = done.machine.board
+    assert board.bootloader.label.startswith("native:")
+    assert "BOOTLOADER Build" in board.text.split("SYS_OTA_DB_ENTRY_SUCCESS")[1]  # the C code at the reset
+    assert "APP: version 2" in board.text  # it programmed the v2 the service downloaded
+    assert done.machine.when_power_returns().running == 2  # and a power-up on it runs v2 again
+    assert done.machine.replay_token() != steps_mod.encode_run(steps_mod.Run("harmony-3.9.1", 8192, steps))
+
+
+def test_a_search_runs_on_a_native_bootloader(example_bootloader: str, capsys: pytest.CaptureFixture[str]) -> None:
+    search = find_hazards(budget=3, seed_value=2, steps=4, bootloader=example_bootloader)
+    assert search.examples >= 3
+    assert main(["fuzz", "--budget", "2", "--steps", "3", "--bootloader", example_bootloader]) == 0
+    assert capsys.readouterr().out.strip()
+
+
+def test_a_bad_bootloader_is_refused_before_the_search(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(CallerError, match="unknown bootloader"):
+        find_hazards(budget=1, bootloader="bogus")
+    assert main(["fuzz", "--bootloader", f"native:{tmp_path}"]) == 2
+    assert "otaloop fuzz: error:" in capsys.readouterr().err
+    token = steps_mod.encode_run(steps_mod.Run("harmony-3.9.1", 8192, [[("setup", {"config": "auto"})]]))
+    assert main(["fuzz", "--replay", token, "--bootloader", "model"]) == 2
+
+
+def _examples_drawn(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    drawn: list[str] = []
+    teardown = BoardStateMachine.teardown
+
+    def record(machine: BoardStateMachine) -> None:
+        drawn.append(repr([[(a.name, a.args) for a in s.actions] for s in machine.steps]))
+        teardown(machine)
+
+    monkeypatch.setattr(BoardStateMachine, "teardown", record)
+    find_hazards(budget=25, seed_value=3, steps=6)
+    monkeypatch.setattr(BoardStateMachine, "teardown", teardown)
+    return drawn
+
+
+def test_a_seeded_search_does_not_depend_on_the_modules_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Hypothesis draws constants found in loaded local modules; a new module full of them changes nothing.
+    before = _examples_drawn(monkeypatch)
+    (tmp_path / "user_constants_module.py").write_text(
+        "".join(f"C{i} = {n}\n" for i, n in enumerate((11, 23, 47, 95, 191, 240, 248, 255, 313, 349)))
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    __import__("user_constants_module")
+    assert _examples_drawn(monkeypatch) == before

@@ -5,7 +5,8 @@ The search runs ``BoardStateMachine`` (``harness/fuzzing/machine.py``) for ``--b
 broken safety property, what was seen, the shrunk steps as a numbered list and a replay token. The same
 budget and seed give the same findings. ``--replay TOKEN`` runs one finding's steps again on a fresh board
 and prints them with the board's console. ``--markdown`` prints the findings as the fuzzing section of
-``docs/findings.md``. Progress goes to stderr when it is a terminal.
+``docs/findings.md``. ``--bootloader native:CACHE`` runs a bootloader's own C code (``otaloop native
+build``) at every reset instead of the model. Progress goes to stderr when it is a terminal.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bootloader_model.bootloader.program import BOOTLOADER_HELP
 from bootloader_model.errors import CallerError
 from harness.cli.help import help_text
 from harness.fuzzing import steps as steps_mod
@@ -28,8 +30,11 @@ def _progress(done: int, budget: int, found: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.replay is not None:
-        if args.budget is not None or args.seed is not None or args.quirks is not None or args.markdown:
-            raise CallerError("--replay takes everything from the token; drop --budget, --seed, --quirks, --markdown")
+        given = (args.budget, args.seed, args.quirks, args.bootloader)
+        if any(value is not None for value in given) or args.markdown:
+            raise CallerError(
+                "--replay takes everything from the token; drop --budget, --seed, --quirks, --bootloader, --markdown"
+            )
         return _replay(args.replay)
     budget = DEFAULT_BUDGET if args.budget is None else args.budget
     seed = DEFAULT_SEED if args.seed is None else args.seed
@@ -41,7 +46,12 @@ def run(args: argparse.Namespace) -> int:
         raise CallerError("--steps must be 1..200")
     tty = sys.stderr.isatty()
     search = find_hazards(
-        budget=budget, seed_value=seed, quirks=args.quirks, steps=args.steps, progress=_progress if tty else None
+        budget=budget,
+        seed_value=seed,
+        quirks=args.quirks,
+        steps=args.steps,
+        progress=_progress if tty else None,
+        bootloader=args.bootloader,
     )
     if tty:
         sys.stderr.write("\n")
@@ -53,7 +63,8 @@ def _replay(token: str) -> int:
     run = steps_mod.decode(token)
     done = BoardStateMachine.replay(token)
     machine = done.machine
-    print(f"replay: {len(run.steps)} step(s), quirks {run.quirks}, images of {run.image_size} bytes")
+    where = "" if run.bootloader == "model" else f", bootloader {run.bootloader}"
+    print(f"replay: {len(run.steps)} step(s), quirks {run.quirks}, images of {run.image_size} bytes{where}")
     print(steps_mod.numbered(machine.steps), end="")
     hazard = done.hazard
     if hazard is not None:
@@ -76,6 +87,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--budget", type=int, default=None, help=f"examples to generate (default {DEFAULT_BUDGET})")
     parser.add_argument("--seed", type=int, default=None, help=f"seed of the search (default {DEFAULT_SEED})")
     parser.add_argument("--quirks", default=None, help="quirk profile, e.g. corrected (default harmony-3.9.1)")
+    parser.add_argument("--bootloader", default=None, help=BOOTLOADER_HELP)
     parser.add_argument("--steps", type=int, default=STEPS, help=f"rules per example (default {STEPS})")
     parser.add_argument("--replay", metavar="TOKEN", help="run one finding's steps again and print the console")
     parser.add_argument("--markdown", action="store_true", help="print the fuzzing section of docs/findings.md")

@@ -62,6 +62,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
+from bootloader_model.bootloader.program import MODEL, program_from_spec
 from bootloader_model.bootloader.state import FACTORY_PATH
 from bootloader_model.errors import CallerError, OtaloopError
 from bootloader_model.formats import image_database
@@ -99,7 +100,7 @@ _RESULTS = re.compile(
 _OFFER = re.compile(rb"Server app version: (-?\d+)\r\n    current app version: (\d+)\r\n")
 
 _server: ImageServer | None = None
-_first_boot: dict[tuple[str, int, str, str], tuple[Snapshot, Snapshot]] = {}
+_first_boot: dict[tuple[str, int, str, str, str], tuple[Snapshot, Snapshot]] = {}
 _PROBES: OrderedDict[Hashable, Probe] = OrderedDict()
 _PROBE_CACHE = 400
 
@@ -165,7 +166,9 @@ def _boot_control_state(board: VirtualBoard) -> str:
     return "valid" if raw[0] in (0xF0, 0xF8, 0xFC, 0xFE, 0xFF) and raw[1] != 0xFF else "torn"
 
 
-def power_returns(board: VirtualBoard, profile: QuirkProfile, slot_bytes: int, key: Hashable = None) -> Probe:
+def power_returns(
+    board: VirtualBoard, profile: QuirkProfile, slot_bytes: int, key: Hashable = None, bootloader: str = MODEL
+) -> Probe:
     """Copy the board's flash into a fresh board (RAM lost, as at a power cut), power it up and look.
 
     ``key``, if given, names the flash contents (equal keys: equal contents) and caches the result.
@@ -176,7 +179,11 @@ def power_returns(board: VirtualBoard, profile: QuirkProfile, slot_bytes: int, k
         return hit
     probe = VirtualBoard(
         BoardConfig(
-            profile=profile, network="loopback", network_delay_s=NETWORK_DELAY_S, network_patience_s=NETWORK_PATIENCE_S
+            profile=profile,
+            network="loopback",
+            network_delay_s=NETWORK_DELAY_S,
+            network_patience_s=NETWORK_PATIENCE_S,
+            bootloader=bootloader,
         )
     )
     probe.internal.data[:] = board.internal.data
@@ -221,6 +228,9 @@ class BoardStateMachine(RuleBasedStateMachine):
 
     #: Quirk profile of the board (``otaloop fuzz --quirks``); :func:`with_quirks` makes a subclass.
     quirks: ClassVar[str] = "harmony-3.9.1"
+    #: What runs at every reset: ``model``, or ``native:CACHE_DIR`` for a bootloader's C code built by
+    #: ``otaloop native build`` (``otaloop fuzz --bootloader``); :func:`with_bootloader` makes a subclass.
+    bootloader: ClassVar[str] = MODEL
     #: Size of the factory image and of the v2 served at the start.
     image_size: ClassVar[int] = 8192
     #: Sizes the image rules draw from (small: every flash operation is emulated).
@@ -289,8 +299,9 @@ class BoardStateMachine(RuleBasedStateMachine):
         self._record("setup", {"config": config}, text)
 
     # ----------------------------------------------------------------------------------- set-up
-    def _start_key(self) -> tuple[str, int, str, str]:
-        return (",".join(sorted(self.profile.enabled)), type(self).image_size, self.manifest_url, self.config)
+    def _start_key(self) -> tuple[str, int, str, str, str]:
+        cls = type(self)
+        return (",".join(sorted(self.profile.enabled)), cls.image_size, self.manifest_url, self.config, cls.bootloader)
 
     def _observe(self, flash: NorFlash, kind: str, address: int, data: bytes) -> None:
         self._contents.update(b"%d %s %d %d:" % (flash is self.board.internal, kind.encode(), address, len(data)))
@@ -326,6 +337,7 @@ class BoardStateMachine(RuleBasedStateMachine):
             network="loopback",
             network_delay_s=NETWORK_DELAY_S,
             network_patience_s=NETWORK_PATIENCE_S,
+            bootloader=type(self).bootloader,
         )
 
     @classmethod
@@ -335,6 +347,15 @@ class BoardStateMachine(RuleBasedStateMachine):
         if quirks == cls.quirks:
             return cls
         return type(cls.__name__, (cls,), {"quirks": quirks, "__module__": cls.__module__})
+
+    @classmethod
+    def with_bootloader(cls, bootloader: str) -> type[BoardStateMachine]:
+        """This machine with another bootloader at reset (a subclass; a native cache is checked here)."""
+        spec = bootloader.strip()
+        program_from_spec(spec)  # a CallerError names a bad spec or a missing build
+        if spec == cls.bootloader:
+            return cls
+        return type(cls.__name__, (cls,), {"bootloader": spec, "__module__": cls.__module__})
 
     # ---------------------------------------------------------------------------------- actions
     def _record(self, name: str, args: dict[str, Any], text: str) -> None:
@@ -550,7 +571,7 @@ class BoardStateMachine(RuleBasedStateMachine):
     def replay_token(self) -> str:
         try:
             cls = type(self)
-            return steps_mod.encode(cls.quirks, cls.image_size, self.steps, cls.tolerate)
+            return steps_mod.encode(cls.quirks, cls.image_size, self.steps, cls.tolerate, cls.bootloader)
         except CallerError as exc:
             return f"(none: {exc})"
 
@@ -572,7 +593,7 @@ class BoardStateMachine(RuleBasedStateMachine):
     def when_power_returns(self) -> Probe:
         """What the board does if power fails now and returns (cached by flash contents)."""
         length = self.slot_bytes()
-        return power_returns(self.board, self.profile, length, (self.contents_key(), length))
+        return power_returns(self.board, self.profile, length, (self.contents_key(), length), type(self).bootloader)
 
     def slot_bytes(self) -> int:
         """How much of internal flash the byte-identity check compares (covers every image served)."""
@@ -715,7 +736,7 @@ class BoardStateMachine(RuleBasedStateMachine):
     def replay(cls, token: str) -> Replay:
         """Run the steps of ``token`` on a fresh machine, checking every invariant after each step."""
         run = steps_mod.decode(token)
-        machine_cls = cls.with_quirks(run.quirks)
+        machine_cls = cls.with_quirks(run.quirks).with_bootloader(run.bootloader)
         if run.image_size != machine_cls.image_size or run.tolerate != machine_cls.tolerate:
             extra = {"image_size": run.image_size, "tolerate": run.tolerate, "__module__": cls.__module__}
             machine_cls = type(cls.__name__, (machine_cls,), extra)

@@ -17,9 +17,11 @@ It prints nothing; ``progress`` is called with (examples generated, budget, haza
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +70,7 @@ class Search:
     examples: int = 0  # examples generated (hypothesis may add a few whose draws overran: at least the budget)
     replays: int = 0  # replays spent shrinking
     seconds: float = 0.0
+    bootloader: str = "model"  # what ran at every reset
 
     @property
     def names(self) -> list[str]:
@@ -87,6 +90,34 @@ def _tolerating(machine: type[BoardStateMachine], tolerated: frozenset[str]) -> 
     return type(machine.__name__, (machine,), {"__module__": machine.__module__, "tolerate": tolerated})
 
 
+@contextlib.contextmanager
+def _no_local_constants() -> Iterator[None]:
+    """Draw without hypothesis's constants from local source files.
+
+    Hypothesis (6.131 on) biases some draws towards constants it reads in the source of every non-installed
+    module loaded so far, so which modules a process happens to have imported (the CLI, a pytest session,
+    the user's own test files) would change what a seeded search generates. Without them the same budget
+    and seed give the same examples in any process. A hypothesis without the feature is left alone.
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+        from hypothesis.internal.constants_ast import Constants
+
+        getter = providers._get_local_constants
+        cache = providers.CONSTANTS_CACHE
+        empty = Constants()
+    except (ImportError, AttributeError):  # pragma: no cover - older or newer hypothesis
+        yield
+        return
+    setattr(providers, "_get_local_constants", lambda: empty)  # noqa: B010 - a module function, not typed as settable
+    cache.cache.clear()
+    try:
+        yield
+    finally:
+        setattr(providers, "_get_local_constants", getter)  # noqa: B010
+        cache.cache.clear()
+
+
 def _one_round(machine: type[BoardStateMachine], budget: int, seed_value: int, steps: int) -> HazardFound | None:
     """Generate up to ``budget`` examples; the first hazard found (None: none)."""
     factory = seed(seed_value)(type(machine.__name__, (machine,), {"__module__": machine.__module__}))
@@ -103,7 +134,8 @@ def _one_round(machine: type[BoardStateMachine], budget: int, seed_value: int, s
         suppress_health_check=list(HealthCheck),
     )
     try:
-        run_state_machine_as_test(factory, settings=config)
+        with _no_local_constants():
+            run_state_machine_as_test(factory, settings=config)
     except Flaky as exc:
         raise CallerError(f"a failure did not reproduce (a nondeterministic step): {exc}") from exc
     except BaseException as exc:  # a hazard is a finding; anything else is re-raised
@@ -128,7 +160,7 @@ def shrink(
     def shows(candidate: list[list[tuple[str, dict[str, Any]]]]) -> HazardFound | None:
         if on_replay is not None:
             on_replay()
-        token = steps_mod.encode_run(steps_mod.Run(run.quirks, run.image_size, candidate, run.tolerate))
+        token = steps_mod.encode_run(dataclasses.replace(run, steps=candidate))
         done = machine.replay(token)
         hazard = done.hazard
         if hazard is None or hazard.hazard.name != name:
@@ -175,6 +207,7 @@ def find_hazards(
     quirks: str | None = None,
     steps: int = STEPS,
     progress: Callable[[int, int, int], None] | None = None,
+    bootloader: str | None = None,
 ) -> Search:
     """Generate ``budget`` examples of ``machine`` from ``seed_value``; every hazard found, shrunk."""
     if budget < 1:
@@ -184,7 +217,9 @@ def find_hazards(
     if quirks is not None:
         QuirkProfile.named(quirks)
         machine = machine.with_quirks(quirks)
-    result = Search(machine.quirks, budget, seed_value)
+    if bootloader is not None:
+        machine = machine.with_bootloader(bootloader)
+    result = Search(machine.quirks, budget, seed_value, bootloader=machine.bootloader)
     started = time.perf_counter()
     old = BoardStateMachine.on_new_example
     generated = 0

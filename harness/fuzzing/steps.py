@@ -52,12 +52,13 @@ class Step:
 
 @dataclass(frozen=True)
 class Run:
-    """What a replay needs: the machine's quirk profile, its image size and the steps."""
+    """What a replay needs: the machine's quirk profile, its image size, the steps and the bootloader."""
 
     quirks: str
     image_size: int
     steps: list[list[tuple[str, dict[str, Any]]]]
     tolerate: frozenset[str] = frozenset()  # hazards the run did not report
+    bootloader: str = "model"  # what runs at reset: "model" or "native:CACHE_DIR"
 
 
 def numbered(steps: list[Step]) -> str:
@@ -92,9 +93,16 @@ def _typed(value: Any) -> Any:
     return value
 
 
-def encode(quirks: str, image_size: int, steps: list[Step], tolerate: frozenset[str] = frozenset()) -> str:
+def encode(
+    quirks: str,
+    image_size: int,
+    steps: list[Step],
+    tolerate: frozenset[str] = frozenset(),
+    bootloader: str = "model",
+) -> str:
     """The replay token of ``steps`` (raises CallerError if an argument cannot be written)."""
-    return encode_run(Run(quirks, image_size, [[(a.name, a.args) for a in s.actions] for s in steps], tolerate))
+    actions = [[(a.name, a.args) for a in s.actions] for s in steps]
+    return encode_run(Run(quirks, image_size, actions, tolerate, bootloader))
 
 
 def encode_run(run: Run) -> str:
@@ -106,6 +114,8 @@ def encode_run(run: Run) -> str:
     }
     if run.tolerate:
         body["tolerate"] = sorted(run.tolerate)
+    if run.bootloader != "model":
+        body["bootloader"] = run.bootloader
     raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     return PREFIX + base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode().rstrip("=")
 
@@ -121,6 +131,7 @@ def decode(token: str) -> Run:
         body = json.loads(raw)
         steps = [[(str(name), {k: _typed(v) for k, v in args.items()}) for name, args in s] for s in body["steps"]]
         tolerate = frozenset(str(name) for name in body.get("tolerate", ()))
-        return Run(str(body["quirks"]), int(body["size"]), steps, tolerate)
+        bootloader = str(body.get("bootloader", "model"))
+        return Run(str(body["quirks"]), int(body["size"]), steps, tolerate, bootloader)
     except (binascii.Error, zlib.error, ValueError, KeyError, TypeError) as exc:
         raise CallerError(f"damaged replay token ({exc.__class__.__name__}): copy it whole, on one line") from None
