@@ -83,7 +83,7 @@ class ReleaseTrain(BoardStateMachine):
             self.newest_run = running
 
 
-# derandomize: the same examples on every run, so the suite is repeatable; drop it to explore.
+# derandomize: no fresh random seed per run, so a failure here fails again; drop it to explore.
 ReleaseTrain.TestCase.settings = settings(
     max_examples=30, stateful_step_count=12, deadline=None, derandomize=True, database=None
 )
