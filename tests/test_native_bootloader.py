@@ -282,3 +282,14 @@ def test_pytest_plugin_option_runs_users_tests_on_the_native_bootloader(
     result.stdout.fnmatch_lines([f"otaloop: virtual boards (*bootloader native:{example}*"])
     bad = pytester.runpytest("--otaloop-bootloader", f"native:{example}-missing")
     bad.stderr.fnmatch_lines(["*--otaloop-bootloader: *run otaloop native build first*"])
+
+
+def test_harmony_fuzz_search_finds_what_the_model_finds(harmony: Path) -> None:
+    from harness.fuzzing.report import DOC_BUDGET, DOC_SEED
+    from harness.fuzzing.search import find_hazards
+
+    model = find_hazards(budget=DOC_BUDGET, seed_value=DOC_SEED)
+    native = find_hazards(budget=DOC_BUDGET, seed_value=DOC_SEED, bootloader=f"native:{harmony}")
+    assert native.names == model.names
+    for ours, theirs in zip(model.findings, native.findings, strict=True):
+        assert ours.error.steps == theirs.error.steps, ours.name

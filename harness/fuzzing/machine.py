@@ -649,7 +649,10 @@ class BoardStateMachine(RuleBasedStateMachine):
             seen = j.line()
             if verdict is Verdict.STUCK:
                 ota_gone = not (probe.ota_dir and probe.backup) and not self._backup_gone
-                erased = "file open error" in j.detail and ota_gone
+                # The loop's own words: the model names them in its stuck reason; a native build only
+                # prints them, so the end of the power-up's console counts too.
+                looping_on_open = "file open error" in j.detail or "file open error" in probe.transcript[-200:]
+                erased = looping_on_open and ota_gone
                 out.append(Violation("ota-directory-erased" if erased else "bootloader-stuck", "a", seen))
             elif verdict is Verdict.HUNG:
                 out.append(Violation("hang-at-boot", "a", seen))
