@@ -6,7 +6,7 @@ from benchmarks import sweep_bench
 
 
 def test_sweep_benchmark_reports_per_core_rate_and_clean_update_multiple() -> None:
-    lines = sweep_bench.run(small=16 * 1024, big=16 * 1024, compare=False)
+    lines = sweep_bench.run(small=16 * 1024, big=16 * 1024, compare=False, repeat=1)
     text = "\n".join(lines)
     assert lines[0].startswith("sweep: power-cut sweeps of a whole update")
     assert "one clean update, 900,000-byte image" in text and "x baseline" in text
