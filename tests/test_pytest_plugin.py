@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from bootloader_model.quirks import PROFILE_NAMES
+from conftest import require_tool
+from harness.native.build import build_example
 from harness.pytest_plugin import options
 from harness.scenarios import CONFIGS, REGISTRY
 from harness.scenarios.base import SyntheticImages
@@ -581,3 +583,72 @@ def test_the_examples_run_on_a_real_board_too(pytester: pytest.Pytester, real_bo
             "SKIPPED * needs virtual (virtual: it runs on the virtual board only)*",
         ]
     )
+
+
+# ------------------------------------------------------------------------- BoardStateMachine tests
+MACHINE_TESTS = """
+import pytest
+from hypothesis import settings
+from hypothesis.stateful import initialize, invariant, rule
+
+from harness.fuzzing import HAZARDS, BoardStateMachine
+
+
+def machine(name, **attributes):
+    class Machine(BoardStateMachine):
+        tolerate = frozenset(HAZARDS)
+
+        @initialize()
+        def setup_rule(self):
+            self.setup("manual")
+
+        @rule()
+        def a_check(self):
+            self.control("check")
+
+        @invariant()
+        def report(self):
+            with open("seen.txt", "a") as out:
+                out.write(f"{name} {type(self).quirks} {self.profile.name} {self.board.bootloader.label}\\n")
+
+    for rule_name in ("power_rule", "cut_power_rule", "control_rule", "type_rule", "start_update_rule",
+                      "serve_rule", "serve_release_rule", "server_fault_rule", "network_rule", "wait_rule",
+                      "during_rule"):
+        setattr(Machine, rule_name, lambda self: None)
+    for key, value in attributes.items():
+        setattr(Machine, key, value)
+    Machine.TestCase.settings = settings(max_examples=1, stateful_step_count=1, deadline=None, database=None)
+    return Machine.TestCase
+
+
+TestPlain = machine("plain")
+TestOwnProfile = machine("own", quirks="corrected")
+TestMarked = pytest.mark.otaloop_quirks("corrected")(machine("marked"))
+"""
+
+
+def _seen(pytester: pytest.Pytester) -> set[tuple[str, ...]]:
+    return {tuple(line.split()) for line in (pytester.path / "seen.txt").read_text().splitlines()}
+
+
+def test_state_machine_tests_take_the_runs_quirks_and_bootloader(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    pytester.makepyfile(test_machines=MACHINE_TESTS)
+    _run(pytester).assert_outcomes(passed=3)
+    assert _seen(pytester) == {
+        ("plain", "harmony-3.9.1", "harmony-3.9.1", "model"),
+        ("own", "corrected", "corrected", "model"),
+        ("marked", "corrected", "corrected", "model"),
+    }
+    (pytester.path / "seen.txt").unlink()
+    require_tool("cc", "gcc")
+    cache = tmp_path_factory.mktemp("example")
+    build_example(cache)
+    _run(pytester, "--otaloop-quirks", "corrected", f"--otaloop-bootloader=native:{cache}").assert_outcomes(passed=3)
+    native = f"native:{cache}"
+    assert _seen(pytester) == {
+        ("plain", "corrected", "corrected", native),
+        ("own", "corrected", "corrected", native),
+        ("marked", "corrected", "corrected", native),
+    }

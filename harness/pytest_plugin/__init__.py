@@ -14,7 +14,9 @@ pytest's header and reports are unchanged.
   ``--otaloop-log-dir``, ``--otaloop-link``, ``--otaloop-reuse``, ``--otaloop-tail``, ``--otaloop-scenarios``
 * markers (:mod:`harness.pytest_plugin.markers`): ``otaloop_config``, ``otaloop_requires``, ``otaloop_quirks``
 * the scenario library as tests (:mod:`harness.pytest_plugin.scenario_items`), reports
-  (:mod:`harness.pytest_plugin.reports`), pytest-xdist (:mod:`harness.pytest_plugin.parallel`)
+  (:mod:`harness.pytest_plugin.reports`), pytest-xdist (:mod:`harness.pytest_plugin.parallel`), and the
+  run's quirk profile and bootloader for ``BoardStateMachine`` tests
+  (:mod:`harness.pytest_plugin.state_machines`)
 
 ``docs/pytest.md`` is the user's page. This module holds the hook functions and re-exports the fixtures;
 the work is done in the modules above.
@@ -26,7 +28,7 @@ from collections.abc import Generator
 
 import pytest
 
-from harness.pytest_plugin import markers, reports, scenario_items
+from harness.pytest_plugin import markers, reports, scenario_items, state_machines
 from harness.pytest_plugin.fixtures import (
     BENCHES,
     SETTINGS,
@@ -82,6 +84,12 @@ def pytest_make_collect_report(
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     markers.check(item, settings_of(item.config))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    with state_machines.configured(item, settings_of(item.config)):
+        return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
