@@ -33,8 +33,6 @@ from harness.sweeps.memo import ReadSet, VerdictMemo
 from harness.sweeps.report import ordinal
 from harness.sweeps.update import (
     MODE_ORDER,
-    NEW,
-    OLD,
     OpInfo,
     RecordedOp,
     Reference,
@@ -43,12 +41,13 @@ from harness.sweeps.update import (
     UpdateRig,
     _check_fault,
     _Cursor,
+    judge_cached,
     judge_state,
     new_board,
     synthesize,
     tasks,
 )
-from harness.sweeps.verdicts import SETTLE_S, Judgement, Verdict, judge
+from harness.sweeps.verdicts import SETTLE_S, Judgement, Verdict
 
 RECOVERY_PHASES = ("recovery 1", "recovery 2")  # the two power-ons of the judging run
 DOUBLE_FORMAT = "otaloop-double-sweep/1"
@@ -202,42 +201,14 @@ class _Judge:
 
     def judge(self, views: list[list[bytes]] | None = None) -> Judgement:
         memo = self.worker.memo
-        if memo is not None:
-            views = views if views is not None else self.cursor.views()
-            hit = memo.lookup(views)
-            if hit is not None:
-                return hit  # type: ignore[return-value]
-        board = new_board(self.worker.plan.params)
-        self.cursor.fill(board)
-        return _judge_board(board, memo, views)
+        if memo is not None and views is None:
+            views = self.cursor.views()
+        return judge_cached(self.worker.plan.params, memo, self.cursor.fill, views)
 
     def untorn(self, pos: int) -> Judgement:
         if self._last is None or self._last[0] != pos:
             self._last = (pos, self.judge())
         return self._last[1]
-
-
-def _judge_board(board: VirtualBoard, memo: VerdictMemo | None, views: list[list[bytes]] | None) -> Judgement:
-    from harness.sweeps.verdicts import settle
-
-    if memo is None or views is None:
-        return judge(board, settle(board), OLD, NEW)
-    watched = [ReadSet(board.internal).watch(), ReadSet(board.external).watch()]
-    try:
-        judgement = judge(board, settle(board, shortcut=True), OLD, NEW)
-    finally:
-        for w in watched:
-            w.release()
-    memo.store((watched[0].blocks(), watched[1].blocks()), views, judgement)
-    return judgement
-
-
-def _setup(plan: SweepPlan) -> DoubleWorker:
-    return DoubleWorker(plan)
-
-
-def _run(worker: DoubleWorker, span: tuple[int, int]) -> list[Found]:
-    return worker.run(span)
 
 
 def run_double(
@@ -248,7 +219,7 @@ def run_double(
     progress: Callable[[int], None] | None = None,
 ) -> list[DoubleCase]:
     """Every double cut of ``plan`` (first cuts as the sweep picks them, second cuts in its modes)."""
-    work = Work(_setup, _run, plan, tasks(len(plan.ops)) if spans is None else list(spans))
+    work = Work(DoubleWorker, DoubleWorker.run, plan, tasks(len(plan.ops)) if spans is None else list(spans))
     found: list[Found] = []
     for _, part in (executor or InProcess()).run(work):
         found.extend(part)

@@ -315,6 +315,36 @@ def judge_params(params: Params, state: State) -> tuple[Judgement, VirtualBoard]
     return judge(board, runs, OLD, NEW), board
 
 
+def judge_cached(
+    params: Params,
+    memo: VerdictMemo | None,
+    fill: Callable[[VirtualBoard], None],
+    views: list[list[bytes]] | None,
+) -> Judgement:
+    """The verdict of the flash state ``fill`` writes into a fresh board made to ``params``.
+
+    With ``memo`` (and ``views``, the state's block digests) a verdict stored for a state that agrees on
+    every block a judgement read is reused; otherwise the board is judged with the short settling and the
+    verdict stored on the blocks it read. Without a memo it is judged in full.
+    """
+    if memo is not None and views is not None:
+        found = memo.lookup(views)
+        if found is not None:
+            return found  # type: ignore[return-value]
+    board = new_board(params)
+    fill(board)
+    if memo is None or views is None:
+        return judge(board, settle(board), OLD, NEW)
+    watched = [ReadSet(board.internal).watch(), ReadSet(board.external).watch()]
+    try:
+        judgement = judge(board, settle(board, shortcut=True), OLD, NEW)
+    finally:
+        for w in watched:
+            w.release()
+    memo.store((watched[0].blocks(), watched[1].blocks()), views, judgement)
+    return judgement
+
+
 # ------------------------------------------------------------------------------------------ sweeping
 
 #: A sweep is cut into ranges of this many operations at least (and at most :data:`MAX_TASKS` ranges), the
@@ -411,25 +441,9 @@ class SweepWorker:
 
     def judge(self, views: list[list[bytes]] | None = None) -> Judgement:
         """The verdict of the cursor's state (``views``: its block digests, if not the cursor's own)."""
-        memo = self.memo
-        if memo is not None:
-            views = views if views is not None else self.cursor.views()
-            found = memo.lookup(views)
-            if found is not None:
-                return found  # type: ignore[return-value]
-        board = new_board(self.plan.params)
-        self.cursor.fill(board)
-        if memo is None:
-            return judge(board, settle(board), OLD, NEW)
-        watched = [ReadSet(board.internal).watch(), ReadSet(board.external).watch()]
-        try:
-            judgement = judge(board, settle(board, shortcut=True), OLD, NEW)
-        finally:
-            for w in watched:
-                w.release()
-        assert views is not None
-        memo.store((watched[0].blocks(), watched[1].blocks()), views, judgement)
-        return judgement
+        if self.memo is not None and views is None:
+            views = self.cursor.views()
+        return judge_cached(self.plan.params, self.memo, self.cursor.fill, views)
 
     def untorn(self) -> Judgement:
         """The verdict of the cursor's own state ('after k-1' is 'before k': judged once)."""
@@ -461,19 +475,11 @@ class SweepWorker:
         return out
 
 
-def _setup(plan: SweepPlan) -> SweepWorker:
-    return SweepWorker(plan)
-
-
-def _run(worker: SweepWorker, span: tuple[int, int]) -> list[Case]:
-    return worker.run(span)
-
-
 def sweep_work(
     plan: SweepPlan, spans: Sequence[tuple[int, int]] | None = None
 ) -> Work[SweepPlan, SweepWorker, tuple[int, int], list[Case]]:
     """The sweep as executor work: one task per operation range."""
-    return Work(_setup, _run, plan, tasks(len(plan.ops)) if spans is None else list(spans))
+    return Work(SweepWorker, SweepWorker.run, plan, tasks(len(plan.ops)) if spans is None else list(spans))
 
 
 def run_sweep(
