@@ -1,4 +1,5 @@
-"""Fixtures the test modules share: a real HTTP server on 127.0.0.1 for the OTA service tests."""
+"""Fixtures the test modules share: a real HTTP server on 127.0.0.1 for the OTA service tests, and the
+default update the sweep tests cut (recorded once per session)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.image_server import ImageServer
+from harness.sweeps.fault_ids import Params
+from harness.sweeps.update import Reference, UpdateRig, record
 from tests.otaserver import OtaTestServer
 
 
@@ -15,3 +19,16 @@ def server() -> Iterator[OtaTestServer]:
     srv = OtaTestServer()
     yield srv
     srv.close()
+
+
+@pytest.fixture(scope="session")
+def rig() -> Iterator[UpdateRig]:
+    """The default update of the sweeps (16 KiB v1 -> v2) with its image server on 127.0.0.1."""
+    with ImageServer() as image_server:
+        yield UpdateRig(Params(), image_server)
+
+
+@pytest.fixture(scope="session")
+def ref(rig: UpdateRig) -> Reference:
+    """That update's recorded flash operations."""
+    return record(rig)

@@ -12,11 +12,9 @@ import pytest
 
 from bootloader_model.errors import CallerError
 from harness.cli import main
-from harness.image_server import ImageServer
 from harness.sweeps.executor import DaskCluster, InProcess
-from harness.sweeps.fault_ids import Params
 from harness.sweeps.results import SweepRun, dumps
-from harness.sweeps.update import Reference, UpdateRig, plan_sweep, record, run_sweep
+from harness.sweeps.update import Reference, plan_sweep, run_sweep
 
 distributed = pytest.importorskip(
     "distributed", reason="Dask sweeps need the distributed extra: pip install 'otaloop[distributed]'"
@@ -27,12 +25,6 @@ distributed = pytest.importorskip(
 def cluster() -> Iterator[str]:
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local:
         yield local.scheduler_address
-
-
-@pytest.fixture(scope="module")
-def ref() -> Iterator[Reference]:
-    with ImageServer() as server:
-        yield record(UpdateRig(Params(), server))
 
 
 def test_dask_cluster_gives_the_in_process_results_byte_for_byte(ref: Reference, cluster: str) -> None:

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from bootloader_model.errors import CallerError
 from bootloader_model.storage.nor_flash import CutMode
 from harness.cli import main
-from harness.image_server import ImageServer
 from harness.sweeps.double import DoubleCase, replay, run_double, synthesize_double, worse_windows
 from harness.sweeps.executor import InProcess, Processes
-from harness.sweeps.fault_ids import FaultId, Params, SecondCut
-from harness.sweeps.update import Reference, UpdateRig, plan_sweep, record
+from harness.sweeps.fault_ids import FaultId, SecondCut
+from harness.sweeps.update import Reference, UpdateRig, plan_sweep
 from harness.sweeps.verdicts import Verdict
 
 STRIDE = 25  # first cuts 400 (programming) and 728 (the last); every 25th recovery operation
-
-
-@pytest.fixture(scope="module")
-def rig() -> Iterator[UpdateRig]:
-    with ImageServer() as server:
-        yield UpdateRig(Params(), server)
-
-
-@pytest.fixture(scope="module")
-def ref(rig: UpdateRig) -> Reference:
-    return record(rig)
 
 
 def _spans(ref: Reference) -> list[tuple[int, int]]:

@@ -6,34 +6,23 @@ from __future__ import annotations
 import io
 import itertools
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.cli import main
-from harness.image_server import ImageServer
 from harness.sweeps.bootloader import SceneSweep, sweep_scene
 from harness.sweeps.executor import InProcess, Processes, executor_for
-from harness.sweeps.fault_ids import Params
 from harness.sweeps.progress import Progress
 from harness.sweeps.update import (
     MODES,
     CaseResult,
     Reference,
     SweepWorker,
-    UpdateRig,
     plan_sweep,
-    record,
     run_sweep,
     tasks,
 )
-
-
-@pytest.fixture(scope="module")
-def ref() -> Iterator[Reference]:
-    with ImageServer() as server:
-        yield record(UpdateRig(Params(), server))
 
 
 @pytest.fixture(scope="module")

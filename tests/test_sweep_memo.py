@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -29,12 +28,6 @@ from harness.sweeps.update import (
     tasks,
 )
 from harness.sweeps.verdicts import judge, settle
-
-
-@pytest.fixture(scope="module")
-def ref() -> Iterator[Reference]:
-    with ImageServer() as server:
-        yield record(UpdateRig(Params(), server))
 
 
 def test_cached_and_shortened_verdicts_equal_the_full_ones(ref: Reference) -> None:

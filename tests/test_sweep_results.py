@@ -5,26 +5,17 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bootloader_model.errors import CallerError
 from harness.cli import main
-from harness.image_server import ImageServer
 from harness.sweeps.executor import InProcess
-from harness.sweeps.fault_ids import Params
 from harness.sweeps.results import SweepRun, dump, dumps, load, loads, merge
-from harness.sweeps.update import Reference, UpdateRig, plan_sweep, record, run_sweep, shard_spans
+from harness.sweeps.update import Reference, plan_sweep, run_sweep, shard_spans
 
 STRIDE = 11
-
-
-@pytest.fixture(scope="module")
-def ref() -> Iterator[Reference]:
-    with ImageServer() as server:
-        yield record(UpdateRig(Params(), server))
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ bytes and the same verdict as the sweep's rebuilt state.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,17 +33,6 @@ from harness.sweeps.update import (
 from harness.sweeps.verdicts import Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def rig() -> Iterator[UpdateRig]:
-    with ImageServer() as server:
-        yield UpdateRig(Params(), server)
-
-
-@pytest.fixture(scope="module")
-def ref(rig: UpdateRig) -> Reference:
-    return record(rig)
 
 
 @pytest.fixture(scope="module")
