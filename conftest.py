@@ -1,9 +1,11 @@
-"""Project-wide pytest setup: hypothesis profiles and helpers for tests that need real Debian tools."""
+"""Project-wide pytest setup: hypothesis profiles, helpers for tests that need real Debian tools, and the
+image folder a served board's tests hand to the harness."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -30,3 +32,16 @@ def require_tool(name: str, package: str) -> str:
     if path is None:
         pytest.skip(f"{name} not installed (apt-get install {package}); .ci/run installs it")
     return path
+
+
+def write_board_images(folder: Path, http_port: int, config: str = "auto") -> Path:
+    """``folder`` made and filled with v1 and v2 of ``config`` as ``--images`` wants them
+    (``<config>_v<n>.bin``), their manifest URL at 127.0.0.1:``http_port``; returns ``folder``."""
+    from harness.scenarios import CONFIGS
+    from harness.scenarios.base import DirImages, SyntheticImages
+
+    folder.mkdir(parents=True, exist_ok=True)
+    synth, layout = SyntheticImages(f"http://127.0.0.1:{http_port}/ota.json"), DirImages(folder)
+    for version in (1, 2):
+        layout.path(CONFIGS[config], version).write_bytes(synth.app(CONFIGS[config], version))
+    return folder

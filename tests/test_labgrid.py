@@ -21,9 +21,9 @@ import pytest
 pytest.importorskip("labgrid", reason="labgrid is not installed (pip install 'otaloop[labgrid]'; `make test` does)")
 
 from bootloader_model.errors import CallerError
+from conftest import write_board_images
 from harness.labgrid_target import environment_bench
 from harness.scenarios import CONFIGS, REGISTRY
-from harness.scenarios.base import SyntheticImages
 from harness.scenarios.runner import run_one, serial_provider
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,11 +53,7 @@ def _power(ctl: Path, action: str) -> str:
 def rig(tmp_path: Path) -> Iterator[Rig]:
     """`otaloop board` (auto factory app) behind a vanishing console link, and a labgrid env YAML for it."""
     port = _free_port()
-    images = tmp_path / "images"
-    images.mkdir()
-    synth = SyntheticImages(f"http://127.0.0.1:{port}/ota.json")
-    for v in (1, 2):
-        (images / f"auto_v{v}.bin").write_bytes(synth.app(CONFIGS["auto"], v))
+    images = write_board_images(tmp_path / "images", port)
     link, ctl = tmp_path / "board1.tty", tmp_path / "board1.ctl"
     env_file = tmp_path / "env.yaml"
     env_file.write_text(
@@ -182,11 +178,7 @@ def test_otaloop_pytest_plugin_on_a_labgrid_target(rig: Rig, tmp_path: Path) -> 
 def test_update_scenario_over_a_network_serial_port(tmp_path: Path) -> None:
     """A NetworkSerialPort (raw TCP, as ser2net serves a remote exporter's port) instead of a local device."""
     http_port, tcp_port = _free_port(), _free_port()
-    images = tmp_path / "images"
-    images.mkdir()
-    synth = SyntheticImages(f"http://127.0.0.1:{http_port}/ota.json")
-    for v in (1, 2):
-        (images / f"auto_v{v}.bin").write_bytes(synth.app(CONFIGS["auto"], v))
+    images = write_board_images(tmp_path / "images", http_port)
     ctl = tmp_path / "board1.ctl"
     env_file = tmp_path / "env.yaml"
     env_file.write_text(

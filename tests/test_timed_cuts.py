@@ -19,9 +19,9 @@ import pytest
 from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
 from bootloader_model.errors import CallerError
 from bootloader_model.storage.nor_flash import CutMode
+from conftest import write_board_images
 from harness.image_server import ImageServer
 from harness.scenarios import CONFIGS
-from harness.scenarios.base import SyntheticImages
 from harness.scenarios.benches import SerialBench, virtual_bench
 from harness.served_board.power_channel import ChannelPower
 from harness.sweeps.fault_ids import Params
@@ -141,11 +141,7 @@ def _free_port() -> int:
 def served(tmp_path: Path) -> Iterator[tuple[Path, Path, Path, int]]:
     """`otaloop board --console-link --control` with an `auto` factory app and its v1/v2 images."""
     port = _free_port()
-    images = tmp_path / "images"
-    images.mkdir()
-    synth = SyntheticImages(f"http://127.0.0.1:{port}/ota.json")
-    for v in (1, 2):
-        (images / f"auto_v{v}.bin").write_bytes(synth.app(CONFIGS["auto"], v))
+    images = write_board_images(tmp_path / "images", port)
     link, ctl = tmp_path / "board.tty", tmp_path / "board.ctl"
     argv = [*CLI, "board", "--factory", str(images / "auto_v1.bin"), "--state", str(tmp_path / "state")]
     argv += ["--console-link", str(link), "--control", str(ctl)]
