@@ -21,7 +21,7 @@ import time
 
 from benchmarks._timing import best_of, line, sha256_and_copy
 from benchmarks.update_bench import SIZE, _start, update
-from harness.image_server import ImageServer
+from harness.image.server import ImageServer
 from harness.sweeps.executor import InProcess, Processes, default_jobs
 from harness.sweeps.fault_ids import Params
 from harness.sweeps.update import UpdateRig, plan_sweep, record, run_sweep

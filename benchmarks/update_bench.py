@@ -1,7 +1,7 @@
 """The whole virtual board updating itself with a 900,000-byte image, against hashing + copying the same bytes.
 
 Timed: from a board holding factory v1 (first-boot backup already done, powered off) to v2 running.
-Power on, the bootloader jumps to v1, v1 checks the manifest on an :class:`~harness.image_server.ImageServer`
+Power on, the bootloader jumps to v1, v1 checks the manifest on an :class:`~harness.image.server.ImageServer`
 at 127.0.0.1, downloads the image over real loopback HTTP into the FAT volume on the emulated SST26,
 verifies its SHA-256, adds the DB row, writes boot control and resets; the bootloader erases and programs
 internal flash, verifies the image and jumps to v2. Provisioning and the first-boot backup are not timed.
@@ -16,7 +16,7 @@ from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualB
 from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
 from bootloader_model.storage.nor_flash import Snapshot
-from harness.image_server import ImageServer
+from harness.image.server import ImageServer
 
 SIZE = 900_000  # "900 KiB" in the issue; 921,600 bytes would not fit the 913,408-byte slot
 TARGET_S = 0.250

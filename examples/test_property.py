@@ -16,8 +16,8 @@ import pytest
 from hypothesis import settings
 from hypothesis.stateful import initialize, invariant, rule
 
-from harness import strategies as ota
 from harness.fuzzing import BoardStateMachine
+from harness.fuzzing import strategies as ota
 
 pytestmark = pytest.mark.otaloop_requires("virtual")
 

@@ -5,7 +5,7 @@ only the virtual board allows: on a real board it is skipped, saying so.
 
 import pytest
 
-from harness.image_server import Fault, FaultKind
+from harness.image.server import Fault, FaultKind
 
 LAST_EVENTS = {"SYS_OTA_DB_ENTRY_SUCCESS", "SYS_OTA_DOWNLOAD_FAILED", "SYS_OTA_IMAGE_VERIFICATION_FAILED"}
 

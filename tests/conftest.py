@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.image_server import ImageServer
+from harness.image.server import ImageServer
 from harness.sweeps.fault_ids import Params
 from harness.sweeps.update import Reference, UpdateRig, record
 from tests.otaserver import OtaTestServer

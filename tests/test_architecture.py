@@ -153,3 +153,41 @@ def test_the_architecture_page_names_every_module() -> None:
     )
     missing = [m for m in missing if not m.endswith("__main__")]
     assert not missing, f"docs/architecture.md does not name: {missing}"
+
+
+# The device side models a board; running host processes is the host's job (harness.native hands the board
+# a native program through BootProgram). These are the modules and os functions that start processes, make
+# pipes or map shared memory.
+HOST_MACHINERY_MODULES = {"subprocess", "multiprocessing", "mmap", "concurrent", "pty", "signal", "shutil"}
+HOST_MACHINERY_OS = {"memfd_create", "pipe", "pipe2", "fork", "forkpty", "kill", "popen", "posix_spawn", "system"}
+
+
+def _host_machinery(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.split(".")[0] in HOST_MACHINERY_MODULES]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            if node.module.split(".")[0] in HOST_MACHINERY_MODULES:
+                found.append(node.module)
+            if node.module == "os":
+                found += [f"os.{a.name}" for a in node.names if a.name in HOST_MACHINERY_OS]
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "os"
+            and (node.attr in HOST_MACHINERY_OS or node.attr.startswith(("exec", "spawn")))
+        ):
+            found.append(f"os.{node.attr}")
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("bootloader_model")))
+def test_the_device_side_starts_no_process_and_maps_no_shared_memory(module: str) -> None:
+    assert not _host_machinery(MODULES[module]), module
+
+
+def test_the_host_machinery_check_finds_it(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("import subprocess\nimport os\nfd = os.memfd_create('x')\nfrom os import pipe\n")
+    assert _host_machinery(sample) == ["subprocess", "os.pipe", "os.memfd_create"]

@@ -15,11 +15,11 @@ import serial
 
 from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
-from harness.console import Console
-from harness.driver import BoardDriver
-from harness.image_server import ImageServer
+from harness.board_link.console import Console
+from harness.board_link.driver import BoardDriver
+from harness.board_link.transport import open_port
+from harness.image.server import ImageServer
 from harness.served_board.power_channel import ChannelPower
-from harness.transport import open_port
 
 CLI = [sys.executable, "-m", "harness.cli"]
 ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}

@@ -17,10 +17,10 @@ from bootloader_model.board.virtual_board import TRANSCRIPT_WINDOW, UART_RX_BYTE
 from bootloader_model.errors import CallerError
 from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
-from harness.console import Console
+from harness.board_link.console import Console
+from harness.board_link.transport import open_port
 from harness.served_board.runner import BoardRunner
 from harness.served_board.uart_link import PtyLink
-from harness.transport import open_port
 
 FLOOD = 4 << 20  # bytes typed: four times the transcript window
 

@@ -13,7 +13,7 @@ from bootloader_model.formats.app_descriptor import AppDescriptor, Behaviour
 from bootloader_model.formats.app_image import build_app
 from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, BootControl
 from bootloader_model.storage.nor_flash import CutMode, FaultPlan
-from harness.image_server import ImageServer
+from harness.image.server import ImageServer
 
 SIZE = 40_000
 

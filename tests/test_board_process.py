@@ -16,10 +16,10 @@ from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
 from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.file_api import OTA_DIR
-from harness.console import Console
-from harness.image_server import Fault, FaultKind, ImageServer
+from harness.board_link.console import Console
+from harness.board_link.transport import open_port
+from harness.image.server import Fault, FaultKind, ImageServer
 from harness.served_board.runner import MAX_SPEED
-from harness.transport import open_port
 from tests.test_board_cli import CLI, ENV
 
 

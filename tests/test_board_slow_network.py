@@ -21,10 +21,10 @@ import pytest
 
 from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
-from harness.console import Console
-from harness.driver import BoardDriver
-from harness.image_server import Fault, FaultKind, ImageServer
-from harness.transport import open_port
+from harness.board_link.console import Console
+from harness.board_link.driver import BoardDriver
+from harness.board_link.transport import open_port
+from harness.image.server import Fault, FaultKind, ImageServer
 from tests.test_board_cli import CLI, ENV
 
 DOWNLOADING = re.compile(rb"otactl: state=(\w+) downloaded=(\d+) total=(\d+) version=1")

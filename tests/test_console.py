@@ -11,8 +11,8 @@ import pytest
 import serial
 
 from bootloader_model.errors import CallerError, ConsoleTimeout, DeathString, PortLost
-from harness.console import Console
-from harness.transport import open_port
+from harness.board_link.console import Console
+from harness.board_link.transport import open_port
 
 
 def test_expect_moves_past_each_match_over_loop() -> None:

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from bootloader_model.errors import PortLost
-from harness.console import Console
-from harness.transport import open_port
+from harness.board_link.console import Console
+from harness.board_link.transport import open_port
 
 
 def _pty_behind(link: Path) -> tuple[int, int]:

@@ -10,8 +10,8 @@ from bootloader_model.board.virtual_board import VirtualBoard
 from bootloader_model.errors import CallerError
 from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
-from harness.console import Console
-from harness.driver import BoardDriver
+from harness.board_link.console import Console
+from harness.board_link.driver import BoardDriver
 from harness.served_board.runner import BoardRunner, VirtualPort
 
 

@@ -19,8 +19,8 @@ from harness.cli import main
 from harness.fuzzing import HAZARDS, BoardStateMachine, HazardFound
 from harness.fuzzing import steps as steps_mod
 from harness.fuzzing.search import find_hazards
+from harness.fuzzing.strategies import CutPlan, ImageSpec, ManifestSpec, ServerFault
 from harness.native.build import build_example
-from harness.strategies import CutPlan, ImageSpec, ManifestSpec, ServerFault
 
 
 def _steps(

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from bootloader_model.errors import CallerError
-from harness.image_server import Fault, FaultKind, ImageServer
+from harness.image.server import Fault, FaultKind, ImageServer
 
 
 @pytest.fixture

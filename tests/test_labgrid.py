@@ -22,8 +22,8 @@ pytest.importorskip("labgrid", reason="labgrid is not installed (pip install 'ot
 
 from bootloader_model.errors import CallerError
 from conftest import write_board_images
-from harness.labgrid_target import environment_bench
 from harness.scenarios import CONFIGS, REGISTRY
+from harness.scenarios.labgrid_bench import environment_bench
 from harness.scenarios.runner import run_one, serial_provider
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,7 +117,7 @@ def test_a_users_pytest_file_on_labgrids_target_fixture(rig: Rig, tmp_path: Path
         f"""\
 from pathlib import Path
 
-from harness.labgrid_target import target_bench
+from harness.scenarios.labgrid_bench import target_bench
 from harness.scenarios import CONFIGS, REGISTRY
 from harness.scenarios.runner import run_one, serial_provider
 

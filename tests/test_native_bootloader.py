@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
-from bootloader_model.bootloader.native import NativeProgram
-from bootloader_model.bootloader.program import ModelProgram, program_from_spec
+from bootloader_model.bootloader.program import ModelProgram
 from bootloader_model.bootloader.result import Outcome
 from bootloader_model.bootloader.state import DEFAULT_BUILD_STAMP
 from bootloader_model.errors import CallerError
@@ -28,8 +27,10 @@ from bootloader_model.storage.file_api import OTA_DIR
 from bootloader_model.storage.nor_flash import FaultPlan
 from conftest import require_tool
 from harness.cli import main as cli_main
+from harness.native.bootloader_program import NativeProgram
 from harness.native.build import SHIM_DIR, build, build_example, locate, stamp_of
 from harness.native.compare import Case, compare_case, power_up, run_compare, scenario_cases, sweep_cases
+from harness.native.programs import bootloader_from_spec
 from harness.scenarios.runner import run_suite, select, virtual_provider
 from harness.sweeps.bootloader import build_scene
 from harness.sweeps.fault_ids import Params
@@ -51,7 +52,7 @@ def _factory() -> bytes:
 
 
 def _board(spec: str) -> VirtualBoard:
-    board = VirtualBoard(BoardConfig(bootloader=spec, timed_flash=False))
+    board = VirtualBoard(BoardConfig(bootloader=bootloader_from_spec(spec), timed_flash=False))
     board.provision(_factory())
     return board
 
@@ -176,7 +177,7 @@ def test_cli_build_info_and_bad_choices(tmp_path: Path, capsys: pytest.CaptureFi
     assert cli_main(["native", "info", str(tmp_path / "none")]) == 2
     assert "run otaloop native build first" in capsys.readouterr().err
     with pytest.raises(CallerError, match="unknown bootloader"):
-        program_from_spec("python")
+        bootloader_from_spec("python")
     assert cli_main(["native", "build", "--harmony", str(tmp_path)]) == 2
     assert "holds no Harmony OTA bootloader" in capsys.readouterr().err
 

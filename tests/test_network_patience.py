@@ -6,7 +6,7 @@ from __future__ import annotations
 from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
 from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
-from harness.image_server import Fault, FaultKind, ImageServer
+from harness.image.server import Fault, FaultKind, ImageServer
 
 
 def _download_seconds(patience_s: float) -> float:

@@ -33,7 +33,7 @@ from bootloader_model.service.ota_service import OtaService
 from bootloader_model.storage.file_api import OTA_DIR, MemoryFileSystem
 from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, NorFlash
 from conftest import require_tool
-from harness.driver import APP_VERSION
+from harness.board_link.driver import APP_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_DIR = ROOT / "firmware" / "otactl"

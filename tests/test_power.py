@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bootloader_model.errors import BoardError, CallerError
-from harness.power import CommandPower
+from harness.board_link.power import CommandPower
 
 
 def test_on_off_cycle_run_the_commands(tmp_path: Path) -> None:

@@ -117,7 +117,7 @@ def test_a_failing_scenario_is_reported_not_raised() -> None:
 
                 def publish(version: int, **kw: object) -> tuple[str, str, bytes]:
                     url, digest, data = real_publish(version, **kw)  # type: ignore[arg-type]
-                    from harness.image_server import Fault, FaultKind
+                    from harness.image.server import Fault, FaultKind
 
                     b.server.fault("/" + image_name(version), Fault(FaultKind.CORRUPT, after=4097))
                     return url, digest, data

@@ -1,4 +1,4 @@
-"""harness.strategies: the specs build what they say, and the strategies draw valid specs."""
+"""harness.fuzzing.strategies: the specs build what they say, and the strategies draw valid specs."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from bootloader_model.errors import CallerError
 from bootloader_model.formats.app_descriptor import Behaviour, read_descriptor
 from bootloader_model.formats.app_image import SLOT_SIZE
 from bootloader_model.storage.nor_flash import CutMode
-from harness import strategies as ota
-from harness.image_server import FaultKind
+from harness.fuzzing import strategies as ota
+from harness.image.server import FaultKind
 from harness.scenarios import CONFIGS
 from harness.scenarios.base import SyntheticImages
 

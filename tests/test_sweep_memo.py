@@ -12,7 +12,7 @@ import pytest
 
 from bootloader_model.storage.fat import check as fat_check
 from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, SST26VF032B, NorFlash
-from harness.image_server import ImageServer
+from harness.image.server import ImageServer
 from harness.sweeps.executor import InProcess
 from harness.sweeps.fault_ids import Params
 from harness.sweeps.memo import BLOCK, BlockDigests, ReadSet, VerdictMemo

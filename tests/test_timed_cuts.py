@@ -20,15 +20,15 @@ from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
 from bootloader_model.errors import CallerError
 from bootloader_model.storage.nor_flash import CutMode
 from conftest import write_board_images
-from harness.image_server import ImageServer
+from harness.image.server import ImageServer
 from harness.scenarios import CONFIGS
 from harness.scenarios.benches import SerialBench, virtual_bench
 from harness.served_board.power_channel import ChannelPower
 from harness.sweeps.fault_ids import Params
-from harness.sweeps.timed import CONSOLE_VERDICTS, bench_case, console_verdict, delays_ms, model_case
+from harness.sweeps.timed.cut import arm_cut
+from harness.sweeps.timed.sweep import CONSOLE_VERDICTS, bench_case, console_verdict, delays_ms, model_case
 from harness.sweeps.update import Reference, UpdateRig, judge_state, record, synthesize
 from harness.sweeps.verdicts import Verdict
-from harness.timed_cut import arm_cut
 
 CLI = [sys.executable, "-m", "harness.cli"]
 ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -173,7 +173,7 @@ def test_served_board_cuts_itself_exactly_and_the_console_names_the_outcome(
 
 
 def test_power_commands_cut_on_the_hosts_clock(served: tuple[Path, Path, Path, int]) -> None:
-    from harness.power import CommandPower
+    from harness.board_link.power import CommandPower
 
     link, ctl, images, port = served
     power = CommandPower(*(f"{sys.executable} -m harness.cli power {a} --control {ctl}" for a in ("on", "off")))

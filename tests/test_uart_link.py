@@ -8,8 +8,8 @@ import time
 import pytest
 
 from bootloader_model.errors import CallerError
+from harness.board_link.transport import open_port
 from harness.served_board.uart_link import PtyLink, TcpLink, open_link
-from harness.transport import open_port
 
 
 def pump(link, want: bytes, limit: float = 5.0) -> bytes:  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ import pytest
 from bootloader_model.errors import CallerError
 from bootloader_model.formats.boot_control import BOOT_CTL_PHYS
 from bootloader_model.storage.nor_flash import CutMode
-from harness.image_server import ImageServer
+from harness.image.server import ImageServer
 from harness.sweeps.fault_ids import FaultId, Params
 from harness.sweeps.report import report
 from harness.sweeps.results import SweepRun

@@ -18,15 +18,15 @@ import pytest
 
 from bootloader_model.board.virtual_board import VirtualBoard
 from bootloader_model.errors import CallerError
-from harness.console import Console
-from harness.driver import BoardDriver
+from harness.board_link.console import Console
+from harness.board_link.driver import BoardDriver
+from harness.board_link.transport import open_port
 from harness.scenarios import CONFIGS
 from harness.scenarios.base import SyntheticImages
 from harness.served_board.power_channel import ChannelPower, ControlServer, send_command
 from harness.served_board.power_switch import BoardPower
 from harness.served_board.runner import BoardRunner
 from harness.served_board.usb_console import UsbConsoleLink
-from harness.transport import open_port
 
 CLI = [sys.executable, "-m", "harness.cli"]
 ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}

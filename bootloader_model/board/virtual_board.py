@@ -36,7 +36,7 @@ from pathlib import Path
 from bootloader_model.board.command_processor import CommandGroup, CommandProcessor
 from bootloader_model.board.moment_cut import MomentCut, MomentHit, compile_pattern
 from bootloader_model.board.state_directory import current_path, save_set
-from bootloader_model.bootloader.program import MODEL, BootProgram, program_from_spec
+from bootloader_model.bootloader.program import BootProgram, ModelProgram
 from bootloader_model.bootloader.provisioning import provision_unified
 from bootloader_model.bootloader.result import BootResult, Outcome
 from bootloader_model.bootloader.step_machine import DEFAULT_BUILD_STAMP
@@ -94,10 +94,10 @@ class BoardConfig:
     #: Wall seconds a silent socket is waited for before virtual time passes (0: the usual 1:1 grace). With
     #: a loopback server that answers, runs then do not depend on how loaded the host is.
     network_patience_s: float = 0.0
-    #: What runs at reset: "model" (the Python model of Harmony's bootloader) or "native:CACHE_DIR" (the
-    #: user's bootloader C code built by ``otaloop native build``; profile, build_stamp and
-    #: bootloader_variant then come from that build).
-    bootloader: str = MODEL
+    #: What runs at reset: None for the Python model of Harmony's bootloader (made from profile, build_stamp
+    #: and bootloader_variant), or any :class:`~bootloader_model.bootloader.program.BootProgram` -- the host
+    #: hands in the user's bootloader C code this way (``harness.native.programs.bootloader_from_spec``).
+    bootloader: BootProgram | None = None
 
 
 @dataclass
@@ -138,8 +138,8 @@ class VirtualBoard:
         if cfg.ext_size not in SIZES:
             raise CallerError(f"unknown external flash size {cfg.ext_size!r}; choose {' or '.join(SIZES)}")
         self.clock = clock or VirtualClock()
-        self.bootloader: BootProgram = program_from_spec(
-            cfg.bootloader, cfg.profile, cfg.build_stamp, cfg.bootloader_variant
+        self.bootloader: BootProgram = cfg.bootloader or ModelProgram(
+            cfg.profile, cfg.build_stamp, cfg.bootloader_variant
         )
         self.internal = NorFlash(PIC32MZ1025W104132, strict=False, timed=cfg.timed_flash, keep_log=False)
         self.external = NorFlash(SIZES[cfg.ext_size], strict=False, timed=cfg.timed_flash, keep_log=False)

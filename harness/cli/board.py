@@ -28,11 +28,11 @@ from typing import Any
 
 from bootloader_model.board import state_directory
 from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
-from bootloader_model.bootloader.program import BOOTLOADER_HELP
 from bootloader_model.errors import CallerError
 from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
 from bootloader_model.storage.external_flash import SIZES
 from harness.cli.help import help_text
+from harness.native.programs import BOOTLOADER_HELP, bootloader_from_spec
 from harness.served_board.power_channel import ControlServer
 from harness.served_board.power_switch import BoardPower
 from harness.served_board.runner import DEFAULT_SPEED, BoardRunner, check_speed
@@ -131,7 +131,12 @@ def run_board(args: argparse.Namespace) -> int:
 
 def _run_locked(args: argparse.Namespace, state: Path, profile: QuirkProfile) -> int:
     board = VirtualBoard(
-        BoardConfig(profile=profile, ext_size=args.ext_size, network=args.network, bootloader=args.bootloader)
+        BoardConfig(
+            profile=profile,
+            ext_size=args.ext_size,
+            network=args.network,
+            bootloader=bootloader_from_spec(args.bootloader, profile),
+        )
     )
     fresh = not VirtualBoard.has_state(state)
     if not fresh:

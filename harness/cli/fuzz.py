@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bootloader_model.bootloader.program import BOOTLOADER_HELP
 from bootloader_model.errors import CallerError
 from harness.cli.help import help_text
 from harness.fuzzing import steps as steps_mod
 from harness.fuzzing.machine import BoardStateMachine
 from harness.fuzzing.report import markdown, text
 from harness.fuzzing.search import DEFAULT_BUDGET, DEFAULT_SEED, STEPS, find_hazards
+from harness.native.programs import BOOTLOADER_HELP
 
 
 def _progress(done: int, budget: int, found: int) -> None:

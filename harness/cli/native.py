@@ -27,12 +27,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bootloader_model.bootloader.native import BUILD_FILE, NativeBuild, NativeProgram
 from bootloader_model.errors import CallerError
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode
 from harness.cli.help import help_text
+from harness.native.bootloader_program import NativeProgram
 from harness.native.build import build, build_example, default_cache, locate
+from harness.native.build_record import BUILD_FILE, NativeBuild
 from harness.native.cjson import (
     NativeCJson,
     build_cjson,

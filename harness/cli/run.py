@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bootloader_model.bootloader.program import BOOTLOADER_HELP
 from bootloader_model.errors import CallerError
 from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
+from harness.board_link.power import CommandPower, PowerControl
 from harness.cli.help import help_text
-from harness.power import CommandPower, PowerControl
+from harness.native.programs import BOOTLOADER_HELP
 from harness.scenarios import CONFIGS, REGISTRY
 from harness.scenarios.benches import DEFAULT_BOOT_TIMEOUT, DEFAULT_RECONNECT, LINKS, SerialBench
 from harness.scenarios.runner import (
@@ -144,7 +144,7 @@ def serial_bench(args: argparse.Namespace, power: PowerControl | None, *, power_
     if args.lg_env is not None:
         if power is not None:
             raise CallerError(f"with --lg-env the power comes from the labgrid target; drop {power_flags}")
-        from harness.labgrid_target import environment_bench
+        from harness.scenarios.labgrid_bench import environment_bench
 
         with environment_bench(
             args.lg_env,

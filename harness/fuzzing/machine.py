@@ -2,10 +2,10 @@
 
 The machine starts where an update starts (step 1, :meth:`BoardStateMachine.setup`): factory v1, built with
 one of the OTA service configurations of :data:`harness.scenarios.base.CONFIGS`, has booted once (first-boot
-backup done) and runs with the network up, and an :class:`~harness.image_server.ImageServer` on 127.0.0.1
+backup done) and runs with the network up, and an :class:`~harness.image.server.ImageServer` on 127.0.0.1
 advertises a healthy v2. Its rules power the board off and on, cut power at a flash operation, type
 console lines and control messages (also while a check or a download runs), serve images and manifests
-of every kind from :mod:`harness.strategies`, break the server, take the network down and let virtual
+of every kind from :mod:`harness.fuzzing.strategies`, break the server, take the network down and let virtual
 time pass. After every step it checks the safety properties of :data:`~harness.fuzzing.hazards.PROPERTIES`,
 most of them on a copy of the flash powered up as if the power failed right now ("when power returns");
 a broken property raises :class:`~harness.fuzzing.hazards.HazardFound` naming the hazard, with the
@@ -16,7 +16,7 @@ methods below, each recorded as a replayable step) and invariants over ``self.bo
 
     from hypothesis import settings
     from hypothesis.stateful import initialize, invariant, rule
-    from harness import strategies as ota
+    from harness.fuzzing import strategies as ota
     from harness.fuzzing import BoardStateMachine
 
     class MyUpdates(BoardStateMachine):
@@ -62,7 +62,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
-from bootloader_model.bootloader.program import MODEL, program_from_spec
+from bootloader_model.bootloader.program import MODEL
 from bootloader_model.bootloader.state import FACTORY_PATH
 from bootloader_model.errors import CallerError, OtaloopError
 from bootloader_model.formats import image_database
@@ -72,13 +72,14 @@ from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.file_api import OTA_DIR
 from bootloader_model.storage.nor_flash import NorFlash, Snapshot
-from harness import strategies as ota
 from harness.fuzzing import steps as steps_mod
+from harness.fuzzing import strategies as ota
 from harness.fuzzing.hazards import HAZARDS, HazardFound, hazard_error
 from harness.fuzzing.steps import Action, Step
-from harness.image_server import ImageServer
+from harness.fuzzing.strategies import CutPlan, ImageSpec, ManifestSpec, ServerFault
+from harness.image.server import ImageServer
+from harness.native.programs import bootloader_from_spec
 from harness.scenarios.base import CONFIGS
-from harness.strategies import CutPlan, ImageSpec, ManifestSpec, ServerFault
 from harness.sweeps.verdicts import Judgement, Verdict, judge, running_version, settle
 
 MANIFEST = "/ota.json"
@@ -183,7 +184,7 @@ def power_returns(
             network="loopback",
             network_delay_s=NETWORK_DELAY_S,
             network_patience_s=NETWORK_PATIENCE_S,
-            bootloader=bootloader,
+            bootloader=bootloader_from_spec(bootloader, profile),
         )
     )
     probe.internal.data[:] = board.internal.data
@@ -337,7 +338,7 @@ class BoardStateMachine(RuleBasedStateMachine):
             network="loopback",
             network_delay_s=NETWORK_DELAY_S,
             network_patience_s=NETWORK_PATIENCE_S,
-            bootloader=type(self).bootloader,
+            bootloader=bootloader_from_spec(type(self).bootloader, self.profile),
         )
 
     @classmethod
@@ -352,7 +353,7 @@ class BoardStateMachine(RuleBasedStateMachine):
     def with_bootloader(cls, bootloader: str) -> type[BoardStateMachine]:
         """This machine with another bootloader at reset (a subclass; a native cache is checked here)."""
         spec = bootloader.strip()
-        program_from_spec(spec)  # a CallerError names a bad spec or a missing build
+        bootloader_from_spec(spec)  # a CallerError names a bad spec or a missing build
         if spec == cls.bootloader:
             return cls
         return type(cls.__name__, (cls,), {"bootloader": spec, "__module__": cls.__module__})

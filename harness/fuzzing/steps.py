@@ -2,7 +2,7 @@
 
 Every board or server action of a :class:`~harness.fuzzing.machine.BoardStateMachine` is an
 :class:`Action`: a name and keyword arguments made of ints, floats, strings, booleans, bytes, ``None`` and
-the specs of :mod:`harness.strategies`. The actions between two invariant checks form one :class:`Step`
+the specs of :mod:`harness.fuzzing.strategies`. The actions between two invariant checks form one :class:`Step`
 (one hypothesis rule), shown as one numbered line. A replay token is the list of steps, with the quirk
 profile, the image size and the hazards the run tolerated, as compressed JSON in URL-safe base64 behind the prefix
 ``otaloop-fuzz1:``; :func:`decode` turns it back into the same steps, so a finding replays without
@@ -23,7 +23,7 @@ from typing import Any
 
 from bootloader_model.errors import CallerError
 from bootloader_model.storage.nor_flash import CutMode
-from harness.strategies import CutPlan, ImageSpec, ManifestSpec, ServerFault
+from harness.fuzzing.strategies import CutPlan, ImageSpec, ManifestSpec, ServerFault
 
 PREFIX = "otaloop-fuzz1:"
 _SPECS: dict[str, type[Any]] = {cls.__name__: cls for cls in (ImageSpec, ManifestSpec, ServerFault, CutPlan)}

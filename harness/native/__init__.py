@@ -8,6 +8,6 @@
   the model's parser (``otaloop native cjson``).
 
 Running a build on the virtual board is the device side's job
-(:mod:`bootloader_model.bootloader.native`); this package never runs a board by itself except to collect
+(:mod:`harness.native.bootloader_program`); this package never runs a board by itself except to collect
 starting states for a comparison.
 """

@@ -29,7 +29,7 @@ heap follow newlib (``otaloop_heap.c``). ``__DATE__``/``__TIME__`` come from ``S
 builds otaloop's own small example bootloader (``harness/native/c/example``), used by the tests, which
 reaches the FAT volume through SYS_FS calls answered by the board.
 
-It does not run anything (:mod:`bootloader_model.bootloader.native` does).
+It does not run anything (:mod:`harness.native.bootloader_program` does).
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bootloader_model.bootloader.native import BUILD_FILE
 from bootloader_model.bootloader.state import DEFAULT_BUILD_STAMP
 from bootloader_model.errors import CallerError
+from harness.native.build_record import BUILD_FILE
 
 SHIM_DIR = Path(__file__).resolve().parent / "c"
 EXAMPLE_DIR = SHIM_DIR / "example"

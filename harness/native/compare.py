@@ -2,7 +2,7 @@
 
 A :class:`Case` is a starting flash state (both arrays) with a name. :func:`compare_case` powers it up
 twice -- once with :class:`~bootloader_model.bootloader.program.ModelProgram`, once with the
-:class:`~bootloader_model.bootloader.native.NativeProgram` -- booting until a jump or a loop for ever and
+:class:`~harness.native.bootloader_program.NativeProgram` -- booting until a jump or a loop for ever and
 following software resets as the board does, and compares what each printed, how each run ended (and the
 jump address), and every byte of both flashes afterwards. A :class:`Divergence` says which of those
 differ, with the console lines side by side and the differing flash ranges, like a test failure.
@@ -25,12 +25,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from bootloader_model.board.virtual_board import MAX_RESETS_PER_STEP, VirtualBoard
-from bootloader_model.bootloader.native import NativeProgram
 from bootloader_model.bootloader.program import BootProgram, ModelProgram
 from bootloader_model.bootloader.result import BootResult, Outcome
 from bootloader_model.quirks import HARMONY, QuirkProfile
 from bootloader_model.storage.external_flash import SIZES
 from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, CutMode, NorFlash
+from harness.native.bootloader_program import NativeProgram
 from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId, Params
 from harness.sweeps.update import MODES, UpdateRig, _Cursor, record
 
@@ -247,7 +247,7 @@ def sweep_cases(
     seed: int = DEFAULT_SEED,
 ) -> Iterator[Case]:
     """Every distinct flash state a cut leaves in the whole-update sweep, named by its first fault id."""
-    from harness.image_server import ImageServer
+    from harness.image.server import ImageServer
 
     params = params or Params()
     modes = tuple(dict.fromkeys(modes))

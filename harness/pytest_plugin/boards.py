@@ -134,7 +134,7 @@ class Benches:
         if self._serial_error is not None:
             pytest.fail(f"otaloop: the real board is unusable: {self._serial_error}", pytrace=False)
         if self._serial is None:
-            from harness.power import CommandPower
+            from harness.board_link.power import CommandPower
             from harness.scenarios import CONFIGS
             from harness.scenarios.benches import SerialBench
 
@@ -166,8 +166,8 @@ class Benches:
 
     def _labgrid_bench(self, board: RealBoard) -> SerialBench:
         """The board of a labgrid target: console and power through labgrid's drivers."""
-        from harness.labgrid_target import target_bench
         from harness.scenarios import CONFIGS
+        from harness.scenarios.labgrid_bench import target_bench
 
         role = board.port[len(LABGRID_PREFIX) :] or "main"
         if self.labgrid_env is None:

@@ -4,12 +4,12 @@
 * ``ota_bench``: the whole :class:`~harness.scenarios.base.Bench` (driver, image server, images, power,
   virtual hooks), the board provisioned (virtual) or back at its factory app (real) and not yet started:
   what a library scenario takes.
-* ``ota_board``: the :class:`~harness.driver.BoardDriver` of that board after it booted into its
+* ``ota_board``: the :class:`~harness.board_link.driver.BoardDriver` of that board after it booted into its
   application and the OTA service got its network (ready for ``otactl`` commands).
-* ``ota_server``: the fault-injecting :class:`~harness.image_server.ImageServer` the board downloads from.
+* ``ota_server``: the fault-injecting :class:`~harness.image.server.ImageServer` the board downloads from.
 * ``ota_images``: the image factory: synthetic images for a virtual board, ``--otaloop-images`` files for a
   real one (``ota_images.app(config, version)``).
-* ``ota_power``: a :class:`~harness.power.PowerControl`: the virtual board's supply, or the
+* ``ota_power``: a :class:`~harness.board_link.power.PowerControl`: the virtual board's supply, or the
   ``--otaloop-power-on/-off`` commands (skips on a real board without them).
 * ``virtual_board``: the :class:`~harness.scenarios.virtual_hooks.VirtualHooks` of a virtual board: power,
   cuts at a flash operation, looking into flash, board time; skips on a real board.
@@ -32,9 +32,9 @@ from harness.pytest_plugin.parallel import worker_index
 from harness.pytest_plugin.reports import CONSOLE, TestConsole, finish
 
 if TYPE_CHECKING:
-    from harness.driver import BoardDriver
-    from harness.image_server import ImageServer
-    from harness.power import PowerControl
+    from harness.board_link.driver import BoardDriver
+    from harness.board_link.power import PowerControl
+    from harness.image.server import ImageServer
     from harness.scenarios.base import Bench, ImageFactory
     from harness.scenarios.virtual_hooks import VirtualHooks
 
@@ -57,7 +57,7 @@ def _otaloop_benches(pytestconfig: pytest.Config) -> Iterator[Benches]:
     settings = settings_of(pytestconfig)
     labgrid_env = None
     if any(port.startswith(LABGRID_PREFIX) for port in settings.ports):
-        from harness.labgrid_target import pytest_environment
+        from harness.scenarios.labgrid_bench import pytest_environment
 
         labgrid_env = pytest_environment(pytestconfig)
     benches = Benches(settings, worker_index(pytestconfig), labgrid_env)

@@ -321,13 +321,13 @@ def read_settings(config: pytest.Config) -> Settings:
 
 
 def _check_bootloader(spec: str, base: Path | None) -> None:
-    from bootloader_model.bootloader.program import program_from_spec
     from bootloader_model.errors import CallerError
+    from harness.native.programs import bootloader_from_spec
 
     if base is not None and spec.startswith("native:") and not Path(spec[7:]).is_absolute():
         raise pytest.UsageError(f"otaloop_bootloader {spec!r} in the ini file: give an absolute cache path")
     try:
-        program_from_spec(spec)  # checks the cache holds a usable build
+        bootloader_from_spec(spec)  # checks the cache holds a usable build
     except CallerError as exc:
         raise pytest.UsageError(f"--otaloop-bootloader: {exc}") from None
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from harness.console import Console
+    from harness.board_link.console import Console
 
 _APP_VERSION = re.compile(rb"APP: version (\d+)\r?\n")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.,=+\-\[\]]+")

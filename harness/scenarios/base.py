@@ -1,8 +1,9 @@
 """The pieces every scenario uses: the bench, app configurations, image factories, traces and line matching.
 
 A scenario is a plain function ``scenario(bench) -> Trace``. It talks to the board only through the
-:class:`~harness.driver.BoardDriver` / :class:`~harness.console.Console` of its :class:`Bench` and serves
-images from the bench's :class:`~harness.image_server.ImageServer`, so the same function runs against a real
+:class:`~harness.board_link.driver.BoardDriver` / :class:`~harness.board_link.console.Console` of its
+:class:`Bench` and serves
+images from the bench's :class:`~harness.image.server.ImageServer`, so the same function runs against a real
 board on a serial port and against the virtual board on a pty. What only the virtual board can do (cut
 power at a flash operation, look into flash, provision a factory application) sits behind
 :attr:`Bench.virtual` and a scenario that needs it declares so in its ``requires`` set.
@@ -26,12 +27,12 @@ from typing import TYPE_CHECKING, Protocol
 from bootloader_model.errors import BoardError, CallerError
 from bootloader_model.formats.app_descriptor import DEFAULT_CMD_MAX_LENGTH, AppDescriptor, Behaviour
 from bootloader_model.formats.app_image import build_app
-from harness.console import Console
-from harness.driver import BoardDriver, BootInfo
-from harness.image_server import ImageServer
+from harness.board_link.console import Console
+from harness.board_link.driver import BoardDriver, BootInfo
+from harness.image.server import ImageServer
 
 if TYPE_CHECKING:
-    from harness.power import PowerControl
+    from harness.board_link.power import PowerControl
     from harness.scenarios.virtual_hooks import VirtualHooks
 
 
@@ -221,7 +222,7 @@ class Bench:
         """Switch power off and on again (the virtual board's, or the bench's power backend); needs "power".
 
         On a real board behind a switchable USB hub the console port vanishes meanwhile; the console reopens
-        it (see :class:`~harness.console.Console`) on its next read.
+        it (see :class:`~harness.board_link.console.Console`) on its next read.
         """
         if self.virtual is not None:
             self.virtual.power_off()

@@ -3,7 +3,7 @@
 :func:`virtual_bench` provisions a new :class:`~bootloader_model.board.virtual_board.VirtualBoard` with the scenario's
 factory application, serves its UART through a :class:`~harness.served_board.runner.BoardRunner` on a real pty
 (opened with pyserial, exactly as a USB serial adapter would be) or, for speed, an in-process
-:class:`~harness.served_board.runner.VirtualPort`, and starts an :class:`~harness.image_server.ImageServer` on
+:class:`~harness.served_board.runner.VirtualPort`, and starts an :class:`~harness.image.server.ImageServer` on
 127.0.0.1 whose manifest URL is built into every synthetic image.
 
 :class:`SerialBench` wraps a real board: one pyserial port for the whole suite, images from a directory,
@@ -25,15 +25,16 @@ from typing import Any, TypeVar
 from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
 from bootloader_model.errors import BoardDead, BoardError, CallerError
 from bootloader_model.quirks import HARMONY, QuirkProfile
-from harness.console import Console, Port
-from harness.driver import BOOT_BANNER, BoardDriver
-from harness.image_server import ImageServer
-from harness.power import PowerControl
+from harness.board_link.console import Console, Port
+from harness.board_link.driver import BOOT_BANNER, BoardDriver
+from harness.board_link.power import PowerControl
+from harness.board_link.transport import open_port, reopen_port
+from harness.image.server import ImageServer
+from harness.native.programs import bootloader_from_spec
 from harness.scenarios.base import AppConfig, Bench, DirImages, SyntheticImages
 from harness.scenarios.virtual_hooks import VirtualHooks
 from harness.served_board.runner import DEFAULT_SPEED, BoardRunner, VirtualPort, check_speed
 from harness.served_board.uart_link import PtyLink
-from harness.transport import open_port, reopen_port
 
 T = TypeVar("T")
 
@@ -65,7 +66,7 @@ def virtual_bench(
         server = ImageServer().start()
         stack.callback(server.stop)
         images = SyntheticImages(server.url("/ota.json"))
-        board = VirtualBoard(BoardConfig(profile=profile, bootloader=bootloader))
+        board = VirtualBoard(BoardConfig(profile=profile, bootloader=bootloader_from_spec(bootloader, profile)))
         if on_board is not None:
             on_board(board)  # e.g. wrap its bootloader to record the state of every boot
         board.provision(images.app(factory, 1))

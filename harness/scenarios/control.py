@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from bootloader_model.storage.nor_flash import FaultPlan
-from harness.image_server import Fault, FaultKind
+from harness.image.server import Fault, FaultKind
 from harness.scenarios.base import Bench, Trace, check, expect_lines, image_name, scenario
 from harness.scenarios.updates import (
     BANNER,

@@ -12,7 +12,7 @@ import socket
 from collections.abc import Callable
 from typing import TypeVar
 
-from harness.image_server import Fault, FaultKind
+from harness.image.server import Fault, FaultKind
 from harness.scenarios.base import (
     Bench,
     ScenarioSkipped,

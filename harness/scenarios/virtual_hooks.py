@@ -3,7 +3,7 @@
 Every call goes through the :class:`~harness.served_board.runner.BoardRunner`, so it is safe while the runner's
 thread drives the board. Real benches have no such hooks; scenarios that need them declare
 ``requires={"virtual"}`` and are skipped on hardware. :class:`VirtualPower` is the
-:class:`~harness.power.PowerControl` of a virtual bench.
+:class:`~harness.board_link.power.PowerControl` of a virtual bench.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class VirtualHooks:
 
 
 class VirtualPower:
-    """The :class:`~harness.power.PowerControl` protocol for a virtual board: its supply switched in-process."""
+    """The :class:`~harness.board_link.power.PowerControl` protocol for a virtual board, switched in-process."""
 
     def __init__(self, hooks: VirtualHooks) -> None:
         self.hooks = hooks

@@ -137,7 +137,7 @@ def send_command(path: Path, words: list[str], *, timeout: float = ANSWER_TIMEOU
 
 
 class ChannelPower:
-    """A :class:`~harness.power.PowerControl` for a virtual board served with ``--control PATH``."""
+    """A :class:`~harness.board_link.power.PowerControl` for a virtual board served with ``--control PATH``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -15,7 +15,7 @@ The runner can serve in a background thread (in-process tests, the scenario suit
 which holds the runner's lock, because the board model is single-threaded by design.
 
 :class:`VirtualPort` is an in-process link with pyserial's ``read``/``write``/``in_waiting`` surface, so
-:class:`~harness.console.Console` can drive a board without any OS device.
+:class:`~harness.board_link.console.Console` can drive a board without any OS device.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.image_server import ImageServer
+from harness.image.server import ImageServer
 from harness.sweeps.double import double_report, run_double
 from harness.sweeps.executor import Processes, default_jobs
 from harness.sweeps.fault_ids import Params

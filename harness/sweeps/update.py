@@ -1,7 +1,7 @@
 """Whole-board power-cut sweep of one OTA update, with stable, replayable fault ids.
 
 The update: a board provisioned with factory v1 has booted once (first-boot backup done) and is off. An
-:class:`~harness.image_server.ImageServer` on 127.0.0.1 advertises v2. Power on: v1 runs its periodic
+:class:`~harness.image.server.ImageServer` on 127.0.0.1 advertises v2. Power on: v1 runs its periodic
 check, downloads v2 into ``ota/``, verifies it, adds the DB row, writes boot control and resets; the
 bootloader erases and programs internal flash, verifies, jumps; v2 confirms itself (DB row and boot
 control to F8). :func:`record` runs that once and records every flash operation of BOTH flashes in one
@@ -36,7 +36,8 @@ from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode, FaultPlan, NorFlash, Snapshot
-from harness.image_server import ImageServer
+from harness.image.server import ImageServer
+from harness.native.programs import bootloader_from_spec
 from harness.sweeps.executor import Executor, InProcess, Work
 from harness.sweeps.fault_ids import BEHAVIOURS, DEFAULT_SEED, FaultId, Params
 from harness.sweeps.memo import BLOCK, BlockDigests, ReadSet, VerdictMemo, touched
@@ -138,8 +139,9 @@ class UpdateRig:
 
 def new_board(params: Params) -> VirtualBoard:
     """A board made to the recipe of ``params`` (its quirk profile and bootloader), holding blank flash."""
+    profile = QuirkProfile.named(params.quirks)
     return VirtualBoard(
-        BoardConfig(profile=QuirkProfile.named(params.quirks), network="loopback", bootloader=params.bootloader)
+        BoardConfig(profile=profile, network="loopback", bootloader=bootloader_from_spec(params.bootloader, profile))
     )
 
 

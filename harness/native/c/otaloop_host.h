@@ -10,13 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Devices the runner serves. */
-#define OTALOOP_INTERNAL 0u
-#define OTALOOP_EXTERNAL 1u
-/* Erase units (the smallest: a 4 KiB NVM page or SST26 sector; a 64 KiB SST26 block; the whole chip). */
-#define OTALOOP_ERASE_SMALLEST 0u
-#define OTALOOP_ERASE_BLOCK 1u
-#define OTALOOP_ERASE_CHIP 2u
+/* Devices, erase units and message codes: one definition, shared with the host. */
+#include "otaloop_protocol.h"
 
 /* Where internal flash (physical 0x1000_0000, 1 MiB) is mapped, read-only, in the host process. */
 #define OTALOOP_FLASH_PHYS 0x10000000u

@@ -45,8 +45,6 @@
 void SYS_Initialize(void *data);
 void SYS_Tasks(void);
 
-enum { MSG_CONSOLE = 1, MSG_ERASE = 2, MSG_PROGRAM = 3, MSG_FS = 4, MSG_END = 5 };
-enum { END_JUMP = 0, END_RESET = 1, END_STUCK = 2 };
 
 #define STUCK_REPEATS 3u
 /* Main-loop passes without any flash operation after which a run counts as a silent loop even though
@@ -128,7 +126,7 @@ __attribute__((noreturn)) static void finish(uint32_t outcome, uint32_t address,
     if (n > sizeof text - 4) n = sizeof text - 4;
     memcpy(text, &passes, 4);
     if (n) memcpy(text + 4, reason, n);
-    send(MSG_END, outcome, address, text, (uint32_t)(n + 4));
+    send(OTALOOP_MSG_END, outcome, address, text, (uint32_t)(n + 4));
     _exit(0);
 }
 
@@ -174,7 +172,7 @@ void otaloop_flash_erase(uint32_t device, uint32_t unit, uint32_t address) {
     uint32_t first = offset_of(device, address) / BLOCK, count = (size + BLOCK - 1) / BLOCK;
     R->ops++;
     account(device, first, count, -1);
-    send(MSG_ERASE, device | (unit << 8), address, NULL, 0);
+    send(OTALOOP_MSG_ERASE, device | (unit << 8), address, NULL, 0);
     wait_ok();
     account(device, first, count, +1);
 }
@@ -184,7 +182,7 @@ void otaloop_flash_program(uint32_t device, uint32_t address, const void *data, 
     uint32_t first = off / BLOCK, count = (off % BLOCK + length + BLOCK - 1) / BLOCK;
     R->ops++;
     account(device, first, count, -1);
-    send(MSG_PROGRAM, device, address, data, length);
+    send(OTALOOP_MSG_PROGRAM, device, address, data, length);
     wait_ok();
     account(device, first, count, +1);
 }
@@ -199,16 +197,16 @@ const uint8_t *otaloop_flash_view(uint32_t device, uint32_t *size) {
 }
 
 void otaloop_console_write(const void *data, size_t length) {
-    if (length) send(MSG_CONSOLE, 0, 0, data, (uint32_t)length);
+    if (length) send(OTALOOP_MSG_CONSOLE, 0, 0, data, (uint32_t)length);
 }
 
-void otaloop_software_reset(void) { finish(END_RESET, 0, "software reset"); }
+void otaloop_software_reset(void) { finish(OTALOOP_END_RESET, 0, "software reset"); }
 
 int32_t otaloop_fs_call(uint32_t opcode, uint32_t argument, const void *payload, uint32_t length, void *reply,
                         uint32_t reply_capacity, uint32_t *reply_length) {
     int32_t head[2];
     R->remote_calls++; /* a file call may change flash where the runner does not see it */
-    send(MSG_FS, opcode, argument, payload, length);
+    send(OTALOOP_MSG_FS, opcode, argument, payload, length);
     read_all(R->in_fd, head, sizeof head);
     uint32_t n = (uint32_t)head[1];
     if (n > reply_capacity) _exit(73);
@@ -250,13 +248,13 @@ static void on_fault(int sig, siginfo_t *info, void *context) {
     uintptr_t addr = (uintptr_t)info->si_addr;
     char reason[160];
     if (pc == addr && sig == SIGSEGV) {
-        finish(END_JUMP, (uint32_t)addr, "jump");
+        finish(OTALOOP_END_JUMP, (uint32_t)addr, "jump");
     }
     snprintf(reason, sizeof reason,
              "data access fault at 0x%08lX (a bus error exception on the part; the general exception handler "
              "loops for ever)",
              (unsigned long)addr);
-    finish(END_STUCK, (uint32_t)addr, reason);
+    finish(OTALOOP_END_STUCK, (uint32_t)addr, reason);
 }
 
 static void on_watchdog(int sig) {
@@ -265,7 +263,7 @@ static void on_watchdog(int sig) {
     snprintf(reason, sizeof reason,
              "main-loop pass %lu did not return within %u s of CPU time: the code loops inside one call",
              (unsigned long)R->pass, R->cpu_budget_s);
-    finish(END_STUCK, 0, reason);
+    finish(OTALOOP_END_STUCK, 0, reason);
 }
 
 static void arm_watchdog(void) {
@@ -311,7 +309,7 @@ static void after_pass(void) {
             snprintf(reason, sizeof reason,
                      "the main loop repeats a cycle of %lu pass(es) (same RAM, same flash): it loops for ever",
                      (unsigned long)R->cycle_len);
-            finish(END_STUCK, 0, reason);
+            finish(OTALOOP_END_STUCK, 0, reason);
         }
         return;
     }
@@ -322,7 +320,7 @@ static void after_pass(void) {
                  "no flash operation for %u main-loop passes and no repeated state: a loop for ever whose RAM keeps "
                  "changing",
                  QUIET_PASSES);
-        finish(END_STUCK, 0, reason);
+        finish(OTALOOP_END_STUCK, 0, reason);
     }
     if (R->remote_calls != R->remote_at_pass_start) {
         R->seen_count = 0; /* flash may have changed unseen: earlier states are not comparable */
@@ -417,7 +415,7 @@ int main(int argc, char **argv) {
         if (R->pass > R->max_passes) {
             char reason[120];
             snprintf(reason, sizeof reason, "no decision after %lu main-loop passes", (unsigned long)R->max_passes);
-            finish(END_STUCK, 0, reason);
+            finish(OTALOOP_END_STUCK, 0, reason);
         }
         R->ops_at_pass_start = R->ops;
         R->remote_at_pass_start = R->remote_calls;

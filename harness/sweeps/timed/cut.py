@@ -10,7 +10,7 @@ with whatever the bench has:
   the rest of the delay on its own clock and switches power off. The report says how late the command was
   issued and how long it took, which bounds when the supply actually dropped.
 
-It does not power the board back on or judge what the cut did (:mod:`harness.sweeps.timed` does).
+It does not power the board back on or judge what the cut did (:mod:`harness.sweeps.timed.sweep` does).
 """
 
 from __future__ import annotations

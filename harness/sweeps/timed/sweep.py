@@ -31,13 +31,13 @@ from bootloader_model.board.virtual_board import AppState, VirtualBoard
 from bootloader_model.bootloader.result import BootResult
 from bootloader_model.errors import BoardError, CallerError, PortLost
 from bootloader_model.storage.nor_flash import CutMode
-from harness.driver import APP_VERSION, BOOT_BANNER
+from harness.board_link.driver import APP_VERSION, BOOT_BANNER
 from harness.scenarios.base import Bench, ScenarioFailed
 from harness.scenarios.benches import SerialBench
 from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId
+from harness.sweeps.timed.cut import CutReport, arm_cut
 from harness.sweeps.update import NEW, OLD, SETTLE_S_REF, UPDATE_BUDGET_S, Reference, UpdateRig, new_board
 from harness.sweeps.verdicts import SETTLE_S, Judgement, Verdict, judge
-from harness.timed_cut import CutReport, arm_cut
 
 #: The verdicts a console alone can tell apart (the others need to look into flash).
 CONSOLE_VERDICTS = (

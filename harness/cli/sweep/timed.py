@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from bootloader_model.errors import CallerError
-from harness.image_server import ImageServer
-from harness.power import CommandPower, PowerControl
+from harness.board_link.power import CommandPower, PowerControl
+from harness.image.server import ImageServer
 from harness.scenarios import CONFIGS
 from harness.scenarios.benches import DEFAULT_RECONNECT, SerialBench
 from harness.served_board.power_channel import ChannelPower
 from harness.sweeps.fault_ids import DEFAULT_SEED, Params
-from harness.sweeps.timed import TimedCase, bench_case, delays_ms, model_case, report_lines
+from harness.sweeps.timed.sweep import TimedCase, bench_case, delays_ms, model_case, report_lines
 from harness.sweeps.update import UpdateRig, record
 
 

@@ -34,14 +34,12 @@ time the C code (flash busy time comes from the flash models, as for the Python 
 
 from __future__ import annotations
 
-import json
 import mmap
 import os
 import struct
 import subprocess
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -53,64 +51,13 @@ from bootloader_model.formats.image_database import DB_PATH
 from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.file_api import FsError, OpenFile
 from bootloader_model.storage.nor_flash import NorFlash
+from harness.native import protocol
+from harness.native.build_record import NativeBuild
 
-BUILD_FILE = "build.json"
 #: Main-loop passes one boot may take before it counts as stuck (the Python model's bound).
 MAX_PASSES = 200_000
 #: CPU seconds one main-loop pass may take before it counts as a loop inside one call.
 PASS_CPU_S = 2
-
-MSG_CONSOLE, MSG_ERASE, MSG_PROGRAM, MSG_FS, MSG_END = 1, 2, 3, 4, 5
-END_JUMP, END_RESET, END_STUCK = 0, 1, 2
-_HEAD = struct.Struct("<IIII")
-_OK = struct.pack("<I", 0)
-
-# Remote SYS_FS opcodes of the example build (otaloop_sys_fs_remote.c).
-FS_MOUNT, FS_FORMAT, FS_MKDIR, FS_OPEN, FS_READ, FS_WRITE, FS_SEEK, FS_SIZE, FS_TELL, FS_CLOSE, FS_REMOVE = range(1, 12)
-_FS_MODES = {0: "r", 1: "w", 2: "a", 3: "r+", 4: "w+", 5: "a+"}
-
-
-@dataclass(frozen=True)
-class NativeBuild:
-    """What ``build.json`` says about a cache directory."""
-
-    directory: Path
-    executable: Path
-    variant: str
-    kind: str  # "harmony" or "example"
-    remote_fs: bool
-    build_stamp: tuple[str, str]
-    source: str
-    data_model: str
-
-    @classmethod
-    def load(cls, directory: Path) -> NativeBuild:
-        meta_path = directory / BUILD_FILE
-        try:
-            meta = json.loads(meta_path.read_text())
-        except FileNotFoundError:
-            raise CallerError(
-                f"{directory} holds no native bootloader build ({BUILD_FILE} missing): run otaloop native build first"
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise CallerError(f"cannot read {meta_path}: {exc}") from None
-        try:
-            exe = directory / str(meta["executable"])
-            build = cls(
-                directory,
-                exe,
-                str(meta["variant"]),
-                str(meta["kind"]),
-                bool(meta["remote_fs"]),
-                (str(meta["build_stamp"][0]), str(meta["build_stamp"][1])),
-                str(meta.get("source", "")),
-                str(meta.get("data_model", "")),
-            )
-        except (KeyError, TypeError, IndexError) as exc:
-            raise CallerError(f"{meta_path} is not an otaloop native build description ({exc})") from None
-        if not os.access(exe, os.X_OK):
-            raise CallerError(f"{exe} is missing or not executable: rebuild with otaloop native build")
-        return build
 
 
 class _SharedFlash:
@@ -165,7 +112,7 @@ class NativeProgram:
         busy0 = internal.busy_s
         db_before = _db_exists(external)
         pair = _take(internal.geometry.size, external.geometry.size)
-        shared = {0: (internal, pair[0]), 1: (external, pair[1])}
+        shared = {protocol.INTERNAL: (internal, pair[0]), protocol.EXTERNAL: (external, pair[1])}
         pair[0].map[:] = internal.data
         pair[1].map[:] = external.data
         to_helper_r, to_helper_w = os.pipe()
@@ -264,28 +211,28 @@ class _Session:
         res = self.res
         while True:
             try:
-                kind, a, b, n = _HEAD.unpack(_read_exact(stream, _HEAD.size))
+                kind, a, b, n = protocol.HEADER.unpack(_read_exact(stream, protocol.HEADER.size))
                 payload = _read_exact(stream, n) if n else b""
             except EOFError:
                 return
-            if kind == MSG_CONSOLE:
+            if kind == protocol.MSG_CONSOLE:
                 res.console += payload
                 self.console(payload)
-            elif kind == MSG_ERASE:
+            elif kind == protocol.MSG_ERASE:
                 self._erase(a & 0xFF, a >> 8, b)
-                self.reply.write(_OK)
-            elif kind == MSG_PROGRAM:
+                self.reply.write(protocol.OK)
+            elif kind == protocol.MSG_PROGRAM:
                 self._program(a, b, payload)
-                self.reply.write(_OK)
-            elif kind == MSG_FS:
+                self.reply.write(protocol.OK)
+            elif kind == protocol.MSG_FS:
                 code, data = self._fs(a, b, payload)
-                self.reply.write(struct.pack("<iI", code, len(data)) + data)
-            elif kind == MSG_END:
+                self.reply.write(protocol.FILE_REPLY.pack(code, len(data)) + data)
+            elif kind == protocol.MSG_END:
                 res.iterations = struct.unpack_from("<I", payload)[0] if len(payload) >= 4 else 0
                 reason = payload[4:].decode("utf-8", "replace")
-                if a == END_JUMP:
+                if a == protocol.END_JUMP:
                     res.outcome, res.jump_addr = Outcome.JUMP, b
-                elif a == END_RESET:
+                elif a == protocol.END_RESET:
                     res.outcome = Outcome.RESET
                 else:
                     res.outcome, res.stuck_reason = Outcome.STUCK, reason
@@ -302,8 +249,14 @@ class _Session:
     def _erase(self, device: int, unit: int, address: int) -> None:
         flash, shared = self._flash(device)
         g = flash.geometry
-        kind = g.smallest_erase_kind() if unit == 0 else "block" if unit == 1 else "chip"
-        if device == 0 and address == BOOT_CTL_PHYS:
+        kind = (
+            g.smallest_erase_kind()
+            if unit == protocol.ERASE_SMALLEST
+            else "block"
+            if unit == protocol.ERASE_BLOCK
+            else "chip"
+        )
+        if device == protocol.INTERNAL and address == BOOT_CTL_PHYS:
             self.res.programmed.append(Programming("", 0, BOOT_CTL_PHYS, BootControl.decode(b"\xff" * HEADER_SIZE)))
         flash.erase(address, kind)
         size = g.erase_units[kind]
@@ -320,7 +273,7 @@ class _Session:
             shared.map[start : start + g.page_wrap] = flash.data[start : start + g.page_wrap]
         else:
             shared.map[off : off + len(data)] = flash.data[off : off + len(data)]
-        if device == 0 and self.res.programmed:
+        if device == protocol.INTERNAL and self.res.programmed:
             last = self.res.programmed[-1]
             end = max(last.programmed_to, address + len(data))
             self.res.programmed[-1] = Programming("", end - (BOOT_CTL_PHYS + 0x1000), end, last.header)
@@ -340,20 +293,20 @@ class _Session:
     def _fs_call(self, opcode: int, arg: int, payload: bytes) -> tuple[int, bytes]:
         fs = self._volume()
         text = payload.decode("latin-1")
-        if opcode == FS_MOUNT:
+        if opcode == protocol.FS_MOUNT:
             fs.mount()
             return 0, b""
-        if opcode == FS_FORMAT:
+        if opcode == protocol.FS_FORMAT:
             fs.format()
             return 0, b""
-        if opcode == FS_MKDIR:
+        if opcode == protocol.FS_MKDIR:
             fs.mkdir(text)
             return 0, b""
-        if opcode == FS_REMOVE:
+        if opcode == protocol.FS_REMOVE:
             fs.remove(text)
             return 0, b""
-        if opcode == FS_OPEN:
-            mode = _FS_MODES.get(arg)
+        if opcode == protocol.FS_OPEN:
+            mode = protocol.OPEN_MODES.get(arg)
             if mode is None:
                 return -1, b""
             handle = self.next_handle
@@ -363,21 +316,21 @@ class _Session:
         fh = self.files.get(arg)
         if fh is None:
             return -1, b""
-        if opcode == FS_READ:
+        if opcode == protocol.FS_READ:
             (want,) = struct.unpack("<I", payload)
             data = fh.read(want)
             return len(data), data
-        if opcode == FS_WRITE:
+        if opcode == protocol.FS_WRITE:
             return fh.write(payload), b""
-        if opcode == FS_SEEK:
+        if opcode == protocol.FS_SEEK:
             (pos,) = struct.unpack("<i", payload)
             fh.seek(pos)
             return 0, b""
-        if opcode == FS_SIZE:
+        if opcode == protocol.FS_SIZE:
             return fh.size(), b""
-        if opcode == FS_TELL:
+        if opcode == protocol.FS_TELL:
             return fh.tell(), b""
-        if opcode == FS_CLOSE:
+        if opcode == protocol.FS_CLOSE:
             del self.files[arg]
             fh.close()
             return 0, b""

@@ -3,14 +3,14 @@
 Every strategy draws a small, frozen *spec* that prints as plain words in a failing step list and turns
 into the real thing only when a board or server needs it: :class:`ImageSpec` builds an application image
 for a given manifest URL, :class:`ManifestSpec` builds ``ota.json`` for an image, :class:`ServerFault` is
-an :class:`~harness.image_server.Fault` on the image or manifest path, :class:`CutPlan` is a
+an :class:`~harness.image.server.Fault` on the image or manifest path, :class:`CutPlan` is a
 :class:`~bootloader_model.storage.nor_flash.FaultPlan` on one flash. Specs hold only ints, strings and
 booleans, so :mod:`harness.fuzzing.steps` can write them into a replay token and read them back.
 
 Usage, with the :class:`~harness.fuzzing.machine.BoardStateMachine` base or on its own::
 
     from hypothesis import given
-    from harness import strategies as ota
+    from harness.fuzzing import strategies as ota
 
     @given(image=ota.images(versions=(2, 3)), manifest=ota.manifests())
     def test_bad_updates_keep_v1(image, manifest):
@@ -37,7 +37,7 @@ from bootloader_model.errors import CallerError
 from bootloader_model.formats.app_descriptor import Behaviour
 from bootloader_model.formats.app_image import APP_OFFSET, MIN_APP_SIZE, SLOT_SIZE, build_app
 from bootloader_model.storage.nor_flash import CutMode, FaultPlan
-from harness.image_server import Fault, FaultKind
+from harness.image.server import Fault, FaultKind
 from harness.scenarios.base import CONFIGS
 
 #: What an application does right after the bootloader jumps to it.

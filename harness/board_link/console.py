@@ -12,7 +12,7 @@ is recorded in :attr:`Console.gaps` and as a marker line in the log; nothing is 
 bytes the board sent while the port was gone are reported as missing, never invented. A port that does not
 come back raises :class:`~bootloader_model.errors.PortLost` naming the URL and the time waited.
 
-It does not know what the lines mean; :mod:`harness.driver` parses OTA events on top of it.
+It does not know what the lines mean; :mod:`harness.board_link.driver` parses OTA events on top of it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from bootloader_model.errors import ConsoleTimeout, DeathString, PortLost
-from harness.transport import read_some, reopen_port, write_all
+from harness.board_link.transport import read_some, reopen_port, write_all
 
 
 class Port(Protocol):

@@ -1,6 +1,6 @@
 """Open a board's console by pyserial URL: a device path, ``socket://``, ``rfc2217://``, ``spy://``, a pty.
 
-The transport only opens and wraps the port; expecting text is :mod:`harness.console`'s job. Opening
+The transport only opens and wraps the port; expecting text is :mod:`harness.board_link.console`'s job. Opening
 failures (no such device, bad URL) are the caller's error; failures of an open port are the board's.
 :func:`reopen_port` opens the same URL again after it failed (a board power-cycled behind a switchable
 USB hub re-enumerates its USB serial port; a ``socket://`` peer restarts), polling for a bounded time.

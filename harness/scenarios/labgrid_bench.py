@@ -10,7 +10,7 @@ module uses those drivers through labgrid's own protocols -- ``ConsoleProtocol``
 * :class:`LabgridConsolePort`: pyserial's ``read``/``write``/``in_waiting`` over a console driver, and a
   :meth:`~LabgridConsolePort.reopen` that deactivates and reactivates the driver after its port vanished
   (labgrid waits for a managed resource such as ``USBSerialPort`` to reappear on activation);
-* :class:`LabgridPower`: :class:`~harness.power.PowerControl` over a power driver;
+* :class:`LabgridPower`: :class:`~harness.board_link.power.PowerControl` over a power driver;
 * :func:`target_bench` / :func:`environment_bench`: a :class:`~harness.scenarios.benches.SerialBench` on a
   target, so the scenario library (``otaloop run --lg-env``) and a user's pytest tests (labgrid's own
   ``target`` fixture, or otaloop's plugin with ``--otaloop-port labgrid:ROLE``) run on it.
@@ -106,7 +106,7 @@ class LabgridConsolePort:
 
 
 class LabgridPower:
-    """:class:`~harness.power.PowerControl` over a labgrid ``PowerProtocol`` driver."""
+    """:class:`~harness.board_link.power.PowerControl` over a labgrid ``PowerProtocol`` driver."""
 
     def __init__(self, driver: Any) -> None:
         self.driver = driver

@@ -28,8 +28,8 @@ from bootloader_model.errors import BoardError, CallerError
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode
 from harness.cli.help import help_text
-from harness.cli.timed_sweep import add_timed
-from harness.image_server import ImageServer
+from harness.cli.sweep.timed import add_timed
+from harness.image.server import ImageServer
 from harness.sweeps.bootloader import (
     DEVICES,
     SCENES,

@@ -6,7 +6,7 @@ the ``sysota``/``otactl`` command groups. :class:`BoardDriver` turns those into 
 values; anything unexpected raises a :class:`~bootloader_model.errors.BoardError` that shows what the
 board printed.
 
-It does not start boards, serve images or cut power: see :mod:`harness.image_server` and the power
+It does not start boards, serve images or cut power: see :mod:`harness.image.server` and the power
 backends for that.
 """
 
@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from bootloader_model.errors import BoardDead, BoardError, CallerError, ConsoleTimeout
-from harness.console import Console
+from harness.board_link.console import Console
 
 #: Callback events as the demo's ``app_ota.c`` prints them (spec section 1.2 and 9).
 EVENTS = (

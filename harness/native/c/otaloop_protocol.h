@@ -1,0 +1,56 @@
+/* otaloop native shim layer: the wire protocol between a helper process and the host, defined once.
+ *
+ * The helper (otaloop_runner.c, otaloop_sys_fs_remote.c) writes messages of a 16-byte header -- four
+ * little-endian uint32: kind, a, b, payload length -- followed by the payload; the host answers flash
+ * operations with one uint32 0, and file calls with int32 result, uint32 length and the reply bytes.
+ * The host half (harness/native/protocol.py) reads the numbers below from this file, so a code is
+ * written in one place only. Only lines of the form "#define OTALOOP_<NAME> <number>u" are protocol.
+ *
+ * It is otaloop's own code; it contains no Harmony source.
+ */
+#ifndef OTALOOP_PROTOCOL_H
+#define OTALOOP_PROTOCOL_H
+
+/* Message kinds, helper to host. */
+#define OTALOOP_MSG_CONSOLE 1u /* payload: console bytes */
+#define OTALOOP_MSG_ERASE 2u   /* a: device | unit << 8, b: address */
+#define OTALOOP_MSG_PROGRAM 3u /* a: device, b: address, payload: the bytes */
+#define OTALOOP_MSG_FS 4u      /* a: file opcode, b: argument, payload: the request */
+#define OTALOOP_MSG_END 5u     /* a: how the run ended, b: address, payload: uint32 passes + reason */
+
+/* How a run ended (a of OTALOOP_MSG_END). */
+#define OTALOOP_END_JUMP 0u
+#define OTALOOP_END_RESET 1u
+#define OTALOOP_END_STUCK 2u
+
+/* Devices the host serves. */
+#define OTALOOP_INTERNAL 0u
+#define OTALOOP_EXTERNAL 1u
+
+/* Erase units (the smallest: a 4 KiB NVM page or SST26 sector; a 64 KiB SST26 block; the whole chip). */
+#define OTALOOP_ERASE_SMALLEST 0u
+#define OTALOOP_ERASE_BLOCK 1u
+#define OTALOOP_ERASE_CHIP 2u
+
+/* File opcodes of the example build's SYS_FS (a of OTALOOP_MSG_FS). */
+#define OTALOOP_FS_MOUNT 1u
+#define OTALOOP_FS_FORMAT 2u
+#define OTALOOP_FS_MKDIR 3u
+#define OTALOOP_FS_OPEN 4u
+#define OTALOOP_FS_READ 5u
+#define OTALOOP_FS_WRITE 6u
+#define OTALOOP_FS_SEEK 7u
+#define OTALOOP_FS_SIZE 8u
+#define OTALOOP_FS_TELL 9u
+#define OTALOOP_FS_CLOSE 10u
+#define OTALOOP_FS_REMOVE 11u
+
+/* File open modes (the argument of OTALOOP_FS_OPEN): SYS_FS_FILE_OPEN_ATTRIBUTES' order. */
+#define OTALOOP_OPEN_READ 0u
+#define OTALOOP_OPEN_WRITE 1u
+#define OTALOOP_OPEN_APPEND 2u
+#define OTALOOP_OPEN_READ_PLUS 3u
+#define OTALOOP_OPEN_WRITE_PLUS 4u
+#define OTALOOP_OPEN_APPEND_PLUS 5u
+
+#endif

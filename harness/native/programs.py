@@ -1,0 +1,57 @@
+"""What a user types to choose the board's bootloader (``model``, ``native:CACHE_DIR``), made into a program.
+
+The ``--bootloader`` options of ``otaloop board``, ``run``, ``sweep`` and ``fuzz`` and the pytest plugin's
+``--otaloop-bootloader`` all take this text; :func:`bootloader_from_spec` turns it into the
+:class:`~bootloader_model.bootloader.program.BootProgram` that
+:class:`~bootloader_model.board.virtual_board.BoardConfig` takes, so the device side never starts a process
+or reads a cache folder itself.
+
+It does not build anything (:mod:`harness.native.build` does).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bootloader_model.bootloader.program import MODEL, BootProgram, ModelProgram
+from bootloader_model.bootloader.state import DEFAULT_BUILD_STAMP
+from bootloader_model.errors import CallerError
+from bootloader_model.quirks import HARMONY, QuirkProfile
+
+NATIVE_PREFIX = "native:"
+#: Help text of the ``--bootloader`` options.
+BOOTLOADER_HELP = (
+    "bootloader run at every reset: model (the Python model of Harmony v3.9.1, default) or native:CACHE_DIR "
+    "(your bootloader C code, built by otaloop native build)"
+)
+
+
+def bootloader_from_spec(
+    spec: str,
+    profile: QuirkProfile = HARMONY,
+    build_stamp: tuple[str, str] = DEFAULT_BUILD_STAMP,
+    variant: str = "wolfcrypt",
+) -> BootProgram:
+    """The bootloader a ``--bootloader`` text names.
+
+    Args:
+        spec: ``model`` or ``native:CACHE_DIR`` (a folder made by ``otaloop native build``).
+        profile: the quirk profile of the model (a native build has its own behaviour).
+        build_stamp: the model's banner date and time.
+        variant: the model's bootloader variant (``wolfcrypt`` or ``trustflex``).
+
+    Returns:
+        A :class:`~bootloader_model.bootloader.program.ModelProgram` or a
+        :class:`~harness.native.bootloader_program.NativeProgram`.
+
+    Raises:
+        CallerError: an unknown text, or a cache folder without a usable build.
+    """
+    text = spec.strip() if isinstance(spec, str) else ""
+    if text == MODEL:
+        return ModelProgram(profile, build_stamp, variant)
+    if text.startswith(NATIVE_PREFIX) and text[len(NATIVE_PREFIX) :]:
+        from harness.native.bootloader_program import NativeProgram  # only when asked: it checks the cache
+
+        return NativeProgram(Path(text[len(NATIVE_PREFIX) :]))
+    raise CallerError(f"unknown bootloader {spec!r}: use 'model' or 'native:CACHE_DIR' (see otaloop native build)")

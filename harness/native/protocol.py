@@ -1,0 +1,74 @@
+"""The host half of the wire protocol between a native helper process and the board: codes and framing.
+
+The codes are defined once, in the C header ``c/otaloop_protocol.h`` that the helper is compiled with;
+this module reads them from that file when it is imported, so the two halves cannot disagree. It also
+holds the framing both sides use: a 16-byte header of four little-endian ``uint32`` (kind, a, b, payload
+length), the flash operations' one-word answer, and the file calls' answer.
+
+It does not start processes or carry out flash operations (:mod:`harness.native.bootloader_program` does).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from pathlib import Path
+
+HEADER_FILE = Path(__file__).resolve().parent / "c" / "otaloop_protocol.h"
+
+
+def read_codes(path: Path = HEADER_FILE) -> dict[str, int]:
+    """Every ``#define OTALOOP_<NAME> <number>u`` of the protocol header.
+
+    Args:
+        path: the header to read (the one shipped beside this module by default).
+
+    Returns:
+        ``{"MSG_CONSOLE": 1, ...}``: names without the ``OTALOOP_`` prefix.
+
+    Raises:
+        RuntimeError: the header is missing or defines no code (a broken installation, not a user error).
+    """
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise RuntimeError(f"the native protocol header {path} cannot be read: {exc}") from None
+    codes = {
+        m[1]: int(m[2], 0) for m in re.finditer(r"^#define OTALOOP_([A-Z_0-9]+) (0x[0-9A-Fa-f]+|\d+)u\b", text, re.M)
+    }
+    if not codes:
+        raise RuntimeError(f"the native protocol header {path} defines no code")
+    return codes
+
+
+_CODES = read_codes()
+
+
+# Message kinds, helper to host.
+MSG_CONSOLE, MSG_ERASE, MSG_PROGRAM, MSG_FS, MSG_END = (
+    _CODES[f"MSG_{name}"] for name in ("CONSOLE", "ERASE", "PROGRAM", "FS", "END")
+)
+# How a run ended (``a`` of MSG_END).
+END_JUMP, END_RESET, END_STUCK = (_CODES[f"END_{name}"] for name in ("JUMP", "RESET", "STUCK"))
+# File opcodes of the example build's remote SYS_FS (``a`` of MSG_FS).
+FS_MOUNT, FS_FORMAT, FS_MKDIR, FS_OPEN, FS_READ, FS_WRITE, FS_SEEK, FS_SIZE, FS_TELL, FS_CLOSE, FS_REMOVE = (
+    _CODES[f"FS_{name}"]
+    for name in ("MOUNT", "FORMAT", "MKDIR", "OPEN", "READ", "WRITE", "SEEK", "SIZE", "TELL", "CLOSE", "REMOVE")
+)
+INTERNAL, EXTERNAL = _CODES["INTERNAL"], _CODES["EXTERNAL"]
+ERASE_SMALLEST, ERASE_BLOCK, ERASE_CHIP = _CODES["ERASE_SMALLEST"], _CODES["ERASE_BLOCK"], _CODES["ERASE_CHIP"]
+#: SYS_FS open attribute -> the mode of :meth:`bootloader_model.storage.file_api.FileSystem.open`.
+OPEN_MODES = {
+    _CODES["OPEN_READ"]: "r",
+    _CODES["OPEN_WRITE"]: "w",
+    _CODES["OPEN_APPEND"]: "a",
+    _CODES["OPEN_READ_PLUS"]: "r+",
+    _CODES["OPEN_WRITE_PLUS"]: "w+",
+    _CODES["OPEN_APPEND_PLUS"]: "a+",
+}
+
+HEADER = struct.Struct("<IIII")
+#: The answer to a flash operation.
+OK = struct.pack("<I", 0)
+#: The head of the answer to a file call: result, reply length.
+FILE_REPLY = struct.Struct("<iI")
