@@ -191,3 +191,71 @@ def test_the_host_machinery_check_finds_it(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("import subprocess\nimport os\nfd = os.memfd_create('x')\nfrom os import pipe\n")
     assert _host_machinery(sample) == ["subprocess", "os.pipe", "os.memfd_create"]
+
+
+# ------------------------------------------------------------------------------ names spelled in one place
+#: Text that names a shared choice, and the one module that spells it (as a named constant): the default
+#: quirk profile (``bootloader_model.quirks.HARMONY_NAME``) and the model bootloader
+#: (``bootloader_model.bootloader.program.MODEL``).
+SHARED_NAMES = {"harmony-3.9.1": "bootloader_model/quirks.py", "model": "bootloader_model/bootloader/program.py"}
+#: Spellings kept on purpose: the plugin's options repeat MODEL so that loading the plugin does not import
+#: the bootloader model (tests/test_pytest_plugin.py checks they agree); a differential run labels its two
+#: sides "model" and "native", which is a report heading, not a bootloader choice.
+KEPT_SPELLINGS = {("model", "harness/pytest_plugin/options.py"), ("model", "harness/native/compare.py")}
+#: Folders whose modules still spell the names out.
+NOT_YET_CONVERTED = ("harness/fuzzing/",)
+CODE_ROOTS = ("bootloader_model", "harness", "benchmarks", "examples")
+
+
+def _docstring_nodes(tree: ast.AST) -> set[int]:
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
+def _code_files() -> list[Path]:
+    return [path for root in CODE_ROOTS for path in sorted((ROOT / root).rglob("*.py"))]
+
+
+def _spelled(path: Path, texts: set[str]) -> list[str]:
+    """Where a string constant in ``path`` (docstrings aside) is one of ``texts``, as ``text@line``."""
+    tree = ast.parse(path.read_text(), str(path))
+    docs = _docstring_nodes(tree)
+    return [
+        f"{node.value}@{node.lineno}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and node.value in texts and id(node) not in docs
+    ]
+
+
+def test_shared_names_are_spelled_only_where_they_are_defined() -> None:
+    stray = []
+    for path in _code_files():
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith(NOT_YET_CONVERTED):
+            continue
+        for hit in _spelled(path, set(SHARED_NAMES)):
+            text = hit.rsplit("@", 1)[0]
+            if SHARED_NAMES[text] != rel and (text, rel) not in KEPT_SPELLINGS:
+                stray.append(f"{rel}: {hit}")
+    assert not stray, "use bootloader_model.quirks.HARMONY_NAME / bootloader_model.bootloader.program.MODEL"
+    for text, home in SHARED_NAMES.items():  # the homes really define them (guards an empty scan)
+        assert _spelled(ROOT / home, {text}), home
+
+
+def test_the_behaviour_names_have_one_table() -> None:
+    # A dict literal of Behaviour members anywhere but beside Behaviour is a second copy that can drift.
+    home = "bootloader_model/formats/app_descriptor.py"
+    tables = []
+    for path in _code_files():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Dict) and any(
+                isinstance(v, ast.Attribute) and isinstance(v.value, ast.Name) and v.value.id == "Behaviour"
+                for v in node.values
+            ):
+                tables.append(path.relative_to(ROOT).as_posix())
+    assert tables == [home]

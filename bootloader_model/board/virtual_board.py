@@ -640,9 +640,19 @@ def _speed_arg(speed: object) -> None:
         raise CallerError(f"speed must be a number > 0 (virtual seconds per wall second), not {speed!r}")
 
 
-def new_board(factory_app_bin: bytes | None = None, config: BoardConfig | None = None) -> VirtualBoard:
-    """A board, provisioned with ``factory_app_bin`` if given (not powered)."""
+def provisioned_board(factory_app_bin: bytes, config: BoardConfig | None = None) -> VirtualBoard:
+    """A powered-off board made to ``config``, programmed as MPLAB would with ``factory_app_bin``.
+
+    Args:
+        factory_app_bin: the factory application's OTA ``.bin`` (see :meth:`VirtualBoard.provision`).
+        config: the board's knobs (None: the defaults).
+
+    Returns:
+        The board, powered off.
+
+    Raises:
+        CallerError: ``factory_app_bin`` is not bytes, or ``config`` is not a :class:`BoardConfig`.
+    """
     board = VirtualBoard(config)
-    if factory_app_bin is not None:
-        board.provision(factory_app_bin)
+    board.provision(factory_app_bin)
     return board
