@@ -32,14 +32,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import NoReturn
 
 from bootloader_model.board.command_processor import CommandGroup, CommandProcessor
 from bootloader_model.board.moment_cut import MomentCut, MomentHit, compile_pattern
 from bootloader_model.board.state_directory import current_path, save_set
-from bootloader_model.bootloader.program import BootProgram, ModelProgram
+from bootloader_model.bootloader.program import MODEL, BootProgram, ModelProgram
 from bootloader_model.bootloader.provisioning import provision_unified
 from bootloader_model.bootloader.result import BootResult, Outcome
-from bootloader_model.bootloader.step_machine import DEFAULT_BUILD_STAMP
+from bootloader_model.bootloader.state import DEFAULT_BUILD_STAMP, VARIANTS
 from bootloader_model.clock import Alarm, VirtualClock
 from bootloader_model.errors import CallerError, DescriptorError, PowerCut
 from bootloader_model.formats.app_descriptor import AppDescriptor, Behaviour, read_descriptor
@@ -78,16 +79,23 @@ class AppState(str, Enum):
     CRASHING = "crashing"  # crash-at-boot application between its jump and its reset
 
 
-@dataclass
+@dataclass(frozen=True)
 class BoardConfig:
-    """Knobs of one virtual board. Defaults model the WFI32E Curiosity with Harmony v3.9.1."""
+    """Knobs of one virtual board. Defaults model the WFI32E Curiosity with Harmony v3.9.1.
+
+    Every field is checked when the value is made, so a board is never built from a bad one.
+
+    Raises:
+        CallerError: a field holds a value the board cannot take; the message names the field, the value
+            and what is accepted.
+    """
 
     profile: QuirkProfile = HARMONY
     ext_size: str = "4M"  # SST26VF032B; "8M" for SST26VF064B
     build_stamp: tuple[str, str] = DEFAULT_BUILD_STAMP
     bootloader_variant: str = "wolfcrypt"
     network_delay_s: float = 1.5  # virtual seconds from the jump until the IP address is obtained
-    crash_delay_s: float = 0.05  # a crash-at-boot application resets this long after the jump
+    crash_delay_s: float = 0.05  # virtual seconds from the jump until a crash-at-boot application resets
     timed_flash: bool = True  # flash operations take datasheet time on the virtual clock
     network: str = "loopback"  # "loopback": only 127.0.0.0/8 and localhost are reachable; "open": any host
     transcript_window: int = TRANSCRIPT_WINDOW  # console bytes kept in VirtualBoard.transcript (>= 1)
@@ -98,6 +106,54 @@ class BoardConfig:
     #: and bootloader_variant), or any :class:`~bootloader_model.bootloader.program.BootProgram` -- the host
     #: hands in the user's bootloader C code this way (``harness.native.programs.bootloader_from_spec``).
     bootloader: BootProgram | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.profile, QuirkProfile):
+            named = f"; make one from a name with QuirkProfile.named({self.profile!r})"
+            _config_error(
+                "profile",
+                self.profile,
+                "a QuirkProfile such as bootloader_model.quirks.HARMONY or CORRECTED",
+                named if isinstance(self.profile, str) else "",
+            )
+        if not isinstance(self.ext_size, str) or self.ext_size not in SIZES:
+            _config_error("ext_size", self.ext_size, f"an external flash size: {' or '.join(map(repr, SIZES))}")
+        stamp = self.build_stamp
+        if not (isinstance(stamp, (tuple, list)) and len(stamp) == 2 and all(isinstance(p, str) for p in stamp)):
+            _config_error("build_stamp", stamp, "a pair of strings (date, time), e.g. ('Nov 26 2026', '16:13:00')")
+        object.__setattr__(self, "build_stamp", tuple(stamp))
+        if self.bootloader_variant not in VARIANTS:
+            _config_error("bootloader_variant", self.bootloader_variant, f"{' or '.join(map(repr, VARIANTS))}")
+        for name in ("network_delay_s", "crash_delay_s"):
+            _seconds_field(name, getattr(self, name), "virtual")
+        _seconds_field("network_patience_s", self.network_patience_s, "wall")
+        if not isinstance(self.timed_flash, bool):
+            _config_error("timed_flash", self.timed_flash, "True or False")
+        if self.network not in ("loopback", "open"):
+            _config_error("network", self.network, "a network policy: 'loopback' or 'open'")
+        window = self.transcript_window
+        if not isinstance(window, int) or isinstance(window, bool) or window < 1:
+            _config_error("transcript_window", window, "a positive whole number of bytes")
+        program = self.bootloader
+        if program is not None and not (
+            isinstance(getattr(program, "label", None), str) and callable(getattr(program, "boot", None))
+        ):
+            _config_error(
+                "bootloader",
+                program,
+                "None (the Python model) or a BootProgram (an object with a str label and a callable boot)",
+                f"; harness.native.programs.bootloader_from_spec turns text ({MODEL!r} or 'native:CACHE_DIR') "
+                "into a program",
+            )
+
+
+def _config_error(name: str, value: object, accepted: str, hint: str = "") -> NoReturn:
+    raise CallerError(f"BoardConfig.{name} must be {accepted}, not {value!r}{hint}")
+
+
+def _seconds_field(name: str, value: object, kind: str) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+        _config_error(name, value, f"a finite number of {kind} seconds >= 0")
 
 
 @dataclass
@@ -126,17 +182,7 @@ class VirtualBoard:
             raise CallerError(f"VirtualBoard takes a BoardConfig (or nothing for the defaults), not {config!r}")
         if clock is not None and not isinstance(clock, VirtualClock):
             raise CallerError(f"clock must be a VirtualClock, not {clock!r}")
-        self.config = cfg = config or BoardConfig()
-        if not isinstance(cfg.profile, QuirkProfile):
-            raise CallerError(
-                f"BoardConfig.profile must be a QuirkProfile (QuirkProfile.named({cfg.profile!r})), not {cfg.profile!r}"
-            )
-        if cfg.network not in ("loopback", "open"):
-            raise CallerError(f"unknown network policy {cfg.network!r}; choose loopback or open")
-        if not (isinstance(cfg.transcript_window, int) and cfg.transcript_window >= 1):
-            raise CallerError(f"transcript_window must be a positive number of bytes, got {cfg.transcript_window!r}")
-        if cfg.ext_size not in SIZES:
-            raise CallerError(f"unknown external flash size {cfg.ext_size!r}; choose {' or '.join(SIZES)}")
+        self.config = cfg = config or BoardConfig()  # checked when it was made
         self.clock = clock or VirtualClock()
         self.bootloader: BootProgram = cfg.bootloader or ModelProgram(
             cfg.profile, cfg.build_stamp, cfg.bootloader_variant
