@@ -52,6 +52,9 @@ def _bootloader(*args: object) -> Callable[[], object]:
         (lambda: VirtualBoard().provision("factory.bin"), "bytes"),  # type: ignore[arg-type]
         (lambda: VirtualBoard().provision(None), "bytes"),  # type: ignore[arg-type]
         (lambda: VirtualBoard().set_network("up"), "True or False"),  # type: ignore[arg-type]
+        (lambda: VirtualBoard().arm_moment_cut("APP", "0.3"), "delay_s must be a number"),  # type: ignore[arg-type]
+        (lambda: VirtualBoard().arm_moment_cut("APP", float("nan")), "delay_s must be finite"),
+        (lambda: VirtualBoard().arm_moment_cut("", 0.3), "pattern to cut after is empty"),
     ],
 )
 def test_misuse_is_a_caller_error(call: Callable[[], object], match: str) -> None:

@@ -175,9 +175,23 @@ class _App:
 
 
 class VirtualBoard:
-    """One virtual PIC32MZ W1 board running Harmony's OTA bootloader and an OTA application."""
+    """One virtual PIC32MZ W1 board running Harmony's OTA bootloader and an OTA application.
+
+    Times are virtual seconds (board time, :attr:`clock`) unless a name says wall seconds; sizes and
+    offsets are bytes.
+    """
 
     def __init__(self, config: BoardConfig | None = None, *, clock: VirtualClock | None = None) -> None:
+        """Make a board, powered off, with erased flash.
+
+        Args:
+            config: the board's knobs (None: the defaults, a WFI32E Curiosity with Harmony v3.9.1).
+            clock: the virtual clock to run on (None: a new one at time 0); share one between boards or with
+                other models that must keep the same time.
+
+        Raises:
+            CallerError: ``config`` is not a :class:`BoardConfig` or ``clock`` not a :class:`VirtualClock`.
+        """
         if config is not None and not isinstance(config, BoardConfig):
             raise CallerError(f"VirtualBoard takes a BoardConfig (or nothing for the defaults), not {config!r}")
         if clock is not None and not isinstance(clock, VirtualClock):
@@ -240,14 +254,25 @@ class VirtualBoard:
             self._moment_alarm = self.clock.call_at(cut.at, self._moment_reached)
 
     def moment(self) -> float:
-        """Board time now, including flash busy time not yet charged to the clock (inside a bootloader run)."""
+        """Board time now, including flash busy time not yet charged to the clock (inside a bootloader run).
+
+        Returns:
+            Virtual seconds since the clock's start; at least :meth:`clock.now() <VirtualClock.now>`.
+        """
         pending = self.external.busy_s - self._ext_busy
         if self._in_boot:
             pending += self.internal.busy_s - self._int_busy
         return self.clock.now() + max(0.0, pending)
 
     def take_output(self) -> bytes:
-        """What the board printed since the last call (the bytes a UART would have sent)."""
+        """What the board printed since the last call (the bytes a UART would have sent).
+
+        Output nobody takes is kept up to ``config.transcript_window`` bytes; older bytes are lost, as on a
+        UART with nothing attached (:attr:`transcript` keeps its own copy).
+
+        Returns:
+            The bytes printed since the previous call, oldest first (empty when there are none).
+        """
         out = bytes(self._out)
         self._out.clear()
         return out
@@ -259,6 +284,12 @@ class VirtualBoard:
         console task reads them at the board's next step; what arrives while the ring is full is lost
         (counted in :attr:`uart_overruns`), as on the board. The model's console task empties the ring at
         every step, where the firmware's takes one character per 10 ms pass.
+
+        Args:
+            data: the bytes typed (``bytes``, ``bytearray`` or ``memoryview``), e.g. ``b"otactl status\r"``.
+
+        Raises:
+            CallerError: ``data`` is not bytes-like (text must be encoded first).
         """
         data = _bytes_arg(data, "uart_rx")
         if self.state is not AppState.RUNNING:
@@ -270,7 +301,12 @@ class VirtualBoard:
     def printed_at(self, offset: int) -> float | None:
         """Virtual time at which byte ``offset`` (counted from the board's first print) was printed.
 
-        None past the end, and for bytes older than the transcript window.
+        Args:
+            offset: a byte offset over everything the board ever printed (:attr:`printed` counts them).
+
+        Returns:
+            Virtual seconds on the board's clock, or None past the end and for bytes older than the
+            transcript window.
         """
         if not self.printed - len(self.transcript) <= offset < self.printed:
             return None
@@ -283,11 +319,19 @@ class VirtualBoard:
         return self.history_dropped + len(self.history)
 
     def events_since(self, count: int) -> list[BoardEvent]:
-        """The events noted after the first ``count`` (as far as ``history`` still holds them)."""
+        """The events noted after the first ``count`` (as far as ``history`` still holds them).
+
+        Args:
+            count: how many events had been noted before, as :attr:`event_count` said then.
+
+        Returns:
+            The later events, oldest first; events already trimmed from ``history`` are left out.
+        """
         return self.history[max(0, count - self.history_dropped) :]
 
     @property
     def text(self) -> str:
+        """The transcript (the last ``config.transcript_window`` bytes printed) as text, bad UTF-8 replaced."""
         return self.transcript.decode("utf-8", "replace")
 
     # -------------------------------------------------------------------------------------- lifecycle
@@ -295,7 +339,18 @@ class VirtualBoard:
         """Program the unified hex (bootloader + factory application) as MPLAB would, board off.
 
         Given hex2bin's factory-reset variant (``otaloop image --factory``) it programs the application that
-        variant holds, as the unified hex would; it returns True when it did so.
+        variant holds, as the unified hex would.
+
+        Args:
+            factory_app_bin: the factory application's OTA ``.bin`` (boot control placeholder page first, at
+                most the application window), or its factory-reset variant; any bytes-like object.
+
+        Returns:
+            True when ``factory_app_bin`` was a factory-reset variant, False for a plain application.
+
+        Raises:
+            CallerError: the board is powered, ``factory_app_bin`` is not bytes-like, or it is smaller than
+                the 4 KiB boot control page or larger than the application window.
         """
         if self.state is not AppState.OFF:
             raise CallerError("provision a board while it is powered off")
@@ -307,31 +362,43 @@ class VirtualBoard:
 
     @property
     def service(self) -> OtaService | None:
+        """The running application's OTA service (None while no healthy application runs)."""
         return self._app.service if self._app else None
 
     @property
     def powered(self) -> bool:
+        """Whether the board has power (any state but :attr:`AppState.OFF`)."""
         return self.state is not AppState.OFF
 
     def power_on(self) -> None:
-        """Apply power: run the bootloader and start whatever it jumps to."""
+        """Apply power: run the bootloader and start whatever it jumps to; nothing if already powered.
+
+        The bootloader runs at once, taking its flash time on the virtual clock. A power cut armed with
+        :meth:`arm_cut` or :meth:`arm_moment_cut` that fires during the boot leaves the board off (see
+        :attr:`last_cut`); it is not raised.
+        """
         if self.powered:
             return
         self._note("power-on")
         self._guard(self._boot)
 
     def power_off(self) -> None:
-        """Remove power: RAM is lost, flash keeps what it holds."""
+        """Remove power: RAM is lost (the service, the console line, open sockets), flash keeps what it holds."""
         if self.powered:
             self._note("power-off")
         self._halt()
 
     def power_cycle(self) -> None:
+        """:meth:`power_off`, then :meth:`power_on` at the same board moment."""
         self.power_off()
         self.power_on()
 
     def reset(self) -> None:
-        """A reset (MCLR, or the software reset the firmware requests): RAM lost, bootloader runs again."""
+        """A reset (MCLR, or the software reset the firmware requests): RAM lost, bootloader runs again.
+
+        Nothing happens while the board is off. A power cut during the boot leaves the board off, as in
+        :meth:`power_on`.
+        """
         if not self.powered:
             return
         self._note("reset")
@@ -342,8 +409,22 @@ class VirtualBoard:
         """Cut power ``delay_s`` board seconds after the console next shows ``pattern`` (see :mod:`moment_cut`).
 
         The cut tears the flash operation under way at that moment (seeded by ``seed``), or falls between
-        operations; :attr:`moment_hit` says which. Arming again replaces an earlier moment cut.
+        operations; :attr:`moment_hit` says which. Arming again replaces an earlier moment cut. Only output
+        printed after this call counts.
+
+        Args:
+            pattern: literal text or bytes, or a compiled bytes regular expression, to find in the console
+                output.
+            delay_s: virtual seconds from the console write that completed ``pattern`` until the cut.
+            seed: chooses the damage of a torn flash operation (the same seed tears it the same way).
+
+        Returns:
+            The armed cut; its ``at`` is the cut's board moment once the pattern has been printed.
+
+        Raises:
+            CallerError: ``pattern`` is empty, or ``delay_s`` is not a finite number of seconds >= 0.
         """
+        _duration_arg(delay_s, "delay_s")
         self.disarm_moment_cut()
         self._last_moment_hit = None
         cut = MomentCut(compile_pattern(pattern), delay_s, search_from=self.printed, seed=seed)
@@ -353,6 +434,7 @@ class VirtualBoard:
         return cut
 
     def disarm_moment_cut(self) -> None:
+        """Forget the moment cut armed with :meth:`arm_moment_cut`, if any, before it fires."""
         cut = self._moment_cut
         if cut is None:
             return
@@ -366,6 +448,7 @@ class VirtualBoard:
 
     @property
     def moment_cut_armed(self) -> bool:
+        """Whether a moment cut is armed and has not fired yet."""
         return self._moment_cut is not None
 
     @property
@@ -409,14 +492,36 @@ class VirtualBoard:
                 self.disarm_moment_cut()
 
     def arm_cut(self, device: str, plan: FaultPlan) -> None:
-        """Cut power at a planned operation of ``"internal"`` or ``"external"`` flash."""
+        """Cut power at a planned operation of ``"internal"`` or ``"external"`` flash.
+
+        The board goes off at that operation (during a boot or while the application runs) and the flash
+        holds what the plan's mode leaves; :attr:`last_cut` says which cut fired.
+
+        Args:
+            device: ``"internal"`` (program flash) or ``"external"`` (the SST26).
+            plan: the operation to cut at, counted from this call on that flash, and how (before, after,
+                torn); arming again replaces the flash's earlier plan.
+
+        Raises:
+            CallerError: ``device`` is neither ``"internal"`` nor ``"external"``.
+        """
         flash = {"internal": self.internal, "external": self.external}.get(device)
         if flash is None:
             raise CallerError(f"unknown flash {device!r}; choose internal or external")
         flash.arm(plan)
 
     def set_network(self, up: bool) -> None:
-        """Bring the board's network up or down (Harmony's service never notices a loss, spec 1.4)."""
+        """Bring the board's network up or down (Harmony's service never notices a loss, spec 1.4).
+
+        The network decides only whether the application obtains its IP address (``network_delay_s``
+        after the jump): a service that already has it goes on as before.
+
+        Args:
+            up: True: up; False: an application that has not obtained its IP address waits for it.
+
+        Raises:
+            CallerError: ``up`` is not a bool.
+        """
         if not isinstance(up, bool):
             raise CallerError(f"set_network takes True or False, not {up!r}")
         self.network_enabled = up
@@ -426,7 +531,13 @@ class VirtualBoard:
         """Write both flash arrays as raw images and a small metadata file, as one set.
 
         A process killed at any moment leaves the previous set or this one, never a mix
-        (:mod:`bootloader_model.board.state_directory`).
+        (:mod:`bootloader_model.board.state_directory`). RAM (the running application) is not saved.
+
+        Args:
+            state_dir: the state directory; made (with its parents) if missing.
+
+        Raises:
+            CallerError: ``state_dir`` exists and is not a directory, or cannot be made.
         """
         d = Path(state_dir)
         if d.exists() and not d.is_dir():
@@ -444,7 +555,15 @@ class VirtualBoard:
         save_set(d, files)
 
     def load(self, state_dir: str | os.PathLike[str]) -> None:
-        """Load flash images saved by :meth:`save` (board off): the newest complete set."""
+        """Load flash images saved by :meth:`save` (board off): the newest complete set.
+
+        Args:
+            state_dir: a state directory written by :meth:`save`.
+
+        Raises:
+            CallerError: the board is powered, or an image is missing, unreadable or of the wrong size
+                (``ext_size`` differs from the saved board's).
+        """
         if self.powered:
             raise CallerError("load state while the board is powered off")
         self.internal.load(current_path(state_dir, INTERNAL_FILE))
@@ -452,11 +571,34 @@ class VirtualBoard:
 
     @staticmethod
     def has_state(state_dir: str | os.PathLike[str]) -> bool:
+        """Whether ``state_dir`` holds a saved board.
+
+        Args:
+            state_dir: the directory to look in.
+
+        Returns:
+            True when both flash images are there (a complete set, as :meth:`load` reads it).
+        """
         return current_path(state_dir, INTERNAL_FILE).is_file() and current_path(state_dir, EXTERNAL_FILE).is_file()
 
     # -------------------------------------------------------------------------------------------- time
     def run_until(self, predicate: Callable[[], bool], max_virtual_s: float, *, speed: float = 1e6) -> bool:
-        """Run the board until ``predicate()`` holds or ``max_virtual_s`` pass; fast-forwards idle time."""
+        """Run the board until ``predicate()`` holds or ``max_virtual_s`` pass; fast-forwards idle time.
+
+        Args:
+            predicate: called without arguments between steps (and by the OTA service's tick loop); True
+                stops the run.
+            max_virtual_s: the most virtual seconds to run.
+            speed: virtual seconds per wall second while the application waits on a silent network socket
+                (after a short 1:1 grace, so a live server is never timed out early).
+
+        Returns:
+            True if ``predicate()`` held (at once, or within ``max_virtual_s``), False if the time ran out.
+
+        Raises:
+            CallerError: ``predicate`` is not callable, ``max_virtual_s`` is not a finite number >= 0, or
+                ``speed`` is not > 0.
+        """
         if not callable(predicate):
             raise CallerError(f"run_until needs a callable predicate, not {predicate!r}")
         _duration_arg(max_virtual_s, "max_virtual_s")
@@ -470,7 +612,16 @@ class VirtualBoard:
         return True
 
     def run_for(self, virtual_s: float, *, speed: float = 1e6) -> None:
-        """Run ``virtual_s`` seconds of board time (or less if nothing but idling remains)."""
+        """Run ``virtual_s`` seconds of board time; idle time is fast-forwarded.
+
+        Args:
+            virtual_s: virtual seconds to run.
+            speed: virtual seconds per wall second while the application waits on a silent network socket
+                (after a short 1:1 grace).
+
+        Raises:
+            CallerError: ``virtual_s`` is not a finite number >= 0, or ``speed`` is not > 0.
+        """
         _duration_arg(virtual_s, "virtual_s")
         _speed_arg(speed)
         end = self.clock.now() + virtual_s
@@ -490,6 +641,17 @@ class VirtualBoard:
         ``wall_limit_s`` bounds the wall time spent waiting on the network (a slow server): the step then
         returns with less virtual time passed, and the OTA service's wait goes on at the next step, as the
         service task on the board waits while the console task runs.
+
+        Args:
+            budget_s: the most virtual seconds to advance.
+            speed: virtual seconds per wall second while the application waits on a silent network socket
+                (after a short 1:1 grace).
+            predicate: called without arguments while the application runs; True ends the step early.
+            wall_limit_s: the most wall seconds to spend waiting on the network (None: no limit).
+
+        Raises:
+            CallerError: ``budget_s`` or ``wall_limit_s`` is not a finite number >= 0, ``speed`` is not > 0,
+                or ``predicate`` is neither callable nor None.
         """
         _duration_arg(budget_s, "budget_s")
         _speed_arg(speed)
