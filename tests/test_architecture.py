@@ -8,6 +8,8 @@ The import graph is read with :mod:`ast` from the source, so an import inside a 
 from __future__ import annotations
 
 import ast
+import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -259,3 +261,107 @@ def test_the_behaviour_names_have_one_table() -> None:
             ):
                 tables.append(path.relative_to(ROOT).as_posix())
     assert tables == [home]
+
+
+# ------------------------------------------------------------------------ the public actions are documented
+def _documented_classes() -> list[type]:
+    from bootloader_model.board.virtual_board import VirtualBoard
+    from harness.board_link.driver import BoardDriver
+    from harness.image.server import ImageServer
+    from harness.scenarios.virtual_hooks import VirtualHooks
+
+    return [VirtualBoard, ImageServer, BoardDriver, VirtualHooks]
+
+
+def _section(doc: str, title: str) -> str | None:
+    """The lines of a Google-style ``title:`` section (up to the next section or the end), or None."""
+    lines = doc.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == f"{title}:":
+            indent = len(line) - len(line.lstrip())
+            body = []
+            for following in lines[i + 1 :]:
+                if following.strip() and len(following) - len(following.lstrip()) <= indent:
+                    break
+                body.append(following)
+            return "\n".join(body)
+    return None
+
+
+def _doc_gaps(cls: type) -> list[str]:
+    """Public methods of ``cls`` whose docstring lacks ``Args:`` (naming every parameter) or ``Returns:``."""
+    gaps = []
+    for name, attr in vars(cls).items():
+        if name.startswith("_") and name != "__init__":
+            continue
+        fn = attr.__func__ if isinstance(attr, (staticmethod, classmethod)) else attr
+        if not inspect.isfunction(fn):
+            continue  # properties and data: documented as attributes
+        signature = inspect.signature(fn)
+        params = list(signature.parameters)[0 if isinstance(attr, staticmethod) else 1 :]
+        doc = inspect.cleandoc(fn.__doc__ or "")
+        if name == "__init__" and _section(doc, "Args") is None:
+            doc = inspect.cleandoc(cls.__doc__ or "")  # the constructor's arguments may be on the class
+        where = f"{cls.__name__}.{name}"
+        if params:
+            args = _section(doc, "Args")
+            if args is None:
+                gaps.append(f"{where}: no Args section")
+            else:
+                gaps += [
+                    f"{where}: Args misses {p}" for p in params if not re.search(rf"^\s*{p}( \(.*\))?:", args, re.M)
+                ]
+        returns = signature.return_annotation
+        if (
+            name != "__init__"
+            and returns not in ("None", None, inspect.Signature.empty)
+            and _section(doc, "Returns") is None
+        ):
+            gaps.append(f"{where}: returns {returns} but has no Returns section")
+    return gaps
+
+
+@pytest.mark.parametrize("cls", _documented_classes(), ids=lambda cls: cls.__name__)
+def test_public_actions_say_their_arguments_and_results(cls: type) -> None:
+    assert _doc_gaps(cls) == []
+
+
+def test_the_docstring_check_finds_gaps() -> None:
+    class Sample:
+        def __init__(self, size: int) -> None:
+            """Make one."""
+
+        def run(self, seconds: float, *, speed: float = 1.0) -> bool:
+            """Run.
+
+            Args:
+                seconds: virtual seconds.
+            """
+            return True
+
+        def fine(self, n: int) -> int:
+            """Fine.
+
+            Args:
+                n (int): a number.
+
+            Returns:
+                ``n``.
+            """
+            return n
+
+        @staticmethod
+        def make(name: str) -> str:
+            """Make."""
+            return name
+
+        def _private(self, x: int) -> int:
+            return x
+
+    assert _doc_gaps(Sample) == [
+        "Sample.__init__: no Args section",
+        "Sample.run: Args misses speed",
+        "Sample.run: returns bool but has no Returns section",
+        "Sample.make: no Args section",
+        "Sample.make: returns str but has no Returns section",
+    ]
