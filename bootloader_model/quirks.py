@@ -269,7 +269,11 @@ QUIRKS: tuple[Quirk, ...] = (
     ),
 )
 
-PROFILE_NAMES = ("harmony-3.9.1", "corrected")
+#: The name of the profile that reproduces every quirk, as Harmony v3.9.1 has them: the default everywhere.
+HARMONY_NAME = "harmony-3.9.1"
+#: The name of the profile that fixes every quirk.
+CORRECTED_NAME = "corrected"
+PROFILE_NAMES = (HARMONY_NAME, CORRECTED_NAME)
 
 
 @dataclass(frozen=True)
@@ -291,7 +295,7 @@ class QuirkProfile:
         base, *edits = [part.strip() for part in spec.split(",")]
         if base not in PROFILE_NAMES:
             raise CallerError(f"unknown quirk profile {base!r}; choose {' or '.join(PROFILE_NAMES)}")
-        enabled = set(_BY_NAME) if base == "harmony-3.9.1" else set()
+        enabled = set(_BY_NAME) if base == HARMONY_NAME else set()
         for edit in edits:
             sign, name = edit[:1], edit[1:]
             if sign not in ("+", "-") or name not in _BY_NAME:
@@ -305,8 +309,8 @@ class QuirkProfile:
 
 _BY_NAME = {q.name: q for q in QUIRKS}
 
-HARMONY = QuirkProfile.named("harmony-3.9.1")
-CORRECTED = QuirkProfile.named("corrected")
+HARMONY = QuirkProfile.named(HARMONY_NAME)
+CORRECTED = QuirkProfile.named(CORRECTED_NAME)
 
 
 def quirk(name: str) -> Quirk:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
-from bootloader_model.bootloader import Bootloader
+from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
+from bootloader_model.bootloader import Bootloader, BootResult
+from bootloader_model.bootloader.program import ModelProgram
 from bootloader_model.errors import CallerError
 from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
@@ -49,6 +52,9 @@ def _bootloader(*args: object) -> Callable[[], object]:
         (lambda: VirtualBoard().provision("factory.bin"), "bytes"),  # type: ignore[arg-type]
         (lambda: VirtualBoard().provision(None), "bytes"),  # type: ignore[arg-type]
         (lambda: VirtualBoard().set_network("up"), "True or False"),  # type: ignore[arg-type]
+        (lambda: VirtualBoard().arm_moment_cut("APP", "0.3"), "delay_s must be a number"),  # type: ignore[arg-type]
+        (lambda: VirtualBoard().arm_moment_cut("APP", float("nan")), "delay_s must be finite"),
+        (lambda: VirtualBoard().arm_moment_cut("", 0.3), "pattern to cut after is empty"),
     ],
 )
 def test_misuse_is_a_caller_error(call: Callable[[], object], match: str) -> None:
@@ -79,3 +85,107 @@ def test_save_onto_a_file_is_a_caller_error(tmp_path: Path) -> None:
 def test_load_of_a_missing_state_is_a_caller_error(tmp_path: Path) -> None:
     with pytest.raises(CallerError, match="cannot read flash image"):
         VirtualBoard().load(tmp_path / "nowhere")
+
+
+# ------------------------------------------------------------------------- BoardConfig, checked on the value
+class _Program:
+    """The smallest object a board takes as its bootloader: a label and a boot."""
+
+    label = "stub"
+
+    def boot(self, internal: NorFlash, external: NorFlash, console: Callable[[bytes], None]) -> BootResult:
+        return ModelProgram().boot(internal, external, console)
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "accepted"),
+    [
+        ("profile", "corrected", r"a QuirkProfile .*QuirkProfile\.named\('corrected'\)"),
+        ("profile", None, "a QuirkProfile"),
+        ("ext_size", "2M", "'4M' or '8M'"),
+        ("ext_size", 4, "'4M' or '8M'"),
+        ("network", "internet", "'loopback' or 'open'"),
+        ("network", None, "'loopback' or 'open'"),
+        ("transcript_window", 0, "a positive whole number of bytes"),
+        ("transcript_window", -5, "a positive whole number of bytes"),
+        ("transcript_window", 1.5, "a positive whole number of bytes"),
+        ("transcript_window", True, "a positive whole number of bytes"),
+        ("network_delay_s", -0.1, "a finite number of virtual seconds >= 0"),
+        ("network_delay_s", NAN, "a finite number of virtual seconds >= 0"),
+        ("network_delay_s", "1.5", "a finite number of virtual seconds >= 0"),
+        ("crash_delay_s", INF, "a finite number of virtual seconds >= 0"),
+        ("crash_delay_s", -1, "a finite number of virtual seconds >= 0"),
+        ("network_patience_s", -INF, "a finite number of wall seconds >= 0"),
+        ("network_patience_s", False, "a finite number of wall seconds >= 0"),
+        ("timed_flash", 1, "True or False"),
+        ("timed_flash", "yes", "True or False"),
+        ("build_stamp", "Nov 26 2026 16:13:00", r"a pair of strings \(date, time\)"),
+        ("build_stamp", ("Nov 26 2026",), r"a pair of strings \(date, time\)"),
+        ("build_stamp", ("Nov 26 2026", 1613), r"a pair of strings \(date, time\)"),
+        ("bootloader_variant", "wolfssl", "'wolfcrypt' or 'trustflex'"),
+        ("bootloader_variant", None, "'wolfcrypt' or 'trustflex'"),
+        ("bootloader", 5, r"None \(the Python model\) or a BootProgram"),
+        ("bootloader", "model", r"None \(the Python model\) or a BootProgram"),
+        ("bootloader", "native:/tmp/cache", r"None \(the Python model\) or a BootProgram"),
+        ("bootloader", object(), r"None \(the Python model\) or a BootProgram"),
+    ],
+)
+def test_a_bad_config_field_is_a_caller_error_naming_field_value_and_choices(
+    field: str, value: object, accepted: str
+) -> None:
+    with pytest.raises(CallerError) as raised:
+        BoardConfig(**{field: value})  # type: ignore[arg-type]
+    message = str(raised.value)
+    assert message.startswith(f"BoardConfig.{field} must be ")
+    assert re.search(accepted, message), message
+    assert f"not {value!r}" in message
+
+
+@pytest.mark.parametrize("value", [5, "model", "native:CACHE"])
+def test_a_bootloader_that_is_not_a_program_points_to_bootloader_from_spec(value: object) -> None:
+    with pytest.raises(CallerError, match=r"harness\.native\.programs\.bootloader_from_spec turns text"):
+        BoardConfig(bootloader=value)  # type: ignore[arg-type]
+
+
+def test_a_program_without_a_callable_boot_is_refused() -> None:
+    class NoBoot:
+        label = "stub"
+        boot = "not callable"
+
+    with pytest.raises(CallerError, match=r"BoardConfig\.bootloader must be"):
+        BoardConfig(bootloader=NoBoot())  # type: ignore[arg-type]
+
+
+def test_every_accepted_edge_value_makes_a_board() -> None:
+    program = _Program()
+    cfg = BoardConfig(
+        profile=CORRECTED,
+        ext_size="8M",
+        build_stamp=["Jan  1 2030", "00:00:00"],  # type: ignore[arg-type]
+        bootloader_variant="trustflex",
+        network_delay_s=0,
+        crash_delay_s=0.0,
+        timed_flash=False,
+        network="open",
+        transcript_window=1,
+        network_patience_s=0.25,
+        bootloader=program,
+    )
+    assert cfg.build_stamp == ("Jan  1 2030", "00:00:00")  # held as a tuple
+    board = VirtualBoard(cfg)
+    assert board.bootloader is program and board.external.geometry.size == 8 << 20
+    board.provision(APP)
+    board.power_on()
+    assert board.state is AppState.RUNNING
+
+
+def test_a_config_cannot_be_changed_after_it_was_checked() -> None:
+    cfg = BoardConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.network = "internet"  # type: ignore[misc]
+    assert dataclasses.replace(cfg, network="open").network == "open"
+    with pytest.raises(CallerError, match=r"BoardConfig\.network"):
+        dataclasses.replace(cfg, network="internet")

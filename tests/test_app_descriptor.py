@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from bootloader_model.errors import CallerError, DescriptorError
 from bootloader_model.formats.app_descriptor import (
+    BEHAVIOURS,
     BODY_OFFSET,
     DESCRIPTOR_OFFSET,
     MAGIC,
@@ -239,3 +240,23 @@ def test_reserved_byte_must_be_zero() -> None:
     rec[160:164] = struct.pack("<I", crc32(bytes(rec[:160])))
     with pytest.raises(DescriptorError, match="reserved"):
         decode_record(rec)
+
+
+def test_every_behaviour_has_one_name_and_named_finds_it() -> None:
+    assert list(BEHAVIOURS.values()) == list(Behaviour)
+    assert [Behaviour.named(name) for name in ("healthy", "crash", "hang")] == [
+        Behaviour.HEALTHY,
+        Behaviour.CRASH_AT_BOOT,
+        Behaviour.HANG_AT_BOOT,
+    ]
+
+
+@pytest.mark.parametrize("name", ["crashed", "HEALTHY", "", 1, None])
+def test_an_unknown_behaviour_name_is_a_caller_error_listing_the_names(name: object) -> None:
+    with pytest.raises(CallerError, match=r"unknown app behaviour .*; choose healthy, crash, hang"):
+        Behaviour.named(name)  # type: ignore[arg-type]
+
+
+def test_the_behaviour_names_cannot_be_changed_by_a_caller() -> None:
+    with pytest.raises(TypeError):
+        BEHAVIOURS["crash"] = Behaviour.HEALTHY  # type: ignore[index]

@@ -8,6 +8,8 @@ The import graph is read with :mod:`ast` from the source, so an import inside a 
 from __future__ import annotations
 
 import ast
+import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -191,3 +193,175 @@ def test_the_host_machinery_check_finds_it(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("import subprocess\nimport os\nfd = os.memfd_create('x')\nfrom os import pipe\n")
     assert _host_machinery(sample) == ["subprocess", "os.pipe", "os.memfd_create"]
+
+
+# ------------------------------------------------------------------------------ names spelled in one place
+#: Text that names a shared choice, and the one module that spells it (as a named constant): the default
+#: quirk profile (``bootloader_model.quirks.HARMONY_NAME``) and the model bootloader
+#: (``bootloader_model.bootloader.program.MODEL``).
+SHARED_NAMES = {"harmony-3.9.1": "bootloader_model/quirks.py", "model": "bootloader_model/bootloader/program.py"}
+#: Spellings kept on purpose: the plugin's options repeat MODEL so that loading the plugin does not import
+#: the bootloader model (tests/test_pytest_plugin.py checks they agree); a differential run labels its two
+#: sides "model" and "native", which is a report heading, not a bootloader choice.
+KEPT_SPELLINGS = {("model", "harness/pytest_plugin/options.py"), ("model", "harness/native/compare.py")}
+#: Folders whose modules still spell the names out.
+NOT_YET_CONVERTED = ("harness/fuzzing/",)
+CODE_ROOTS = ("bootloader_model", "harness", "benchmarks", "examples")
+
+
+def _docstring_nodes(tree: ast.AST) -> set[int]:
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
+def _code_files() -> list[Path]:
+    return [path for root in CODE_ROOTS for path in sorted((ROOT / root).rglob("*.py"))]
+
+
+def _spelled(path: Path, texts: set[str]) -> list[str]:
+    """Where a string constant in ``path`` (docstrings aside) is one of ``texts``, as ``text@line``."""
+    tree = ast.parse(path.read_text(), str(path))
+    docs = _docstring_nodes(tree)
+    return [
+        f"{node.value}@{node.lineno}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and node.value in texts and id(node) not in docs
+    ]
+
+
+def test_shared_names_are_spelled_only_where_they_are_defined() -> None:
+    stray = []
+    for path in _code_files():
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith(NOT_YET_CONVERTED):
+            continue
+        for hit in _spelled(path, set(SHARED_NAMES)):
+            text = hit.rsplit("@", 1)[0]
+            if SHARED_NAMES[text] != rel and (text, rel) not in KEPT_SPELLINGS:
+                stray.append(f"{rel}: {hit}")
+    assert not stray, "use bootloader_model.quirks.HARMONY_NAME / bootloader_model.bootloader.program.MODEL"
+    for text, home in SHARED_NAMES.items():  # the homes really define them (guards an empty scan)
+        assert _spelled(ROOT / home, {text}), home
+
+
+def test_the_behaviour_names_have_one_table() -> None:
+    # A dict literal of Behaviour members anywhere but beside Behaviour is a second copy that can drift.
+    home = "bootloader_model/formats/app_descriptor.py"
+    tables = []
+    for path in _code_files():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Dict) and any(
+                isinstance(v, ast.Attribute) and isinstance(v.value, ast.Name) and v.value.id == "Behaviour"
+                for v in node.values
+            ):
+                tables.append(path.relative_to(ROOT).as_posix())
+    assert tables == [home]
+
+
+# ------------------------------------------------------------------------ the public actions are documented
+def _documented_classes() -> list[type]:
+    from bootloader_model.board.virtual_board import VirtualBoard
+    from harness.board_link.driver import BoardDriver
+    from harness.image.server import ImageServer
+    from harness.scenarios.virtual_hooks import VirtualHooks
+
+    return [VirtualBoard, ImageServer, BoardDriver, VirtualHooks]
+
+
+def _section(doc: str, title: str) -> str | None:
+    """The lines of a Google-style ``title:`` section (up to the next section or the end), or None."""
+    lines = doc.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == f"{title}:":
+            indent = len(line) - len(line.lstrip())
+            body = []
+            for following in lines[i + 1 :]:
+                if following.strip() and len(following) - len(following.lstrip()) <= indent:
+                    break
+                body.append(following)
+            return "\n".join(body)
+    return None
+
+
+def _doc_gaps(cls: type) -> list[str]:
+    """Public methods of ``cls`` whose docstring lacks ``Args:`` (naming every parameter) or ``Returns:``."""
+    gaps = []
+    for name, attr in vars(cls).items():
+        if name.startswith("_") and name != "__init__":
+            continue
+        fn = attr.__func__ if isinstance(attr, (staticmethod, classmethod)) else attr
+        if not inspect.isfunction(fn):
+            continue  # properties and data: documented as attributes
+        signature = inspect.signature(fn)
+        params = list(signature.parameters)[0 if isinstance(attr, staticmethod) else 1 :]
+        doc = inspect.cleandoc(fn.__doc__ or "")
+        if name == "__init__" and _section(doc, "Args") is None:
+            doc = inspect.cleandoc(cls.__doc__ or "")  # the constructor's arguments may be on the class
+        where = f"{cls.__name__}.{name}"
+        if params:
+            args = _section(doc, "Args")
+            if args is None:
+                gaps.append(f"{where}: no Args section")
+            else:
+                gaps += [
+                    f"{where}: Args misses {p}" for p in params if not re.search(rf"^\s*{p}( \(.*\))?:", args, re.M)
+                ]
+        returns = signature.return_annotation
+        if (
+            name != "__init__"
+            and returns not in ("None", None, inspect.Signature.empty)
+            and _section(doc, "Returns") is None
+        ):
+            gaps.append(f"{where}: returns {returns} but has no Returns section")
+    return gaps
+
+
+@pytest.mark.parametrize("cls", _documented_classes(), ids=lambda cls: cls.__name__)
+def test_public_actions_say_their_arguments_and_results(cls: type) -> None:
+    assert _doc_gaps(cls) == []
+
+
+def test_the_docstring_check_finds_gaps() -> None:
+    class Sample:
+        def __init__(self, size: int) -> None:
+            """Make one."""
+
+        def run(self, seconds: float, *, speed: float = 1.0) -> bool:
+            """Run.
+
+            Args:
+                seconds: virtual seconds.
+            """
+            return True
+
+        def fine(self, n: int) -> int:
+            """Fine.
+
+            Args:
+                n (int): a number.
+
+            Returns:
+                ``n``.
+            """
+            return n
+
+        @staticmethod
+        def make(name: str) -> str:
+            """Make."""
+            return name
+
+        def _private(self, x: int) -> int:
+            return x
+
+    assert _doc_gaps(Sample) == [
+        "Sample.__init__: no Args section",
+        "Sample.run: Args misses speed",
+        "Sample.run: returns bool but has no Returns section",
+        "Sample.make: no Args section",
+        "Sample.make: returns str but has no Returns section",
+    ]

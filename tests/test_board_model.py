@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
+from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard, provisioned_board
 from bootloader_model.errors import CallerError
 from bootloader_model.formats.app_descriptor import AppDescriptor, Behaviour
 from bootloader_model.formats.app_image import build_app
@@ -190,3 +190,10 @@ def test_a_factory_variant_is_provisioned_as_the_application_it_holds() -> None:
     board.power_on()
     assert board.boots[0].factory_backup and board.state is AppState.RUNNING
     assert "factory-reset variant" in board.history[0].detail
+
+
+def test_provisioned_board_is_programmed_and_off() -> None:
+    board = provisioned_board(app(1, periodic_check=False), BoardConfig(network="open"))
+    assert board.state is AppState.OFF and board.config.network == "open"
+    board.power_on()
+    assert board.state is AppState.RUNNING and "APP: version 1" in board.text

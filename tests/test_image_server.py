@@ -105,5 +105,8 @@ def test_fault_times_limits_how_many_requests_it_hits(server: ImageServer) -> No
 def test_bad_fault_arguments_are_caller_errors() -> None:
     with pytest.raises(CallerError):
         Fault(FaultKind.STATUS, status=42)
-    with pytest.raises(ValueError):
+    with pytest.raises(CallerError, match="unknown server fault 'teleport'; choose status, no-length"):
         Fault("teleport")  # type: ignore[arg-type]
+    with pytest.raises(CallerError, match=">= 0"):
+        Fault(FaultKind.STALL, seconds=-1.0)
+    assert Fault("truncate", after=10).kind is FaultKind.TRUNCATE  # the value names the kind too

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bootloader_model.bootloader.program import MODEL
 from bootloader_model.quirks import PROFILE_NAMES
 from conftest import require_tool
 from harness.native.build import build_example
@@ -109,6 +110,7 @@ def test_option_choices_match_the_library() -> None:
     assert options.DEFAULT_RECONNECT == DEFAULT_RECONNECT
     assert options.DEFAULT_BOOT_TIMEOUT == DEFAULT_BOOT_TIMEOUT
     assert "harmony-3.9.1" in PROFILE_NAMES and options.Settings().quirks == "harmony-3.9.1"
+    assert options.DEFAULT_BOOTLOADER == MODEL and options.Settings().bootloader == MODEL
 
 
 def test_the_plugin_is_silent_when_nothing_asks_for_it(pytester: pytest.Pytester) -> None:

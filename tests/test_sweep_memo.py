@@ -20,8 +20,8 @@ from harness.sweeps.update import (
     Reference,
     SweepWorker,
     UpdateRig,
+    blank_board,
     judge_params,
-    new_board,
     plan_sweep,
     record,
     run_sweep,
@@ -55,7 +55,7 @@ def test_shortened_settle_equals_two_power_ons(ref: Reference) -> None:
     worker.seek(0)
     state = worker.cursor.state()
     full = judge_params(ref.params, state)[0]
-    board = new_board(ref.params)
+    board = blank_board(ref.params)
     board.internal.data[:], board.external.data[:] = state
     runs = settle(board, shortcut=True)
     assert len(board.history) < len(judge_params(ref.params, state)[1].history)  # one power-on, not two

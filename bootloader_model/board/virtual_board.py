@@ -32,14 +32,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import NoReturn
 
 from bootloader_model.board.command_processor import CommandGroup, CommandProcessor
 from bootloader_model.board.moment_cut import MomentCut, MomentHit, compile_pattern
 from bootloader_model.board.state_directory import current_path, save_set
-from bootloader_model.bootloader.program import BootProgram, ModelProgram
+from bootloader_model.bootloader.program import MODEL, BootProgram, ModelProgram
 from bootloader_model.bootloader.provisioning import provision_unified
 from bootloader_model.bootloader.result import BootResult, Outcome
-from bootloader_model.bootloader.step_machine import DEFAULT_BUILD_STAMP
+from bootloader_model.bootloader.state import DEFAULT_BUILD_STAMP, VARIANTS
 from bootloader_model.clock import Alarm, VirtualClock
 from bootloader_model.errors import CallerError, DescriptorError, PowerCut
 from bootloader_model.formats.app_descriptor import AppDescriptor, Behaviour, read_descriptor
@@ -78,16 +79,23 @@ class AppState(str, Enum):
     CRASHING = "crashing"  # crash-at-boot application between its jump and its reset
 
 
-@dataclass
+@dataclass(frozen=True)
 class BoardConfig:
-    """Knobs of one virtual board. Defaults model the WFI32E Curiosity with Harmony v3.9.1."""
+    """Knobs of one virtual board. Defaults model the WFI32E Curiosity with Harmony v3.9.1.
+
+    Every field is checked when the value is made, so a board is never built from a bad one.
+
+    Raises:
+        CallerError: a field holds a value the board cannot take; the message names the field, the value
+            and what is accepted.
+    """
 
     profile: QuirkProfile = HARMONY
     ext_size: str = "4M"  # SST26VF032B; "8M" for SST26VF064B
     build_stamp: tuple[str, str] = DEFAULT_BUILD_STAMP
     bootloader_variant: str = "wolfcrypt"
     network_delay_s: float = 1.5  # virtual seconds from the jump until the IP address is obtained
-    crash_delay_s: float = 0.05  # a crash-at-boot application resets this long after the jump
+    crash_delay_s: float = 0.05  # virtual seconds from the jump until a crash-at-boot application resets
     timed_flash: bool = True  # flash operations take datasheet time on the virtual clock
     network: str = "loopback"  # "loopback": only 127.0.0.0/8 and localhost are reachable; "open": any host
     transcript_window: int = TRANSCRIPT_WINDOW  # console bytes kept in VirtualBoard.transcript (>= 1)
@@ -98,6 +106,54 @@ class BoardConfig:
     #: and bootloader_variant), or any :class:`~bootloader_model.bootloader.program.BootProgram` -- the host
     #: hands in the user's bootloader C code this way (``harness.native.programs.bootloader_from_spec``).
     bootloader: BootProgram | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.profile, QuirkProfile):
+            named = f"; make one from a name with QuirkProfile.named({self.profile!r})"
+            _config_error(
+                "profile",
+                self.profile,
+                "a QuirkProfile such as bootloader_model.quirks.HARMONY or CORRECTED",
+                named if isinstance(self.profile, str) else "",
+            )
+        if not isinstance(self.ext_size, str) or self.ext_size not in SIZES:
+            _config_error("ext_size", self.ext_size, f"an external flash size: {' or '.join(map(repr, SIZES))}")
+        stamp = self.build_stamp
+        if not (isinstance(stamp, (tuple, list)) and len(stamp) == 2 and all(isinstance(p, str) for p in stamp)):
+            _config_error("build_stamp", stamp, "a pair of strings (date, time), e.g. ('Nov 26 2026', '16:13:00')")
+        object.__setattr__(self, "build_stamp", tuple(stamp))
+        if self.bootloader_variant not in VARIANTS:
+            _config_error("bootloader_variant", self.bootloader_variant, f"{' or '.join(map(repr, VARIANTS))}")
+        for name in ("network_delay_s", "crash_delay_s"):
+            _seconds_field(name, getattr(self, name), "virtual")
+        _seconds_field("network_patience_s", self.network_patience_s, "wall")
+        if not isinstance(self.timed_flash, bool):
+            _config_error("timed_flash", self.timed_flash, "True or False")
+        if self.network not in ("loopback", "open"):
+            _config_error("network", self.network, "a network policy: 'loopback' or 'open'")
+        window = self.transcript_window
+        if not isinstance(window, int) or isinstance(window, bool) or window < 1:
+            _config_error("transcript_window", window, "a positive whole number of bytes")
+        program = self.bootloader
+        if program is not None and not (
+            isinstance(getattr(program, "label", None), str) and callable(getattr(program, "boot", None))
+        ):
+            _config_error(
+                "bootloader",
+                program,
+                "None (the Python model) or a BootProgram (an object with a str label and a callable boot)",
+                f"; harness.native.programs.bootloader_from_spec turns text ({MODEL!r} or 'native:CACHE_DIR') "
+                "into a program",
+            )
+
+
+def _config_error(name: str, value: object, accepted: str, hint: str = "") -> NoReturn:
+    raise CallerError(f"BoardConfig.{name} must be {accepted}, not {value!r}{hint}")
+
+
+def _seconds_field(name: str, value: object, kind: str) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+        _config_error(name, value, f"a finite number of {kind} seconds >= 0")
 
 
 @dataclass
@@ -119,24 +175,28 @@ class _App:
 
 
 class VirtualBoard:
-    """One virtual PIC32MZ W1 board running Harmony's OTA bootloader and an OTA application."""
+    """One virtual PIC32MZ W1 board running Harmony's OTA bootloader and an OTA application.
+
+    Times are virtual seconds (board time, :attr:`clock`) unless a name says wall seconds; sizes and
+    offsets are bytes.
+    """
 
     def __init__(self, config: BoardConfig | None = None, *, clock: VirtualClock | None = None) -> None:
+        """Make a board, powered off, with erased flash.
+
+        Args:
+            config: the board's knobs (None: the defaults, a WFI32E Curiosity with Harmony v3.9.1).
+            clock: the virtual clock to run on (None: a new one at time 0); share one between boards or with
+                other models that must keep the same time.
+
+        Raises:
+            CallerError: ``config`` is not a :class:`BoardConfig` or ``clock`` not a :class:`VirtualClock`.
+        """
         if config is not None and not isinstance(config, BoardConfig):
             raise CallerError(f"VirtualBoard takes a BoardConfig (or nothing for the defaults), not {config!r}")
         if clock is not None and not isinstance(clock, VirtualClock):
             raise CallerError(f"clock must be a VirtualClock, not {clock!r}")
-        self.config = cfg = config or BoardConfig()
-        if not isinstance(cfg.profile, QuirkProfile):
-            raise CallerError(
-                f"BoardConfig.profile must be a QuirkProfile (QuirkProfile.named({cfg.profile!r})), not {cfg.profile!r}"
-            )
-        if cfg.network not in ("loopback", "open"):
-            raise CallerError(f"unknown network policy {cfg.network!r}; choose loopback or open")
-        if not (isinstance(cfg.transcript_window, int) and cfg.transcript_window >= 1):
-            raise CallerError(f"transcript_window must be a positive number of bytes, got {cfg.transcript_window!r}")
-        if cfg.ext_size not in SIZES:
-            raise CallerError(f"unknown external flash size {cfg.ext_size!r}; choose {' or '.join(SIZES)}")
+        self.config = cfg = config or BoardConfig()  # checked when it was made
         self.clock = clock or VirtualClock()
         self.bootloader: BootProgram = cfg.bootloader or ModelProgram(
             cfg.profile, cfg.build_stamp, cfg.bootloader_variant
@@ -194,14 +254,25 @@ class VirtualBoard:
             self._moment_alarm = self.clock.call_at(cut.at, self._moment_reached)
 
     def moment(self) -> float:
-        """Board time now, including flash busy time not yet charged to the clock (inside a bootloader run)."""
+        """Board time now, including flash busy time not yet charged to the clock (inside a bootloader run).
+
+        Returns:
+            Virtual seconds since the clock's start; at least :meth:`clock.now() <VirtualClock.now>`.
+        """
         pending = self.external.busy_s - self._ext_busy
         if self._in_boot:
             pending += self.internal.busy_s - self._int_busy
         return self.clock.now() + max(0.0, pending)
 
     def take_output(self) -> bytes:
-        """What the board printed since the last call (the bytes a UART would have sent)."""
+        """What the board printed since the last call (the bytes a UART would have sent).
+
+        Output nobody takes is kept up to ``config.transcript_window`` bytes; older bytes are lost, as on a
+        UART with nothing attached (:attr:`transcript` keeps its own copy).
+
+        Returns:
+            The bytes printed since the previous call, oldest first (empty when there are none).
+        """
         out = bytes(self._out)
         self._out.clear()
         return out
@@ -213,6 +284,12 @@ class VirtualBoard:
         console task reads them at the board's next step; what arrives while the ring is full is lost
         (counted in :attr:`uart_overruns`), as on the board. The model's console task empties the ring at
         every step, where the firmware's takes one character per 10 ms pass.
+
+        Args:
+            data: the bytes typed (``bytes``, ``bytearray`` or ``memoryview``), e.g. ``b"otactl status\r"``.
+
+        Raises:
+            CallerError: ``data`` is not bytes-like (text must be encoded first).
         """
         data = _bytes_arg(data, "uart_rx")
         if self.state is not AppState.RUNNING:
@@ -224,7 +301,12 @@ class VirtualBoard:
     def printed_at(self, offset: int) -> float | None:
         """Virtual time at which byte ``offset`` (counted from the board's first print) was printed.
 
-        None past the end, and for bytes older than the transcript window.
+        Args:
+            offset: a byte offset over everything the board ever printed (:attr:`printed` counts them).
+
+        Returns:
+            Virtual seconds on the board's clock, or None past the end and for bytes older than the
+            transcript window.
         """
         if not self.printed - len(self.transcript) <= offset < self.printed:
             return None
@@ -237,11 +319,19 @@ class VirtualBoard:
         return self.history_dropped + len(self.history)
 
     def events_since(self, count: int) -> list[BoardEvent]:
-        """The events noted after the first ``count`` (as far as ``history`` still holds them)."""
+        """The events noted after the first ``count`` (as far as ``history`` still holds them).
+
+        Args:
+            count: how many events had been noted before, as :attr:`event_count` said then.
+
+        Returns:
+            The later events, oldest first; events already trimmed from ``history`` are left out.
+        """
         return self.history[max(0, count - self.history_dropped) :]
 
     @property
     def text(self) -> str:
+        """The transcript (the last ``config.transcript_window`` bytes printed) as text, bad UTF-8 replaced."""
         return self.transcript.decode("utf-8", "replace")
 
     # -------------------------------------------------------------------------------------- lifecycle
@@ -249,7 +339,18 @@ class VirtualBoard:
         """Program the unified hex (bootloader + factory application) as MPLAB would, board off.
 
         Given hex2bin's factory-reset variant (``otaloop image --factory``) it programs the application that
-        variant holds, as the unified hex would; it returns True when it did so.
+        variant holds, as the unified hex would.
+
+        Args:
+            factory_app_bin: the factory application's OTA ``.bin`` (boot control placeholder page first, at
+                most the application window), or its factory-reset variant; any bytes-like object.
+
+        Returns:
+            True when ``factory_app_bin`` was a factory-reset variant, False for a plain application.
+
+        Raises:
+            CallerError: the board is powered, ``factory_app_bin`` is not bytes-like, or it is smaller than
+                the 4 KiB boot control page or larger than the application window.
         """
         if self.state is not AppState.OFF:
             raise CallerError("provision a board while it is powered off")
@@ -261,31 +362,43 @@ class VirtualBoard:
 
     @property
     def service(self) -> OtaService | None:
+        """The running application's OTA service (None while no healthy application runs)."""
         return self._app.service if self._app else None
 
     @property
     def powered(self) -> bool:
+        """Whether the board has power (any state but :attr:`AppState.OFF`)."""
         return self.state is not AppState.OFF
 
     def power_on(self) -> None:
-        """Apply power: run the bootloader and start whatever it jumps to."""
+        """Apply power: run the bootloader and start whatever it jumps to; nothing if already powered.
+
+        The bootloader runs at once, taking its flash time on the virtual clock. A power cut armed with
+        :meth:`arm_cut` or :meth:`arm_moment_cut` that fires during the boot leaves the board off (see
+        :attr:`last_cut`); it is not raised.
+        """
         if self.powered:
             return
         self._note("power-on")
         self._guard(self._boot)
 
     def power_off(self) -> None:
-        """Remove power: RAM is lost, flash keeps what it holds."""
+        """Remove power: RAM is lost (the service, the console line, open sockets), flash keeps what it holds."""
         if self.powered:
             self._note("power-off")
         self._halt()
 
     def power_cycle(self) -> None:
+        """:meth:`power_off`, then :meth:`power_on` at the same board moment."""
         self.power_off()
         self.power_on()
 
     def reset(self) -> None:
-        """A reset (MCLR, or the software reset the firmware requests): RAM lost, bootloader runs again."""
+        """A reset (MCLR, or the software reset the firmware requests): RAM lost, bootloader runs again.
+
+        Nothing happens while the board is off. A power cut during the boot leaves the board off, as in
+        :meth:`power_on`.
+        """
         if not self.powered:
             return
         self._note("reset")
@@ -296,8 +409,22 @@ class VirtualBoard:
         """Cut power ``delay_s`` board seconds after the console next shows ``pattern`` (see :mod:`moment_cut`).
 
         The cut tears the flash operation under way at that moment (seeded by ``seed``), or falls between
-        operations; :attr:`moment_hit` says which. Arming again replaces an earlier moment cut.
+        operations; :attr:`moment_hit` says which. Arming again replaces an earlier moment cut. Only output
+        printed after this call counts.
+
+        Args:
+            pattern: literal text or bytes, or a compiled bytes regular expression, to find in the console
+                output.
+            delay_s: virtual seconds from the console write that completed ``pattern`` until the cut.
+            seed: chooses the damage of a torn flash operation (the same seed tears it the same way).
+
+        Returns:
+            The armed cut; its ``at`` is the cut's board moment once the pattern has been printed.
+
+        Raises:
+            CallerError: ``pattern`` is empty, or ``delay_s`` is not a finite number of seconds >= 0.
         """
+        _duration_arg(delay_s, "delay_s")
         self.disarm_moment_cut()
         self._last_moment_hit = None
         cut = MomentCut(compile_pattern(pattern), delay_s, search_from=self.printed, seed=seed)
@@ -307,6 +434,7 @@ class VirtualBoard:
         return cut
 
     def disarm_moment_cut(self) -> None:
+        """Forget the moment cut armed with :meth:`arm_moment_cut`, if any, before it fires."""
         cut = self._moment_cut
         if cut is None:
             return
@@ -320,6 +448,7 @@ class VirtualBoard:
 
     @property
     def moment_cut_armed(self) -> bool:
+        """Whether a moment cut is armed and has not fired yet."""
         return self._moment_cut is not None
 
     @property
@@ -363,14 +492,36 @@ class VirtualBoard:
                 self.disarm_moment_cut()
 
     def arm_cut(self, device: str, plan: FaultPlan) -> None:
-        """Cut power at a planned operation of ``"internal"`` or ``"external"`` flash."""
+        """Cut power at a planned operation of ``"internal"`` or ``"external"`` flash.
+
+        The board goes off at that operation (during a boot or while the application runs) and the flash
+        holds what the plan's mode leaves; :attr:`last_cut` says which cut fired.
+
+        Args:
+            device: ``"internal"`` (program flash) or ``"external"`` (the SST26).
+            plan: the operation to cut at, counted from this call on that flash, and how (before, after,
+                torn); arming again replaces the flash's earlier plan.
+
+        Raises:
+            CallerError: ``device`` is neither ``"internal"`` nor ``"external"``.
+        """
         flash = {"internal": self.internal, "external": self.external}.get(device)
         if flash is None:
             raise CallerError(f"unknown flash {device!r}; choose internal or external")
         flash.arm(plan)
 
     def set_network(self, up: bool) -> None:
-        """Bring the board's network up or down (Harmony's service never notices a loss, spec 1.4)."""
+        """Bring the board's network up or down (Harmony's service never notices a loss, spec 1.4).
+
+        The network decides only whether the application obtains its IP address (``network_delay_s``
+        after the jump): a service that already has it goes on as before.
+
+        Args:
+            up: True: up; False: an application that has not obtained its IP address waits for it.
+
+        Raises:
+            CallerError: ``up`` is not a bool.
+        """
         if not isinstance(up, bool):
             raise CallerError(f"set_network takes True or False, not {up!r}")
         self.network_enabled = up
@@ -380,7 +531,13 @@ class VirtualBoard:
         """Write both flash arrays as raw images and a small metadata file, as one set.
 
         A process killed at any moment leaves the previous set or this one, never a mix
-        (:mod:`bootloader_model.board.state_directory`).
+        (:mod:`bootloader_model.board.state_directory`). RAM (the running application) is not saved.
+
+        Args:
+            state_dir: the state directory; made (with its parents) if missing.
+
+        Raises:
+            CallerError: ``state_dir`` exists and is not a directory, or cannot be made.
         """
         d = Path(state_dir)
         if d.exists() and not d.is_dir():
@@ -398,7 +555,15 @@ class VirtualBoard:
         save_set(d, files)
 
     def load(self, state_dir: str | os.PathLike[str]) -> None:
-        """Load flash images saved by :meth:`save` (board off): the newest complete set."""
+        """Load flash images saved by :meth:`save` (board off): the newest complete set.
+
+        Args:
+            state_dir: a state directory written by :meth:`save`.
+
+        Raises:
+            CallerError: the board is powered, or an image is missing, unreadable or of the wrong size
+                (``ext_size`` differs from the saved board's).
+        """
         if self.powered:
             raise CallerError("load state while the board is powered off")
         self.internal.load(current_path(state_dir, INTERNAL_FILE))
@@ -406,11 +571,34 @@ class VirtualBoard:
 
     @staticmethod
     def has_state(state_dir: str | os.PathLike[str]) -> bool:
+        """Whether ``state_dir`` holds a saved board.
+
+        Args:
+            state_dir: the directory to look in.
+
+        Returns:
+            True when both flash images are there (a complete set, as :meth:`load` reads it).
+        """
         return current_path(state_dir, INTERNAL_FILE).is_file() and current_path(state_dir, EXTERNAL_FILE).is_file()
 
     # -------------------------------------------------------------------------------------------- time
     def run_until(self, predicate: Callable[[], bool], max_virtual_s: float, *, speed: float = 1e6) -> bool:
-        """Run the board until ``predicate()`` holds or ``max_virtual_s`` pass; fast-forwards idle time."""
+        """Run the board until ``predicate()`` holds or ``max_virtual_s`` pass; fast-forwards idle time.
+
+        Args:
+            predicate: called without arguments between steps (and by the OTA service's tick loop); True
+                stops the run.
+            max_virtual_s: the most virtual seconds to run.
+            speed: virtual seconds per wall second while the application waits on a silent network socket
+                (after a short 1:1 grace, so a live server is never timed out early).
+
+        Returns:
+            True if ``predicate()`` held (at once, or within ``max_virtual_s``), False if the time ran out.
+
+        Raises:
+            CallerError: ``predicate`` is not callable, ``max_virtual_s`` is not a finite number >= 0, or
+                ``speed`` is not > 0.
+        """
         if not callable(predicate):
             raise CallerError(f"run_until needs a callable predicate, not {predicate!r}")
         _duration_arg(max_virtual_s, "max_virtual_s")
@@ -424,7 +612,16 @@ class VirtualBoard:
         return True
 
     def run_for(self, virtual_s: float, *, speed: float = 1e6) -> None:
-        """Run ``virtual_s`` seconds of board time (or less if nothing but idling remains)."""
+        """Run ``virtual_s`` seconds of board time; idle time is fast-forwarded.
+
+        Args:
+            virtual_s: virtual seconds to run.
+            speed: virtual seconds per wall second while the application waits on a silent network socket
+                (after a short 1:1 grace).
+
+        Raises:
+            CallerError: ``virtual_s`` is not a finite number >= 0, or ``speed`` is not > 0.
+        """
         _duration_arg(virtual_s, "virtual_s")
         _speed_arg(speed)
         end = self.clock.now() + virtual_s
@@ -444,6 +641,17 @@ class VirtualBoard:
         ``wall_limit_s`` bounds the wall time spent waiting on the network (a slow server): the step then
         returns with less virtual time passed, and the OTA service's wait goes on at the next step, as the
         service task on the board waits while the console task runs.
+
+        Args:
+            budget_s: the most virtual seconds to advance.
+            speed: virtual seconds per wall second while the application waits on a silent network socket
+                (after a short 1:1 grace).
+            predicate: called without arguments while the application runs; True ends the step early.
+            wall_limit_s: the most wall seconds to spend waiting on the network (None: no limit).
+
+        Raises:
+            CallerError: ``budget_s`` or ``wall_limit_s`` is not a finite number >= 0, ``speed`` is not > 0,
+                or ``predicate`` is neither callable nor None.
         """
         _duration_arg(budget_s, "budget_s")
         _speed_arg(speed)
@@ -640,9 +848,19 @@ def _speed_arg(speed: object) -> None:
         raise CallerError(f"speed must be a number > 0 (virtual seconds per wall second), not {speed!r}")
 
 
-def new_board(factory_app_bin: bytes | None = None, config: BoardConfig | None = None) -> VirtualBoard:
-    """A board, provisioned with ``factory_app_bin`` if given (not powered)."""
+def provisioned_board(factory_app_bin: bytes, config: BoardConfig | None = None) -> VirtualBoard:
+    """A powered-off board made to ``config``, programmed as MPLAB would with ``factory_app_bin``.
+
+    Args:
+        factory_app_bin: the factory application's OTA ``.bin`` (see :meth:`VirtualBoard.provision`).
+        config: the board's knobs (None: the defaults).
+
+    Returns:
+        The board, powered off.
+
+    Raises:
+        CallerError: ``factory_app_bin`` is not bytes, or ``config`` is not a :class:`BoardConfig`.
+    """
     board = VirtualBoard(config)
-    if factory_app_bin is not None:
-        board.provision(factory_app_bin)
+    board.provision(factory_app_bin)
     return board

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
+from types import MappingProxyType
 from typing import NamedTuple
 
 from bootloader_model.errors import CallerError, DescriptorError
@@ -73,6 +75,31 @@ class Behaviour(IntEnum):
     HEALTHY = 0
     CRASH_AT_BOOT = 1
     HANG_AT_BOOT = 2
+
+    @classmethod
+    def named(cls, name: str) -> Behaviour:
+        """The behaviour a user names (``healthy``, ``crash`` or ``hang``; see :data:`BEHAVIOURS`).
+
+        Args:
+            name: the short name, as ``otaloop image --behaviour`` and the sweeps' ``--v2`` take it.
+
+        Returns:
+            The behaviour of that name.
+
+        Raises:
+            CallerError: no behaviour has that name.
+        """
+        try:
+            return BEHAVIOURS[name]
+        except (KeyError, TypeError):
+            raise CallerError(f"unknown app behaviour {name!r}; choose {', '.join(BEHAVIOURS)}") from None
+
+
+#: Each behaviour by the short name users type (``otaloop image --behaviour``, a sweep's ``--v2``, fuzzing's
+#: image specs), in the order of the enum. The one table of these names.
+BEHAVIOURS: Mapping[str, Behaviour] = MappingProxyType(
+    {"healthy": Behaviour.HEALTHY, "crash": Behaviour.CRASH_AT_BOOT, "hang": Behaviour.HANG_AT_BOOT}
+)
 
 
 @dataclass(frozen=True)

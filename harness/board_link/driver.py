@@ -69,11 +69,26 @@ class BootInfo:
 
 
 class BoardDriver:
-    """Drive one board through its console."""
+    """Drive one board through its console.
+
+    Every timeout is in wall seconds (on a virtual board served at ``speed``, one wall second is ``speed``
+    board seconds). What the board printed and what was typed stay in :attr:`console`.
+    """
 
     def __init__(
         self, console: Console, *, boot_timeout: float = 20.0, cmd_timeout: float = 10.0, max_line: int = MAX_LINE
     ) -> None:
+        """Drive the board behind ``console``; nothing is sent until a method is called.
+
+        Args:
+            console: the board's console (a real port, a pty of a served virtual board, or in-process).
+            boot_timeout: wall seconds :meth:`wait_boot` waits for the banner, and then for the application.
+            cmd_timeout: wall seconds each command waits for the board's answer.
+            max_line: the firmware's ``SYS_CMD_MAX_LENGTH`` in characters: the longest command line sent.
+
+        Raises:
+            CallerError: ``max_line`` is not a positive integer.
+        """
         if not isinstance(max_line, int) or isinstance(max_line, bool) or max_line < 1:
             raise CallerError(
                 f"max_line (the firmware's SYS_CMD_MAX_LENGTH) must be a positive integer, got {max_line!r}"
@@ -88,7 +103,19 @@ class BoardDriver:
     def wait_boot(self, timeout: float | None = None, *, app_timeout: float | None = None) -> BootInfo:
         """Wait for the bootloader banner, then for ``APP: version <n>`` (or report a silent application).
 
-        No banner within ``timeout`` raises :class:`~bootloader_model.errors.BoardDead`.
+        Args:
+            timeout: wall seconds to wait for the banner (None: ``boot_timeout``).
+            app_timeout: wall seconds to wait, after the banner, for the application's version line (None:
+                ``boot_timeout``).
+
+        Returns:
+            What the bootloader printed and the version of the application that came up; ``app_version`` is
+            None when no application line came within ``app_timeout``.
+
+        Raises:
+            BoardDead: no bootloader banner within ``timeout``.
+            BoardError: the console failed (:class:`~bootloader_model.errors.PortLost`) or the board printed
+                a death string (:class:`~bootloader_model.errors.DeathString`) while waiting for the banner.
         """
         con = self.console
         wait = timeout or self.boot_timeout
@@ -109,14 +136,35 @@ class BoardDriver:
         return BootInfo(tuple(_lines(between)), int(m.group(1)))
 
     def reset(self) -> BootInfo:
-        """Type the built-in ``reset`` command and wait for the board to come back."""
+        """Type the built-in ``reset`` command and wait for the board to come back.
+
+        Returns:
+            The boot that followed, as :meth:`wait_boot` gives it.
+
+        Raises:
+            ConsoleTimeout: no `` *** System Reboot *** `` within ``cmd_timeout``.
+            BoardDead: no bootloader banner within ``boot_timeout`` after it.
+        """
         self.console.send_line("reset")
         self.console.expect(b" *** System Reboot ***", self.cmd_timeout)
         return self.wait_boot()
 
     # ------------------------------------------------------------------------------------------ events
     def wait_event(self, name: str, timeout: float = 30.0) -> str:
-        """Wait for the next event line; fail if a different event comes first."""
+        """Wait for the next event line; fail if a different event comes first.
+
+        Args:
+            name: the event, one of :data:`EVENTS` (e.g. ``"SYS_OTA_DOWNLOAD_SUCCESS"``).
+            timeout: wall seconds to wait for the next event line.
+
+        Returns:
+            ``name``.
+
+        Raises:
+            CallerError: ``name`` is not an OTA event name.
+            BoardError: another event came first.
+            ConsoleTimeout: no event line within ``timeout``.
+        """
         if name not in EVENTS:
             raise CallerError(f"unknown OTA event {name!r}")
         got = self.next_event(timeout)
@@ -125,10 +173,32 @@ class BoardDriver:
         return got
 
     def next_event(self, timeout: float = 30.0) -> str:
+        """Wait for the next OTA event line, whichever it is.
+
+        Args:
+            timeout: wall seconds to wait.
+
+        Returns:
+            The event's name, one of :data:`EVENTS`.
+
+        Raises:
+            ConsoleTimeout: no event line within ``timeout``.
+        """
         return self.console.expect(_EVENT_LINE, timeout).group(1).decode()
 
     def events_until(self, final: set[str], timeout: float = 60.0) -> list[str]:
-        """Collect events until one of ``final`` arrives (inclusive)."""
+        """Collect events until one of ``final`` arrives (inclusive).
+
+        Args:
+            final: event names that end the wait.
+            timeout: wall seconds to wait for each next event (not for all of them).
+
+        Returns:
+            Every event seen, in order, the final one last.
+
+        Raises:
+            ConsoleTimeout: no event line within ``timeout`` of the previous one.
+        """
         seen: list[str] = []
         while True:
             ev = self.next_event(timeout)
@@ -152,11 +222,36 @@ class BoardDriver:
         return answer == b"SYS_OTA_SUCCESS"
 
     def check_update(self) -> bool:
-        """``SYS_OTA_UPDATECHCK``: True if the service accepted it (it must be idle)."""
+        """``otactl check``: ``SYS_OTA_UPDATECHCK``, a manifest check now.
+
+        Returns:
+            True if the service accepted the message (it must be idle), False if refused; the outcome comes
+            as events (``SYS_OTA_UPDATE_CHECK_START``, then available, not available or failed).
+
+        Raises:
+            ConsoleTimeout: no ``otactl:`` answer within ``cmd_timeout``.
+        """
         return self._otactl("check")
 
     def start_ota(self, url: str | None = None, version: int | None = None, digest: str | None = None) -> bool:
-        """``SYS_OTA_INITIATE_OTA``, optionally after ``SYS_OTA_SET_PARAMETERS``."""
+        """``otactl start``: ``SYS_OTA_INITIATE_OTA``, optionally after ``SYS_OTA_SET_PARAMETERS``.
+
+        Give all three of ``url``, ``version`` and ``digest`` to download that image without a manifest, or
+        none to update from the manifest.
+
+        Args:
+            url: the image's URL.
+            version: the image's application version.
+            digest: the image's SHA-256 in hex.
+
+        Returns:
+            True if the service accepted it, False if refused.
+
+        Raises:
+            CallerError: only some of the three were given, the command line would exceed ``max_line``, or
+                the board rejected the arguments (a URL too long, a bad version).
+            ConsoleTimeout: no ``otactl:`` answer within ``cmd_timeout``.
+        """
         given = [url, version, digest]
         if any(v is not None for v in given) and not all(v is not None for v in given):
             raise CallerError("start_ota needs url, version and digest together, or none of them")
@@ -165,15 +260,59 @@ class BoardDriver:
         return self._otactl("start", url, str(version), str(digest))
 
     def system_reset(self) -> bool:
+        """``otactl sysreset``: ``SYS_OTA_TRIGGER_SYSTEM_RESET``.
+
+        The service resets the board only once an update's database entry is done; otherwise it prints
+        ``OTA DB entry is not yet done`` and stays idle (spec section 1.6 M).
+
+        Returns:
+            True if the service accepted the message (it must be idle), False if refused. After a reset,
+            follow with :meth:`wait_boot`.
+
+        Raises:
+            ConsoleTimeout: no ``otactl:`` answer within ``cmd_timeout``.
+        """
         return self._otactl("sysreset")
 
     def factory_reset(self) -> bool:
+        """``otactl factory``: ``SYS_OTA_TRIGGER_FACTORY_RESET``.
+
+        The service deletes the image database and erases boot control, so the next boot programs the
+        factory image; it does not reset the board.
+
+        Returns:
+            True if the service accepted the message (it must be idle), False if refused; the outcome comes
+            as the event ``SYS_OTA_FACTORY_RESET_SUCCESS``.
+
+        Raises:
+            ConsoleTimeout: no ``otactl:`` answer within ``cmd_timeout``.
+        """
         return self._otactl("factory")
 
     def rollback(self) -> bool:
+        """``otactl rollback``: ``SYS_OTA_TRIGGER_ROLLBACK``.
+
+        The service marks the running image's database row F0, so the next boot programs the previous
+        image (or the factory image); it does not reset the board.
+
+        Returns:
+            True if the service accepted the message (it must be idle), False if refused; the outcome comes
+            as the event ``SYS_OTA_ROLLBACK_SUCCESS``.
+
+        Raises:
+            ConsoleTimeout: no ``otactl:`` answer within ``cmd_timeout``.
+        """
         return self._otactl("rollback")
 
     def status(self) -> Status:
+        """``otactl status``: the service's state, download progress and the running version.
+
+        Returns:
+            The state name (e.g. ``SYS_OTA_STATE_IDLE``), bytes downloaded and total, and the version.
+
+        Raises:
+            ConsoleTimeout: no status line within ``cmd_timeout``.
+        """
         self.console.send_line("otactl status")
         m = self.console.expect(_STATUS, self.cmd_timeout)
         return Status(m.group(1).decode(), int(m.group(2)), int(m.group(3)), int(m.group(4)))
@@ -183,8 +322,17 @@ class BoardDriver:
 
         Control messages are accepted only there (spec 2.1), and the service reaches it a few ticks after
         the line that shows it is up (the IP line at boot, ``SYS_OTA_DB_ENTRY_SUCCESS`` with autoreset off):
-        a command typed at once would be refused. A :class:`BoardError` if it is not idle within
-        ``timeout`` seconds (a service waiting for its periodic timer never is).
+        a command typed at once would be refused.
+
+        Args:
+            timeout: wall seconds to keep asking.
+
+        Returns:
+            The first status in ``SYS_OTA_STATE_IDLE``.
+
+        Raises:
+            BoardError: not idle within ``timeout`` (a service waiting for its periodic timer never is).
+            ConsoleTimeout: a status line did not come within ``cmd_timeout``.
         """
         deadline = time.monotonic() + timeout
         while True:
@@ -203,7 +351,21 @@ class BoardDriver:
         interval: int | None = None,
         url: str | None = None,
     ) -> None:
-        """``sysota set`` with as many leading arguments as given (the board accepts a short list)."""
+        """``sysota set`` with as many leading arguments as given (the board accepts a short list).
+
+        An argument is sent only if every one before it is given: ``autoupdate`` without ``autoreset`` is
+        not sent, nor is ``url`` without ``interval``.
+
+        Args:
+            periodic: periodic update checks on or off.
+            autoreset: reset into the new image after a download.
+            autoupdate: download an available update without being asked.
+            interval: seconds between periodic checks.
+            url: the manifest's URL.
+
+        Raises:
+            ConsoleTimeout: the board did not echo the settings and its prompt within ``cmd_timeout``.
+        """
         args = [str(int(periodic))]
         for value in (autoreset, autoupdate):
             if value is None:
@@ -220,7 +382,14 @@ class BoardDriver:
         self.console.expect(b"\n\r>", self.cmd_timeout)
 
     def info(self) -> dict[str, str]:
-        """``sysota get info`` as a dict of its ``key : value`` lines."""
+        """``sysota get info`` as a dict of its ``key : value`` lines.
+
+        Returns:
+            Each line's key and value, spaces trimmed, as the board printed them (text, not parsed).
+
+        Raises:
+            ConsoleTimeout: the framed block did not come within ``cmd_timeout``.
+        """
         self.console.send_line("sysota get info")
         self.console.expect(b"*" * 43, self.cmd_timeout)
         m = self.console.expect(re.compile(rb"(.*?)\*{43}", re.S), self.cmd_timeout)
@@ -232,7 +401,15 @@ class BoardDriver:
         return out
 
     def image_db(self) -> list[tuple[str, int, int, str]] | None:
-        """``sysota getfs info`` rows as (name, status, version-as-printed, digest); None if no DB."""
+        """``sysota getfs info``: the rows of the image database as the board lists them.
+
+        Returns:
+            ``(name, status, version, digest)`` per row: the status read as hex (``0xF0``..), the version as
+            printed in decimal; None if the board has no image database.
+
+        Raises:
+            ConsoleTimeout: the listing did not come within ``cmd_timeout``.
+        """
         self.console.send_line("sysota getfs info")
         i, _ = self.console.expect_any([b"NO info found", b"\tImage name\t\tStatus"], self.cmd_timeout)
         if i == 0:

@@ -28,8 +28,9 @@ from typing import Any
 
 from bootloader_model.board import state_directory
 from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
+from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import CallerError
-from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
+from bootloader_model.quirks import HARMONY_NAME, PROFILE_NAMES, QuirkProfile
 from bootloader_model.storage.external_flash import SIZES
 from harness.cli.help import help_text
 from harness.native.programs import BOOTLOADER_HELP, bootloader_from_spec
@@ -60,8 +61,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--quirks",
-        default="harmony-3.9.1",
-        help=f"quirk profile: {' or '.join(PROFILE_NAMES)}, optionally ',+NAME' / ',-NAME' (default harmony-3.9.1)",
+        default=HARMONY_NAME,
+        help=f"quirk profile: {' or '.join(PROFILE_NAMES)}, optionally ',+NAME' / ',-NAME' (default {HARMONY_NAME})",
     )
     p.add_argument("--console", default="pty", help="pty (default) or tcp:PORT (tcp:0 picks a free port)")
     p.add_argument(
@@ -73,7 +74,7 @@ def register(sub: Any) -> None:
     p.add_argument("--ext-size", choices=sorted(SIZES), default="4M", help="external SST26 size (default 4M)")
     p.add_argument(
         "--bootloader",
-        default="model",
+        default=MODEL,
         help=BOOTLOADER_HELP,
     )
     p.add_argument(

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import CallerError
+from bootloader_model.quirks import HARMONY_NAME
 from harness.cli.help import help_text
 from harness.fuzzing import steps as steps_mod
 from harness.fuzzing.machine import BoardStateMachine
@@ -63,7 +65,7 @@ def _replay(token: str) -> int:
     run = steps_mod.decode(token)
     done = BoardStateMachine.replay(token)
     machine = done.machine
-    where = "" if run.bootloader == "model" else f", bootloader {run.bootloader}"
+    where = "" if run.bootloader == MODEL else f", bootloader {run.bootloader}"
     print(f"replay: {len(run.steps)} step(s), quirks {run.quirks}, images of {run.image_size} bytes{where}")
     print(steps_mod.numbered(machine.steps), end="")
     hazard = done.hazard
@@ -86,7 +88,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--budget", type=int, default=None, help=f"examples to generate (default {DEFAULT_BUDGET})")
     parser.add_argument("--seed", type=int, default=None, help=f"seed of the search (default {DEFAULT_SEED})")
-    parser.add_argument("--quirks", default=None, help="quirk profile, e.g. corrected (default harmony-3.9.1)")
+    parser.add_argument("--quirks", default=None, help=f"quirk profile, e.g. corrected (default {HARMONY_NAME})")
     parser.add_argument("--bootloader", default=None, help=BOOTLOADER_HELP)
     parser.add_argument("--steps", type=int, default=STEPS, help=f"rules per example (default {STEPS})")
     parser.add_argument("--replay", metavar="TOKEN", help="run one finding's steps again and print the console")

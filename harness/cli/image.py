@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from bootloader_model.errors import CallerError, ImageError, ManifestError
-from bootloader_model.formats.app_descriptor import DEFAULT_CMD_MAX_LENGTH, AppDescriptor, Behaviour
+from bootloader_model.formats.app_descriptor import BEHAVIOURS, DEFAULT_CMD_MAX_LENGTH, AppDescriptor, Behaviour
 from bootloader_model.formats.app_image import SLOT_SIZE, build_app, build_factory_bin
 from harness.image import ManifestEntry, bin_from_file, digest, read_manifest, write_manifest
 from harness.image.manifest import VERSION_MAX, VERSION_MIN, manifest_notes
 
-_BEHAVIOURS = {"healthy": Behaviour.HEALTHY, "crash": Behaviour.CRASH_AT_BOOT, "hang": Behaviour.HANG_AT_BOOT}
 _SYNTHETIC_ONLY = ("version", "size", "no_autoreset", "no_periodic", "interval", "no_autoupdate", "num_images",
                    "manifest_url", "behaviour", "cmd_max_length")  # fmt: skip
 DEFAULT_SYNTHETIC_SIZE = 0x4000
@@ -68,7 +67,7 @@ def register(sub: Any) -> None:
     g.add_argument("--no-autoupdate", action="store_true", help="SYS_OTA_AUTOUPDATE_ENABLE false")
     g.add_argument("--num-images", type=_int, help="SYS_OTA_NUM_IMGS (default 2)")
     g.add_argument("--manifest-url", help="SYS_OTA_URL compiled into the application")
-    g.add_argument("--behaviour", choices=sorted(_BEHAVIOURS), help="what the application does at boot")
+    g.add_argument("--behaviour", choices=sorted(BEHAVIOURS), help="what the application does at boot")
     g.add_argument(
         "--cmd-max-length",
         type=_int,
@@ -114,7 +113,7 @@ def _descriptor(args: argparse.Namespace) -> AppDescriptor:
         auto_update=not args.no_autoupdate,
         num_images=d.num_images if args.num_images is None else args.num_images,
         manifest_url=d.manifest_url if args.manifest_url is None else args.manifest_url,
-        behaviour=_BEHAVIOURS[args.behaviour] if args.behaviour else d.behaviour,
+        behaviour=Behaviour.named(args.behaviour) if args.behaviour else d.behaviour,
         cmd_max_length=d.cmd_max_length if args.cmd_max_length is None else args.cmd_max_length,
     )
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bootloader_model.errors import CallerError
-from bootloader_model.quirks import QuirkProfile
+from bootloader_model.quirks import HARMONY_NAME, QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode
 from harness.cli.help import help_text
 from harness.native.bootloader_program import NativeProgram
@@ -87,7 +87,7 @@ def register(sub: Any) -> None:
     c.add_argument("--size", type=int, default=None, help="update sweep image size in bytes (default 16384)")
     c.add_argument("--stride", type=int, default=1, help="update sweep: every Nth operation (and the last)")
     c.add_argument("--modes", default="before,after,torn", help="update sweep cut modes")
-    c.add_argument("--quirks", default="harmony-3.9.1", help="the model's quirk profile")
+    c.add_argument("--quirks", default=HARMONY_NAME, help="the model's quirk profile")
     c.add_argument("--show", type=int, default=10, help="how many divergences to print in full (default 10)")
     c.set_defaults(func=run_compare_command)
 
@@ -104,7 +104,7 @@ def register(sub: Any) -> None:
         "--documents", type=int, default=100000, help="random mutations after the hand-written cases (default 100000)"
     )
     j.add_argument("--seed", type=int, default=1, help="seed of the mutations (default 1)")
-    j.add_argument("--quirks", default="harmony-3.9.1", help="the model's quirk profile")
+    j.add_argument("--quirks", default=HARMONY_NAME, help="the model's quirk profile")
     j.add_argument("--show", type=int, default=10, help="how many divergences to print in full (default 10)")
     j.set_defaults(func=run_cjson_command)
 

@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import CallerError
-from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
+from bootloader_model.quirks import HARMONY_NAME, PROFILE_NAMES, QuirkProfile
 from harness.board_link.power import CommandPower, PowerControl
 from harness.cli.help import help_text
 from harness.native.programs import BOOTLOADER_HELP
@@ -96,7 +97,7 @@ def register(sub: Any) -> None:
 def add_virtual_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--quirks",
-        default="harmony-3.9.1",
+        default=HARMONY_NAME,
         help=f"virtual board quirk profile: {' or '.join(PROFILE_NAMES)}, optionally ',+NAME' / ',-NAME'",
     )
     p.add_argument(
@@ -108,7 +109,7 @@ def add_virtual_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--link", choices=LINKS, default="pty", help="virtual console: a real pty (default) or in-process")
     p.add_argument(
         "--bootloader",
-        default="model",
+        default=MODEL,
         help=BOOTLOADER_HELP,
     )
 

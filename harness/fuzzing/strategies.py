@@ -34,18 +34,12 @@ from typing import Any
 from hypothesis import strategies as st
 
 from bootloader_model.errors import CallerError
-from bootloader_model.formats.app_descriptor import Behaviour
+from bootloader_model.formats.app_descriptor import BEHAVIOURS
 from bootloader_model.formats.app_image import APP_OFFSET, MIN_APP_SIZE, SLOT_SIZE, build_app
 from bootloader_model.storage.nor_flash import CutMode, FaultPlan
 from harness.image.server import Fault, FaultKind
 from harness.scenarios.base import CONFIGS
 
-#: What an application does right after the bootloader jumps to it.
-BEHAVIOURS: dict[str, Behaviour] = {
-    "healthy": Behaviour.HEALTHY,
-    "crash": Behaviour.CRASH_AT_BOOT,
-    "hang": Behaviour.HANG_AT_BOOT,
-}
 #: What may be wrong with the image file itself (transport faults are :class:`ServerFault`).
 DAMAGES = ("none", "corrupted", "truncated")
 #: ``ota.json`` variants: see :class:`ManifestSpec`.

@@ -42,7 +42,26 @@ class FaultKind(str, Enum):
 
 @dataclass
 class Fault:
-    """A behaviour for requests to one path. ``times`` limits how many requests it affects (None: all)."""
+    """A behaviour for requests to one path. ``times`` limits how many requests it affects (None: all).
+
+    Pauses are wall seconds, each capped at the server's ``max_hold``; offsets and sizes are bytes.
+
+    Attributes:
+        kind: what goes wrong (a :class:`FaultKind` or its value, e.g. ``"truncate"``).
+        status: ``status``: the HTTP status code answered instead of 200 (100..599).
+        after: bytes: ``truncate`` and ``stall`` send this many body bytes; ``corrupt`` flips the byte at
+            this offset (the last byte if the body is shorter); ``huge-headers`` sends about this many bytes
+            of extra header fields.
+        seconds: wall seconds: how long ``stall`` holds the connection silent; the pause between the 1 KiB
+            pieces of ``slow`` and ``huge-headers`` and between the single bytes of ``trickle``.
+        times: how many requests the fault affects before it stops (None: every request).
+        gap: wall seconds between the headers and the body of ``no-length``, ``lower-header`` and
+            ``chunked`` (0: one TCP segment; > 0: two).
+
+    Raises:
+        CallerError: an unknown kind, a negative ``after``, ``seconds`` or ``gap``, or a status outside
+            100..599.
+    """
 
     kind: FaultKind
     status: int = 404
@@ -52,7 +71,11 @@ class Fault:
     gap: float = 0.0  # no-length, lower-header, chunked: pause between headers and body (two TCP segments)
 
     def __post_init__(self) -> None:
-        self.kind = FaultKind(self.kind)
+        try:
+            self.kind = FaultKind(self.kind)
+        except ValueError:
+            kinds = ", ".join(k.value for k in FaultKind)
+            raise CallerError(f"unknown server fault {self.kind!r}; choose {kinds}") from None
         if self.after < 0 or self.seconds < 0 or self.gap < 0:
             raise CallerError("fault offsets and durations must be >= 0")
         if not 100 <= self.status <= 599:
@@ -82,9 +105,23 @@ REASONS = {200: "OK", 301: "Moved Permanently", 403: "Forbidden", 404: "Not Foun
 
 
 class ImageServer:
-    """Serve manifests and images over HTTP/1.1 on a loopback port, with injectable faults."""
+    """Serve manifests and images over HTTP/1.1 on a loopback port, with injectable faults.
+
+    Use it as a context manager (``with ImageServer() as server:``), or call :meth:`start` and :meth:`stop`.
+    Every request is logged in :attr:`requests` as a :class:`RequestRecord`.
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, max_hold: float = 30.0) -> None:
+        """Bind the listening socket (it serves once started).
+
+        Args:
+            host: the address to listen on; keep the default 127.0.0.1 unless a real board must reach it.
+            port: the TCP port (0: a free one, then read :attr:`port`).
+            max_hold: wall seconds any one pause of a fault may last, so a test can never hang the server.
+
+        Raises:
+            CallerError: the address cannot be bound (in use, not this host's).
+        """
         self._routes: dict[str, _Route] = {}
         self._lock = threading.Lock()
         self.requests: list[RequestRecord] = []
@@ -111,6 +148,11 @@ class ImageServer:
 
     # -------------------------------------------------------------------------------------- lifecycle
     def start(self) -> ImageServer:
+        """Serve requests on a background thread until :meth:`stop`.
+
+        Returns:
+            This server, so that ``server = ImageServer().start()`` reads well.
+        """
         self._thread = threading.Thread(
             target=lambda: self._server.serve_forever(poll_interval=0.05), name="otaloop-imageserver", daemon=True
         )
@@ -118,6 +160,7 @@ class ImageServer:
         return self
 
     def stop(self) -> None:
+        """Stop serving and close the socket; faults under way stop early (a stall or a gap at once)."""
         self._stop.set()
         self._server.shutdown()
         self._server.server_close()
@@ -130,10 +173,27 @@ class ImageServer:
 
     # ----------------------------------------------------------------------------------------- content
     def url(self, path: str) -> str:
+        """The full URL of ``path`` on this server.
+
+        Args:
+            path: a path such as ``/ota.json`` (a missing leading ``/`` is added).
+
+        Returns:
+            ``http://HOST:PORT/path``, the text a manifest or the firmware's ``SYS_OTA_URL`` holds.
+        """
         return f"http://{self.host}:{self.port}{path if path.startswith('/') else '/' + path}"
 
     def put(self, path: str, body: bytes, content_type: str = "application/octet-stream") -> str:
-        """Serve ``body`` at ``path``; return its URL. Replaces content and clears faults for the path."""
+        """Serve ``body`` at ``path``; return its URL. Replaces content and clears faults for the path.
+
+        Args:
+            path: where to serve it (a missing leading ``/`` is added).
+            body: the response body, any bytes-like object (copied).
+            content_type: the ``Content-Type`` header.
+
+        Returns:
+            The URL of ``path``.
+        """
         if not path.startswith("/"):
             path = "/" + path
         with self._lock:
@@ -141,7 +201,15 @@ class ImageServer:
         return self.url(path)
 
     def put_image(self, name: str, image: bytes) -> tuple[str, str]:
-        """Serve an OTA ``.bin``; return its URL and SHA-256 hex digest."""
+        """Serve an OTA ``.bin`` at ``/name``; return its URL and SHA-256 hex digest.
+
+        Args:
+            name: the file name in the URL, e.g. ``app_v2.bin``.
+            image: the image bytes.
+
+        Returns:
+            ``(url, digest)``: the image's URL and the lowercase hex SHA-256 a manifest's ``Digest`` holds.
+        """
         return self.put("/" + name, image), sha256(image).hexdigest()
 
     def put_manifest(
@@ -154,7 +222,19 @@ class ImageServer:
         path: str = "/ota.json",
         extra: dict[str, Any] | None = None,
     ) -> str:
-        """Serve an ``ota.json`` with one entry in Harmony's field names; return the manifest URL."""
+        """Serve an ``ota.json`` with one entry in Harmony's field names; return the manifest URL.
+
+        Args:
+            version: the entry's ``Version``, the application version on offer.
+            url: the entry's ``URL``, where the image is (e.g. from :meth:`put_image`).
+            digest: the entry's ``Digest``, the image's SHA-256 in hex.
+            erase_ver: the entry's ``EraseVer`` (None: no such field).
+            path: where to serve the manifest.
+            extra: more fields for the entry; they replace the fields above of the same name.
+
+        Returns:
+            The manifest's URL.
+        """
         entry: dict[str, Any] = {"Version": version, "URL": url, "Digest": digest}
         if erase_ver is not None:
             entry["EraseVer"] = erase_ver
@@ -162,7 +242,13 @@ class ImageServer:
         return self.put(path, json.dumps({"ota": [entry]}).encode(), "application/json")
 
     def fault(self, path: str, fault: Fault) -> None:
-        """Apply ``fault`` to requests for ``path`` (faults stack; the first still active wins)."""
+        """Apply ``fault`` to requests for ``path`` (faults stack; the first still active wins).
+
+        Args:
+            path: the path whose requests it affects (a missing leading ``/`` is added); it need not be
+                served yet.
+            fault: what to do to those requests; a fault with ``times`` counts down as it is used.
+        """
         if not path.startswith("/"):
             path = "/" + path
         with self._lock:
@@ -170,6 +256,11 @@ class ImageServer:
             route.faults.append(fault)
 
     def clear_faults(self, path: str | None = None) -> None:
+        """Disarm faults; content stays served.
+
+        Args:
+            path: the exact path whose faults to clear (None: every path's).
+        """
         with self._lock:
             for p, route in self._routes.items():
                 if path is None or p == path:

@@ -21,7 +21,7 @@ from bootloader_model.quirks import HARMONY, QuirkProfile
 NATIVE_PREFIX = "native:"
 #: Help text of the ``--bootloader`` options.
 BOOTLOADER_HELP = (
-    "bootloader run at every reset: model (the Python model of Harmony v3.9.1, default) or native:CACHE_DIR "
+    f"bootloader run at every reset: {MODEL} (the Python model of Harmony v3.9.1, default) or native:CACHE_DIR "
     "(your bootloader C code, built by otaloop native build)"
 )
 
@@ -54,4 +54,4 @@ def bootloader_from_spec(
         from harness.native.bootloader_program import NativeProgram  # only when asked: it checks the cache
 
         return NativeProgram(Path(text[len(NATIVE_PREFIX) :]))
-    raise CallerError(f"unknown bootloader {spec!r}: use 'model' or 'native:CACHE_DIR' (see otaloop native build)")
+    raise CallerError(f"unknown bootloader {spec!r}: use '{MODEL}' or 'native:CACHE_DIR' (see otaloop native build)")

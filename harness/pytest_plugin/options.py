@@ -17,10 +17,14 @@ from typing import Any
 
 import pytest
 
-#: Factory configurations and quirk profile names, repeated here so that reading options imports nothing
-#: heavy; ``tests/test_pytest_plugin.py`` checks them against ``harness.scenarios.CONFIGS`` and the quirks.
+from bootloader_model.quirks import HARMONY_NAME
+
+#: Factory configurations and the default bootloader, repeated here so that reading options imports nothing
+#: heavy; ``tests/test_pytest_plugin.py`` checks them against ``harness.scenarios.CONFIGS`` and
+#: ``bootloader_model.bootloader.program.MODEL`` (whose package imports the whole bootloader model).
 CONFIG_NAMES = ("auto", "manual", "manual-longcmd", "manual-noreset", "notify")
 LINKS = ("pty", "inproc")
+DEFAULT_BOOTLOADER = "model"
 DEFAULT_SPEED = 1000.0
 DEFAULT_TAIL = 20
 DEFAULT_RECONNECT = 30.0  # harness.scenarios.benches.DEFAULT_RECONNECT, checked by the plugin's tests
@@ -48,9 +52,9 @@ class Settings:
     images: tuple[Path, ...] = ()
     factory_config: str = "auto"
     manifest_path: str = "/ota.json"
-    quirks: str = "harmony-3.9.1"
+    quirks: str = HARMONY_NAME
     speed: float = DEFAULT_SPEED
-    bootloader: str = "model"
+    bootloader: str = DEFAULT_BOOTLOADER
     power_on: str | None = None
     power_off: str | None = None
     reconnect: float = DEFAULT_RECONNECT
@@ -120,10 +124,10 @@ _HELP = {
     "factory_config": f"factory configuration: {', '.join(CONFIG_NAMES)}; on a real board, the one it was "
     "flashed with (default auto)",
     "manifest_path": "path of SYS_OTA_URL on the image server (default /ota.json)",
-    "quirks": "virtual board quirk profile: harmony-3.9.1 (default) or corrected, optionally ',+NAME' / ',-NAME'",
+    "quirks": f"virtual board quirk profile: {HARMONY_NAME} (default) or corrected, optionally ',+NAME' / ',-NAME'",
     "speed": f"virtual board seconds per wall second (default {DEFAULT_SPEED:g})",
-    "bootloader": "virtual board bootloader: model (the Python model, default) or native:CACHE_DIR (your bootloader "
-    "C code built by otaloop native build)",
+    "bootloader": f"virtual board bootloader: {DEFAULT_BOOTLOADER} (the Python model, default) or native:CACHE_DIR "
+    "(your bootloader C code built by otaloop native build)",
     "power_on": "command that switches a real board's power on ({index} is the worker's board number)",
     "power_off": "command that switches a real board's power off ({index} is the worker's board number)",
     "reconnect": "how long a real board's vanished console port (USB re-enumeration after a power cycle) may "
@@ -249,9 +253,9 @@ def read_settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(f"--otaloop-tail {values['tail'][0]!r}: expected a whole number") from None
     if tail < 0:
         raise pytest.UsageError(f"--otaloop-tail must be >= 0, got {tail}")
-    quirks = text("quirks", "harmony-3.9.1")
+    quirks = text("quirks", HARMONY_NAME)
     _check_quirks(quirks)
-    bootloader = text("bootloader", "model")
+    bootloader = text("bootloader", DEFAULT_BOOTLOADER)
     _check_bootloader(bootloader, values["bootloader"][1])
     manifest_path = text("manifest_path", "/ota.json")
     if not manifest_path.startswith("/"):

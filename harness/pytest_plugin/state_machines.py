@@ -18,10 +18,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.pytest_plugin.options import Settings
-
-DEFAULT_QUIRKS = "harmony-3.9.1"
-DEFAULT_BOOTLOADER = "model"
+from bootloader_model.quirks import HARMONY_NAME
+from harness.pytest_plugin.options import DEFAULT_BOOTLOADER, Settings
 
 
 def machine_of(item: pytest.Item) -> type | None:
@@ -47,7 +45,7 @@ def configured(item: pytest.Item, settings: Settings) -> Iterator[None]:
     marker = item.get_closest_marker("otaloop_quirks")
     if marker is not None and marker.args:
         wanted["quirks"] = str(marker.args[0])
-    elif settings.quirks != DEFAULT_QUIRKS:
+    elif settings.quirks != HARMONY_NAME:
         wanted["quirks"] = settings.quirks
     if settings.bootloader != DEFAULT_BOOTLOADER:
         wanted["bootloader"] = settings.bootloader

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
+from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import BoardDead, BoardError, CallerError
 from bootloader_model.quirks import HARMONY, QuirkProfile
 from harness.board_link.console import Console, Port
@@ -55,7 +56,7 @@ def virtual_bench(
     speed: float = DEFAULT_SPEED,
     profile: QuirkProfile = HARMONY,
     log: str | Path | None = None,
-    bootloader: str = "model",
+    bootloader: str = MODEL,
     on_board: Callable[[VirtualBoard], None] | None = None,
 ) -> Iterator[Bench]:
     """A fresh, provisioned, powered-off virtual board with its console, driver and image server."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bootloader_model.board.virtual_board import VirtualBoard
+from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import CallerError, OtaloopError, PortLost
 from bootloader_model.quirks import HARMONY, QuirkProfile
 from harness.scenarios import REGISTRY
@@ -125,7 +126,7 @@ def virtual_provider(
     speed: float = DEFAULT_SPEED,
     profile: QuirkProfile = HARMONY,
     log_dir: Path | None = None,
-    bootloader: str = "model",
+    bootloader: str = MODEL,
     on_board: Callable[[VirtualBoard], None] | None = None,
 ) -> Provider:
     """A fresh virtual board per scenario, provisioned with the scenario's factory configuration."""

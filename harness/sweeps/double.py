@@ -41,9 +41,9 @@ from harness.sweeps.update import (
     UpdateRig,
     _check_fault,
     _Cursor,
+    blank_board,
     judge_cached,
     judge_state,
-    new_board,
     synthesize,
     tasks,
 )
@@ -113,7 +113,7 @@ class DoubleWorker:
         self.outer = SweepWorker(plan)
         self.memo = self.outer.memo  # one verdict cache for first and second cut states
         self.recordings = VerdictMemo() if plan.fast else None
-        board = new_board(plan.params)
+        board = blank_board(plan.params)
         blank = {"internal": _snapshot(board.internal), "external": _snapshot(board.external)}
         self.inner = _Cursor(plan.params, blank, digests=plan.fast)
 
@@ -124,7 +124,7 @@ class DoubleWorker:
             found = memo.lookup(views)
             if found is not None:
                 return found  # type: ignore[return-value]
-        board = new_board(self.plan.params)
+        board = blank_board(self.plan.params)
         self.outer.cursor.fill(board)
         if memo is None or views is None:
             return recovery(board)
@@ -258,9 +258,9 @@ def replay(rig: UpdateRig, ref: Reference, fault: FaultId) -> DoubleReplayed:
     if second is None:
         raise CallerError(f"fault id {fault} has no second cut")
     first = replay_first(rig, ref, fault.first)
-    board = new_board(ref.params)
+    board = blank_board(ref.params)
     board.internal.data[:], board.external.data[:] = first.state
-    ops = recovery(new_board_with(ref, first.state))
+    ops = recovery(board_holding(ref, first.state))
     if not 0 <= second.op < len(ops):
         raise CallerError(f"fault id {fault}: the recovery run has operations 0..{len(ops) - 1}")
     op = ops[second.op]
@@ -281,8 +281,9 @@ def replay(rig: UpdateRig, ref: Reference, fault: FaultId) -> DoubleReplayed:
     return DoubleReplayed(fault, first.case.judgement, judgement, state, board.text)
 
 
-def new_board_with(ref: Reference, state: tuple[bytes, bytes]) -> VirtualBoard:
-    board = new_board(ref.params)
+def board_holding(ref: Reference, state: tuple[bytes, bytes]) -> VirtualBoard:
+    """A board made to the recipe of ``ref.params``, powered off, its flash holding ``state`` (internal, external)."""
+    board = blank_board(ref.params)
     board.internal.data[:], board.external.data[:] = state
     return board
 
@@ -294,8 +295,8 @@ def synthesize_double(rig: UpdateRig, ref: Reference, fault: FaultId) -> tuple[b
         raise CallerError(f"fault id {fault} has no second cut")
     _check_fault(ref, fault.first)
     s1 = synthesize(rig, ref, fault.first)
-    ops = recovery(new_board_with(ref, s1))
-    board = new_board(ref.params)
+    ops = recovery(board_holding(ref, s1))
+    board = blank_board(ref.params)
     blank = {"internal": _snapshot(board.internal), "external": _snapshot(board.external)}
     cursor = _Cursor(ref.params, blank)
     cursor.flash["internal"].data[:], cursor.flash["external"].data[:] = s1

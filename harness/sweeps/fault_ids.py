@@ -12,18 +12,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import CallerError
-from bootloader_model.formats.app_descriptor import Behaviour
+from bootloader_model.formats.app_descriptor import BEHAVIOURS
 from bootloader_model.formats.app_image import SLOT_SIZE
-from bootloader_model.quirks import QuirkProfile
+from bootloader_model.quirks import HARMONY_NAME, QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode, FaultPlan
 
 SCENARIO = "update"
 DEFAULT_SIZE = 16 * 1024
-DEFAULT_PROFILE = "harmony-3.9.1"
+DEFAULT_PROFILE = HARMONY_NAME
 DEFAULT_SEED = 1
 SLOT_APP_MAX = SLOT_SIZE  # 0xDF000: boot control page plus the application
-BEHAVIOURS = {"healthy": Behaviour.HEALTHY, "crash": Behaviour.CRASH_AT_BOOT, "hang": Behaviour.HANG_AT_BOOT}
 
 _ID = re.compile(r"^(?P<scn>[^:]+):(?P<dev>int|ext)@op(?P<op>\d+):(?P<mode>before|after|torn)(?::s(?P<seed>\d+))?$")
 _SECOND = re.compile(r"^(?P<dev>int|ext)@op(?P<op>\d+):(?P<mode>before|after|torn)(?::s(?P<seed>\d+))?$")
@@ -50,9 +50,9 @@ class Params:
     size: int = DEFAULT_SIZE
     quirks: str = DEFAULT_PROFILE
     v2: str = "healthy"  # "crash" or "hang": what v2 does right after the bootloader jumps to it
-    #: The board's bootloader ("model" or "native:CACHE_DIR"). Not part of the fault id: the same cut can be
-    #: replayed on either bootloader, and ids compare equal across them.
-    bootloader: str = field(default="model", compare=False)
+    #: The board's bootloader (:data:`~bootloader_model.bootloader.program.MODEL` or "native:CACHE_DIR"). Not
+    #: part of the fault id: the same cut can be replayed on either bootloader, and ids compare equal across them.
+    bootloader: str = field(default=MODEL, compare=False)
 
     def __post_init__(self) -> None:
         if not 8 * 1024 <= self.size <= SLOT_APP_MAX:

@@ -31,15 +31,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
+from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import CallerError, PowerCut
-from bootloader_model.formats.app_descriptor import AppDescriptor
+from bootloader_model.formats.app_descriptor import AppDescriptor, Behaviour
 from bootloader_model.formats.app_image import build_app
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode, FaultPlan, NorFlash, Snapshot
 from harness.image.server import ImageServer
 from harness.native.programs import bootloader_from_spec
 from harness.sweeps.executor import Executor, InProcess, Work
-from harness.sweeps.fault_ids import BEHAVIOURS, DEFAULT_SEED, FaultId, Params
+from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId, Params
 from harness.sweeps.memo import BLOCK, BlockDigests, ReadSet, VerdictMemo, touched
 from harness.sweeps.verdicts import Judgement, Verdict, judge, settle
 
@@ -122,13 +123,13 @@ class UpdateRig:
     def __post_init__(self) -> None:
         url = self.server.url("/ota.json")  # always 127.0.0.1: never the MHC default address
         self.factory = build_app(AppDescriptor(version=OLD, manifest_url=url), self.params.size)
-        behaviour = BEHAVIOURS[self.params.v2]
+        behaviour = Behaviour.named(self.params.v2)
         self.image = build_app(AppDescriptor(version=NEW, manifest_url=url, behaviour=behaviour), self.params.size)
         image_url, digest = self.server.put_image(IMAGE_NAME, self.image)
         self.server.put_manifest(NEW, image_url, digest)
 
     def board(self) -> VirtualBoard:
-        return new_board(self.params)
+        return blank_board(self.params)
 
     def restored(self, snaps: dict[str, Snapshot]) -> VirtualBoard:
         board = self.board()
@@ -137,7 +138,7 @@ class UpdateRig:
         return board
 
 
-def new_board(params: Params) -> VirtualBoard:
+def blank_board(params: Params) -> VirtualBoard:
     """A board made to the recipe of ``params`` (its quirk profile and bootloader), holding blank flash."""
     profile = QuirkProfile.named(params.quirks)
     return VirtualBoard(
@@ -204,7 +205,7 @@ class _Cursor:
     """
 
     def __init__(self, params: Params, start: dict[str, Snapshot], *, digests: bool = False) -> None:
-        board = new_board(params)  # a board only for its two flash objects
+        board = blank_board(params)  # a board only for its two flash objects
         self.flash = {"internal": board.internal, "external": board.external}
         self.start = start
         self._torn: tuple[str, int, bytes] | None = None
@@ -310,7 +311,7 @@ def judge_state(rig: UpdateRig, state: State) -> tuple[Judgement, VirtualBoard]:
 
 def judge_params(params: Params, state: State) -> tuple[Judgement, VirtualBoard]:
     """:func:`judge_state` for boards made to the recipe of ``params``."""
-    board = new_board(params)
+    board = blank_board(params)
     board.internal.data[:] = state[0]
     board.external.data[:] = state[1]
     runs = settle(board)
@@ -333,7 +334,7 @@ def judge_cached(
         found = memo.lookup(views)
         if found is not None:
             return found  # type: ignore[return-value]
-    board = new_board(params)
+    board = blank_board(params)
     fill(board)
     if memo is None or views is None:
         return judge(board, settle(board), OLD, NEW)
@@ -392,7 +393,7 @@ def plan_sweep(
         raise CallerError("--modes is empty")
     # The verdict cache learns what a judgement read through NorFlash.read; a native bootloader maps the
     # whole flash into its own process instead, so its judgements are always run in full.
-    fast = fast and ref.params.bootloader == "model"
+    fast = fast and ref.params.bootloader == MODEL
     return SweepPlan(ref.params, ref.start, ref.reset, ref.reset_at, tuple(ref.ops), modes, stride, seed, fast)
 
 

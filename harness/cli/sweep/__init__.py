@@ -24,8 +24,10 @@ import hashlib
 import time
 from pathlib import Path
 
+from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import BoardError, CallerError
-from bootloader_model.quirks import QuirkProfile
+from bootloader_model.formats.app_descriptor import BEHAVIOURS
+from bootloader_model.quirks import HARMONY_NAME, QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode
 from harness.cli.help import help_text
 from harness.cli.sweep.timed import add_timed
@@ -131,7 +133,7 @@ def run_update(args: argparse.Namespace) -> int:
     with ImageServer() as server:
         rig = UpdateRig(params, server)
         ref = record(rig)
-        if args.bootloader != "model":
+        if args.bootloader != MODEL:
             print(f"bootloader: {args.bootloader}")
         if args.replay is not None:
             return _print_double_replay(rig, ref, fault) if fault.second else _print_replay(rig, ref, fault)
@@ -255,7 +257,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bl.add_argument("--image-size", type=int, default=32 * 1024, help="size of the downloaded images (bytes)")
     bl.add_argument("--stride", type=int, default=DEFAULT_STRIDE, help="sampling stride for the external backup")
     bl.add_argument("--fat", action="store_true", help="use the FAT volume for internal sweeps too")
-    bl.add_argument("--profile", default="harmony-3.9.1", help="quirk profile, e.g. corrected")
+    bl.add_argument("--profile", default=HARMONY_NAME, help="quirk profile, e.g. corrected")
     bl.add_argument("--timing", action="store_true", help="print the time each sweep took")
     bl.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores; 1 runs in-process)")
     bl.add_argument("--json", metavar="FILE", help="write every cut (fault id, operation, outcome) as JSON")
@@ -265,8 +267,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument("--stride", type=int, default=1, help="cut at every Nth operation (and the last)")
     up.add_argument("--modes", default="before,after,torn", help="comma list of before, after, torn")
     up.add_argument("--seed", type=int, default=None, help="seed of torn operations (default 1)")
-    up.add_argument("--quirks", default=None, help="quirk profile, e.g. corrected (default harmony-3.9.1)")
-    up.add_argument("--v2", choices=("healthy", "crash", "hang"), default=None, help="what v2 does after the jump")
+    up.add_argument("--quirks", default=None, help=f"quirk profile, e.g. corrected (default {HARMONY_NAME})")
+    up.add_argument("--v2", choices=tuple(BEHAVIOURS), default=None, help="what v2 does after the jump")
     up.add_argument("--replay", metavar="FAULT_ID", help="re-run one case, e.g. update:int@op437:before")
     up.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores; 1 runs in-process)")
     up.add_argument("--scheduler", metavar="ADDRESS", help="run the cases on a Dask cluster, e.g. tcp://10.0.0.5:8786")
@@ -280,8 +282,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument("--plot", metavar="FILE", help="draw every case's outcome against the operation (.svg or .png)")
     up.add_argument(
         "--bootloader",
-        default="model",
-        help="model (default) or native:CACHE_DIR: the bootloader C code built by otaloop native build",
+        default=MODEL,
+        help=f"{MODEL} (default) or native:CACHE_DIR: the bootloader C code built by otaloop native build",
     )
     up.set_defaults(func=run_update)
     mg = kinds.add_parser("merge", help="join the --json files of a sharded update sweep into one report")

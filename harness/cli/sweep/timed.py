@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bootloader_model.errors import CallerError
+from bootloader_model.quirks import HARMONY_NAME
 from harness.board_link.power import CommandPower, PowerControl
 from harness.image.server import ImageServer
 from harness.scenarios import CONFIGS
@@ -38,7 +39,7 @@ def add_timed(kinds: Any) -> None:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of torn operations (default 1)")
     model = p.add_argument_group("virtual board (the default)")
     model.add_argument("--size", type=int, default=None, help="image size in bytes (default 16384)")
-    model.add_argument("--quirks", default=None, help="quirk profile, e.g. corrected (default harmony-3.9.1)")
+    model.add_argument("--quirks", default=None, help=f"quirk profile, e.g. corrected (default {HARMONY_NAME})")
     model.add_argument("--v2", choices=("healthy", "crash", "hang"), default=None, help="what v2 does after the jump")
     rig = p.add_argument_group("a board: real, labgrid, or served by otaloop board")
     where = rig.add_mutually_exclusive_group()

@@ -36,7 +36,7 @@ from harness.scenarios.base import Bench, ScenarioFailed
 from harness.scenarios.benches import SerialBench
 from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId
 from harness.sweeps.timed.cut import CutReport, arm_cut
-from harness.sweeps.update import NEW, OLD, SETTLE_S_REF, UPDATE_BUDGET_S, Reference, UpdateRig, new_board
+from harness.sweeps.update import NEW, OLD, SETTLE_S_REF, UPDATE_BUDGET_S, Reference, UpdateRig, blank_board
 from harness.sweeps.verdicts import SETTLE_S, Judgement, Verdict, judge
 
 #: The verdicts a console alone can tell apart (the others need to look into flash).
@@ -167,7 +167,7 @@ def model_case(rig: UpdateRig, ref: Reference, pattern: str, delay_ms: float, *,
     board.disarm_moment_cut()
     board.power_off()
     state = (bytes(board.internal.data), bytes(board.external.data))
-    after = new_board(rig.params)
+    after = blank_board(rig.params)
     after.internal.data[:] = state[0]
     after.external.data[:] = state[1]
     runs, boots = _settle_with_console(after)
