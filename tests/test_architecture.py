@@ -191,3 +191,26 @@ def test_the_host_machinery_check_finds_it(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("import subprocess\nimport os\nfd = os.memfd_create('x')\nfrom os import pipe\n")
     assert _host_machinery(sample) == ["subprocess", "os.pipe", "os.memfd_create"]
+
+
+def _private_imports(path: Path) -> list[str]:
+    """Names starting with one underscore that ``path`` imports from another project module."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in (*PACKAGES, "benchmarks"):
+            found += [f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_") and a.name[:2] != "__"]
+    return found
+
+
+SOURCES = sorted([*MODULES.values(), *(ROOT / "benchmarks").glob("*.py"), *(ROOT / "examples").glob("*.py")], key=str)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_imports_another_modules_private_name(path: Path) -> None:
+    assert not _private_imports(path), path
+
+
+def test_the_private_import_check_finds_one(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("from harness.sweeps.update import MODES, _Cursor\nfrom __future__ import annotations\n")
+    assert _private_imports(sample) == ["harness.sweeps.update._Cursor"]

@@ -32,12 +32,12 @@ from harness.pytest_plugin import markers, reports, scenario_items, state_machin
 from harness.pytest_plugin.fixtures import (
     BENCHES,
     SETTINGS,
-    _otaloop_benches,
     ota_bench,
     ota_board,
     ota_images,
     ota_power,
     ota_server,
+    otaloop_benches,  # noqa: F401 (not in __all__: pytest finds the hidden fixture _otaloop_benches here)
     settings_of,
     virtual_board,
 )
@@ -45,7 +45,6 @@ from harness.pytest_plugin.options import add_options, read_settings
 from harness.pytest_plugin.parallel import check_workers
 
 __all__ = [
-    "_otaloop_benches",
     "ota_bench",
     "ota_board",
     "ota_images",
