@@ -3,7 +3,7 @@
 :class:`TaskSteps` is mixed into :class:`~bootloader_model.bootloader.step_machine.Bootloader`: each method is one
 call of the matching ``Bootloader_Task_*()`` function of ``bootloader_wolfcrypt.c`` and returns its
 status (``SUCCESS``, ``MORE``, ``ERROR``). The decisions follow spec section 7 line by line; the quirks
-switch here. The driver (main loop, console, flash and file helpers) is in ``bootloader.py``.
+switch here. The driver (main loop, console, flash and file helpers) is in ``step_machine.py``.
 """
 
 from __future__ import annotations

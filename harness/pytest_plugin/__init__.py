@@ -13,7 +13,8 @@ pytest's header and reports are unchanged.
   ``--otaloop-bootloader``, ``--otaloop-power-on/-off``, ``--otaloop-reconnect``, ``--otaloop-boot-timeout``,
   ``--otaloop-log-dir``, ``--otaloop-link``, ``--otaloop-reuse``, ``--otaloop-tail``, ``--otaloop-scenarios``
 * markers (:mod:`harness.pytest_plugin.markers`): ``otaloop_config``, ``otaloop_requires``, ``otaloop_quirks``
-* the scenario library as tests (:mod:`harness.pytest_plugin.scenario_items`), reports
+* the benches tests get, virtual or real (:mod:`harness.pytest_plugin.boards`), the scenario library as
+  tests (:mod:`harness.pytest_plugin.scenario_items`), reports
   (:mod:`harness.pytest_plugin.reports`), pytest-xdist (:mod:`harness.pytest_plugin.parallel`), and the
   run's quirk profile and bootloader for ``BoardStateMachine`` tests
   (:mod:`harness.pytest_plugin.state_machines`)
