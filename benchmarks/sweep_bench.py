@@ -20,7 +20,7 @@ import resource
 import time
 
 from benchmarks._timing import best_of, line, sha256_and_copy
-from benchmarks.update_bench import SIZE, _start, update
+from benchmarks.update_bench import SIZE, backed_up_board, update
 from harness.image.server import ImageServer
 from harness.sweeps.executor import InProcess, Processes, default_jobs
 from harness.sweeps.fault_ids import Params
@@ -58,7 +58,7 @@ def run(small: int = 16 * 1024, big: int = SIZE, *, compare: bool = True, repeat
     """The report; ``small`` and ``big`` are the two image sizes, ``compare`` also times the full-judging path,
     and each sweep is the fastest of ``repeat`` runs."""
     with ImageServer() as server:
-        image, snaps = _start(server)
+        image, snaps = backed_up_board(server)
         t_update = best_of(lambda: update(snaps), repeat=3)
     t_base = sha256_and_copy(image)
     jobs = default_jobs()

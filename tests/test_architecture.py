@@ -204,8 +204,6 @@ SHARED_NAMES = {"harmony-3.9.1": "bootloader_model/quirks.py", "model": "bootloa
 #: the bootloader model (tests/test_pytest_plugin.py checks they agree); a differential run labels its two
 #: sides "model" and "native", which is a report heading, not a bootloader choice.
 KEPT_SPELLINGS = {("model", "harness/pytest_plugin/options.py"), ("model", "harness/native/compare.py")}
-#: Folders whose modules still spell the names out.
-NOT_YET_CONVERTED = ("harness/fuzzing/",)
 CODE_ROOTS = ("bootloader_model", "harness", "benchmarks", "examples")
 
 
@@ -238,8 +236,6 @@ def test_shared_names_are_spelled_only_where_they_are_defined() -> None:
     stray = []
     for path in _code_files():
         rel = path.relative_to(ROOT).as_posix()
-        if rel.startswith(NOT_YET_CONVERTED):
-            continue
         for hit in _spelled(path, set(SHARED_NAMES)):
             text = hit.rsplit("@", 1)[0]
             if SHARED_NAMES[text] != rel and (text, rel) not in KEPT_SPELLINGS:
@@ -365,3 +361,26 @@ def test_the_docstring_check_finds_gaps() -> None:
         "Sample.make: no Args section",
         "Sample.make: returns str but has no Returns section",
     ]
+
+
+def _private_imports(path: Path) -> list[str]:
+    """Names starting with one underscore that ``path`` imports from another project module."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in (*PACKAGES, "benchmarks"):
+            found += [f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_") and a.name[:2] != "__"]
+    return found
+
+
+SOURCES = sorted([*MODULES.values(), *(ROOT / "benchmarks").glob("*.py"), *(ROOT / "examples").glob("*.py")], key=str)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_imports_another_modules_private_name(path: Path) -> None:
+    assert not _private_imports(path), path
+
+
+def test_the_private_import_check_finds_one(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("from harness.sweeps.update import MODES, _Cursor\nfrom __future__ import annotations\n")
+    assert _private_imports(sample) == ["harness.sweeps.update._Cursor"]

@@ -6,6 +6,8 @@ cause it and must be named the same way in both places it can be seen: ``find_ha
 
 from __future__ import annotations
 
+import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from conftest import require_tool
 from harness.cli import main
 from harness.fuzzing import HAZARDS, BoardStateMachine, HazardFound
 from harness.fuzzing import steps as steps_mod
+from harness.fuzzing.machine import ACTIONS
 from harness.fuzzing.search import find_hazards
 from harness.fuzzing.strategies import CutPlan, ImageSpec, ManifestSpec, ServerFault
 from harness.native.build import build_example
@@ -242,3 +245,16 @@ def test_a_seeded_search_does_not_depend_on_the_modules_loaded(tmp_path: Path, m
     monkeypatch.syspath_prepend(str(tmp_path))
     __import__("user_constants_module")
     assert _examples_drawn(monkeypatch) == before
+
+
+def test_every_action_is_documented_where_users_read_it() -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "fuzzing.md").read_text()
+    listed = re.search(r"Every rule acts through the machine's \*actions\* \(([^)]*)\)", page)
+    assert listed is not None
+    assert set(re.findall(r"`(\w+)`", listed.group(1))) == ACTIONS
+    for name in ACTIONS:
+        action = getattr(BoardStateMachine, name)
+        doc = inspect.getdoc(action) or ""
+        takes = [p for p in inspect.signature(action).parameters if p != "self"]
+        assert doc and ("Args:" in doc) == bool(takes), name
+        assert all(f"{p}:" in doc for p in takes), name

@@ -1,6 +1,6 @@
 """The state of one run of the OTA bootloader model: constants, task ids and the firmware's statics.
 
-:class:`_Run` holds what ``bootloader_wolfcrypt.c`` keeps in statics and in its ``bootloader`` struct:
+:class:`RunState` holds what ``bootloader_wolfcrypt.c`` keeps in statics and in its ``bootloader`` struct:
 the current task and sub-state, the shared 4 KiB buffer, the saved first page of the image file, the
 shared ``FIRMWARE_IMAGE_HEADER`` (``param``), the file-system state machine, the loaded database, and
 the :class:`~bootloader_model.bootloader.result.BootResult` being filled. Everything is re-initialised at reset.
@@ -36,7 +36,8 @@ BROKEN_IMAGE = b"Broken Image\n"
 FILE_OPEN_ERROR = b"file open error\n"
 
 SUCCESS, MORE, ERROR = 0, 1, -1
-_U32 = struct.Struct("<I")
+#: A little-endian 32-bit word, as the firmware lays out the shared header's fields and the digest version.
+U32 = struct.Struct("<I")
 
 
 class Task(IntEnum):
@@ -59,7 +60,7 @@ class Task(IntEnum):
         return "BOOTLOADER_TASK_" + ("SIGN_BOOT_CTL" if self is Task.SET_IMAGE_STATUS else self.name)
 
 
-class _File(IntEnum):
+class FileState(IntEnum):
     """``APP_FILE_STATES`` of ``mount_disk()`` / ``open_file()``."""
 
     MOUNT_DISK = 0
@@ -71,11 +72,12 @@ class _File(IntEnum):
     ERROR = 6
 
 
-class _Stuck(Exception):
-    """Internal: the firmware entered an endless loop."""
+class Stuck(Exception):
+    """The firmware entered an endless loop: raised by a task step, caught by the bootloader's run, which
+    ends with ``Outcome.STUCK`` and this reason. It never leaves :meth:`Bootloader.boot`."""
 
 
-class _Run:
+class RunState:
     """The C statics and ``bootloader`` struct of one boot (all re-initialised at reset)."""
 
     def __init__(self) -> None:
@@ -84,7 +86,7 @@ class _Run:
         self.buf = bytearray(PAGE_SIZE)  # bootloader.buf, shared by every task
         self.boot_ctl = bytearray(PAGE_SIZE)  # the file's first 4 KiB, kept for VERIFY
         self.param = bytearray(HEADER_SIZE)  # bootloader.task.param.img
-        self.app = _File.MOUNT_DISK
+        self.app = FileState.MOUNT_DISK
         self.disk_mount = self.reading_file = self.file_opened = False
         self.factory_reset = True
         self.new_image = False
@@ -105,7 +107,7 @@ class _Run:
         self.param[off] = value & 0xFF
 
     def put32(self, off: int, value: int) -> None:
-        _U32.pack_into(self.param, off, value & 0xFFFF_FFFF)
+        U32.pack_into(self.param, off, value & 0xFFFF_FFFF)
 
     def get32(self, off: int) -> int:
-        return int(_U32.unpack_from(self.param, off)[0])
+        return int(U32.unpack_from(self.param, off)[0])

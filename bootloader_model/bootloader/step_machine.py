@@ -42,10 +42,10 @@ from bootloader_model.bootloader.state import (
     SYS_FS_MAX_FILES,
     UNINITIALIZED,
     VARIANTS,
+    FileState,
+    RunState,
+    Stuck,
     Task,
-    _File,
-    _Run,
-    _Stuck,
 )
 from bootloader_model.bootloader.tasks import TaskSteps
 from bootloader_model.errors import CallerError
@@ -100,12 +100,12 @@ class Bootloader(TaskSteps):
         self.flash, self.fs, self.profile = internal, fs, profile
         self.console = console
         self.build_stamp, self.variant, self.max_iterations = build_stamp, variant, max_iterations
-        self._r = _Run()
+        self._r = RunState()
 
     # ------------------------------------------------------------------------------------------ driver
     def boot(self) -> BootResult:
         """Run the bootloader from reset until it jumps, requests a software reset or gets stuck."""
-        r = self._r = _Run()
+        r = self._r = RunState()
         self.fs.initialize(SYS_FS_MAX_FILES)  # SYS_FS_Initialize: an empty table of one file object
         busy0 = self.flash.busy_s
         date, time = self.build_stamp
@@ -118,9 +118,9 @@ class Bootloader(TaskSteps):
             while r.res.outcome is None:
                 r.res.iterations += 1
                 if r.res.iterations > self.max_iterations:
-                    raise _Stuck(f"no decision after {self.max_iterations} main-loop passes")
+                    raise Stuck(f"no decision after {self.max_iterations} main-loop passes")
                 self._tasks(r)
-        except _Stuck as stuck:
+        except Stuck as stuck:
             r.res.outcome, r.res.stuck_reason = Outcome.STUCK, str(stuck)
         finally:
             # The run is over (a jump, a reset, an endless loop the model stopped, or a power cut): the
@@ -135,11 +135,11 @@ class Bootloader(TaskSteps):
         if self.console is not None:
             self.console(data)
 
-    def _stuck(self, reason: str, each_pass: bytes = b"") -> _Stuck:
+    def _stuck(self, reason: str, each_pass: bytes = b"") -> Stuck:
         for _ in range(STUCK_REPEATS):
             if each_pass:
                 self._print(each_pass)
-        return _Stuck(reason)
+        return Stuck(reason)
 
     def _trace_header(self) -> None:
         h = BootControl.decode(self.flash.read(BOOT_CTL_PHYS, HEADER_SIZE))
@@ -149,7 +149,7 @@ class Bootloader(TaskSteps):
         )
 
     # --------------------------------------------------------------------------------- flash helpers
-    def _write_rows(self, r: _Run, address: int, data: bytes | bytearray, *, and_bits: bool = False) -> None:
+    def _write_rows(self, r: RunState, address: int, data: bytes | bytearray, *, and_bits: bool = False) -> None:
         """``INT_Flash_Write``: four 1 KiB row programs. ``and_bits``: over programmed cells, no erase."""
         for i in range(0, len(data), ROW):
             addr, row = address + i, bytes(data[i : i + ROW])
@@ -162,7 +162,7 @@ class Bootloader(TaskSteps):
                 row = (int.from_bytes(cur, "little") & int.from_bytes(row, "little")).to_bytes(ROW, "little")
             self.flash.program(addr, row)
 
-    def _read_file(self, r: _Run, n: int) -> int:
+    def _read_file(self, r: RunState, n: int) -> int:
         """``SYS_FS_FileRead`` into the shared buffer: bytes past the end of the file keep stale contents.
 
         A failed read (a damaged volume) leaves the buffer stale past what FatFs had copied before the
@@ -179,7 +179,7 @@ class Bootloader(TaskSteps):
         r.buf[: len(data)] = data
         return len(data)
 
-    def _seek(self, r: _Run, pos: int) -> None:
+    def _seek(self, r: RunState, pos: int) -> None:
         """``SYS_FS_FileSeek``; its result is not checked either."""
         assert r.fh is not None
         try:
@@ -187,14 +187,14 @@ class Bootloader(TaskSteps):
         except FsError as exc:
             r.res.notes.append(f"file seek to {pos} failed: {exc}")
 
-    def _load_db(self, r: _Run) -> int:
+    def _load_db(self, r: RunState) -> int:
         rc, r.db = load_db(self.fs, DB_PATH)
         if rc == LOAD_READ_HANG:
             raise self._stuck("csv_load: SYS_FS_FileRead fails before EOF, so the parse loop never ends")
         return rc
 
     # ----------------------------------------------------------------------------------- main loop
-    def _tasks(self, r: _Run) -> None:
+    def _tasks(self, r: RunState) -> None:
         cur = r.current
         nxt = cur
         if cur is Task.INIT:
@@ -209,7 +209,7 @@ class Bootloader(TaskSteps):
                 elif head[3] == ImgType.DEBUG:
                     nxt = Task.JUMP_TO_APP
                 elif head[3] == ImgType.FACTORY_RESET:
-                    r.app = _File.FORMAT_DISK
+                    r.app = FileState.FORMAT_DISK
                     nxt = Task.JUMP_TO_APP if head[0] == ImgStatus.VALID else Task.FACTORY_RESET
         elif cur is Task.CHECK_IMAGE:
             status = self._check(r)
@@ -248,41 +248,41 @@ class Bootloader(TaskSteps):
             r.current, r.ts = nxt, 0
             r.res.steps.append(nxt.name)
 
-    def _mount_disk(self, r: _Run) -> None:
-        if r.app is _File.MOUNT_DISK:
+    def _mount_disk(self, r: RunState) -> None:
+        if r.app is FileState.MOUNT_DISK:
             try:
                 self.fs.mount()
-                r.app = _File.MOUNT_SUCCESS
+                r.app = FileState.MOUNT_SUCCESS
             except FsError as exc:
                 r.mount_failures += 1
                 if r.mount_failures > STUCK_REPEATS:
                     raise self._stuck(f"SYS_FS_Mount never succeeds ({exc}); INIT retries for ever") from None
-        elif r.app is _File.MOUNT_SUCCESS:
+        elif r.app is FileState.MOUNT_SUCCESS:
             r.disk_mount = True
-            r.app = _File.OPEN_FILE
+            r.app = FileState.OPEN_FILE
 
-    def _open_file(self, r: _Run) -> None:
+    def _open_file(self, r: RunState) -> None:
         """``open_file()``: one step of format / mkdir / open, or ``file open error`` once in ERROR."""
-        if r.app is _File.FORMAT_DISK:
+        if r.app is FileState.FORMAT_DISK:
             try:
                 self.fs.format()
-                r.app = _File.CREATE_DIR
+                r.app = FileState.CREATE_DIR
             except FsError:
-                r.app = _File.ERROR
-        elif r.app is _File.CREATE_DIR:
+                r.app = FileState.ERROR
+        elif r.app is FileState.CREATE_DIR:
             try:
                 self.fs.mkdir(OTA_DIR)
-                r.app = _File.OPEN_FILE
+                r.app = FileState.OPEN_FILE
             except FsError as exc:
                 raise self._stuck(f"SYS_FS_DirectoryMake(ota) fails ({exc}); retried silently for ever") from None
-        elif r.app is _File.OPEN_FILE:
+        elif r.app is FileState.OPEN_FILE:
             try:
                 r.fh = self.fs.open(FACTORY_PATH, "r+" if r.reading_file else "w+")
                 r.file_opened = True
             except TooManyOpenFiles:
-                r.app, r.open_failure = _File.ERROR, " (no free SYS_FS file object: a handle was never closed)"
+                r.app, r.open_failure = FileState.ERROR, " (no free SYS_FS file object: a handle was never closed)"
             except FsError:
-                r.app, r.open_failure = _File.ERROR, ""
+                r.app, r.open_failure = FileState.ERROR, ""
         else:
             what = "read" if r.reading_file else "create"
             raise self._stuck(

@@ -3,7 +3,7 @@
 :class:`TaskSteps` is mixed into :class:`~bootloader_model.bootloader.step_machine.Bootloader`: each method is one
 call of the matching ``Bootloader_Task_*()`` function of ``bootloader_wolfcrypt.c`` and returns its
 status (``SUCCESS``, ``MORE``, ``ERROR``). The decisions follow spec section 7 line by line; the quirks
-switch here. The driver (main loop, console, flash and file helpers) is in ``bootloader.py``.
+switch here. The driver (main loop, console, flash and file helpers) is in ``step_machine.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import hashlib
 
 from bootloader_model.bootloader.result import Check, Outcome, Programming, Selection, Verification
 from bootloader_model.bootloader.state import (
-    _U32,
     BROKEN_IMAGE,
     ERROR,
     FACTORY_PATH,
@@ -22,9 +21,10 @@ from bootloader_model.bootloader.state import (
     MORE,
     SLOT_PAGES,
     SUCCESS,
+    U32,
     UNINITIALIZED,
-    _Run,
-    _Stuck,
+    RunState,
+    Stuck,
 )
 from bootloader_model.formats.boot_control import (
     APP_BOOT_ADDR,
@@ -52,26 +52,26 @@ class TaskSteps:
     def _print(self, data: bytes) -> None:
         raise NotImplementedError
 
-    def _stuck(self, reason: str, each_pass: bytes = b"") -> _Stuck:
+    def _stuck(self, reason: str, each_pass: bytes = b"") -> Stuck:
         raise NotImplementedError
 
-    def _write_rows(self, r: _Run, address: int, data: bytes | bytearray, *, and_bits: bool = False) -> None:
+    def _write_rows(self, r: RunState, address: int, data: bytes | bytearray, *, and_bits: bool = False) -> None:
         raise NotImplementedError
 
-    def _read_file(self, r: _Run, n: int) -> int:
+    def _read_file(self, r: RunState, n: int) -> int:
         raise NotImplementedError
 
-    def _seek(self, r: _Run, pos: int) -> None:
+    def _seek(self, r: RunState, pos: int) -> None:
         raise NotImplementedError
 
-    def _load_db(self, r: _Run) -> int:
+    def _load_db(self, r: RunState) -> int:
         raise NotImplementedError
 
-    def _open_file(self, r: _Run) -> None:
+    def _open_file(self, r: RunState) -> None:
         raise NotImplementedError
 
     # ------------------------------------------------------------------------------------ CHECK_IMAGE
-    def _check(self, r: _Run) -> int:
+    def _check(self, r: RunState) -> int:
         if r.ts == 0:  # TASK_STATE_C_INIT
             if self.flash.read(BOOT_CTL_PHYS, 16) == b"\xff" * 16:
                 r.factory_reset = True
@@ -100,7 +100,7 @@ class TaskSteps:
                 r.res.checked = Check.FIELD_ERROR
                 return ERROR
             r.buf[0] = status  # GetFieldValue writes through a header pointer into the shared buffer
-            r.buf[8:12] = _U32.pack(version)
+            r.buf[8:12] = U32.pack(version)
             if ctl.status == ImgStatus.VALID and version == ctl.version and status == ImgStatus.VALID:
                 r.res.checked = Check.VALID
                 return SUCCESS
@@ -110,14 +110,14 @@ class TaskSteps:
         return ERROR  # TASK_STATE_C_DONE
 
     # ----------------------------------------------------------------------------------- SELECT_IMAGE
-    def _field_error(self, r: _Run, what: str, *, one_row: bool) -> int:
+    def _field_error(self, r: RunState, what: str, *, one_row: bool) -> int:
         """An unreadable database field in SELECT (quirk ``select-field-error-loop``)."""
         if one_row or not self.profile.on("select-field-error-loop"):
             r.factory_reset = True
             return ERROR
         raise self._stuck(f"SELECT: {what} unreadable in a {r.db.height}-row database; retried silently for ever")
 
-    def _select(self, r: _Run) -> int:
+    def _select(self, r: RunState) -> int:
         if r.factory_reset:
             if not r.file_opened:
                 r.reading_file = True
@@ -160,7 +160,7 @@ class TaskSteps:
             return MORE
         return SUCCESS  # TASK_STATE_S_DONE
 
-    def _select_row(self, r: _Run) -> int:
+    def _select_row(self, r: RunState) -> int:
         db = r.db
         total = db.height & 0xFF  # uint8_t total_images
         r.selected_row = -1
@@ -207,7 +207,7 @@ class TaskSteps:
         return MORE
 
     # ---------------------------------------------------------------------------------- PROGRAM_IMAGE
-    def _program(self, r: _Run) -> int:
+    def _program(self, r: RunState) -> int:
         assert r.fh is not None
         new_image = r.new_image and not (r.factory_reset and not self.profile.on("bootloader-stale-new-image"))
         if r.ts == 0:  # TASK_STATE_P_INIT
@@ -260,7 +260,7 @@ class TaskSteps:
         return MORE
 
     # ----------------------------------------------------------------------------------- VERIFY_IMAGE
-    def _verify(self, r: _Run) -> int:
+    def _verify(self, r: RunState) -> int:
         if r.ts == 0:  # TASK_STATE_V_INIT
             if r.factory_reset:  # non-secure build: the factory image is not verified
                 r.res.verified.append(Verification(skipped=True, ok=True))
@@ -298,7 +298,7 @@ class TaskSteps:
         return SUCCESS
 
     @staticmethod
-    def _formulate_digest(r: _Run) -> bytes:
+    def _formulate_digest(r: RunState) -> bytes:
         """Two characters at a time through ``strncpy`` + ``strtol(.., 16)``; short strings read stale bytes."""
         out = bytearray(32)
         for i in range(32):
@@ -307,7 +307,7 @@ class TaskSteps:
         return bytes(out)
 
     # -------------------------------------------------------------------- SET_IMAGE_STATUS / INVALIDATE
-    def _set_status(self, r: _Run) -> int:
+    def _set_status(self, r: RunState) -> int:
         if r.ts == 0:
             r.buf[:] = self.flash.read(BOOT_CTL_PHYS, PAGE_SIZE)
             r.ts = 1
@@ -320,7 +320,7 @@ class TaskSteps:
             return MORE
         return SUCCESS
 
-    def _invalidate(self, r: _Run) -> int:
+    def _invalidate(self, r: RunState) -> int:
         if r.ts == 0:
             r.put8(0, ImgStatus.DISABLED)
             name = r.db.field_string(DbField.NAME, r.selected_row) or ""
@@ -334,7 +334,7 @@ class TaskSteps:
         return SUCCESS
 
     # ---------------------------------------------------------------------------------- FACTORY_RESET
-    def _factory_backup(self, r: _Run) -> None:
+    def _factory_backup(self, r: RunState) -> None:
         """First boot after the unified hex: copy 0xDF000 bytes of internal flash to ota/factory_reset.bin."""
         if not r.file_opened:
             self._open_file(r)
@@ -367,4 +367,4 @@ class TaskSteps:
 def _patch_factory_header(buf: bytearray) -> None:
     buf[3] = ImgType.FACTORY_RESET
     buf[0] = ImgStatus.VALID
-    _U32.pack_into(buf, 12, APP_BOOT_ADDR)
+    U32.pack_into(buf, 12, APP_BOOT_ADDR)

@@ -5,7 +5,8 @@
 * :mod:`.app_descriptor` -- the record inside an application image that says what the virtual CPU runs;
 * :mod:`.app_image` -- synthetic application images and the factory variant of an OTA ``.bin``;
 * :mod:`.cjson` -- the JSON parser Harmony bundles (cJSON), with its limits;
-* :mod:`.manifest` -- the device-side reading of ``ota.json``.
+* :mod:`.manifest` -- the device-side reading of ``ota.json``;
+* :mod:`.c_string` -- the firmware's C strings, held one character per byte.
 
 These modules own no flash and run no firmware task; they are used by the bootloader, the service and the
 host-side tooling alike.

@@ -4,8 +4,8 @@ A Harmony OTA image is a raw slice of internal flash starting at physical 0x1002
 the application's own 4 KiB ``.ota_boot_control`` page, then the application from its reset address
 0x9002_1000 (offset 0x1000) up to its last used byte. :func:`build_app` makes such an image of any size
 with a plausible reset stub, deterministic filler that differs between versions, and a sealed app
-descriptor (``appdesc``) that tells the virtual CPU what the image does. :func:`build_factory_bin` applies
-hex2bin's factory rule (full slot, byte 0 forced to 0xF8).
+descriptor (:mod:`bootloader_model.formats.app_descriptor`) that tells the virtual CPU what the image
+does. :func:`build_factory_bin` applies hex2bin's factory rule (full slot, byte 0 forced to 0xF8).
 
 What this module does not do: read ELF or Intel HEX (that is host tooling in ``harness.image``), or
 model what the bootloader does with an image.

@@ -6,10 +6,10 @@ backup done) and runs with the network up, and an :class:`~harness.image.server.
 advertises a healthy v2. Its rules power the board off and on, cut power at a flash operation, type
 console lines and control messages (also while a check or a download runs), serve images and manifests
 of every kind from :mod:`harness.fuzzing.strategies`, break the server, take the network down and let virtual
-time pass. After every step it checks the safety properties of :data:`~harness.fuzzing.hazards.PROPERTIES`,
-most of them on a copy of the flash powered up as if the power failed right now ("when power returns");
-a broken property raises :class:`~harness.fuzzing.hazards.HazardFound` naming the hazard, with the
-numbered steps and a replay token.
+time pass. After every step it checks the safety properties of :data:`~harness.fuzzing.hazards.PROPERTIES`
+(the checks: :mod:`harness.fuzzing.safety`), most of them on a copy of the flash powered up as if the power
+failed right now (:mod:`harness.fuzzing.probe`, "when power returns"); a broken property raises
+:class:`~harness.fuzzing.hazards.HazardFound` naming the hazard, with the numbered steps and a replay token.
 
 Write your own property test by subclassing it: add rules that call the machine's *actions* (the public
 methods below, each recorded as a replayable step) and invariants over ``self.board``::
@@ -52,58 +52,58 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import inspect
-import re
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
+from bootloader_model.board.virtual_board import AppState, VirtualBoard
 from bootloader_model.bootloader.program import MODEL
-from bootloader_model.bootloader.state import FACTORY_PATH
-from bootloader_model.errors import CallerError, OtaloopError
-from bootloader_model.formats import image_database
-from bootloader_model.formats.app_image import APP_OFFSET, SLOT_START
-from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, HEADER_SIZE, is_blank
-from bootloader_model.quirks import QuirkProfile
-from bootloader_model.storage.external_flash import ExternalFlash
-from bootloader_model.storage.file_api import OTA_DIR
+from bootloader_model.errors import CallerError
+from bootloader_model.quirks import HARMONY_NAME, QuirkProfile
 from bootloader_model.storage.nor_flash import NorFlash, Snapshot
 from harness.fuzzing import steps as steps_mod
 from harness.fuzzing import strategies as ota
 from harness.fuzzing.hazards import HAZARDS, HazardFound, hazard_error
+from harness.fuzzing.probe import board_config
+from harness.fuzzing.safety import SafetyProperties
 from harness.fuzzing.steps import Action, Step
 from harness.fuzzing.strategies import CutPlan, ImageSpec, ManifestSpec, ServerFault
 from harness.image.server import ImageServer
 from harness.native.programs import bootloader_from_spec
 from harness.scenarios.base import CONFIGS
-from harness.sweeps.verdicts import Judgement, Verdict, judge, running_version, settle
+from harness.sweeps.verdicts import running_version
 
 MANIFEST = "/ota.json"
-#: Virtual seconds a check may run before property (g) calls it endless (a stalled manifest read fails after
-#: 70 s; a download cannot run during a check).
-CHECK_LIMIT_S = 150.0
 #: Virtual seconds the cut rule runs the board with a cut armed (the periodic check comes 62 s after boot).
 CUT_WINDOW_S = 70.0
+#: Virtual seconds a control message or an ``otactl start`` is given before the step ends.
+CONTROL_WAIT_S = 5.0
+#: Sizes the image rules draw from (small: every flash operation is emulated).
+IMAGE_SIZES = (8192, 12288)
 CONTROL_MESSAGES = ("check", "start", "sysreset", "factory", "rollback")
-#: Virtual seconds from the jump until the application has its IP address. Shorter than the board's
-#: default 1.5 s: the service polls for it every 1 ms tick, which would be most of the machine's run time.
-NETWORK_DELAY_S = 0.05
-#: Wall seconds the board waits for the loopback image server before virtual time passes, so a step takes
-#: the same virtual time however loaded the host is (hypothesis needs repeatable runs).
-NETWORK_PATIENCE_S = 5.0
-_RESULTS = re.compile(
-    rb"SYS_OTA_UPDATE_AVAILABLE|SYS_OTA_UPDATE_NOTAVAILABLE|SYS_OTA_UPDATE_CHECK_FAILED|SYS_OTA_IMAGE_ERASE"
+#: The actions a replay token may name: the machine's public methods that record a step.
+ACTIONS = frozenset(
+    {
+        "setup",
+        "power",
+        "wait",
+        "type_line",
+        "control",
+        "start_update",
+        "serve",
+        "server_fault",
+        "heal_server",
+        "set_network",
+        "cut_power",
+        "during",
+    }
 )
-_OFFER = re.compile(rb"Server app version: (-?\d+)\r\n    current app version: (\d+)\r\n")
 
 _server: ImageServer | None = None
 _first_boot: dict[tuple[str, int, str, str, str], tuple[Snapshot, Snapshot]] = {}
-_PROBES: OrderedDict[Hashable, Probe] = OrderedDict()
-_PROBE_CACHE = 400
 
 
 def shared_server() -> ImageServer:
@@ -114,128 +114,16 @@ def shared_server() -> ImageServer:
     return _server
 
 
-class Violation(NamedTuple):
-    """A broken property: the hazard it shows, the property's letter, what was seen, DB rows lost."""
-
-    name: str
-    prop: str
-    seen: str
-    lost: frozenset[tuple[int, str]] = frozenset()
-
-
-@dataclass(frozen=True)
-class Probe:
-    """What the board does when power returns: a copy of the flash powered up twice (network down)."""
-
-    judgement: Judgement
-    running: int | None  # version of the healthy application running at the end
-    slot: bytes  # internal flash from the slot start, for the byte-identity check
-    rows: tuple[tuple[int, str], ...] | None  # (version, digest) of the DB rows; None if it does not parse
-    db_problem: str
-    backup: bool  # factory_reset.bin exists
-    ota_dir: bool  # the ota/ directory can be listed
-    boot_control_before: str  # "blank", "torn" or "valid" when power returned
-    factory_chosen: bool
-    db_deleted: bool
-    transcript: str
-
-
-def _db_rows(fs: ExternalFlash) -> tuple[tuple[tuple[int, str], ...] | None, str]:
-    """The DB as (version, digest) rows, or None and why it does not parse (absent is an empty DB)."""
-    try:
-        if not fs.exists(image_database.DB_PATH):
-            return (), ""
-        status, table = image_database.load_db(fs)
-    except OtaloopError as exc:
-        return None, f"unreadable: {exc}"
-    if status != image_database.LOAD_OK:
-        return None, f"load status {status}"
-    rows = []
-    for r in range(table.height):
-        version = table.field_value_32(image_database.DbField.VERSION, r)
-        digest = table.field_string(image_database.DbField.DIGEST, r)
-        if version is None or digest is None:
-            return None, f"row {r} has an unreadable version or digest"
-        rows.append((version, digest.lower()))
-    return tuple(rows), ""
-
-
-def _boot_control_state(board: VirtualBoard) -> str:
-    raw = board.internal.read(BOOT_CTL_PHYS, HEADER_SIZE)
-    if is_blank(raw[:16]):
-        return "blank"
-    return "valid" if raw[0] in (0xF0, 0xF8, 0xFC, 0xFE, 0xFF) and raw[1] != 0xFF else "torn"
-
-
-def power_returns(
-    board: VirtualBoard, profile: QuirkProfile, slot_bytes: int, key: Hashable = None, bootloader: str = MODEL
-) -> Probe:
-    """Copy the board's flash into a fresh board (RAM lost, as at a power cut), power it up and look.
-
-    ``key``, if given, names the flash contents (equal keys: equal contents) and caches the result.
-    """
-    hit = _PROBES.get(key) if key is not None else None
-    if hit is not None:
-        _PROBES.move_to_end(key)
-        return hit
-    probe = VirtualBoard(
-        BoardConfig(
-            profile=profile,
-            network="loopback",
-            network_delay_s=NETWORK_DELAY_S,
-            network_patience_s=NETWORK_PATIENCE_S,
-            bootloader=bootloader_from_spec(bootloader, profile),
-        )
-    )
-    probe.internal.data[:] = board.internal.data
-    probe.external.data[:] = board.external.data
-    before = _boot_control_state(probe)
-    runs = settle(probe)
-    judgement = judge(probe, runs, 1, 2)
-    boots = [b for run in runs for b in run]
-    try:
-        fs = ExternalFlash(probe.external)
-        rows, problem = _db_rows(fs)
-        backup = fs.exists(FACTORY_PATH)
-        try:
-            fs.listdir(OTA_DIR)
-            ota_dir = True
-        except OtaloopError:
-            ota_dir = False
-    except OtaloopError as exc:
-        rows, problem, backup, ota_dir = None, f"volume unmountable: {exc}", False, False
-    result = Probe(
-        judgement=judgement,
-        running=running_version(probe),
-        slot=bytes(probe.internal.read(SLOT_START, slot_bytes)),
-        rows=rows,
-        db_problem=problem,
-        backup=backup,
-        ota_dir=ota_dir,
-        boot_control_before=before,
-        factory_chosen=any(b.chosen is not None and b.chosen.factory for b in boots),
-        db_deleted=any(b.db_deleted for b in boots),
-        transcript=probe.text,
-    )
-    if key is not None:
-        _PROBES[key] = result
-        if len(_PROBES) > _PROBE_CACHE:
-            _PROBES.popitem(last=False)
-    return result
-
-
-class BoardStateMachine(RuleBasedStateMachine):
+class BoardStateMachine(SafetyProperties, RuleBasedStateMachine):
     """The whole virtual board and a fault-injecting image server, with Harmony users' safety properties."""
 
     #: Quirk profile of the board (``otaloop fuzz --quirks``); :func:`with_quirks` makes a subclass.
-    quirks: ClassVar[str] = "harmony-3.9.1"
+    quirks: ClassVar[str] = HARMONY_NAME
     #: What runs at every reset: ``model``, or ``native:CACHE_DIR`` for a bootloader's C code built by
     #: ``otaloop native build`` (``otaloop fuzz --bootloader``); :func:`with_bootloader` makes a subclass.
     bootloader: ClassVar[str] = MODEL
     #: Size of the factory image and of the v2 served at the start.
     image_size: ClassVar[int] = 8192
-    #: Sizes the image rules draw from (small: every flash operation is emulated).
-    image_sizes: ClassVar[tuple[int, ...]] = (8192, 12288)
     #: Hazard names this machine does not report (a subclass's choice; the default reports all).
     tolerate: ClassVar[frozenset[str]] = frozenset()
     #: Called with the number of machines made so far (progress of a search); None: silent.
@@ -252,30 +140,32 @@ class BoardStateMachine(RuleBasedStateMachine):
         self.server = shared_server()
         self.server.clear_faults()
         self.manifest_url = self.server.url(MANIFEST)
-        #: Digest -> pristine bytes of every image served: what an accepted digest stands for.
-        self.images: dict[str, bytes] = {}
         self.factory = b""
+        self.accepted = {ota.digest(self.factory)}
         self.steps: list[Step] = []
         self._step = Step()
-        self._replaying = False
-        #: Versions whose DB row the user may lose (erase asked, factory reset, rollback).
-        self.excused: set[int] = set()
-        #: (version, digest) rows seen in the DB: images the service verified and recorded.
-        self.recorded: set[tuple[int, str]] = set()
-        #: Digests the service ever accepted (recorded in the DB), and the factory image's.
-        self.accepted: set[str] = {ota.digest(self.factory)}
-        self._db_seen_at: tuple[int, int] = (-1, -1)
-        self._scanned = 0
-        self._backup_gone = False
         self._cuts_seen = 0
         self._armed: dict[str, CutPlan] = {}
         self._step_started = 0.0
         self.config = "auto"
         self.board: VirtualBoard  # made by setup(), the first step of every run
 
+    # ----------------------------------------------------------------------------------- set-up
     def setup(self, config: str = "auto") -> None:
-        """The first step: factory v1 built with MHC options ``config`` (see ``CONFIGS``) has done its first
-        boot and is powered on with the network up; the server offers a healthy v2 with a valid manifest."""
+        """The first step: factory v1 has done its first boot and runs; the server offers a healthy v2.
+
+        The board is provisioned with factory v1 (:attr:`image_size` bytes), booted once with the network
+        down (the first-boot backup is made; the flash after it is cached per configuration), then powered
+        on with the network up. The server advertises v2 of the same size and options with a valid manifest.
+
+        Args:
+            config: the MHC options v1 and v2 are built with, a name of ``CONFIGS``
+                (``auto``, ``notify``, ``manual``, ``manual-noreset``).
+
+        Raises:
+            CallerError: an unknown ``config``, a bad ``bootloader`` spec, or a factory image that did not
+                start within 100 virtual seconds.
+        """
         if config not in CONFIGS:
             raise CallerError(f"unknown app configuration {config!r}; choose {', '.join(CONFIGS)}")
         cls = type(self)
@@ -299,7 +189,6 @@ class BoardStateMachine(RuleBasedStateMachine):
         text = f"factory v1 built with MHC options `{config}` ({', '.join(options)}) runs; the server offers v2"
         self._record("setup", {"config": config}, text)
 
-    # ----------------------------------------------------------------------------------- set-up
     def _start_key(self) -> tuple[str, int, str, str, str]:
         cls = type(self)
         return (",".join(sorted(self.profile.enabled)), cls.image_size, self.manifest_url, self.config, cls.bootloader)
@@ -318,7 +207,7 @@ class BoardStateMachine(RuleBasedStateMachine):
 
     def _first_booted_board(self) -> VirtualBoard:
         key = self._start_key()
-        board = VirtualBoard(self._config())
+        board = VirtualBoard(board_config(self.profile, type(self).bootloader))
         if key not in _first_boot:
             board.provision(self.factory)
             board.set_network(False)
@@ -327,19 +216,10 @@ class BoardStateMachine(RuleBasedStateMachine):
                 raise CallerError(f"the factory image did not start:\n{board.text}")
             board.power_off()
             _first_boot[key] = (board.internal.snapshot(), board.external.snapshot())
-            board = VirtualBoard(self._config())
+            board = VirtualBoard(board_config(self.profile, type(self).bootloader))
         board.internal.restore(_first_boot[key][0])
         board.external.restore(_first_boot[key][1])
         return board
-
-    def _config(self) -> BoardConfig:
-        return BoardConfig(
-            profile=self.profile,
-            network="loopback",
-            network_delay_s=NETWORK_DELAY_S,
-            network_patience_s=NETWORK_PATIENCE_S,
-            bootloader=bootloader_from_spec(type(self).bootloader, self.profile),
-        )
 
     @classmethod
     def with_quirks(cls, quirks: str) -> type[BoardStateMachine]:
@@ -372,7 +252,17 @@ class BoardStateMachine(RuleBasedStateMachine):
         self._step.actions.append(Action(name, args, text))
 
     def power(self, action: str) -> None:
-        """``on``, ``off``, ``cycle`` or ``reset`` (MCLR)."""
+        """Switch the board's power or press its reset button; no virtual time passes.
+
+        ``off`` loses RAM and closes the service's socket; ``on`` and ``cycle`` boot it (bootloader, then
+        the application); ``reset`` is MCLR: RAM lost, the bootloader runs again, power stays on.
+
+        Args:
+            action: ``on``, ``off``, ``cycle`` or ``reset``.
+
+        Raises:
+            CallerError: an unknown ``action``.
+        """
         call = {
             "on": self.board.power_on,
             "off": self.board.power_off,
@@ -386,12 +276,24 @@ class BoardStateMachine(RuleBasedStateMachine):
         self._record("power", {"action": action}, words)
 
     def wait(self, seconds: float) -> None:
-        """Let ``seconds`` of virtual time pass."""
+        """Let virtual time pass: the board runs (periodic checks, downloads, armed cuts fire).
+
+        Args:
+            seconds: virtual seconds to run.
+        """
         self.board.run_for(seconds)
         self._record("wait", {"seconds": seconds}, f"wait {seconds:g} s")
 
     def type_line(self, line: bytes, settle_s: float = 1.0) -> None:
-        """Type ``line`` and Enter on the console, then let ``settle_s`` virtual seconds pass."""
+        """Type ``line`` and Enter on the board's console, then let the board run.
+
+        A line that asks for a factory reset or a rollback excuses the loss of the images recorded so far
+        (property (c)).
+
+        Args:
+            line: the bytes typed, without the Enter (any bytes: text, control characters, over-long lines).
+            settle_s: virtual seconds the board runs after the Enter.
+        """
         self._excuse_if_asked(line)
         self.board.uart_rx(line + b"\r")
         self.board.run_for(settle_s)
@@ -400,16 +302,32 @@ class BoardStateMachine(RuleBasedStateMachine):
         self._record("type_line", {"line": line, "settle_s": settle_s}, text)
 
     def control(self, message: str) -> None:
-        """``otactl <message>`` (a control message: check, start, sysreset, factory, rollback), 5 s."""
+        """Type ``otactl <message>`` on the console (a control message to the service), then run 5 virtual s.
+
+        ``factory`` and ``rollback`` excuse the loss of the images recorded so far (property (c)).
+
+        Args:
+            message: one of ``CONTROL_MESSAGES``: ``check``, ``start``, ``sysreset``, ``factory``, ``rollback``.
+
+        Raises:
+            CallerError: an unknown ``message``.
+        """
         if message not in CONTROL_MESSAGES:
             raise CallerError(f"unknown control message {message!r}; choose {', '.join(CONTROL_MESSAGES)}")
         self._excuse_if_asked(message.encode())
         self.board.uart_rx(b"\rotactl " + message.encode() + b"\r")
-        self.board.run_for(5.0)
+        self.board.run_for(CONTROL_WAIT_S)
         self._record("control", {"message": message}, f"type `otactl {message}`, wait 5 s")
 
     def start_update(self, image: ImageSpec, good_digest: bool = True) -> None:
-        """Serve ``image`` (manifest unchanged) and type ``otactl start <url> <version> <digest>``, 5 s."""
+        """Put ``image`` on the server and type ``otactl start <url> <version> <digest>``, then run 5 virtual s.
+
+        The manifest on the server is left as it is; the image is built with the board's MHC options.
+
+        Args:
+            image: the image to serve (its damage, if any, is in the served bytes, not in its digest).
+            good_digest: type the digest of the pristine image (True) or a wrong one (False).
+        """
         image = dataclasses.replace(image, config=self.config)  # built with the board's MHC options
         data = image.build(self.manifest_url)
         url = self.server.put("/" + image.file_name, data)
@@ -417,7 +335,7 @@ class BoardStateMachine(RuleBasedStateMachine):
         self.images[true] = image.pristine(self.manifest_url)
         sent = true if good_digest else ota.digest(true.encode())
         self.board.uart_rx(f"\rotactl start {url} {image.version} {sent}\r".encode())
-        self.board.run_for(5.0)
+        self.board.run_for(CONTROL_WAIT_S)
         which = "its digest" if good_digest else "a wrong digest"
         self._record(
             "start_update",
@@ -426,7 +344,15 @@ class BoardStateMachine(RuleBasedStateMachine):
         )
 
     def serve(self, image: ImageSpec, manifest: ManifestSpec | None = None) -> None:
-        """Put ``image`` on the server and advertise it with ``manifest`` (default: a valid one)."""
+        """Put ``image`` on the server and advertise it in the manifest; no virtual time passes.
+
+        The image is built with the board's MHC options; the board sees it at its next check. An
+        ``erase`` manifest excuses the loss of the image's version (property (c)).
+
+        Args:
+            image: the image to serve.
+            manifest: how the manifest describes it; None: a valid manifest.
+        """
         manifest = manifest or ManifestSpec()
         image = dataclasses.replace(image, config=self.config)  # built with the board's MHC options
         self._serve(image, manifest)
@@ -443,24 +369,45 @@ class BoardStateMachine(RuleBasedStateMachine):
             self.excused.add(image.version)
 
     def server_fault(self, fault: ServerFault) -> None:
-        """Make the server misbehave on the manifest or on the image last served."""
+        """Make the server misbehave from now on, on the manifest or on the image served last.
+
+        No virtual time passes; the board meets the fault at its next request.
+
+        Args:
+            fault: what goes wrong, on which request (a fault already set on that path is replaced).
+        """
         path = MANIFEST if fault.path == ota.MANIFEST_PATH else self._image_path
         self.server.fault(path, fault.fault())
         self._record("server_fault", {"fault": fault}, f"from now on {fault}")
 
     def heal_server(self) -> None:
-        """Remove every server fault."""
+        """Remove every server fault; no virtual time passes."""
         self.server.clear_faults()
         self._record("heal_server", {}, "the server works again")
 
     def set_network(self, up: bool) -> None:
-        """Bring the board's network up or down (Harmony's service never notices)."""
+        """Bring the board's network up or down (Harmony's service never notices); no virtual time passes.
+
+        Args:
+            up: True for up, False for down.
+
+        Raises:
+            CallerError: ``up`` is not a bool.
+        """
         self.board.set_network(up)
         self._record("set_network", {"up": up}, "network up" if up else "network down")
 
     def cut_power(self, plan: CutPlan, within_s: float = CUT_WINDOW_S) -> None:
-        """Arm ``plan`` (replacing a cut armed on the same flash) and run until it fires or ``within_s``
-        virtual seconds pass; a cut that has not come stays armed for the steps that follow."""
+        """Arm a power cut at a flash operation and, if the board is on, run until it fires.
+
+        The cut replaces one armed on the same flash. A cut that has not come within ``within_s`` stays
+        armed for the steps that follow; power stays off after it fires.
+
+        Args:
+            plan: which flash, the how-many-th erase or program from now, and before / after / half way
+                through it.
+            within_s: virtual seconds the board runs at most.
+        """
         before = self._cut_count()
         self.board.arm_cut(plan.device, plan.plan())
         self._armed[plan.device] = plan
@@ -472,8 +419,18 @@ class BoardStateMachine(RuleBasedStateMachine):
         return sum(1 for e in self.board.history if e.kind == "power-cut")
 
     def during(self, moment: str, message: str) -> None:
-        """Run until a check (``moment="check"``) or a download (``"download"``) starts, up to 70 s, then
-        send ``otactl <message>`` and wait 5 s: a control message overlapping the service's own work."""
+        """Run until a check or a download starts, then type ``otactl <message>`` and run 5 virtual s.
+
+        A control message overlapping the service's own work. If the moment does not come within
+        ``CUT_WINDOW_S`` (70 virtual s) the message is typed then.
+
+        Args:
+            moment: ``check`` (``SYS_OTA_UPDATE_CHECK_START``) or ``download`` (``SYS_OTA_DOWNLOAD_START``).
+            message: one of ``CONTROL_MESSAGES``.
+
+        Raises:
+            CallerError: an unknown ``moment`` or ``message``.
+        """
         marker = {"check": b"SYS_OTA_UPDATE_CHECK_START", "download": b"SYS_OTA_DOWNLOAD_START"}.get(moment)
         if marker is None or message not in CONTROL_MESSAGES:
             raise CallerError(f"unknown moment {moment!r} or message {message!r}")
@@ -481,52 +438,55 @@ class BoardStateMachine(RuleBasedStateMachine):
         came = self.board.run_until(lambda: marker in self.board.transcript[start:], CUT_WINDOW_S)
         self._excuse_if_asked(message.encode())
         self.board.uart_rx(b"\rotactl " + message.encode() + b"\r")
-        self.board.run_for(5.0)
+        self.board.run_for(CONTROL_WAIT_S)
         when = f"as a {moment} starts" if came else f"after 70 s (no {moment} started)"
         self._record("during", {"moment": moment, "message": message}, f"{when}, type `otactl {message}`, wait 5 s")
-
-    def _excuse_if_asked(self, typed: bytes) -> None:
-        # A factory reset or rollback the user asks for may lose recorded images (property c).
-        if b"factory" in typed or b"rollback" in typed:
-            self.excused.update(v for v, _ in self.recorded)
 
     # ------------------------------------------------------------------------------------ rules
     # Half the boards run MHC's defaults (updates happen on their own), the other half the other options.
     @initialize(config=st.sampled_from(["auto", "auto", "auto", "notify", "manual", "manual-noreset"]))
     def setup_rule(self, config: str) -> None:
+        """Step 1 of every example: :meth:`setup` with MHC options ``config`` (half of them ``auto``)."""
         self.setup(config)
 
     @rule(action=st.sampled_from(["cycle", "off", "on", "reset"]))
     def power_rule(self, action: str) -> None:
+        """:meth:`power`: power ``on``, ``off``, ``cycle`` or press ``reset``."""
         self.power(action)
 
     @rule(plan=ota.fault_plans(max_op=350))
     def cut_power_rule(self, plan: CutPlan) -> None:
+        """:meth:`cut_power`: a cut at one of the next 350 operations of either flash, run up to 70 virtual s."""
         self.cut_power(plan)
 
     @rule(message=st.sampled_from(CONTROL_MESSAGES))
     def control_rule(self, message: str) -> None:
+        """:meth:`control`: ``otactl`` with one of ``CONTROL_MESSAGES``, then 5 virtual s."""
         self.control(message)
 
     @rule(line=ota.console_lines())
     def type_rule(self, line: bytes) -> None:
+        """:meth:`type_line`: a valid command, text, raw bytes or an over-long line, then 1 virtual s."""
         self.type_line(line)
 
-    @rule(image=ota.images(sizes=(8192, 12288)), good_digest=st.booleans())
+    @rule(image=ota.images(sizes=IMAGE_SIZES), good_digest=st.booleans())
     def start_update_rule(self, image: ImageSpec, good_digest: bool) -> None:
+        """:meth:`start_update`: any image of :data:`IMAGE_SIZES`, with its digest or a wrong one."""
         self.start_update(image, good_digest)
 
-    @rule(image=ota.images(sizes=(8192, 12288), damages=("none",)))
+    @rule(image=ota.images(sizes=IMAGE_SIZES, damages=("none",)))
     def serve_release_rule(self, image: ImageSpec) -> None:
-        # A release as its maker meant it: healthy, or one that crashes or hangs at boot.
+        """:meth:`serve` a release as its maker meant it (healthy, or one that crashes or hangs at boot)."""
         self.serve(image)
 
-    @rule(image=ota.images(sizes=(8192, 12288)), manifest=ota.manifests())
+    @rule(image=ota.images(sizes=IMAGE_SIZES), manifest=ota.manifests())
     def serve_rule(self, image: ImageSpec, manifest: ManifestSpec) -> None:
+        """:meth:`serve` any image (corrupted, truncated) with any manifest (wrong digest, missing field, ...)."""
         self.serve(image, manifest)
 
-    @rule(fault=st.none() | ota.server_faults(max_after=12288))
+    @rule(fault=st.none() | ota.server_faults(max_after=max(IMAGE_SIZES)))
     def server_fault_rule(self, fault: ServerFault | None) -> None:
+        """:meth:`server_fault` on the image or the manifest request, or (``None``) :meth:`heal_server`."""
         if fault is None:
             self.heal_server()
         else:
@@ -534,14 +494,17 @@ class BoardStateMachine(RuleBasedStateMachine):
 
     @rule(up=st.booleans())
     def network_rule(self, up: bool) -> None:
+        """:meth:`set_network`: the board's network up or down."""
         self.set_network(up)
 
     @rule(seconds=st.sampled_from([0.5, 3.0, 30.0, 65.0, 200.0]))
     def wait_rule(self, seconds: float) -> None:
+        """:meth:`wait` 0.5, 3, 30, 65 or 200 virtual seconds."""
         self.wait(seconds)
 
     @rule(moment=st.sampled_from(["check", "download"]), message=st.sampled_from(CONTROL_MESSAGES))
     def during_rule(self, moment: str, message: str) -> None:
+        """:meth:`during`: a control message as a check or a download starts."""
         self.during(moment, message)
 
     # ------------------------------------------------------------------------------ invariants
@@ -570,6 +533,7 @@ class BoardStateMachine(RuleBasedStateMachine):
         return f"steps:\n{steps_mod.numbered(self.steps)}replay: {self.replay_token()}"
 
     def replay_token(self) -> str:
+        """The steps so far as a replay token, or ``(none: why)`` when a step cannot be written into one."""
         try:
             cls = type(self)
             return steps_mod.encode(cls.quirks, cls.image_size, self.steps, cls.tolerate, cls.bootloader)
@@ -591,147 +555,12 @@ class BoardStateMachine(RuleBasedStateMachine):
         probe = self.when_power_returns()
         return f"{self.board.text}\n--- power returns (network down) ---\n{probe.transcript}"
 
-    def when_power_returns(self) -> Probe:
-        """What the board does if power fails now and returns (cached by flash contents)."""
-        length = self.slot_bytes()
-        return power_returns(self.board, self.profile, length, (self.contents_key(), length), type(self).bootloader)
-
-    def slot_bytes(self) -> int:
-        """How much of internal flash the byte-identity check compares (covers every image served)."""
-        return max(len(image) for image in self.images.values())
-
     def running_version(self) -> int | None:
         """Version of the healthy application running on the board now, or None."""
         return running_version(self.board)
 
-    def find_hazard(self) -> tuple[str, str, str] | None:
-        """(hazard, property letter, what was seen) for the first broken property, or None."""
-        found = self._hazards()
-        if not found:
-            return None
-        primary = found[0]  # what broke first; the others are usually its consequences
-        if primary.name not in type(self).tolerate:
-            return primary.name, primary.prop, primary.seen
-        # A tolerated hazard is forgiven with its consequences: they are not reported again under other names.
-        for v in found:
-            if v.prop == "c":
-                self.recorded -= v.lost
-            elif v.prop == "d":
-                self._backup_gone = True
-        return None
-
-    def _hazards(self) -> list[Violation]:
-        out: list[Violation] = []
-        board = self.board
-        # On the running board: the DB rows it holds (new rows are images the service verified and recorded).
-        ops = (board.internal.op_count, board.external.op_count)
-        if ops != self._db_seen_at:
-            self._db_seen_at = ops
-            try:
-                rows, problem = _db_rows(ExternalFlash(board.external))
-            except OtaloopError as exc:
-                rows, problem = None, f"volume unmountable: {exc}"
-            if rows is None:
-                if board.powered:
-                    out.append(Violation("db-damaged", "e", f"the board's DB: {problem}"))
-            else:
-                now = set(rows)
-                if now - self.recorded:  # a new row may take an old one's place (DB full): not a loss
-                    self.recorded &= now
-                self.recorded |= now
-                self.accepted |= {d for _, d in now}
-        self._accepted_check(board_slot(board, self.slot_bytes()), "b", out, where="the running board")
-        out.extend(self._console_hazards())
-        # When power returns.
-        probe = self.when_power_returns()
-        j = probe.judgement
-        if probe.running is None:
-            verdict = j.verdict
-            seen = j.line()
-            if verdict is Verdict.STUCK:
-                ota_gone = not (probe.ota_dir and probe.backup) and not self._backup_gone
-                # The loop's own words: the model names them in its stuck reason; a native build only
-                # prints them, so the end of the power-up's console counts too.
-                looping_on_open = "file open error" in j.detail or "file open error" in probe.transcript[-200:]
-                erased = looping_on_open and ota_gone
-                out.append(Violation("ota-directory-erased" if erased else "bootloader-stuck", "a", seen))
-            elif verdict is Verdict.HUNG:
-                out.append(Violation("hang-at-boot", "a", seen))
-            elif verdict is Verdict.SILENT:
-                out.append(Violation("no-application", "a", seen))
-            else:
-                out.append(Violation("reprogram-loop", "a", seen))
-        if probe.rows is not None:
-            kept = set(probe.rows)
-            lost = sorted(r for r in self.recorded if r not in kept and r[0] not in self.excused)
-            if lost:
-                what = f"{j.line()}; recorded {', '.join(f'v{v}' for v, _ in lost)} lost"
-                svc = board.service
-                if probe.factory_chosen and probe.db_deleted:
-                    cut = probe.boot_control_before != "valid"
-                    name = "power-cut-factory-fallback" if cut else "factory-fallback"
-                elif svc is not None and svc.erase_request and svc.params.delete_img_version in {v for v, _ in lost}:
-                    name = "stuck-erase-flag"  # the service erased an image no EraseVer manifest named
-                else:
-                    name = "image-lost"
-                out.append(Violation(name, "c", what, frozenset(lost)))
-        else:
-            out.append(Violation("db-damaged", "e", f"after power returns: {probe.db_problem}"))
-        if not probe.backup and not self._backup_gone:
-            out.append(Violation("factory-backup-lost", "d", f"no {FACTORY_PATH} after power returns; {j.line()}"))
-        if probe.running is not None:
-            self._accepted_check(probe.slot, "b", out, where="after power returns")
-        return out
-
-    def _accepted_check(self, slot: bytes | None, prop: str, out: list[Violation], where: str) -> None:
-        if slot is None:
-            return
-        for d in self.accepted:
-            image = self.images.get(d)
-            if image is not None and slot[APP_OFFSET : len(image)] == image[APP_OFFSET:]:
-                return
-        out.append(Violation("unaccepted-image-runs", prop, f"{where}: the application matches no accepted image"))
-
-    def _console_hazards(self) -> list[Violation]:
-        out: list[Violation] = []
-        board = self.board
-        t = board.transcript
-        base = board.printed - len(t)  # the transcript is a window: offsets below count from the first print
-        pos = t.find(b"SYS_OTA_UPDATE_AVAILABLE", max(0, self._scanned - base))
-        while pos >= 0:
-            begin = max(t.rfind(b"SYS_OTA_UPDATE_CHECK_START", 0, pos), t.rfind(b"APP: version", 0, pos))
-            offers = _OFFER.findall(bytes(t[max(begin, 0) : pos]))
-            if not offers or int(offers[-1][0]) <= int(offers[-1][1]):
-                at = board.printed_at(base + pos) or 0.0
-                out.append(
-                    Violation(
-                        "stale-check-result",
-                        "f",
-                        f"SYS_OTA_UPDATE_AVAILABLE at {at:.1f} s after a check that read no manifest offering "
-                        "a newer version",
-                    )
-                )
-            pos = t.find(b"SYS_OTA_UPDATE_AVAILABLE", pos + 1)
-        self._scanned = board.printed
-        svc = board.service
-        last_app = t.rfind(b"APP: version")
-        last_start = t.rfind(b"SYS_OTA_UPDATE_CHECK_START")
-        if board.state is AppState.RUNNING and svc is not None and last_start > last_app >= 0:
-            started = board.printed_at(base + last_start)
-            if started is not None and not _RESULTS.search(t, last_start):
-                waited = board.clock.now() - started
-                if waited > CHECK_LIMIT_S:
-                    if svc.erase_request:
-                        name = "stuck-erase-flag"
-                    elif svc.download_success or svc.fw_in_progress:
-                        name = "check-after-download-hangs"
-                    else:
-                        name = "check-never-completes"
-                    seen = f"a check started at {started:.1f} s has no result {waited:.0f} s later"
-                    out.append(Violation(name, "g", seen))
-        return out
-
     def teardown(self) -> None:
+        """Power the board off at the end of an example (closes the service's socket, if any)."""
         if hasattr(self, "board"):
             self.board.power_off()  # closes the service's socket, if any
 
@@ -745,12 +574,11 @@ class BoardStateMachine(RuleBasedStateMachine):
             extra = {"image_size": run.image_size, "tolerate": run.tolerate, "__module__": cls.__module__}
             machine_cls = type(cls.__name__, (machine_cls,), extra)
         machine = machine_cls()
-        machine._replaying = True
         error: BaseException | None = None
         try:
             for actions in run.steps:
                 for name, args in actions:
-                    if name not in _ACTIONS:
+                    if name not in ACTIONS:
                         raise CallerError(f"replay token names an unknown action {name!r}")
                     getattr(machine, name)(**args)
                 machine._close_step()
@@ -768,31 +596,6 @@ class BoardStateMachine(RuleBasedStateMachine):
                 inv.function(self)
 
 
-def board_slot(board: VirtualBoard, length: int) -> bytes | None:
-    """The running board's internal flash from the slot start, or None when no healthy app runs."""
-    if board.state is not AppState.RUNNING:
-        return None
-    return bytes(board.internal.read(SLOT_START, length))
-
-
-_ACTIONS = frozenset(
-    {
-        "setup",
-        "power",
-        "wait",
-        "type_line",
-        "control",
-        "start_update",
-        "serve",
-        "server_fault",
-        "heal_server",
-        "set_network",
-        "cut_power",
-        "during",
-    }
-)
-
-
 @dataclass
 class Replay:
     """A replayed run: the machine after its last step and what broke (None: nothing)."""
@@ -802,4 +605,5 @@ class Replay:
 
     @property
     def hazard(self) -> HazardFound | None:
+        """The hazard the replay found, or None (nothing broke, or an assertion of a subclass did)."""
         return self.error if isinstance(self.error, HazardFound) else None

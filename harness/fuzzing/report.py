@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import CallerError
 from harness.fuzzing.hazards import HAZARDS, PROPERTIES
 from harness.fuzzing.search import STEPS, Finding, Search, find_hazards
@@ -35,7 +36,7 @@ def text(search: Search) -> str:
     """A search's summary and every finding's report, for a terminal."""
     lines = [
         f"{len(search.findings)} hazard(s) in {search.examples} examples (budget {search.budget}, seed {search.seed}, "
-        f"quirks {search.quirks}{'' if search.bootloader == 'model' else ', bootloader ' + search.bootloader}; "
+        f"quirks {search.quirks}{'' if search.bootloader == MODEL else ', bootloader ' + search.bootloader}; "
         f"{search.replays} replays to shrink; {search.seconds:.1f} s)",
         "",
     ]

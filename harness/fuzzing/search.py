@@ -30,6 +30,7 @@ from hypothesis.control import current_build_context
 from hypothesis.errors import Flaky
 from hypothesis.stateful import run_state_machine_as_test
 
+from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import CallerError
 from bootloader_model.quirks import QuirkProfile
 from harness.fuzzing import steps as steps_mod
@@ -70,7 +71,7 @@ class Search:
     examples: int = 0  # examples generated (hypothesis may add a few whose draws overran: at least the budget)
     replays: int = 0  # replays spent shrinking
     seconds: float = 0.0
-    bootloader: str = "model"  # what ran at every reset
+    bootloader: str = MODEL  # what ran at every reset
 
     @property
     def names(self) -> list[str]:

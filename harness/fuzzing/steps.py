@@ -21,6 +21,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import CallerError
 from bootloader_model.storage.nor_flash import CutMode
 from harness.fuzzing.strategies import CutPlan, ImageSpec, ManifestSpec, ServerFault
@@ -58,7 +59,7 @@ class Run:
     image_size: int
     steps: list[list[tuple[str, dict[str, Any]]]]
     tolerate: frozenset[str] = frozenset()  # hazards the run did not report
-    bootloader: str = "model"  # what runs at reset: "model" or "native:CACHE_DIR"
+    bootloader: str = MODEL  # what runs at reset: MODEL or "native:CACHE_DIR"
 
 
 def numbered(steps: list[Step]) -> str:
@@ -98,7 +99,7 @@ def encode(
     image_size: int,
     steps: list[Step],
     tolerate: frozenset[str] = frozenset(),
-    bootloader: str = "model",
+    bootloader: str = MODEL,
 ) -> str:
     """The replay token of ``steps`` (raises CallerError if an argument cannot be written)."""
     actions = [[(a.name, a.args) for a in s.actions] for s in steps]
@@ -114,7 +115,7 @@ def encode_run(run: Run) -> str:
     }
     if run.tolerate:
         body["tolerate"] = sorted(run.tolerate)
-    if run.bootloader != "model":
+    if run.bootloader != MODEL:
         body["bootloader"] = run.bootloader
     raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     return PREFIX + base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode().rstrip("=")
@@ -131,7 +132,7 @@ def decode(token: str) -> Run:
         body = json.loads(raw)
         steps = [[(str(name), {k: _typed(v) for k, v in args.items()}) for name, args in s] for s in body["steps"]]
         tolerate = frozenset(str(name) for name in body.get("tolerate", ()))
-        bootloader = str(body.get("bootloader", "model"))
+        bootloader = str(body.get("bootloader", MODEL))
         return Run(str(body["quirks"]), int(body["size"]), steps, tolerate, bootloader)
     except (binascii.Error, zlib.error, ValueError, KeyError, TypeError) as exc:
         raise CallerError(f"damaged replay token ({exc.__class__.__name__}): copy it whole, on one line") from None

@@ -2,7 +2,8 @@
 
 ``elf`` and ``intel_hex`` turn an input file into load chunks (``load_chunk``) at physical addresses;
 ``hex2bin`` applies the rules of Harmony's ``hex2bin.py`` to those chunks; ``convert`` does both for a file
-on disk; ``manifest`` writes and validates ``ota.json``. Synthetic
+on disk; ``manifest`` writes and validates ``ota.json``; ``server`` is the HTTP image server boards
+download from, with per-request faults. Synthetic
 images need no input file and live in :mod:`bootloader_model.formats.app_image`.
 """
 

@@ -32,7 +32,7 @@ from bootloader_model.storage.external_flash import SIZES
 from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, CutMode, NorFlash
 from harness.native.bootloader_program import NativeProgram
 from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId, Params
-from harness.sweeps.update import MODES, UpdateRig, _Cursor, record
+from harness.sweeps.update import MODES, Cursor, UpdateRig, record
 
 #: Differing byte ranges listed per flash before "... and N more".
 MAX_RANGES = 8
@@ -257,7 +257,7 @@ def sweep_cases(
         ref = record(rig)
     finally:
         server.stop()
-    cursor = _Cursor(params, ref.start)
+    cursor = Cursor(params, ref.start)
     seen: set[bytes] = set()
     last = len(ref.ops) - 1
 

@@ -13,7 +13,8 @@ pytest's header and reports are unchanged.
   ``--otaloop-bootloader``, ``--otaloop-power-on/-off``, ``--otaloop-reconnect``, ``--otaloop-boot-timeout``,
   ``--otaloop-log-dir``, ``--otaloop-link``, ``--otaloop-reuse``, ``--otaloop-tail``, ``--otaloop-scenarios``
 * markers (:mod:`harness.pytest_plugin.markers`): ``otaloop_config``, ``otaloop_requires``, ``otaloop_quirks``
-* the scenario library as tests (:mod:`harness.pytest_plugin.scenario_items`), reports
+* the benches tests get, virtual or real (:mod:`harness.pytest_plugin.boards`), the scenario library as
+  tests (:mod:`harness.pytest_plugin.scenario_items`), reports
   (:mod:`harness.pytest_plugin.reports`), pytest-xdist (:mod:`harness.pytest_plugin.parallel`), and the
   run's quirk profile and bootloader for ``BoardStateMachine`` tests
   (:mod:`harness.pytest_plugin.state_machines`)
@@ -32,12 +33,12 @@ from harness.pytest_plugin import markers, reports, scenario_items, state_machin
 from harness.pytest_plugin.fixtures import (
     BENCHES,
     SETTINGS,
-    _otaloop_benches,
     ota_bench,
     ota_board,
     ota_images,
     ota_power,
     ota_server,
+    otaloop_benches,  # noqa: F401 (not in __all__: pytest finds the hidden fixture _otaloop_benches here)
     settings_of,
     virtual_board,
 )
@@ -45,7 +46,6 @@ from harness.pytest_plugin.options import add_options, read_settings
 from harness.pytest_plugin.parallel import check_workers
 
 __all__ = [
-    "_otaloop_benches",
     "ota_bench",
     "ota_board",
     "ota_images",

@@ -51,9 +51,13 @@ def settings_of(config: pytest.Config) -> Settings:
     return config.stash[SETTINGS]
 
 
-@pytest.fixture(scope="session")
-def _otaloop_benches(pytestconfig: pytest.Config) -> Iterator[Benches]:
-    """The boards of this pytest process (one per pytest-xdist worker), closed when the session ends."""
+@pytest.fixture(scope="session", name="_otaloop_benches")
+def otaloop_benches(pytestconfig: pytest.Config) -> Iterator[Benches]:
+    """The boards of this pytest process (one per pytest-xdist worker), closed when the session ends.
+
+    The fixture's name, ``_otaloop_benches``, keeps it out of ``pytest --fixtures``: tests ask for
+    ``ota_bench`` or ``ota_board``, which lease a board from it.
+    """
     settings = settings_of(pytestconfig)
     labgrid_env = None
     if any(port.startswith(LABGRID_PREFIX) for port in settings.ports):

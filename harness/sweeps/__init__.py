@@ -12,7 +12,8 @@
 * :mod:`.plot` -- every case's outcome against the operation index, as SVG or PNG;
 * :mod:`.memo` -- judge each distinct flash state once: verdicts cached on the blocks a judgement read;
 * :mod:`.double` -- a second cut at every operation of the recovery run after each first cut;
-* :mod:`.findings` -- regenerates the full-size sweep section of ``docs/findings.md``.
+* :mod:`.findings` -- regenerates the full-size sweep section of ``docs/findings.md``;
+* :mod:`.timed` -- cuts at a moment (N ms after a console pattern), as a real board takes them.
 
 Sweeps only drive the model; they never talk to a real board.
 """

@@ -33,15 +33,15 @@ from harness.sweeps.memo import ReadSet, VerdictMemo
 from harness.sweeps.report import ordinal
 from harness.sweeps.update import (
     MODE_ORDER,
+    Cursor,
     OpInfo,
     RecordedOp,
     Reference,
     SweepPlan,
     SweepWorker,
     UpdateRig,
-    _check_fault,
-    _Cursor,
     blank_board,
+    fault_op,
     judge_cached,
     judge_state,
     synthesize,
@@ -115,7 +115,7 @@ class DoubleWorker:
         self.recordings = VerdictMemo() if plan.fast else None
         board = blank_board(plan.params)
         blank = {"internal": _snapshot(board.internal), "external": _snapshot(board.external)}
-        self.inner = _Cursor(plan.params, blank, digests=plan.fast)
+        self.inner = Cursor(plan.params, blank, digests=plan.fast)
 
     def _recovery(self, views: list[list[bytes]] | None) -> list[RecordedOp]:
         """The recovery run of the outer cursor's current state, recorded (or reused from the cache)."""
@@ -194,7 +194,7 @@ class DoubleWorker:
 class _Judge:
     """Judging the inner cursor's states with the worker's verdict cache."""
 
-    def __init__(self, worker: DoubleWorker, cursor: _Cursor) -> None:
+    def __init__(self, worker: DoubleWorker, cursor: Cursor) -> None:
         self.worker = worker
         self.cursor = cursor
         self._last: tuple[int, Judgement] | None = None
@@ -293,12 +293,12 @@ def synthesize_double(rig: UpdateRig, ref: Reference, fault: FaultId) -> tuple[b
     second = fault.second
     if second is None:
         raise CallerError(f"fault id {fault} has no second cut")
-    _check_fault(ref, fault.first)
+    fault_op(ref, fault.first)
     s1 = synthesize(rig, ref, fault.first)
     ops = recovery(board_holding(ref, s1))
     board = blank_board(ref.params)
     blank = {"internal": _snapshot(board.internal), "external": _snapshot(board.external)}
-    cursor = _Cursor(ref.params, blank)
+    cursor = Cursor(ref.params, blank)
     cursor.flash["internal"].data[:], cursor.flash["external"].data[:] = s1
     for op in ops[: second.op]:
         cursor.apply(op)

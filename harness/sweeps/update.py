@@ -197,8 +197,11 @@ def record(rig: UpdateRig) -> Reference:
     return Reference(rig.params, start, reset, reset_at, ops, final, board.text)
 
 
-class _Cursor:
+class Cursor:
     """Both flashes at 'after operations 0..pos-1', advanced one recorded operation at a time.
+
+    The sweeps rebuild the state a cut leaves with it instead of re-running the update (its flash objects
+    belong to a board that never runs).
 
     With ``digests`` it also keeps per-block digests of both flashes (:mod:`harness.sweeps.memo`), updated
     where each operation wrote, so the verdict cache can look a state up without hashing 5 MiB.
@@ -222,7 +225,7 @@ class _Cursor:
                 self.digests[name] = BlockDigests(flash.data)
         self.pos = pos
 
-    def load(self, other: _Cursor, views: list[list[bytes]] | None = None) -> None:
+    def load(self, other: Cursor, views: list[list[bytes]] | None = None) -> None:
         """Start from ``other``'s current flash (position 0); ``views`` are its block digests."""
         for name, flash in self.flash.items():
             flash.data[:] = other.flash[name].data
@@ -234,6 +237,7 @@ class _Cursor:
         self.pos = 0
 
     def apply(self, op: RecordedOp, mode: CutMode = CutMode.AFTER, seed: int = 0) -> None:
+        """Run ``op`` on its flash: whole (``after``), not at all (``before``) or torn with ``seed``."""
         flash = self.flash[op.device]
         _run_op(flash, op, mode, seed)
         if mode is CutMode.AFTER:
@@ -242,6 +246,7 @@ class _Cursor:
             self.digests[op.device].refresh(flash.data, *touched(flash, op.kind, op.address, op.length))
 
     def state(self) -> State:
+        """Copies of both flashes' bytes: internal, external."""
         return bytes(self.flash["internal"].data), bytes(self.flash["external"].data)
 
     def views(self) -> list[list[bytes]]:
@@ -428,7 +433,7 @@ class SweepWorker:
 
     def __init__(self, plan: SweepPlan) -> None:
         self.plan = plan
-        self.cursor = _Cursor(plan.params, plan.start, digests=plan.fast)
+        self.cursor = Cursor(plan.params, plan.start, digests=plan.fast)
         self.memo = VerdictMemo() if plan.fast else None
         self._last: tuple[int, Judgement] | None = None  # (cursor position, verdict of that untorn state)
 
@@ -523,8 +528,8 @@ def sweep(
 
 def synthesize(rig: UpdateRig, ref: Reference, fault: FaultId) -> State:
     """The flash state a cut at ``fault`` leaves, rebuilt from the recorded operations (what :func:`sweep` judges)."""
-    op = _check_fault(ref, fault)
-    cursor = _Cursor(ref.params, ref.start)
+    op = fault_op(ref, fault)
+    cursor = Cursor(ref.params, ref.start)
     for earlier in ref.ops[: op.index]:
         cursor.apply(earlier)
     if fault.mode is CutMode.TORN:
@@ -534,7 +539,20 @@ def synthesize(rig: UpdateRig, ref: Reference, fault: FaultId) -> State:
     return cursor.state()
 
 
-def _check_fault(ref: Reference, fault: FaultId) -> RecordedOp:
+def fault_op(ref: Reference, fault: FaultId) -> RecordedOp:
+    """The recorded operation a cut at ``fault`` hits, after checking that ``fault`` belongs to ``ref``.
+
+    Args:
+        ref: the recorded reference update.
+        fault: a fault id of the same scenario.
+
+    Returns:
+        ``ref.ops[fault.op]``.
+
+    Raises:
+        CallerError: ``fault`` was made for another scenario, names an operation the update does not
+            have, or names the other flash than the operation is on.
+    """
     if fault.params != ref.params:
         raise CallerError(f"fault id {fault} was made for {fault.params.scenario}, not {ref.params.scenario}")
     if not 0 <= fault.op < len(ref.ops):
@@ -555,7 +573,7 @@ class Replayed:
 
 def replay(rig: UpdateRig, ref: Reference, fault: FaultId) -> Replayed:
     """Re-run the update from its snapshot with ``fault`` armed as a real FaultPlan, then judge."""
-    op = _check_fault(ref, fault)
+    op = fault_op(ref, fault)
     after_reset = fault.op >= ref.reset_at
     snaps = ref.reset if after_reset else ref.start
     board = rig.restored(snaps)

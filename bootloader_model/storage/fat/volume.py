@@ -3,7 +3,7 @@
 :class:`FatVolume` implements :class:`bootloader_model.storage.file_api.FileSystem` with the semantics SYS_FS gets from
 FatFs: ``mount`` always succeeds (a volume without a file system mounts, then every file call fails with
 :class:`~bootloader_model.storage.file_api.FsError`), names are case-insensitive and case-preserving, directory entries
-and FAT changes go through FatFs's one-sector window (:mod:`.core`), whole sectors of file data are written
+and FAT changes go through FatFs's one-sector window (:mod:`.mounted_volume`), whole sectors of file data are written
 directly, one cluster per device write, and a partial sector waits in the file's own buffer until the
 position leaves that sector or the file is closed. A file's size and first cluster reach its directory
 entry only at close. Open files take slots of SYS_FS's file table and latch FatFs's per-file error
