@@ -84,3 +84,40 @@ def test_sigterm_at_the_highest_speed_during_a_slow_download_exits_and_saves(
     fs = ExternalFlash(board.external)
     fs.mount()
     assert any(name.lower().endswith(".bin") for name in fs.listdir(OTA_DIR)), fs.listdir(OTA_DIR)
+
+
+@pytest.fixture
+def running_board(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, Path]]:
+    """An `otaloop board --state DIR --control SOCKET` process, up and serving: (process, state, socket)."""
+    app = _factory(tmp_path, "http://127.0.0.1:1/ota.json")
+    state, ctl = tmp_path / "state", tmp_path / "board.ctl"
+    argv = [*CLI, "board", "--state", str(state), "--factory", str(app), "--control", str(ctl)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("console: ")
+        assert proc.stdout.readline().strip() == f"control: {ctl}"
+        yield proc, state, ctl
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.kill()
+        proc.communicate(timeout=60)
+
+
+def test_otaloop_power_against_a_stopped_board_fails_naming_the_socket_and_the_timeout(
+    running_board: tuple[subprocess.Popen[str], Path, Path],
+) -> None:
+    proc, _, ctl = running_board
+    status = [*CLI, "power", "status", "--control", str(ctl), "--timeout", "0.5"]
+    done = subprocess.run(status, capture_output=True, text=True, env=ENV, timeout=120)
+    assert (done.returncode, done.stdout) == (0, "on\n"), done.stderr
+    proc.send_signal(signal.SIGSTOP)
+    done = subprocess.run(status, capture_output=True, text=True, env=ENV, timeout=120)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"otaloop power: board error: control channel {ctl}: no answer to 'status' within 0.5 s "
+        "(is the board process stopped?)"
+    ]
+    proc.send_signal(signal.SIGCONT)  # the board answers again, the abandoned request does it no harm
+    done = subprocess.run(status, capture_output=True, text=True, env=ENV, timeout=120)
+    assert (done.returncode, done.stdout) == (0, "on\n"), done.stderr
