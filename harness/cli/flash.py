@@ -10,8 +10,11 @@ virtual board, so what they write is what the board would write:
 * ``fsck IMAGE`` -- a read-only consistency check; prints the partition offset for mtools and fsck.fat;
 * ``dump STATE -o FILE`` / ``load STATE FILE`` -- copy a virtual board's raw flash image out of, or into,
   its state directory (``--internal`` for the 1 MiB program flash; default the external SST26). ``load``
-  takes, for example, an SST26 read back from a real board with a programmer; it is refused while an
-  ``otaloop board`` holds the directory, since the board rewrites the state at its next save.
+  takes, for example, an SST26 read back from a real board with a programmer.
+
+``format``, ``put`` and ``load`` on an image in a board's state directory take the board's lock, as the
+board does, and are refused while an ``otaloop board`` runs on it: the board keeps its flash in memory and
+would overwrite the change at its next save.
 
 Paths may be volume paths (``/ota/x.bin``) or Harmony paths (``/mnt/myDrive1/ota/x.bin``). It does not
 repair volumes (use ``fsck.fat`` on a copy) or touch the internal flash image.
@@ -20,11 +23,13 @@ repair volumes (use ``fsck.fat`` on a copy) or touch the internal flash image.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from bootloader_model.board import state_directory
-from bootloader_model.board.virtual_board import EXTERNAL_FILE, INTERNAL_FILE
+from bootloader_model.board.virtual_board import EXTERNAL_FILE, INTERNAL_FILE, META_FILE
 from bootloader_model.errors import CallerError
 from bootloader_model.storage.external_flash import SIZES, ExternalFlash
 from bootloader_model.storage.fat.check import check
@@ -42,10 +47,44 @@ def _harmony_path(path: str) -> str:
     return MOUNT_POINT + path.rstrip("/") if path != "/" else MOUNT_POINT
 
 
+#: Files whose presence beside an image makes its folder a board's state directory (``otaloop board --state``).
+_STATE_MARKS = (state_directory.LOCK_FILE, INTERNAL_FILE, META_FILE, state_directory.JOURNAL)
+
+
+def _state_directory_of(image: Path) -> Path | None:
+    """The board state directory ``image`` lies in, or None for an image of its own."""
+    folder = image.parent
+    return folder if any((folder / name).exists() for name in _STATE_MARKS) else None
+
+
+@contextlib.contextmanager
+def _writing(image: Path, *, state: bool = False) -> Iterator[None]:
+    """Hold the board's lock while ``image`` is changed, when it lies in a board's state directory.
+
+    A running ``otaloop board`` keeps its flash in memory and writes the whole set back at its next save, so
+    a change made under it would be lost; it holds the lock for as long as it runs, and the change is refused.
+    """
+    folder = _state_directory_of(image)
+    if folder is None:
+        yield
+        return
+    try:
+        held = state_directory.lock(folder)
+    except state_directory.StateLocked as exc:
+        raise CallerError(
+            f"{exc} (nothing changed: a running board would overwrite {image.name} at its next save)"
+        ) from None
+    with held:
+        state_directory.recover(folder)  # finish or discard a save a killed board left half done
+        yield
+
+
 def _open_image(image: Path) -> ExternalFlash:
     if image.is_dir():
         hint = f" (the board's SST26 image is {image / EXTERNAL_FILE})" if (image / EXTERNAL_FILE).is_file() else ""
         raise CallerError(f"{image} is a directory, not a flash image{hint}")
+    if _state_directory_of(image) is not None:  # the newest complete save, as the board would read it
+        image = state_directory.current_path(image.parent, image.name)
     try:
         size = image.stat().st_size
     except OSError as exc:
@@ -60,6 +99,11 @@ def _open_image(image: Path) -> ExternalFlash:
 
 def cmd_format(args: argparse.Namespace) -> int:
     image = Path(args.image)
+    with _writing(image):
+        return _format(args, image)
+
+
+def _format(args: argparse.Namespace, image: Path) -> int:
     if image.exists():
         x = _open_image(image)
         if x.flash.geometry is not SIZES[args.size] and args.size_given:
@@ -109,6 +153,11 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 def cmd_put(args: argparse.Namespace) -> int:
     image = Path(args.image)
+    with _writing(image):
+        return _put(args, image)
+
+
+def _put(args: argparse.Namespace, image: Path) -> int:
     x = _open_image(image)
     try:
         data = Path(args.local).read_bytes()
@@ -196,8 +245,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         raise CallerError(f"{args.file} has {len(data)} bytes; {dst.name} must be {want} (state left unchanged)")
     if dst.exists() and dst.stat().st_size != len(data):
         raise CallerError(f"{args.file} is not the size of the board's {dst.name} ({dst.stat().st_size} bytes)")
-    with state_directory.lock(dst.parent):  # not under a running board's feet
-        state_directory.recover(dst.parent)
+    with _writing(dst, state=True):  # not under a running board's feet
         _write(dst, data)
     print(f"{args.file}: {len(data)} bytes -> {dst}")
     return 0
