@@ -138,6 +138,25 @@ def test_a_factory_variant_image_is_provisioned_as_its_application(tmp_path: Pat
     assert listed.returncode == 0 and "factory_reset.bin" in listed.stdout, listed.stdout + listed.stderr
 
 
+def test_an_f8_image_short_of_the_full_slot_is_refused_in_one_line(tmp_path: Path) -> None:
+    from harness.cli import main
+
+    factory = tmp_path / "factory.bin"
+    url = "http://127.0.0.1:1/ota.json"
+    assert main(["image", "--synthetic", "--factory", "--manifest-url", url, "-o", str(factory)]) == 0
+    short = tmp_path / "short.bin"
+    short.write_bytes(factory.read_bytes()[:-1])
+    argv = [*CLI, "board", "--state", str(tmp_path / "s"), "--factory", str(short)]
+    done = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "otaloop board: error: image of 913407 bytes has byte 0 = 0xF8, the mark of hex2bin's factory variant, "
+        "but a factory variant is the whole slot: exactly 0xDF000 = 913408 bytes (otaloop image --factory); give "
+        "that, or the application .bin as hex2bin writes it (byte 0 = 0xFF)"
+    ]
+    assert not (tmp_path / "s").exists()  # nothing provisioned, no state directory left behind
+
+
 def test_run_two_scenarios_exit_zero_and_summary() -> None:
     done = subprocess.run(
         [*CLI, "run", "--only", "c_update", "d_http_404"], capture_output=True, text=True, env=ENV, timeout=120
