@@ -226,6 +226,8 @@ class VirtualBoard:
 
         None past the end, and for bytes older than the transcript window.
         """
+        if not isinstance(offset, int) or isinstance(offset, bool):
+            raise CallerError(f"printed_at's offset must be a byte offset (int), not {offset!r}")
         if not self.printed - len(self.transcript) <= offset < self.printed:
             return None
         i = bisect.bisect_right(self.print_times, (offset, float("inf"))) - 1
@@ -238,6 +240,8 @@ class VirtualBoard:
 
     def events_since(self, count: int) -> list[BoardEvent]:
         """The events noted after the first ``count`` (as far as ``history`` still holds them)."""
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise CallerError(f"events_since's count must be a whole number >= 0 (e.g. event_count), not {count!r}")
         return self.history[max(0, count - self.history_dropped) :]
 
     @property
@@ -364,10 +368,13 @@ class VirtualBoard:
 
     def arm_cut(self, device: str, plan: FaultPlan) -> None:
         """Cut power at a planned operation of ``"internal"`` or ``"external"`` flash."""
-        flash = {"internal": self.internal, "external": self.external}.get(device)
-        if flash is None:
+        if device not in ("internal", "external"):
             raise CallerError(f"unknown flash {device!r}; choose internal or external")
-        flash.arm(plan)
+        if not isinstance(plan, FaultPlan):
+            raise CallerError(
+                f"arm_cut's plan must be a FaultPlan, e.g. FaultPlan(5) or FaultPlan.parse('op5:before'), not {plan!r}"
+            )
+        (self.internal if device == "internal" else self.external).arm(plan)
 
     def set_network(self, up: bool) -> None:
         """Bring the board's network up or down (Harmony's service never notices a loss, spec 1.4)."""
@@ -382,6 +389,8 @@ class VirtualBoard:
         A process killed at any moment leaves the previous set or this one, never a mix
         (:mod:`bootloader_model.board.state_directory`).
         """
+        if not isinstance(state_dir, (str, os.PathLike)) or not os.fspath(state_dir):
+            raise CallerError(f"save's state_dir must be a directory path (str or os.PathLike), not {state_dir!r}")
         d = Path(state_dir)
         if d.exists() and not d.is_dir():
             raise CallerError(f"cannot save the board to {d}: it exists and is not a directory")
@@ -399,6 +408,8 @@ class VirtualBoard:
 
     def load(self, state_dir: str | os.PathLike[str]) -> None:
         """Load flash images saved by :meth:`save` (board off): the newest complete set."""
+        if not isinstance(state_dir, (str, os.PathLike)) or not os.fspath(state_dir):
+            raise CallerError(f"load's state_dir must be a directory path (str or os.PathLike), not {state_dir!r}")
         if self.powered:
             raise CallerError("load state while the board is powered off")
         self.internal.load(current_path(state_dir, INTERNAL_FILE))
@@ -406,6 +417,8 @@ class VirtualBoard:
 
     @staticmethod
     def has_state(state_dir: str | os.PathLike[str]) -> bool:
+        if not isinstance(state_dir, (str, os.PathLike)) or not os.fspath(state_dir):
+            raise CallerError(f"has_state's state_dir must be a directory path (str or os.PathLike), not {state_dir!r}")
         return current_path(state_dir, INTERNAL_FILE).is_file() and current_path(state_dir, EXTERNAL_FILE).is_file()
 
     # -------------------------------------------------------------------------------------------- time
