@@ -102,6 +102,10 @@ def test_board_serves_a_pty_saves_on_sigterm_and_resumes(tmp_path: Path, server:
         (["--state", "{tmp}/s", "--factory", "{app}", "--speed", "0"], "--speed must be > 0"),
         (["--state", "{tmp}/s", "--factory", "{app}", "--console", "serial"], "bad console 'serial'"),
         (["--state", "{tmp}/s", "--factory", "{tmp}", "--console", "pty"], "cannot read"),
+        (["--state", "{tmp}/s", "--factory", "{app}", "--hold", "2"], "--hold applies to --console-link only"),
+        (["--state", "{tmp}/s", "--factory", "{app}", "--console-link", "{tmp}/l", "--hold", "nan"], "got nan"),
+        (["--state", "{tmp}/s", "--factory", "{app}", "--console-link", "{tmp}/l", "--hold", "inf"], "got inf"),
+        (["--state", "{tmp}/s", "--factory", "{app}", "--console-link", "{tmp}/l", "--hold", "-1"], "got -1"),
     ],
 )
 def test_board_bad_arguments_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:

@@ -221,6 +221,13 @@ def test_otaloop_power_against_a_silent_socket_fails_in_one_line(silent_socket: 
     ]
 
 
+@pytest.mark.parametrize("hold", [float("nan"), float("inf"), -1.0, 3601.0])
+def test_console_link_refuses_a_hold_that_is_not_0_to_3600_seconds(tmp_path: Path, hold: float) -> None:
+    with pytest.raises(CallerError, match=r"--hold must be 0\.\.3600 seconds"):
+        UsbConsoleLink(tmp_path / "board.tty", hold=hold)
+    assert not os.path.lexists(tmp_path / "board.tty")
+
+
 def test_console_link_refuses_a_regular_file(tmp_path: Path) -> None:
     f = tmp_path / "not-a-link"
     f.write_text("data")

@@ -37,7 +37,7 @@ from harness.served_board.power_channel import ControlServer
 from harness.served_board.power_switch import BoardPower
 from harness.served_board.runner import DEFAULT_SPEED, BoardRunner, check_speed
 from harness.served_board.uart_link import UartLink, open_link
-from harness.served_board.usb_console import DEFAULT_HOLD, UsbConsoleLink
+from harness.served_board.usb_console import DEFAULT_HOLD, MAX_HOLD, UsbConsoleLink
 
 #: Board history entries after which the flash images are saved (RAM is gone, flash is what remains).
 SAVE_ON = {"reset", "software-reset", "bootloader-reset", "power-off", "power-cut"}
@@ -92,10 +92,11 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--hold",
         type=float,
-        default=DEFAULT_HOLD,
+        default=None,
         metavar="SECONDS",
-        help=f"with --console-link: keep the board in reset after power-on until a host opens the port, at most "
-        f"SECONDS (default {DEFAULT_HOLD:g}; 0: boot at once, output before the host opens the port is lost)",
+        help=f"with --console-link only: keep the board in reset after power-on until a host opens the port, at "
+        f"most SECONDS, 0..{MAX_HOLD:g} (default {DEFAULT_HOLD:g}; 0: boot at once, output before the host opens "
+        "the port is lost)",
     )
     p.add_argument("--off", action="store_true", help="start powered off (switch on through --control)")
     p.set_defaults(func=run_board)
@@ -109,6 +110,10 @@ def run_board(args: argparse.Namespace) -> int:
         raise CallerError(f"--state {state} exists and is not a directory")
     if args.console_link is not None and args.console != "pty":
         raise CallerError("--console-link serves a pty; drop --console")
+    if args.hold is not None and args.console_link is None:
+        raise CallerError("--hold applies to --console-link only (a plain pty or TCP console is never held)")
+    if args.hold is not None and not 0 <= args.hold <= MAX_HOLD:
+        raise CallerError(f"--hold must be 0..{MAX_HOLD:g} seconds, got {args.hold:g}")
     if args.off and args.control is None:
         raise CallerError("--off needs --control PATH, or nothing could ever switch the board on")
     created = not state.exists()
@@ -157,7 +162,8 @@ def _run_locked(args: argparse.Namespace, state: Path, profile: QuirkProfile) ->
                 file=sys.stderr,
             )
     # Everything that can fail on the arguments fails before the state directory is touched.
-    usb = UsbConsoleLink(args.console_link, hold=args.hold) if args.console_link is not None else None
+    hold = DEFAULT_HOLD if args.hold is None else args.hold
+    usb = UsbConsoleLink(args.console_link, hold=hold) if args.console_link is not None else None
     link: UartLink = usb if usb is not None else open_link(args.console)
     if fresh:
         try:
