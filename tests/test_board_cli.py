@@ -161,6 +161,16 @@ def test_an_f8_image_short_of_the_full_slot_is_refused_in_one_line(tmp_path: Pat
     assert not (tmp_path / "s").exists()  # nothing provisioned, no state directory left behind
 
 
+def test_run_with_a_bootloader_cache_that_holds_no_build_is_one_error_before_any_scenario(tmp_path: Path) -> None:
+    argv = [*CLI, "run", "--bootloader", f"native:{tmp_path / 'nonexistent'}", "--only", "c_update", "d_http_404"]
+    done = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""  # no scenario ran, no summary
+    assert done.stderr.splitlines() == [
+        f"otaloop run: error: {tmp_path / 'nonexistent'} holds no native build (build.json missing): "
+        "run otaloop native build first"
+    ]
+
+
 def test_run_two_scenarios_exit_zero_and_summary() -> None:
     done = subprocess.run(
         [*CLI, "run", "--only", "c_update", "d_http_404"], capture_output=True, text=True, env=ENV, timeout=120

@@ -29,9 +29,9 @@ from typing import Any
 from bootloader_model.board import state_directory
 from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
 from bootloader_model.errors import CallerError
-from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
+from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.external_flash import SIZES
-from harness.cli.help import help_text
+from harness.cli.help import QUIRKS_HELP, help_text
 from harness.native.programs import BOOTLOADER_HELP, bootloader_from_spec
 from harness.served_board.power_channel import ControlServer
 from harness.served_board.power_switch import BoardPower
@@ -61,7 +61,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--quirks",
         default="harmony-3.9.1",
-        help=f"quirk profile: {' or '.join(PROFILE_NAMES)}, optionally ',+NAME' / ',-NAME' (default harmony-3.9.1)",
+        help=QUIRKS_HELP,
     )
     p.add_argument("--console", default="pty", help="pty (default) or tcp:PORT (tcp:0 picks a free port)")
     p.add_argument(
