@@ -17,7 +17,7 @@ from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
 from bootloader_model.quirks import CORRECTED
 from bootloader_model.storage.external_flash import new_external
-from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, NorFlash
+from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, FaultPlan, NorFlash
 
 APP = build_app(AppDescriptor(periodic_check=False, manifest_url="http://127.0.0.1:9/o"), 20_000)
 
@@ -55,6 +55,18 @@ def _bootloader(*args: object) -> Callable[[], object]:
         (lambda: VirtualBoard().arm_moment_cut("APP", "0.3"), "delay_s must be a number"),  # type: ignore[arg-type]
         (lambda: VirtualBoard().arm_moment_cut("APP", float("nan")), "delay_s must be finite"),
         (lambda: VirtualBoard().arm_moment_cut("", 0.3), "pattern to cut after is empty"),
+        (lambda: VirtualBoard().save(None), r"save's state_dir must be a directory path \(str or os.PathLike\)"),  # type: ignore[arg-type]
+        (lambda: VirtualBoard().save(""), "save's state_dir must be a directory path"),
+        (lambda: VirtualBoard().load(None), "load's state_dir must be a directory path"),  # type: ignore[arg-type]
+        (lambda: VirtualBoard.has_state(None), "has_state's state_dir must be a directory path"),  # type: ignore[arg-type]
+        (lambda: _running().printed_at("x"), r"printed_at's offset must be a byte offset \(int\)"),  # type: ignore[arg-type]
+        (lambda: _running().events_since("x"), "events_since's count must be a whole number >= 0"),  # type: ignore[arg-type]
+        (lambda: _running().events_since(-1), "events_since's count must be a whole number >= 0"),
+        (lambda: VirtualBoard().arm_cut("external", 5), "arm_cut's plan must be a FaultPlan"),  # type: ignore[arg-type]
+        (lambda: VirtualBoard().arm_cut(["external"], FaultPlan(5)), "unknown flash"),  # type: ignore[arg-type]
+        (lambda: NorFlash(PIC32MZ1025W104132).arm(5), "arm takes a FaultPlan or None"),  # type: ignore[arg-type]
+        (lambda: FaultPlan("5"), "op index must be a whole number"),  # type: ignore[arg-type]
+        (lambda: FaultPlan(5, "sideways"), "mode must be before, after or torn"),  # type: ignore[arg-type]
     ],
 )
 def test_misuse_is_a_caller_error(call: Callable[[], object], match: str) -> None:
@@ -189,3 +201,15 @@ def test_a_config_cannot_be_changed_after_it_was_checked() -> None:
     assert dataclasses.replace(cfg, network="open").network == "open"
     with pytest.raises(CallerError, match=r"BoardConfig\.network"):
         dataclasses.replace(cfg, network="internet")
+
+
+def test_a_refused_cut_plan_leaves_the_board_working() -> None:
+    # arm_cut('external', 5) used to be taken and to crash at the next flash operation; refused, it arms
+    # nothing and the board boots as before.
+    board = VirtualBoard()
+    board.provision(APP)
+    with pytest.raises(CallerError):
+        board.arm_cut("external", 5)  # type: ignore[arg-type]
+    assert board.external.plan is None
+    board.power_on()
+    assert board.boots[0].factory_backup

@@ -102,6 +102,10 @@ def test_board_serves_a_pty_saves_on_sigterm_and_resumes(tmp_path: Path, server:
         (["--state", "{tmp}/s", "--factory", "{app}", "--speed", "0"], "--speed must be > 0"),
         (["--state", "{tmp}/s", "--factory", "{app}", "--console", "serial"], "bad console 'serial'"),
         (["--state", "{tmp}/s", "--factory", "{tmp}", "--console", "pty"], "cannot read"),
+        (["--state", "{tmp}/s", "--factory", "{app}", "--hold", "2"], "--hold applies to --console-link only"),
+        (["--state", "{tmp}/s", "--factory", "{app}", "--console-link", "{tmp}/l", "--hold", "nan"], "got nan"),
+        (["--state", "{tmp}/s", "--factory", "{app}", "--console-link", "{tmp}/l", "--hold", "inf"], "got inf"),
+        (["--state", "{tmp}/s", "--factory", "{app}", "--console-link", "{tmp}/l", "--hold", "-1"], "got -1"),
     ],
 )
 def test_board_bad_arguments_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:
@@ -136,6 +140,35 @@ def test_a_factory_variant_image_is_provisioned_as_its_application(tmp_path: Pat
         [*CLI, "flash", "ls", str(state / "external.bin"), "/ota"], capture_output=True, text=True, env=ENV, timeout=60
     )
     assert listed.returncode == 0 and "factory_reset.bin" in listed.stdout, listed.stdout + listed.stderr
+
+
+def test_an_f8_image_short_of_the_full_slot_is_refused_in_one_line(tmp_path: Path) -> None:
+    from harness.cli import main
+
+    factory = tmp_path / "factory.bin"
+    url = "http://127.0.0.1:1/ota.json"
+    assert main(["image", "--synthetic", "--factory", "--manifest-url", url, "-o", str(factory)]) == 0
+    short = tmp_path / "short.bin"
+    short.write_bytes(factory.read_bytes()[:-1])
+    argv = [*CLI, "board", "--state", str(tmp_path / "s"), "--factory", str(short)]
+    done = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "otaloop board: error: image of 913407 bytes has byte 0 = 0xF8, the mark of hex2bin's factory variant, "
+        "but a factory variant is the whole slot: exactly 0xDF000 = 913408 bytes (otaloop image --factory); give "
+        "that, or the application .bin as hex2bin writes it (byte 0 = 0xFF)"
+    ]
+    assert not (tmp_path / "s").exists()  # nothing provisioned, no state directory left behind
+
+
+def test_run_with_a_bootloader_cache_that_holds_no_build_is_one_error_before_any_scenario(tmp_path: Path) -> None:
+    argv = [*CLI, "run", "--bootloader", f"native:{tmp_path / 'nonexistent'}", "--only", "c_update", "d_http_404"]
+    done = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""  # no scenario ran, no summary
+    assert done.stderr.splitlines() == [
+        f"otaloop run: error: {tmp_path / 'nonexistent'} holds no native build (build.json missing): "
+        "run otaloop native build first"
+    ]
 
 
 def test_run_two_scenarios_exit_zero_and_summary() -> None:

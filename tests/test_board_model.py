@@ -197,3 +197,16 @@ def test_provisioned_board_is_programmed_and_off() -> None:
     assert board.state is AppState.OFF and board.config.network == "open"
     board.power_on()
     assert board.state is AppState.RUNNING and "APP: version 1" in board.text
+
+
+@pytest.mark.parametrize("case", ["one byte short", "a small app patched to F8"])
+def test_an_f8_image_that_is_not_the_whole_factory_variant_is_refused(case: str) -> None:
+    from bootloader_model.formats.app_image import SLOT_SIZE, build_factory_bin
+
+    plain = app(1, periodic_check=False)
+    image = build_factory_bin(plain)[:-1] if case == "one byte short" else b"\xf8" + plain[1:]
+    board = VirtualBoard()
+    blank = bytes(board.internal.data)
+    with pytest.raises(CallerError, match=rf"has byte 0 = 0xF8.*exactly 0x{SLOT_SIZE:X} = {SLOT_SIZE} bytes"):
+        board.provision(image)
+    assert board.internal.data == blank  # refused before anything was programmed

@@ -84,3 +84,76 @@ def test_sigterm_at_the_highest_speed_during_a_slow_download_exits_and_saves(
     fs = ExternalFlash(board.external)
     fs.mount()
     assert any(name.lower().endswith(".bin") for name in fs.listdir(OTA_DIR)), fs.listdir(OTA_DIR)
+
+
+@pytest.fixture
+def running_board(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, Path]]:
+    """An `otaloop board --state DIR --control SOCKET` process, up and serving: (process, state, socket)."""
+    app = _factory(tmp_path, "http://127.0.0.1:1/ota.json")
+    state, ctl = tmp_path / "state", tmp_path / "board.ctl"
+    argv = [*CLI, "board", "--state", str(state), "--factory", str(app), "--control", str(ctl)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("console: ")
+        assert proc.stdout.readline().strip() == f"control: {ctl}"
+        yield proc, state, ctl
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.kill()
+        proc.communicate(timeout=60)
+
+
+def test_otaloop_power_against_a_stopped_board_fails_naming_the_socket_and_the_timeout(
+    running_board: tuple[subprocess.Popen[str], Path, Path],
+) -> None:
+    proc, _, ctl = running_board
+    status = [*CLI, "power", "status", "--control", str(ctl), "--timeout", "0.5"]
+    done = subprocess.run(status, capture_output=True, text=True, env=ENV, timeout=120)
+    assert (done.returncode, done.stdout) == (0, "on\n"), done.stderr
+    proc.send_signal(signal.SIGSTOP)
+    done = subprocess.run(status, capture_output=True, text=True, env=ENV, timeout=120)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"otaloop power: board error: control channel {ctl}: no answer to 'status' within 0.5 s "
+        "(is the board process stopped?)"
+    ]
+    proc.send_signal(signal.SIGCONT)  # the board answers again, the abandoned request does it no harm
+    done = subprocess.run(status, capture_output=True, text=True, env=ENV, timeout=120)
+    assert (done.returncode, done.stdout) == (0, "on\n"), done.stderr
+
+
+def test_flash_commands_refuse_the_state_directory_of_a_running_board(
+    running_board: tuple[subprocess.Popen[str], Path, Path], tmp_path: Path
+) -> None:
+    proc, state, _ = running_board
+    image = state / "external.bin"
+    before = image.read_bytes()
+    note = tmp_path / "note.txt"
+    note.write_bytes(b"hello")
+    copy = tmp_path / "copy.bin"
+    copy.write_bytes(before)
+    for argv in (
+        ["flash", "put", str(image), str(note), "/ota/note.txt"],
+        ["flash", "format", str(image)],
+        ["flash", "load", str(state), str(copy)],
+    ):
+        done = subprocess.run([*CLI, *argv], capture_output=True, text=True, env=ENV, timeout=120)
+        assert done.returncode == 2 and done.stdout == "", argv
+        assert done.stderr.splitlines() == [
+            f"otaloop flash: error: state directory {state} is in use by another otaloop board (PID {proc.pid}); "
+            "stop that board or use another directory (nothing changed: a running board would overwrite "
+            "external.bin at its next save)"
+        ], argv
+    # Stopped, the board has saved its state and released the lock: the same put now lands and stays.
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    put = subprocess.run(
+        [*CLI, "flash", "put", str(image), str(note), "/ota/note.txt"], capture_output=True, env=ENV, timeout=120
+    )
+    assert put.returncode == 0, put.stderr
+    board = VirtualBoard()
+    board.load(state)
+    fs = ExternalFlash(board.external)
+    fs.mount()
+    assert "note.txt" in fs.listdir(OTA_DIR)

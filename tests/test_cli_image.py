@@ -132,7 +132,7 @@ def _bad_cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["image", "--elf", str(FW / "app_v1.elf"), "--version", "3", "-o", o], "only to --synthetic"),
         (["image", "--synthetic", "--size", "100", "-o", o], "out of range"),
         (["image", "--synthetic", "--manifest-url", "http://" + "a" * 130, "-o", o], "at most 128"),
-        (["image", "--synthetic", "--num-images", "300", "-o", o], "num_images"),
+        (["image", "--synthetic", "--num-images", "300", "-o", o], "--num-images 300: SYS_OTA_NUM_IMGS must be 1..5"),
         (["image", "--synthetic", "--version", "0", "-o", o], "--version 0 is out of range 1..255"),
         (["image", "--synthetic", "--version", "300", "-o", o], "--version 300 is out of range 1..255"),
         (["image", "--synthetic", "--cmd-max-length", "0", "-o", o], "SYS_CMD_MAX_LENGTH"),
@@ -152,6 +152,11 @@ def _bad_cases(tmp: Path) -> list[tuple[list[str], str]]:
           "-o", o], "exactly one of"),
         (["demo", "--fixtures", str(tmp)], "no fixture applications"),
         (["manifest", "--check", str(good_json), "--image", str(garbage)], "the manifest says"),
+        (["image", "--synthetic", "--num-images", "0", "-o", o], "--num-images 0: SYS_OTA_NUM_IMGS must be 1..5"),
+        (["image", "--synthetic", "--num-images", "6", "-o", o], "--num-images 6: SYS_OTA_NUM_IMGS must be 1..5"),
+        (["image", "--synthetic", "--manifest-url", "", "-o", o], "--manifest-url is empty: give SYS_OTA_URL"),
+        (["image", "--synthetic", "--manifest-url", " ", "-o", o], "--manifest-url is empty"),
+        (["image", "--synthetic", "--manifest-url", "127.0.0.1:8000/ota.json", "-o", o], "must be an http:// URL"),
     ]  # fmt: skip
 
 

@@ -25,6 +25,25 @@ def test_sweep_rejects_bad_profile(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown quirk profile" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sweep", "bootloader", "--scene", "backup", "--device", "internal", "--quirks", ""],
+        ["sweep", "update", "--jobs", "1", "--quirks", ""],
+        ["sweep", "timed", "--after", "x", "--from", "1", "--to", "2", "--quirks", ""],
+        ["fuzz", "--budget", "1", "--quirks", ""],
+        ["run", "--only", "c_update", "--quirks", ""],
+    ],
+)
+def test_an_empty_quirks_value_is_refused_by_every_command(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    # Leaving --quirks out gives the default; an empty value (an unset shell variable) is a mistake everywhere.
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    refusal = "unknown quirk profile ''; choose harmony-3.9.1 or corrected"
+    assert err.splitlines() == [f"otaloop {argv[0]}: error: {refusal}"]
+    assert out == ""  # refused before any work
+
+
 def test_docs_hold_the_generated_backup_table(capsys: pytest.CaptureFixture[str]) -> None:
     from pathlib import Path
 

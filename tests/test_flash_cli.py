@@ -138,3 +138,48 @@ def test_dump_and_load_errors_are_one_line(tmp_path: Path, capsys: pytest.Captur
     assert "has 1000 bytes" in err and "state left unchanged" in err and not (state / "external.bin").exists()
     assert main(["flash", "dump", str(state), "-o", str(tmp_path / "x")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_a_file_larger_than_the_free_space_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = tmp_path / "e.bin"
+    assert main(["flash", "format", str(image)]) == 0
+    before = image.read_bytes()
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"\x5a" * 5_000_000)
+    capsys.readouterr()
+    assert main(["flash", "put", str(image), str(big), "/ota/big.bin"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"otaloop flash: error: {big} is 5000000 bytes (5000192 in 1024-byte clusters) but the volume has "
+        "4137984 bytes free for /ota/big.bin (image left unchanged)"
+    ]
+    assert image.read_bytes() == before
+    # A file that fits may replace itself: the space of the file it replaces counts as free.
+    fits = tmp_path / "fits.bin"
+    fits.write_bytes(b"\xa5" * 4_000_000)
+    assert main(["flash", "put", str(image), str(fits), "/ota/fits.bin"]) == 0
+    assert main(["flash", "put", str(image), str(fits), "/ota/fits.bin"]) == 0
+
+
+@pytest.mark.parametrize("command", ["put", "load"])
+def test_a_device_or_fifo_as_input_is_refused_instead_of_read_for_ever(
+    tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = tmp_path / "e.bin"
+    assert main(["flash", "format", str(image)]) == 0
+    state = tmp_path / "state"
+    state.mkdir()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # opened for reading, it would wait for a writer for ever
+    what = "a local file to put" if command == "put" else "a raw flash image"
+    for source in ("/dev/zero", str(fifo)):
+        capsys.readouterr()
+        argv = ["put", str(image), source, "/ota/x"] if command == "put" else ["load", str(state), source]
+        assert main(["flash", *argv]) == 2
+        assert capsys.readouterr().err.splitlines() == [
+            f"otaloop flash: error: {source} is not a regular file (a device, FIFO or socket); {what} must be a "
+            "regular file"
+        ]
+    assert not (state / "external.bin").exists()

@@ -165,6 +165,35 @@ def test_bad_options_are_one_line_usage_errors(pytester: pytest.Pytester, args: 
     assert "Traceback" not in result.stderr.str()
 
 
+@pytest.mark.parametrize("case", ["a file", "under a file", "read-only", "unwritable for root"])
+def test_an_unusable_log_dir_is_a_usage_error_before_any_test(pytester: pytest.Pytester, case: str) -> None:
+    if case == "read-only" and os.geteuid() == 0:
+        pytest.skip("root writes in a read-only folder; 'unwritable for root' covers the write check")
+    pytester.makepyfile("import pathlib\ndef test_plain():\n    pathlib.Path('ran').touch()\n")
+    target = pytester.path / "logs"
+    if case == "a file":
+        target.write_text("not a folder")
+    elif case == "under a file":
+        (pytester.path / "file").write_text("not a folder")
+        target = pytester.path / "file" / "logs"
+    elif case == "read-only":
+        target.mkdir()
+        target.chmod(0o500)
+    else:
+        target = Path("/proc")  # a folder in which no one, root included, can create a file
+    messages = {
+        "a file": f"--otaloop-log-dir {target}: exists and is not a directory",
+        "under a file": f"--otaloop-log-dir {target}: cannot create it: *",
+        "read-only": f"--otaloop-log-dir {target}: cannot write in it: Permission denied",
+        "unwritable for root": f"--otaloop-log-dir {target}: cannot write in it: *",
+    }
+    result = _run(pytester, "--otaloop-log-dir", str(target))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {messages[case]}"])
+    assert not (pytester.path / "ran").exists()  # refused before any test ran
+    assert "Traceback" not in result.stderr.str()
+
+
 def test_ini_keys_set_the_options(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\notaloop_quirks = corrected\notaloop_log_dir = board-logs\notaloop_link = inproc\n")
     pytester.makepyfile(

@@ -3,9 +3,15 @@ that only a terminal sees."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -105,3 +111,51 @@ def test_bootloader_sweeps_on_worker_processes_equal_in_process(tmp_path: Path) 
     cuts = doc["sweeps"][0]["cuts"]
     assert doc["format"] == "otaloop-bootloader-sweep/1" and len(cuts) == 12
     assert cuts[0]["fault"] == "int@op0:before" and cuts[0]["outcome"] == "backup repeated, then factory image running"
+
+
+def _group(pgid: int) -> dict[int, str]:
+    """pid -> command name of every live process in process group ``pgid`` (zombies are not alive)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # ended while we looked
+            continue
+        name_end = stat.rindex(")")
+        fields = stat[name_end + 2 :].split()  # state, ppid, pgrp, ...
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            found[int(entry.name)] = stat[stat.index("(") + 1 : name_end]
+    return found
+
+
+def test_kill_9_of_a_sweep_takes_its_workers_and_resource_tracker_with_it(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "harness.cli", "sweep", "update", "--jobs", "2", "--json", str(tmp_path / "x.json")]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    # Its own process group: the workers and the tracker keep it when they are re-parented, so they can be
+    # found after the sweep is gone.
+    quiet = subprocess.DEVNULL
+    sweep = subprocess.Popen(argv, env=env, stdout=quiet, stderr=quiet, start_new_session=True)
+    pgid = sweep.pid
+    try:
+        for _ in range(1200):  # until both workers and the resource tracker run
+            if len(_group(pgid)) >= 4 or sweep.poll() is not None:
+                break
+            time.sleep(0.05)
+        children = set(_group(pgid)) - {sweep.pid}
+        assert sweep.poll() is None and len(children) >= 3, _group(pgid)
+        sweep.kill()
+        sweep.wait()
+        for _ in range(600):  # each worker looks at its parent every PARENT_POLL_S
+            if not _group(pgid):
+                break
+            time.sleep(0.05)
+        assert _group(pgid) == {}
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+            sweep.wait()
+        for pid in _group(pgid):  # only what this test started: its own process group
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

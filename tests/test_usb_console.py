@@ -4,12 +4,14 @@ channel, `otaloop power`, and the real-board path running a scenario through a p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,14 +19,20 @@ from pathlib import Path
 import pytest
 
 from bootloader_model.board.virtual_board import VirtualBoard
-from bootloader_model.errors import CallerError
+from bootloader_model.errors import BoardError, CallerError
 from harness.board_link.console import Console
 from harness.board_link.driver import BoardDriver
 from harness.board_link.transport import open_port
 from harness.scenarios import CONFIGS
 from harness.scenarios.base import SyntheticImages
-from harness.served_board.power_channel import ChannelPower, ControlServer, send_command
-from harness.served_board.power_switch import BoardPower
+from harness.served_board.power_channel import (
+    ANSWER_TIMEOUT,
+    ChannelPower,
+    ControlServer,
+    answer_timeout,
+    send_command,
+)
+from harness.served_board.power_switch import DEFAULT_OFF_TIME, BoardPower
 from harness.served_board.runner import BoardRunner
 from harness.served_board.usb_console import UsbConsoleLink
 
@@ -113,6 +121,111 @@ def test_control_channel_refuses_bad_commands_with_a_clear_error(
         s.sendall(b"on 'unclosed\n")
         assert s.recv(200).startswith(b"error cannot split")
     assert send_command(ctl, ["status"]) == "off"
+
+
+@pytest.fixture
+def silent_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, Path]]:
+    """A Unix socket that listens and never accepts: a board process stopped with SIGSTOP, as the kernel sees it."""
+    path = tmp_path / "silent.ctl"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen(1)
+        yield listener, path
+
+
+def test_a_control_socket_that_never_answers_is_a_board_error_naming_it_and_the_timeout(
+    silent_socket: tuple[socket.socket, Path],
+) -> None:
+    _, path = silent_socket
+    where = re.escape(str(path))
+    with pytest.raises(BoardError, match=rf"control channel {where}: no answer to 'status' within 0\.2 s"):
+        send_command(path, ["status"], timeout=0.2)
+    with pytest.raises(BoardError, match=r"no answer to 'off' within 0\.2 s"):
+        ChannelPower(path, timeout=0.2).off()
+
+
+def test_a_control_socket_whose_queue_is_full_is_a_board_error(silent_socket: tuple[socket.socket, Path]) -> None:
+    _, path = silent_socket
+    held: list[socket.socket] = []
+    try:
+        while True:  # fill the listen queue, as clients of a stopped board do
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.setblocking(False)
+            held.append(s)
+            s.connect(str(path))
+    except BlockingIOError:
+        pass
+    try:
+        with pytest.raises(BoardError, match=rf"control channel {re.escape(str(path))}: not accepting connections"):
+            send_command(path, ["status"], timeout=5)
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_an_answer_that_trickles_without_end_is_bounded_by_one_deadline(tmp_path: Path) -> None:
+    path = tmp_path / "trickle.ctl"
+    stop = threading.Event()
+
+    def serve(listener: socket.socket) -> None:
+        conn, _ = listener.accept()
+        with conn:
+            while not stop.wait(0.05):  # a byte at a time, never a newline: each read gets something
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"o")
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen(1)
+        thread = threading.Thread(target=serve, args=(listener,), daemon=True)
+        thread.start()
+        try:
+            with pytest.raises(BoardError, match=r"no answer to 'status' within 0\.5 s"):
+                send_command(path, ["status"], timeout=0.5)
+        finally:
+            stop.set()
+            thread.join(10)
+
+
+def test_the_default_bound_covers_a_cycles_off_time() -> None:
+    assert answer_timeout(["status"]) == ANSWER_TIMEOUT
+    assert answer_timeout(["cycle"]) == ANSWER_TIMEOUT + DEFAULT_OFF_TIME
+    assert answer_timeout(["cycle", "30"]) == ANSWER_TIMEOUT + 30
+    assert answer_timeout(["cycle", "soon"]) == ANSWER_TIMEOUT  # refused by the board at once
+
+
+def test_otaloop_power_against_a_silent_socket_fails_in_one_line(silent_socket: tuple[socket.socket, Path]) -> None:
+    _, path = silent_socket
+    run = subprocess.run(
+        [*CLI, "power", "status", "--control", str(path), "--timeout", "0.3"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.splitlines() == [
+        f"otaloop power: board error: control channel {path}: no answer to 'status' within 0.3 s "
+        "(is the board process stopped?)"
+    ]
+    run = subprocess.run(
+        [*CLI, "power", "status", "--control", str(path), "--timeout", "nan"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        "otaloop power: error: control channel timeout must be a positive number of seconds, got nan"
+    ]
+
+
+@pytest.mark.parametrize("hold", [float("nan"), float("inf"), -1.0, 3601.0])
+def test_console_link_refuses_a_hold_that_is_not_0_to_3600_seconds(tmp_path: Path, hold: float) -> None:
+    with pytest.raises(CallerError, match=r"--hold must be 0\.\.3600 seconds"):
+        UsbConsoleLink(tmp_path / "board.tty", hold=hold)
+    assert not os.path.lexists(tmp_path / "board.tty")
 
 
 def test_console_link_refuses_a_regular_file(tmp_path: Path) -> None:

@@ -308,6 +308,8 @@ class VirtualBoard:
             Virtual seconds on the board's clock, or None past the end and for bytes older than the
             transcript window.
         """
+        if not isinstance(offset, int) or isinstance(offset, bool):
+            raise CallerError(f"printed_at's offset must be a byte offset (int), not {offset!r}")
         if not self.printed - len(self.transcript) <= offset < self.printed:
             return None
         i = bisect.bisect_right(self.print_times, (offset, float("inf"))) - 1
@@ -326,7 +328,12 @@ class VirtualBoard:
 
         Returns:
             The later events, oldest first; events already trimmed from ``history`` are left out.
+
+        Raises:
+            CallerError: ``count`` is not a whole number >= 0.
         """
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise CallerError(f"events_since's count must be a whole number >= 0 (e.g. event_count), not {count!r}")
         return self.history[max(0, count - self.history_dropped) :]
 
     @property
@@ -503,12 +510,15 @@ class VirtualBoard:
                 torn); arming again replaces the flash's earlier plan.
 
         Raises:
-            CallerError: ``device`` is neither ``"internal"`` nor ``"external"``.
+            CallerError: ``device`` is neither ``"internal"`` nor ``"external"``, or ``plan`` is not a FaultPlan.
         """
-        flash = {"internal": self.internal, "external": self.external}.get(device)
-        if flash is None:
+        if device not in ("internal", "external"):
             raise CallerError(f"unknown flash {device!r}; choose internal or external")
-        flash.arm(plan)
+        if not isinstance(plan, FaultPlan):
+            raise CallerError(
+                f"arm_cut's plan must be a FaultPlan, e.g. FaultPlan(5) or FaultPlan.parse('op5:before'), not {plan!r}"
+            )
+        (self.internal if device == "internal" else self.external).arm(plan)
 
     def set_network(self, up: bool) -> None:
         """Bring the board's network up or down (Harmony's service never notices a loss, spec 1.4).
@@ -539,6 +549,8 @@ class VirtualBoard:
         Raises:
             CallerError: ``state_dir`` exists and is not a directory, or cannot be made.
         """
+        if not isinstance(state_dir, (str, os.PathLike)) or not os.fspath(state_dir):
+            raise CallerError(f"save's state_dir must be a directory path (str or os.PathLike), not {state_dir!r}")
         d = Path(state_dir)
         if d.exists() and not d.is_dir():
             raise CallerError(f"cannot save the board to {d}: it exists and is not a directory")
@@ -564,6 +576,8 @@ class VirtualBoard:
             CallerError: the board is powered, or an image is missing, unreadable or of the wrong size
                 (``ext_size`` differs from the saved board's).
         """
+        if not isinstance(state_dir, (str, os.PathLike)) or not os.fspath(state_dir):
+            raise CallerError(f"load's state_dir must be a directory path (str or os.PathLike), not {state_dir!r}")
         if self.powered:
             raise CallerError("load state while the board is powered off")
         self.internal.load(current_path(state_dir, INTERNAL_FILE))
@@ -578,7 +592,12 @@ class VirtualBoard:
 
         Returns:
             True when both flash images are there (a complete set, as :meth:`load` reads it).
+
+        Raises:
+            CallerError: ``state_dir`` is not a path.
         """
+        if not isinstance(state_dir, (str, os.PathLike)) or not os.fspath(state_dir):
+            raise CallerError(f"has_state's state_dir must be a directory path (str or os.PathLike), not {state_dir!r}")
         return current_path(state_dir, INTERNAL_FILE).is_file() and current_path(state_dir, EXTERNAL_FILE).is_file()
 
     # -------------------------------------------------------------------------------------------- time

@@ -52,13 +52,35 @@ def is_factory_variant(image: bytes) -> bool:
     return len(image) == SLOT_SIZE and image[0] == FACTORY_STATUS
 
 
+def check_factory_status(image: bytes) -> None:
+    """Refuse an image whose byte 0 is 0xF8 but that is not hex2bin's whole factory variant.
+
+    Byte 0 is the boot control status. The application's placeholder page has 0xFF there; only hex2bin's
+    ``-f 0`` output (exactly the 0xDF000-byte slot) carries 0xF8, which provisioning turns back into 0xFF.
+    Any other image with 0xF8 (a truncated variant, an application patched by hand) would be programmed
+    with status VALID: the bootloader would take the board as set up already, jump to the application and
+    never format the volume or back the factory image up, so every update would fail.
+
+    Raises:
+        CallerError: byte 0 is 0xF8 and the image is not exactly the slot size.
+    """
+    if len(image) and image[0] == FACTORY_STATUS and len(image) != SLOT_SIZE:
+        raise CallerError(
+            f"image of {len(image)} bytes has byte 0 = 0x{FACTORY_STATUS:X}, the mark of hex2bin's factory variant, "
+            f"but a factory variant is the whole slot: exactly 0x{SLOT_SIZE:X} = {SLOT_SIZE} bytes "
+            "(otaloop image --factory); give that, or the application .bin as hex2bin writes it (byte 0 = 0xFF)"
+        )
+
+
 def provision_unified(internal: NorFlash, factory_app_bin: bytes) -> bool:
     """Erase the whole program flash and program the bootloader filler plus ``factory_app_bin`` at 0x1002_0000.
 
     ``factory_app_bin`` is the application as hex2bin slices it (boot control placeholder page first).
     Rows that are entirely 0xFF are skipped, as they have no hex records. A factory-reset variant is
-    programmed as the application it holds; the result says whether the image was one.
+    programmed as the application it holds; the result says whether the image was one. Any other image
+    with byte 0 = 0xF8 is refused (:func:`check_factory_status`).
     """
+    check_factory_status(factory_app_bin)
     variant = is_factory_variant(factory_app_bin)
     if variant:
         factory_app_bin = placeholder_page()[:1] + factory_app_bin[1:]

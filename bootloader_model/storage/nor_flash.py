@@ -157,9 +157,14 @@ class FaultPlan:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.op_index, int) or isinstance(self.op_index, bool):
+            raise CallerError(f"fault plan op index must be a whole number, got {self.op_index!r}")
         if self.op_index < 0:
             raise CallerError(f"fault plan op index must be >= 0, got {self.op_index}")
-        object.__setattr__(self, "mode", CutMode(self.mode))
+        try:
+            object.__setattr__(self, "mode", CutMode(self.mode))
+        except ValueError:
+            raise CallerError(f"fault plan mode must be before, after or torn, got {self.mode!r}") from None
 
     @property
     def fault_id(self) -> str:
@@ -239,6 +244,8 @@ class NorFlash:
 
     def arm(self, plan: FaultPlan | None) -> None:
         """Arm (or with ``None`` disarm) a fault plan; its op index counts from now."""
+        if plan is not None and not isinstance(plan, FaultPlan):
+            raise CallerError(f"arm takes a FaultPlan or None, not {plan!r}")
         self._plan = plan
         self._plan_base = self.op_count
 

@@ -30,15 +30,15 @@ from bootloader_model.board import state_directory
 from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
 from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import CallerError
-from bootloader_model.quirks import HARMONY_NAME, PROFILE_NAMES, QuirkProfile
+from bootloader_model.quirks import HARMONY_NAME, QuirkProfile
 from bootloader_model.storage.external_flash import SIZES
-from harness.cli.help import help_text
+from harness.cli.help import QUIRKS_HELP, help_text
 from harness.native.programs import BOOTLOADER_HELP, bootloader_from_spec
 from harness.served_board.power_channel import ControlServer
 from harness.served_board.power_switch import BoardPower
 from harness.served_board.runner import DEFAULT_SPEED, BoardRunner, check_speed
 from harness.served_board.uart_link import UartLink, open_link
-from harness.served_board.usb_console import DEFAULT_HOLD, UsbConsoleLink
+from harness.served_board.usb_console import DEFAULT_HOLD, MAX_HOLD, UsbConsoleLink
 
 #: Board history entries after which the flash images are saved (RAM is gone, flash is what remains).
 SAVE_ON = {"reset", "software-reset", "bootloader-reset", "power-off", "power-cut"}
@@ -62,7 +62,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--quirks",
         default=HARMONY_NAME,
-        help=f"quirk profile: {' or '.join(PROFILE_NAMES)}, optionally ',+NAME' / ',-NAME' (default {HARMONY_NAME})",
+        help=QUIRKS_HELP,
     )
     p.add_argument("--console", default="pty", help="pty (default) or tcp:PORT (tcp:0 picks a free port)")
     p.add_argument(
@@ -93,10 +93,11 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--hold",
         type=float,
-        default=DEFAULT_HOLD,
+        default=None,
         metavar="SECONDS",
-        help=f"with --console-link: keep the board in reset after power-on until a host opens the port, at most "
-        f"SECONDS (default {DEFAULT_HOLD:g}; 0: boot at once, output before the host opens the port is lost)",
+        help=f"with --console-link only: keep the board in reset after power-on until a host opens the port, at "
+        f"most SECONDS, 0..{MAX_HOLD:g} (default {DEFAULT_HOLD:g}; 0: boot at once, output before the host opens "
+        "the port is lost)",
     )
     p.add_argument("--off", action="store_true", help="start powered off (switch on through --control)")
     p.set_defaults(func=run_board)
@@ -110,6 +111,10 @@ def run_board(args: argparse.Namespace) -> int:
         raise CallerError(f"--state {state} exists and is not a directory")
     if args.console_link is not None and args.console != "pty":
         raise CallerError("--console-link serves a pty; drop --console")
+    if args.hold is not None and args.console_link is None:
+        raise CallerError("--hold applies to --console-link only (a plain pty or TCP console is never held)")
+    if args.hold is not None and not 0 <= args.hold <= MAX_HOLD:
+        raise CallerError(f"--hold must be 0..{MAX_HOLD:g} seconds, got {args.hold:g}")
     if args.off and args.control is None:
         raise CallerError("--off needs --control PATH, or nothing could ever switch the board on")
     created = not state.exists()
@@ -158,7 +163,8 @@ def _run_locked(args: argparse.Namespace, state: Path, profile: QuirkProfile) ->
                 file=sys.stderr,
             )
     # Everything that can fail on the arguments fails before the state directory is touched.
-    usb = UsbConsoleLink(args.console_link, hold=args.hold) if args.console_link is not None else None
+    hold = DEFAULT_HOLD if args.hold is None else args.hold
+    usb = UsbConsoleLink(args.console_link, hold=hold) if args.console_link is not None else None
     link: UartLink = usb if usb is not None else open_link(args.console)
     if fresh:
         try:

@@ -6,12 +6,17 @@ virtual board, so what they write is what the board would write:
 
 * ``format IMAGE [--size 4M|8M] [--bare]`` -- the bootloader's first-boot format (and ``ota/`` unless
   ``--bare``); creates the image if it does not exist;
-* ``ls IMAGE [PATH]``, ``get IMAGE PATH -o OUT``, ``put IMAGE LOCAL PATH`` (written in 4 KiB chunks);
+* ``ls IMAGE [PATH]``, ``get IMAGE PATH -o OUT``, ``put IMAGE LOCAL PATH`` (written in 4 KiB chunks; a file
+  larger than the free space is refused before anything is written, with its size and the space free);
 * ``fsck IMAGE`` -- a read-only consistency check; prints the partition offset for mtools and fsck.fat;
 * ``dump STATE -o FILE`` / ``load STATE FILE`` -- copy a virtual board's raw flash image out of, or into,
   its state directory (``--internal`` for the 1 MiB program flash; default the external SST26). ``load``
-  takes, for example, an SST26 read back from a real board with a programmer; it is refused while an
-  ``otaloop board`` holds the directory, since the board rewrites the state at its next save.
+  takes, for example, an SST26 read back from a real board with a programmer. The files ``put`` and ``load``
+  read must be regular files (a device such as ``/dev/zero`` or a FIFO is refused, not read for ever).
+
+``format``, ``put`` and ``load`` on an image in a board's state directory take the board's lock, as the
+board does, and are refused while an ``otaloop board`` runs on it: the board keeps its flash in memory and
+would overwrite the change at its next save.
 
 Paths may be volume paths (``/ota/x.bin``) or Harmony paths (``/mnt/myDrive1/ota/x.bin``). It does not
 repair volumes (use ``fsck.fat`` on a copy) or touch the internal flash image.
@@ -20,11 +25,14 @@ repair volumes (use ``fsck.fat`` on a copy) or touch the internal flash image.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from bootloader_model.board import state_directory
-from bootloader_model.board.virtual_board import EXTERNAL_FILE, INTERNAL_FILE
+from bootloader_model.board.virtual_board import EXTERNAL_FILE, INTERNAL_FILE, META_FILE
 from bootloader_model.errors import CallerError
 from bootloader_model.storage.external_flash import SIZES, ExternalFlash
 from bootloader_model.storage.fat.check import check
@@ -42,10 +50,44 @@ def _harmony_path(path: str) -> str:
     return MOUNT_POINT + path.rstrip("/") if path != "/" else MOUNT_POINT
 
 
+#: Files whose presence beside an image makes its folder a board's state directory (``otaloop board --state``).
+_STATE_MARKS = (state_directory.LOCK_FILE, INTERNAL_FILE, META_FILE, state_directory.JOURNAL)
+
+
+def _state_directory_of(image: Path) -> Path | None:
+    """The board state directory ``image`` lies in, or None for an image of its own."""
+    folder = image.parent
+    return folder if any((folder / name).exists() for name in _STATE_MARKS) else None
+
+
+@contextlib.contextmanager
+def _writing(image: Path, *, state: bool = False) -> Iterator[None]:
+    """Hold the board's lock while ``image`` is changed, when it lies in a board's state directory.
+
+    A running ``otaloop board`` keeps its flash in memory and writes the whole set back at its next save, so
+    a change made under it would be lost; it holds the lock for as long as it runs, and the change is refused.
+    """
+    folder = _state_directory_of(image)
+    if folder is None:
+        yield
+        return
+    try:
+        held = state_directory.lock(folder)
+    except state_directory.StateLocked as exc:
+        raise CallerError(
+            f"{exc} (nothing changed: a running board would overwrite {image.name} at its next save)"
+        ) from None
+    with held:
+        state_directory.recover(folder)  # finish or discard a save a killed board left half done
+        yield
+
+
 def _open_image(image: Path) -> ExternalFlash:
     if image.is_dir():
         hint = f" (the board's SST26 image is {image / EXTERNAL_FILE})" if (image / EXTERNAL_FILE).is_file() else ""
         raise CallerError(f"{image} is a directory, not a flash image{hint}")
+    if _state_directory_of(image) is not None:  # the newest complete save, as the board would read it
+        image = state_directory.current_path(image.parent, image.name)
     try:
         size = image.stat().st_size
     except OSError as exc:
@@ -60,6 +102,11 @@ def _open_image(image: Path) -> ExternalFlash:
 
 def cmd_format(args: argparse.Namespace) -> int:
     image = Path(args.image)
+    with _writing(image):
+        return _format(args, image)
+
+
+def _format(args: argparse.Namespace, image: Path) -> int:
     if image.exists():
         x = _open_image(image)
         if x.flash.geometry is not SIZES[args.size] and args.size_given:
@@ -109,18 +156,35 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 def cmd_put(args: argparse.Namespace) -> int:
     image = Path(args.image)
+    with _writing(image):
+        return _put(args, image)
+
+
+def _put(args: argparse.Namespace, image: Path) -> int:
     x = _open_image(image)
+    size = _regular_size(Path(args.local), "a local file to put")
+    target = _harmony_path(args.path)
     try:
-        data = Path(args.local).read_bytes()
-    except OSError as exc:
-        raise CallerError(f"cannot read {args.local}: {exc.strerror}") from None
+        cluster = x.core().lay.cluster_bytes
+        free = x.free_bytes()
+        with contextlib.suppress(FsError):  # no such file yet
+            free += -(-x.file_size(target) // cluster) * cluster  # an existing file is replaced: its space returns
+    except FsError as exc:
+        raise CallerError(str(exc)) from None
+    need = -(-size // cluster) * cluster
+    if need > free:
+        raise CallerError(
+            f"{args.local} is {size} bytes ({need} in {cluster}-byte clusters) but the volume has {free} bytes free "
+            f"for {args.path} (image left unchanged)"
+        )
+    data = _read_regular(Path(args.local), size)
     try:
-        fh = x.open(_harmony_path(args.path), "w")
+        fh = x.open(target, "w")
         for i in range(0, len(data), CHUNK):
             fh.write(data[i : i + CHUNK])
         fh.close()
     except FsError as exc:
-        raise CallerError(f"{exc} (image left unchanged)") from None
+        raise CallerError(f"{args.local} ({size} bytes) did not fit: {exc} (image left unchanged)") from None
     x.flash.dump(image)
     print(f"{args.local}: {len(data)} bytes -> {args.path}")
     return 0
@@ -151,6 +215,31 @@ def cmd_fsck(args: argparse.Namespace) -> int:
         print(f"  error: {err}")
     print("  clean" if report.ok and not report.lost_clusters else "  NOT clean")
     return 0 if report.ok and not report.lost_clusters else 1
+
+
+def _regular_size(path: Path, what: str) -> int:
+    """The size of ``path``, which must be a regular file: a device (``/dev/zero``), a FIFO or a folder would
+    be read for ever or not at all."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise CallerError(f"cannot read {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file (a device, FIFO or socket)"
+        raise CallerError(f"{path} is {kind}; {what} must be a regular file")
+    return st.st_size
+
+
+def _read_regular(path: Path, size: int) -> bytes:
+    """The bytes of the regular file ``path``, which :func:`_regular_size` found ``size`` bytes long."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(size + 1)
+    except OSError as exc:
+        raise CallerError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) != size:
+        raise CallerError(f"{path} changed size while it was read ({size} bytes, then {len(data)})")
+    return data
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -187,17 +276,14 @@ def cmd_dump(args: argparse.Namespace) -> int:
 
 def cmd_load(args: argparse.Namespace) -> int:
     dst, sizes = _state_file(args)
-    try:
-        data = Path(args.file).read_bytes()
-    except OSError as exc:
-        raise CallerError(f"cannot read {args.file}: {exc.strerror}") from None
-    if len(data) not in sizes:
+    size = _regular_size(Path(args.file), "a raw flash image")
+    if size not in sizes:
         want = " or ".join(f"{n} bytes" for n in sorted(sizes))
-        raise CallerError(f"{args.file} has {len(data)} bytes; {dst.name} must be {want} (state left unchanged)")
+        raise CallerError(f"{args.file} has {size} bytes; {dst.name} must be {want} (state left unchanged)")
+    data = _read_regular(Path(args.file), size)
     if dst.exists() and dst.stat().st_size != len(data):
         raise CallerError(f"{args.file} is not the size of the board's {dst.name} ({dst.stat().st_size} bytes)")
-    with state_directory.lock(dst.parent):  # not under a running board's feet
-        state_directory.recover(dst.parent)
+    with _writing(dst, state=True):  # not under a running board's feet
         _write(dst, data)
     print(f"{args.file}: {len(data)} bytes -> {dst}")
     return 0

@@ -16,8 +16,7 @@ import sys
 
 from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import CallerError
-from bootloader_model.quirks import HARMONY_NAME
-from harness.cli.help import help_text
+from harness.cli.help import QUIRKS_HELP, help_text
 from harness.fuzzing import steps as steps_mod
 from harness.fuzzing.machine import BoardStateMachine
 from harness.fuzzing.report import markdown, text
@@ -88,7 +87,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--budget", type=int, default=None, help=f"examples to generate (default {DEFAULT_BUDGET})")
     parser.add_argument("--seed", type=int, default=None, help=f"seed of the search (default {DEFAULT_SEED})")
-    parser.add_argument("--quirks", default=None, help=f"quirk profile, e.g. corrected (default {HARMONY_NAME})")
+    parser.add_argument("--quirks", default=None, help=QUIRKS_HELP)
     parser.add_argument("--bootloader", default=None, help=BOOTLOADER_HELP)
     parser.add_argument("--steps", type=int, default=STEPS, help=f"rules per example (default {STEPS})")
     parser.add_argument("--replay", metavar="TOKEN", help="run one finding's steps again and print the console")

@@ -65,8 +65,10 @@ def register(sub: Any) -> None:
     g.add_argument("--no-periodic", action="store_true", help="SYS_OTA_PERODIC_UPDATE false")
     g.add_argument("--interval", type=_int, help="SYS_OTA_TIME_INTERVAL seconds (default 60)")
     g.add_argument("--no-autoupdate", action="store_true", help="SYS_OTA_AUTOUPDATE_ENABLE false")
-    g.add_argument("--num-images", type=_int, help="SYS_OTA_NUM_IMGS (default 2)")
-    g.add_argument("--manifest-url", help="SYS_OTA_URL compiled into the application")
+    g.add_argument("--num-images", type=_int, help="SYS_OTA_NUM_IMGS, 1..5 (default 2; MHC's 0 is refused)")
+    g.add_argument(
+        "--manifest-url", help="SYS_OTA_URL compiled into the application: an http:// URL (empty is refused)"
+    )
     g.add_argument("--behaviour", choices=sorted(BEHAVIOURS), help="what the application does at boot")
     g.add_argument(
         "--cmd-max-length",
@@ -102,6 +104,20 @@ def _descriptor(args: argparse.Namespace) -> AppDescriptor:
         raise CallerError(
             f"--version {args.version} is out of range {VERSION_MIN}..{VERSION_MAX} "
             "(the MHC range of SYS_OTA_APP_VER_NUM without 0, which no manifest can announce)"
+        )
+    if args.num_images is not None and not 1 <= args.num_images <= 5:
+        # MHC offers 0..5, but with 0 the service finds its database full at every boot (OTA DB FULL) and still
+        # keeps the one image it downloads: never a configuration anyone means.
+        raise CallerError(
+            f"--num-images {args.num_images}: SYS_OTA_NUM_IMGS must be 1..5 (MHC's range; 0 would find the "
+            "image database full at every boot)"
+        )
+    if args.manifest_url is not None and not args.manifest_url.strip():
+        raise CallerError("--manifest-url is empty: give SYS_OTA_URL, e.g. http://192.168.1.10:8000/ota.json")
+    if args.manifest_url is not None and not args.manifest_url.startswith(("http://", "https://")):
+        raise CallerError(
+            f"--manifest-url {args.manifest_url!r}: SYS_OTA_URL must be an http:// URL, "
+            "e.g. http://192.168.1.10:8000/ota.json"
         )
     if args.cmd_max_length is not None and not 1 <= args.cmd_max_length <= 0xFFFF:
         raise CallerError(f"--cmd-max-length {args.cmd_max_length}: SYS_CMD_MAX_LENGTH must be 1..65535")

@@ -14,7 +14,7 @@ from typing import Any
 
 from bootloader_model.errors import CallerError
 from harness.cli.help import help_text
-from harness.served_board.power_channel import send_command
+from harness.served_board.power_channel import ANSWER_TIMEOUT, send_command
 from harness.served_board.power_switch import DEFAULT_OFF_TIME
 
 
@@ -34,6 +34,14 @@ def register(sub: Any) -> None:
         metavar="SECONDS",
         help=f"with cycle: how long the board stays off (default {DEFAULT_OFF_TIME:g})",
     )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"give up when the board has not answered within SECONDS (default {ANSWER_TIMEOUT:g}, plus the off "
+        "time for cycle); a stopped or hung board process is then a board error (exit 1) naming the socket",
+    )
     p.set_defaults(func=run_power)
 
 
@@ -43,5 +51,5 @@ def run_power(args: argparse.Namespace) -> int:
         if not 0 <= args.off_time <= 3600:
             raise CallerError(f"--off-time must be 0..3600 seconds, got {args.off_time:g}")
         words.append(f"{args.off_time:g}")
-    print(send_command(args.control, words))
+    print(send_command(args.control, words, timeout=args.timeout))
     return 0

@@ -20,10 +20,10 @@ from typing import Any
 
 from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import CallerError
-from bootloader_model.quirks import HARMONY_NAME, PROFILE_NAMES, QuirkProfile
+from bootloader_model.quirks import HARMONY_NAME, QuirkProfile
 from harness.board_link.power import CommandPower, PowerControl
-from harness.cli.help import help_text
-from harness.native.programs import BOOTLOADER_HELP
+from harness.cli.help import QUIRKS_HELP, help_text
+from harness.native.programs import BOOTLOADER_HELP, bootloader_from_spec
 from harness.scenarios import CONFIGS, REGISTRY
 from harness.scenarios.benches import DEFAULT_BOOT_TIMEOUT, DEFAULT_RECONNECT, LINKS, SerialBench
 from harness.scenarios.runner import (
@@ -98,7 +98,7 @@ def add_virtual_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--quirks",
         default=HARMONY_NAME,
-        help=f"virtual board quirk profile: {' or '.join(PROFILE_NAMES)}, optionally ',+NAME' / ',-NAME'",
+        help=QUIRKS_HELP,
     )
     p.add_argument(
         "--speed",
@@ -192,6 +192,7 @@ def run_scenarios(args: argparse.Namespace) -> int:
     check_speed(args.speed, "--speed")
     if args.port is None and args.lg_env is None:
         profile = QuirkProfile.named(args.quirks)
+        bootloader_from_spec(args.bootloader, profile)  # one error now, not one failed scenario per board
         provider = virtual_provider(
             link=args.link, speed=args.speed, profile=profile, log_dir=args.log_dir, bootloader=args.bootloader
         )

@@ -22,7 +22,8 @@ NATIVE_PREFIX = "native:"
 #: Help text of the ``--bootloader`` options.
 BOOTLOADER_HELP = (
     f"bootloader run at every reset: {MODEL} (the Python model of Harmony v3.9.1, default) or native:CACHE_DIR "
-    "(your bootloader C code, built by otaloop native build)"
+    "(your bootloader C code, built by otaloop native build; a folder without a usable build is one error "
+    "before anything runs)"
 )
 
 

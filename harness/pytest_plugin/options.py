@@ -11,6 +11,7 @@ This module only reads and checks values; it starts nothing (see :mod:`harness.p
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,8 @@ _HELP = {
     "boot_timeout": "how long a real board may take to print its bootloader banner after a reset or power-on "
     f"before it counts as dead (default {DEFAULT_BOOT_TIMEOUT:g}); later tests then fail at once until it "
     "prints one again",
-    "log_dir": "write each test's raw console log to DIR/<test id>.log",
+    "log_dir": "write each test's raw console log to DIR/<test id>.log (DIR is created, and checked writable "
+    "before any test runs)",
     "link": "virtual board console: a real pty (default) or in-process",
     "reuse": "keep one board for the whole run instead of a fresh virtual board (or a factory-restored real "
     "board) per test",
@@ -279,6 +281,8 @@ def read_settings(config: pytest.Config) -> Settings:
     if not boot_timeout > 0:
         raise pytest.UsageError(f"--otaloop-boot-timeout must be > 0 seconds, got {boot_timeout:g}")
     log_dir = None if values["log_dir"][0] is None else _path(str(values["log_dir"][0]), values["log_dir"][1])
+    if log_dir is not None:
+        _check_log_dir(log_dir)
     reuse = bool(values["reuse"][0])
 
     if ports:
@@ -322,6 +326,24 @@ def read_settings(config: pytest.Config) -> Settings:
         tail=tail,
         given=given,
     )
+
+
+def _check_log_dir(directory: Path) -> None:
+    """Make sure the console logs can be written before any test runs: create the folder and write (then
+    remove) a probe file in it, so a file, a read-only folder or a path under a file is a usage error now
+    rather than an error at every test's teardown."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise pytest.UsageError(f"--otaloop-log-dir {directory}: exists and is not a directory") from None
+    except OSError as exc:
+        raise pytest.UsageError(f"--otaloop-log-dir {directory}: cannot create it: {exc.strerror}") from None
+    probe = directory / f".otaloop-probe-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise pytest.UsageError(f"--otaloop-log-dir {directory}: cannot write in it: {exc.strerror}") from None
 
 
 def _check_bootloader(spec: str, base: Path | None) -> None:

@@ -15,14 +15,17 @@ import contextlib
 import shlex
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from bootloader_model.errors import BoardError, CallerError
+from harness.served_board.power_switch import DEFAULT_OFF_TIME
 
 MAX_LINE = 4096
-#: Seconds a client waits for the board's answer (a ``cycle`` answers after its off time).
-ANSWER_TIMEOUT = 60.0
+#: Seconds a client waits, in all, for a board to take a command and answer it; a ``cycle`` answers after its
+#: off time, which :func:`answer_timeout` adds.
+ANSWER_TIMEOUT = 10.0
 
 Handler = Callable[[list[str]], str]
 
@@ -102,9 +105,40 @@ class ControlServer:
         self.path.unlink(missing_ok=True)
 
 
-def send_command(path: Path, words: list[str], *, timeout: float = ANSWER_TIMEOUT) -> str:
-    """Send one command to the board at ``path``; return the text after ``ok`` (``error`` -> CallerError)."""
+def answer_timeout(words: list[str]) -> float:
+    """The default bound on one command: :data:`ANSWER_TIMEOUT`, plus the off time of a ``cycle``."""
+    if words and words[0] == "cycle":
+        try:
+            return ANSWER_TIMEOUT + max(0.0, float(words[1]) if len(words) > 1 else DEFAULT_OFF_TIME)
+        except ValueError:
+            pass  # the board refuses the bad time at once
+    return ANSWER_TIMEOUT
+
+
+def send_command(path: Path, words: list[str], *, timeout: float | None = None) -> str:
+    """Send one command to the board at ``path`` and wait, at most ``timeout`` seconds in all, for its answer.
+
+    Args:
+        path: the board's control socket (``otaloop board --control PATH``).
+        words: the command and its arguments, e.g. ``["cycle", "0.5"]``.
+        timeout: seconds for the whole exchange (connect, send, answer); default :func:`answer_timeout`.
+
+    Returns:
+        The text after ``ok`` in the board's answer (its power state for on/off/cycle/status).
+
+    Raises:
+        CallerError: nothing listens on ``path``, ``timeout`` is not a positive number, or the board refused
+            the command (``error ...``).
+        BoardError: the board did not answer within ``timeout`` (a stopped or hung board process, or a socket
+            that is no board's), its connection queue is full, or it answered something else.
+    """
+    if timeout is None:
+        timeout = answer_timeout(words)
+    if not 0 < timeout < float("inf"):
+        raise CallerError(f"control channel timeout must be a positive number of seconds, got {timeout!r}")
     line = shlex.join(words) + "\n"
+    deadline = time.monotonic() + timeout
+    silent = f"control channel {path}: no answer to {words[0]!r} within {timeout:g} s (is the board process stopped?)"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         try:
@@ -113,18 +147,29 @@ def send_command(path: Path, words: list[str], *, timeout: float = ANSWER_TIMEOU
             raise CallerError(
                 f"no board answers on control channel {path} (is `otaloop board --control` running?)"
             ) from None
+        except BlockingIOError:
+            # A Unix socket whose listen queue is full refuses at once: nothing has been accepting for a while.
+            raise BoardError(
+                f"control channel {path}: not accepting connections, its queue is full (is the board process stopped?)"
+            ) from None
+        except TimeoutError:
+            raise BoardError(silent) from None
         except OSError as exc:
             raise CallerError(f"cannot connect to control channel {path}: {exc.strerror or exc}") from None
         try:
             sock.sendall(line.encode())
             data = b""
             while not data.endswith(b"\n"):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                sock.settimeout(left)  # one deadline for the whole answer, however it trickles in
                 chunk = sock.recv(4096)
                 if not chunk:
                     break
                 data += chunk
         except TimeoutError:
-            raise BoardError(f"control channel {path}: no answer to {words[0]!r} within {timeout:g} s") from None
+            raise BoardError(silent) from None
         except OSError as exc:
             raise BoardError(f"control channel {path}: {exc.strerror or exc}") from None
     answer = data.decode("utf-8", "replace").strip()
@@ -139,25 +184,30 @@ def send_command(path: Path, words: list[str], *, timeout: float = ANSWER_TIMEOU
 class ChannelPower:
     """A :class:`~harness.board_link.power.PowerControl` for a virtual board served with ``--control PATH``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, timeout: float | None = None) -> None:
         self.path = path
+        #: Bound on each command (None: :func:`answer_timeout`); a board that does not answer is a BoardError.
+        self.timeout = timeout
+
+    def _send(self, words: list[str]) -> str:
+        return send_command(self.path, words, timeout=self.timeout)
 
     def on(self) -> None:
-        send_command(self.path, ["on"])
+        self._send(["on"])
 
     def off(self) -> None:
-        send_command(self.path, ["off"])
+        self._send(["off"])
 
     def cycle(self, off_time: float = 1.0) -> None:
-        send_command(self.path, ["cycle", f"{off_time:g}"])
+        self._send(["cycle", f"{off_time:g}"])
 
     def status(self) -> str:
-        return send_command(self.path, ["status"])
+        return self._send(["status"])
 
     def arm_cut_after(self, pattern: str, delay_s: float, seed: int = 0) -> None:
         """Have the board cut its own power ``delay_s`` board seconds after its console next shows ``pattern``."""
-        send_command(self.path, ["cut-after", pattern, repr(delay_s), str(seed)])
+        self._send(["cut-after", pattern, repr(delay_s), str(seed)])
 
     def cut_status(self) -> str:
         """``pending``, ``none``, or the JSON of where the last timed cut landed."""
-        return send_command(self.path, ["cut-status"])
+        return self._send(["cut-status"])

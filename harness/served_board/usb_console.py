@@ -35,6 +35,8 @@ from bootloader_model.errors import CallerError
 
 #: Seconds a freshly plugged port waits for a host to open it before the board is let run regardless.
 DEFAULT_HOLD = 5.0
+#: The longest hold: a board always boots in the end, as a real one does whether a host listens or not.
+MAX_HOLD = 3600.0
 #: Seconds after a host opened the port without flushing its input before it counts as listening.
 HOST_GRACE = 0.2
 
@@ -43,8 +45,8 @@ class UsbConsoleLink:
     """A UART link (:class:`~harness.served_board.uart_link.UartLink`) behind ``path``, plugged and unplugged."""
 
     def __init__(self, path: Path, *, hold: float = DEFAULT_HOLD) -> None:
-        if hold < 0:
-            raise CallerError(f"console hold must be >= 0 seconds, got {hold:g}")
+        if not 0 <= hold <= MAX_HOLD:  # nan fails too: a hold that never ends would keep the board in reset
+            raise CallerError(f"--hold must be 0..{MAX_HOLD:g} seconds, got {hold:g}")
         if path.exists() and not path.is_symlink():
             raise CallerError(f"--console-link {path} exists and is not a symlink; choose another path")
         if not path.parent.is_dir():

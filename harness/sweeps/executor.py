@@ -8,7 +8,9 @@ never depends on how many workers ran it or in which order they finished.
 
 * :class:`InProcess` runs the tasks in order in this process (``--jobs 1``);
 * :class:`Processes` runs them on ``jobs`` local worker processes (``--jobs N``, the default is all
-  cores); the payload is sent once per worker, each task sends only its range;
+  cores); the payload is sent once per worker, each task sends only its range; a worker ends itself
+  within :data:`PARENT_POLL_S` of its parent's death, however the parent died (``kill -9`` included), and
+  the resource tracker follows once the last worker is gone;
 * :class:`DaskCluster` runs them on a ``dask.distributed`` scheduler (``--scheduler ADDRESS``): the payload
   is scattered to every worker once, then one task per range. Dask is an optional extra
   (``pip install 'otaloop[distributed]'``); the workers must be able to import ``harness``.
@@ -23,6 +25,7 @@ import importlib
 import multiprocessing
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -77,7 +80,22 @@ def _context(token: str, setup: Callable[[Any], Any], payload: Any) -> Any:
     return held[1]
 
 
-def _install(token: str, setup: Callable[[Any], Any], payload: Any) -> None:
+#: Seconds between a pool worker's looks at its parent.
+PARENT_POLL_S = 0.25
+
+
+def _watch_parent(parent: int) -> None:
+    """End this worker once ``parent`` is gone (the worker was re-parented), however the parent ended."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)  # nothing to save: the sweep that wanted the results is gone
+
+
+def _install(parent: int, token: str, setup: Callable[[Any], Any], payload: Any) -> None:
+    # A parent killed with SIGKILL cannot shut its pool down, and a worker waiting for its next task never
+    # notices (the task queue's pipe is open in every worker); with the workers lives the resource tracker,
+    # which stops when the last of them has closed its pipe. So each worker watches its parent itself.
+    threading.Thread(target=_watch_parent, args=(parent,), name="otaloop-parent-watch", daemon=True).start()
     _installed.clear()
     _installed[token] = (setup, payload)
 
@@ -134,7 +152,7 @@ class Processes:
             max_workers=jobs,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_install,
-            initargs=(work.token, work.setup, work.payload),
+            initargs=(os.getpid(), work.token, work.setup, work.payload),
         )
         try:
             # Submitted in task order, so each worker takes ranges in increasing order and its flash cursor

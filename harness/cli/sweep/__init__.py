@@ -29,7 +29,7 @@ from bootloader_model.errors import BoardError, CallerError
 from bootloader_model.formats.app_descriptor import BEHAVIOURS
 from bootloader_model.quirks import HARMONY_NAME, QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode
-from harness.cli.help import help_text
+from harness.cli.help import QUIRKS_HELP, help_text
 from harness.cli.sweep.timed import add_timed
 from harness.image.server import ImageServer
 from harness.sweeps.bootloader import (
@@ -118,7 +118,7 @@ def run_update(args: argparse.Namespace) -> int:
     else:
         params = Params(
             args.size if args.size is not None else Params.size,
-            args.quirks or Params.quirks,
+            Params.quirks if args.quirks is None else args.quirks,  # '' is refused, as everywhere
             args.v2 or Params.v2,
             bootloader=args.bootloader,
         )
@@ -257,7 +257,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bl.add_argument("--image-size", type=int, default=32 * 1024, help="size of the downloaded images (bytes)")
     bl.add_argument("--stride", type=int, default=DEFAULT_STRIDE, help="sampling stride for the external backup")
     bl.add_argument("--fat", action="store_true", help="use the FAT volume for internal sweeps too")
-    bl.add_argument("--profile", default=HARMONY_NAME, help="quirk profile, e.g. corrected")
+    bl.add_argument("--quirks", "--profile", dest="profile", default=HARMONY_NAME, help=QUIRKS_HELP)
     bl.add_argument("--timing", action="store_true", help="print the time each sweep took")
     bl.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores; 1 runs in-process)")
     bl.add_argument("--json", metavar="FILE", help="write every cut (fault id, operation, outcome) as JSON")
@@ -267,7 +267,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument("--stride", type=int, default=1, help="cut at every Nth operation (and the last)")
     up.add_argument("--modes", default="before,after,torn", help="comma list of before, after, torn")
     up.add_argument("--seed", type=int, default=None, help="seed of torn operations (default 1)")
-    up.add_argument("--quirks", default=None, help=f"quirk profile, e.g. corrected (default {HARMONY_NAME})")
+    up.add_argument("--quirks", default=None, help=QUIRKS_HELP)
     up.add_argument("--v2", choices=tuple(BEHAVIOURS), default=None, help="what v2 does after the jump")
     up.add_argument("--replay", metavar="FAULT_ID", help="re-run one case, e.g. update:int@op437:before")
     up.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores; 1 runs in-process)")

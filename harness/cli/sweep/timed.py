@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bootloader_model.errors import CallerError
-from bootloader_model.quirks import HARMONY_NAME
 from harness.board_link.power import CommandPower, PowerControl
+from harness.cli.help import QUIRKS_HELP
 from harness.image.server import ImageServer
 from harness.scenarios import CONFIGS
 from harness.scenarios.benches import DEFAULT_RECONNECT, SerialBench
@@ -39,7 +39,7 @@ def add_timed(kinds: Any) -> None:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of torn operations (default 1)")
     model = p.add_argument_group("virtual board (the default)")
     model.add_argument("--size", type=int, default=None, help="image size in bytes (default 16384)")
-    model.add_argument("--quirks", default=None, help=f"quirk profile, e.g. corrected (default {HARMONY_NAME})")
+    model.add_argument("--quirks", default=None, help=QUIRKS_HELP)
     model.add_argument("--v2", choices=("healthy", "crash", "hang"), default=None, help="what v2 does after the jump")
     rig = p.add_argument_group("a board: real, labgrid, or served by otaloop board")
     where = rig.add_mutually_exclusive_group()
@@ -75,7 +75,11 @@ def run_timed(args: argparse.Namespace) -> int:
         for name in ("control", "power_on", "power_off", "images", "http", "log_dir"):
             if getattr(args, name) is not None:
                 raise CallerError(f"--{name.replace('_', '-')} needs --port or --lg-env")
-        params = Params(args.size or Params.size, args.quirks or Params.quirks, args.v2 or Params.v2)
+        params = Params(
+            Params.size if args.size is None else args.size,
+            Params.quirks if args.quirks is None else args.quirks,
+            args.v2 or Params.v2,
+        )
         t0 = time.perf_counter()
         with ImageServer() as server:
             rig = UpdateRig(params, server)
