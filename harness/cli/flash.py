@@ -20,7 +20,6 @@ repair volumes (use ``fsck.fat`` on a copy) or touch the internal flash image.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from bootloader_model.board import state_directory
@@ -30,6 +29,7 @@ from bootloader_model.storage.external_flash import SIZES, ExternalFlash
 from bootloader_model.storage.fat.check import check
 from bootloader_model.storage.file_api import MOUNT_POINT, OTA_DIR, FsError
 from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, NorFlash
+from harness.output_files import write_atomic
 
 CHUNK = 4096
 
@@ -154,14 +154,8 @@ def cmd_fsck(args: argparse.Namespace) -> int:
 
 
 def _write(path: Path, data: bytes) -> None:
-    """Write a file atomically (temp file in the same directory, then rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise CallerError(f"cannot write {path}: {exc.strerror}") from None
+    """Write a file whole or not at all (:func:`harness.output_files.write_atomic`)."""
+    write_atomic(path, data)
 
 
 def _state_file(args: argparse.Namespace) -> tuple[Path, set[int]]:
