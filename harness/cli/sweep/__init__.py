@@ -43,7 +43,7 @@ from harness.sweeps.bootloader import (
 from harness.sweeps.double import double_report, dumps_double, run_double
 from harness.sweeps.double import replay as replay_double
 from harness.sweeps.executor import Executor, WorkerLost, executor_for
-from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId, Params
+from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId, Params, parse_modes
 from harness.sweeps.plot import check_path, plot, require_matplotlib
 from harness.sweeps.progress import Progress
 from harness.sweeps.report import report
@@ -55,10 +55,7 @@ TAIL = 40  # the last operations of a sampled sweep are always visited (file clo
 
 
 def _modes(text: str) -> tuple[CutMode, ...]:
-    try:
-        return tuple(CutMode(m.strip()) for m in text.split(",") if m.strip())
-    except ValueError:
-        raise CallerError(f"bad --modes {text!r}: use a comma list of before, torn, after") from None
+    return parse_modes(text)  # a CallerError names an unknown or missing mode
 
 
 def run(args: argparse.Namespace) -> int:
