@@ -57,6 +57,11 @@ TAMPERED: list[tuple[Any, str]] = [
     (_body([["serve", {"image": {"$": "ImageSpec", "version": "2"}}]]), "version must be an integer, not string"),
     (_body([["serve", {"image": {"$": "ImageSpec", "version": 2, "size": 10**9}}]]), "size must be"),
     (_body([["serve", {"image": {"$": "ImageSpec", "version": 2, "colour": 1}}]]), "has no field 'colour'"),
+    (
+        _body([["serve", {"image": {"$": "ImageSpec", "version": 2, "damage": "truncated"}}]]),
+        r"damage_at must be 4096\.\.",
+    ),
+    (_body([["serve", {"image": {"$": "ImageSpec", "version": 2, "damage_at": 9}}]]), r"damage_at must be 0\.\.0"),
     (_body([["serve", {"image": {"$": "ImageSpec"}}]]), "ImageSpec without version"),
     (_body([["serve", {"image": {"$": "ImageSpec", "version": 2}, "manifest": 3}]]), "must be a ManifestSpec"),
     (_body([["server_fault", {"fault": {"$": "ServerFault", "path": "image", "kind": "stall"}}]]), "kind must be"),

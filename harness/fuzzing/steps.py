@@ -31,7 +31,7 @@ from typing import Any
 
 from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import CallerError
-from bootloader_model.formats.app_image import MIN_APP_SIZE, SLOT_SIZE
+from bootloader_model.formats.app_image import APP_OFFSET, MIN_APP_SIZE, SLOT_SIZE
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode
 from harness.fuzzing.hazards import HAZARDS
@@ -238,12 +238,16 @@ def _fields(value: Any, where: str, spec: str, required: Iterable[str], optional
 def _image(value: Any, where: str) -> ImageSpec:
     f = _fields(value, where, "ImageSpec", ("version",), ("behaviour", "size", "damage", "damage_at", "config"))
     size = _int(f.get("size", 8192), f"{where}.size", MIN_APP_SIZE, SLOT_SIZE)
+    damage = _word(f.get("damage", "none"), f"{where}.damage", DAMAGES)
+    # As images() draws it: no offset without damage, and damage inside the application (never an empty file).
+    first = 0 if damage == "none" else min(APP_OFFSET, size - 1)
+    last = 0 if damage == "none" else size - 1
     return ImageSpec(
         _int(f["version"], f"{where}.version", 0, MAX_VERSION),
         _word(f.get("behaviour", "healthy"), f"{where}.behaviour", BEHAVIOURS),
         size,
-        _word(f.get("damage", "none"), f"{where}.damage", DAMAGES),
-        _int(f.get("damage_at", 0), f"{where}.damage_at", 0, size - 1),
+        damage,
+        _int(f.get("damage_at", 0), f"{where}.damage_at", first, last),
         _word(f.get("config", "auto"), f"{where}.config", CONFIGS),
     )
 
