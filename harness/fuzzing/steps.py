@@ -318,8 +318,9 @@ _ACTIONS: dict[str, dict[str, tuple[_Check, Any]]] = {
         "message": (lambda v, w: _word(v, w, CONTROL_MESSAGES), ...),
     },
 }
-#: The names of the actions a replay token may hold.
+#: The names of the actions a replay token may hold, and the names of each one's arguments.
 ACTIONS = frozenset(_ACTIONS)
+ARGUMENTS: dict[str, frozenset[str]] = {name: frozenset(schema) for name, schema in _ACTIONS.items()}
 
 
 def _action(value: Any, where: str) -> tuple[str, dict[str, Any]]:
