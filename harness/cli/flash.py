@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +37,7 @@ from bootloader_model.storage.external_flash import SIZES, ExternalFlash
 from bootloader_model.storage.fat.check import check
 from bootloader_model.storage.file_api import MOUNT_POINT, OTA_DIR, FsError
 from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, NorFlash
+from harness.output_files import write_atomic
 
 CHUNK = 4096
 
@@ -243,14 +243,8 @@ def _read_regular(path: Path, size: int) -> bytes:
 
 
 def _write(path: Path, data: bytes) -> None:
-    """Write a file atomically (temp file in the same directory, then rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise CallerError(f"cannot write {path}: {exc.strerror}") from None
+    """Write a file whole or not at all (:func:`harness.output_files.write_atomic`)."""
+    write_atomic(path, data)
 
 
 def _state_file(args: argparse.Namespace) -> tuple[Path, set[int]]:

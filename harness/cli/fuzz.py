@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
         raise CallerError("--budget must be at least 1")
     if seed < 0:
         raise CallerError("--seed must be >= 0")
-    if not 1 <= args.steps <= 200:
-        raise CallerError("--steps must be 1..200")
+    if not 1 <= args.steps <= steps_mod.MAX_RULES:
+        raise CallerError(f"--steps must be 1..{steps_mod.MAX_RULES}")
     tty = sys.stderr.isatty()
     search = find_hazards(
         budget=budget,

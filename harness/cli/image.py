@@ -17,6 +17,7 @@ from bootloader_model.formats.app_descriptor import BEHAVIOURS, DEFAULT_CMD_MAX_
 from bootloader_model.formats.app_image import SLOT_SIZE, build_app, build_factory_bin
 from harness.image import ManifestEntry, bin_from_file, digest, read_manifest, write_manifest
 from harness.image.manifest import VERSION_MAX, VERSION_MIN, manifest_notes
+from harness.output_files import write_atomic
 
 _SYNTHETIC_ONLY = ("version", "size", "no_autoreset", "no_periodic", "interval", "no_autoupdate", "num_images",
                    "manifest_url", "behaviour", "cmd_max_length")  # fmt: skip
@@ -39,13 +40,7 @@ def _bool(text: str) -> bool:
 
 
 def write_output(path: str, data: bytes | str) -> None:
-    try:
-        if isinstance(data, str):
-            Path(path).write_text(data)
-        else:
-            Path(path).write_bytes(data)
-    except OSError as exc:
-        raise CallerError(f"cannot write {path}: {exc.strerror or exc}") from None
+    write_atomic(path, data)  # whole or not at all; a CallerError names an unusable path
 
 
 def register(sub: Any) -> None:

@@ -33,7 +33,7 @@ from bootloader_model.storage.nor_flash import CutMode
 from harness.cli.help import help_text
 from harness.native.bootloader_program import NativeProgram
 from harness.native.build import build, build_example, default_cache, locate
-from harness.native.build_record import BUILD_FILE, NativeBuild
+from harness.native.build_record import BUILD_FILE, RECORD_LIMIT, NativeBuild
 from harness.native.cjson import (
     NativeCJson,
     build_cjson,
@@ -44,7 +44,15 @@ from harness.native.cjson import (
     model_dump,
 )
 from harness.native.compare import Case, Divergence, model_for, run_compare, scenario_cases, sweep_cases
-from harness.sweeps.fault_ids import Params
+from harness.output_files import read_json
+from harness.sweeps.fault_ids import Params, parse_modes
+
+
+def _modes(text: str) -> tuple[CutMode, ...]:
+    try:
+        return parse_modes(text)
+    except CallerError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub: Any) -> None:
@@ -86,7 +94,7 @@ def register(sub: Any) -> None:
     c.add_argument("--only", nargs="+", metavar="NAME", help="scenarios whose boots to compare (default: all)")
     c.add_argument("--size", type=int, default=None, help="update sweep image size in bytes (default 16384)")
     c.add_argument("--stride", type=int, default=1, help="update sweep: every Nth operation (and the last)")
-    c.add_argument("--modes", default="before,after,torn", help="update sweep cut modes")
+    c.add_argument("--modes", type=_modes, default="before,after,torn", help="update sweep cut modes")
     c.add_argument("--quirks", default=HARMONY_NAME, help="the model's quirk profile")
     c.add_argument("--show", type=int, default=10, help="how many divergences to print in full (default 10)")
     c.set_defaults(func=run_compare_command)
@@ -146,7 +154,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
     profile = QuirkProfile.named(args.quirks)
     if args.stride < 1:
         raise CallerError("--stride must be at least 1")
-    modes = tuple(CutMode(m.strip()) for m in args.modes.split(",") if m.strip()) if args.modes else ()
+    modes: tuple[CutMode, ...] = args.modes
     started = time.perf_counter()
     sets: list[tuple[str, Iterable[Case]]] = []
     if args.cases in ("all", "scenarios"):
@@ -191,7 +199,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
 
 def run_info(args: argparse.Namespace) -> int:
     NativeBuild.load(args.cache)  # refuses a folder without a usable build, with the reason
-    print(json.dumps(json.loads((args.cache / BUILD_FILE).read_text()), indent=2))
+    print(json.dumps(read_json(args.cache / BUILD_FILE, "an otaloop native build description", RECORD_LIMIT), indent=2))
     return 0
 
 

@@ -18,6 +18,7 @@ from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import CallerError
 from harness.fuzzing.hazards import HAZARDS, PROPERTIES
 from harness.fuzzing.search import STEPS, Finding, Search, find_hazards
+from harness.output_files import write_atomic
 
 BEGIN = "<!-- fuzz findings: begin (python -m harness.fuzzing.report docs/findings.md) -->"
 END = "<!-- fuzz findings: end -->"
@@ -121,7 +122,7 @@ def update_page(path: Path, section: str) -> None:
         page = head + section.rstrip("\n") + tail
     else:
         page = page.rstrip("\n") + "\n\n" + section
-    path.write_text(page if page.endswith("\n") else page + "\n")
+    write_atomic(path, page if page.endswith("\n") else page + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

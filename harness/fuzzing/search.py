@@ -192,7 +192,7 @@ def shrink(
     while i + 1 < len(current) and len(seconds) == len(current):
         wait = float(math.ceil(seconds[i] + seconds[i + 1]))
         candidate = [*current[:i], [("wait", {"seconds": wait})], *current[i + 2 :]]
-        again = shows(candidate) if wait > 0 else None
+        again = shows(candidate) if 0 < wait <= steps_mod.MAX_RUN_S else None
         if again is not None:
             current, best = candidate, again
         else:
@@ -213,8 +213,8 @@ def find_hazards(
     """Generate ``budget`` examples of ``machine`` from ``seed_value``; every hazard found, shrunk."""
     if budget < 1:
         raise CallerError("--budget must be at least 1")
-    if steps < 1:
-        raise CallerError("the step count must be at least 1")
+    if not 1 <= steps <= steps_mod.MAX_RULES:
+        raise CallerError(f"the step count must be 1..{steps_mod.MAX_RULES} (what a replay token holds)")
     if quirks is not None:
         QuirkProfile.named(quirks)
         machine = machine.with_quirks(quirks)

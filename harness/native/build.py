@@ -51,6 +51,7 @@ from pathlib import Path
 from bootloader_model.bootloader.state import DEFAULT_BUILD_STAMP
 from bootloader_model.errors import CallerError
 from harness.native.build_record import BUILD_FILE
+from harness.output_files import write_atomic
 
 SHIM_DIR = Path(__file__).resolve().parent / "c"
 EXAMPLE_DIR = SHIM_DIR / "example"
@@ -319,9 +320,7 @@ def _link(cc: str, model_flags: list[str], objects: list[Path], exe: Path) -> No
 
 
 def _write_meta(directory: Path, meta: dict[str, object]) -> None:
-    tmp = directory / (BUILD_FILE + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(tmp, directory / BUILD_FILE)
+    write_atomic(directory / BUILD_FILE, json.dumps(meta, indent=2) + "\n")
 
 
 def _prepare(cache: Path) -> Path:

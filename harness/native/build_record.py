@@ -9,14 +9,16 @@ It does not compile or run anything.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from bootloader_model.errors import CallerError
+from harness.output_files import read_json
 
 BUILD_FILE = "build.json"
+#: The largest ``build.json`` read (the record is a few hundred bytes).
+RECORD_LIMIT = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -46,14 +48,13 @@ class NativeBuild:
             CallerError: no build there, a record that does not parse, or an executable that is gone.
         """
         meta_path = directory / BUILD_FILE
-        try:
-            meta = json.loads(meta_path.read_text())
-        except FileNotFoundError:
+        if not meta_path.exists():
             raise CallerError(
                 f"{directory} holds no native build ({BUILD_FILE} missing): run otaloop native build first"
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise CallerError(f"cannot read {meta_path}: {exc}") from None
+            )
+        meta = read_json(meta_path, "an otaloop native build description", RECORD_LIMIT)
+        if not isinstance(meta, dict):
+            raise CallerError(f"{meta_path} is not an otaloop native build description (not a JSON object)")
         try:
             exe = directory / str(meta["executable"])
             build = cls(

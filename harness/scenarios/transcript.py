@@ -16,6 +16,7 @@ import re
 import sys
 from pathlib import Path
 
+from harness.output_files import write_atomic
 from harness.scenarios import REGISTRY
 from harness.scenarios.base import Bench
 from harness.scenarios.benches import virtual_bench
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     page = capture()
     if args.out:
-        args.out.write_text(page)
+        write_atomic(args.out, page)
     else:
         sys.stdout.write(page)
     return 0

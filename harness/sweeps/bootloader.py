@@ -25,7 +25,7 @@ from enum import Enum
 from bootloader_model.bootloader.provisioning import provision_unified, synthetic_app_bin
 from bootloader_model.bootloader.result import BootResult, Outcome
 from bootloader_model.bootloader.step_machine import FACTORY_PATH, FACTORY_RESET_IMG_SIZE, Bootloader
-from bootloader_model.errors import CallerError, PowerCut
+from bootloader_model.errors import BoardError, CallerError, PowerCut
 from bootloader_model.formats import image_database
 from bootloader_model.formats.boot_control import (
     APP_BOOT_ADDR,
@@ -146,7 +146,7 @@ def new_rig(
     if backup:
         first = board.boot()
         if first.outcome is not Outcome.RESET:
-            raise AssertionError(f"first boot did not back up the factory image: {first}")
+            raise BoardError(f"the first boot did not back up the factory image: {first}")
     return board
 
 
@@ -216,7 +216,7 @@ def build_scene(
         board.store_image("app_v2.bin", old, 2)
         app_write_boot_control(board.flash, status=0xF0, version=2)
         if board.boot().chosen is None:
-            raise AssertionError("v2 was not programmed")
+            raise BoardError("the bootloader did not program v2 for the scene")
         promote(board, 2)
         if name == "program":
             board.store_image("app_v3.bin", new, 3)
@@ -321,7 +321,7 @@ def cut_once(scene: BootScene, device: str, op_index: int, mode: CutMode, op: Op
     finally:
         target.arm(None)
     if not cut:
-        raise AssertionError(f"op {op_index} on {device} was never reached")
+        raise BoardError(f"the boot never reached operation {op_index} of the {device} flash that the recording had")
     verdict, detail = _classify(scene, power_up(scene))
     return CutResult(device, op_index, op, mode.value, verdict, detail)
 

@@ -41,6 +41,7 @@ from harness.sweeps.update import (
     SweepWorker,
     UpdateRig,
     blank_board,
+    board_failed,
     fault_op,
     judge_cached,
     judge_state,
@@ -275,7 +276,7 @@ def replay(rig: UpdateRig, ref: Reference, fault: FaultId) -> DoubleReplayed:
             break
     cut = board.last_cut
     if cut is None or cut.op_index != op.count:
-        raise AssertionError(f"replay of {fault} did not cut at recovery operation {second.op}:\n{board.text}")
+        raise board_failed(f"replay of {fault} did not cut at recovery operation {second.op} as recorded", board)
     state = (bytes(board.internal.data), bytes(board.external.data))
     judgement, _ = judge_state(rig, state)
     return DoubleReplayed(fault, first.case.judgement, judgement, state, board.text)

@@ -14,6 +14,10 @@ never depends on how many workers ran it or in which order they finished.
 * :class:`DaskCluster` runs them on a ``dask.distributed`` scheduler (``--scheduler ADDRESS``): the payload
   is scattered to every worker once, then one task per range. Dask is an optional extra
   (``pip install 'otaloop[distributed]'``); the workers must be able to import ``harness``.
+  :func:`scheduler_address` is the one place that reads an address (``tcp://HOST:PORT`` and the other
+  schemes of :data:`SCHEMES`); before the cluster gets any work, the scheduler must answer Dask's
+  ``identity`` request within the connect timeout, so a closed port, a silent server or one that answers
+  something else is a one-line :class:`~bootloader_model.errors.CallerError`, never a hang or a traceback.
 
 ``setup``, ``run`` and everything in a task must be picklable (module-level functions, plain data). This
 module knows nothing about flash or verdicts, and it does not split a sweep into tasks (the sweeps do).
@@ -21,9 +25,11 @@ module knows nothing about flash or verdicts, and it does not split a sweep into
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import multiprocessing
 import os
+import re
 import threading
 import time
 import uuid
@@ -173,14 +179,97 @@ class Processes:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+#: The address schemes of Dask's comms that reach a scheduler over the network.
+SCHEMES = ("tcp", "tls", "ws", "wss")
+_HOST_PORT = re.compile(
+    r"(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9][A-Za-z0-9.-]{0,252})):(?P<port>[0-9]{1,5})"
+)
+
+
+def scheduler_address(text: str) -> str:
+    """The Dask scheduler address ``text`` names, in full (``tcp://HOST:PORT``).
+
+    Args:
+        text: ``SCHEME://HOST:PORT`` with a scheme of :data:`SCHEMES`, or ``HOST:PORT`` (tcp); HOST is a
+            name, an IPv4 address or an IPv6 address in brackets; PORT is 1..65535.
+
+    Returns:
+        The address with its scheme.
+
+    Raises:
+        CallerError: anything else, saying what is wrong.
+    """
+    given = text.strip() if isinstance(text, str) else ""
+    expected = f"expected SCHEME://HOST:PORT with SCHEME one of {', '.join(SCHEMES)}, e.g. tcp://10.0.0.5:8786"
+    if not given:
+        raise CallerError(f"--scheduler is empty: {expected}")
+    scheme, sep, rest = given.partition("://")
+    if not sep:
+        scheme, rest = "tcp", given
+    if scheme.lower() not in SCHEMES:
+        raise CallerError(f"--scheduler {given[:200]!r}: unknown scheme {scheme[:40]!r}; {expected}")
+    m = _HOST_PORT.fullmatch(rest)
+    if m is None:
+        raise CallerError(f"--scheduler {given[:200]!r}: {expected}")
+    port = int(m["port"])
+    if not 1 <= port <= 65535:
+        raise CallerError(f"--scheduler {given[:200]!r}: port {port} is not 1..65535")
+    host = f"[{m['ip6']}]" if m["ip6"] else m["host"]
+    return f"{scheme.lower()}://{host}:{port}"
+
+
 class DaskCluster:
     """The tasks on the ``dask.distributed`` scheduler at ``address`` (``tcp://host:8786``)."""
 
     def __init__(self, address: str, *, connect_timeout_s: float = 10.0) -> None:
+        self.address = scheduler_address(address)
+        if not 0 < connect_timeout_s <= 3600:
+            raise CallerError(f"the connect timeout must be more than 0 and at most 3600 s, not {connect_timeout_s}")
         self.distributed: Any = load_distributed()
-        self.address = address
         self.connect_timeout_s = connect_timeout_s
         self._workers = 0
+
+    def check_scheduler(self) -> None:
+        """Ask the scheduler who it is (Dask's ``identity``), within the connect timeout.
+
+        Dask's own connect bounds only the TCP connection: a server that accepts and then says nothing
+        would hold it for ever, and one that sends other bytes makes it raise whatever its decoder hits
+        (``MemoryError`` for a frame length of exabytes). Here the whole exchange runs on its own thread and
+        event loop with one deadline.
+
+        Raises:
+            CallerError: nothing listens there, it did not answer in time, or it is not a Dask scheduler.
+        """
+        limit = self.connect_timeout_s
+        core = importlib.import_module("distributed.core")
+        outcome: list[Any] = []
+
+        async def ask() -> Any:
+            async with core.rpc(self.address, timeout=limit) as remote:
+                return await remote.identity()
+
+        def probe() -> None:
+            try:
+                outcome.append(asyncio.run(asyncio.wait_for(ask(), limit)))
+            except BaseException as exc:  # handed to the caller's thread
+                outcome.append(exc)
+
+        thread = threading.Thread(target=probe, name="otaloop-dask-probe", daemon=True)
+        thread.start()
+        thread.join(limit + 5.0)  # wait_for ends it; this bounds even a decoder that ignores cancellation
+        where = f"the Dask scheduler at {self.address}"
+        if thread.is_alive() or not outcome or isinstance(outcome[0], TimeoutError):
+            raise CallerError(f"{where} did not answer within {limit:g} s")
+        answer = outcome[0]
+        if isinstance(answer, OSError):
+            raise CallerError(f"cannot reach {where}: {answer}")
+        if isinstance(answer, BaseException):
+            raise CallerError(
+                f"{self.address} does not speak Dask's protocol ({type(answer).__name__} while reading its answer): "
+                "is that port a Dask scheduler?"
+            )
+        if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
+            raise CallerError(f"{self.address} answers Dask's protocol but is not a scheduler ({str(answer)[:80]})")
 
     @property
     def workers(self) -> int:
@@ -188,10 +277,13 @@ class DaskCluster:
 
     def run(self, work: Work[Any, Any, Any, R]) -> Iterator[tuple[int, R]]:
         dd = self.distributed
+        self.check_scheduler()
         try:
             client = dd.Client(self.address, timeout=f"{self.connect_timeout_s}s")
         except (OSError, TimeoutError) as exc:
             raise CallerError(f"cannot reach the Dask scheduler at {self.address}: {exc}") from None
+        except Exception as exc:  # a protocol failure: never a traceback (nor a MemoryError) for a wrong address
+            raise CallerError(f"{self.address} does not speak Dask's protocol ({type(exc).__name__})") from None
         try:
             self._workers = len(client.scheduler_info().get("workers", {})) or 1
             payload = client.scatter(work.payload, broadcast=True)

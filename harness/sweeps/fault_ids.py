@@ -21,12 +21,38 @@ from bootloader_model.storage.nor_flash import CutMode, FaultPlan
 
 SCENARIO = "update"
 DEFAULT_SIZE = 16 * 1024
+#: The smallest image an update sweep runs (two 4 KiB flash pages: the boot control page and some application).
+MIN_SIZE = 8 * 1024
 DEFAULT_PROFILE = HARMONY_NAME
 DEFAULT_SEED = 1
 SLOT_APP_MAX = SLOT_SIZE  # 0xDF000: boot control page plus the application
 
 _ID = re.compile(r"^(?P<scn>[^:]+):(?P<dev>int|ext)@op(?P<op>\d+):(?P<mode>before|after|torn)(?::s(?P<seed>\d+))?$")
 _SECOND = re.compile(r"^(?P<dev>int|ext)@op(?P<op>\d+):(?P<mode>before|after|torn)(?::s(?P<seed>\d+))?$")
+
+
+def parse_modes(text: str) -> tuple[CutMode, ...]:
+    """The cut modes a ``--modes`` text names: a comma list of before, after, torn (each kept once, in order).
+
+    Args:
+        text: e.g. ``before,torn``.
+
+    Returns:
+        At least one mode.
+
+    Raises:
+        CallerError: an unknown mode, or none.
+    """
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    known = [m.value for m in CutMode]
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise CallerError(
+            f"bad --modes {text[:80]!r}: {bad[0][:40]!r} is not a cut mode; use a comma list of {', '.join(known)}"
+        )
+    if not names:
+        raise CallerError("--modes is empty")
+    return tuple(dict.fromkeys(CutMode(n) for n in names))
 
 
 @dataclass(frozen=True)
@@ -55,9 +81,9 @@ class Params:
     bootloader: str = field(default=MODEL, compare=False)
 
     def __post_init__(self) -> None:
-        if not 8 * 1024 <= self.size <= SLOT_APP_MAX:
+        if not isinstance(self.size, int) or isinstance(self.size, bool) or not MIN_SIZE <= self.size <= SLOT_APP_MAX:
             raise CallerError(
-                f"--size must be 8192..{SLOT_APP_MAX} bytes (the application slot 0xDF000), got {self.size}"
+                f"--size must be {MIN_SIZE}..{SLOT_APP_MAX} bytes (the application slot 0xDF000), got {self.size}"
             )
         QuirkProfile.named(self.quirks)  # raises CallerError for an unknown profile
         if self.v2 not in BEHAVIOURS:

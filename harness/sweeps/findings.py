@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.image.server import ImageServer
+from harness.output_files import write_atomic
 from harness.sweeps.double import double_report, run_double
 from harness.sweeps.executor import Processes, default_jobs
 from harness.sweeps.fault_ids import Params
@@ -107,7 +108,7 @@ def write(page: Path, lines: Sequence[str]) -> None:
         text = head + body + tail
     else:
         text = text.rstrip("\n") + "\n\n" + body + "\n"
-    page.write_text(text)
+    write_atomic(page, text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

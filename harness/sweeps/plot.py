@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bootloader_model.errors import CallerError
+from harness.output_files import atomic_file
 from harness.sweeps.report import PHASES, ordinal
 from harness.sweeps.results import SweepRun
 from harness.sweeps.verdicts import Verdict
@@ -111,6 +112,11 @@ def plot(run: SweepRun, path: str | os.PathLike[str]) -> int:
     svg = target.suffix.lower() == ".svg"
     # A fixed hash salt and no date: the same sweep draws the same bytes, so a regenerated file only
     # changes in git when the sweep did.
-    with importlib.import_module("matplotlib").rc_context({"svg.hashsalt": "otaloop"}):
-        fig.savefig(target, dpi=110, metadata={"Date": None} if svg else {"Software": None})
+    with (
+        importlib.import_module("matplotlib").rc_context({"svg.hashsalt": "otaloop"}),
+        atomic_file(target, "--plot") as fh,
+    ):
+        fig.savefig(
+            fh, format=target.suffix.lower()[1:], dpi=110, metadata={"Date": None} if svg else {"Software": None}
+        )
     return drawn

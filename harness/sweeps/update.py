@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
 from bootloader_model.bootloader.program import MODEL
-from bootloader_model.errors import CallerError, PowerCut
+from bootloader_model.errors import BoardError, CallerError, PowerCut
 from bootloader_model.formats.app_descriptor import AppDescriptor, Behaviour
 from bootloader_model.formats.app_image import build_app
 from bootloader_model.quirks import QuirkProfile
@@ -146,6 +146,12 @@ def blank_board(params: Params) -> VirtualBoard:
     )
 
 
+def board_failed(what: str, board: VirtualBoard) -> BoardError:
+    """The error for a board that did not do what the update needs: ``what``, and the end of its console on
+    the same line (the board misbehaved, or a native bootloader behaves unlike the recording)."""
+    return BoardError(f"{what}; its console ended with {board.text[-300:]!r}")
+
+
 def _snapshots(board: VirtualBoard) -> dict[str, Snapshot]:
     return {"internal": board.internal.snapshot(), "external": board.external.snapshot()}
 
@@ -164,7 +170,7 @@ def record(rig: UpdateRig) -> Reference:
     board.set_network(False)  # the first boot only backs the factory image up and starts v1
     board.power_on()
     if not board.run_until(lambda: board.state is AppState.RUNNING, UPDATE_BUDGET_S):
-        raise AssertionError(f"factory v1 did not start:\n{board.text}")
+        raise board_failed("factory v1 did not start", board)
     board.power_off()
     start = _snapshots(board)
     ops: list[RecordedOp] = []
@@ -179,7 +185,7 @@ def record(rig: UpdateRig) -> Reference:
     board.power_on()
     svc_reset = board.run_until(lambda: board.service is not None and board.service.reset_requested, UPDATE_BUDGET_S)
     if not svc_reset:
-        raise AssertionError(f"v1 never asked for the reset after the download:\n{board.text}")
+        raise board_failed("v1 never asked for the reset after the download", board)
     reset = _snapshots(board)
     reset_at = len(ops)
     board.set_network(False)  # from here on the update needs no network; replays from `reset` run without
@@ -187,11 +193,11 @@ def record(rig: UpdateRig) -> Reference:
     board.run_until(lambda: len(board.boots) > boots, UPDATE_BUDGET_S)  # the reset and the bootloader run
     chosen = board.boots[-1].chosen if len(board.boots) > boots else None
     if chosen is None or chosen.version != NEW:
-        raise AssertionError(f"the bootloader did not install v2 after the reset:\n{board.text}")
+        raise board_failed("the bootloader did not install v2 after the reset", board)
     if rig.params.v2 == "healthy":
         board.run_for(SETTLE_S_REF)  # v2's confirm step; a crashing or hanging v2 ends the update at its jump
         if board.service is None or board.service.config.app_version != NEW:
-            raise AssertionError(f"v2 is not running after the update:\n{board.text}")
+            raise board_failed("v2 is not running after the update", board)
     board.internal.observer = board.external.observer = None
     final = (bytes(board.internal.data), bytes(board.external.data))
     return Reference(rig.params, start, reset, reset_at, ops, final, board.text)
@@ -583,7 +589,7 @@ def replay(rig: UpdateRig, ref: Reference, fault: FaultId) -> Replayed:
     board.run_until(lambda: board.last_cut is not None, UPDATE_BUDGET_S)
     cut = board.last_cut
     if cut is None or cut.op_index != op.count:
-        raise AssertionError(f"replay of {fault} did not cut at {op.label()} (cut: {cut}):\n{board.text}")
+        raise board_failed(f"replay of {fault} did not cut at {op.label()} as the recording did (cut: {cut})", board)
     state = (bytes(board.internal.data), bytes(board.external.data))
     judgement, after = judge_state(rig, state)
     return Replayed(CaseResult(fault, op.info(), judgement), state, board.text, after.text)

@@ -22,7 +22,6 @@ import argparse
 import dataclasses
 import hashlib
 import time
-from pathlib import Path
 
 from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import BoardError, CallerError
@@ -32,6 +31,7 @@ from bootloader_model.storage.nor_flash import CutMode
 from harness.cli.help import QUIRKS_HELP, help_text
 from harness.cli.sweep.timed import add_timed
 from harness.image.server import ImageServer
+from harness.output_files import check_output, write_atomic
 from harness.sweeps.bootloader import (
     DEVICES,
     SCENES,
@@ -45,11 +45,11 @@ from harness.sweeps.bootloader import (
 from harness.sweeps.double import double_report, dumps_double, run_double
 from harness.sweeps.double import replay as replay_double
 from harness.sweeps.executor import Executor, WorkerLost, executor_for
-from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId, Params
+from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId, Params, parse_modes
 from harness.sweeps.plot import check_path, plot, require_matplotlib
 from harness.sweeps.progress import Progress
 from harness.sweeps.report import report
-from harness.sweeps.results import SweepRun, dump, load, merge
+from harness.sweeps.results import SweepRun, check_whole, dump, load, merge
 from harness.sweeps.update import Reference, SweepPlan, UpdateRig, plan_sweep, record, replay, run_sweep, shard_spans
 
 DEFAULT_STRIDE = 250
@@ -57,10 +57,7 @@ TAIL = 40  # the last operations of a sampled sweep are always visited (file clo
 
 
 def _modes(text: str) -> tuple[CutMode, ...]:
-    try:
-        return tuple(CutMode(m.strip()) for m in text.split(",") if m.strip())
-    except ValueError:
-        raise CallerError(f"bad --modes {text!r}: use a comma list of before, torn, after") from None
+    return parse_modes(text)  # a CallerError names an unknown or missing mode
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
         raise CallerError("--stride must be at least 1")
     QuirkProfile.named(args.profile)  # an unknown profile is a one-line error before any work
     check_image_size(args.image_size)  # before the first table, not when the first scene that uses it starts
-    if args.json is not None and not Path(args.json).resolve().parent.is_dir():
-        raise CallerError(f"--json {args.json}: no such directory")
+    if args.json is not None:
+        check_output(args.json, "--json")  # before the sweep, not after it
     executor = executor_for(args.jobs, None)
     done: list[tuple[SceneSweep, list[CutResult]]] = []
     for device in devices:
@@ -98,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             if args.timing:
                 print(f"({time.perf_counter() - t0:.1f} s)\n")
     if args.json is not None:
-        Path(args.json).write_text(dumps_cuts(done))
+        write_atomic(args.json, dumps_cuts(done), "--json")
     return 0
 
 
@@ -163,7 +160,7 @@ def _run_double(plan: SweepPlan, executor: Executor, args: argparse.Namespace) -
             raise BoardError(str(exc)) from None
     took = time.perf_counter() - t0
     if args.json is not None:
-        Path(args.json).write_text(dumps_double(plan, cases))
+        write_atomic(args.json, dumps_double(plan, cases), "--json")
     lines = double_report(plan, cases)
     if args.markdown:
         print("\n".join(lines))
@@ -192,8 +189,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
         check_path(args.plot)
         require_matplotlib()
     for option, path in (("--json", args.json), ("--plot", args.plot)):
-        if path is not None and not Path(path).resolve().parent.is_dir():
-            raise CallerError(f"{option} {path}: no such directory")
+        if path is not None:
+            check_output(path, option)
 
 
 def _shard(text: str | None) -> tuple[int, int] | None:
@@ -224,7 +221,12 @@ def run_merge(args: argparse.Namespace) -> int:
     if args.worst < 0:
         raise CallerError("--worst must be >= 0")
     _check_outputs(args)
-    _output(merge(load(path) for path in args.files), args, None)
+    runs = []
+    for path in args.files:
+        run = load(path)
+        check_whole(run, path)  # a shard cut short never passes for a whole one
+        runs.append(run)
+    _output(merge(runs), args, None)
     return 0
 
 

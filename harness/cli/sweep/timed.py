@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import sys
 import time
 from pathlib import Path
@@ -25,20 +26,51 @@ from harness.image.server import ImageServer
 from harness.scenarios import CONFIGS
 from harness.scenarios.benches import DEFAULT_RECONNECT, SerialBench
 from harness.served_board.power_channel import ChannelPower
-from harness.sweeps.fault_ids import DEFAULT_SEED, Params
-from harness.sweeps.timed.sweep import TimedCase, bench_case, delays_ms, model_case, report_lines
+from harness.sweeps.fault_ids import DEFAULT_SEED, MIN_SIZE, SLOT_APP_MAX, Params
+from harness.sweeps.timed.sweep import MAX_DELAY_MS, TimedCase, bench_case, delays_ms, model_case, report_lines
 from harness.sweeps.update import UpdateRig, record
+
+
+def _milliseconds(text: str, *, step: bool = False) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of milliseconds: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number of milliseconds, not {text!r}")
+    low_ok = value > 0 if step else value >= 0
+    if not low_ok or value > MAX_DELAY_MS:
+        raise argparse.ArgumentTypeError(f"must be {'more than 0' if step else '0'}..{MAX_DELAY_MS:.0f} ms, not {text}")
+    return value
+
+
+def _delay(text: str) -> float:
+    return _milliseconds(text)
+
+
+def _step(text: str) -> float:
+    return _milliseconds(text, step=True)
+
+
+def _size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of bytes: {text!r}") from None
+    if not MIN_SIZE <= value <= SLOT_APP_MAX:
+        raise argparse.ArgumentTypeError(f"must be {MIN_SIZE}..{SLOT_APP_MAX} bytes (the application slot), not {text}")
+    return value
 
 
 def add_timed(kinds: Any) -> None:
     p = kinds.add_parser("timed", help="cut the update at a range of delays after a console pattern (model or rig)")
     p.add_argument("--after", required=True, metavar="PATTERN", help="console text the delay counts from")
-    p.add_argument("--from", dest="start", type=float, required=True, metavar="MS", help="first delay (ms)")
-    p.add_argument("--to", dest="stop", type=float, required=True, metavar="MS", help="last delay (ms)")
-    p.add_argument("--step", type=float, default=10.0, metavar="MS", help="delay step (ms, default 10)")
+    p.add_argument("--from", dest="start", type=_delay, required=True, metavar="MS", help="first delay (ms)")
+    p.add_argument("--to", dest="stop", type=_delay, required=True, metavar="MS", help="last delay (ms)")
+    p.add_argument("--step", type=_step, default=10.0, metavar="MS", help="delay step (ms, default 10)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of torn operations (default 1)")
     model = p.add_argument_group("virtual board (the default)")
-    model.add_argument("--size", type=int, default=None, help="image size in bytes (default 16384)")
+    model.add_argument("--size", type=_size, default=None, help="image size in bytes (default 16384)")
     model.add_argument("--quirks", default=None, help=QUIRKS_HELP)
     model.add_argument("--v2", choices=("healthy", "crash", "hang"), default=None, help="what v2 does after the jump")
     rig = p.add_argument_group("a board: real, labgrid, or served by otaloop board")

@@ -23,6 +23,7 @@ A console shows fewer things than the flash does: ``volume-damaged``, ``reprogra
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -57,15 +58,37 @@ FILE_OPEN_ERROR = b"file open error"
 NETWORK_UP = b"IP address obtained for preferred interface for OTA"
 
 
+#: The longest delay a timed cut may wait after its pattern (an hour: far past the end of any update).
+MAX_DELAY_MS = 3_600_000.0
+#: The most delays one timed sweep visits.
+MAX_DELAYS = 100_000
+
+
 def delays_ms(start: float, stop: float, step: float) -> list[float]:
-    """``start``, ``start + step``, ... up to ``stop`` inclusive (milliseconds)."""
-    if start < 0 or stop < start:
-        raise CallerError(f"--from {start:g} --to {stop:g}: need 0 <= from <= to")
+    """``start``, ``start + step``, ... up to ``stop`` inclusive (milliseconds).
+
+    Args:
+        start: the first delay, 0..:data:`MAX_DELAY_MS`.
+        stop: the last delay, ``start``..:data:`MAX_DELAY_MS`.
+        step: more than 0.
+
+    Returns:
+        At most :data:`MAX_DELAYS` delays.
+
+    Raises:
+        CallerError: a value is not a finite number, out of range, out of order, or the delays too many.
+    """
+    for name, value in (("--from", start), ("--to", stop), ("--step", step)):
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise CallerError(f"{name} must be a finite number of milliseconds, got {value!r}")
+    if not 0 <= start <= stop <= MAX_DELAY_MS:
+        raise CallerError(f"--from {start:g} --to {stop:g}: need 0 <= from <= to <= {MAX_DELAY_MS:.0f} ms")
     if not step > 0:
         raise CallerError(f"--step must be > 0, got {step:g}")
-    count = int((stop - start) / step + 1e-9) + 1
-    if count > 100_000:
-        raise CallerError(f"{count} delays: choose a larger --step")
+    span = (stop - start) / step + 1e-9  # inf for a step too small to count
+    if span >= MAX_DELAYS:
+        raise CallerError(f"more than {MAX_DELAYS:,} delays: choose a larger --step")
+    count = int(span) + 1
     return [round(start + i * step, 6) for i in range(count)]
 
 
