@@ -170,6 +170,12 @@ def _run_double(plan: SweepPlan, executor: Executor, args: argparse.Namespace) -
     return 0
 
 
+def _print_digests(state: tuple[bytes, bytes], after: str) -> None:
+    """The SHA-256 of both flash arrays a replayed cut left, so two replays can be compared by eye."""
+    for name, data in zip(("internal", "external"), state, strict=True):
+        print(f"{name} flash after {after}: sha256 {hashlib.sha256(data).hexdigest()}")
+
+
 def _print_double_replay(rig: UpdateRig, ref: Reference, fault: FaultId) -> int:
     done = replay_double(rig, ref, fault)
     print(f"fault {fault}: first cut {fault.first}, then a second cut during the recovery run")
@@ -177,8 +183,7 @@ def _print_double_replay(rig: UpdateRig, ref: Reference, fault: FaultId) -> int:
     print("--- console from power-on after the first cut until the second ---")
     print(done.recovery_transcript.rstrip())
     print("---")
-    for name, data in zip(("internal", "external"), done.state, strict=True):
-        print(f"{name} flash after the second cut: sha256 {hashlib.sha256(data).hexdigest()}")
+    _print_digests(done.state, "the second cut")
     print(f"outcome: {done.judgement.line()}")
     return 0
 
@@ -242,8 +247,7 @@ def _print_replay(rig: UpdateRig, ref: Reference, fault: FaultId) -> int:
     print("--- console after power came back (network down; power-cycled once) ---")
     print(done.settle_transcript.rstrip())
     print("---")
-    for name, data in zip(("internal", "external"), done.state, strict=True):
-        print(f"{name} flash after the cut: sha256 {hashlib.sha256(data).hexdigest()}")
+    _print_digests(done.state, "the cut")
     print(f"outcome: {done.case.judgement.line()}")
     return 0
 
