@@ -32,7 +32,7 @@ from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode
 from harness.cli.help import help_text
 from harness.native.bootloader_program import NativeProgram
-from harness.native.build import build, build_example, default_cache, locate
+from harness.native.build import Instrumentation, build, build_example, default_cache, locate
 from harness.native.build_record import BUILD_FILE, NativeBuild
 from harness.native.cjson import (
     NativeCJson,
@@ -44,6 +44,7 @@ from harness.native.cjson import (
     model_dump,
 )
 from harness.native.compare import Case, Divergence, model_for, run_compare, scenario_cases, sweep_cases
+from harness.native.sanitizers import SANITIZERS
 from harness.sweeps.fault_ids import Params
 
 
@@ -72,6 +73,12 @@ def register(sub: Any) -> None:
         help="build date for __DATE__/__TIME__ (default: $SOURCE_DATE_EPOCH, else Nov 26 2026 16:13:00 UTC)",
     )
     b.add_argument("--define", action="append", default=[], metavar="NAME[=VALUE]", help="extra macro for the sources")
+    b.add_argument(
+        "--sanitize",
+        metavar="LIST",
+        help=f"build with GCC sanitizers, a comma list of {', '.join(SANITIZERS)}: a memory error during a boot "
+        "ends it with the report (file:line in your tree)",
+    )
     b.set_defaults(func=run_build)
 
     i = nsub.add_parser("info", help="show what a cache folder holds")
@@ -111,6 +118,7 @@ def register(sub: Any) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     cache: Path = args.cache or default_cache()
+    checks = Instrumentation.of(args.sanitize)
 
     def progress(line: str) -> None:
         print(f"  {line}", file=sys.stderr, flush=True)
@@ -118,7 +126,9 @@ def run_build(args: argparse.Namespace) -> int:
     if args.example:
         if args.variant or args.extra_source:
             raise CallerError("--variant and --extra-source apply to --harmony builds")
-        result = build_example(cache, epoch=args.source_date_epoch, defines=args.define, progress=progress)
+        result = build_example(
+            cache, epoch=args.source_date_epoch, defines=args.define, progress=progress, checks=checks
+        )
     else:
         sources = locate(args.harmony, args.variant)
         print(f"Building the {sources.variant} bootloader of {sources.src}", file=sys.stderr)
@@ -130,10 +140,13 @@ def run_build(args: argparse.Namespace) -> int:
             extra_sources=args.extra_source,
             extra_flags=flags,
             progress=progress,
+            checks=checks,
         )
     made = NativeBuild.load(result.directory)
     print(f"built {result.executable}")
     print(f"  kind {made.kind}, variant {made.variant}, {made.data_model}, banner date {' '.join(made.build_stamp)}")
+    if made.sanitize:
+        print(f"  sanitizers: {', '.join(made.sanitize)} (a memory error during a boot is reported with its C stack)")
     notes = result.meta.get("notes")
     for note in notes if isinstance(notes, list) else []:
         print(f"  note: {note}")

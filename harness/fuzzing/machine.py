@@ -79,6 +79,7 @@ from harness.fuzzing.steps import Action, Step
 from harness.fuzzing.strategies import CutPlan, ImageSpec, ManifestSpec, ServerFault
 from harness.image.server import ImageServer
 from harness.native.programs import bootloader_from_spec
+from harness.native.sanitizers import STUCK_PREFIX as MEMORY_ERROR
 from harness.scenarios.base import CONFIGS
 from harness.sweeps.verdicts import Judgement, Verdict, judge, running_version, settle
 
@@ -184,7 +185,7 @@ def power_returns(
             network="loopback",
             network_delay_s=NETWORK_DELAY_S,
             network_patience_s=NETWORK_PATIENCE_S,
-            bootloader=bootloader_from_spec(bootloader, profile),
+            bootloader=bootloader_from_spec(bootloader, profile, memory_errors="stuck"),
         )
     )
     probe.internal.data[:] = board.internal.data
@@ -338,7 +339,7 @@ class BoardStateMachine(RuleBasedStateMachine):
             network="loopback",
             network_delay_s=NETWORK_DELAY_S,
             network_patience_s=NETWORK_PATIENCE_S,
-            bootloader=bootloader_from_spec(type(self).bootloader, self.profile),
+            bootloader=bootloader_from_spec(type(self).bootloader, self.profile, memory_errors="stuck"),
         )
 
     @classmethod
@@ -648,7 +649,9 @@ class BoardStateMachine(RuleBasedStateMachine):
         if probe.running is None:
             verdict = j.verdict
             seen = j.line()
-            if verdict is Verdict.STUCK:
+            if verdict is Verdict.STUCK and j.detail.startswith(MEMORY_ERROR):
+                out.append(Violation("native-memory-error", "a", seen))  # a sanitizer ended the boot
+            elif verdict is Verdict.STUCK:
                 ota_gone = not (probe.ota_dir and probe.backup) and not self._backup_gone
                 # The loop's own words: the model names them in its stuck reason; a native build only
                 # prints them, so the end of the power-up's console counts too.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bootloader_model.errors import CallerError
@@ -31,6 +31,7 @@ class NativeBuild:
     build_stamp: tuple[str, str]
     source: str
     data_model: str
+    sanitize: tuple[str, ...] = field(default=())  # the sanitizers it was built with (--sanitize)
 
     @classmethod
     def load(cls, directory: Path) -> NativeBuild:
@@ -65,6 +66,7 @@ class NativeBuild:
                 (str(meta["build_stamp"][0]), str(meta["build_stamp"][1])),
                 str(meta.get("source", "")),
                 str(meta.get("data_model", "")),
+                tuple(str(x) for x in meta.get("sanitize", [])),
             )
         except (KeyError, TypeError, IndexError) as exc:
             raise CallerError(f"{meta_path} is not an otaloop native build description ({exc})") from None
