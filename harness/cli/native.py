@@ -8,8 +8,11 @@ and the SST26 driver, into a cache folder. Then ``--bootloader native:CACHE`` ma
 and power cuts at any flash operation.
 
 ``otaloop native build --example`` builds otaloop's own small example bootloader instead (no Harmony
-needed). ``otaloop native info CACHE`` shows what a cache holds. ``otaloop native compare CACHE`` boots the
-Python model and the native build from the same flash states and reports every difference.
+needed). ``--sanitize address,undefined`` builds with GCC's sanitizers (a memory error during a boot ends
+it with the report); ``--coverage`` with gcov, and ``otaloop native coverage CACHE [--html DIR]`` reports the
+lines and branches of your tree every run since the build reached (``--reset`` clears the counts).
+``otaloop native info CACHE`` shows what a cache holds. ``otaloop native compare CACHE`` boots the Python
+model and the native build from the same flash states and reports every difference.
 
 ``otaloop native cjson --harmony-system PATH`` does the same for the OTA service's manifest parser: it builds
 Harmony's ``cjson.c`` from a ``wireless_system_pic32mzw1_wfi32e01`` checkout and parses the same documents
@@ -31,6 +34,7 @@ from bootloader_model.errors import CallerError
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode
 from harness.cli.help import help_text
+from harness.native import coverage
 from harness.native.bootloader_program import NativeProgram
 from harness.native.build import Instrumentation, build, build_example, default_cache, locate
 from harness.native.build_record import BUILD_FILE, NativeBuild
@@ -79,7 +83,19 @@ def register(sub: Any) -> None:
         help=f"build with GCC sanitizers, a comma list of {', '.join(SANITIZERS)}: a memory error during a boot "
         "ends it with the report (file:line in your tree)",
     )
+    b.add_argument(
+        "--coverage",
+        action="store_true",
+        help="build with gcov: every run adds its counts; otaloop native coverage CACHE reports them",
+    )
     b.set_defaults(func=run_build)
+
+    cv = nsub.add_parser("coverage", help="the C lines and branches of your tree that the runs reached")
+    cv.add_argument("cache", type=Path, help="a folder made by otaloop native build --coverage")
+    cv.add_argument("--html", type=Path, metavar="DIR", help="write gcovr's HTML report (DIR/index.html)")
+    cv.add_argument("--json", type=Path, metavar="FILE", help="write the figures per file as JSON")
+    cv.add_argument("--reset", action="store_true", help="clear the counts (the next runs start from zero)")
+    cv.set_defaults(func=run_coverage)
 
     i = nsub.add_parser("info", help="show what a cache folder holds")
     i.add_argument("cache", type=Path)
@@ -118,7 +134,7 @@ def register(sub: Any) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     cache: Path = args.cache or default_cache()
-    checks = Instrumentation.of(args.sanitize)
+    checks = Instrumentation.of(args.sanitize, args.coverage)
 
     def progress(line: str) -> None:
         print(f"  {line}", file=sys.stderr, flush=True)
@@ -145,6 +161,8 @@ def run_build(args: argparse.Namespace) -> int:
     made = NativeBuild.load(result.directory)
     print(f"built {result.executable}")
     print(f"  kind {made.kind}, variant {made.variant}, {made.data_model}, banner date {' '.join(made.build_stamp)}")
+    if made.coverage:
+        print(f"  coverage: every run adds its counts; see them with otaloop native coverage {result.directory}")
     if made.sanitize:
         print(f"  sanitizers: {', '.join(made.sanitize)} (a memory error during a boot is reported with its C stack)")
     notes = result.meta.get("notes")
@@ -200,6 +218,39 @@ def run_compare_command(args: argparse.Namespace) -> int:
         f"native: {native.build.directory} ({native.build.kind}, {native.build.variant})"
     )
     return 1 if diverged else 0
+
+
+def run_coverage(args: argparse.Namespace) -> int:
+    if args.reset:
+        if args.html or args.json:
+            raise CallerError("--reset clears the counts; give --html/--json without it")
+        removed = coverage.reset(args.cache)
+        print(f"cleared the counts of {args.cache} ({removed} .gcda file(s))")
+        return 0
+    if args.json is not None and not args.json.resolve().parent.is_dir():
+        raise CallerError(f"--json {args.json}: no such directory")
+    found = coverage.report(args.cache, html=args.html)
+    for line in found.table():
+        print(line)
+    if args.html is not None:
+        print(f"html: {args.html / 'index.html'}")
+    if args.json is not None:
+        doc = {
+            "root": str(found.root),
+            "files": [
+                {
+                    "file": f.path,
+                    "lines_total": f.lines_total,
+                    "lines_covered": f.lines_covered,
+                    "branches_total": f.branches_total,
+                    "branches_covered": f.branches_covered,
+                }
+                for f in found.files
+            ],
+        }
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"json: {args.json}")
+    return 0
 
 
 def run_info(args: argparse.Namespace) -> int:

@@ -169,6 +169,8 @@ class NativeProgram:
             finished = True
         finally:
             if not finished:
+                if self.build.coverage:
+                    _cut_with_counts(proc, reply)
                 proc.kill()  # a power cut (or a failure here): the C code stops where it is, RAM lost
             stream.close()
             reply.close()
@@ -210,6 +212,16 @@ class NativeProgram:
             raise sanitizers.NativeMemoryError(report, str(self.build.directory))
         res.outcome, res.stuck_reason = Outcome.STUCK, report.headline()
         res.notes.append(f"{report.headline()}\n{report.stack()}\n{report.text}")
+
+
+def _cut_with_counts(proc: subprocess.Popen[bytes], reply: BinaryIO) -> None:
+    """A coverage build at a power cut: answer the waiting call with CUT, so the helper writes its counts
+    and exits without running another line of the firmware (killed if it does not within 10 s)."""
+    try:
+        reply.write(protocol.CUT)
+        proc.wait(timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
 
 
 def _db_exists(external: NorFlash) -> bool:

@@ -50,7 +50,7 @@ from pathlib import Path
 
 from bootloader_model.bootloader.state import DEFAULT_BUILD_STAMP
 from bootloader_model.errors import CallerError
-from harness.native import sanitizers
+from harness.native import coverage, sanitizers
 from harness.native.build_record import BUILD_FILE
 
 SHIM_DIR = Path(__file__).resolve().parent / "c"
@@ -102,7 +102,7 @@ class Sources:
 
 @dataclass(frozen=True)
 class Instrumentation:
-    """What a build adds to the user's code to check it: sanitizers (``--sanitize``).
+    """What a build adds to the user's code to check it: sanitizers (``--sanitize``), coverage (``--coverage``).
 
     Any native build of the user's sources (this bootloader build, an application build) takes one and
     applies :meth:`user_flags` to the user's files, :meth:`shim_flags` to otaloop's shims (which stay
@@ -110,23 +110,24 @@ class Instrumentation:
     """
 
     sanitize: tuple[str, ...] = ()
+    coverage: bool = False
 
     @classmethod
-    def of(cls, sanitize: str | Sequence[str] | None = None) -> Instrumentation:
+    def of(cls, sanitize: str | Sequence[str] | None = None, coverage: bool = False) -> Instrumentation:
         """From the CLI's option text (or a sequence of names); CallerError for an unknown sanitizer."""
-        return cls(sanitizers.parse_sanitize(sanitize))
+        return cls(sanitizers.parse_sanitize(sanitize), coverage)
 
     def user_flags(self) -> list[str]:
-        return sanitizers.compile_flags(self.sanitize)
+        return sanitizers.compile_flags(self.sanitize) + (coverage.COMPILE_FLAGS if self.coverage else [])
 
     def shim_flags(self) -> list[str]:
-        return sanitizers.shim_defines(self.sanitize)
+        return sanitizers.shim_defines(self.sanitize) + (coverage.SHIM_FLAGS if self.coverage else [])
 
     def link_flags(self) -> list[str]:
-        return sanitizers.link_flags(self.sanitize)
+        return sanitizers.link_flags(self.sanitize) + (coverage.link_flags() if self.coverage else [])
 
     def record(self) -> dict[str, object]:
-        return {"sanitize": list(self.sanitize)}
+        return {"sanitize": list(self.sanitize), "coverage": self.coverage}
 
 
 @dataclass

@@ -32,6 +32,7 @@ class NativeBuild:
     source: str
     data_model: str
     sanitize: tuple[str, ...] = field(default=())  # the sanitizers it was built with (--sanitize)
+    coverage: bool = False  # built with --coverage: every run adds its counts to the objects' .gcda files
 
     @classmethod
     def load(cls, directory: Path) -> NativeBuild:
@@ -67,6 +68,7 @@ class NativeBuild:
                 str(meta.get("source", "")),
                 str(meta.get("data_model", "")),
                 tuple(str(x) for x in meta.get("sanitize", [])),
+                bool(meta.get("coverage", False)),
             )
         except (KeyError, TypeError, IndexError) as exc:
             raise CallerError(f"{meta_path} is not an otaloop native build description ({exc})") from None

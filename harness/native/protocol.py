@@ -67,6 +67,11 @@ OPEN_MODES = {
     _CODES["OPEN_APPEND_PLUS"]: "a+",
 }
 
+#: The answer to a flash operation or a file call where the power is cut (coverage builds only): the
+#: helper writes its coverage counts and exits without running another line of the firmware.
+ANSWER_CUT = _CODES["ANSWER_CUT"]
+CUT = struct.pack("<II", ANSWER_CUT, ANSWER_CUT)
+
 HEADER = struct.Struct("<IIII")
 #: The answer to a flash operation.
 OK = struct.pack("<I", 0)

@@ -14,6 +14,10 @@
  * as decimal text into `char ver[4]`, as Harmony's bootloader keeps a short version string; a version
  * above 999 writes past it (a stack buffer overflow). Only a database row with such a version reaches it,
  * so the scenario library and the sweeps run clean.
+ *
+ * Planted for the checks of `otaloop native build --coverage`: a database row whose name does not fit the
+ * 100-byte name field is counted in load_db (the name is cut short). Only a file name of 100 characters or
+ * more reaches that branch.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +58,7 @@ static struct {
     row rows[MAX_ROWS];
     int nrows, chosen;
     uint8_t header_status;
+    int long_names;    /* rows whose name was cut short (the planted rare branch) */
     char version_lead; /* first digit of the chosen version (kept by the planted copy) */
 } bl;
 
@@ -119,6 +124,9 @@ static int load_db(void) {
         }
         if (!f[4] || hex_value(f[1], &status) || hex_value(f[2], &r->version)) continue;
         r->status = (uint8_t)status;
+        if (strlen(f[0]) >= sizeof r->name) {
+            bl.long_names++; /* planted: only a name of 100+ characters comes here */
+        }
         snprintf(r->name, sizeof r->name, "%s", f[0]);
         snprintf(r->digest, sizeof r->digest, "%s", f[4]);
         bl.nrows++;
