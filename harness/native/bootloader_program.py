@@ -34,6 +34,7 @@ time the C code (flash busy time comes from the flash models, as for the Python 
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import struct
@@ -51,7 +52,7 @@ from bootloader_model.formats.image_database import DB_PATH
 from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.file_api import FsError, OpenFile
 from bootloader_model.storage.nor_flash import NorFlash
-from harness.native import protocol, sanitizers
+from harness.native import coverage, protocol, sanitizers
 from harness.native.build_record import NativeBuild
 
 #: Main-loop passes one boot may take before it counts as stuck (the Python model's bound).
@@ -170,7 +171,7 @@ class NativeProgram:
         finally:
             if not finished:
                 if self.build.coverage:
-                    _cut_with_counts(proc, reply)
+                    _cut_with_counts(proc, reply, stream, self.build.directory)
                 proc.kill()  # a power cut (or a failure here): the C code stops where it is, RAM lost
             stream.close()
             reply.close()
@@ -214,14 +215,20 @@ class NativeProgram:
         res.notes.append(f"{report.headline()}\n{report.stack()}\n{report.text}")
 
 
-def _cut_with_counts(proc: subprocess.Popen[bytes], reply: BinaryIO) -> None:
-    """A coverage build at a power cut: answer the waiting call with CUT, so the helper writes its counts
-    and exits without running another line of the firmware (killed if it does not within 10 s)."""
+def _cut_with_counts(proc: subprocess.Popen[bytes], reply: BinaryIO, stream: BinaryIO, build: Path) -> None:
+    """A coverage build at a power cut: answer the waiting call with CUT, so the helper reports its arcs,
+    writes its counts and exits without running another line of the firmware (killed after 10 s)."""
     try:
         reply.write(protocol.CUT)
-        proc.wait(timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
+        while True:  # until the helper is gone; other messages of a run that was not waiting are dropped
+            kind, _, _, n = protocol.HEADER.unpack(_read_exact(stream, protocol.HEADER.size))
+            payload = _read_exact(stream, n) if n else b""
+            if kind == protocol.MSG_ARCS:
+                coverage.ARCS.add(build, payload)
+    except (OSError, EOFError, struct.error):
         pass
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
 
 
 def _db_exists(external: NorFlash) -> bool:
@@ -271,6 +278,8 @@ class _Session:
             elif kind == protocol.MSG_FS:
                 code, data = self._fs(a, b, payload)
                 self.reply.write(protocol.FILE_REPLY.pack(code, len(data)) + data)
+            elif kind == protocol.MSG_ARCS:
+                coverage.ARCS.add(self.program.build.directory, payload)
             elif kind == protocol.MSG_END:
                 res.iterations = struct.unpack_from("<I", payload)[0] if len(payload) >= 4 else 0
                 reason = payload[4:].decode("utf-8", "replace")

@@ -10,7 +10,9 @@ blind: the board answers the interrupted flash operation with "cut", the helper 
 exits without running another line of the firmware (so a cut costs one ``.gcda`` write and an
 ordinary operation nothing).
 
-:func:`report` reads every count since the build (or the last :func:`reset`) with gcovr
+Each run also tells the host which gcov counters it moved (a bitmap, :data:`ARCS`): a coverage-guided
+search (:mod:`harness.fuzzing.guided`) steers by how many of them an example reached, without reading
+files. :func:`report` reads every count since the build (or the last :func:`reset`) with gcovr
 (``pip install 'otaloop[coverage]'``) into line and branch figures per file of the user's tree, and can
 write gcovr's HTML pages; :func:`reset` clears the counts. It does not build or run anything else.
 """
@@ -23,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,39 @@ SHIM_FLAGS = ["-DOTALOOP_COVERAGE=1"]
 def link_flags() -> list[str]:
     """Linker options: gcov's runtime, and the counters in their own section."""
     return ["--coverage", f"-Wl,-T,{LINKER_SCRIPT}"]
+
+
+class ArcLog:
+    """The gcov counters (arcs of the control-flow graph) the runs of this process moved, per build.
+
+    ``total`` holds every arc reached since the process started; ``example`` since the last
+    :meth:`begin_example` (one example of a search). Bit i is the i-th counter of the build's counter
+    section.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._total: dict[Path, int] = {}
+        self._example: dict[Path, int] = {}
+
+    def add(self, build: Path, bitmap: bytes) -> None:
+        bits = int.from_bytes(bitmap, "little")
+        with self._lock:
+            self._total[build] = self._total.get(build, 0) | bits
+            self._example[build] = self._example.get(build, 0) | bits
+
+    def begin_example(self, build: Path) -> None:
+        with self._lock:
+            self._example[build] = 0
+
+    def counts(self, build: Path) -> tuple[int, int]:
+        """(arcs reached since the process started, arcs reached by the current example)."""
+        with self._lock:
+            return self._total.get(build, 0).bit_count(), self._example.get(build, 0).bit_count()
+
+
+#: The arcs of every coverage build this process ran (filled by the native bootloader's sessions).
+ARCS = ArcLog()
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,8 @@ _CODES = read_codes()
 
 
 # Message kinds, helper to host.
-MSG_CONSOLE, MSG_ERASE, MSG_PROGRAM, MSG_FS, MSG_END = (
-    _CODES[f"MSG_{name}"] for name in ("CONSOLE", "ERASE", "PROGRAM", "FS", "END")
+MSG_CONSOLE, MSG_ERASE, MSG_PROGRAM, MSG_FS, MSG_END, MSG_ARCS = (
+    _CODES[f"MSG_{name}"] for name in ("CONSOLE", "ERASE", "PROGRAM", "FS", "END", "ARCS")
 )
 # How a run ended (``a`` of MSG_END).
 END_JUMP, END_RESET, END_STUCK = (_CODES[f"END_{name}"] for name in ("JUMP", "RESET", "STUCK"))

@@ -87,12 +87,25 @@ extern char _end[];
 extern char __start_otaloop_gcov[] __attribute__((weak));
 extern char __stop_otaloop_gcov[] __attribute__((weak));
 
+static void send(uint32_t type, uint32_t a, uint32_t b, const void *payload, uint32_t length);
+
 #ifdef OTALOOP_COVERAGE
 void __gcov_dump(void);
 void __gcov_reset(void);
-/* Add the counts since the last flush to the .gcda files (gcov merges them under a file lock, so
- * parallel helpers of one build add up), then start counting from zero. */
+/* Tell the host which counters this run moved (one bit per 64-bit gcov counter, in section order: what
+ * a coverage-guided search steers by), add the counts to the .gcda files (gcov merges them under a file
+ * lock, so parallel helpers of one build add up), then start counting from zero. */
 static void coverage_flush(void) {
+    const uint64_t *c = (const uint64_t *)(void *)__start_otaloop_gcov;
+    const uint64_t *e = (const uint64_t *)(void *)__stop_otaloop_gcov;
+    if (c && e && c < e) {
+        uint32_t n = (uint32_t)(e - c);
+        uint8_t bits[(n + 7u) / 8u];
+        memset(bits, 0, sizeof bits);
+        for (uint32_t i = 0; i < n; i++)
+            if (c[i]) bits[i >> 3] |= (uint8_t)(1u << (i & 7u));
+        send(OTALOOP_MSG_ARCS, n, 0, bits, (uint32_t)sizeof bits);
+    }
     __gcov_dump();
     __gcov_reset();
 }
