@@ -11,6 +11,7 @@ it and that the fuzzer names the hazard with a replay token that reproduces it.
 from __future__ import annotations
 
 import hashlib
+import pickle
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -147,6 +148,8 @@ def test_the_planted_overflow_is_reported_with_its_c_stack(sanitized: Path) -> N
     assert "version_text(ver, best_version)" in lines[own[1].line - 1]
     assert f"in version_text at {EXAMPLE_C}:{own[0].line}" in str(caught.value)
     assert "'ver'" in report.text  # ASan names the variable
+    again = pickle.loads(pickle.dumps(caught.value))  # a sweep worker's error crosses back whole
+    assert isinstance(again, NativeMemoryError) and str(again) == str(caught.value) and again.report == report
 
 
 def test_the_plain_build_does_not_notice(tmp_path: Path) -> None:

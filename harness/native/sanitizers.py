@@ -236,3 +236,7 @@ class NativeMemoryError(BoardError):
         self.report = report
         self.program = program
         super().__init__(f"{report.headline()} (native bootloader {program})\n{report.stack()}")
+
+    def __reduce__(self) -> tuple[type[NativeMemoryError], tuple[MemoryErrorReport, str]]:
+        # Sweep workers are other processes: the error crosses back with its report.
+        return (NativeMemoryError, (self.report, self.program))
