@@ -220,3 +220,25 @@ def test_undefined_behaviour_report_is_parsed(tmp_path: Path) -> None:
     assert report.kind == "runtime error: shift exponent 32 is too large for 32-bit type 'int'"
     assert [(f.function, f.line) for f in report.own_frames] == [("shift", 1), ("main", 2)]
     assert report.own_frames[0].file == str(source)
+
+
+def test_frames_without_file_and_line_are_resolved_with_addr2line(tmp_path: Path) -> None:
+    require_tool("cc", "gcc")
+    require_tool("addr2line", "binutils")
+    require_tool("nm", "binutils")
+    source = tmp_path / "two.c"
+    source.write_text("int twice(int v) {\n    return v * 2;\n}\nint main(int c, char **v) { return twice(c); }\n")
+    exe = tmp_path / "two"
+    subprocess.run(["gcc", "-g", "-O0", str(source), "-o", str(exe)], check=True)
+    symbols = subprocess.run(["nm", str(exe)], capture_output=True, text=True, check=True).stdout
+    (offset,) = [int(line.split()[0], 16) for line in symbols.splitlines() if line.endswith(" twice")]
+    stderr = (
+        "==1==ERROR: AddressSanitizer: SEGV on unknown address 0x00000000\n"
+        f"    #0 0x56555{offset:03x}  ({exe}+0x{offset:x})\n"
+        "    #1 0xf7d8a2d4  (/lib32/libc.so.6+0x232d4)\n"
+    )
+    report = parse_report(stderr, [tmp_path])
+    assert report is not None and (report.tool, report.kind) == ("AddressSanitizer", "SEGV")
+    first = report.frames[0]
+    assert (first.function, first.file, first.line, first.own) == ("twice", str(source), 1, True)
+    assert report.headline() == f"memory error found by AddressSanitizer: SEGV in twice at {source}:1"
