@@ -28,6 +28,12 @@ type 03 is the factory image), ``factory_backup`` (the run ended in a software r
 (``image_database.csv`` existed before the run and not after). ``steps``, ``checked`` and
 ``verified`` stay empty.
 
+A build made with ``--sanitize`` runs with the sanitizers' options (:mod:`harness.native.sanitizers`):
+a report ends the boot as :class:`~harness.native.sanitizers.NativeMemoryError`, or as a stuck boot for
+the fuzzer. In a build made with ``--coverage`` (:mod:`harness.native.coverage`) a power cut answers the
+interrupted call with "cut" instead of killing blind, so the helper writes its gcov counts first, and the
+arcs each run reached are logged for a guided search.
+
 What it does not do: build anything (``harness.native.build`` does), run on anything but Linux, or
 time the C code (flash busy time comes from the flash models, as for the Python model).
 """

@@ -23,6 +23,11 @@
  *    access fault (the part's bus error exception ends in the general exception handler's loop), or the
  *    pass budget: reported as stuck with the reason.
  *
+ * Coverage builds (OTALOOP_COVERAGE): at the end of a run, and when the host answers an operation with
+ * OTALOOP_ANSWER_CUT (the power is cut there), the runner sends the bitmap of gcov counters the run moved
+ * and writes the counts (__gcov_dump, __gcov_reset) before it exits; no line of the firmware runs after a
+ * cut. The counters live in their own section (otaloop_gcov.ld), outside the RAM the loop detector hashes.
+ *
  * It is otaloop's own code; it contains no Harmony source.
  */
 #ifndef _GNU_SOURCE
