@@ -1,6 +1,7 @@
 # Two entry points for a fresh machine: `make demo` (the main job) and `make test` (the whole suite).
 # Both build their own virtual environment in .venv; nothing is installed outside it. The test install
-# includes the optional extras (Dask for distributed sweeps, matplotlib for sweep plots) so their tests run.
+# includes the optional extras (Dask for distributed sweeps, matplotlib for sweep plots, gcovr for native
+# coverage reports) so their tests run.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -12,7 +13,7 @@ DEVSTAMP := $(VENV)/.installed-dev
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,distributed,plot]'
+	$(BIN)/python -m pip install -q -e '.[test,distributed,plot,coverage]'
 	touch $@
 
 $(DEVSTAMP): $(STAMP)

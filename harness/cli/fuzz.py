@@ -6,7 +6,8 @@ broken safety property, what was seen, the shrunk steps as a numbered list and a
 budget and seed give the same findings. ``--replay TOKEN`` runs one finding's steps again on a fresh board
 and prints them with the board's console. ``--markdown`` prints the findings as the fuzzing section of
 ``docs/findings.md``. ``--bootloader native:CACHE`` runs a bootloader's own C code (``otaloop native
-build``) at every reset instead of the model. Progress goes to stderr when it is a terminal.
+build``) at every reset instead of the model; with a ``--coverage`` build, ``--guided`` steers the search by
+the C arcs each example reaches. Progress goes to stderr when it is a terminal.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _progress(done: int, budget: int, found: int) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.replay is not None:
         given = (args.budget, args.seed, args.quirks, args.bootloader)
-        if any(value is not None for value in given) or args.markdown:
+        if any(value is not None for value in given) or args.markdown or args.guided:
             raise CallerError(
                 "--replay takes everything from the token; drop --budget, --seed, --quirks, --bootloader, --markdown"
             )
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps,
         progress=_progress if tty else None,
         bootloader=args.bootloader,
+        guided=args.guided,
     )
     if tty:
         sys.stderr.write("\n")
@@ -89,6 +91,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--seed", type=int, default=None, help=f"seed of the search (default {DEFAULT_SEED})")
     parser.add_argument("--quirks", default=None, help=QUIRKS_HELP)
     parser.add_argument("--bootloader", default=None, help=BOOTLOADER_HELP)
+    parser.add_argument(
+        "--guided",
+        action="store_true",
+        help="steer by the C code reached (needs --bootloader native:CACHE of an otaloop native build --coverage)",
+    )
     parser.add_argument("--steps", type=int, default=STEPS, help=f"rules per example (default {STEPS})")
     parser.add_argument("--replay", metavar="TOKEN", help="run one finding's steps again and print the console")
     parser.add_argument("--markdown", action="store_true", help="print the fuzzing section of docs/findings.md")

@@ -8,8 +8,11 @@ and the SST26 driver, into a cache folder. Then ``--bootloader native:CACHE`` ma
 and power cuts at any flash operation.
 
 ``otaloop native build --example`` builds otaloop's own small example bootloader instead (no Harmony
-needed). ``otaloop native info CACHE`` shows what a cache holds. ``otaloop native compare CACHE`` boots the
-Python model and the native build from the same flash states and reports every difference.
+needed). ``--sanitize address,undefined`` builds with GCC's sanitizers (a memory error during a boot ends
+it with the report); ``--coverage`` with gcov, and ``otaloop native coverage CACHE [--html DIR]`` reports the
+lines and branches of your tree every run since the build reached (``--reset`` clears the counts).
+``otaloop native info CACHE`` shows what a cache holds. ``otaloop native compare CACHE`` boots the Python
+model and the native build from the same flash states and reports every difference.
 
 ``otaloop native cjson --harmony-system PATH`` does the same for the OTA service's manifest parser: it builds
 Harmony's ``cjson.c`` from a ``wireless_system_pic32mzw1_wfi32e01`` checkout and parses the same documents
@@ -31,8 +34,9 @@ from bootloader_model.errors import CallerError
 from bootloader_model.quirks import HARMONY_NAME, QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode
 from harness.cli.help import help_text
+from harness.native import coverage
 from harness.native.bootloader_program import NativeProgram
-from harness.native.build import build, build_example, default_cache, locate
+from harness.native.build import Instrumentation, build, build_example, default_cache, locate
 from harness.native.build_record import BUILD_FILE, RECORD_LIMIT, NativeBuild
 from harness.native.cjson import (
     NativeCJson,
@@ -44,6 +48,7 @@ from harness.native.cjson import (
     model_dump,
 )
 from harness.native.compare import Case, Divergence, model_for, run_compare, scenario_cases, sweep_cases
+from harness.native.sanitizers import SANITIZERS
 from harness.output_files import read_json
 from harness.sweeps.fault_ids import Params, parse_modes
 
@@ -80,7 +85,25 @@ def register(sub: Any) -> None:
         help="build date for __DATE__/__TIME__ (default: $SOURCE_DATE_EPOCH, else Nov 26 2026 16:13:00 UTC)",
     )
     b.add_argument("--define", action="append", default=[], metavar="NAME[=VALUE]", help="extra macro for the sources")
+    b.add_argument(
+        "--sanitize",
+        metavar="LIST",
+        help=f"build with GCC sanitizers, a comma list of {', '.join(SANITIZERS)}: a memory error during a boot "
+        "ends it with the report (file:line in your tree)",
+    )
+    b.add_argument(
+        "--coverage",
+        action="store_true",
+        help="build with gcov: every run adds its counts; otaloop native coverage CACHE reports them",
+    )
     b.set_defaults(func=run_build)
+
+    cv = nsub.add_parser("coverage", help="the C lines and branches of your tree that the runs reached")
+    cv.add_argument("cache", type=Path, help="a folder made by otaloop native build --coverage")
+    cv.add_argument("--html", type=Path, metavar="DIR", help="write gcovr's HTML report (DIR/index.html)")
+    cv.add_argument("--json", type=Path, metavar="FILE", help="write the figures per file as JSON")
+    cv.add_argument("--reset", action="store_true", help="clear the counts (the next runs start from zero)")
+    cv.set_defaults(func=run_coverage)
 
     i = nsub.add_parser("info", help="show what a cache folder holds")
     i.add_argument("cache", type=Path)
@@ -119,6 +142,7 @@ def register(sub: Any) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     cache: Path = args.cache or default_cache()
+    checks = Instrumentation.of(args.sanitize, args.coverage)
 
     def progress(line: str) -> None:
         print(f"  {line}", file=sys.stderr, flush=True)
@@ -126,7 +150,9 @@ def run_build(args: argparse.Namespace) -> int:
     if args.example:
         if args.variant or args.extra_source:
             raise CallerError("--variant and --extra-source apply to --harmony builds")
-        result = build_example(cache, epoch=args.source_date_epoch, defines=args.define, progress=progress)
+        result = build_example(
+            cache, epoch=args.source_date_epoch, defines=args.define, progress=progress, checks=checks
+        )
     else:
         sources = locate(args.harmony, args.variant)
         print(f"Building the {sources.variant} bootloader of {sources.src}", file=sys.stderr)
@@ -138,10 +164,15 @@ def run_build(args: argparse.Namespace) -> int:
             extra_sources=args.extra_source,
             extra_flags=flags,
             progress=progress,
+            checks=checks,
         )
     made = NativeBuild.load(result.directory)
     print(f"built {result.executable}")
     print(f"  kind {made.kind}, variant {made.variant}, {made.data_model}, banner date {' '.join(made.build_stamp)}")
+    if made.coverage:
+        print(f"  coverage: every run adds its counts; see them with otaloop native coverage {result.directory}")
+    if made.sanitize:
+        print(f"  sanitizers: {', '.join(made.sanitize)} (a memory error during a boot is reported with its C stack)")
     notes = result.meta.get("notes")
     for note in notes if isinstance(notes, list) else []:
         print(f"  note: {note}")
@@ -195,6 +226,39 @@ def run_compare_command(args: argparse.Namespace) -> int:
         f"native: {native.build.directory} ({native.build.kind}, {native.build.variant})"
     )
     return 1 if diverged else 0
+
+
+def run_coverage(args: argparse.Namespace) -> int:
+    if args.reset:
+        if args.html or args.json:
+            raise CallerError("--reset clears the counts; give --html/--json without it")
+        removed = coverage.reset(args.cache)
+        print(f"cleared the counts of {args.cache} ({removed} .gcda file(s))")
+        return 0
+    if args.json is not None and not args.json.resolve().parent.is_dir():
+        raise CallerError(f"--json {args.json}: no such directory")
+    found = coverage.report(args.cache, html=args.html)
+    for line in found.table():
+        print(line)
+    if args.html is not None:
+        print(f"html: {args.html / 'index.html'}")
+    if args.json is not None:
+        doc = {
+            "root": str(found.root),
+            "files": [
+                {
+                    "file": f.path,
+                    "lines_total": f.lines_total,
+                    "lines_covered": f.lines_covered,
+                    "branches_total": f.branches_total,
+                    "branches_covered": f.branches_covered,
+                }
+                for f in found.files
+            ],
+        }
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"json: {args.json}")
+    return 0
 
 
 def run_info(args: argparse.Namespace) -> int:

@@ -37,6 +37,7 @@ class Hazard:
     title: str
     spec: str  # where the behaviour reference describes it
     quirk: str | None = None  # the quirk (bootloader_model.quirks) that causes it; None: by design
+    cause: str | None = None  # who causes it when neither a quirk nor Harmony's design does
 
 
 HAZARDS: dict[str, Hazard] = {
@@ -63,6 +64,12 @@ HAZARDS: dict[str, Hazard] = {
             "bootloader-stuck",
             "the bootloader loops for ever and no application starts",
             "section 7",
+        ),
+        Hazard(
+            "native-memory-error",
+            "the native bootloader's C code makes a memory error or undefined behaviour (a sanitizer report)",
+            "beyond the reference: your C code built with otaloop native build --sanitize",
+            cause="your bootloader's C code (the report names the file and line)",
         ),
         Hazard(
             "hang-at-boot",
@@ -151,7 +158,11 @@ class HazardFound(AssertionError):
         return (_rebuild, (self.hazard.name, self.prop, self.seen, self.steps, self.token, self.transcript))
 
     def report(self) -> str:
-        cause = f"quirk {self.hazard.quirk}" if self.hazard.quirk else "Harmony's design (also in profile corrected)"
+        cause = (
+            f"quirk {self.hazard.quirk}"
+            if self.hazard.quirk
+            else self.hazard.cause or "Harmony's design (also in profile corrected)"
+        )
         return (
             f"hazard {self.hazard.name}: {self.hazard.title}\n"
             f"  spec: {self.hazard.spec}; cause: {cause}\n"

@@ -79,7 +79,7 @@ def board_config(profile: QuirkProfile, bootloader: str = MODEL) -> BoardConfig:
         network="loopback",
         network_delay_s=NETWORK_DELAY_S,
         network_patience_s=NETWORK_PATIENCE_S,
-        bootloader=bootloader_from_spec(bootloader, profile),
+        bootloader=bootloader_from_spec(bootloader, profile, memory_errors="stuck"),
     )
 
 

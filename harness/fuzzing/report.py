@@ -30,7 +30,7 @@ PAGE_TITLE = "# What goes wrong: hazards of Harmony v3.9.1 OTA, found on the vir
 
 def cause(finding: Finding) -> str:
     quirk = finding.error.hazard.quirk
-    return f"quirk `{quirk}`" if quirk else "Harmony's design"
+    return f"quirk `{quirk}`" if quirk else finding.error.hazard.cause or "Harmony's design"
 
 
 def text(search: Search) -> str:

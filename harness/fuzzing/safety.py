@@ -24,6 +24,7 @@ from bootloader_model.formats.app_image import APP_OFFSET, SLOT_START
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.external_flash import ExternalFlash
 from harness.fuzzing.probe import Probe, db_rows, power_returns
+from harness.native.sanitizers import STUCK_PREFIX as MEMORY_ERROR
 from harness.sweeps.verdicts import Verdict
 
 #: Virtual seconds a check may run before property (g) calls it endless (a stalled manifest read fails after
@@ -149,7 +150,9 @@ class SafetyProperties:
         if probe.running is None:
             verdict = j.verdict
             seen = j.line()
-            if verdict is Verdict.STUCK:
+            if verdict is Verdict.STUCK and j.detail.startswith(MEMORY_ERROR):
+                out.append(Violation("native-memory-error", "a", seen))  # a sanitizer ended the boot
+            elif verdict is Verdict.STUCK:
                 ota_gone = not (probe.ota_dir and probe.backup) and not self._backup_gone
                 # The loop's own words: the model names them in its stuck reason; a native build only
                 # prints them, so the end of the power-up's console counts too.

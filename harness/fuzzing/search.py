@@ -34,6 +34,7 @@ from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import CallerError
 from bootloader_model.quirks import QuirkProfile
 from harness.fuzzing import steps as steps_mod
+from harness.fuzzing.guided import guided as steer
 from harness.fuzzing.hazards import HazardFound
 from harness.fuzzing.machine import BoardStateMachine
 
@@ -131,7 +132,8 @@ def _one_round(machine: type[BoardStateMachine], budget: int, seed_value: int, s
         report_multiple_bugs=False,
         print_blob=False,
         verbosity=Verbosity.quiet,
-        phases=(Phase.generate,),
+        # A guided machine (harness.fuzzing.guided) scores examples with target(): let hypothesis climb them.
+        phases=(Phase.generate, Phase.target) if getattr(machine, "guided", False) else (Phase.generate,),
         suppress_health_check=list(HealthCheck),
     )
     try:
@@ -209,8 +211,12 @@ def find_hazards(
     steps: int = STEPS,
     progress: Callable[[int, int, int], None] | None = None,
     bootloader: str | None = None,
+    guided: bool = False,
 ) -> Search:
-    """Generate ``budget`` examples of ``machine`` from ``seed_value``; every hazard found, shrunk."""
+    """Generate ``budget`` examples of ``machine`` from ``seed_value``; every hazard found, shrunk.
+
+    ``guided`` steers by the C code a native coverage build reaches (:mod:`harness.fuzzing.guided`).
+    """
     if budget < 1:
         raise CallerError("--budget must be at least 1")
     if not 1 <= steps <= steps_mod.MAX_RULES:
@@ -220,6 +226,8 @@ def find_hazards(
         machine = machine.with_quirks(quirks)
     if bootloader is not None:
         machine = machine.with_bootloader(bootloader)
+    if guided:
+        machine = steer(machine)
     result = Search(machine.quirks, budget, seed_value, bootloader=machine.bootloader)
     started = time.perf_counter()
     old = BoardStateMachine.on_new_example

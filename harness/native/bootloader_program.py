@@ -28,12 +28,19 @@ type 03 is the factory image), ``factory_backup`` (the run ended in a software r
 (``image_database.csv`` existed before the run and not after). ``steps``, ``checked`` and
 ``verified`` stay empty.
 
+A build made with ``--sanitize`` runs with the sanitizers' options (:mod:`harness.native.sanitizers`):
+a report ends the boot as :class:`~harness.native.sanitizers.NativeMemoryError`, or as a stuck boot for
+the fuzzer. In a build made with ``--coverage`` (:mod:`harness.native.coverage`) a power cut answers the
+interrupted call with "cut" instead of killing blind, so the helper writes its gcov counts first, and the
+arcs each run reached are logged for a guided search.
+
 What it does not do: build anything (``harness.native.build`` does), run on anything but Linux, or
 time the C code (flash busy time comes from the flash models, as for the Python model).
 """
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import struct
@@ -51,7 +58,7 @@ from bootloader_model.formats.image_database import DB_PATH
 from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.file_api import FsError, OpenFile
 from bootloader_model.storage.nor_flash import NorFlash
-from harness.native import protocol
+from harness.native import coverage, protocol, sanitizers
 from harness.native.build_record import NativeBuild
 
 #: Main-loop passes one boot may take before it counts as stuck (the Python model's bound).
@@ -95,12 +102,29 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
 
 
 class NativeProgram:
-    """A bootloader built by ``otaloop native build``, run as one helper process per boot."""
+    """A bootloader built by ``otaloop native build``, run as one helper process per boot.
 
-    def __init__(self, cache: Path, *, max_passes: int = MAX_PASSES, pass_cpu_s: int = PASS_CPU_S) -> None:
+    ``memory_errors`` says what a sanitizer report during a boot (a build made with ``--sanitize``)
+    becomes: ``"raise"`` (default) raises :class:`~harness.native.sanitizers.NativeMemoryError` with the
+    report; ``"stuck"`` ends the boot as stuck, the report's headline as the stuck reason and the whole
+    report in ``notes`` (the fuzzer's boards: the finding becomes a hazard with its replay token).
+    """
+
+    def __init__(
+        self,
+        cache: Path,
+        *,
+        max_passes: int = MAX_PASSES,
+        pass_cpu_s: int = PASS_CPU_S,
+        memory_errors: str = "raise",
+    ) -> None:
+        if memory_errors not in ("raise", "stuck"):
+            raise CallerError(f"memory_errors must be 'raise' or 'stuck', not {memory_errors!r}")
         self.build = NativeBuild.load(Path(cache))
         self.label = f"native:{cache}"
         self.max_passes, self.pass_cpu_s = max_passes, pass_cpu_s
+        self.memory_errors = memory_errors
+        self._env = {**os.environ, **sanitizers.runtime_env(self.build.sanitize)} if self.build.sanitize else None
 
     @property
     def build_stamp(self) -> tuple[str, str]:
@@ -134,6 +158,7 @@ class NativeProgram:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
+                env=self._env,
             )
         except OSError as exc:
             for fd in (to_helper_r, to_helper_w, from_helper_r, from_helper_w):
@@ -151,12 +176,16 @@ class NativeProgram:
             finished = True
         finally:
             if not finished:
+                if self.build.coverage:
+                    _cut_with_counts(proc, reply, stream, self.build.directory)
                 proc.kill()  # a power cut (or a failure here): the C code stops where it is, RAM lost
             stream.close()
             reply.close()
             _, err = proc.communicate()
             session.close_files()
             _give(pair)
+        if res.outcome is None and self.build.sanitize:
+            self._memory_error(res, err.decode("utf-8", "replace"), proc.returncode)
         if res.outcome is None:
             tail = err.decode("utf-8", "replace").strip()
             raise BoardError(
@@ -178,6 +207,34 @@ class NativeProgram:
         res.db_deleted = db_before and not _db_exists(external)
         res.notes.append(f"native bootloader {self.build.directory} ({self.build.kind}, {self.build.variant})")
         return res
+
+    def _memory_error(self, res: BootResult, stderr: str, status: int) -> None:
+        """A sanitizer ended the helper: raise the finding, or record it as the boot's stuck reason."""
+        report = sanitizers.parse_report(stderr, [Path(self.build.source)] if self.build.source else [])
+        if report is None:
+            if status != sanitizers.EXIT_CODE:
+                return  # not a sanitizer's exit: the caller reports the helper's end as it is
+            report = sanitizers.MemoryErrorReport("a sanitizer", "unparsed report", "", (), stderr)
+        if self.memory_errors == "raise":
+            raise sanitizers.NativeMemoryError(report, str(self.build.directory))
+        res.outcome, res.stuck_reason = Outcome.STUCK, report.headline()
+        res.notes.append(f"{report.headline()}\n{report.stack()}\n{report.text}")
+
+
+def _cut_with_counts(proc: subprocess.Popen[bytes], reply: BinaryIO, stream: BinaryIO, build: Path) -> None:
+    """A coverage build at a power cut: answer the waiting call with CUT, so the helper reports its arcs,
+    writes its counts and exits without running another line of the firmware (killed after 10 s)."""
+    try:
+        reply.write(protocol.CUT)
+        while True:  # until the helper is gone; other messages of a run that was not waiting are dropped
+            kind, _, _, n = protocol.HEADER.unpack(_read_exact(stream, protocol.HEADER.size))
+            payload = _read_exact(stream, n) if n else b""
+            if kind == protocol.MSG_ARCS:
+                coverage.ARCS.add(build, payload)
+    except (OSError, EOFError, struct.error):
+        pass
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
 
 
 def _db_exists(external: NorFlash) -> bool:
@@ -227,6 +284,8 @@ class _Session:
             elif kind == protocol.MSG_FS:
                 code, data = self._fs(a, b, payload)
                 self.reply.write(protocol.FILE_REPLY.pack(code, len(data)) + data)
+            elif kind == protocol.MSG_ARCS:
+                coverage.ARCS.add(self.program.build.directory, payload)
             elif kind == protocol.MSG_END:
                 res.iterations = struct.unpack_from("<I", payload)[0] if len(payload) >= 4 else 0
                 reason = payload[4:].decode("utf-8", "replace")

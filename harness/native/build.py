@@ -50,6 +50,7 @@ from pathlib import Path
 
 from bootloader_model.bootloader.state import DEFAULT_BUILD_STAMP
 from bootloader_model.errors import CallerError
+from harness.native import coverage, sanitizers
 from harness.native.build_record import BUILD_FILE
 from harness.output_files import write_atomic
 
@@ -98,6 +99,36 @@ class Sources:
     @property
     def config(self) -> Path:
         return self.src / "config" / VARIANTS[self.variant][0]
+
+
+@dataclass(frozen=True)
+class Instrumentation:
+    """What a build adds to the user's code to check it: sanitizers (``--sanitize``), coverage (``--coverage``).
+
+    Any native build of the user's sources (this bootloader build, an application build) takes one and
+    applies :meth:`user_flags` to the user's files, :meth:`shim_flags` to otaloop's shims (which stay
+    uninstrumented) and :meth:`link_flags` to the link; :meth:`record` goes into ``build.json``.
+    """
+
+    sanitize: tuple[str, ...] = ()
+    coverage: bool = False
+
+    @classmethod
+    def of(cls, sanitize: str | Sequence[str] | None = None, coverage: bool = False) -> Instrumentation:
+        """From the CLI's option text (or a sequence of names); CallerError for an unknown sanitizer."""
+        return cls(sanitizers.parse_sanitize(sanitize), coverage)
+
+    def user_flags(self) -> list[str]:
+        return sanitizers.compile_flags(self.sanitize) + (coverage.COMPILE_FLAGS if self.coverage else [])
+
+    def shim_flags(self) -> list[str]:
+        return sanitizers.shim_defines(self.sanitize) + (coverage.SHIM_FLAGS if self.coverage else [])
+
+    def link_flags(self) -> list[str]:
+        return sanitizers.link_flags(self.sanitize) + (coverage.link_flags() if self.coverage else [])
+
+    def record(self) -> dict[str, object]:
+        return {"sanitize": list(self.sanitize), "coverage": self.coverage}
 
 
 @dataclass
@@ -306,9 +337,11 @@ def _tail(text: str, lines: int = 25) -> str:
     return "\n".join(out[-lines:]) if out else "(no compiler output)"
 
 
-def _link(cc: str, model_flags: list[str], objects: list[Path], exe: Path) -> None:
+def _link(cc: str, model_flags: list[str], objects: list[Path], exe: Path, extra: Sequence[str] = ()) -> None:
     wrap = "-Wl," + ",".join(f"--wrap={name}" for name in WRAPPED)
-    run = subprocess.run([cc, *model_flags, "-o", str(exe), *map(str, objects), wrap], capture_output=True, text=True)
+    run = subprocess.run(
+        [cc, *model_flags, *extra, "-o", str(exe), *map(str, objects), wrap], capture_output=True, text=True
+    )
     if run.returncode != 0:
         missing = sorted(set(re.findall(r"undefined reference to [`'‘]([A-Za-z_][A-Za-z0-9_]*)", run.stderr)))
         if missing:
@@ -358,15 +391,17 @@ class _Toolchain:
         jobs: list[tuple[Path, list[str]]],
         progress: Callable[[str], None] | None,
         meta: dict[str, object],
+        checks: Instrumentation = Instrumentation(),
     ) -> BuildResult:
-        """Compile ``jobs``, link them and record ``meta`` with what every build records."""
+        """Compile ``jobs``, link them (with ``checks``' runtimes) and record ``meta`` with what every build records."""
         env = {**os.environ, "SOURCE_DATE_EPOCH": str(self.when)}
         objects = _compile_all(self.cc, jobs, self.objdir, env, progress)
         exe = self.directory / EXECUTABLE
-        _link(self.cc, self.model_flags, objects, exe)
+        _link(self.cc, self.model_flags, objects, exe, checks.link_flags())
         meta = {
             "executable": EXECUTABLE,
             **meta,
+            **checks.record(),
             "source_date_epoch": self.when,
             "build_stamp": list(stamp_of(self.when)),
             "data_model": self.data_model,
@@ -385,8 +420,12 @@ def build(
     extra_sources: Sequence[Path] = (),
     extra_flags: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
+    checks: Instrumentation = Instrumentation(),
 ) -> BuildResult:
-    """Compile ``sources`` with the shim layer into ``cache``; returns the executable and its description."""
+    """Compile ``sources`` with the shim layer into ``cache``; returns the executable and its description.
+
+    ``checks`` instruments the user's files (sanitizers); otaloop's shims are never instrumented.
+    """
     tools = _Toolchain.prepare(cache, epoch)
     common = [*tools.model_flags, "-std=gnu99", "-O1", "-g", "-fno-common", "-fno-strict-aliasing", *HOST_WARNINGS]
     harmony = [
@@ -399,9 +438,10 @@ def build(
         *(f"-D{d}" for d in sources.defines),
         *extra_flags,
     ]
-    shim = [*common, f"-I{SHIM_DIR}", f"-DOTALOOP_HEAP_SIZE={sources.heap_size}", "-D_GNU_SOURCE"]
-    jobs: list[tuple[Path, list[str]]] = [(f, harmony) for f in sources.files]
-    jobs += [(Path(x).resolve(), harmony) for x in extra_sources]
+    user = [*harmony, *checks.user_flags()]
+    shim = [*common, f"-I{SHIM_DIR}", f"-DOTALOOP_HEAP_SIZE={sources.heap_size}", "-D_GNU_SOURCE", *checks.shim_flags()]
+    jobs: list[tuple[Path, list[str]]] = [(f, user) for f in sources.files]
+    jobs += [(Path(x).resolve(), user) for x in extra_sources]
     jobs.append((SHIM_DIR / "otaloop_sst26.c", harmony))
     jobs += [(SHIM_DIR / f, shim) for f in SHIM_FILES]
     meta: dict[str, object] = {
@@ -413,7 +453,7 @@ def build(
         "heap_size": sources.heap_size,
         "files": [str(f) for f in sources.files] + [str(Path(x).resolve()) for x in extra_sources],
     }
-    return tools.finish(jobs, progress, meta)
+    return tools.finish(jobs, progress, meta, checks)
 
 
 def build_example(
@@ -422,6 +462,7 @@ def build_example(
     epoch: int | None = None,
     defines: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
+    checks: Instrumentation = Instrumentation(),
 ) -> BuildResult:
     """Build otaloop's example bootloader (C, Harmony API names, SYS_FS answered by the board)."""
     tools = _Toolchain.prepare(cache, epoch)
@@ -435,8 +476,9 @@ def build_example(
         f"-I{SHIM_DIR}",
         *(f"-D{d}" for d in defines),
     ]
-    shim = [*common, f"-I{SHIM_DIR}", f"-DOTALOOP_HEAP_SIZE={DEFAULT_HEAP}", "-D_GNU_SOURCE"]
-    jobs: list[tuple[Path, list[str]]] = [(f, example) for f in sorted(EXAMPLE_DIR.glob("*.c"))]
+    shim = [*common, f"-I{SHIM_DIR}", f"-DOTALOOP_HEAP_SIZE={DEFAULT_HEAP}", "-D_GNU_SOURCE", *checks.shim_flags()]
+    user = [*example, *checks.user_flags()]
+    jobs: list[tuple[Path, list[str]]] = [(f, user) for f in sorted(EXAMPLE_DIR.glob("*.c"))]
     jobs.append((SHIM_DIR / "otaloop_sys_fs_remote.c", example))
     jobs += [(SHIM_DIR / f, shim) for f in SHIM_FILES]
     meta: dict[str, object] = {
@@ -447,7 +489,7 @@ def build_example(
         "heap_size": DEFAULT_HEAP,
         "defines": list(defines),
     }
-    return tools.finish(jobs, progress, meta)
+    return tools.finish(jobs, progress, meta, checks)
 
 
 def default_cache() -> Path:

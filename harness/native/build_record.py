@@ -10,7 +10,7 @@ It does not compile or run anything.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bootloader_model.errors import CallerError
@@ -33,6 +33,8 @@ class NativeBuild:
     build_stamp: tuple[str, str]
     source: str
     data_model: str
+    sanitize: tuple[str, ...] = field(default=())  # the sanitizers it was built with (--sanitize)
+    coverage: bool = False  # built with --coverage: every run adds its counts to the objects' .gcda files
 
     @classmethod
     def load(cls, directory: Path) -> NativeBuild:
@@ -66,6 +68,8 @@ class NativeBuild:
                 (str(meta["build_stamp"][0]), str(meta["build_stamp"][1])),
                 str(meta.get("source", "")),
                 str(meta.get("data_model", "")),
+                tuple(str(x) for x in meta.get("sanitize", [])),
+                bool(meta.get("coverage", False)),
             )
         except (KeyError, TypeError, IndexError) as exc:
             raise CallerError(f"{meta_path} is not an otaloop native build description ({exc})") from None

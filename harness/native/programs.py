@@ -32,6 +32,7 @@ def bootloader_from_spec(
     profile: QuirkProfile = HARMONY,
     build_stamp: tuple[str, str] = DEFAULT_BUILD_STAMP,
     variant: str = "wolfcrypt",
+    memory_errors: str = "raise",
 ) -> BootProgram:
     """The bootloader a ``--bootloader`` text names.
 
@@ -40,6 +41,9 @@ def bootloader_from_spec(
         profile: the quirk profile of the model (a native build has its own behaviour).
         build_stamp: the model's banner date and time.
         variant: the model's bootloader variant (``wolfcrypt`` or ``trustflex``).
+        memory_errors: what a sanitizer report of a native build becomes: ``raise`` (a
+            :class:`~harness.native.sanitizers.NativeMemoryError`) or ``stuck`` (the boot ends stuck with the
+            report's headline as its reason; the fuzzer names the hazard).
 
     Returns:
         A :class:`~bootloader_model.bootloader.program.ModelProgram` or a
@@ -54,5 +58,5 @@ def bootloader_from_spec(
     if text.startswith(NATIVE_PREFIX) and text[len(NATIVE_PREFIX) :]:
         from harness.native.bootloader_program import NativeProgram  # only when asked: it checks the cache
 
-        return NativeProgram(Path(text[len(NATIVE_PREFIX) :]))
+        return NativeProgram(Path(text[len(NATIVE_PREFIX) :]), memory_errors=memory_errors)
     raise CallerError(f"unknown bootloader {spec!r}: use '{MODEL}' or 'native:CACHE_DIR' (see otaloop native build)")

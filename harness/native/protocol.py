@@ -45,8 +45,8 @@ _CODES = read_codes()
 
 
 # Message kinds, helper to host.
-MSG_CONSOLE, MSG_ERASE, MSG_PROGRAM, MSG_FS, MSG_END = (
-    _CODES[f"MSG_{name}"] for name in ("CONSOLE", "ERASE", "PROGRAM", "FS", "END")
+MSG_CONSOLE, MSG_ERASE, MSG_PROGRAM, MSG_FS, MSG_END, MSG_ARCS = (
+    _CODES[f"MSG_{name}"] for name in ("CONSOLE", "ERASE", "PROGRAM", "FS", "END", "ARCS")
 )
 # How a run ended (``a`` of MSG_END).
 END_JUMP, END_RESET, END_STUCK = (_CODES[f"END_{name}"] for name in ("JUMP", "RESET", "STUCK"))
@@ -66,6 +66,11 @@ OPEN_MODES = {
     _CODES["OPEN_WRITE_PLUS"]: "w+",
     _CODES["OPEN_APPEND_PLUS"]: "a+",
 }
+
+#: The answer to a flash operation or a file call where the power is cut (coverage builds only): the
+#: helper writes its coverage counts and exits without running another line of the firmware.
+ANSWER_CUT = _CODES["ANSWER_CUT"]
+CUT = struct.pack("<II", ANSWER_CUT, ANSWER_CUT)
 
 HEADER = struct.Struct("<IIII")
 #: The answer to a flash operation.

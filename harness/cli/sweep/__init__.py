@@ -12,6 +12,9 @@ spreads the cases over N worker processes (all cores by default), ``--scheduler 
 cluster; ``--json`` and ``--plot`` keep every case; ``--shard I/N`` judges one part of a sweep, and
 ``otaloop sweep merge`` joins the parts' JSON files.
 
+``otaloop sweep diff A.json B.json`` lists the cuts whose outcome changed between two sweeps of one
+update (another ``--quirks`` or ``--bootloader``), as a table and ``--plot``.
+
 ``otaloop sweep timed --after PATTERN --from A --to B --step S`` cuts the update A..B ms after the console
 shows PATTERN, on the virtual board (naming the exact-sweep fault id each moment hits) or on a rig.
 """
@@ -29,6 +32,7 @@ from bootloader_model.formats.app_descriptor import BEHAVIOURS
 from bootloader_model.quirks import HARMONY_NAME, QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode
 from harness.cli.help import QUIRKS_HELP, help_text
+from harness.cli.sweep.diff import add_diff
 from harness.cli.sweep.timed import add_timed
 from harness.image.server import ImageServer
 from harness.output_files import check_output, write_atomic
@@ -300,3 +304,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     mg.add_argument("--plot", metavar="FILE", help="draw the merged sweep (.svg or .png)")
     mg.set_defaults(func=run_merge)
     add_timed(kinds)
+    add_diff(kinds)

@@ -10,6 +10,11 @@
  * table to zero rows and fail on NULL" would take for an error. malloc(0) returns a minimum block too.
  * Blocks carry an 8-byte header and are 8-byte aligned, as in newlib's 32-bit malloc; the exact
  * address at which the arena runs out can still differ by a few bytes from the target's.
+ *
+ * Built for a --sanitize=address build (OTALOOP_ASAN_HEAP), the heap tells AddressSanitizer which bytes
+ * the firmware may touch: the arena starts poisoned, an allocation unpoisons exactly the bytes asked
+ * for, free poisons them again. A read or write past a block, into a header or into a freed block is
+ * then reported (as use-after-poison). This file itself is not instrumented.
  * It is otaloop's own code.
  */
 #include <stddef.h>
@@ -18,6 +23,16 @@
 
 #ifndef OTALOOP_HEAP_SIZE
 #define OTALOOP_HEAP_SIZE 8192
+#endif
+
+#ifdef OTALOOP_ASAN_HEAP
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#define POISON(p, n) __asan_poison_memory_region((p), (n))
+#define UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
 #define ALIGN 8u
@@ -44,6 +59,7 @@ static void setup(void) {
     first()->size = (uint32_t)(sizeof arena & ~(ALIGN - 1u));
     first()->used = 0;
     arena_ready = 1;
+    POISON(arena, sizeof arena);
 }
 
 static uint32_t need(size_t n) {
@@ -85,6 +101,7 @@ void *__wrap_malloc(size_t n) {
         if (!b->used && b->size >= size) {
             split(b, size);
             b->used = 1;
+            UNPOISON((uint8_t *)b + HEADER, n);
             return (uint8_t *)b + HEADER;
         }
         b = next(b);
@@ -96,6 +113,7 @@ void __wrap_free(void *p) {
     if (p == NULL || !in_arena(p)) return;
     block *b = (block *)(void *)((uint8_t *)p - HEADER);
     b->used = 0;
+    POISON(p, b->size - HEADER);
     coalesce();
 }
 
@@ -113,7 +131,9 @@ void *__wrap_realloc(void *p, size_t n) {
     uint32_t size = need(n);
     if (!size) return NULL;
     if (b->size >= size) { /* shrink in place (n == 0 included: newlib keeps a minimum block) */
+        POISON(p, b->size - HEADER);
         split(b, size);
+        UNPOISON(p, n);
         coalesce();
         return p;
     }
@@ -122,10 +142,12 @@ void *__wrap_realloc(void *p, size_t n) {
     if ((uint8_t *)n2 < end && !n2->used && b->size + n2->size >= size) {
         b->size += n2->size;
         split(b, size);
+        UNPOISON(p, n);
         return p;
     }
     void *q = __wrap_malloc(n);
     if (q == NULL) return NULL; /* the old block stays valid, as the standard says */
+    UNPOISON(p, b->size - HEADER); /* the copy may read the old block's slack */
     memcpy(q, p, b->size - HEADER < n ? b->size - HEADER : n);
     __wrap_free(p);
     return q;

@@ -17,6 +17,11 @@
 #define OTALOOP_MSG_PROGRAM 3u /* a: device, b: address, payload: the bytes */
 #define OTALOOP_MSG_FS 4u      /* a: file opcode, b: argument, payload: the request */
 #define OTALOOP_MSG_END 5u     /* a: how the run ended, b: address, payload: uint32 passes + reason */
+#define OTALOOP_MSG_ARCS 6u    /* coverage builds, before the end: a: counters, payload: bitmap of those run */
+
+/* The host's answer to a flash operation or file call when the power is cut there (coverage builds:
+ * the helper writes its counts and exits; other builds are killed without an answer). */
+#define OTALOOP_ANSWER_CUT 0xFFFFFFFFu
 
 /* How a run ended (a of OTALOOP_MSG_END). */
 #define OTALOOP_END_JUMP 0u

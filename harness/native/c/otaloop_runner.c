@@ -23,6 +23,11 @@
  *    access fault (the part's bus error exception ends in the general exception handler's loop), or the
  *    pass budget: reported as stuck with the reason.
  *
+ * Coverage builds (OTALOOP_COVERAGE): at the end of a run, and when the host answers an operation with
+ * OTALOOP_ANSWER_CUT (the power is cut there), the runner sends the bitmap of gcov counters the run moved
+ * and writes the counts (__gcov_dump, __gcov_reset) before it exits; no line of the firmware runs after a
+ * cut. The counters live in their own section (otaloop_gcov.ld), outside the RAM the loop detector hashes.
+ *
  * It is otaloop's own code; it contains no Harmony source.
  */
 #ifndef _GNU_SOURCE
@@ -82,6 +87,36 @@ static struct runner_state *R;
 
 extern char __data_start[];
 extern char _end[];
+/* Coverage builds link otaloop_gcov.ld: the gcov counters sit between these two symbols, outside the
+ * RAM the loop detector hashes (they change on every pass). Absent (null) in other builds. */
+extern char __start_otaloop_gcov[] __attribute__((weak));
+extern char __stop_otaloop_gcov[] __attribute__((weak));
+
+static void send(uint32_t type, uint32_t a, uint32_t b, const void *payload, uint32_t length);
+
+#ifdef OTALOOP_COVERAGE
+void __gcov_dump(void);
+void __gcov_reset(void);
+/* Tell the host which counters this run moved (one bit per 64-bit gcov counter, in section order: what
+ * a coverage-guided search steers by), add the counts to the .gcda files (gcov merges them under a file
+ * lock, so parallel helpers of one build add up), then start counting from zero. */
+static void coverage_flush(void) {
+    const uint64_t *c = (const uint64_t *)(void *)__start_otaloop_gcov;
+    const uint64_t *e = (const uint64_t *)(void *)__stop_otaloop_gcov;
+    if (c && e && c < e) {
+        uint32_t n = (uint32_t)(e - c);
+        uint8_t bits[(n + 7u) / 8u];
+        memset(bits, 0, sizeof bits);
+        for (uint32_t i = 0; i < n; i++)
+            if (c[i]) bits[i >> 3] |= (uint8_t)(1u << (i & 7u));
+        send(OTALOOP_MSG_ARCS, n, 0, bits, (uint32_t)sizeof bits);
+    }
+    __gcov_dump();
+    __gcov_reset();
+}
+#else
+static void coverage_flush(void) {}
+#endif
 
 static void write_all(int fd, const void *data, size_t length) {
     const uint8_t *p = data;
@@ -113,9 +148,17 @@ static void send(uint32_t type, uint32_t a, uint32_t b, const void *payload, uin
     if (length) write_all(R->out_fd, payload, length);
 }
 
+/* The power is cut at this operation: nothing of the firmware runs any more; a coverage build keeps the
+ * counts up to here. */
+__attribute__((noreturn)) static void power_cut(void) {
+    coverage_flush();
+    _exit(0);
+}
+
 static void wait_ok(void) {
     uint32_t answer = 0;
     read_all(R->in_fd, &answer, sizeof answer);
+    if (answer == OTALOOP_ANSWER_CUT) power_cut();
     if (answer != 0) _exit(72);
 }
 
@@ -126,6 +169,7 @@ __attribute__((noreturn)) static void finish(uint32_t outcome, uint32_t address,
     if (n > sizeof text - 4) n = sizeof text - 4;
     memcpy(text, &passes, 4);
     if (n) memcpy(text + 4, reason, n);
+    coverage_flush();
     send(OTALOOP_MSG_END, outcome, address, text, (uint32_t)(n + 4));
     _exit(0);
 }
@@ -209,6 +253,7 @@ int32_t otaloop_fs_call(uint32_t opcode, uint32_t argument, const void *payload,
     send(OTALOOP_MSG_FS, opcode, argument, payload, length);
     read_all(R->in_fd, head, sizeof head);
     uint32_t n = (uint32_t)head[1];
+    if (n == OTALOOP_ANSWER_CUT) power_cut();
     if (n > reply_capacity) _exit(73);
     if (n) read_all(R->in_fd, reply, n);
     if (reply_length) *reply_length = n;
@@ -272,10 +317,7 @@ static void arm_watchdog(void) {
 }
 
 /* ------------------------------------------------------------------------------------ cycle search */
-static uint64_t ram_hash(void) {
-    const uint8_t *p = (const uint8_t *)__data_start;
-    const uint8_t *end = (const uint8_t *)_end;
-    uint64_t h = 0xcbf29ce484222325ull;
+static uint64_t hash_range(uint64_t h, const uint8_t *p, const uint8_t *end) {
     while (p + 8 <= end) {
         uint64_t w;
         memcpy(&w, p, 8);
@@ -285,6 +327,15 @@ static uint64_t ram_hash(void) {
     }
     while (p < end) h = (h ^ *p++) * 0x100000001b3ull;
     return h;
+}
+
+static uint64_t ram_hash(void) {
+    const uint8_t *start = (const uint8_t *)__data_start, *end = (const uint8_t *)_end;
+    const uint8_t *skip = (const uint8_t *)__start_otaloop_gcov, *resume = (const uint8_t *)__stop_otaloop_gcov;
+    uint64_t h = 0xcbf29ce484222325ull;
+    if (skip && resume && start <= skip && skip <= resume && resume <= end)
+        return hash_range(hash_range(h, start, skip), resume, end);
+    return hash_range(h, start, end);
 }
 
 #ifdef OTALOOP_RAM_DIFF

@@ -9,6 +9,15 @@
  * the stale header status of SELECT).
  *
  * Build switches for tests: EXAMPLE_SKIP_VERIFY (a bug: images are not verified).
+ *
+ * Planted for the checks of `otaloop native build --sanitize`: SELECT copies the chosen row's version
+ * as decimal text into `char ver[4]`, as Harmony's bootloader keeps a short version string; a version
+ * above 999 writes past it (a stack buffer overflow). Only a database row with such a version reaches it,
+ * so the scenario library and the sweeps run clean.
+ *
+ * Planted for the checks of `otaloop native build --coverage`: a database row whose name does not fit the
+ * 100-byte name field is counted in load_db (the name is cut short). Only a file name of 100 characters or
+ * more reaches that branch.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +58,8 @@ static struct {
     row rows[MAX_ROWS];
     int nrows, chosen;
     uint8_t header_status;
+    int long_names;    /* rows whose name was cut short (the planted rare branch) */
+    char version_lead; /* first digit of the chosen version (kept by the planted copy) */
 } bl;
 
 static volatile bool flash_done;
@@ -113,6 +124,9 @@ static int load_db(void) {
         }
         if (!f[4] || hex_value(f[1], &status) || hex_value(f[2], &r->version)) continue;
         r->status = (uint8_t)status;
+        if (strlen(f[0]) >= sizeof r->name) {
+            bl.long_names++; /* planted: only a name of 100+ characters comes here */
+        }
         snprintf(r->name, sizeof r->name, "%s", f[0]);
         snprintf(r->digest, sizeof r->digest, "%s", f[4]);
         bl.nrows++;
@@ -130,6 +144,18 @@ static void save_db(void) {
         SYS_FS_FileWrite(h, line, (size_t)n);
     }
     SYS_FS_FileClose(h);
+}
+
+/* The version as decimal text, with no bound on `out` (the planted overflow's copy). */
+static void version_text(char *out, uint32_t version) {
+    char digits[12];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + version % 10u);
+        version /= 10u;
+    } while (version);
+    while (n) *out++ = digits[--n];
+    *out = 0;
 }
 
 /* --------------------------------------------------------------------------------- mount and files */
@@ -225,6 +251,9 @@ static void select_image(void) {
         factory_fallback();
         return;
     }
+    char ver[4]; /* planted: versions above 999 do not fit */
+    version_text(ver, best_version);
+    bl.version_lead = ver[0];
     char path[160];
     snprintf(path, sizeof path, "%s/ota/%s", MOUNT, bl.rows[best].name);
     bl.file = SYS_FS_FileOpen(path, SYS_FS_FILE_OPEN_READ_PLUS);
