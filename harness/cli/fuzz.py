@@ -6,13 +6,13 @@ broken safety property, what was seen, the shrunk steps as a numbered list and a
 budget and seed give the same findings. ``--replay TOKEN`` runs one finding's steps again on a fresh board
 and prints them with the board's console. ``--markdown`` prints the findings as the fuzzing section of
 ``docs/findings.md``. ``--bootloader native:CACHE`` runs a bootloader's own C code (``otaloop native
-build``) at every reset instead of the model. Progress goes to stderr when it is a terminal.
+build``) at every reset instead of the model. Progress goes to stderr: a bar on a terminal, a plain
+line every few seconds elsewhere (``OTALOOP_PROGRESS_SECONDS`` sets how often).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from bootloader_model.errors import CallerError
 from harness.cli.help import help_text
@@ -21,11 +21,7 @@ from harness.fuzzing.machine import BoardStateMachine
 from harness.fuzzing.report import markdown, text
 from harness.fuzzing.search import DEFAULT_BUDGET, DEFAULT_SEED, STEPS, find_hazards
 from harness.native.programs import BOOTLOADER_HELP
-
-
-def _progress(done: int, budget: int, found: int) -> None:
-    sys.stderr.write(f"\rfuzz: example {done}/{budget}, {found} hazard(s) found")
-    sys.stderr.flush()
+from harness.sweeps.progress import Progress
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,17 +40,20 @@ def run(args: argparse.Namespace) -> int:
         raise CallerError("--seed must be >= 0")
     if not 1 <= args.steps <= 200:
         raise CallerError("--steps must be 1..200")
-    tty = sys.stderr.isatty()
-    search = find_hazards(
-        budget=budget,
-        seed_value=seed,
-        quirks=args.quirks,
-        steps=args.steps,
-        progress=_progress if tty else None,
-        bootloader=args.bootloader,
-    )
-    if tty:
-        sys.stderr.write("\n")
+    with Progress(budget, "fuzz", unit="examples") as bar:
+
+        def progress(done: int, _budget: int, found: int) -> None:
+            bar.note = f"{found} hazard(s) found"
+            bar.advance(done - bar.done)
+
+        search = find_hazards(
+            budget=budget,
+            seed_value=seed,
+            quirks=args.quirks,
+            steps=args.steps,
+            progress=progress,
+            bootloader=args.bootloader,
+        )
     print(markdown(search) if args.markdown else text(search), end="")
     return 0
 
