@@ -63,7 +63,7 @@ def _replay(token: str) -> int:
     done = BoardStateMachine.replay(token)
     machine = done.machine
     where = "" if run.bootloader == "model" else f", bootloader {run.bootloader}"
-    print(f"replay: {len(run.steps)} step(s), quirks {run.quirks}, images of {run.image_size} bytes{where}")
+    print(f"replay: {len(run.steps)} step(s), quirks {run.quirks}, {steps_mod.image_sizes(run)}{where}")
     print(steps_mod.numbered(machine.steps), end="")
     hazard = done.hazard
     if hazard is not None:
