@@ -79,6 +79,7 @@ def _op_json(op: OpInfo) -> dict[str, Any]:
         "address": op.address,
         "length": op.length,
         "phase": op.phase,
+        **({"writes": op.writes, "step": op.step} if op.writes else {}),
     }
 
 
@@ -154,6 +155,8 @@ def _op(obj: Any) -> OpInfo:
         _need(obj, "address", int),
         _need(obj, "length", int),
         _need(obj, "phase", str),
+        _need(obj, "writes", str) if "writes" in obj else "",
+        _need(obj, "step", str) if "step" in obj else "",
     )
 
 
