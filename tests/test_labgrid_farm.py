@@ -80,13 +80,16 @@ class _PowerBridge(BaseHTTPRequestHandler):
     control socket, as a lab's relay box would switch a board)."""
 
     control: Path
+    switched: list[str]  # "on"/"off", every switch asked for
 
     def do_GET(self) -> None:  # http.server's naming
         self._answer(b"0" if send_command(self.control, ["status"]).startswith("off") else b"1")
 
     def do_PUT(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        send_command(self.control, ["on" if body.strip() == b"1" else "off"])
+        action = "on" if body.strip() == b"1" else "off"
+        send_command(self.control, [action])
+        self.switched.append(action)
         self._answer(b"")
 
     def _answer(self, body: bytes) -> None:
@@ -105,6 +108,7 @@ class Farm:
     images: Path
     http_port: int
     env: dict[str, str]
+    switched: list[str]  # what the power bridge was asked to do
 
 
 @pytest.fixture
@@ -134,7 +138,8 @@ def farm(tmp_path: Path) -> Iterator[Farm]:
         assert board.stdout is not None
         assert board.stdout.readline().strip() == f"console: socket://127.0.0.1:{console_port}"
         board.stdout.readline()
-        handler = type("Bridge", (_PowerBridge,), {"control": ctl})
+        switched: list[str] = []
+        handler = type("Bridge", (_PowerBridge,), {"control": ctl, "switched": switched})
         bridge = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=bridge.serve_forever, daemon=True).start()
         exported = tmp_path / "exporter.yaml"
@@ -190,7 +195,7 @@ targets:
         delay: 0.5
 """
         )
-        yield Farm(env_file, images, http_port, env)
+        yield Farm(env_file, images, http_port, env, switched)
         subprocess.run([*place, "release"], capture_output=True, text=True, env=env, timeout=30)
     finally:
         if bridge is not None:
@@ -206,6 +211,7 @@ def test_otaloop_run_through_a_remote_place(farm: Farm) -> None:
     done = subprocess.run(argv, capture_output=True, text=True, env=farm.env, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed, 0 failed" in done.stdout and "labgrid target main" in done.stdout
+    assert farm.switched[:2] == ["off", "on"]  # the bench power-cycled the board through the exported port
 
 
 def test_a_users_pytest_file_through_a_remote_place(farm: Farm, tmp_path: Path) -> None:
@@ -235,3 +241,4 @@ def test_update_on_the_farm_board(target):
     done = subprocess.run(argv, capture_output=True, text=True, env=farm.env, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
+    assert "off" in farm.switched and "on" in farm.switched
