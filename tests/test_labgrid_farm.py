@@ -52,7 +52,7 @@ def _wait_port(port: int, proc: subprocess.Popen[str], what: str, seconds: float
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         if proc.poll() is not None:
-            pytest.skip(f"{what} exited with status {proc.returncode}: {_tail(proc)}")
+            pytest.skip(f"{what} exited with status {proc.returncode}: {_tail(proc.args)}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -60,9 +60,14 @@ def _wait_port(port: int, proc: subprocess.Popen[str], what: str, seconds: float
     pytest.skip(f"{what} did not listen on 127.0.0.1:{port} within {seconds:g} s")
 
 
-def _tail(proc: subprocess.Popen[str]) -> str:
-    err = proc.stderr.read() if proc.stderr is not None and proc.poll() is not None else ""
-    return " | ".join(err.strip().splitlines()[-3:])
+LOGS: dict[str, Path] = {}  # the log file of each started program, by its argv
+
+
+def _tail(argv: object) -> str:
+    """The last lines a program wrote (its output goes to a file: an undrained pipe could block it)."""
+    path = LOGS.get(str(argv))
+    text = path.read_text(errors="replace") if path is not None and path.exists() else ""
+    return " | ".join(text.strip().splitlines()[-3:])
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
@@ -125,16 +130,20 @@ def farm(tmp_path: Path) -> Iterator[Farm]:
     procs: list[subprocess.Popen[str]] = []
     bridge: ThreadingHTTPServer | None = None
 
-    def start(argv: list[str], **kw: object) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **kw)  # type: ignore[call-overload]
+    def start(argv: list[str], *, pipe: bool = False) -> subprocess.Popen[str]:
+        log = tmp_path / f"{Path(argv[0]).name}-{len(procs)}.log"
+        LOGS[str(argv)] = log
+        with open(log, "w") as out:
+            stdout = subprocess.PIPE if pipe else out
+            proc = subprocess.Popen(argv, stdout=stdout, stderr=out, text=True, env=env, cwd=tmp_path)
         procs.append(proc)
         return proc
 
     try:
-        lg = start([coordinator_bin, "--listen", coordinator], cwd=tmp_path)
+        lg = start([coordinator_bin, "--listen", coordinator])
         _wait_port(lg_port, lg, "labgrid-coordinator")
         argv = [*CLI, "board", "--factory", str(images / "auto_v1.bin"), "--state", str(tmp_path / "state")]
-        board = start([*argv, "--console", f"tcp:{console_port}", "--control", str(ctl)])
+        board = start([*argv, "--console", f"tcp:{console_port}", "--control", str(ctl)], pipe=True)
         assert board.stdout is not None
         assert board.stdout.readline().strip() == f"console: socket://127.0.0.1:{console_port}"
         board.stdout.readline()
@@ -171,7 +180,7 @@ board1:
         end = time.monotonic() + 30
         while True:
             if exporter.poll() is not None:
-                pytest.skip(f"labgrid-exporter exited with status {exporter.returncode}: {_tail(exporter)}")
+                pytest.skip(f"labgrid-exporter exited with status {exporter.returncode}: {_tail(exporter.args)}")
             shown = subprocess.run(
                 [client_bin, "-x", coordinator, "resources"], capture_output=True, text=True, env=env, timeout=30
             )
