@@ -61,7 +61,7 @@ def check_output(path: str | os.PathLike[str], option: str = "") -> Path:
     target = Path(os.path.realpath(path))
     if str(path).endswith(os.sep) or target.is_dir():
         raise CallerError(f"cannot write {shown}: it is a directory; name a file")
-    if target.exists() and not target.is_file():
+    if (target.exists() or os.path.exists(path)) and not os.path.isfile(path):  # /dev/stdout: a pipe, not a file
         raise CallerError(f"cannot write {shown}: not a regular file (a device, a pipe ...); name a file")
     if not target.parent.is_dir():
         raise CallerError(f"cannot write {shown}: no such directory")

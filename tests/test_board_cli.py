@@ -92,6 +92,25 @@ def test_board_serves_a_pty_saves_on_sigterm_and_resumes(tmp_path: Path, server:
     assert code == 0 and out == ""
 
 
+def test_board_prints_its_paths_as_given_and_ends_without_resaving_an_unchanged_state(tmp_path: Path) -> None:
+    """`console: ./board1.tty` as docs/real-boards.md shows it; SIGTERM of a board whose state is already
+    saved writes nothing more (an exit save of 5 MiB, fsynced, is what made a stop slow on a busy disk)."""
+    app = tmp_path / "app.bin"
+    app.write_bytes(build_app(AppDescriptor(version=1, manifest_url="http://127.0.0.1:1/ota.json"), 8192))
+    argv = [*CLI, "board", "--factory", str(app), "--state", "./board1", "--console-link", "./board1.tty"]
+    argv += ["--control", "./board1.ctl", "--off"]  # off: no flash operation after the first save
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "console: ./board1.tty\n"
+    assert proc.stdout.readline() == "control: ./board1.ctl\n"
+    saved = {name: (tmp_path / "board1" / name).stat() for name in ("internal.bin", "external.bin", "board.json")}
+    code, _, err = _stop(proc)
+    assert code == 0, err
+    for name, before in saved.items():
+        after = (tmp_path / "board1" / name).stat()  # a save replaces each file (a new inode)
+        assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), name
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -168,6 +168,19 @@ def test_cli_replay_prints_steps_hazard_and_console(capsys: pytest.CaptureFixtur
     assert "--- console ---" in out and "APP: version 1" in out
 
 
+def test_cli_replay_header_names_every_image_size_it_serves(capsys: pytest.CaptureFixture[str]) -> None:
+    big = ("serve", {"image": ImageSpec(3, "hang", size=12288)})
+    done = _steps(BoardStateMachine(), ("wait", {"seconds": 1.0}), big, ("wait", {"seconds": 65.0}))
+    assert main(["fuzz", "--replay", done.replay_token()]) == 0
+    header, *steps = capsys.readouterr().out.splitlines()
+    assert header == (
+        "replay: 4 step(s), quirks harmony-3.9.1, factory v1 and first v2 of 8192 bytes, 12288 bytes in step 3"
+    )
+    assert steps[2] == "  3. serve v3 (12288 bytes, hangs at boot) with a valid manifest"
+    plain = _steps(BoardStateMachine(), ("wait", {"seconds": 1.0})).replay_token()
+    assert steps_mod.image_sizes(steps_mod.decode(plain)) == "factory v1 and first v2 of 8192 bytes"
+
+
 @pytest.mark.parametrize(
     ("argv", "words"),
     [

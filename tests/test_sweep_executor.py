@@ -1,5 +1,5 @@
-"""Sweeps on several workers: the same cases, fault ids and verdicts as in one process, and a progress bar
-that only a terminal sees."""
+"""Sweeps on several workers: the same cases, fault ids and verdicts as in one process, and progress: a bar on a
+terminal, plain lines elsewhere."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import io
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from bootloader_model.errors import CallerError
 from harness.cli import main
 from harness.sweeps.bootloader import SceneSweep, sweep_scene
 from harness.sweeps.executor import InProcess, Processes, executor_for
-from harness.sweeps.progress import Progress
+from harness.sweeps.progress import INTERVAL_ENV, Progress
 from harness.sweeps.update import (
     MODES,
     CaseResult,
@@ -77,13 +79,36 @@ def test_progress_bar_draws_on_a_terminal_only() -> None:
 
     tty, pipe = Tty(), io.StringIO()
     for stream in (tty, pipe):
-        with Progress(10, "sweep", stream) as bar:
+        with Progress(10, "sweep", stream, interval=3600) as bar:
             bar.advance(4)
             bar.advance(6)
-    assert pipe.getvalue() == ""
+    assert pipe.getvalue() == ""  # no bar, and no plain line before the interval has passed
     shown = tty.getvalue()
     assert "sweep [" in shown and "10/10 cases" in shown and "/s" in shown and "left" in shown
     assert shown.endswith("\r\x1b[2K")  # the bar is erased at the end
+
+
+def test_progress_writes_plain_lines_where_there_is_no_terminal() -> None:
+    pipe, silenced = io.StringIO(), io.StringIO()
+    with Progress(10, "sweep update", pipe, interval=0) as bar:
+        bar.advance(4)
+        bar.advance(0)  # nothing new: no line
+        bar.advance(6)
+    with Progress(10, "sweep update", silenced, interval=0, enabled=False) as bar:
+        bar.advance(10)
+    assert silenced.getvalue() == ""
+    lines = pipe.getvalue().splitlines()
+    assert [line.split(",")[0] for line in lines] == ["sweep update: 4/10 cases", "sweep update: 10/10 cases"]
+    assert all(re.fullmatch(r"sweep update: \d+/10 cases, [\d,]+/s, (\d+ s|\d+:\d\d) left", x) for x in lines)
+    assert "\r" not in pipe.getvalue() and "\x1b" not in pipe.getvalue()
+
+
+def test_progress_interval_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(INTERVAL_ENV, "2.5")
+    assert Progress(1, stream=io.StringIO()).interval == 2.5
+    monkeypatch.setenv(INTERVAL_ENV, "soon")
+    with pytest.raises(CallerError, match=INTERVAL_ENV):
+        Progress(1, stream=io.StringIO())
 
 
 def test_progress_line_counts_and_estimates() -> None:

@@ -77,15 +77,14 @@ def register(sub: Any) -> None:
         default=MODEL,
         help=BOOTLOADER_HELP,
     )
+    # --control and --console-link stay strings so that the paths are printed as given (./board1.tty).
     p.add_argument(
         "--control",
-        type=Path,
         metavar="PATH",
         help="answer power commands (on, off, cycle, status) on a Unix socket at PATH; see `otaloop power`",
     )
     p.add_argument(
         "--console-link",
-        type=Path,
         metavar="PATH",
         help="serve the console as a USB serial port would be: PATH links to a new pty at every power-on and "
         "is removed at power-off",
@@ -164,7 +163,7 @@ def _run_locked(args: argparse.Namespace, state: Path, profile: QuirkProfile) ->
             )
     # Everything that can fail on the arguments fails before the state directory is touched.
     hold = DEFAULT_HOLD if args.hold is None else args.hold
-    usb = UsbConsoleLink(args.console_link, hold=hold) if args.console_link is not None else None
+    usb = UsbConsoleLink(Path(args.console_link), hold=hold) if args.console_link is not None else None
     link: UartLink = usb if usb is not None else open_link(args.console)
     if fresh:
         try:
@@ -181,12 +180,12 @@ def _run_locked(args: argparse.Namespace, state: Path, profile: QuirkProfile) ->
     signal.signal(signal.SIGINT, on_signal)
     runner = BoardRunner(board, link, speed=args.speed)
     power = BoardPower(runner, usb)
-    control = ControlServer(args.control, power.command) if args.control is not None else None
+    control = ControlServer(Path(args.control), power.command) if args.control is not None else None
     if usb is not None and not args.off:
         power.on()  # the link exists before its path is printed; the board waits in reset for a host
-    print(f"console: {link.url}", flush=True)
+    print(f"console: {args.console_link if usb is not None else link.url}", flush=True)
     if control is not None:
-        print(f"control: {control.path}", flush=True)
+        print(f"control: {args.control}", flush=True)
         control.start()
     saved = board.event_count
     saved_ops = (board.internal.op_count, board.external.op_count)
@@ -197,11 +196,14 @@ def _run_locked(args: argparse.Namespace, state: Path, profile: QuirkProfile) ->
     def save_if_needed() -> None:
         # At every reset and power-off, and whenever either flash was written since the last save (checked
         # every 0.2 s of wall time): a killed process then loses at most the last 0.2 s of flash writes.
+        # The same at exit, so that SIGTERM of a board whose state is saved ends it at once.
         nonlocal saved, saved_ops
         ops = (board.internal.op_count, board.external.op_count)
         if ops != saved_ops or any(e.kind in SAVE_ON for e in board.events_since(saved)):
             board.save(state)
         saved, saved_ops = board.event_count, ops
+
+    def report() -> None:
         nonlocal dropped
         if usb is not None and usb.dropped > dropped:
             # Reported, not queued: a USB serial port has nobody to send to while no host has it open.
@@ -221,17 +223,21 @@ def _run_locked(args: argparse.Namespace, state: Path, profile: QuirkProfile) ->
                 flush=True,
             )
 
+    def save_and_report() -> None:
+        save_if_needed()
+        report()
+
     if usb is None and not args.off:
         power.on()
     try:
         while not stop.is_set():
             runner.serve_for(0.2, stop)
-            runner.call(lambda b: save_if_needed())
+            runner.call(lambda b: save_and_report())
             if control is not None and control.error is not None:
                 raise control.error
     finally:
         if control is not None:
             control.close()
-        board.save(state)
+        save_if_needed()
         link.close()
     return 0

@@ -7,13 +7,13 @@ budget and seed give the same findings. ``--replay TOKEN`` runs one finding's st
 and prints them with the board's console. ``--markdown`` prints the findings as the fuzzing section of
 ``docs/findings.md``. ``--bootloader native:CACHE`` runs a bootloader's own C code (``otaloop native
 build``) at every reset instead of the model; with a ``--coverage`` build, ``--guided`` steers the search by
-the C arcs each example reaches. Progress goes to stderr when it is a terminal.
+the C arcs each example reaches. Progress goes to stderr: a bar on a terminal, a plain line every few
+seconds elsewhere (``OTALOOP_PROGRESS_SECONDS`` sets how often).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import CallerError
@@ -23,11 +23,7 @@ from harness.fuzzing.machine import BoardStateMachine
 from harness.fuzzing.report import markdown, text
 from harness.fuzzing.search import DEFAULT_BUDGET, DEFAULT_SEED, STEPS, find_hazards
 from harness.native.programs import BOOTLOADER_HELP
-
-
-def _progress(done: int, budget: int, found: int) -> None:
-    sys.stderr.write(f"\rfuzz: example {done}/{budget}, {found} hazard(s) found")
-    sys.stderr.flush()
+from harness.sweeps.progress import Progress
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,18 +42,21 @@ def run(args: argparse.Namespace) -> int:
         raise CallerError("--seed must be >= 0")
     if not 1 <= args.steps <= steps_mod.MAX_RULES:
         raise CallerError(f"--steps must be 1..{steps_mod.MAX_RULES}")
-    tty = sys.stderr.isatty()
-    search = find_hazards(
-        budget=budget,
-        seed_value=seed,
-        quirks=args.quirks,
-        steps=args.steps,
-        progress=_progress if tty else None,
-        bootloader=args.bootloader,
-        guided=args.guided,
-    )
-    if tty:
-        sys.stderr.write("\n")
+    with Progress(budget, "fuzz", unit="examples") as bar:
+
+        def progress(done: int, _budget: int, found: int) -> None:
+            bar.note = f"{found} hazard(s) found"
+            bar.advance(done - bar.done)
+
+        search = find_hazards(
+            budget=budget,
+            seed_value=seed,
+            quirks=args.quirks,
+            steps=args.steps,
+            progress=progress,
+            bootloader=args.bootloader,
+            guided=args.guided,
+        )
     print(markdown(search) if args.markdown else text(search), end="")
     return 0
 
@@ -67,7 +66,7 @@ def _replay(token: str) -> int:
     done = BoardStateMachine.replay(token)
     machine = done.machine
     where = "" if run.bootloader == MODEL else f", bootloader {run.bootloader}"
-    print(f"replay: {len(run.steps)} step(s), quirks {run.quirks}, images of {run.image_size} bytes{where}")
+    print(f"replay: {len(run.steps)} step(s), quirks {run.quirks}, {steps_mod.image_sizes(run)}{where}")
     print(steps_mod.numbered(machine.steps), end="")
     hazard = done.hazard
     if hazard is not None:

@@ -1,4 +1,5 @@
-"""``otaloop image`` and ``otaloop manifest``: make an OTA ``.bin`` and its ``ota.json`` from the shell.
+"""``otaloop image`` and ``otaloop manifest``: make an OTA ``.bin`` and its ``ota.json`` from the shell;
+``otaloop image set``: a served board's whole image directory for one configuration.
 
 This module only parses arguments and prints; the rules live in :mod:`harness.image` and
 :mod:`bootloader_model.formats.app_image`. Every expected failure is a CallerError subclass, which the dispatcher
@@ -15,9 +16,11 @@ from typing import Any
 from bootloader_model.errors import CallerError, ImageError, ManifestError
 from bootloader_model.formats.app_descriptor import BEHAVIOURS, DEFAULT_CMD_MAX_LENGTH, AppDescriptor, Behaviour
 from bootloader_model.formats.app_image import SLOT_SIZE, build_app, build_factory_bin
+from harness.cli.help import help_text
 from harness.image import ManifestEntry, bin_from_file, digest, read_manifest, write_manifest
 from harness.image.manifest import VERSION_MAX, VERSION_MIN, manifest_notes
 from harness.output_files import write_atomic
+from harness.scenarios.base import CONFIGS, DirImages
 
 _SYNTHETIC_ONLY = ("version", "size", "no_autoreset", "no_periodic", "interval", "no_autoupdate", "num_images",
                    "manifest_url", "behaviour", "cmd_max_length")  # fmt: skip
@@ -49,7 +52,7 @@ def register(sub: Any) -> None:
         help="make an OTA .bin from an ELF, an Intel HEX or a synthetic virtual application",
         description="Make an OTA .bin with Harmony hex2bin rules and print its SHA-256 digest.",
     )
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_mutually_exclusive_group()
     src.add_argument("--elf", metavar="FILE", help="application ELF (MIPS32 little-endian)")
     src.add_argument("--hex", metavar="FILE", help="application-only Intel HEX (not the unified hex)")
     src.add_argument("--synthetic", action="store_true", help="a virtual application with an app descriptor")
@@ -73,8 +76,26 @@ def register(sub: Any) -> None:
         "`otactl start <url> <version> <digest>` needs about 120)",
     )
     p.add_argument("--factory", action="store_true", help=f"factory variant: full {SLOT_SIZE:#x} bytes, byte 0 = F8")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.bin")
+    p.add_argument("-o", "--output", metavar="OUT.bin", help="the .bin to write (required)")
     p.set_defaults(func=run_image)
+    kinds = p.add_subparsers(dest="image_kind", metavar="set", parser_class=type(p))
+    s = kinds.add_parser(
+        "set",
+        help="write DIR/<config>_v1..vN.bin and ota.json: the images of a served board used as a real one",
+        description=help_text(SET_HELP),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("directory", type=Path, metavar="DIR", help="where the images go (made if missing)")
+    s.add_argument("--config", required=True, choices=sorted(CONFIGS), help="the factory configuration's MHC options")
+    s.add_argument("--versions", type=_int, default=4, metavar="N", help="versions 1..N (default 4)")
+    s.add_argument(
+        "--http",
+        required=True,
+        metavar="HOST:PORT",
+        help="where otaloop run / pytest --otaloop-http will serve images: compiled in as SYS_OTA_URL",
+    )
+    s.add_argument("--manifest-path", default="/ota.json", help="path of SYS_OTA_URL on the server")
+    s.set_defaults(func=run_image_set)
 
     m = sub.add_parser(
         "manifest",
@@ -129,7 +150,22 @@ def _descriptor(args: argparse.Namespace) -> AppDescriptor:
     )
 
 
+SET_HELP = """Write the images a served virtual board needs to be used as a real one.
+
+``otaloop image set --config manual --versions 3 --http 127.0.0.1:8000 DIR`` writes ``DIR/manual_v1.bin`` ..
+``manual_v3.bin`` (virtual applications built with the ``manual`` configuration's MHC options and
+``http://127.0.0.1:8000/ota.json`` as SYS_OTA_URL) and ``DIR/ota.json`` announcing v3. Start the board with
+v1 as its factory application (``otaloop board --factory DIR/manual_v1.bin``) and hand the directory to
+``otaloop run --images DIR --factory-config manual --http 127.0.0.1:8000`` or to pytest's
+``--otaloop-images DIR``. A configuration's scenarios need up to 4 versions (auto); a missing one is skipped.
+"""
+
+
 def run_image(args: argparse.Namespace) -> int:
+    if not (args.elf or args.hex or args.synthetic):
+        raise CallerError("give one of --elf FILE, --hex FILE, --synthetic (or: otaloop image set ...)")
+    if args.output is None:
+        raise CallerError("-o/--output OUT.bin is required")
     if not args.synthetic:
         stray = [f"--{n.replace('_', '-')}" for n in _SYNTHETIC_ONLY if getattr(args, n) not in (None, False)]
         if stray:
@@ -150,6 +186,21 @@ def run_image(args: argparse.Namespace) -> int:
     kind = "factory image" if args.factory else "OTA image"
     print(f"Wrote {args.output}: {kind} from {source}, {len(data)} bytes")
     print(f"Digest: {digest(data)}")
+    return 0
+
+
+def run_image_set(args: argparse.Namespace) -> int:
+    host, sep, port = args.http.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise CallerError(f"bad --http {args.http!r}: expected HOST:PORT, e.g. 127.0.0.1:8000")
+    if not args.manifest_path.startswith("/"):
+        raise CallerError(f"--manifest-path {args.manifest_path!r} must start with /")
+    url = f"http://{args.http}{args.manifest_path}"
+    written = DirImages(args.directory).write_set(CONFIGS[args.config], args.versions, url)
+    for path in written[:-1]:
+        print(f"Wrote {path}: {args.config} v{path.stem.rpartition('_v')[2]}, {path.stat().st_size} bytes")
+    print(f"Wrote {written[-1]}: announces v{args.versions}")
+    print(f"SYS_OTA_URL: {url}")
     return 0
 
 

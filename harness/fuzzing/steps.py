@@ -87,6 +87,25 @@ class Run:
     bootloader: str = MODEL  # what runs at reset: MODEL or "native:CACHE_DIR"
 
 
+def image_sizes(run: Run) -> str:
+    """The sizes of the images a run serves, in words: the factory v1 and the first v2 are
+    ``run.image_size`` bytes; an image a step serves with another size is named with its step, e.g.
+    ``factory v1 and first v2 of 8192 bytes, 12288 bytes in step 2``."""
+    steps_of: dict[int, list[int]] = {}
+    for number, step in enumerate(run.steps, 1):
+        for _, args in step:
+            for value in args.values():
+                if isinstance(value, ImageSpec) and value.size != run.image_size:
+                    numbers = steps_of.setdefault(value.size, [])
+                    if number not in numbers:
+                        numbers.append(number)
+    text = f"factory v1 and first v2 of {run.image_size} bytes"
+    for size, numbers in sorted(steps_of.items()):
+        where = f"step {numbers[0]}" if len(numbers) == 1 else f"steps {', '.join(map(str, numbers))}"
+        text += f", {size} bytes in {where}"
+    return text
+
+
 def numbered(steps: list[Step]) -> str:
     """The steps as a numbered list, one line each."""
     if not steps:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,8 @@ from bootloader_model.formats.app_descriptor import DEFAULT_CMD_MAX_LENGTH, AppD
 from bootloader_model.formats.app_image import build_app
 from harness.board_link.console import Console
 from harness.board_link.driver import BoardDriver, BootInfo
+from harness.image.hex2bin import digest
+from harness.image.manifest import ManifestEntry, write_manifest
 from harness.image.server import ImageServer
 
 if TYPE_CHECKING:
@@ -112,9 +115,13 @@ class SyntheticImages:
             raise CallerError(f"synthetic images must point at a 127.0.0.1 manifest URL, not {self.manifest_url!r}")
 
     def app(self, config: AppConfig, version: int, size: int | None = None) -> bytes:
-        desc = config.descriptor(version, self.manifest_url)
-        # Images differ in size by version so a mix-up shows in the DB and download counts.
-        return build_app(desc, size or self.default_size + 4096 * version)
+        return synthetic_app(config, version, self.manifest_url, size or self.default_size + 4096 * version)
+
+
+def synthetic_app(config: AppConfig, version: int, manifest_url: str, size: int | None = None) -> bytes:
+    """A virtual application of ``version`` built with ``config``'s MHC options and ``manifest_url`` as
+    SYS_OTA_URL; by default 96 KiB plus 4 KiB per version, so a mix-up shows in the DB and download counts."""
+    return build_app(config.descriptor(version, manifest_url), size or SyntheticImages.default_size + 4096 * version)
 
 
 @dataclass
@@ -125,6 +132,48 @@ class DirImages:
 
     def path(self, config: AppConfig, version: int) -> Path:
         return self.directory / f"{config.name}_v{version}.bin"
+
+    def write_set(self, config: AppConfig, versions: int, manifest_url: str) -> list[Path]:
+        """Fill the directory with virtual applications v1..``versions`` of ``config`` and an ``ota.json``.
+
+        The images are what a served virtual board (``otaloop board``) runs when it is used as a real one:
+        v1 is its factory application, and ``--images DIR`` hands the rest to the scenarios. ``ota.json``
+        announces the last version at the manifest URL's server (``<config>_v<N>.bin`` beside it), for
+        serving the directory by hand.
+
+        Args:
+            config: the MHC options every image is built with.
+            versions: how many versions (1..255).
+            manifest_url: the firmware's SYS_OTA_URL, ``http://HOST:PORT/PATH``; the bench's ``--http``
+                must be HOST:PORT and its manifest path PATH.
+
+        Returns:
+            The paths written, the images in version order, then ``ota.json``.
+
+        Raises:
+            CallerError: a bad version count or URL, or the directory cannot be written.
+        """
+        if not 1 <= versions <= 255:
+            raise CallerError(f"versions must be 1..255, not {versions}")
+        if not re.fullmatch(r"http://[^/\s]+(/\S*)?", manifest_url):
+            raise CallerError(
+                f"the manifest URL must be http://HOST:PORT/PATH (no TLS in this build), not {manifest_url!r}"
+            )
+        written = []
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            last = b""
+            for version in range(1, versions + 1):
+                last = synthetic_app(config, version, manifest_url)
+                path = self.path(config, version)
+                path.write_bytes(last)
+                written.append(path)
+            url = urllib.parse.urljoin(manifest_url, self.path(config, versions).name)
+            manifest = self.directory / "ota.json"
+            manifest.write_text(write_manifest([ManifestEntry(versions, url, digest(last))]))
+        except OSError as exc:
+            raise CallerError(f"cannot write {exc.filename or self.directory}: {exc.strerror or exc}") from None
+        return [*written, manifest]
 
     def app(self, config: AppConfig, version: int, size: int | None = None) -> bytes:
         p = self.path(config, version)

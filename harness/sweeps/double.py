@@ -80,7 +80,7 @@ def recovery(board: VirtualBoard, watch: Sequence[ReadSet] = ()) -> list[Recorde
 
     def observe(flash: NorFlash, kind: str, address: int, data: bytes) -> None:
         device = "internal" if flash is board.internal else "external"
-        ops.append(RecordedOp(len(ops), device, flash.op_count, kind, address, len(data), phase[0], data))
+        ops.append(RecordedOp(len(ops), device, flash.op_count, kind, address, len(data), phase[0], data=data))
         w = sets.get(id(flash))
         if w is not None:
             w.on_op(flash, kind, address, data)

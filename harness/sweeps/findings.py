@@ -44,7 +44,7 @@ def _single(params: Params, jobs: int) -> tuple[SweepRun, float]:
     with ImageServer() as server:
         ref = record(UpdateRig(params, server))
         plan = plan_sweep(ref)
-        with Progress(plan.cases(), f"{params.scenario} sweep") as bar:
+        with Progress(plan.cases(), f"sweep {params.scenario}") as bar:
             cases = run_sweep(plan, Processes(jobs), progress=bar.advance)
     return SweepRun.of(plan, cases), time.perf_counter() - t0
 
@@ -61,7 +61,7 @@ def section(size: int, jobs: int, double_stride: int, images: Path, page: Path) 
     with ImageServer() as server:
         ref = record(UpdateRig(Params(size=size), server))
         dplan = plan_sweep(ref, stride=double_stride)
-        with Progress(dplan.cases(), "double cuts, first cuts done:") as bar:
+        with Progress(dplan.cases(), "sweep update --double, first cuts") as bar:
             doubles = run_double(dplan, Processes(jobs), progress=bar.advance)
     t_double = time.perf_counter() - t0
     cmd = "python -m harness.sweeps.findings"
@@ -86,7 +86,9 @@ def section(size: int, jobs: int, double_stride: int, images: Path, page: Path) 
         "block holding the `ota/` directory (0xD000) or the FAT (0x8000) is erased and not yet reprogrammed, "
         "so `factory_reset.bin` cannot be opened (`stuck` on `file open error`), or FatFs's error latch "
         "makes the factory fallback program one stale 4 KiB buffer everywhere (`silent`: no valid "
-        "application left). [power-cut-sweeps.md](power-cut-sweeps.md) explains both.",
+        "application left). [power-cut-sweeps.md](power-cut-sweeps.md) explains both. Under the bands, "
+        "each operation is labelled with its flash and what it writes (image file data, FAT, directory, "
+        "`image_database.csv`, boot control, program-flash erase or rows), and the update step it belongs to.",
         "",
         "### A v2 that crashes at boot (hazard 10)",
         "",

@@ -102,6 +102,7 @@ def _op_json(op: OpInfo) -> dict[str, Any]:
         "address": op.address,
         "length": op.length,
         "phase": op.phase,
+        **({"writes": op.writes, "step": op.step} if op.writes else {}),
     }
 
 
@@ -186,6 +187,8 @@ def _op(obj: Any, index: int) -> OpInfo:
         _count(obj, "address", 0, 2**32 - 1),
         _count(obj, "length", 0, 2**32 - 1),
         _need(obj, "phase", str),
+        _need(obj, "writes", str) if "writes" in obj else "",
+        _need(obj, "step", str) if "step" in obj else "",
     )
 
 

@@ -5,7 +5,8 @@ The update: a board provisioned with factory v1 has booted once (first-boot back
 check, downloads v2 into ``ota/``, verifies it, adds the DB row, writes boot control and resets; the
 bootloader erases and programs internal flash, verifies, jumps; v2 confirms itself (DB row and boot
 control to F8). :func:`record` runs that once and records every flash operation of BOTH flashes in one
-global order (the k-th operation of the update is ``ops[k]``) with its bytes and its phase.
+global order (the k-th operation of the update is ``ops[k]``) with its bytes, its phase, and what it
+writes in which step of the update (:mod:`harness.sweeps.writes`).
 
 A cut at operation k leaves the flash holding operations ``0..k-1`` (``before``), ``0..k`` (``after``),
 or ``0..k-1`` plus a seeded torn operation k (``torn``), and RAM lost. So :func:`sweep` rebuilds each
@@ -27,6 +28,7 @@ provisioning and first-boot backup (``otaloop sweep bootloader --scene backup`` 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -43,6 +45,7 @@ from harness.sweeps.executor import Executor, InProcess, Work
 from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId, Params
 from harness.sweeps.memo import BLOCK, BlockDigests, ReadSet, VerdictMemo, touched
 from harness.sweeps.verdicts import Judgement, Verdict, judge, settle
+from harness.sweeps.writes import classify
 
 MODES = (CutMode.BEFORE, CutMode.AFTER, CutMode.TORN)
 OLD, NEW = 1, 2
@@ -64,6 +67,8 @@ class OpInfo:
     address: int
     length: int  # bytes programmed; 0 for an erase
     phase: str  # "app v1", "bootloader" or "app v2"
+    writes: str = ""  # what it writes, e.g. "image file data" (harness.sweeps.writes); "" if not classified
+    step: str = ""  # the update step, e.g. "download" (harness.sweeps.writes); "" if not classified
 
     @property
     def short_device(self) -> str:
@@ -81,7 +86,17 @@ class RecordedOp(OpInfo):
     data: bytes = b""
 
     def info(self) -> OpInfo:
-        return OpInfo(self.index, self.device, self.count, self.kind, self.address, self.length, self.phase)
+        return OpInfo(
+            self.index,
+            self.device,
+            self.count,
+            self.kind,
+            self.address,
+            self.length,
+            self.phase,
+            self.writes,
+            self.step,
+        )
 
 
 State = tuple[bytes, bytes]  # internal, external flash contents
@@ -177,7 +192,7 @@ def record(rig: UpdateRig) -> Reference:
 
     def observe(flash: NorFlash, kind: str, address: int, data: bytes) -> None:
         device = "internal" if flash is board.internal else "external"
-        ops.append(RecordedOp(len(ops), device, flash.op_count, kind, address, len(data), _phase(board), data))
+        ops.append(RecordedOp(len(ops), device, flash.op_count, kind, address, len(data), _phase(board), data=data))
 
     board.internal.observer = board.external.observer = observe
     board.transcript.clear()
@@ -200,6 +215,8 @@ def record(rig: UpdateRig) -> Reference:
             raise board_failed("v2 is not running after the update", board)
     board.internal.observer = board.external.observer = None
     final = (bytes(board.internal.data), bytes(board.external.data))
+    labels = classify(ops, start["external"].data, final[1])
+    ops = [dataclasses.replace(op, writes=w, step=st) for op, (w, st) in zip(ops, labels, strict=True)]
     return Reference(rig.params, start, reset, reset_at, ops, final, board.text)
 
 

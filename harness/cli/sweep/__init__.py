@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             spec = SceneSweep(
                 name, device, fat, args.image_size, args.profile, modes, stride, TAIL if stride > 1 else 0
             )
-            with Progress(0, f"{name}: {device} flash") as bar:
+            with Progress(0, f"sweep bootloader {name} ({device} flash)") as bar:
                 try:
                     n, results = sweep_scene(spec, executor, bar)
                 except WorkerLost as exc:
@@ -143,7 +143,7 @@ def run_update(args: argparse.Namespace) -> int:
             return _run_double(plan, executor, args)
         spans = shard_spans(len(plan.ops), shard)
         t0 = time.perf_counter()
-        with Progress(sum(plan.cases(lo, hi) for lo, hi in spans), f"{params.scenario} sweep") as bar:
+        with Progress(sum(plan.cases(lo, hi) for lo, hi in spans), f"sweep {params.scenario}") as bar:
             try:
                 results = run_sweep(plan, executor, spans=spans, progress=bar.advance)
             except WorkerLost as exc:
@@ -157,7 +157,7 @@ def run_update(args: argparse.Namespace) -> int:
 
 def _run_double(plan: SweepPlan, executor: Executor, args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    with Progress(plan.cases(), f"{plan.params.scenario} double cuts, first cuts done:") as bar:
+    with Progress(plan.cases(), f"sweep {plan.params.scenario} --double, first cuts") as bar:
         try:
             cases = run_double(plan, executor, progress=bar.advance)
         except WorkerLost as exc:
