@@ -290,6 +290,7 @@ def test_a_dead_board_fails_the_first_test_at_the_boot_timeout_and_the_rest_at_o
 
     pytester.makepyfile(test_dead="def test_one(ota_board):\n    pass\n\n\ndef test_two(ota_board):\n    pass\n")
     silent = PtyLink()  # a port with nothing behind it: an unpowered or unflashed board
+    (tmp_path / "auto_v1.bin").write_bytes(b"an image of the declared configuration")
     try:
         args = [f"--otaloop-port={silent.url}", "--otaloop-http", f"127.0.0.1:{_free_port()}"]
         args.append(f"--otaloop-images={tmp_path}")
@@ -473,7 +474,7 @@ def test_reuse_keeps_one_board_per_configuration(pytester: pytest.Pytester) -> N
     pytester.makepyfile(test_reuse=REUSE_TESTS)
     result = _run(pytester, "--otaloop-reuse", "-p", "no:randomly")
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["otaloop: virtual boards (*); one board per configuration, reused"])
+    result.stdout.fnmatch_lines(["otaloop: virtual boards (*); one board per configuration, reused; *"])
     # Without reuse every test gets a fresh board, so the second one finds the factory app.
     result = _run(pytester)
     result.assert_outcomes(passed=2, failed=1)

@@ -32,6 +32,7 @@ from harness.pytest_plugin import markers, reports, scenario_items, state_machin
 from harness.pytest_plugin.fixtures import (
     BENCHES,
     SETTINGS,
+    START_FAILURE,
     _otaloop_benches,
     ota_bench,
     ota_board,
@@ -64,6 +65,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = settings
     markers.register(config)
     check_workers(config, settings)
+    notes = reports.LogNotes()
+    config.stash[reports.LOG_NOTES] = notes
+    config.pluginmanager.register(notes, "otaloop-log-notes")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -88,6 +92,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    failure = item.stash.get(START_FAILURE, None)
+    if failure is not None:  # --otaloop-start keep found the board off its factory app
+        pytest.fail(f"otaloop: {failure}", pytrace=False)
     with state_machines.configured(item, settings_of(item.config)):
         return (yield)
 
@@ -97,6 +104,11 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    if report.skipped:
+        reports.skip_at_the_test(item, report)
+    benches = item.config.stash.get(BENCHES, None)
+    if benches is not None and benches.stop_reason is not None:
+        item.session.shouldstop = benches.stop_reason
     if reports.CONSOLE in item.stash:
         settings = settings_of(item.config)
         reports.add_to_report(item, report, settings.tail)
@@ -108,3 +120,16 @@ def pytest_runtest_makereport(
             elif call.excinfo.errisinstance(BoardDead) and BENCHES in item.config.stash:
                 item.config.stash[BENCHES].board_died(call.excinfo.value)
     return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    config = terminalreporter.config
+    lines = []
+    benches = config.stash.get(BENCHES, None)
+    if benches is not None and benches.start_line is not None:
+        lines.append(f"otaloop: session start: {benches.start_line}")
+    notes = config.stash.get(reports.LOG_NOTES, None)
+    if notes is not None:
+        lines.extend(notes.lines())
+    for line in lines:
+        terminalreporter.write_line(line)

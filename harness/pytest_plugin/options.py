@@ -21,6 +21,8 @@ import pytest
 #: heavy; ``tests/test_pytest_plugin.py`` checks them against ``harness.scenarios.CONFIGS`` and the quirks.
 CONFIG_NAMES = ("auto", "manual", "manual-longcmd", "manual-noreset", "notify")
 LINKS = ("pty", "inproc")
+#: ``--otaloop-start``: harness.scenarios.rig_check.START_MODES, checked by the plugin's tests.
+START_MODES = ("factory", "keep")
 DEFAULT_SPEED = 1000.0
 DEFAULT_TAIL = 20
 DEFAULT_RECONNECT = 30.0  # harness.scenarios.benches.DEFAULT_RECONNECT, checked by the plugin's tests
@@ -58,6 +60,7 @@ class Settings:
     log_dir: Path | None = None
     link: str = "pty"
     reuse: bool = False
+    start: str = "factory"
     scenarios: bool = False
     tail: int = DEFAULT_TAIL
     #: Whether any otaloop option or ini key was set (the plugin stays silent otherwise).
@@ -99,14 +102,20 @@ class Settings:
             where = ", ".join(self.ports)
             http = ", ".join(f"{h}:{p}" for h, p in self.http)
             power = "power commands" if self.has_power else "no power control"
+            start = {
+                "factory": "brought to its factory app v1 before the first test",
+                "keep": "left as it is at the start (--otaloop-start keep)",
+            }[self.start]
             return (
                 f"otaloop: real board(s) at {where}; image server {http}; factory config {self.factory_config}; "
-                f"{power}{'; reusing the board between tests' if self.reuse else ''}"
+                f"{power}{'; reusing the board between tests' if self.reuse else ''}; session start: "
+                f"version, OTA options and images checked, board {start}"
             )
         return (
             f"otaloop: virtual boards ({self.link} console, speed {self.speed:g}, quirks {self.quirks}, "
             f"bootloader {self.bootloader}, "
             f"factory config {self.factory_config}){'; one board per configuration, reused' if self.reuse else ''}"
+            "; session start: each board freshly provisioned with its factory app v1"
         )
 
 
@@ -131,7 +140,10 @@ _HELP = {
     "boot_timeout": "how long a real board may take to print its bootloader banner after a reset or power-on "
     f"before it counts as dead (default {DEFAULT_BOOT_TIMEOUT:g}); later tests then fail at once until it "
     "prints one again",
-    "log_dir": "write each test's raw console log to DIR/<test id>.log",
+    "log_dir": "write each test's raw console log to DIR/<test id>.log (default: otaloop-logs in pytest's "
+    "base temporary directory; the terminal summary names it)",
+    "start": "factory (default): before the first test, check the real board's version, OTA options and images "
+    "and bring it to its factory app; keep: check, but leave it as it is",
     "link": "virtual board console: a real pty (default) or in-process",
     "reuse": "keep one board for the whole run instead of a fresh virtual board (or a factory-restored real "
     "board) per test",
@@ -153,6 +165,7 @@ _METAVARS = {
     "boot_timeout": "SECONDS",
     "log_dir": "DIR",
     "link": "pty|inproc",
+    "start": "factory|keep",
     "tail": "N",
 }
 
@@ -276,6 +289,9 @@ def read_settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(f"--otaloop-boot-timeout must be > 0 seconds, got {boot_timeout:g}")
     log_dir = None if values["log_dir"][0] is None else _path(str(values["log_dir"][0]), values["log_dir"][1])
     reuse = bool(values["reuse"][0])
+    start = text("start", "factory")
+    if start not in START_MODES:
+        raise pytest.UsageError(f"--otaloop-start {start!r}: choose factory or keep")
 
     if ports:
         if not http:
@@ -314,6 +330,7 @@ def read_settings(config: pytest.Config) -> Settings:
         log_dir=log_dir,
         link=link,
         reuse=reuse,
+        start=start,
         scenarios=values["scenarios"],
         tail=tail,
         given=given,
