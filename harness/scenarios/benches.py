@@ -265,8 +265,6 @@ class SerialBench:
     def take_start_failure(self) -> str | None:
         """Why the first scenario must fail (``keep`` found the board off its factory app), once; else None."""
         failure, self._start_failure = self._start_failure, None
-        if failure is not None:
-            self._dirty = True  # the board is not at its factory app: the next scenario restores it
         return failure
 
     @contextlib.contextmanager
@@ -281,6 +279,7 @@ class SerialBench:
         with :class:`~bootloader_model.errors.BoardError`, naming the version seen and expected."""
         failure = self.take_start_failure()
         if failure is not None:
+            self._dirty = True  # the board is not at its factory app: the next scenario restores it
             raise BoardError(failure)
         if restore:
             self._server.clear()
