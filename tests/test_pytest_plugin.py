@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -653,3 +654,90 @@ def test_state_machine_tests_take_the_runs_quirks_and_bootloader(
         ("own", "corrected", "corrected", native),
         ("marked", "corrected", "corrected", native),
     }
+
+
+# ------------------------------------------------------------------- pytest-embedded conveniences, logs, skips
+EXPECT_TESTS = """
+import re
+
+import pytest
+
+from bootloader_model.errors import ConsoleTimeout
+
+
+def test_expect_and_write(ota_board, ota_bench, virtual_board):
+    ota_board.wait_idle(ota_bench.wall(10))
+    ota_board.write("otactl status")
+    assert ota_board.expect("otactl: state=", timeout=5).group(0) == b"otactl: state="
+    assert ota_board.expect(re.compile(r"version=(\\d+)"), timeout=5).group(1) == "1"
+    ota_bench.write("sysota get info")
+    assert ota_bench.expect(re.compile(rb"Periodic check : (\\d)"), timeout=5).group(1) == b"1"
+    virtual_board.write("otactl status")
+    assert virtual_board.expect(re.compile(r"downloaded=(\\d+)"), timeout=5).group(1) == "0"
+
+
+def test_a_missing_line_times_out_with_the_tail(ota_board):
+    with pytest.raises(ConsoleTimeout) as caught:
+        ota_board.expect("SYS_OTA_DOWNLOAD_START", timeout=0.5)
+    assert "no 'SYS_OTA_DOWNLOAD_START' within 0.5 s; last bytes seen:" in str(caught.value)
+    assert b"SYS_OTA_UPDATE_CHECK" in caught.value.tail  # what the board printed meanwhile
+"""
+
+
+def test_expect_and_write_on_the_board_fixtures(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_expect=EXPECT_TESTS)
+    result = _run(pytester)
+    result.assert_outcomes(passed=2)
+
+
+def test_each_tests_console_is_logged_by_default_without_the_backlog(pytester: pytest.Pytester) -> None:
+    # One reused board with a periodic check every 60 board seconds (60 ms at speed 1000): between the tests it
+    # keeps printing, and the second test's log starts with a line that says how much was left out.
+    pytester.makepyfile(
+        test_logged="def test_one(ota_board):\n    pass\n\n\ndef test_two(ota_board):\n    ota_board.status()\n"
+    )
+    result = _run(pytester, "--otaloop-reuse", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    folder = Path(pytester.path.parent / "basetemp" / "otaloop-logs")
+    result.stdout.fnmatch_lines([f"otaloop: console logs of 2 test(s) in {folder}"])
+    first = (folder / "test_logged.py__test_one.log").read_bytes()
+    second = (folder / "test_logged.py__test_two.log").read_bytes()
+    assert first.startswith(b"\nBOOTLOADER Build")  # a fresh board: nothing before its first banner
+    head, _, rest = second.partition(b"\n")
+    assert re.fullmatch(rb"\[otaloop\] [1-9]\d* bytes the port buffered before this test were discarded", head), head
+    assert b"otactl: state=" in rest and b"BOOTLOADER" not in rest
+    # --otaloop-log-dir moves them.
+    result = _run(pytester, "--otaloop-log-dir=elsewhere")
+    result.stdout.fnmatch_lines([f"otaloop: console logs of 2 test(s) in {pytester.path / 'elsewhere'}"])
+
+
+def test_the_plugins_skips_point_at_the_test(pytester: pytest.Pytester, real_board: RealBoard) -> None:
+    pytester.makepyfile(
+        test_where="""
+import pytest
+
+
+def test_needs_the_virtual_board(virtual_board):
+    pass
+
+
+@pytest.mark.otaloop_requires("power_cut")
+def test_needs_cuts(ota_bench):
+    pass
+
+
+def test_needs_power(ota_power):
+    pass
+"""
+    )
+    args = [f"--otaloop-port={real_board.tty}", "--otaloop-http", real_board.http]
+    result = _run(pytester, *args, f"--otaloop-images={real_board.images}", "-rs")
+    result.assert_outcomes(skipped=3)
+    result.stdout.fnmatch_lines_random(
+        [
+            "SKIPPED [[]1] test_where.py:4: virtual_board: this run drives a real board*",
+            "SKIPPED [[]1] test_where.py:8: needs power_cut*",
+            "SKIPPED [[]1] test_where.py:13: ota_power: this real board has no power control*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("SKIPPED * harness/*")

@@ -127,7 +127,7 @@ class LogNotes:
             return
         for name, value in report.user_properties:
             if name == "otaloop_log":
-                folder = str(Path(str(value)).parent)
+                folder = str(Path(str(value)).parent.absolute())
                 self.folders[folder] = self.folders.get(folder, 0) + 1
 
     def lines(self) -> list[str]:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, overload
 
 from bootloader_model.errors import BoardError, CallerError
 from bootloader_model.formats.app_descriptor import DEFAULT_CMD_MAX_LENGTH, AppDescriptor, Behaviour
@@ -184,6 +184,20 @@ class Bench:
     @property
     def manifest_url(self) -> str:
         return self.server.url(self.manifest_path)
+
+    @overload
+    def expect(self, pattern: re.Pattern[str], timeout: float = 30.0) -> re.Match[str]: ...
+    @overload
+    def expect(self, pattern: str | bytes | re.Pattern[bytes], timeout: float = 30.0) -> re.Match[bytes]: ...
+    def expect(
+        self, pattern: str | bytes | re.Pattern[bytes] | re.Pattern[str], timeout: float = 30.0
+    ) -> re.Match[bytes] | re.Match[str]:
+        """The board's console, as pytest-embedded's ``dut.expect``: see :meth:`BoardDriver.expect`."""
+        return self.driver.expect(pattern, timeout)
+
+    def write(self, line: str) -> None:
+        """Type ``line`` and a carriage return on the board's console (pytest-embedded's ``dut.write``)."""
+        self.driver.write(line)
 
     def wall(self, board_seconds: float) -> float:
         """A console timeout (wall seconds) for something that takes ``board_seconds`` on the board."""

@@ -97,7 +97,7 @@ def virtual_bench(
             images=images,
             factory=factory,
             speed=speed,
-            virtual=VirtualHooks(runner),
+            virtual=VirtualHooks(runner, console),
             capabilities=VIRTUAL_CAPS,
         )
 

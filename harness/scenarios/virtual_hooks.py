@@ -8,13 +8,16 @@ thread drives the board. Real benches have no such hooks; scenarios that need th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, overload
 
 from bootloader_model.board.virtual_board import VirtualBoard
+from bootloader_model.errors import CallerError
 from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.file_api import OTA_DIR
 from bootloader_model.storage.nor_flash import FaultPlan
+from harness.board_link.console import Console
 from harness.served_board.runner import BoardRunner
 
 T = TypeVar("T")
@@ -23,9 +26,36 @@ T = TypeVar("T")
 class VirtualHooks:
     """Board-side access for scenarios that declare ``requires={"virtual"}`` (thread-safe via the runner)."""
 
-    def __init__(self, runner: BoardRunner) -> None:
+    def __init__(self, runner: BoardRunner, console: Console | None = None) -> None:
         self.runner = runner
+        #: The board's console as the host reads it (for :meth:`expect` and :meth:`write`), if the bench has one.
+        self.console = console
         self._t0 = runner.call(lambda b: b.clock.now())
+
+    def _console(self) -> Console:
+        if self.console is None:
+            raise CallerError("these hooks were made without the board's console")
+        return self.console
+
+    @overload
+    def expect(self, pattern: re.Pattern[str], timeout: float = 30.0) -> re.Match[str]: ...
+    @overload
+    def expect(self, pattern: str | bytes | re.Pattern[bytes], timeout: float = 30.0) -> re.Match[bytes]: ...
+    def expect(
+        self, pattern: str | bytes | re.Pattern[bytes] | re.Pattern[str], timeout: float = 30.0
+    ) -> re.Match[bytes] | re.Match[str]:
+        """The board's console, as pytest-embedded's ``dut.expect``: text (matched literally) or a compiled
+        regular expression, within ``timeout`` wall seconds; see
+        :meth:`~harness.board_link.driver.BoardDriver.expect`.
+
+        Raises:
+            ConsoleTimeout: not seen in time; the message ends with the console's last bytes.
+        """
+        return self._console().expect(pattern, timeout)
+
+    def write(self, line: str) -> None:
+        """Type ``line`` and a carriage return on the board's console (pytest-embedded's ``dut.write``)."""
+        self._console().send_line(line)
 
     def call(self, fn: Callable[[VirtualBoard], T]) -> T:
         return self.runner.call(fn)
