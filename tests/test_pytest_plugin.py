@@ -24,6 +24,7 @@ from harness.pytest_plugin import options
 from harness.scenarios import CONFIGS, REGISTRY
 from harness.scenarios.base import SyntheticImages
 from harness.scenarios.benches import DEFAULT_BOOT_TIMEOUT, DEFAULT_RECONNECT
+from harness.scenarios.rig_check import START_MODES
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "harness.cli"]
@@ -109,6 +110,7 @@ def test_option_choices_match_the_library() -> None:
     assert sorted(options.CONFIG_NAMES) == sorted(CONFIGS)
     assert options.DEFAULT_RECONNECT == DEFAULT_RECONNECT
     assert options.DEFAULT_BOOT_TIMEOUT == DEFAULT_BOOT_TIMEOUT
+    assert options.START_MODES == START_MODES
     assert "harmony-3.9.1" in PROFILE_NAMES and options.Settings().quirks == "harmony-3.9.1"
 
 
@@ -154,6 +156,7 @@ def test_a_users_file_on_virtual_boards(pytester: pytest.Pytester) -> None:
         (["--otaloop-reconnect", "-1"], "--otaloop-reconnect must be >= 0 seconds, got -1"),
         (["--otaloop-boot-timeout", "0"], "--otaloop-boot-timeout must be > 0 seconds, got 0"),
         (["--otaloop-power-on", "relay on"], "give both --otaloop-power-on and --otaloop-power-off, or neither"),
+        (["--otaloop-start", "clean"], "--otaloop-start 'clean': choose factory or keep"),
     ],
 )
 def test_bad_options_are_one_line_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
@@ -486,7 +489,7 @@ def test_reuse_on_a_real_board_skips_the_factory_restore(pytester: pytest.Pytest
     args = [f"--otaloop-port={real_board.tty}", "--otaloop-http", real_board.http, "--otaloop-reuse"]
     result = _run(pytester, *args, f"--otaloop-images={real_board.images}", "-rs")
     result.assert_outcomes(passed=2, skipped=1)  # the `manual` test needs another factory app
-    result.stdout.fnmatch_lines(["otaloop: real board(s) at *; reusing the board between tests"])
+    result.stdout.fnmatch_lines(["otaloop: real board(s) at *; reusing the board between tests; *"])
 
 
 # ----------------------------------------------------------------------------------------- pytest-xdist

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bootloader_model.errors import CallerError
+from bootloader_model.errors import BoardDead, CallerError
 from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
 from harness.board_link.power import CommandPower, PowerControl
 from harness.cli.help import help_text
@@ -224,7 +224,10 @@ def run_scenarios(args: argparse.Namespace) -> int:
             raise CallerError(f"--reconnect must be >= 0 seconds, got {args.reconnect:g}")
         print(f"Running {len(scenarios)} scenario(s) on the board at {where}", flush=True)
         with serial_bench(args, _command_power(args), power_flags="--power-on/--power-off") as serial:
-            print(f"Session start: {serial.start_session(args.start)}", flush=True)
+            try:
+                print(f"Session start: {serial.start_session(args.start)}", flush=True)
+            except BoardDead as exc:  # every scenario fails at once with the reason, and the table follows
+                print(f"Session start: the board did not boot: {exc}", flush=True)
             results = run_suite(scenarios, serial_provider(serial), progress=_progress)
     print()
     print(summary_table(results))

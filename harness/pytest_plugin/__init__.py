@@ -11,7 +11,8 @@ pytest's header and reports are unchanged.
   without it, a fresh virtual board per test), ``--otaloop-http``, ``--otaloop-images``,
   ``--otaloop-factory-config``, ``--otaloop-manifest-path``, ``--otaloop-quirks``, ``--otaloop-speed``,
   ``--otaloop-bootloader``, ``--otaloop-power-on/-off``, ``--otaloop-reconnect``, ``--otaloop-boot-timeout``,
-  ``--otaloop-log-dir``, ``--otaloop-link``, ``--otaloop-reuse``, ``--otaloop-tail``, ``--otaloop-scenarios``
+  ``--otaloop-log-dir``, ``--otaloop-link``, ``--otaloop-reuse``, ``--otaloop-start``, ``--otaloop-tail``,
+  ``--otaloop-scenarios``
 * markers (:mod:`harness.pytest_plugin.markers`): ``otaloop_config``, ``otaloop_requires``, ``otaloop_quirks``
 * the scenario library as tests (:mod:`harness.pytest_plugin.scenario_items`), reports
   (:mod:`harness.pytest_plugin.reports`), pytest-xdist (:mod:`harness.pytest_plugin.parallel`), and the

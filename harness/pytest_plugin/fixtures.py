@@ -14,7 +14,9 @@
 * ``virtual_board``: the :class:`~harness.scenarios.virtual_hooks.VirtualHooks` of a virtual board: power,
   cuts at a flash operation, looking into flash, board time; skips on a real board.
 
-All are function-scoped and share one bench per test. This module only wires fixtures to
+All are function-scoped and share one bench per test. ``ota_board``, ``ota_bench`` and ``virtual_board`` also
+read and type on the console as pytest-embedded's ``dut`` does: ``expect(pattern, timeout=...)`` and
+``write(line)``. This module only wires fixtures to
 :mod:`harness.pytest_plugin.boards` and :mod:`harness.pytest_plugin.reports`.
 """
 

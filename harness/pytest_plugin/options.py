@@ -262,10 +262,13 @@ def read_settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(f"--otaloop-tail {values['tail'][0]!r}: expected a whole number") from None
     if tail < 0:
         raise pytest.UsageError(f"--otaloop-tail must be >= 0, got {tail}")
+    # Defaults need no check: checking imports the board model, which a session that uses no board never needs.
     quirks = text("quirks", "harmony-3.9.1")
-    _check_quirks(quirks)
+    if values["quirks"][0] is not None:
+        _check_quirks(quirks)
     bootloader = text("bootloader", "model")
-    _check_bootloader(bootloader, values["bootloader"][1])
+    if values["bootloader"][0] is not None:
+        _check_bootloader(bootloader, values["bootloader"][1])
     manifest_path = text("manifest_path", "/ota.json")
     if not manifest_path.startswith("/"):
         raise pytest.UsageError(f"--otaloop-manifest-path {manifest_path!r}: must start with /")

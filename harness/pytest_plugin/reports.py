@@ -4,9 +4,12 @@ and JUnit XML properties.
 :class:`TestConsole` is stored on the test item (``item.stash[CONSOLE]``) by the ``ota_bench`` fixture. From
 it, :func:`add_to_report` attaches the console printed during the test as a report section ("otaloop
 console"), and on a failure adds the last ``--otaloop-tail`` lines to the failure text (so they also reach
-``--junitxml``'s failure element). :func:`finish` writes ``--otaloop-log-dir/<test id>.log`` (the raw bytes
-the board printed, commands it echoed included) and records the properties ``otaloop_board``,
-``otaloop_app_version`` (the last ``APP: version <n>`` seen) and ``otaloop_log``.
+``--junitxml``'s failure element). :func:`finish` writes ``<log folder>/<test id>.log`` (the raw bytes the
+board printed during the test, commands it echoed included, after one line counting the bytes the port had
+buffered before it, which are left out) and records the properties ``otaloop_board``,
+``otaloop_app_version`` (the last ``APP: version <n>`` seen) and ``otaloop_log``. :class:`LogNotes` counts
+the logs for the terminal summary; :func:`skip_at_the_test` reports a skip the plugin raised at the test's
+own line.
 
 It does not decide pass or fail; a scenario's expected-vs-seen block comes from the scenario's own error.
 """

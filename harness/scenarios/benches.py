@@ -8,7 +8,9 @@ factory application, serves its UART through a :class:`~harness.served_board.run
 
 :class:`SerialBench` wraps a real board: one pyserial port for the whole suite, images from a directory,
 optional power commands. Its console reopens the port when it vanishes (a USB serial port re-enumerating
-after a power cycle), waiting at most ``reconnect`` seconds. It cannot provision, cut power at a flash
+after a power cycle), waiting at most ``reconnect`` seconds. :meth:`SerialBench.start_session` checks the rig
+against the options (:mod:`harness.scenarios.rig_check`) and brings the board to its factory app before the
+first scenario. It cannot provision, cut power at a flash
 operation or look into flash; scenarios that need those are skipped by the runner.
 
 Nothing here decides what a scenario checks.

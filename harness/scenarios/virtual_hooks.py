@@ -2,7 +2,8 @@
 
 Every call goes through the :class:`~harness.served_board.runner.BoardRunner`, so it is safe while the runner's
 thread drives the board. Real benches have no such hooks; scenarios that need them declare
-``requires={"virtual"}`` and are skipped on hardware. :class:`VirtualPower` is the
+``requires={"virtual"}`` and are skipped on hardware. Given the bench's console, the hooks also ``expect`` and
+``write`` on it (the pytest plugin's ``virtual_board`` fixture is these hooks). :class:`VirtualPower` is the
 :class:`~harness.board_link.power.PowerControl` of a virtual bench.
 """
 
