@@ -121,6 +121,8 @@ def test_the_plugin_is_silent_when_nothing_asks_for_it(pytester: pytest.Pytester
         "def test_plain():\n"
         "    assert 'harness.pytest_plugin' in sys.modules\n"
         "    assert 'harness.scenarios.benches' not in sys.modules\n"
+        "    assert 'harness.native.programs' not in sys.modules\n"  # the default bootloader needs no check
+        "    assert 'bootloader_model.bootloader' not in sys.modules\n"
         "    assert [t.name for t in threading.enumerate()] == ['MainThread']\n"
     )
     result = pytester.runpytest_subprocess("-v", "-rA")
@@ -135,6 +137,15 @@ def test_the_plugin_is_silent_when_nothing_asks_for_it(pytester: pytest.Pytester
     result = _run(pytester, "-p", "no:otaloop", "test_board.py")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*fixture 'ota_board' not found*"])
+
+
+def test_importing_the_plugin_does_not_import_labgrid() -> None:
+    # labgrid is imported only for --otaloop-port labgrid:ROLE (its own pytest plugin is labgrid's business).
+    code = "import sys, harness.pytest_plugin; print(sorted(m for m in sys.modules if m.split('.')[0] == 'labgrid'))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr
 
 
 def test_a_users_file_on_virtual_boards(pytester: pytest.Pytester) -> None:
