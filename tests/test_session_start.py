@@ -153,3 +153,18 @@ def test_otaloop_run_starts_from_the_factory_app_or_keeps_the_board(real_board: 
         "Session start: factory: the board ran v2 with 1 image database row(s); factory reset, now v1"
     ), lines
     assert factory.returncode == 0, factory.stdout
+
+
+def test_a_workers_session_start_reaches_the_controllers_summary(
+    pytester: pytest.Pytester, real_board: RealBoard
+) -> None:
+    _bring_to_v2(real_board)
+    pytester.makepyfile(test_user=FACTORY_TEST)
+    result = _run(pytester, *_args(real_board), "-n", "1")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "otaloop: session start (gw0) factory: the board ran v2 with 1 image database row(s); factory reset, "
+            "now v1 (*"
+        ]
+    )

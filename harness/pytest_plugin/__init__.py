@@ -26,6 +26,7 @@ the work is done in the modules above.
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import Any
 
 import pytest
 
@@ -45,6 +46,9 @@ from harness.pytest_plugin.fixtures import (
 )
 from harness.pytest_plugin.options import add_options, read_settings
 from harness.pytest_plugin.parallel import check_workers
+
+#: What the session start did on each pytest-xdist worker's board, as the controller heard it.
+WORKER_STARTS = pytest.StashKey[list[str]]()
 
 __all__ = [
     "_otaloop_benches",
@@ -123,12 +127,31 @@ def pytest_runtest_makereport(
     return report
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)  # a pytest-xdist worker tells the controller
+    benches = session.config.stash.get(BENCHES, None)
+    if workeroutput is not None and benches is not None and benches.start_line is not None:
+        workeroutput["otaloop_start"] = benches.start_line
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist's controller: keep what a worker's session start did, for the terminal summary."""
+    line = getattr(node, "workeroutput", {}).get("otaloop_start")
+    if line:
+        config: pytest.Config = node.config  # xdist's WorkerController
+        worker = getattr(node, "gateway", None)
+        config.stash.setdefault(WORKER_STARTS, []).append(f"({getattr(worker, 'id', '?')}) {line}")
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     config = terminalreporter.config
     lines = []
     benches = config.stash.get(BENCHES, None)
     if benches is not None and benches.start_line is not None:
         lines.append(f"otaloop: session start: {benches.start_line}")
+    starts: list[str] = config.stash.get(WORKER_STARTS, [])
+    lines.extend(f"otaloop: session start {line}" for line in sorted(starts))
     notes = config.stash.get(reports.LOG_NOTES, None)
     if notes is not None:
         lines.extend(notes.lines())
