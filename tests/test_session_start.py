@@ -5,8 +5,10 @@ the session, as an earlier run on the bench may leave it."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,7 @@ from harness.board_link.console import Console
 from harness.board_link.driver import BoardDriver
 from harness.board_link.transport import open_port
 from harness.image.server import ImageServer
+from harness.scenarios.base import CONFIGS, SyntheticImages
 from tests import test_pytest_plugin
 from tests.test_pytest_plugin import ROOT, RealBoard, _run
 
@@ -166,5 +169,60 @@ def test_a_workers_session_start_reaches_the_controllers_summary(
         [
             "otaloop: session start (gw0) factory: the board ran v2 with 1 image database row(s); factory reset, "
             "now v1 (*"
+        ]
+    )
+
+
+def test_a_board_that_does_not_answer_is_switched_on_by_the_session_start(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    # A board behind a power switch, left off by the last session: its console is there, nothing answers.
+    port = test_pytest_plugin._free_port()
+    images = tmp_path / "images"
+    images.mkdir()
+    synthetic = SyntheticImages(f"http://127.0.0.1:{port}/ota.json", default_size=64 * 1024)
+    (images / "manual_v1.bin").write_bytes(synthetic.app(CONFIGS["manual"], 1))
+    control = tmp_path / "board.ctl"
+    board = subprocess.Popen(
+        [
+            *test_pytest_plugin.CLI,
+            "board",
+            "--factory",
+            str(images / "manual_v1.bin"),
+            "--state",
+            str(tmp_path / "s"),
+            "--control",
+            str(control),
+            "--off",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert board.stdout is not None
+        tty = board.stdout.readline().split(" ", 1)[1].strip()
+        power = f"{sys.executable} -m harness.cli power {{}} --control {control}"
+        pytester.makepyfile(test_user=FACTORY_TEST)
+        result = _run(
+            pytester,
+            f"--otaloop-port={tty}",
+            "--otaloop-http",
+            f"127.0.0.1:{port}",
+            f"--otaloop-images={images}",
+            "--otaloop-factory-config",
+            "manual",
+            f"--otaloop-power-on={power.format('on')}",
+            f"--otaloop-power-off={power.format('off')}",
+        )
+    finally:
+        board.terminate()
+        board.communicate(timeout=20)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "otaloop: session start: factory: it did not answer, so it was power-cycled; the board runs its factory "
+            "app v1 already (*"
         ]
     )

@@ -217,20 +217,23 @@ class Bench:
         return t1 - t0 if t0 is not None and t1 is not None else None
 
     # --------------------------------------------------------------------------------------- lifecycle
-    def start(self) -> BootInfo:
-        """Bring the board up from its current flash and wait for the application (first boot included)."""
+    def start(self, app_timeout: float | None = None) -> BootInfo:
+        """Bring the board up from its current flash and wait for the application (first boot included);
+        ``app_timeout`` as in :meth:`wait_boot`."""
         if self.virtual is not None:
             self.virtual.power_on()
         elif self.power is not None:
             self.power.cycle()
         else:
             self.console.send_line("reset")
-        return self.wait_boot()
+        return self.wait_boot(app_timeout)
 
-    def wait_boot(self) -> BootInfo:
+    def wait_boot(self, app_timeout: float | None = None) -> BootInfo:
         """The banner within the driver's boot timeout (the bootloader prints it at once), then the
-        application within 200 board seconds (a first boot backs the factory image up first)."""
-        return self.driver.wait_boot(min(self.driver.boot_timeout, self.wall(200)), app_timeout=self.wall(200))
+        application within ``app_timeout`` wall seconds, by default 200 board seconds (a first boot backs the
+        factory image up first)."""
+        wait = self.wall(200) if app_timeout is None else app_timeout
+        return self.driver.wait_boot(min(self.driver.boot_timeout, self.wall(200)), app_timeout=wait)
 
     def power_cycle(self, off_time: float = 1.0) -> None:
         """Switch power off and on again (the virtual board's, or the bench's power backend); needs "power".

@@ -51,6 +51,10 @@ DEFAULT_RECONNECT = 30.0
 DEFAULT_BOOT_TIMEOUT = 20.0
 #: Seconds a running application gets to answer ``otactl status`` at the start of a session before it is reset.
 START_ANSWER = 3.0
+#: Seconds from the banner to ``APP: version <n>`` when the session start resets the board: enough for the
+#: bootloader to program a pending update or back the factory image up, short of the 200 board seconds a
+#: scenario allows.
+START_APP_WAIT = 60.0
 
 
 @contextlib.contextmanager
@@ -227,16 +231,23 @@ class SerialBench:
         self._console.pos = len(self._console.buffer)
         bench = self._new_bench()
         driver = bench.driver
+        woken = ""
         try:
             st = driver.status(START_ANSWER)
         except ConsoleTimeout:  # not running its application (or busy booting): start it and ask again
+            woken = (
+                "it did not answer, so it was power-cycled; " if self.power else "it did not answer, so it was reset; "
+            )
             try:
-                info = bench.start()
+                info = bench.start(app_timeout=START_APP_WAIT)
             except BoardDead as exc:
                 self.dead = str(exc).split(":", 1)[0]  # later calls fail at once unless a banner shows
                 raise
             if info.app_version is None:
-                raise BoardError(f"{where} booted but no application came up (no 'APP: version' line)") from None
+                raise RigMismatch(
+                    f"{where} booted but printed no 'APP: version <n>' within {START_APP_WAIT:g} s: its application "
+                    "needs otactl's banner (docs/otactl.md)"
+                ) from None
             try:
                 st = driver.status(START_ANSWER)
             except ConsoleTimeout:
@@ -257,12 +268,14 @@ class SerialBench:
                     f"{option} keep left the board as it was: it runs v{st.version}, the tests expect its factory "
                     f"app v{FACTORY_VERSION} ({option} factory brings it back)"
                 )
-            return f"keep: the board runs {seen}; left as it is"
+            return f"keep: {woken}the board runs {seen}; left as it is"
         if st.version == FACTORY_VERSION and rows is None:
-            return f"factory: the board runs its factory app v{FACTORY_VERSION} already ({time.monotonic() - t0:.1f} s)"
+            took = time.monotonic() - t0
+            return f"factory: {woken}the board runs its factory app v{FACTORY_VERSION} already ({took:.1f} s)"
         self._to_factory(bench)
         self._server.clear()
-        return f"factory: the board ran {seen}; factory reset, now v{FACTORY_VERSION} ({time.monotonic() - t0:.1f} s)"
+        took = time.monotonic() - t0
+        return f"factory: {woken}the board ran {seen}; factory reset, now v{FACTORY_VERSION} ({took:.1f} s)"
 
     def take_start_failure(self) -> str | None:
         """Why the first scenario must fail (``keep`` found the board off its factory app), once; else None."""
