@@ -25,6 +25,11 @@ class CallerError(OtaloopError, ValueError):
     """The caller erred: bad argument, bad file, bad address. Fix the input and try again."""
 
 
+class RigMismatch(CallerError):
+    """The rig is not what the caller declared: the board runs another factory configuration, points at
+    another image server, or the image directory does not fit. The message names what was declared and seen."""
+
+
 class FlashAddressError(CallerError):
     """A flash operation was misaligned, of an unsupported size, or out of the device's range."""
 

@@ -1,7 +1,7 @@
-"""`otaloop run` against a dead board: the first scenario fails at the boot timeout, the rest at once with
-the reason, and a console port that goes away mid-run still gives the summary table (that scenario FAIL,
-the rest NOT RUN). Real subprocesses on real ptys: a silent one, one printing garbage, and a virtual board
-whose process is killed while the suite runs."""
+"""`otaloop run` against a dead board: the session start finds it dead at the boot timeout and every scenario
+fails at once with the reason, and a console port that goes away mid-run still gives the summary table
+(that scenario FAIL, the rest NOT RUN). Real subprocesses on real ptys: a silent one, one printing garbage,
+and a virtual board whose process is killed while the suite runs."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def pty() -> Iterator[PtyLink]:
 
 
 @pytest.mark.parametrize("talks", [False, True], ids=["silent", "garbage"])
-def test_a_dead_board_fails_the_first_scenario_at_the_boot_timeout_and_the_rest_at_once(
+def test_a_dead_board_is_found_at_the_session_start_and_every_scenario_fails_at_once(
     tmp_path: Path, pty: PtyLink, talks: bool
 ) -> None:
     stop = threading.Event()
@@ -67,6 +67,7 @@ def test_a_dead_board_fails_the_first_scenario_at_the_boot_timeout_and_the_rest_
             pty.write(bytes(rng.randrange(256) for _ in range(64)))
             pty.read()
 
+    (tmp_path / "auto_v1.bin").write_bytes(b"an image of the declared configuration")
     noise = threading.Thread(target=garbage, daemon=True)
     if talks:
         noise.start()
@@ -79,8 +80,9 @@ def test_a_dead_board_fails_the_first_scenario_at_the_boot_timeout_and_the_rest_
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
     rows = _rows(done.stdout)
     assert list(rows) == SCENARIOS and all(status == "FAIL" for status, _ in rows.values()), done.stdout
-    assert "BoardDead: no bootloader banner within 2 s: is the board powered" in rows["b_no_update"][1]
-    for name in SCENARIOS[1:]:
+    # The session start found it dead at the boot timeout; every scenario then fails at once with the reason.
+    assert "Session start: the board did not boot: no bootloader banner within 2 s: is the board powered" in done.stdout
+    for name in SCENARIOS:
         assert "BoardDead: the board is still dead (no bootloader banner within 2 s); not tried again" in rows[name][1]
     assert "0 passed, 4 failed, 0 skipped" in done.stdout
 

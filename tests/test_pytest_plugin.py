@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from harness.pytest_plugin import options
 from harness.scenarios import CONFIGS, REGISTRY
 from harness.scenarios.base import SyntheticImages
 from harness.scenarios.benches import DEFAULT_BOOT_TIMEOUT, DEFAULT_RECONNECT
+from harness.scenarios.rig_check import START_MODES
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "harness.cli"]
@@ -109,6 +111,7 @@ def test_option_choices_match_the_library() -> None:
     assert sorted(options.CONFIG_NAMES) == sorted(CONFIGS)
     assert options.DEFAULT_RECONNECT == DEFAULT_RECONNECT
     assert options.DEFAULT_BOOT_TIMEOUT == DEFAULT_BOOT_TIMEOUT
+    assert options.START_MODES == START_MODES
     assert "harmony-3.9.1" in PROFILE_NAMES and options.Settings().quirks == "harmony-3.9.1"
     assert options.DEFAULT_BOOTLOADER == MODEL and options.Settings().bootloader == MODEL
 
@@ -120,6 +123,8 @@ def test_the_plugin_is_silent_when_nothing_asks_for_it(pytester: pytest.Pytester
         "def test_plain():\n"
         "    assert 'harness.pytest_plugin' in sys.modules\n"
         "    assert 'harness.scenarios.benches' not in sys.modules\n"
+        "    assert 'harness.native.programs' not in sys.modules\n"  # the default bootloader needs no check
+        "    assert 'bootloader_model.bootloader' not in sys.modules\n"
         "    assert [t.name for t in threading.enumerate()] == ['MainThread']\n"
     )
     result = pytester.runpytest_subprocess("-v", "-rA")
@@ -134,6 +139,15 @@ def test_the_plugin_is_silent_when_nothing_asks_for_it(pytester: pytest.Pytester
     result = _run(pytester, "-p", "no:otaloop", "test_board.py")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*fixture 'ota_board' not found*"])
+
+
+def test_importing_the_plugin_does_not_import_labgrid() -> None:
+    # labgrid is imported only for --otaloop-port labgrid:ROLE (its own pytest plugin is labgrid's business).
+    code = "import sys, harness.pytest_plugin; print(sorted(m for m in sys.modules if m.split('.')[0] == 'labgrid'))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr
 
 
 def test_a_users_file_on_virtual_boards(pytester: pytest.Pytester) -> None:
@@ -155,6 +169,7 @@ def test_a_users_file_on_virtual_boards(pytester: pytest.Pytester) -> None:
         (["--otaloop-reconnect", "-1"], "--otaloop-reconnect must be >= 0 seconds, got -1"),
         (["--otaloop-boot-timeout", "0"], "--otaloop-boot-timeout must be > 0 seconds, got 0"),
         (["--otaloop-power-on", "relay on"], "give both --otaloop-power-on and --otaloop-power-off, or neither"),
+        (["--otaloop-start", "clean"], "--otaloop-start 'clean': choose factory or keep"),
     ],
 )
 def test_bad_options_are_one_line_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
@@ -321,6 +336,7 @@ def test_a_dead_board_fails_the_first_test_at_the_boot_timeout_and_the_rest_at_o
 
     pytester.makepyfile(test_dead="def test_one(ota_board):\n    pass\n\n\ndef test_two(ota_board):\n    pass\n")
     silent = PtyLink()  # a port with nothing behind it: an unpowered or unflashed board
+    (tmp_path / "auto_v1.bin").write_bytes(b"an image of the declared configuration")
     try:
         args = [f"--otaloop-port={silent.url}", "--otaloop-http", f"127.0.0.1:{_free_port()}"]
         args.append(f"--otaloop-images={tmp_path}")
@@ -504,7 +520,7 @@ def test_reuse_keeps_one_board_per_configuration(pytester: pytest.Pytester) -> N
     pytester.makepyfile(test_reuse=REUSE_TESTS)
     result = _run(pytester, "--otaloop-reuse", "-p", "no:randomly")
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["otaloop: virtual boards (*); one board per configuration, reused"])
+    result.stdout.fnmatch_lines(["otaloop: virtual boards (*); one board per configuration, reused; *"])
     # Without reuse every test gets a fresh board, so the second one finds the factory app.
     result = _run(pytester)
     result.assert_outcomes(passed=2, failed=1)
@@ -515,7 +531,7 @@ def test_reuse_on_a_real_board_skips_the_factory_restore(pytester: pytest.Pytest
     args = [f"--otaloop-port={real_board.tty}", "--otaloop-http", real_board.http, "--otaloop-reuse"]
     result = _run(pytester, *args, f"--otaloop-images={real_board.images}", "-rs")
     result.assert_outcomes(passed=2, skipped=1)  # the `manual` test needs another factory app
-    result.stdout.fnmatch_lines(["otaloop: real board(s) at *; reusing the board between tests"])
+    result.stdout.fnmatch_lines(["otaloop: real board(s) at *; reusing the board between tests; *"])
 
 
 # ----------------------------------------------------------------------------------------- pytest-xdist
@@ -683,3 +699,90 @@ def test_state_machine_tests_take_the_runs_quirks_and_bootloader(
         ("own", "corrected", "corrected", native),
         ("marked", "corrected", "corrected", native),
     }
+
+
+# ------------------------------------------------------------------- pytest-embedded conveniences, logs, skips
+EXPECT_TESTS = """
+import re
+
+import pytest
+
+from bootloader_model.errors import ConsoleTimeout
+
+
+def test_expect_and_write(ota_board, ota_bench, virtual_board):
+    ota_board.wait_idle(ota_bench.wall(10))
+    ota_board.write("otactl status")
+    assert ota_board.expect("otactl: state=", timeout=5).group(0) == b"otactl: state="
+    assert ota_board.expect(re.compile(r"version=(\\d+)"), timeout=5).group(1) == "1"
+    ota_bench.write("sysota get info")
+    assert ota_bench.expect(re.compile(rb"Periodic check : (\\d)"), timeout=5).group(1) == b"1"
+    virtual_board.write("otactl status")
+    assert virtual_board.expect(re.compile(r"downloaded=(\\d+)"), timeout=5).group(1) == "0"
+
+
+def test_a_missing_line_times_out_with_the_tail(ota_board):
+    with pytest.raises(ConsoleTimeout) as caught:
+        ota_board.expect("SYS_OTA_DOWNLOAD_START", timeout=0.5)
+    assert "no 'SYS_OTA_DOWNLOAD_START' within 0.5 s; last bytes seen:" in str(caught.value)
+    assert b"SYS_OTA_UPDATE_CHECK" in caught.value.tail  # what the board printed meanwhile
+"""
+
+
+def test_expect_and_write_on_the_board_fixtures(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_expect=EXPECT_TESTS)
+    result = _run(pytester)
+    result.assert_outcomes(passed=2)
+
+
+def test_each_tests_console_is_logged_by_default_without_the_backlog(pytester: pytest.Pytester) -> None:
+    # One reused board with a periodic check every 60 board seconds (60 ms at speed 1000): between the tests it
+    # keeps printing, and the second test's log starts with a line that says how much was left out.
+    pytester.makepyfile(
+        test_logged="def test_one(ota_board):\n    pass\n\n\ndef test_two(ota_board):\n    ota_board.status()\n"
+    )
+    result = _run(pytester, "--otaloop-reuse", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    folder = Path(pytester.path.parent / "basetemp" / "otaloop-logs")
+    result.stdout.fnmatch_lines([f"otaloop: console logs of 2 test(s) in {folder}"])
+    first = (folder / "test_logged.py__test_one.log").read_bytes()
+    second = (folder / "test_logged.py__test_two.log").read_bytes()
+    assert first.startswith(b"\nBOOTLOADER Build")  # a fresh board: nothing before its first banner
+    head, _, rest = second.partition(b"\n")
+    assert re.fullmatch(rb"\[otaloop\] [1-9]\d* bytes the port buffered before this test were discarded", head), head
+    assert b"otactl: state=" in rest and b"BOOTLOADER" not in rest
+    # --otaloop-log-dir moves them.
+    result = _run(pytester, "--otaloop-log-dir=elsewhere")
+    result.stdout.fnmatch_lines([f"otaloop: console logs of 2 test(s) in {pytester.path / 'elsewhere'}"])
+
+
+def test_the_plugins_skips_point_at_the_test(pytester: pytest.Pytester, real_board: RealBoard) -> None:
+    pytester.makepyfile(
+        test_where="""
+import pytest
+
+
+def test_needs_the_virtual_board(virtual_board):
+    pass
+
+
+@pytest.mark.otaloop_requires("power_cut")
+def test_needs_cuts(ota_bench):
+    pass
+
+
+def test_needs_power(ota_power):
+    pass
+"""
+    )
+    args = [f"--otaloop-port={real_board.tty}", "--otaloop-http", real_board.http]
+    result = _run(pytester, *args, f"--otaloop-images={real_board.images}", "-rs")
+    result.assert_outcomes(skipped=3)
+    result.stdout.fnmatch_lines_random(
+        [
+            "SKIPPED [[]1] test_where.py:4: virtual_board: this run drives a real board*",
+            "SKIPPED [[]1] test_where.py:8: needs power_cut*",
+            "SKIPPED [[]1] test_where.py:13: ota_power: this real board has no power control*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("SKIPPED * harness/*")

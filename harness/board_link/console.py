@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Protocol, overload
 
 from bootloader_model.errors import ConsoleTimeout, DeathString, PortLost
 from harness.board_link.transport import read_some, reopen_port, write_all
@@ -97,6 +97,7 @@ class Console:
         self.buffer = bytearray()
         self.pos = 0  # end of the last match
         self.gaps: list[Gap] = []
+        self._text = ""  # the buffer decoded as latin-1, as far as a str regular expression needed it
         #: (buffer offset, time.monotonic()) of every chunk read: when each byte arrived on this host.
         self.arrivals: list[tuple[int, float]] = []
         self._death = [_compile(d) for d in death]
@@ -211,12 +212,39 @@ class Console:
                     break
                 self.poll()
 
-    def expect(self, pattern: Pattern, timeout: float = 10.0) -> re.Match[bytes]:
-        """Wait until ``pattern`` appears after the previous match; return the match and move past it."""
+    @overload
+    def expect(self, pattern: re.Pattern[str], timeout: float = 10.0) -> re.Match[str]: ...
+    @overload
+    def expect(self, pattern: Pattern, timeout: float = 10.0) -> re.Match[bytes]: ...
+    def expect(self, pattern: Pattern | re.Pattern[str], timeout: float = 10.0) -> re.Match[bytes] | re.Match[str]:
+        """Wait until ``pattern`` appears after the previous match; return the match and move past it.
+
+        ``pattern`` is text (``str`` or ``bytes``, matched literally) or a compiled regular expression. A
+        ``str`` expression is matched against the console decoded one character per byte (latin-1, so its
+        offsets are the buffer's) and gives a ``re.Match[str]``; everything else gives a ``re.Match[bytes]``.
+        No match within ``timeout`` seconds raises :class:`~bootloader_model.errors.ConsoleTimeout` with the
+        console's tail.
+        """
+        if isinstance(pattern, re.Pattern) and isinstance(pattern.pattern, str):
+            return self._expect_text(pattern, timeout)
         rx = _compile(pattern)
+        shown = repr(rx.pattern if isinstance(pattern, re.Pattern) else pattern)  # text as given, not escaped
         deadline = time.monotonic() + timeout
         while True:
             m = rx.search(self.buffer, self.pos)
+            if m:
+                self.pos = m.end()
+                return m
+            if time.monotonic() >= deadline:
+                raise ConsoleTimeout(shown, timeout, bytes(self.buffer[self.pos :]))
+            self.poll()
+
+    def _expect_text(self, rx: re.Pattern[str], timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            if len(self._text) < len(self.buffer):  # latin-1: one character per byte, decoded once
+                self._text += bytes(self.buffer[len(self._text) :]).decode("latin-1")
+            m = rx.search(self._text, self.pos)
             if m:
                 self.pos = m.end()
                 return m

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from typing import overload
 
 from bootloader_model.errors import BoardDead, BoardError, CallerError, ConsoleTimeout
 from harness.board_link.console import Console
@@ -48,6 +49,16 @@ APP_VERSION = re.compile(rb"APP: version (\d+)\r\n")
 _EVENT_LINE = re.compile(rb"(" + b"|".join(e.encode() for e in EVENTS) + rb")\r\n")
 _OTACTL = re.compile(rb"otactl: (SYS_OTA_SUCCESS|SYS_OTA_FAILURE|url too long|bad version|usage: [^\r\n]*)")
 _STATUS = re.compile(rb"otactl: state=(\w+) downloaded=(\d+) total=(\d+) version=(\d+)")
+#: The service's state while it takes control messages (spec 2.1).
+IDLE = "SYS_OTA_STATE_IDLE"
+#: The state a service with periodic checking rests in between checks: nothing in progress, yet every control
+#: message is refused until it falls to IDLE (after an erase, a failed download, ...; spec 2.1).
+TIMER_WAIT = "SYS_OTA_WAIT_FOR_OTA_TIMER_TRIGGER"
+#: Seconds :meth:`BoardDriver.status` waits, after a reset, for the answer to a command the application may have
+#: read before it asks again (an application echoes and answers a command line within milliseconds).
+RESET_GRACE = 1.0
+#: The states :meth:`BoardDriver.wait_idle` takes as "at rest".
+AT_REST = (IDLE, TIMER_WAIT)
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,11 @@ class Status:
     downloaded: int
     total: int
     version: int
+
+    @property
+    def takes_control(self) -> bool:
+        """Whether the service takes control messages now (``otactl check``, ``factory``, ...): only when idle."""
+        return self.state == IDLE
 
 
 @dataclass(frozen=True)
@@ -98,6 +114,8 @@ class BoardDriver:
         self.max_line = max_line
         self.boot_timeout = boot_timeout
         self.cmd_timeout = cmd_timeout
+        #: Boots that interrupted :meth:`status` (or :meth:`wait_idle`) and were waited out.
+        self.resets_survived = 0
 
     # ------------------------------------------------------------------------------------------- boots
     def wait_boot(self, timeout: float | None = None, *, app_timeout: float | None = None) -> BootInfo:
@@ -304,43 +322,121 @@ class BoardDriver:
         """
         return self._otactl("rollback")
 
-    def status(self) -> Status:
+    def status(self, timeout: float | None = None) -> Status:
         """``otactl status``: the service's state, download progress and the running version.
+
+        A reset of the board while the command is on its way (the board's own, after an update, or a power
+        cycle) loses the command; when the bootloader banner shows instead of the answer, the driver waits
+        for the application to come back (``APP: version <n>``) and asks again, all within ``timeout``
+        seconds (default: the driver's ``cmd_timeout``). The boot is consumed: a later :meth:`wait_boot`
+        waits for the next one; :attr:`resets_survived` counts such boots.
+
+        Args:
+            timeout: wall seconds for the answer, resets included (None: ``cmd_timeout``).
 
         Returns:
             The state name (e.g. ``SYS_OTA_STATE_IDLE``), bytes downloaded and total, and the version.
 
         Raises:
-            ConsoleTimeout: no status line within ``cmd_timeout``.
+            ConsoleTimeout: no answer within ``timeout`` (the tail of the console is in the message).
         """
-        self.console.send_line("otactl status")
-        m = self.console.expect(_STATUS, self.cmd_timeout)
-        return Status(m.group(1).decode(), int(m.group(2)), int(m.group(3)), int(m.group(4)))
+        wait = self.cmd_timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait
+        con = self.console
+        send = True
+        sent_at = 0
+        while True:
+            if send:
+                sent_at = len(con.buffer)
+                con.send_line("otactl status")
+                send = False
+            left = max(0.0, deadline - time.monotonic())
+            try:
+                i, m = con.expect_any([_STATUS, BOOT_BANNER], left)
+            except ConsoleTimeout as exc:
+                raise ConsoleTimeout(exc.pattern, wait, exc.tail) from None
+            if i == 0:
+                return Status(m.group(1).decode(), int(m.group(2)), int(m.group(3)), int(m.group(4)))
+            if m.start() < sent_at:  # an earlier boot's banner the caller had not read: keep waiting
+                continue
+            self.resets_survived += 1  # the board reset meanwhile: the command may be lost
+            try:
+                con.expect(APP_VERSION, max(0.0, deadline - time.monotonic()))
+            except ConsoleTimeout as exc:
+                raise ConsoleTimeout(
+                    "'otactl status' answer (the board reset meanwhile and its application did not come back)",
+                    wait,
+                    exc.tail,
+                ) from None
+            # Typed after the application came up, the command is echoed and answered; typed into the reset or
+            # the bootloader, it is gone: ask again (never twice for one answer, or the next call reads a stale one).
+            try:
+                m = con.expect(_STATUS, min(RESET_GRACE, max(0.0, deadline - time.monotonic())))
+            except ConsoleTimeout:
+                send = True
+                continue
+            return Status(m.group(1).decode(), int(m.group(2)), int(m.group(3)), int(m.group(4)))
 
     def wait_idle(self, timeout: float) -> Status:
-        """Ask ``otactl status`` until the service is in ``SYS_OTA_STATE_IDLE``; return that status.
+        """Ask ``otactl status`` until the service is at rest; return that status.
 
-        Control messages are accepted only there (spec 2.1), and the service reaches it a few ticks after
-        the line that shows it is up (the IP line at boot, ``SYS_OTA_DB_ENTRY_SUCCESS`` with autoreset off):
-        a command typed at once would be refused.
+        At rest means :data:`IDLE`, or :data:`TIMER_WAIT` for a service with periodic checking (factory
+        configurations ``auto`` and ``notify``), which rests there between checks and never idles on its own.
+        Only IDLE takes control messages (spec 2.1; :attr:`Status.takes_control` says which), and the
+        service reaches it a few ticks after the line that shows it is up (the IP line at boot,
+        ``SYS_OTA_DB_ENTRY_SUCCESS`` with autoreset off): a command typed at once would be refused. A reset
+        of the board meanwhile is survived as in :meth:`status`.
 
         Args:
             timeout: wall seconds to keep asking.
 
         Returns:
-            The first status in ``SYS_OTA_STATE_IDLE``.
+            The first status at rest (IDLE, or the periodic timer wait).
 
         Raises:
-            BoardError: not idle within ``timeout`` (a service waiting for its periodic timer never is).
+            BoardError: the service was not at rest within ``timeout`` seconds (the message names its state).
             ConsoleTimeout: a status line did not come within ``cmd_timeout``.
         """
         deadline = time.monotonic() + timeout
         while True:
-            st = self.status()
-            if st.state == "SYS_OTA_STATE_IDLE":
+            st = self.status(max(0.1, min(self.cmd_timeout, deadline - time.monotonic())))
+            if st.state in AT_REST:
                 return st
             if time.monotonic() >= deadline:
-                raise BoardError(f"the OTA service was not idle within {timeout:g} s: {st.state}")
+                raise BoardError(f"the OTA service was not at rest within {timeout:g} s: {st.state}")
+
+    # ------------------------------------------------------------------------------- pytest-embedded style
+    @overload
+    def expect(self, pattern: re.Pattern[str], timeout: float = 30.0) -> re.Match[str]: ...
+    @overload
+    def expect(self, pattern: str | bytes | re.Pattern[bytes], timeout: float = 30.0) -> re.Match[bytes]: ...
+    def expect(
+        self, pattern: str | bytes | re.Pattern[bytes] | re.Pattern[str], timeout: float = 30.0
+    ) -> re.Match[bytes] | re.Match[str]:
+        """Wait for ``pattern`` on the console after the last match, and move past it (pytest-embedded's
+        ``dut.expect``).
+
+        Args:
+            pattern: text (``str`` or ``bytes``, matched literally) or a compiled regular expression
+                (``bytes`` or ``str``).
+            timeout: seconds to wait.
+
+        Returns:
+            The match: a ``re.Match[str]`` for a ``str`` regular expression, else a ``re.Match[bytes]``.
+
+        Raises:
+            ConsoleTimeout: the pattern did not show within ``timeout``; the message ends with the
+                console's last bytes (also in its ``tail``).
+        """
+        return self.console.expect(pattern, timeout)
+
+    def write(self, line: str) -> None:
+        """Type ``line`` and a carriage return on the console, as a terminal would (pytest-embedded's ``dut.write``).
+
+        Args:
+            line: the text to type, without its line ending.
+        """
+        self.console.send_line(line)
 
     # ----------------------------------------------------------------------------------------- sysota
     def sysota_set(

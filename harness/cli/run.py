@@ -6,6 +6,9 @@ Real: ``--port`` opens the board's serial console with pyserial, ``--images`` ho
 ``.bin`` files per configuration and version, and scenarios that need the virtual board are skipped.
 labgrid: ``--lg-env ENV.yaml`` takes the console and the power of a labgrid target (``--lg-target``,
 default ``main``) through labgrid's own drivers instead of ``--port`` and the power commands.
+Before the first scenario on a real board (``--start factory``, the default) the board's version, OTA options
+and images are checked against the options and the board is brought to its factory app; ``--start keep``
+checks but leaves it as it is. The second line of output says what was done.
 Prints a summary table; exits 0 only if no scenario failed.
 """
 
@@ -19,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from bootloader_model.bootloader.program import MODEL
-from bootloader_model.errors import CallerError
+from bootloader_model.errors import BoardDead, CallerError
 from bootloader_model.quirks import HARMONY_NAME, QuirkProfile
 from harness.board_link.power import CommandPower, PowerControl
 from harness.cli.help import QUIRKS_HELP, help_text
 from harness.native.programs import BOOTLOADER_HELP, bootloader_from_spec
 from harness.scenarios import CONFIGS, REGISTRY
 from harness.scenarios.benches import DEFAULT_BOOT_TIMEOUT, DEFAULT_RECONNECT, LINKS, SerialBench
+from harness.scenarios.rig_check import START_MODES
 from harness.scenarios.runner import (
     Result,
     failures_text,
@@ -72,6 +76,14 @@ def register(sub: Any) -> None:
         help="where the image server listens: the host and port of the firmware's SYS_OTA_URL (required)",
     )
     real.add_argument("--manifest-path", default="/ota.json", help="path of SYS_OTA_URL on the server")
+    real.add_argument(
+        "--start",
+        choices=START_MODES,
+        default="factory",
+        help="before the first scenario: check the board's version, OTA options and images, then bring it to its "
+        "factory app (factory, the default) or leave it as it is (keep); a board not set up as declared stops the "
+        "run at once",
+    )
     real.add_argument("--lg-target", default="main", metavar="ROLE", help="labgrid target role (default main)")
     real.add_argument("--power-on", help="command that switches board power on")
     real.add_argument("--power-off", help="command that switches board power off")
@@ -200,6 +212,7 @@ def run_scenarios(args: argparse.Namespace) -> int:
             f"Running {len(scenarios)} scenario(s) on virtual boards (quirks {args.quirks}, speed {args.speed:g}, "
             f"bootloader {args.bootloader})"
         )
+        print("Session start: each scenario gets a board freshly provisioned with its factory app v1", flush=True)
         results = run_suite(scenarios, provider, progress=_progress)
     else:
         where = args.port or f"labgrid target {args.lg_target} of {args.lg_env}"
@@ -211,8 +224,12 @@ def run_scenarios(args: argparse.Namespace) -> int:
             raise CallerError("a real board needs --http HOST:PORT, the server address built into its SYS_OTA_URL")
         if args.reconnect < 0:
             raise CallerError(f"--reconnect must be >= 0 seconds, got {args.reconnect:g}")
-        print(f"Running {len(scenarios)} scenario(s) on the board at {where}")
+        print(f"Running {len(scenarios)} scenario(s) on the board at {where}", flush=True)
         with serial_bench(args, _command_power(args), power_flags="--power-on/--power-off") as serial:
+            try:
+                print(f"Session start: {serial.start_session(args.start)}", flush=True)
+            except BoardDead as exc:  # every scenario fails at once with the reason, and the table follows
+                print(f"Session start: the board did not boot: {exc}", flush=True)
             results = run_suite(scenarios, serial_provider(serial), progress=_progress)
     print()
     print(summary_table(results))

@@ -11,7 +11,8 @@ pytest's header and reports are unchanged.
   without it, a fresh virtual board per test), ``--otaloop-http``, ``--otaloop-images``,
   ``--otaloop-factory-config``, ``--otaloop-manifest-path``, ``--otaloop-quirks``, ``--otaloop-speed``,
   ``--otaloop-bootloader``, ``--otaloop-power-on/-off``, ``--otaloop-reconnect``, ``--otaloop-boot-timeout``,
-  ``--otaloop-log-dir``, ``--otaloop-link``, ``--otaloop-reuse``, ``--otaloop-tail``, ``--otaloop-scenarios``
+  ``--otaloop-log-dir``, ``--otaloop-link``, ``--otaloop-reuse``, ``--otaloop-start``, ``--otaloop-tail``,
+  ``--otaloop-scenarios``
 * markers (:mod:`harness.pytest_plugin.markers`): ``otaloop_config``, ``otaloop_requires``, ``otaloop_quirks``
 * the benches tests get, virtual or real (:mod:`harness.pytest_plugin.boards`), the scenario library as
   tests (:mod:`harness.pytest_plugin.scenario_items`), reports
@@ -26,6 +27,7 @@ the work is done in the modules above.
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import Any
 
 import pytest
 
@@ -33,6 +35,7 @@ from harness.pytest_plugin import markers, reports, scenario_items, state_machin
 from harness.pytest_plugin.fixtures import (
     BENCHES,
     SETTINGS,
+    START_FAILURE,
     ota_bench,
     ota_board,
     ota_images,
@@ -44,6 +47,9 @@ from harness.pytest_plugin.fixtures import (
 )
 from harness.pytest_plugin.options import add_options, read_settings
 from harness.pytest_plugin.parallel import check_workers
+
+#: What the session start did on each pytest-xdist worker's board, as the controller heard it.
+WORKER_STARTS = pytest.StashKey[list[str]]()
 
 __all__ = [
     "ota_bench",
@@ -64,6 +70,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = settings
     markers.register(config)
     check_workers(config, settings)
+    notes = reports.LogNotes()
+    config.stash[reports.LOG_NOTES] = notes
+    config.pluginmanager.register(notes, "otaloop-log-notes")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -88,6 +97,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    failure = item.stash.get(START_FAILURE, None)
+    if failure is not None:  # --otaloop-start keep found the board off its factory app
+        pytest.fail(f"otaloop: {failure}", pytrace=False)
     with state_machines.configured(item, settings_of(item.config)):
         return (yield)
 
@@ -97,6 +109,11 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    if report.skipped:
+        reports.skip_at_the_test(item, report)
+    benches = item.config.stash.get(BENCHES, None)
+    if benches is not None and benches.stop_reason is not None:
+        item.session.shouldstop = benches.stop_reason
     if reports.CONSOLE in item.stash:
         settings = settings_of(item.config)
         reports.add_to_report(item, report, settings.tail)
@@ -108,3 +125,35 @@ def pytest_runtest_makereport(
             elif call.excinfo.errisinstance(BoardDead) and BENCHES in item.config.stash:
                 item.config.stash[BENCHES].board_died(call.excinfo.value)
     return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)  # a pytest-xdist worker tells the controller
+    benches = session.config.stash.get(BENCHES, None)
+    if workeroutput is not None and benches is not None and benches.start_line is not None:
+        workeroutput["otaloop_start"] = benches.start_line
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist's controller: keep what a worker's session start did, for the terminal summary."""
+    line = getattr(node, "workeroutput", {}).get("otaloop_start")
+    if line:
+        config: pytest.Config = node.config  # xdist's WorkerController
+        worker = getattr(node, "gateway", None)
+        config.stash.setdefault(WORKER_STARTS, []).append(f"({getattr(worker, 'id', '?')}) {line}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    config = terminalreporter.config
+    lines = []
+    benches = config.stash.get(BENCHES, None)
+    if benches is not None and benches.start_line is not None:
+        lines.append(f"otaloop: session start: {benches.start_line}")
+    starts: list[str] = config.stash.get(WORKER_STARTS, [])
+    lines.extend(f"otaloop: session start {line}" for line in sorted(starts))
+    notes = config.stash.get(reports.LOG_NOTES, None)
+    if notes is not None:
+        lines.extend(notes.lines())
+    for line in lines:
+        terminalreporter.write_line(line)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from bootloader_model.errors import OtaloopError
+from bootloader_model.errors import OtaloopError, RigMismatch
 from harness.pytest_plugin.options import LABGRID_PREFIX, RealBoard, Settings
 
 if TYPE_CHECKING:
@@ -48,6 +48,11 @@ class Lease:
     console_start: int
     board: str  # "virtual" or "real:<port>", as the JUnit property shows it
     shared_key: tuple[str, str] | None = None
+    #: Bytes the port had buffered before the test began: read, left out of its console and its log.
+    backlog: int = 0
+    #: Why the test must fail although its board was set up (``--otaloop-start keep`` on a board off its
+    #: factory app): the plugin fails the test's call with it.
+    start_failure: str | None = None
 
 
 class Benches:
@@ -62,6 +67,10 @@ class Benches:
         self._serial_error: str | None = None
         self._shared: dict[tuple[str, str], Bench] = {}
         self._booted: set[tuple[str, str]] = set()
+        #: What the session start did to the real board (one line), once it ran.
+        self.start_line: str | None = None
+        #: Why the run should stop (the rig is not set up as declared), for the report hook.
+        self.stop_reason: str | None = None
 
     def board_name(self) -> str:
         if not self.settings.real:
@@ -117,18 +126,28 @@ class Benches:
             bench = self._stack.enter_context(self._fresh_virtual(want))
             self._shared[key] = bench
         bench.server.clear_faults()
-        bench.console.poll()
+        bench.console.drain(quiet=0.05, limit=0.5)
+        backlog = len(bench.console.buffer) - bench.console.pos
         bench.start_offset = bench.console.pos = len(bench.console.buffer)
-        return Lease(bench, console_start=bench.start_offset, board="virtual", shared_key=key)
+        return Lease(bench, console_start=bench.start_offset, board="virtual", shared_key=key, backlog=backlog)
 
     @contextlib.contextmanager
     def _real_lease(self, want: BoardRequest) -> Iterator[Lease]:
         serial = self._serial_bench()
-        start = len(serial.console.buffer)
+        if self.start_line is None:
+            self._start_session(serial)
+        failure = serial.take_start_failure()
         restore = want.fresh or not self.settings.reuse
         with serial.bench(restore=restore) as bench:
             key = None if restore else ("real", "")
-            yield Lease(bench, console_start=start, board=self.board_name(), shared_key=key)
+            yield Lease(
+                bench,
+                console_start=serial.began_at,
+                board=self.board_name(),
+                shared_key=key,
+                backlog=serial.backlog,
+                start_failure=failure,
+            )
 
     def _serial_bench(self) -> SerialBench:
         if self._serial_error is not None:
@@ -143,26 +162,48 @@ class Benches:
             commands = s.power_commands(self.worker)
             try:
                 if board.port.startswith(LABGRID_PREFIX):
-                    self._serial = self._labgrid_bench(board)
-                    self._stack.callback(self._serial.close)
-                    return self._serial
-                power = CommandPower(*commands) if commands else None
-                self._serial = SerialBench(
-                    board.port,
-                    board.images,
-                    CONFIGS[s.factory_config],
-                    http_host=board.http_host,
-                    http_port=board.http_port,
-                    manifest_path=s.manifest_path,
-                    power=power,
-                    reconnect=s.reconnect,
-                    boot_timeout=s.boot_timeout,
-                )
+                    serial = self._labgrid_bench(board)
+                else:
+                    power = CommandPower(*commands) if commands else None
+                    serial = SerialBench(
+                        board.port,
+                        board.images,
+                        CONFIGS[s.factory_config],
+                        http_host=board.http_host,
+                        http_port=board.http_port,
+                        manifest_path=s.manifest_path,
+                        power=power,
+                        reconnect=s.reconnect,
+                        boot_timeout=s.boot_timeout,
+                    )
             except OtaloopError as exc:
                 self._serial_error = str(exc)
                 pytest.fail(f"otaloop: cannot use the real board: {exc}", pytrace=False)
-            self._stack.callback(self._serial.close)
+            self._stack.callback(serial.close)
+            self._serial = serial
         return self._serial
+
+    def _start_session(self, serial: SerialBench) -> None:
+        """The session start (``--otaloop-start``) on the real board, before its first test. A rig that is not
+        set up as declared fails the test and stops the run; a dead board fails it and is tried again by the
+        next test (which fails at once while the board shows no banner)."""
+        from bootloader_model.errors import BoardDead
+
+        was_dead = serial.dead is not None
+        message = None
+        try:
+            self.start_line = serial.start_session(self.settings.start, option="--otaloop-start")
+        except RigMismatch as exc:
+            self._serial_error = str(exc)
+            self.stop_reason = message = f"otaloop: {exc}"
+        except BoardDead as exc:
+            what = "cannot set up the board" if was_dead else "the board did not boot"
+            message = f"otaloop: {what}: BoardDead: {exc}"
+        except OtaloopError as exc:
+            self._serial_error = str(exc)
+            message = f"otaloop: the session start failed: {type(exc).__name__}: {exc}"
+        if message is not None:  # outside the except clause: one line, no chained traceback
+            pytest.fail(message, pytrace=False)
 
     def _labgrid_bench(self, board: RealBoard) -> SerialBench:
         """The board of a labgrid target: console and power through labgrid's drivers."""

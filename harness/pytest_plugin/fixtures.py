@@ -14,13 +14,16 @@
 * ``virtual_board``: the :class:`~harness.scenarios.virtual_hooks.VirtualHooks` of a virtual board: power,
   cuts at a flash operation, looking into flash, board time; skips on a real board.
 
-All are function-scoped and share one bench per test. This module only wires fixtures to
+All are function-scoped and share one bench per test. ``ota_board``, ``ota_bench`` and ``virtual_board`` also
+read and type on the console as pytest-embedded's ``dut`` does: ``expect(pattern, timeout=...)`` and
+``write(line)``. This module only wires fixtures to
 :mod:`harness.pytest_plugin.boards` and :mod:`harness.pytest_plugin.reports`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -51,14 +54,33 @@ def settings_of(config: pytest.Config) -> Settings:
     return config.stash[SETTINGS]
 
 
+#: Why a test must fail although its board was set up (``--otaloop-start keep`` found it off its factory app).
+START_FAILURE = pytest.StashKey[str]()
+#: The folder of this process's per-test console logs.
+LOG_DIR = pytest.StashKey[Path]()
+
+
+def log_dir_of(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``--otaloop-log-dir``, else ``otaloop-logs`` in pytest's base temporary directory (the same folder
+    for every pytest-xdist worker: a worker's base directory is a subfolder of the controller's)."""
+    given = settings_of(config).log_dir
+    if given is not None:
+        return given
+    base = tmp_path_factory.getbasetemp()
+    if getattr(config, "workerinput", None):
+        base = base.parent
+    return base / "otaloop-logs"
+
+
 @pytest.fixture(scope="session", name="_otaloop_benches")
-def otaloop_benches(pytestconfig: pytest.Config) -> Iterator[Benches]:
+def otaloop_benches(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Benches]:
     """The boards of this pytest process (one per pytest-xdist worker), closed when the session ends.
 
     The fixture's name, ``_otaloop_benches``, keeps it out of ``pytest --fixtures``: tests ask for
     ``ota_bench`` or ``ota_board``, which lease a board from it.
     """
     settings = settings_of(pytestconfig)
+    pytestconfig.stash[LOG_DIR] = log_dir_of(pytestconfig, tmp_path_factory)
     labgrid_env = None
     if any(port.startswith(LABGRID_PREFIX) for port in settings.ports):
         from harness.scenarios.labgrid_bench import pytest_environment
@@ -81,16 +103,18 @@ def ota_bench(request: pytest.FixtureRequest, _otaloop_benches: Benches) -> Iter
     record: TestConsole | None = None
     try:
         with _otaloop_benches.lease(want) as lease:
-            record = TestConsole(lease.bench.console, lease.console_start, lease.board)
+            record = TestConsole(lease.bench.console, lease.console_start, lease.board, backlog=lease.backlog)
             item.stash[CONSOLE] = record
             item.stash[LEASE] = lease
+            if lease.start_failure is not None:
+                item.stash[START_FAILURE] = lease.start_failure
             yield lease.bench
     except OtaloopError as exc:
         when = "set up" if record is None else "close"
         pytest.fail(f"otaloop: cannot {when} the board: {type(exc).__name__}: {exc}", pytrace=False)
     finally:
         if record is not None:
-            finish(item, record, settings.log_dir)
+            finish(item, record, request.config.stash[LOG_DIR])
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ from bootloader_model.quirks import HARMONY_NAME
 CONFIG_NAMES = ("auto", "manual", "manual-longcmd", "manual-noreset", "notify")
 LINKS = ("pty", "inproc")
 DEFAULT_BOOTLOADER = "model"
+#: ``--otaloop-start``: harness.scenarios.rig_check.START_MODES, checked by the plugin's tests.
+START_MODES = ("factory", "keep")
 DEFAULT_SPEED = 1000.0
 DEFAULT_TAIL = 20
 DEFAULT_RECONNECT = 30.0  # harness.scenarios.benches.DEFAULT_RECONNECT, checked by the plugin's tests
@@ -63,6 +65,7 @@ class Settings:
     log_dir: Path | None = None
     link: str = "pty"
     reuse: bool = False
+    start: str = "factory"
     scenarios: bool = False
     tail: int = DEFAULT_TAIL
     #: Whether any otaloop option or ini key was set (the plugin stays silent otherwise).
@@ -104,14 +107,20 @@ class Settings:
             where = ", ".join(self.ports)
             http = ", ".join(f"{h}:{p}" for h, p in self.http)
             power = "power commands" if self.has_power else "no power control"
+            start = {
+                "factory": "brought to its factory app v1 before the first test",
+                "keep": "left as it is at the start (--otaloop-start keep)",
+            }[self.start]
             return (
                 f"otaloop: real board(s) at {where}; image server {http}; factory config {self.factory_config}; "
-                f"{power}{'; reusing the board between tests' if self.reuse else ''}"
+                f"{power}{'; reusing the board between tests' if self.reuse else ''}; session start: "
+                f"version, OTA options and images checked, board {start}"
             )
         return (
             f"otaloop: virtual boards ({self.link} console, speed {self.speed:g}, quirks {self.quirks}, "
             f"bootloader {self.bootloader}, "
             f"factory config {self.factory_config}){'; one board per configuration, reused' if self.reuse else ''}"
+            "; session start: each board freshly provisioned with its factory app v1"
         )
 
 
@@ -136,8 +145,11 @@ _HELP = {
     "boot_timeout": "how long a real board may take to print its bootloader banner after a reset or power-on "
     f"before it counts as dead (default {DEFAULT_BOOT_TIMEOUT:g}); later tests then fail at once until it "
     "prints one again",
-    "log_dir": "write each test's raw console log to DIR/<test id>.log (DIR is created, and checked writable "
-    "before any test runs)",
+    "log_dir": "write each test's raw console log to DIR/<test id>.log (default: otaloop-logs in pytest's "
+    "base temporary directory; the terminal summary names it; DIR is created, and checked writable before any "
+    "test runs)",
+    "start": "factory (default): before the first test, check the real board's version, OTA options and images "
+    "and bring it to its factory app; keep: check, but leave it as it is",
     "link": "virtual board console: a real pty (default) or in-process",
     "reuse": "keep one board for the whole run instead of a fresh virtual board (or a factory-restored real "
     "board) per test",
@@ -159,6 +171,7 @@ _METAVARS = {
     "boot_timeout": "SECONDS",
     "log_dir": "DIR",
     "link": "pty|inproc",
+    "start": "factory|keep",
     "tail": "N",
 }
 
@@ -255,10 +268,13 @@ def read_settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(f"--otaloop-tail {values['tail'][0]!r}: expected a whole number") from None
     if tail < 0:
         raise pytest.UsageError(f"--otaloop-tail must be >= 0, got {tail}")
+    # Defaults need no check: checking imports the board model, which a session that uses no board never needs.
     quirks = text("quirks", HARMONY_NAME)
-    _check_quirks(quirks)
+    if values["quirks"][0] is not None:
+        _check_quirks(quirks)
     bootloader = text("bootloader", DEFAULT_BOOTLOADER)
-    _check_bootloader(bootloader, values["bootloader"][1])
+    if values["bootloader"][0] is not None:
+        _check_bootloader(bootloader, values["bootloader"][1])
     manifest_path = text("manifest_path", "/ota.json")
     if not manifest_path.startswith("/"):
         raise pytest.UsageError(f"--otaloop-manifest-path {manifest_path!r}: must start with /")
@@ -284,6 +300,9 @@ def read_settings(config: pytest.Config) -> Settings:
     if log_dir is not None:
         _check_log_dir(log_dir)
     reuse = bool(values["reuse"][0])
+    start = text("start", "factory")
+    if start not in START_MODES:
+        raise pytest.UsageError(f"--otaloop-start {start!r}: choose factory or keep")
 
     if ports:
         if not http:
@@ -322,6 +341,7 @@ def read_settings(config: pytest.Config) -> Settings:
         log_dir=log_dir,
         link=link,
         reuse=reuse,
+        start=start,
         scenarios=values["scenarios"],
         tail=tail,
         given=given,

@@ -23,7 +23,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, overload
 
 from bootloader_model.errors import BoardError, CallerError
 from bootloader_model.formats.app_descriptor import DEFAULT_CMD_MAX_LENGTH, AppDescriptor, Behaviour
@@ -234,6 +234,20 @@ class Bench:
     def manifest_url(self) -> str:
         return self.server.url(self.manifest_path)
 
+    @overload
+    def expect(self, pattern: re.Pattern[str], timeout: float = 30.0) -> re.Match[str]: ...
+    @overload
+    def expect(self, pattern: str | bytes | re.Pattern[bytes], timeout: float = 30.0) -> re.Match[bytes]: ...
+    def expect(
+        self, pattern: str | bytes | re.Pattern[bytes] | re.Pattern[str], timeout: float = 30.0
+    ) -> re.Match[bytes] | re.Match[str]:
+        """The board's console, as pytest-embedded's ``dut.expect``: see :meth:`BoardDriver.expect`."""
+        return self.driver.expect(pattern, timeout)
+
+    def write(self, line: str) -> None:
+        """Type ``line`` and a carriage return on the board's console (pytest-embedded's ``dut.write``)."""
+        self.driver.write(line)
+
     def wall(self, board_seconds: float) -> float:
         """A console timeout (wall seconds) for something that takes ``board_seconds`` on the board."""
         return board_seconds / self.speed + 5.0
@@ -252,20 +266,23 @@ class Bench:
         return t1 - t0 if t0 is not None and t1 is not None else None
 
     # --------------------------------------------------------------------------------------- lifecycle
-    def start(self) -> BootInfo:
-        """Bring the board up from its current flash and wait for the application (first boot included)."""
+    def start(self, app_timeout: float | None = None) -> BootInfo:
+        """Bring the board up from its current flash and wait for the application (first boot included);
+        ``app_timeout`` as in :meth:`wait_boot`."""
         if self.virtual is not None:
             self.virtual.power_on()
         elif self.power is not None:
             self.power.cycle()
         else:
             self.console.send_line("reset")
-        return self.wait_boot()
+        return self.wait_boot(app_timeout)
 
-    def wait_boot(self) -> BootInfo:
+    def wait_boot(self, app_timeout: float | None = None) -> BootInfo:
         """The banner within the driver's boot timeout (the bootloader prints it at once), then the
-        application within 200 board seconds (a first boot backs the factory image up first)."""
-        return self.driver.wait_boot(min(self.driver.boot_timeout, self.wall(200)), app_timeout=self.wall(200))
+        application within ``app_timeout`` wall seconds, by default 200 board seconds (a first boot backs the
+        factory image up first)."""
+        wait = self.wall(200) if app_timeout is None else app_timeout
+        return self.driver.wait_boot(min(self.driver.boot_timeout, self.wall(200)), app_timeout=wait)
 
     def power_cycle(self, off_time: float = 1.0) -> None:
         """Switch power off and on again (the virtual board's, or the bench's power backend); needs "power".

@@ -8,7 +8,9 @@ factory application, serves its UART through a :class:`~harness.served_board.run
 
 :class:`SerialBench` wraps a real board: one pyserial port for the whole suite, images from a directory,
 optional power commands. Its console reopens the port when it vanishes (a USB serial port re-enumerating
-after a power cycle), waiting at most ``reconnect`` seconds. It cannot provision, cut power at a flash
+after a power cycle), waiting at most ``reconnect`` seconds. :meth:`SerialBench.start_session` checks the rig
+against the options (:mod:`harness.scenarios.rig_check`) and brings the board to its factory app before the
+first scenario. It cannot provision, cut power at a flash
 operation or look into flash; scenarios that need those are skipped by the runner.
 
 Nothing here decides what a scenario checks.
@@ -17,6 +19,7 @@ Nothing here decides what a scenario checks.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +27,7 @@ from typing import Any, TypeVar
 
 from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
 from bootloader_model.bootloader.program import MODEL
-from bootloader_model.errors import BoardDead, BoardError, CallerError
+from bootloader_model.errors import BoardDead, BoardError, CallerError, ConsoleTimeout, RigMismatch
 from bootloader_model.quirks import HARMONY, QuirkProfile
 from harness.board_link.console import Console, Port
 from harness.board_link.driver import BOOT_BANNER, BoardDriver
@@ -33,6 +36,7 @@ from harness.board_link.transport import open_port, reopen_port
 from harness.image.server import ImageServer
 from harness.native.programs import bootloader_from_spec
 from harness.scenarios.base import AppConfig, Bench, DirImages, SyntheticImages
+from harness.scenarios.rig_check import FACTORY_VERSION, START_MODES, SeenOptions, images_mismatch, options_mismatch
 from harness.scenarios.virtual_hooks import VirtualHooks
 from harness.served_board.runner import DEFAULT_SPEED, BoardRunner, VirtualPort, check_speed
 from harness.served_board.uart_link import PtyLink
@@ -46,6 +50,12 @@ LINKS = ("pty", "inproc")
 DEFAULT_RECONNECT = 30.0
 #: A real board prints its bootloader banner at once after reset; this leaves time for power switching.
 DEFAULT_BOOT_TIMEOUT = 20.0
+#: Seconds a running application gets to answer ``otactl status`` at the start of a session before it is reset.
+START_ANSWER = 3.0
+#: Seconds from the banner to ``APP: version <n>`` when the session start resets the board: enough for the
+#: bootloader to program a pending update or back the factory image up, short of the 200 board seconds a
+#: scenario allows.
+START_APP_WAIT = 60.0
 
 
 @contextlib.contextmanager
@@ -94,7 +104,7 @@ def virtual_bench(
             images=images,
             factory=factory,
             speed=speed,
-            virtual=VirtualHooks(runner),
+            virtual=VirtualHooks(runner, console),
             capabilities=VIRTUAL_CAPS,
         )
 
@@ -145,6 +155,11 @@ class SerialBench:
         self._console = Console(port, log=self.log, url=self.port, reconnect=self.reconnect, reopen=self.reopen)
         self._server = ImageServer(self.http_host, self.http_port).start()
         self._dirty = False  # a scenario has run, so the board may hold updates
+        self._start_failure: str | None = None  # set by start_session("keep") off the factory app
+        #: Bytes the port had buffered before the last :meth:`bench` began (read and left out of its console),
+        #: and the console offset just after them, where that bench's own console begins.
+        self.backlog = 0
+        self.began_at = 0
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -156,25 +171,13 @@ class SerialBench:
         """The one console every scenario on this board shares."""
         return self._console
 
-    @contextlib.contextmanager
-    def bench(self, *, restore: bool = True) -> Iterator[Bench]:
-        """A :class:`Bench` for one scenario; with ``restore`` (the default) the board is first brought back
-        to its factory app with no image database if an earlier scenario may have changed it, and the image
-        server is emptied (first, so that the board cannot fetch an earlier scenario's image with its faults
-        gone while it is being restored)."""
-        if restore:
-            self._server.clear()
-        else:
-            self._server.clear_faults()
-        # Start each scenario after what the board printed so far (a real board may be mid-check).
-        seen = self._console.drain(quiet=0.2, limit=0.5 if self.dead else 2.0)
-        if self.dead is not None:
-            if not BOOT_BANNER.search(seen):
-                raise BoardDead(f"the board is still dead ({self.dead}); not tried again")
-            self.dead = None  # it came back
-        self._console.pos = len(self._console.buffer)
-        caps = self.capabilities
-        bench = Bench(
+    @property
+    def manifest_url(self) -> str:
+        """The URL the firmware's ``SYS_OTA_URL`` should be: the image server's address and manifest path."""
+        return self._server.url(self.manifest_path)
+
+    def _new_bench(self) -> Bench:
+        return Bench(
             driver=BoardDriver(
                 self._console, boot_timeout=self.boot_timeout, cmd_timeout=10, max_line=self.factory.cmd_max_length
             ),
@@ -185,8 +188,129 @@ class SerialBench:
             power=self.power,
             manifest_path=self.manifest_path,
             start_offset=len(self._console.buffer),
-            capabilities=caps,
+            capabilities=self.capabilities,
         )
+
+    def start_session(self, mode: str = "factory", *, option: str = "--start") -> str:
+        """Check the rig and, with ``mode`` ``factory``, bring the board to its factory app, before the first
+        scenario or test; return one line saying what was done.
+
+        The checks answer in seconds: the image directory must hold images of the declared configuration
+        pointing at the declared manifest URL (:func:`~harness.scenarios.rig_check.images_mismatch`); the
+        running application must answer ``otactl status`` (the board is reset and asked again if it does not
+        answer at once) and report, in ``sysota get info``, the declared configuration's OTA options and
+        manifest URL (:func:`~harness.scenarios.rig_check.options_mismatch`). Then, with ``factory``, a board
+        that runs another version than its factory app or holds an image database is factory-reset as
+        between scenarios; with ``keep`` it is left as it is, and if it does not run its factory app the
+        first :meth:`bench` fails, naming the version seen and expected (:meth:`take_start_failure`).
+
+        Args:
+            mode: ``factory`` or ``keep``.
+            option: the option's name in the caller's terms, for the messages (``--otaloop-start`` in pytest).
+
+        Returns:
+            What was done, e.g. ``factory: the board ran v2 with 1 image database row(s); factory reset, now v1
+            (3.2 s)``.
+
+        Raises:
+            RigMismatch: the board or the images do not fit the options (one line: declared and seen).
+            BoardError: the board gave no sign of life, or did not come back to its factory app.
+        """
+        if mode not in START_MODES:
+            raise CallerError(f"{option} {mode!r}: choose {' or '.join(START_MODES)}")
+        t0 = time.monotonic()
+        where = f"the board at {self.port}"
+        mismatch = images_mismatch(self.images, self.factory, self.manifest_url)
+        if mismatch:
+            raise RigMismatch(f"{where} is not set up as declared: {mismatch}")
+        self._server.clear()
+        printed = self._console.drain(quiet=0.2, limit=0.5 if self.dead else 2.0)
+        if self.dead is not None:
+            if not BOOT_BANNER.search(printed):
+                raise BoardDead(f"the board is still dead ({self.dead}); not tried again")
+            self.dead = None  # it came back
+        self._console.pos = len(self._console.buffer)
+        bench = self._new_bench()
+        driver = bench.driver
+        woken = ""
+        try:
+            st = driver.status(START_ANSWER)
+        except ConsoleTimeout:  # not running its application (or busy booting): start it and ask again
+            woken = (
+                "it did not answer, so it was power-cycled; " if self.power else "it did not answer, so it was reset; "
+            )
+            try:
+                info = bench.start(app_timeout=START_APP_WAIT)
+            except BoardDead as exc:
+                self.dead = str(exc).split(":", 1)[0]  # later calls fail at once unless a banner shows
+                raise
+            if info.app_version is None:
+                raise RigMismatch(
+                    f"{where} booted but printed no 'APP: version <n>' within {START_APP_WAIT:g} s: its application "
+                    "needs otactl's banner (docs/otactl.md)"
+                ) from None
+            try:
+                st = driver.status(START_ANSWER)
+            except ConsoleTimeout:
+                raise RigMismatch(
+                    f"{where} runs v{info.app_version} but does not answer `otactl status`: its firmware needs the "
+                    "otactl command group (docs/otactl.md)"
+                ) from None
+        mismatch = options_mismatch(self.factory, SeenOptions.from_info(driver.info()), self.manifest_url)
+        if mismatch:
+            raise RigMismatch(f"{where} is not set up as declared: {mismatch}")
+        rows = driver.image_db()
+        seen = f"v{st.version}" + (f" with {len(rows)} image database row(s)" if rows else "")
+        self._dirty = False
+        self._start_failure = None
+        if mode == "keep":
+            if st.version != FACTORY_VERSION:
+                self._start_failure = (
+                    f"{option} keep left the board as it was: it runs v{st.version}, the tests expect its factory "
+                    f"app v{FACTORY_VERSION} ({option} factory brings it back)"
+                )
+            return f"keep: {woken}the board runs {seen}; left as it is"
+        if st.version == FACTORY_VERSION and rows is None:
+            took = time.monotonic() - t0
+            return f"factory: {woken}the board runs its factory app v{FACTORY_VERSION} already ({took:.1f} s)"
+        self._to_factory(bench)
+        self._server.clear()
+        took = time.monotonic() - t0
+        return f"factory: {woken}the board ran {seen}; factory reset, now v{FACTORY_VERSION} ({took:.1f} s)"
+
+    def take_start_failure(self) -> str | None:
+        """Why the first scenario must fail (``keep`` found the board off its factory app), once; else None."""
+        failure, self._start_failure = self._start_failure, None
+        return failure
+
+    @contextlib.contextmanager
+    def bench(self, *, restore: bool = True) -> Iterator[Bench]:
+        """A :class:`Bench` for one scenario; with ``restore`` (the default) the board is first brought back
+        to its factory app with no image database if an earlier scenario may have changed it, and the image
+        server is emptied (first, so that the board cannot fetch an earlier scenario's image with its faults
+        gone while it is being restored).
+
+        What the port buffered since the last scenario is read and left behind (:attr:`backlog` counts its
+        bytes). A board :meth:`start_session` left off its factory app (``keep``) fails the first scenario here
+        with :class:`~bootloader_model.errors.BoardError`, naming the version seen and expected."""
+        failure = self.take_start_failure()
+        if failure is not None:
+            self._dirty = True  # the board is not at its factory app: the next scenario restores it
+            raise BoardError(failure)
+        if restore:
+            self._server.clear()
+        else:
+            self._server.clear_faults()
+        # Start each scenario after what the board printed so far (a real board may be mid-check).
+        seen = self._console.drain(quiet=0.2, limit=0.5 if self.dead else 2.0)
+        self.backlog = len(self._console.buffer) - self._console.pos
+        self.began_at = len(self._console.buffer)
+        if self.dead is not None:
+            if not BOOT_BANNER.search(seen):
+                raise BoardDead(f"the board is still dead ({self.dead}); not tried again")
+            self.dead = None  # it came back
+        self._console.pos = len(self._console.buffer)
+        bench = self._new_bench()
         try:
             if restore:
                 if self._dirty:

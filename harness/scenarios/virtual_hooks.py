@@ -2,19 +2,23 @@
 
 Every call goes through the :class:`~harness.served_board.runner.BoardRunner`, so it is safe while the runner's
 thread drives the board. Real benches have no such hooks; scenarios that need them declare
-``requires={"virtual"}`` and are skipped on hardware. :class:`VirtualPower` is the
+``requires={"virtual"}`` and are skipped on hardware. Given the bench's console, the hooks also ``expect`` and
+``write`` on it (the pytest plugin's ``virtual_board`` fixture is these hooks). :class:`VirtualPower` is the
 :class:`~harness.board_link.power.PowerControl` of a virtual bench.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, overload
 
 from bootloader_model.board.virtual_board import VirtualBoard
+from bootloader_model.errors import CallerError
 from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.file_api import OTA_DIR
 from bootloader_model.storage.nor_flash import FaultPlan
+from harness.board_link.console import Console
 from harness.served_board.runner import BoardRunner
 
 T = TypeVar("T")
@@ -27,14 +31,58 @@ class VirtualHooks:
     counted from when the hooks were made, the bench's start.
     """
 
-    def __init__(self, runner: BoardRunner) -> None:
+    def __init__(self, runner: BoardRunner, console: Console | None = None) -> None:
         """Hooks on the board ``runner`` serves; board time counts from now.
 
         Args:
             runner: the runner that owns the board and its thread.
+            console: the host's console on the board, for :meth:`expect` and :meth:`write` (None: the bench
+                has none, and those two raise CallerError).
         """
         self.runner = runner
+        #: The board's console as the host reads it (for :meth:`expect` and :meth:`write`), if the bench has one.
+        self.console = console
         self._t0 = runner.call(lambda b: b.clock.now())
+
+    def _console(self) -> Console:
+        if self.console is None:
+            raise CallerError("these hooks were made without the board's console")
+        return self.console
+
+    @overload
+    def expect(self, pattern: re.Pattern[str], timeout: float = 30.0) -> re.Match[str]: ...
+    @overload
+    def expect(self, pattern: str | bytes | re.Pattern[bytes], timeout: float = 30.0) -> re.Match[bytes]: ...
+    def expect(
+        self, pattern: str | bytes | re.Pattern[bytes] | re.Pattern[str], timeout: float = 30.0
+    ) -> re.Match[bytes] | re.Match[str]:
+        """The board's console, as pytest-embedded's ``dut.expect``: text (matched literally) or a compiled
+        regular expression, within ``timeout`` wall seconds; see
+        :meth:`~harness.board_link.driver.BoardDriver.expect`.
+
+        Args:
+            pattern: text (``str`` or ``bytes``, matched literally) or a compiled regular expression.
+            timeout: wall seconds to wait.
+
+        Returns:
+            The match: a ``re.Match[str]`` for a ``str`` regular expression, else a ``re.Match[bytes]``.
+
+        Raises:
+            CallerError: the hooks were made without the board's console.
+            ConsoleTimeout: not seen in time; the message ends with the console's last bytes.
+        """
+        return self._console().expect(pattern, timeout)
+
+    def write(self, line: str) -> None:
+        """Type ``line`` and a carriage return on the board's console (pytest-embedded's ``dut.write``).
+
+        Args:
+            line: the text to type, without its line ending.
+
+        Raises:
+            CallerError: the hooks were made without the board's console.
+        """
+        self._console().send_line(line)
 
     def call(self, fn: Callable[[VirtualBoard], T]) -> T:
         """Run ``fn`` on the board between two of the runner's turns: the way to anything not hooked here.
