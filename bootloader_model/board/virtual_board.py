@@ -12,6 +12,11 @@ what happens next through its app descriptor (:mod:`bootloader_model.formats.app
 * a hang-at-boot app goes silent and ignores input;
 * internal flash whose descriptor or body CRC fails runs as garbage code would: silence.
 
+SWITCH1 (the Curiosity board's user button) is an input the application reads: :meth:`VirtualBoard.press_switch`,
+:meth:`~VirtualBoard.release_switch` and :meth:`~VirtualBoard.click_switch` set :attr:`VirtualBoard.switch_pressed`.
+The model application ignores it, as Harmony's generated OTA application does; a user's own application
+(:attr:`BoardConfig.application`) reads it.
+
 Reset and power cycle are separate actions; both lose RAM (the service, the console line, FatFs state)
 and keep flash. A :class:`~bootloader_model.errors.PowerCut` raised by a flash fault plan turns the board
 off at that operation, leaving the flash exactly as the cut left it.
@@ -65,6 +70,8 @@ UART_RX_BYTES = 127
 TRANSCRIPT_WINDOW = 1 << 20
 #: Boots and board events kept: the latest KEEP_RECORDS to 2 x KEEP_RECORDS.
 KEEP_RECORDS = 1000
+#: Board seconds :meth:`VirtualBoard.click_switch` holds SWITCH1 down by default (a finger's press).
+CLICK_HOLD_S = 0.1
 
 
 class AppState(str, Enum):
@@ -169,6 +176,8 @@ class VirtualBoard:
         self._moment_alarm: Alarm | None = None
         self._last_moment_hit: MomentHit | None = None
         self.blocked_hosts: list[str] = []  # hosts the loopback-only network refused
+        self.switch_pressed = False  # SWITCH1 held down (a button, not RAM: power and resets keep it)
+        self._switch_alarm: Alarm | None = None
 
     # ------------------------------------------------------------------------------------ console I/O
     def _print(self, data: bytes) -> None:
@@ -374,6 +383,43 @@ class VirtualBoard:
         if not isinstance(up, bool):
             raise CallerError(f"set_network takes True or False, not {up!r}")
         self.network_enabled = up
+
+    # ------------------------------------------------------------------------------------------ SWITCH1
+    def press_switch(self) -> None:
+        """Press SWITCH1 and hold it down until :meth:`release_switch` (cancels a click's pending release)."""
+        self._cancel_click()
+        if not self.switch_pressed:
+            self._note("switch", "press")
+        self.switch_pressed = True
+
+    def release_switch(self) -> None:
+        """Let go of SWITCH1 (cancels a click's pending release)."""
+        self._cancel_click()
+        if self.switch_pressed:
+            self._note("switch", "release")
+        self.switch_pressed = False
+
+    def click_switch(self, hold_s: float = CLICK_HOLD_S) -> None:
+        """Press SWITCH1 now and let go ``hold_s`` board seconds later (when the board's time gets there).
+
+        Raises:
+            CallerError: ``hold_s`` is not a finite number of seconds > 0.
+        """
+        _duration_arg(hold_s, "hold_s")
+        if hold_s <= 0:
+            raise CallerError(f"hold_s must be > 0 board seconds, not {hold_s!r}")
+        self.press_switch()
+
+        def release() -> None:
+            self._switch_alarm = None
+            self.release_switch()
+
+        self._switch_alarm = self.clock.call_later(hold_s, release)
+
+    def _cancel_click(self) -> None:
+        if self._switch_alarm is not None:
+            self.clock.cancel(self._switch_alarm)
+            self._switch_alarm = None
 
     # ------------------------------------------------------------------------------------------- state
     def save(self, state_dir: str | os.PathLike[str]) -> None:

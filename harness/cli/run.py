@@ -21,6 +21,7 @@ from typing import Any
 from bootloader_model.errors import CallerError
 from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
 from harness.board_link.power import CommandPower, PowerControl
+from harness.board_link.switch import CommandSwitch
 from harness.cli.help import help_text
 from harness.native.programs import BOOTLOADER_HELP
 from harness.scenarios import CONFIGS, REGISTRY
@@ -74,6 +75,8 @@ def register(sub: Any) -> None:
     real.add_argument("--lg-target", default="main", metavar="ROLE", help="labgrid target role (default main)")
     real.add_argument("--power-on", help="command that switches board power on")
     real.add_argument("--power-off", help="command that switches board power off")
+    real.add_argument("--switch-press", metavar="CMD", help="command that presses SWITCH1 (a relay or GPIO across it)")
+    real.add_argument("--switch-release", metavar="CMD", help="command that releases SWITCH1")
     real.add_argument(
         "--reconnect",
         type=float,
@@ -129,6 +132,16 @@ def _command_power(args: argparse.Namespace) -> CommandPower | None:
     return CommandPower(args.power_on, args.power_off)
 
 
+def _command_switch(args: argparse.Namespace) -> CommandSwitch | None:
+    """``--switch-press``/``--switch-release`` as a SWITCH1 control (None without them)."""
+    press, release = getattr(args, "switch_press", None), getattr(args, "switch_release", None)
+    if not (press or release):
+        return None
+    if not (press and release):
+        raise CallerError("give both --switch-press and --switch-release, or neither")
+    return CommandSwitch(press, release)
+
+
 @contextlib.contextmanager
 def serial_bench(args: argparse.Namespace, power: PowerControl | None, *, power_flags: str) -> Iterator[SerialBench]:
     """The bench of a real board from the options ``otaloop run`` and ``otaloop sweep timed`` share:
@@ -170,6 +183,7 @@ def serial_bench(args: argparse.Namespace, power: PowerControl | None, *, power_
         log=log,
         reconnect=args.reconnect,
         boot_timeout=getattr(args, "boot_timeout", DEFAULT_BOOT_TIMEOUT),
+        switch=_command_switch(args),
     )
     try:
         yield bench

@@ -135,6 +135,7 @@ class Benches:
             pytest.fail(f"otaloop: the real board is unusable: {self._serial_error}", pytrace=False)
         if self._serial is None:
             from harness.board_link.power import CommandPower
+            from harness.board_link.switch import CommandSwitch
             from harness.scenarios import CONFIGS
             from harness.scenarios.benches import SerialBench
 
@@ -147,6 +148,8 @@ class Benches:
                     self._stack.callback(self._serial.close)
                     return self._serial
                 power = CommandPower(*commands) if commands else None
+                switches = s.switch_commands(self.worker)
+                switch = CommandSwitch(*switches) if switches else None
                 self._serial = SerialBench(
                     board.port,
                     board.images,
@@ -157,6 +160,7 @@ class Benches:
                     power=power,
                     reconnect=s.reconnect,
                     boot_timeout=s.boot_timeout,
+                    switch=switch,
                 )
             except OtaloopError as exc:
                 self._serial_error = str(exc)

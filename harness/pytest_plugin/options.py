@@ -53,6 +53,8 @@ class Settings:
     bootloader: str = "model"
     power_on: str | None = None
     power_off: str | None = None
+    switch_press: str | None = None
+    switch_release: str | None = None
     reconnect: float = DEFAULT_RECONNECT
     boot_timeout: float = DEFAULT_BOOT_TIMEOUT
     log_dir: Path | None = None
@@ -93,6 +95,12 @@ class Settings:
             return None
         return self.power_on.replace("{index}", str(index)), self.power_off.replace("{index}", str(index))
 
+    def switch_commands(self, index: int) -> tuple[str, str] | None:
+        """The SWITCH1 commands of worker ``index``'s board, ``{index}`` replaced by that number."""
+        if self.switch_press is None or self.switch_release is None:
+            return None
+        return self.switch_press.replace("{index}", str(index)), self.switch_release.replace("{index}", str(index))
+
     def describe(self) -> str:
         """One line for pytest's header: which boards this run drives and how."""
         if self.real:
@@ -126,6 +134,8 @@ _HELP = {
     "C code built by otaloop native build)",
     "power_on": "command that switches a real board's power on ({index} is the worker's board number)",
     "power_off": "command that switches a real board's power off ({index} is the worker's board number)",
+    "switch_press": "command that presses a real board's SWITCH1 ({index} is the worker's board number)",
+    "switch_release": "command that releases a real board's SWITCH1 ({index} is the worker's board number)",
     "reconnect": "how long a real board's vanished console port (USB re-enumeration after a power cycle) may "
     f"take to come back before its test fails (default {DEFAULT_RECONNECT:g}; 0: never reopen)",
     "boot_timeout": "how long a real board may take to print its bootloader banner after a reset or power-on "
@@ -149,6 +159,8 @@ _METAVARS = {
     "bootloader": "SPEC",
     "power_on": "CMD",
     "power_off": "CMD",
+    "switch_press": "CMD",
+    "switch_release": "CMD",
     "reconnect": "SECONDS",
     "boot_timeout": "SECONDS",
     "log_dir": "DIR",
@@ -262,6 +274,12 @@ def read_settings(config: pytest.Config) -> Settings:
     for name, cmd in (("on", power_on), ("off", power_off)):
         if cmd is not None and not str(cmd).strip():
             raise pytest.UsageError(f"--otaloop-power-{name} is empty")
+    switch_press, switch_release = values["switch_press"][0], values["switch_release"][0]
+    if (switch_press is None) != (switch_release is None):
+        raise pytest.UsageError("give both --otaloop-switch-press and --otaloop-switch-release, or neither")
+    for name, cmd in (("press", switch_press), ("release", switch_release)):
+        if cmd is not None and not str(cmd).strip():
+            raise pytest.UsageError(f"--otaloop-switch-{name} is empty")
     try:
         reconnect = float(text("reconnect", str(DEFAULT_RECONNECT)))
     except ValueError:
@@ -309,6 +327,8 @@ def read_settings(config: pytest.Config) -> Settings:
         bootloader=bootloader,
         power_on=None if power_on is None else str(power_on),
         power_off=None if power_off is None else str(power_off),
+        switch_press=None if switch_press is None else str(switch_press),
+        switch_release=None if switch_release is None else str(switch_release),
         reconnect=reconnect,
         boot_timeout=boot_timeout,
         log_dir=log_dir,

@@ -28,6 +28,7 @@ from bootloader_model.quirks import HARMONY, QuirkProfile
 from harness.board_link.console import Console, Port
 from harness.board_link.driver import BOOT_BANNER, BoardDriver
 from harness.board_link.power import PowerControl
+from harness.board_link.switch import SwitchControl
 from harness.board_link.transport import open_port, reopen_port
 from harness.image.server import ImageServer
 from harness.native.programs import bootloader_from_spec
@@ -39,7 +40,7 @@ from harness.served_board.uart_link import PtyLink
 T = TypeVar("T")
 
 #: What a virtual bench offers on top of a console: power, provisioning, flash cuts, looking into flash.
-VIRTUAL_CAPS = frozenset({"virtual", "power", "provision", "power-cut", "inspect"})
+VIRTUAL_CAPS = frozenset({"virtual", "power", "provision", "power-cut", "inspect", "switch"})
 LINKS = ("pty", "inproc")
 #: Seconds a real board's console may stay gone (USB re-enumeration after a power cycle) before PortLost.
 DEFAULT_RECONNECT = 30.0
@@ -120,6 +121,8 @@ class SerialBench:
     #: An already open port to use instead of opening ``port`` (a labgrid console driver), and how to reopen it.
     connection: Port | None = None
     reopen: Callable[[float], Port] | None = None
+    #: SWITCH1 pressed by a relay or GPIO across it (``--switch-press``/``--switch-release``), if wired.
+    switch: SwitchControl | None = None
 
     def __post_init__(self) -> None:
         if not self.images.is_dir():
@@ -147,8 +150,9 @@ class SerialBench:
 
     @property
     def capabilities(self) -> frozenset[str]:
-        """What this bench offers: power switching if it has power commands, nothing a real board lacks."""
-        return frozenset({"power"}) if self.power else frozenset()
+        """What this bench offers: power switching if it has power commands, SWITCH1 if it has switch commands,
+        nothing a real board lacks."""
+        return frozenset({"power"} if self.power else ()) | frozenset({"switch"} if self.switch else ())
 
     @property
     def console(self) -> Console:
@@ -182,6 +186,7 @@ class SerialBench:
             factory=self.factory,
             speed=1.0,
             power=self.power,
+            switch=self.switch,
             manifest_path=self.manifest_path,
             start_offset=len(self._console.buffer),
             capabilities=caps,
