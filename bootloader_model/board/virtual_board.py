@@ -5,9 +5,10 @@ application: power on runs the bootloader (:mod:`bootloader_model.bootloader.ste
 flash and the FAT volume on the emulated SST26; when it jumps, the application in internal flash decides
 what happens next through its app descriptor (:mod:`bootloader_model.formats.app_descriptor`):
 
-* a healthy app prints ``APP: version <n>``, brings up the network after a short virtual delay and runs
-  the OTA service (:mod:`bootloader_model.service.ota_service`) and the SYS_COMMAND console
-  (:mod:`bootloader_model.board.command_processor`) with the ``sysota`` and ``otactl`` groups;
+* a healthy app runs the board's application program (:attr:`BoardConfig.application`): by default the
+  model of Harmony's generated OTA application (:mod:`bootloader_model.application.model`), which prints
+  ``APP: version <n>`` and runs the OTA service and the SYS_COMMAND console; the network comes up after a
+  short virtual delay;
 * a crash-at-boot app resets shortly after the jump (the bootloader then runs again);
 * a hang-at-boot app goes silent and ignores input;
 * internal flash whose descriptor or body CRC fails runs as garbage code would: silence.
@@ -34,11 +35,11 @@ import math
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from bootloader_model.board.command_processor import CommandGroup, CommandProcessor
+from bootloader_model.application.program import AppContext, ApplicationProgram, AppRun
 from bootloader_model.board.moment_cut import MomentCut, MomentHit, compile_pattern
 from bootloader_model.board.state_directory import current_path, save_set
 from bootloader_model.bootloader.program import BootProgram, ModelProgram
@@ -50,11 +51,8 @@ from bootloader_model.errors import CallerError, DescriptorError, PowerCut
 from bootloader_model.formats.app_descriptor import AppDescriptor, Behaviour, read_descriptor
 from bootloader_model.formats.app_image import SLOT_SIZE, SLOT_START
 from bootloader_model.quirks import HARMONY, QuirkProfile
-from bootloader_model.service.commands import handle_command
-from bootloader_model.service.configuration import ServiceConfig
 from bootloader_model.service.ota_service import OtaService
-from bootloader_model.service.tick_runner import NetworkWait, run_until
-from bootloader_model.storage.external_flash import SIZES, ExternalFlash
+from bootloader_model.storage.external_flash import SIZES
 from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, FaultPlan, NorFlash
 
 INTERNAL_FILE = "internal.bin"
@@ -105,6 +103,10 @@ class BoardConfig:
     #: and bootloader_variant), or any :class:`~bootloader_model.bootloader.program.BootProgram` -- the host
     #: hands in the user's bootloader C code this way (``harness.native.programs.bootloader_from_spec``).
     bootloader: BootProgram | None = None
+    #: What runs after the jump when the image is healthy: None for the Python model of Harmony's generated
+    #: OTA application, or any :class:`~bootloader_model.application.program.ApplicationProgram` -- the host
+    #: hands in the user's application C code this way (``harness.native.programs.application_from_spec``).
+    application: ApplicationProgram | None = None
 
 
 @dataclass
@@ -119,10 +121,8 @@ class BoardEvent:
 @dataclass
 class _App:
     descriptor: AppDescriptor
-    service: OtaService | None = None
-    console: CommandProcessor | None = None
+    run: AppRun | None = None  # a healthy application's run (None: hung, crashing)
     started_at: float = 0.0
-    network: NetworkWait = field(default_factory=NetworkWait)  # the OTA task's wait on its socket
 
 
 class VirtualBoard:
@@ -148,6 +148,12 @@ class VirtualBoard:
         self.bootloader: BootProgram = cfg.bootloader or ModelProgram(
             cfg.profile, cfg.build_stamp, cfg.bootloader_variant
         )
+        if cfg.application is None:
+            from bootloader_model.application.model import ModelApplication  # here: model imports board modules
+
+            self.application: ApplicationProgram = ModelApplication()
+        else:
+            self.application = cfg.application
         self.internal = NorFlash(PIC32MZ1025W104132, strict=False, timed=cfg.timed_flash, keep_log=False)
         self.external = NorFlash(SIZES[cfg.ext_size], strict=False, timed=cfg.timed_flash, keep_log=False)
         self.state = AppState.OFF
@@ -270,7 +276,14 @@ class VirtualBoard:
 
     @property
     def service(self) -> OtaService | None:
-        return self._app.service if self._app else None
+        """The model OTA service of the running application (None when off, or when another application runs)."""
+        run = self._app.run if self._app else None
+        return run.service if run is not None else None
+
+    @property
+    def app_run(self) -> AppRun | None:
+        """The running application's run (None when no healthy application runs)."""
+        return self._app.run if self._app else None
 
     @property
     def powered(self) -> bool:
@@ -509,30 +522,28 @@ class VirtualBoard:
             self._boot()
             return
         app = self._app
-        if self.state is AppState.RUNNING and app is not None and app.service is not None:
-            svc = app.service
-            if self._rx and app.console is not None:
+        if self.state is AppState.RUNNING and app is not None and app.run is not None:
+            run = app.run
+            if self._rx:
                 data = bytes(self._rx)
                 self._rx.clear()
-                app.console.feed(data)
-                if self._pending_reset:
+                run.uart_rx(data)
+                if self._pending_reset or run.reset_requested:
+                    self._pending_reset = True
                     return
             stop = predicate or (lambda: False)
-            run_until(
-                svc,
-                lambda: stop() or svc.reset_requested or self._pending_reset or bool(self._rx),
+            run.run(
                 budget_s,
                 speed=speed,
+                stop=lambda: stop() or self._pending_reset or bool(self._rx),
                 wall_limit_s=wall_limit_s,
-                network=app.network,
-                patience_s=self.config.network_patience_s,
             )
             self._charge_external_time()
-            if svc.reset_requested:
+            if run.reset_requested:
                 self._pending_reset = True
-            elif svc.hung:
+            elif run.hung:
                 # A write through NULL ends in the PIC32 general exception handler's endless loop.
-                self._note("app-hang", "OTA core hung")
+                self._note("app-hang", "application hung")
                 self.state = AppState.HUNG
             return
         # Nothing runs (off, hung, silent, stuck, or a crash pending): time passes up to the next alarm,
@@ -560,12 +571,9 @@ class VirtualBoard:
         if self._crash_alarm is not None:
             self.clock.cancel(self._crash_alarm)
             self._crash_alarm = None
-        if self._app and self._app.service:
-            client = self._app.service.client
-            if client.sock is not None:  # RAM is gone: so is the TCP connection
-                client.sock.close()
-                client.sock = None
-        self._app = None
+        app, self._app = self._app, None
+        if app is not None and app.run is not None:
+            app.run.stop()  # RAM is gone: sockets close, a helper process ends
         self._rx.clear()
         self._pending_reset = False
         self.state = AppState.RUNNING if keep_power else AppState.OFF
@@ -628,35 +636,23 @@ class VirtualBoard:
 
             self._crash_alarm = self.clock.call_later(self.config.crash_delay_s, crash)
             return
-        self._print(f"APP: version {desc.version}\r\n".encode())
         up_at = self.clock.now() + self.config.network_delay_s
-        svc = OtaService(
-            ServiceConfig.from_descriptor(desc),
-            ExternalFlash(self.external),
-            self.internal,
-            self.clock,
-            self._print,
-            self.config.profile,
+        context = AppContext(
+            descriptor=desc,
+            internal=self.internal,
+            external=self.external,
+            clock=self.clock,
+            console=self._print,
+            switch=lambda: self.switch_pressed,
             network_up=lambda: self.network_enabled and self.clock.now() >= up_at,
+            request_reset=self._request_reset,
+            profile=self.config.profile,
+            loopback_only=self.config.network == "loopback",
+            blocked_hosts=self.blocked_hosts,  # one list across boots, for the host to report
+            network_patience_s=self.config.network_patience_s,
         )
-        svc.client.loopback_only = self.config.network == "loopback"
-        svc.client.blocked = self.blocked_hosts  # one list across boots, for the host to report
-        app.service = svc
-        console = CommandProcessor(self._print, self._request_reset, max_length=desc.cmd_max_length)
-
-        def run(argv: list[bytes]) -> None:
-            handle_command(svc, [a.decode("latin-1") for a in argv])
-
-        console.add_group(
-            CommandGroup(
-                b"sysota",
-                b": Sys OTA commands",
-                [(b"sysota", run, b": SysOta commands processing"), (b"sysotahelp", run, b": SysOta commands help ")],
-            )
-        )
-        console.add_group(CommandGroup(b"otactl", b": OTA control", [(b"otactl", run, b": OTA control messages")]))
-        app.console = console
-        self.state = AppState.RUNNING
+        self.state = AppState.RUNNING  # the application prints and takes input from its first instruction
+        app.run = self.application.start(context)
         self._note("app-start", f"version {desc.version}")
 
     def _request_reset(self) -> None:

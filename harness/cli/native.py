@@ -11,6 +11,11 @@ and power cuts at any flash operation.
 needed). ``otaloop native info CACHE`` shows what a cache holds. ``otaloop native compare CACHE`` boots the
 Python model and the native build from the same flash states and reports every difference.
 
+``otaloop native build --application --example`` builds otaloop's example application instead: app.c with
+a SWITCH1 trigger, app_ota.c's callback and a small OTA service in C behind Harmony's API names; then
+``--application native:CACHE`` runs it after every jump (docs/native-application.md). A Harmony application
+(``--application --harmony PATH``) is not built yet: the command says what is missing.
+
 ``otaloop native cjson --harmony-system PATH`` does the same for the OTA service's manifest parser: it builds
 Harmony's ``cjson.c`` from a ``wireless_system_pic32mzw1_wfi32e01`` checkout and parses the same documents
 (hand-written cases and seeded mutations) with it and with the model's parser.
@@ -23,7 +28,7 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +37,7 @@ from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode
 from harness.cli.help import help_text
 from harness.native.bootloader_program import NativeProgram
-from harness.native.build import build, build_example, default_cache, locate
+from harness.native.build import build, build_example, build_example_application, default_cache, locate
 from harness.native.build_record import BUILD_FILE, NativeBuild
 from harness.native.cjson import (
     NativeCJson,
@@ -57,7 +62,12 @@ def register(sub: Any) -> None:
     nsub = p.add_subparsers(dest="native_command", metavar="ACTION")
     nsub.required = True
 
-    b = nsub.add_parser("build", help="compile a bootloader for the host into a cache folder")
+    b = nsub.add_parser("build", help="compile a bootloader (or with --application an application) for the host")
+    b.add_argument(
+        "--application",
+        action="store_true",
+        help="build an application (run after the jump with --application native:CACHE) instead of a bootloader",
+    )
     what = b.add_mutually_exclusive_group(required=True)
     what.add_argument("--harmony", type=Path, metavar="PATH", help="Harmony apps checkout or ota_bootloader folder")
     what.add_argument("--example", action="store_true", help="otaloop's example bootloader (no Harmony needed)")
@@ -115,6 +125,8 @@ def run_build(args: argparse.Namespace) -> int:
     def progress(line: str) -> None:
         print(f"  {line}", file=sys.stderr, flush=True)
 
+    if args.application:
+        return _build_application(args, cache, progress)
     if args.example:
         if args.variant or args.extra_source:
             raise CallerError("--variant and --extra-source apply to --harmony builds")
@@ -138,6 +150,26 @@ def run_build(args: argparse.Namespace) -> int:
     for note in notes if isinstance(notes, list) else []:
         print(f"  note: {note}")
     print(f"use it with: --bootloader native:{result.directory}")
+    return 0
+
+
+def _build_application(args: argparse.Namespace, cache: Path, progress: Callable[[str], None]) -> int:
+    if args.variant or args.extra_source:
+        raise CallerError("--variant and --extra-source apply to --harmony bootloader builds")
+    if not args.example:
+        raise CallerError(
+            "otaloop builds Harmony's application (wifi_ota_app_upgrade) for the host not yet: its FreeRTOS, "
+            "TCP/IP, Wi-Fi and OTA service sources need shims otaloop does not have (docs/native-application.md "
+            "lists them); build otaloop's example application with --application --example"
+        )
+    result = build_example_application(cache, epoch=args.source_date_epoch, defines=args.define, progress=progress)
+    made = NativeBuild.load(result.directory)
+    print(f"built {result.executable}")
+    print(f"  application, kind {made.kind}, {made.data_model}")
+    notes = result.meta.get("notes")
+    for note in notes if isinstance(notes, list) else []:
+        print(f"  note: {note}")
+    print(f"use it with: --application native:{result.directory}")
     return 0
 
 

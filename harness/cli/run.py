@@ -23,7 +23,7 @@ from bootloader_model.quirks import PROFILE_NAMES, QuirkProfile
 from harness.board_link.power import CommandPower, PowerControl
 from harness.board_link.switch import CommandSwitch
 from harness.cli.help import help_text
-from harness.native.programs import BOOTLOADER_HELP
+from harness.native.programs import APPLICATION_HELP, BOOTLOADER_HELP, application_from_spec
 from harness.scenarios import CONFIGS, REGISTRY
 from harness.scenarios.benches import DEFAULT_BOOT_TIMEOUT, DEFAULT_RECONNECT, LINKS, SerialBench
 from harness.scenarios.runner import (
@@ -114,6 +114,7 @@ def add_virtual_options(p: argparse.ArgumentParser) -> None:
         default="model",
         help=BOOTLOADER_HELP,
     )
+    p.add_argument("--application", default="model", metavar="SPEC", help=APPLICATION_HELP)
 
 
 def _http(spec: str) -> tuple[str, int]:
@@ -205,15 +206,26 @@ def run_scenarios(args: argparse.Namespace) -> int:
     check_speed(args.speed, "--speed")
     if args.port is None and args.lg_env is None:
         profile = QuirkProfile.named(args.quirks)
+        application_from_spec(args.application)  # a bad spec or a missing build: one line, before any board
         provider = virtual_provider(
-            link=args.link, speed=args.speed, profile=profile, log_dir=args.log_dir, bootloader=args.bootloader
+            link=args.link,
+            speed=args.speed,
+            profile=profile,
+            log_dir=args.log_dir,
+            bootloader=args.bootloader,
+            application=args.application,
         )
         print(
             f"Running {len(scenarios)} scenario(s) on virtual boards (quirks {args.quirks}, speed {args.speed:g}, "
-            f"bootloader {args.bootloader})"
+            f"bootloader {args.bootloader}"
+            + (f", application {args.application})" if args.application != "model" else ")")
         )
         results = run_suite(scenarios, provider, progress=_progress)
     else:
+        if args.application != "model":
+            raise CallerError(
+                "--application runs on virtual boards; a real board runs the application it was flashed with"
+            )
         where = args.port or f"labgrid target {args.lg_target} of {args.lg_env}"
         if args.images is None:
             raise CallerError(

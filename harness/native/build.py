@@ -79,6 +79,12 @@ CONFIG_FILES = (
 OPTIONAL_CONFIG_FILES = ("system/int/src/sys_int.c",)
 SHIM_FILES = ("otaloop_runner.c", "otaloop_peripherals.c", "otaloop_heap.c")
 WRAPPED = ("malloc", "free", "calloc", "realloc")
+EXAMPLE_APP_DIR = SHIM_DIR / "example_app"
+APP_EXECUTABLE = "application"
+#: The application helper's own shims: the runner, the network policy, the peripheral libraries.
+APP_SHIM_FILES = ("otaloop_app_runner.c", "otaloop_net.c", "otaloop_peripherals.c")
+#: What an application helper wraps: every way to reach the network goes through the board's policy first.
+APP_WRAPPED = ("connect", "getaddrinfo", "gethostbyname", "sendto", "sendmsg")
 HOST_WARNINGS = ["-Wno-attributes", "-Wno-unknown-pragmas"]
 
 
@@ -305,8 +311,8 @@ def _tail(text: str, lines: int = 25) -> str:
     return "\n".join(out[-lines:]) if out else "(no compiler output)"
 
 
-def _link(cc: str, model_flags: list[str], objects: list[Path], exe: Path) -> None:
-    wrap = "-Wl," + ",".join(f"--wrap={name}" for name in WRAPPED)
+def _link(cc: str, model_flags: list[str], objects: list[Path], exe: Path, wrapped: Sequence[str] = WRAPPED) -> None:
+    wrap = "-Wl," + ",".join(f"--wrap={name}" for name in wrapped)
     run = subprocess.run([cc, *model_flags, "-o", str(exe), *map(str, objects), wrap], capture_output=True, text=True)
     if run.returncode != 0:
         missing = sorted(set(re.findall(r"undefined reference to [`'‘]([A-Za-z_][A-Za-z0-9_]*)", run.stderr)))
@@ -359,14 +365,17 @@ class _Toolchain:
         jobs: list[tuple[Path, list[str]]],
         progress: Callable[[str], None] | None,
         meta: dict[str, object],
+        *,
+        executable: str = EXECUTABLE,
+        wrapped: Sequence[str] = WRAPPED,
     ) -> BuildResult:
         """Compile ``jobs``, link them and record ``meta`` with what every build records."""
         env = {**os.environ, "SOURCE_DATE_EPOCH": str(self.when)}
         objects = _compile_all(self.cc, jobs, self.objdir, env, progress)
-        exe = self.directory / EXECUTABLE
-        _link(self.cc, self.model_flags, objects, exe)
+        exe = self.directory / executable
+        _link(self.cc, self.model_flags, objects, exe, wrapped)
         meta = {
-            "executable": EXECUTABLE,
+            "executable": executable,
             **meta,
             "source_date_epoch": self.when,
             "build_stamp": list(stamp_of(self.when)),
@@ -449,6 +458,58 @@ def build_example(
         "defines": list(defines),
     }
     return tools.finish(jobs, progress, meta)
+
+
+def build_example_application(
+    cache: str | os.PathLike[str],
+    *,
+    epoch: int | None = None,
+    defines: Sequence[str] = (),
+    progress: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """Build otaloop's example application (C, Harmony API names: app.c's SWITCH1 trigger, app_ota.c's
+    callback, a small OTA service over real sockets, SYS_FS answered by the board).
+
+    Args:
+        cache: the output folder (made if missing; its previous build is replaced).
+        epoch: ``SOURCE_DATE_EPOCH`` for ``__DATE__``/``__TIME__`` (default: the environment's, else the
+            model's banner date).
+        defines: extra macros, e.g. ``APP_SWITCH_MESSAGE=SYS_OTA_TRIGGER_FACTORY_RESET``.
+        progress: called with one line per compiled file.
+
+    Returns:
+        The executable and what ``build.json`` records (role ``application``).
+
+    Raises:
+        CallerError: no C compiler, or the sources do not compile or link.
+    """
+    tools = _Toolchain.prepare(cache, epoch)
+    common = [*tools.model_flags, "-std=gnu99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-fno-common"]
+    app = [
+        *common,
+        "-include",
+        str(SHIM_DIR / "otaloop_host.h"),
+        f"-I{EXAMPLE_APP_DIR}",
+        f"-I{EXAMPLE_DIR}",
+        f"-I{SHIM_DIR / 'include'}",
+        f"-I{SHIM_DIR}",
+        "-D_GNU_SOURCE",
+        *(f"-D{d}" for d in defines),
+    ]
+    shim = [*common, f"-I{SHIM_DIR}", f"-I{SHIM_DIR / 'include'}", "-D_GNU_SOURCE"]
+    jobs: list[tuple[Path, list[str]]] = [(f, app) for f in sorted(EXAMPLE_APP_DIR.glob("*.c"))]
+    jobs.append((EXAMPLE_DIR / "example_sha256.c", app))
+    jobs.append((SHIM_DIR / "otaloop_sys_fs_remote.c", app))
+    jobs += [(SHIM_DIR / f, shim) for f in APP_SHIM_FILES]
+    meta: dict[str, object] = {
+        "role": "application",
+        "kind": "example",
+        "variant": "example",
+        "remote_fs": True,
+        "source": str(EXAMPLE_APP_DIR),
+        "defines": list(defines),
+    }
+    return tools.finish(jobs, progress, meta, executable=APP_EXECUTABLE, wrapped=APP_WRAPPED)
 
 
 def default_cache() -> Path:

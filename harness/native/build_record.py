@@ -31,6 +31,7 @@ class NativeBuild:
     build_stamp: tuple[str, str]
     source: str
     data_model: str
+    role: str = "bootloader"  # "bootloader" or "application" (otaloop native build --application)
 
     @classmethod
     def load(cls, directory: Path) -> NativeBuild:
@@ -65,6 +66,7 @@ class NativeBuild:
                 (str(meta["build_stamp"][0]), str(meta["build_stamp"][1])),
                 str(meta.get("source", "")),
                 str(meta.get("data_model", "")),
+                str(meta.get("role", "bootloader")),
             )
         except (KeyError, TypeError, IndexError) as exc:
             raise CallerError(f"{meta_path} is not an otaloop native build description ({exc})") from None

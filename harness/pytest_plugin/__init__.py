@@ -10,7 +10,7 @@ pytest's header and reports are unchanged.
 * options (:mod:`harness.pytest_plugin.options`): ``--otaloop-port`` (a real board, or ``labgrid:ROLE``;
   without it, a fresh virtual board per test), ``--otaloop-http``, ``--otaloop-images``,
   ``--otaloop-factory-config``, ``--otaloop-manifest-path``, ``--otaloop-quirks``, ``--otaloop-speed``,
-  ``--otaloop-bootloader``, ``--otaloop-power-on/-off``, ``--otaloop-switch-press/-release``,
+  ``--otaloop-bootloader``, ``--otaloop-application``, ``--otaloop-power-on/-off``, ``--otaloop-switch-press/-release``,
   ``--otaloop-reconnect``, ``--otaloop-boot-timeout``,
   ``--otaloop-log-dir``, ``--otaloop-link``, ``--otaloop-reuse``, ``--otaloop-tail``, ``--otaloop-scenarios``
 * markers (:mod:`harness.pytest_plugin.markers`): ``otaloop_config``, ``otaloop_requires``, ``otaloop_quirks``

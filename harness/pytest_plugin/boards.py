@@ -108,6 +108,7 @@ class Benches:
             speed=s.speed,
             profile=QuirkProfile.named(want.quirks),
             bootloader=s.bootloader,
+            application=s.application,
         )
 
     def _shared_lease(self, want: BoardRequest) -> Lease:

@@ -51,6 +51,7 @@ class Settings:
     quirks: str = "harmony-3.9.1"
     speed: float = DEFAULT_SPEED
     bootloader: str = "model"
+    application: str = "model"
     power_on: str | None = None
     power_off: str | None = None
     switch_press: str | None = None
@@ -114,7 +115,8 @@ class Settings:
         return (
             f"otaloop: virtual boards ({self.link} console, speed {self.speed:g}, quirks {self.quirks}, "
             f"bootloader {self.bootloader}, "
-            f"factory config {self.factory_config}){'; one board per configuration, reused' if self.reuse else ''}"
+            + (f"application {self.application}, " if self.application != "model" else "")
+            + f"factory config {self.factory_config}){'; one board per configuration, reused' if self.reuse else ''}"
         )
 
 
@@ -132,6 +134,8 @@ _HELP = {
     "speed": f"virtual board seconds per wall second (default {DEFAULT_SPEED:g})",
     "bootloader": "virtual board bootloader: model (the Python model, default) or native:CACHE_DIR (your bootloader "
     "C code built by otaloop native build)",
+    "application": "virtual board application: model (the Python model, default) or native:CACHE_DIR (your "
+    "application C code built by otaloop native build --application)",
     "power_on": "command that switches a real board's power on ({index} is the worker's board number)",
     "power_off": "command that switches a real board's power off ({index} is the worker's board number)",
     "switch_press": "command that presses a real board's SWITCH1 ({index} is the worker's board number)",
@@ -157,6 +161,7 @@ _METAVARS = {
     "quirks": "PROFILE",
     "speed": "N",
     "bootloader": "SPEC",
+    "application": "SPEC",
     "power_on": "CMD",
     "power_off": "CMD",
     "switch_press": "CMD",
@@ -265,6 +270,8 @@ def read_settings(config: pytest.Config) -> Settings:
     _check_quirks(quirks)
     bootloader = text("bootloader", "model")
     _check_bootloader(bootloader, values["bootloader"][1])
+    application = text("application", "model")
+    _check_application(application, values["application"][1])
     manifest_path = text("manifest_path", "/ota.json")
     if not manifest_path.startswith("/"):
         raise pytest.UsageError(f"--otaloop-manifest-path {manifest_path!r}: must start with /")
@@ -325,6 +332,7 @@ def read_settings(config: pytest.Config) -> Settings:
         quirks=quirks,
         speed=speed,
         bootloader=bootloader,
+        application=application,
         power_on=None if power_on is None else str(power_on),
         power_off=None if power_off is None else str(power_off),
         switch_press=None if switch_press is None else str(switch_press),
@@ -350,6 +358,18 @@ def _check_bootloader(spec: str, base: Path | None) -> None:
         bootloader_from_spec(spec)  # checks the cache holds a usable build
     except CallerError as exc:
         raise pytest.UsageError(f"--otaloop-bootloader: {exc}") from None
+
+
+def _check_application(spec: str, base: Path | None) -> None:
+    from bootloader_model.errors import CallerError
+    from harness.native.programs import application_from_spec
+
+    if base is not None and spec.startswith("native:") and not Path(spec[7:]).is_absolute():
+        raise pytest.UsageError(f"otaloop_application {spec!r} in the ini file: give an absolute cache path")
+    try:
+        application_from_spec(spec)  # checks the cache holds a usable build
+    except CallerError as exc:
+        raise pytest.UsageError(f"--otaloop-application: {exc}") from None
 
 
 def _check_speed(speed: float) -> None:

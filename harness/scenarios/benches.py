@@ -31,7 +31,7 @@ from harness.board_link.power import PowerControl
 from harness.board_link.switch import SwitchControl
 from harness.board_link.transport import open_port, reopen_port
 from harness.image.server import ImageServer
-from harness.native.programs import bootloader_from_spec
+from harness.native.programs import application_from_spec, bootloader_from_spec
 from harness.scenarios.base import AppConfig, Bench, DirImages, SyntheticImages
 from harness.scenarios.virtual_hooks import VirtualHooks
 from harness.served_board.runner import DEFAULT_SPEED, BoardRunner, VirtualPort, check_speed
@@ -58,6 +58,7 @@ def virtual_bench(
     log: str | Path | None = None,
     bootloader: str = "model",
     on_board: Callable[[VirtualBoard], None] | None = None,
+    application: str = "model",
 ) -> Iterator[Bench]:
     """A fresh, provisioned, powered-off virtual board with its console, driver and image server."""
     if link not in LINKS:
@@ -67,7 +68,13 @@ def virtual_bench(
         server = ImageServer().start()
         stack.callback(server.stop)
         images = SyntheticImages(server.url("/ota.json"))
-        board = VirtualBoard(BoardConfig(profile=profile, bootloader=bootloader_from_spec(bootloader, profile)))
+        board = VirtualBoard(
+            BoardConfig(
+                profile=profile,
+                bootloader=bootloader_from_spec(bootloader, profile),
+                application=application_from_spec(application),
+            )
+        )
         if on_board is not None:
             on_board(board)  # e.g. wrap its bootloader to record the state of every boot
         board.provision(images.app(factory, 1))

@@ -1,6 +1,6 @@
 /* otaloop native shim layer: the wire protocol between a helper process and the host, defined once.
  *
- * The helper (otaloop_runner.c, otaloop_sys_fs_remote.c) writes messages of a 16-byte header -- four
+ * The helper (otaloop_runner.c or otaloop_app_runner.c, otaloop_sys_fs_remote.c) writes messages of a 16-byte header -- four
  * little-endian uint32: kind, a, b, payload length -- followed by the payload; the host answers flash
  * operations with one uint32 0, and file calls with int32 result, uint32 length and the reply bytes.
  * The host half (harness/native/protocol.py) reads the numbers below from this file, so a code is
@@ -17,6 +17,18 @@
 #define OTALOOP_MSG_PROGRAM 3u /* a: device, b: address, payload: the bytes */
 #define OTALOOP_MSG_FS 4u      /* a: file opcode, b: argument, payload: the request */
 #define OTALOOP_MSG_END 5u     /* a: how the run ended, b: address, payload: uint32 passes + reason */
+/* Application helpers only (otaloop_app_runner.c). */
+#define OTALOOP_MSG_PASS 6u    /* a: pass flags below; the host answers with a GO record */
+#define OTALOOP_MSG_BLOCKED 7u /* payload: a host the loopback-only policy refused (no answer) */
+#define OTALOOP_MSG_READ 8u    /* a: device, b: address, payload: uint32 length; answer: the bytes */
+
+/* Flags of a main-loop pass (a of OTALOOP_MSG_PASS). */
+#define OTALOOP_PASS_ACTIVE 1u   /* the pass did something: printed, touched flash or files, moved socket data */
+#define OTALOOP_PASS_NET_WAIT 2u /* the pass waited on a socket that stayed silent */
+
+/* The GO record the host answers a pass with (and sends once before the first pass): uint64 board time
+ * in microseconds, uint32 SWITCH1 pressed, uint32 network up, uint32 length of console bytes that follow. */
+#define OTALOOP_GO_SIZE 20u
 
 /* How a run ended (a of OTALOOP_MSG_END). */
 #define OTALOOP_END_JUMP 0u

@@ -1,0 +1,271 @@
+/* otaloop native shim layer: the host process that runs the user's application for one run.
+ *
+ * One process is one run of the application: from the bootloader's jump to the next reset or power cut
+ * (the host kills it then: RAM is lost, the C code stops where it is). main() reads the app descriptor's
+ * values from its arguments, waits for the host's first GO record and calls the application's
+ * SYS_Initialize() and SYS_Tasks() for ever, as Harmony's main.c does. After each main-loop pass it tells
+ * the host whether the pass did anything and waits for the next GO record: the board's new virtual time,
+ * SWITCH1, the network's state and the console bytes typed meanwhile. So the host decides how far board
+ * time moves per pass (one tick while the application is busy, more while it only polls), and the
+ * application's clock is the board's.
+ *
+ * Flash operations, console output and SYS_FS calls are messages as for a bootloader helper; a power cut
+ * planned at a flash operation is the host killing this process inside the call. Sockets are the host's
+ * own, behind the board's network policy (otaloop_net.c). A software reset ends the run.
+ *
+ * It is otaloop's own code; it contains no Harmony source.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "otaloop_app.h"
+#include "otaloop_host.h"
+
+bool NVM_Read(uint32_t *data, uint32_t length, const uint32_t address);
+
+void SYS_Initialize(void *data);
+void SYS_Tasks(void);
+
+extern bool otaloop_network_open;
+
+#define RX_SIZE 4096u
+#define MAX_WAIT_FDS 8
+/* Wall milliseconds a pass that waits on silent sockets polls them before handing the pass back. */
+#define NET_POLL_MS 5
+
+static struct {
+    int in_fd, out_fd;
+    OTALOOP_APP_INFO info;
+    uint64_t now_us;
+    uint32_t switch_pressed, net_up;
+    uint8_t rx[RX_SIZE];
+    uint32_t rx_head, rx_len;
+    bool active;
+    int wait_fds[MAX_WAIT_FDS];
+    int n_wait;
+    uint64_t passes;
+} A;
+
+static void write_all(const void *data, size_t length) {
+    const uint8_t *p = data;
+    while (length) {
+        ssize_t n = write(A.out_fd, p, length);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            _exit(70);
+        }
+        p += n;
+        length -= (size_t)n;
+    }
+}
+
+static void read_all(void *data, size_t length) {
+    uint8_t *p = data;
+    while (length) {
+        ssize_t n = read(A.in_fd, p, length);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) _exit(71); /* the host went away: the board lost power */
+        p += n;
+        length -= (size_t)n;
+    }
+}
+
+static void send_msg(uint32_t type, uint32_t a, uint32_t b, const void *payload, uint32_t length) {
+    uint32_t head[4] = {type, a, b, length};
+    write_all(head, sizeof head);
+    if (length) write_all(payload, length);
+}
+
+static void wait_ok(void) {
+    uint32_t answer = 1;
+    read_all(&answer, sizeof answer);
+    if (answer != 0) _exit(72);
+}
+
+static void read_go(void) {
+    uint8_t go[OTALOOP_GO_SIZE];
+    uint32_t n;
+    read_all(go, sizeof go);
+    memcpy(&A.now_us, go, 8);
+    memcpy(&A.switch_pressed, go + 8, 4);
+    memcpy(&A.net_up, go + 12, 4);
+    memcpy(&n, go + 16, 4);
+    while (n) {
+        uint8_t byte;
+        read_all(&byte, 1);
+        n--;
+        if (A.rx_len < RX_SIZE) { /* a full ring loses what arrives, as UART1's does */
+            A.rx[(A.rx_head + A.rx_len) % RX_SIZE] = byte;
+            A.rx_len++;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------ services */
+const OTALOOP_APP_INFO *otaloop_app_info(void) { return &A.info; }
+uint64_t otaloop_time_us(void) { return A.now_us; }
+uint32_t otaloop_time_ms(void) { return (uint32_t)(A.now_us / 1000u); }
+bool otaloop_switch_pressed(void) { return A.switch_pressed != 0; }
+bool otaloop_network_up(void) { return A.net_up != 0; }
+void otaloop_mark_active(void) { A.active = true; }
+
+void otaloop_wait_socket(int fd) {
+    for (int i = 0; i < A.n_wait; i++)
+        if (A.wait_fds[i] == fd) return;
+    if (A.n_wait < MAX_WAIT_FDS) A.wait_fds[A.n_wait++] = fd;
+}
+
+size_t otaloop_uart_read(void *buffer, size_t length) {
+    uint8_t *out = buffer;
+    size_t n = 0;
+    while (n < length && A.rx_len) {
+        out[n++] = A.rx[A.rx_head];
+        A.rx_head = (A.rx_head + 1u) % RX_SIZE;
+        A.rx_len--;
+    }
+    if (n) A.active = true;
+    return n;
+}
+
+void otaloop_report_blocked(const char *host) {
+    const char *text = host ? host : "";
+    send_msg(OTALOOP_MSG_BLOCKED, 0, 0, text, (uint32_t)strlen(text));
+}
+
+void otaloop_flash_erase(uint32_t device, uint32_t unit, uint32_t address) {
+    A.active = true;
+    send_msg(OTALOOP_MSG_ERASE, device | (unit << 8), address, NULL, 0);
+    wait_ok();
+}
+
+void otaloop_flash_program(uint32_t device, uint32_t address, const void *data, uint32_t length) {
+    A.active = true;
+    send_msg(OTALOOP_MSG_PROGRAM, device, address, data, length);
+    wait_ok();
+}
+
+void otaloop_flash_read(uint32_t device, uint32_t address, void *buffer, uint32_t length) {
+    send_msg(OTALOOP_MSG_READ, device, address, &length, sizeof length);
+    read_all(buffer, length);
+}
+
+const uint8_t *otaloop_flash_view(uint32_t device, uint32_t *size) {
+    (void)device;
+    *size = 0;
+    return NULL; /* an application reads flash through otaloop_flash_read */
+}
+
+void otaloop_console_write(const void *data, size_t length) {
+    if (length) {
+        A.active = true;
+        send_msg(OTALOOP_MSG_CONSOLE, 0, 0, data, (uint32_t)length);
+    }
+}
+
+void otaloop_software_reset(void) {
+    char text[4 + 16];
+    uint32_t passes = (uint32_t)A.passes;
+    memcpy(text, &passes, 4);
+    memcpy(text + 4, "software reset", 14);
+    send_msg(OTALOOP_MSG_END, OTALOOP_END_RESET, 0, text, 18);
+    _exit(0);
+}
+
+/* The NVM plib's read: the application's helper has no flash mapping, so it asks the host. */
+bool NVM_Read(uint32_t *data, uint32_t length, const uint32_t address) {
+    otaloop_flash_read(OTALOOP_INTERNAL, address & 0x1fffffffu, data, length);
+    return true;
+}
+
+int32_t otaloop_fs_call(uint32_t opcode, uint32_t argument, const void *payload, uint32_t length, void *reply,
+                        uint32_t reply_capacity, uint32_t *reply_length) {
+    int32_t head[2];
+    A.active = true;
+    send_msg(OTALOOP_MSG_FS, opcode, argument, payload, length);
+    read_all(head, sizeof head);
+    uint32_t n = (uint32_t)head[1];
+    if (n > reply_capacity) _exit(73);
+    if (n) read_all(reply, n);
+    if (reply_length) *reply_length = n;
+    return head[0];
+}
+
+static uint32_t interrupts_on = 1;
+uint32_t otaloop_interrupts_disable(void) {
+    uint32_t was = interrupts_on;
+    interrupts_on = 0;
+    return was;
+}
+uint32_t otaloop_interrupts_enable(void) {
+    uint32_t was = interrupts_on;
+    interrupts_on = 1;
+    return was;
+}
+
+/* ------------------------------------------------------------------------------------- the console */
+static ssize_t console_cookie_write(void *cookie, const char *data, size_t length) {
+    (void)cookie;
+    otaloop_console_write(data, length);
+    return (ssize_t)length;
+}
+
+/* ---------------------------------------------------------------------------------------- the pass */
+static void end_pass(void) {
+    uint32_t flags = 0;
+    if (!A.active && A.n_wait) {
+        struct pollfd p[MAX_WAIT_FDS];
+        for (int i = 0; i < A.n_wait; i++) p[i] = (struct pollfd){.fd = A.wait_fds[i], .events = POLLIN | POLLOUT};
+        if (poll(p, (nfds_t)A.n_wait, NET_POLL_MS) > 0)
+            A.active = true; /* data came (or a connect finished): the next pass runs at once */
+        else
+            flags |= OTALOOP_PASS_NET_WAIT;
+    }
+    if (A.active) flags |= OTALOOP_PASS_ACTIVE;
+    send_msg(OTALOOP_MSG_PASS, flags, 0, NULL, 0);
+    A.active = false;
+    A.n_wait = 0;
+    read_go();
+}
+
+int main(int argc, char **argv) {
+    if (argc < 12) {
+        fprintf(stderr,
+                "usage: %s IN_FD OUT_FD NETWORK VERSION URL PERIODIC INTERVAL AUTO_UPDATE AUTORESET NUM_IMAGES "
+                "CMD_MAX\n(started by otaloop's native application runner, not by hand)\n",
+                argv[0]);
+        return 64;
+    }
+    A.in_fd = atoi(argv[1]);
+    A.out_fd = atoi(argv[2]);
+    otaloop_network_open = strcmp(argv[3], "open") == 0;
+    A.info.version = (uint32_t)strtoul(argv[4], NULL, 0);
+    A.info.manifest_url = argv[5];
+    A.info.periodic_check = atoi(argv[6]) != 0;
+    A.info.interval_s = (uint32_t)strtoul(argv[7], NULL, 0);
+    A.info.auto_update = atoi(argv[8]) != 0;
+    A.info.autoreset = atoi(argv[9]) != 0;
+    A.info.num_images = (uint32_t)strtoul(argv[10], NULL, 0);
+    A.info.cmd_max_length = (uint32_t)strtoul(argv[11], NULL, 0);
+
+    cookie_io_functions_t io = {.read = NULL, .write = console_cookie_write, .seek = NULL, .close = NULL};
+    FILE *console = fopencookie(NULL, "w", io);
+    if (console == NULL) return 77;
+    setvbuf(console, NULL, _IONBF, 0);
+    stdout = console;
+    stderr = console; /* XC32's stderr is the same UART */
+
+    read_go();
+    SYS_Initialize(NULL);
+    for (;;) {
+        A.passes++;
+        SYS_Tasks();
+        end_pass();
+    }
+}

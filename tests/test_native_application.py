@@ -1,0 +1,239 @@
+"""The user's application C code on the virtual board: otaloop's example application built with real gcc,
+run as a helper process per run, updating v1 -> v2 over real HTTP on 127.0.0.1 (with the model bootloader
+and with the native example bootloader), a power cut inside the download at a flash operation, the SWITCH1
+trigger, the loopback-only network policy in the C code, and `otaloop board --application` with
+`otaloop switch` through a served board's control socket."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
+from bootloader_model.errors import CallerError
+from bootloader_model.formats.app_descriptor import AppDescriptor
+from bootloader_model.formats.app_image import build_app
+from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, HEADER_SIZE, BootControl
+from bootloader_model.storage.external_flash import ExternalFlash
+from bootloader_model.storage.nor_flash import CutMode, FaultPlan
+from conftest import require_tool
+from harness.board_link.console import Console
+from harness.board_link.driver import BoardDriver
+from harness.board_link.transport import open_port
+from harness.image.server import ImageServer
+from harness.native.application_program import NativeApplication, NativeRun
+from harness.native.bootloader_program import NativeProgram
+from harness.native.build import build_example, build_example_application
+from harness.native.programs import application_from_spec, bootloader_from_spec
+from harness.served_board.power_channel import ChannelPower, ChannelSwitch
+
+DB = "/mnt/myDrive1/ota/image_database.csv"
+CLI = [sys.executable, "-m", "harness.cli"]
+ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+
+@pytest.fixture(scope="module")
+def app_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_tool("cc", "gcc")
+    cache = tmp_path_factory.mktemp("example-app")
+    build_example_application(cache)
+    return cache
+
+
+@pytest.fixture(scope="module")
+def bootloader_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_tool("cc", "gcc")
+    cache = tmp_path_factory.mktemp("example-bootloader")
+    build_example(cache)
+    return cache
+
+
+@pytest.fixture
+def server() -> Iterator[ImageServer]:
+    with ImageServer() as srv:
+        yield srv
+
+
+def _board(app_cache: Path, url: str, *, bootloader: str = "model", **descriptor: object) -> VirtualBoard:
+    board = VirtualBoard(
+        BoardConfig(
+            bootloader=bootloader_from_spec(bootloader), application=application_from_spec(f"native:{app_cache}")
+        )
+    )
+    board.provision(build_app(AppDescriptor(version=1, manifest_url=url, **descriptor), 30_000))  # type: ignore[arg-type]
+    return board
+
+
+def _publish_v2(server: ImageServer, url: str, size: int = 30_000, **descriptor: object) -> str:
+    v2 = build_app(AppDescriptor(version=2, manifest_url=url, **descriptor), size)  # type: ignore[arg-type]
+    image_url, digest = server.put_image("app_v2.bin", v2)
+    server.put_manifest(2, image_url, digest)
+    return digest
+
+
+def _db(board: VirtualBoard) -> bytes:
+    fs = ExternalFlash(board.external)
+    fs.mount()
+    return fs.open(DB, "r").read(4096)
+
+
+def _boot_control(board: VirtualBoard) -> BootControl:
+    return BootControl.decode(board.internal.read(BOOT_CTL_PHYS, HEADER_SIZE))
+
+
+def _lines(board: VirtualBoard) -> list[str]:
+    return [line.strip() for line in board.text.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("bootloader", ["model", "native"])
+def test_update_v1_to_v2_over_http(
+    app_cache: Path, bootloader_cache: Path, server: ImageServer, bootloader: str
+) -> None:
+    url = server.url("/ota.json")
+    spec = "model" if bootloader == "model" else f"native:{bootloader_cache}"
+    board = _board(app_cache, url, bootloader=spec)
+    digest = _publish_v2(server, url)
+    board.power_on()
+    assert isinstance(board.app_run, NativeRun)
+    assert board.run_until(lambda: "APP: version 2" in board.text, 300), board.text
+    board.run_for(5)
+    lines = _lines(board)
+    start = lines.index("APP: version 1")
+    assert lines[start : start + 6] == [
+        "APP: version 1",
+        "SYS OTA : IP address obtained for preferred interface for OTA",
+        "SYS_OTA_UPDATE_CHECK_START",
+        f"SYS OTA : Connecting to server : {url}",
+        "SYS_OTA : JSON parsing",
+        f'Server app URL "{server.url("/app_v2.bin")}"',
+    ]
+    tail = lines[lines.index("SYS_OTA_UPDATE_AVAILABLE") :]
+    assert tail[:7] == [
+        "SYS_OTA_UPDATE_AVAILABLE",
+        f"SYS OTA : Starting OTA with server: {server.url('/app_v2.bin')}",
+        "SYS_OTA_DOWNLOAD_START",
+        "SYS_OTA_DOWNLOAD_SUCCESS",
+        "SYS_OTA_IMAGE_DIGEST_VERIFY_START",
+        "SYS_OTA_IMAGE_DIGEST_VERIFY_SUCCESS",
+        "SYS_OTA_DB_ENTRY_SUCCESS",
+    ]
+    assert "SYS_OTA_UPDATE_NOTAVAILABLE" in lines[lines.index("APP: version 2") :]
+    # v2 confirmed itself at boot, as Harmony's service does: DB row f8, boot control F8 with version 2.
+    assert _db(board) == f"app_v2.bin,f8,2,0x01,{digest}".encode()
+    header = _boot_control(board)
+    assert (header.status, header.version, header.type) == (0xF8, 2, 0x01)
+    assert [e.kind for e in board.history].count("software-reset") == 1
+    assert board.blocked_hosts == []
+    board.power_off()
+    assert board.app_run is None
+
+
+def test_a_power_cut_inside_the_download_recovers(app_cache: Path, server: ImageServer) -> None:
+    url = server.url("/ota.json")
+    _publish_v2(server, url, size=120_000)
+    reference = _board(app_cache, url)
+    reference.power_on()
+    assert reference.run_until(lambda: "SYS_OTA_DOWNLOAD_START" in reference.text, 300)
+    first = reference.external.op_count
+    assert reference.run_until(lambda: "SYS_OTA_DOWNLOAD_SUCCESS" in reference.text, 300)
+    last = reference.external.op_count
+    reference.power_off()
+    assert last - first > 20  # a 120 KB download is many SST26 operations
+
+    board = _board(app_cache, url)
+    board.power_on()
+    assert board.run_until(lambda: "SYS_OTA_DOWNLOAD_START" in board.text, 300)
+    board.arm_cut("external", FaultPlan((last - first) // 2, CutMode.TORN, seed=3))
+    assert board.run_until(lambda: not board.powered, 300), board.text
+    assert board.last_cut is not None
+    assert "SYS_OTA_DOWNLOAD_SUCCESS" not in board.text
+    # Power returns: v1 boots again, checks again, downloads again, and v2 runs.
+    board.power_on()
+    assert board.run_until(lambda: "APP: version 2" in board.text, 400), board.text[-3000:]
+    assert _boot_control(board).version == 2
+    board.power_off()
+
+
+def test_switch1_triggers_the_update_check(app_cache: Path, server: ImageServer) -> None:
+    url = server.url("/ota.json")
+    board = _board(app_cache, url, periodic_check=False)
+    _publish_v2(server, url, periodic_check=False)
+    board.power_on()
+    assert board.run_until(lambda: "IP address obtained" in board.text, 60)
+    board.run_for(120)  # no periodic check: nothing happens until the button
+    assert "SYS_OTA_UPDATE_CHECK_START" not in board.text
+    board.click_switch()
+    assert board.run_until(lambda: "APP: version 2" in board.text, 300), board.text
+    lines = _lines(board)
+    at = lines.index("APP: SWITCH1 pressed")
+    assert lines[at + 1] == "SYS_OTA_UPDATE_CHECK_START"
+    board.power_off()
+
+
+def test_a_switch_press_before_the_network_is_refused(app_cache: Path, server: ImageServer) -> None:
+    url = server.url("/ota.json")
+    board = _board(app_cache, url, periodic_check=False)
+    board.set_network(False)
+    board.power_on()
+    assert board.run_until(lambda: "APP: version 1" in board.text, 60)
+    board.click_switch()
+    assert board.run_until(lambda: "SYS_OTA_CtrlMsg refused" in board.text, 5), board.text
+    board.power_off()
+
+
+@pytest.mark.parametrize("host", ["192.168.43.173:8000", "ota.example.invalid"])
+def test_the_loopback_policy_refuses_other_hosts_in_the_c_code(app_cache: Path, host: str) -> None:
+    url = f"http://{host}/ota.json"  # Harmony's example SYS_OTA_URL is a LAN address
+    board = _board(app_cache, url)
+    board.power_on()
+    assert board.run_until(lambda: "SYS_OTA_UPDATE_CHECK_FAILED" in board.text, 60), board.text
+    assert board.blocked_hosts and board.blocked_hosts[0] == host.split(":")[0]
+    assert board.state is AppState.RUNNING
+    board.power_off()
+
+
+def test_programs_refuse_a_cache_of_the_other_role(app_cache: Path, bootloader_cache: Path) -> None:
+    with pytest.raises(CallerError, match="not a bootloader"):
+        NativeProgram(app_cache)
+    with pytest.raises(CallerError, match="not an application"):
+        NativeApplication(bootloader_cache)
+    with pytest.raises(CallerError, match="unknown application"):
+        application_from_spec("python")
+    assert application_from_spec("model") is None
+
+
+def test_otaloop_board_runs_the_application_and_takes_switch_presses(
+    app_cache: Path, server: ImageServer, tmp_path: Path
+) -> None:
+    url = server.url("/ota.json")
+    factory = tmp_path / "app_v1.bin"
+    factory.write_bytes(build_app(AppDescriptor(version=1, manifest_url=url, periodic_check=False), 30_000))
+    _publish_v2(server, url, periodic_check=False)
+    ctl = tmp_path / "b.ctl"
+    argv = [*CLI, "board", "--state", str(tmp_path / "state"), "--control", str(ctl), "--off"]
+    argv += ["--factory", str(factory), "--application", f"native:{app_cache}", "--speed", "100"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("console: "), first
+        assert proc.stdout.readline().strip() == f"control: {ctl}"
+        port = open_port(first.split(" ", 1)[1].strip())
+        ChannelPower(ctl).on()
+        drv = BoardDriver(Console(port), boot_timeout=30)
+        assert drv.wait_boot(app_timeout=60).app_version == 1
+        drv.console.expect(b"IP address obtained", 30)
+        ChannelSwitch(ctl).click(0.2)
+        drv.console.expect(b"APP: SWITCH1 pressed", 30)
+        assert drv.wait_boot(app_timeout=60).app_version == 2
+        port.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
