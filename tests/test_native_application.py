@@ -237,3 +237,24 @@ def test_otaloop_board_runs_the_application_and_takes_switch_presses(
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
+
+
+def test_the_pytest_plugin_runs_tests_on_the_native_application(app_cache: Path, pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_switch_while_checking_periodically(ota_board, ota_bench, ota_switch):
+            assert b"APP: version 1" in ota_bench.console.buffer  # ota_board waited for it and the network
+            ota_switch.click(0.2)
+            ota_bench.console.expect(b"APP: SWITCH1 pressed", ota_bench.wall(5))
+            # periodic checks keep the service out of IDLE: Harmony's service refuses control messages then
+            ota_bench.console.expect(b"APP: SYS_OTA_CtrlMsg refused", ota_bench.wall(5))
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "otaloop", "--otaloop-link", "inproc", f"--otaloop-application=native:{app_cache}"
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"*application native:{app_cache}*"])
+    bad = pytester.runpytest_subprocess("-p", "otaloop", f"--otaloop-application=native:{pytester.path}")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*--otaloop-application*holds no native build*"])

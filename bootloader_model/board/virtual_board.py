@@ -281,6 +281,12 @@ class VirtualBoard:
         return run.service if run is not None else None
 
     @property
+    def app_version(self) -> int | None:
+        """The version in the app descriptor of the healthy application running now (None otherwise)."""
+        app = self._app
+        return app.descriptor.version if app is not None and app.run is not None else None
+
+    @property
     def app_run(self) -> AppRun | None:
         """The running application's run (None when no healthy application runs)."""
         return self._app.run if self._app else None

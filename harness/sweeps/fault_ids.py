@@ -53,6 +53,8 @@ class Params:
     #: The board's bootloader ("model" or "native:CACHE_DIR"). Not part of the fault id: the same cut can be
     #: replayed on either bootloader, and ids compare equal across them.
     bootloader: str = field(default="model", compare=False)
+    #: The board's application ("model" or "native:CACHE_DIR"), likewise not part of the fault id.
+    application: str = field(default="model", compare=False)
 
     def __post_init__(self) -> None:
         if not 8 * 1024 <= self.size <= SLOT_APP_MAX:
