@@ -16,6 +16,10 @@ a SWITCH1 trigger, app_ota.c's callback and a small OTA service in C behind Harm
 ``--application native:CACHE`` runs it after every jump (docs/native-application.md). A Harmony application
 (``--application --harmony PATH``) is not built yet: the command says what is missing.
 
+``otaloop native compare --application CACHE`` runs the scenario library and a sample of update sweep states
+on the model application and on the native one, and reports differences in console lines,
+image_database.csv, boot control and the ``ota/`` files.
+
 ``otaloop native cjson --harmony-system PATH`` does the same for the OTA service's manifest parser: it builds
 Harmony's ``cjson.c`` from a ``wireless_system_pic32mzw1_wfi32e01`` checkout and parses the same documents
 (hand-written cases and seeded mutations) with it and with the model's parser.
@@ -36,6 +40,8 @@ from bootloader_model.errors import CallerError
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode
 from harness.cli.help import help_text
+from harness.native.app_compare import AppDivergence, Outcome, run_app_compare, scenario_pairs, sweep_pairs
+from harness.native.application_program import NativeApplication
 from harness.native.bootloader_program import NativeProgram
 from harness.native.build import build, build_example, build_example_application, default_cache, locate
 from harness.native.build_record import BUILD_FILE, NativeBuild
@@ -92,6 +98,11 @@ def register(sub: Any) -> None:
         "compare", help="boot the Python model and a native build from the same states; report differences"
     )
     c.add_argument("cache", type=Path)
+    c.add_argument(
+        "--application",
+        action="store_true",
+        help="CACHE is an application build: compare it with the model application (scenarios and sweep states)",
+    )
     c.add_argument("--cases", choices=("all", "scenarios", "sweep"), default="all", help="which starting states")
     c.add_argument("--only", nargs="+", metavar="NAME", help="scenarios whose boots to compare (default: all)")
     c.add_argument("--size", type=int, default=None, help="update sweep image size in bytes (default 16384)")
@@ -174,6 +185,8 @@ def _build_application(args: argparse.Namespace, cache: Path, progress: Callable
 
 
 def run_compare_command(args: argparse.Namespace) -> int:
+    if args.application:
+        return _compare_application(args)
     native = NativeProgram(args.cache)
     profile = QuirkProfile.named(args.quirks)
     if args.stride < 1:
@@ -217,6 +230,50 @@ def run_compare_command(args: argparse.Namespace) -> int:
     print(
         f"{total} cases, {diverged} divergences ({time.perf_counter() - started:.0f} s); model: quirks {args.quirks}, "
         f"native: {native.build.directory} ({native.build.kind}, {native.build.variant})"
+    )
+    return 1 if diverged else 0
+
+
+def _compare_application(args: argparse.Namespace) -> int:
+    native = NativeApplication(args.cache)
+    profile = QuirkProfile.named(args.quirks)
+    if args.stride < 1:
+        raise CallerError("--stride must be at least 1")
+    if args.show < 0:
+        raise CallerError("--show must be >= 0")
+    modes = tuple(CutMode(m.strip()) for m in args.modes.split(",") if m.strip()) if args.modes else ()
+    spec = f"native:{args.cache}"
+    started = time.perf_counter()
+    sets: list[tuple[str, Iterable[tuple[str, Outcome, Outcome]]]] = []
+    if args.cases in ("all", "scenarios"):
+        sets.append(("scenarios", scenario_pairs(spec, args.only, profile)))
+    if args.cases in ("all", "sweep"):
+        params = Params(args.size if args.size is not None else Params.size, args.quirks)
+        states = sweep_cases(params, modes, stride=args.stride)
+        sets.append((f"update sweep states ({params.scenario}, stride {args.stride})", sweep_pairs(states, native)))
+    total = diverged = shown = 0
+    summary: list[str] = []
+    for title, pairs in sets:
+
+        def progress(n: int, d: AppDivergence | None, title: str = title) -> None:
+            if n % 20 == 0:
+                print(f"  {title}: {n} compared", file=sys.stderr, flush=True)
+
+        n, found = run_app_compare(pairs, progress)
+        total += n
+        diverged += len(found)
+        kinds = Counter(", ".join(d.aspects) for d in found)
+        summary.append(f"{title}: {n} compared, {n - len(found)} agree, {len(found)} diverge")
+        summary += [f"    {count:5d}  {kind}" for kind, count in kinds.most_common()]
+        for d in found:
+            if shown < args.show:
+                print(d.report())
+                print()
+                shown += 1
+    print("\n".join(summary))
+    print(
+        f"{total} cases, {diverged} divergences ({time.perf_counter() - started:.0f} s); model application, "
+        f"quirks {args.quirks} | native application {native.build.directory}"
     )
     return 1 if diverged else 0
 

@@ -75,6 +75,7 @@ def virtual_bench(
                 application=application_from_spec(application),
             )
         )
+        stack.callback(board.power_off)  # last: a native application's helper process ends with the bench
         if on_board is not None:
             on_board(board)  # e.g. wrap its bootloader to record the state of every boot
         board.provision(images.app(factory, 1))
