@@ -30,7 +30,7 @@ from harness.image.server import ImageServer
 from harness.native.app_compare import Outcome, compare_outcomes, normalise, run_app_compare, sweep_pairs
 from harness.native.application_program import NativeApplication, NativeRun
 from harness.native.bootloader_program import NativeProgram
-from harness.native.build import build_example, build_example_application
+from harness.native.build import build_application, build_example, build_example_application, locate_application
 from harness.native.compare import sweep_cases
 from harness.native.programs import application_from_spec, bootloader_from_spec
 from harness.served_board.power_channel import ChannelPower, ChannelSwitch
@@ -305,3 +305,89 @@ def test_otaloop_native_compare_application_is_a_failing_report(app_cache: Path)
         timeout=60,
     )
     assert bad.returncode == 2 and "otaloop native: error:" in bad.stderr
+
+
+# ------------------------------------------------------------------------ Harmony's own application
+HARMONY_ENV = "OTALOOP_HARMONY_APPS"
+
+
+@pytest.fixture(scope="module")
+def harmony_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = os.environ.get(HARMONY_ENV)
+    if not root:
+        pytest.skip(f"{HARMONY_ENV} is not set (point it at a wireless_apps_pic32mzw1_wfi32e01 checkout)")
+    require_tool("cc", "gcc")
+    cache = tmp_path_factory.mktemp("harmony-app")
+    build_application(locate_application(root), cache)
+    return cache
+
+
+def _until_db_entry(text: str) -> list[str]:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[: lines.index("SYS_OTA_DB_ENTRY_SUCCESS") + 1]
+
+
+def test_harmonys_application_updates_as_the_model_does(harmony_app: Path, server: ImageServer) -> None:
+    url = server.url("/ota.json")
+    digest = _publish_v2(server, url)
+    runs = {}
+    for spec in ("model", f"native:{harmony_app}"):
+        board = VirtualBoard(BoardConfig(application=application_from_spec(spec)))
+        board.provision(build_app(AppDescriptor(version=1, manifest_url=url), 30_000))
+        board.power_on()
+        assert board.run_until(lambda b=board: b.app_version == 2, 400), board.text
+        board.run_for(5)
+        runs[spec] = board
+        assert _db(board) == f"app_v2.bin,f8,2,0x01,{digest}".encode()
+        header = _boot_control(board)
+        assert (header.status, header.version, header.type) == (0xF8, 2, 0x01)
+        board.power_off()
+    model, native = runs["model"], runs[f"native:{harmony_app}"]
+    # Harmony's stock app.c prints no banner; the model's "APP: version N" is the only line it adds.
+    expected = [line for line in _until_db_entry(model.text) if not line.startswith("APP: version")]
+    assert _until_db_entry(native.text) == expected
+    assert expected[-7:] == [
+        "SYS_OTA_UPDATE_AVAILABLE",
+        f"SYS OTA : Starting OTA with server: {server.url('/app_v2.bin')}",
+        "SYS_OTA_DOWNLOAD_START",
+        "SYS_OTA_DOWNLOAD_SUCCESS",
+        "SYS_OTA_IMAGE_DIGEST_VERIFY_START",
+        "SYS_OTA_IMAGE_DIGEST_VERIFY_SUCCESS",
+        "SYS_OTA_DB_ENTRY_SUCCESS",
+    ]
+
+
+def test_harmonys_application_survives_a_cut_inside_its_download(harmony_app: Path, server: ImageServer) -> None:
+    url = server.url("/ota.json")
+    _publish_v2(server, url, size=120_000)
+    board = VirtualBoard(BoardConfig(application=application_from_spec(f"native:{harmony_app}")))
+    board.provision(build_app(AppDescriptor(version=1, manifest_url=url), 30_000))
+    board.power_on()
+    assert board.run_until(lambda: "SYS_OTA_DOWNLOAD_START" in board.text, 300), board.text
+    board.arm_cut("external", FaultPlan(15, CutMode.TORN, seed=1))
+    assert board.run_until(lambda: not board.powered, 300), board.text
+    assert "SYS_OTA_DOWNLOAD_SUCCESS" not in board.text
+    board.power_on()
+    assert board.run_until(lambda: board.app_version == 2, 600), board.text[-3000:]
+    assert _boot_control(board).version == 2
+    board.power_off()
+
+
+def test_harmonys_lan_url_fails_like_an_unreachable_server(harmony_app: Path) -> None:
+    board = VirtualBoard(BoardConfig(application=application_from_spec(f"native:{harmony_app}")))
+    board.provision(build_app(AppDescriptor(version=1, manifest_url="http://192.168.76.183:8000/ota.json"), 30_000))
+    board.power_on()
+    assert board.run_until(lambda: "SYS_OTA_UPDATE_CHECK_FAILED" in board.text, 1000), board.text
+    assert "Socket connect timeout" in board.text  # the client's 360 s connect timeout, as on a silent LAN
+    assert board.blocked_hosts == ["192.168.76.183"]
+    board.power_off()
+
+
+def test_an_application_tree_without_the_freertos_configuration_is_refused(tmp_path: Path) -> None:
+    src = tmp_path / "apps" / "wifi_ota_app_upgrade" / "firmware" / "src"
+    (src / "config" / "my_board_bare").mkdir(parents=True)
+    (src / "app.c").write_text("void APP_Tasks(void) {}\n")
+    with pytest.raises(CallerError, match="pic32mz_w1_curiosity_freertos only; this tree has: my_board_bare"):
+        locate_application(tmp_path)
+    with pytest.raises(CallerError, match="holds no Harmony OTA application"):
+        locate_application(tmp_path / "apps" / "wifi_ota_app_upgrade" / "firmware" / "src" / "config")

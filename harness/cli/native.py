@@ -11,10 +11,11 @@ and power cuts at any flash operation.
 needed). ``otaloop native info CACHE`` shows what a cache holds. ``otaloop native compare CACHE`` boots the
 Python model and the native build from the same flash states and reports every difference.
 
-``otaloop native build --application --example`` builds otaloop's example application instead: app.c with
-a SWITCH1 trigger, app_ota.c's callback and a small OTA service in C behind Harmony's API names; then
-``--application native:CACHE`` runs it after every jump (docs/native-application.md). A Harmony application
-(``--application --harmony PATH``) is not built yet: the command says what is missing.
+``otaloop native build --application --harmony PATH`` builds Harmony's OTA application (``wifi_ota_app_upgrade``,
+configuration ``pic32mz_w1_curiosity_freertos``: your ``app.c``, its ``app_ota.c``, the OTA service and SYS_FS)
+with otaloop's application shims; ``--application --example`` builds otaloop's example application (app.c with
+a SWITCH1 trigger, app_ota.c's callback and a small OTA service in C behind Harmony's API names). Then
+``--application native:CACHE`` runs it after every jump (docs/native-application.md).
 
 ``otaloop native compare --application CACHE`` runs the scenario library and a sample of update sweep states
 on the model application and on the native one, and reports differences in console lines,
@@ -43,7 +44,15 @@ from harness.cli.help import help_text
 from harness.native.app_compare import AppDivergence, Outcome, run_app_compare, scenario_pairs, sweep_pairs
 from harness.native.application_program import NativeApplication
 from harness.native.bootloader_program import NativeProgram
-from harness.native.build import build, build_example, build_example_application, default_cache, locate
+from harness.native.build import (
+    build,
+    build_application,
+    build_example,
+    build_example_application,
+    default_cache,
+    locate,
+    locate_application,
+)
 from harness.native.build_record import BUILD_FILE, NativeBuild
 from harness.native.cjson import (
     NativeCJson,
@@ -165,15 +174,23 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def _build_application(args: argparse.Namespace, cache: Path, progress: Callable[[str], None]) -> int:
-    if args.variant or args.extra_source:
-        raise CallerError("--variant and --extra-source apply to --harmony bootloader builds")
-    if not args.example:
-        raise CallerError(
-            "otaloop builds Harmony's application (wifi_ota_app_upgrade) for the host not yet: its FreeRTOS, "
-            "TCP/IP, Wi-Fi and OTA service sources need shims otaloop does not have (docs/native-application.md "
-            "lists them); build otaloop's example application with --application --example"
+    if args.variant:
+        raise CallerError("--variant applies to bootloader builds")
+    if args.example:
+        if args.extra_source:
+            raise CallerError("--extra-source applies to --harmony builds")
+        result = build_example_application(cache, epoch=args.source_date_epoch, defines=args.define, progress=progress)
+    else:
+        sources = locate_application(args.harmony)
+        print(f"Building the OTA application of {sources.src} ({sources.config.name})", file=sys.stderr)
+        result = build_application(
+            sources,
+            cache,
+            epoch=args.source_date_epoch,
+            extra_sources=args.extra_source,
+            extra_flags=[f"-D{d}" for d in args.define],
+            progress=progress,
         )
-    result = build_example_application(cache, epoch=args.source_date_epoch, defines=args.define, progress=progress)
     made = NativeBuild.load(result.directory)
     print(f"built {result.executable}")
     print(f"  application, kind {made.kind}, {made.data_model}")

@@ -103,7 +103,10 @@ class AppDivergence:
         if "boot control" in self.aspects:
             a, b = self.model.boot_control, self.native.boot_control
             first = next(i for i in range(len(a)) if a[i] != b[i])
-            out.append(f"  boot control differs from byte {first}: model {a[:16].hex()} | native {b[:16].hex()}")
+            out.append(
+                f"  boot control differs from byte {first}: model {a[first : first + 16].hex()} | "
+                f"native {b[first : first + 16].hex()}"
+            )
         if "ota/ files" in self.aspects:
             out.append(f"  ota/: model {self.model.ota_files} | native {self.native.ota_files}")
         out += [f"  {note}" for note in self.notes]

@@ -110,6 +110,7 @@ class NativeRun:
             str(int(desc.autoreset)),
             str(desc.num_images),
             str(desc.cmd_max_length),
+            str(context.external.geometry.size),
         ]
         try:
             self.proc = subprocess.Popen(

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "otaloop_app.h"
@@ -32,6 +33,7 @@ bool NVM_Read(uint32_t *data, uint32_t length, const uint32_t address);
 
 void SYS_Initialize(void *data);
 void SYS_Tasks(void);
+void otaloop_harmony_start(void);
 
 extern bool otaloop_network_open;
 
@@ -51,7 +53,12 @@ static struct {
     int wait_fds[MAX_WAIT_FDS];
     int n_wait;
     uint64_t passes;
+    uint32_t ext_size;
+    uint8_t *internal_rw, *external_rw; /* the helper's copies of both flashes (OTALOOP_APP_FLASH_VIEWS) */
 } A;
+
+#define KSEG0 0x90000000u
+#define KSEG1 0xB0000000u
 
 static void write_all(const void *data, size_t length) {
     const uint8_t *p = data;
@@ -139,16 +146,64 @@ void otaloop_report_blocked(const char *host) {
     send_msg(OTALOOP_MSG_BLOCKED, 0, 0, text, (uint32_t)strlen(text));
 }
 
+/* Builds that read flash through pointers (Harmony's OTA core reads boot control at 0xB0020000, the SST26
+ * shim reads its view) get copies of both flashes: internal flash mapped read-only at KSEG0 and KSEG1,
+ * filled from the host at start and refreshed from the host after each of the helper's own erases and
+ * programs (the host's flash model decides what an operation leaves). */
+static void refresh(uint32_t device, uint32_t address, uint32_t length) {
+    uint8_t *copy = device == OTALOOP_INTERNAL ? A.internal_rw : A.external_rw;
+    uint32_t size = device == OTALOOP_INTERNAL ? OTALOOP_FLASH_SIZE : A.ext_size;
+    uint32_t off = device == OTALOOP_INTERNAL ? address - OTALOOP_FLASH_PHYS : address;
+    if (copy == NULL || off >= size) return;
+    uint32_t start = off & ~4095u, end = (off + length + 4095u) & ~4095u;
+    if (end > size) end = size;
+    otaloop_flash_read(device, device == OTALOOP_INTERNAL ? OTALOOP_FLASH_PHYS + start : start, copy + start,
+                       end - start);
+}
+
+#ifdef OTALOOP_APP_FLASH_VIEWS
+static uint8_t *map_flash(int fd, uint32_t size, uintptr_t at) {
+    int flags = MAP_SHARED | (at ? MAP_FIXED_NOREPLACE : 0);
+    void *p = mmap((void *)at, size, at ? PROT_READ : PROT_READ | PROT_WRITE, flags, fd, 0);
+    if (p == MAP_FAILED || (at && (uintptr_t)p != at)) {
+        fprintf(stderr, "otaloop application runner: cannot map flash at 0x%08lX\n", (unsigned long)at);
+        _exit(74);
+    }
+    return p;
+}
+
+static void map_flash_views(void) {
+    int ifd = memfd_create("otaloop-app-internal", 0), efd = memfd_create("otaloop-app-external", 0);
+    if (ifd < 0 || efd < 0 || ftruncate(ifd, OTALOOP_FLASH_SIZE) || ftruncate(efd, A.ext_size)) _exit(75);
+    A.internal_rw = map_flash(ifd, OTALOOP_FLASH_SIZE, 0);
+    map_flash(ifd, OTALOOP_FLASH_SIZE, KSEG0);
+    map_flash(ifd, OTALOOP_FLASH_SIZE, KSEG1);
+    A.external_rw = map_flash(efd, A.ext_size, 0);
+    for (uint32_t off = 0; off < OTALOOP_FLASH_SIZE; off += 65536u)
+        otaloop_flash_read(OTALOOP_INTERNAL, OTALOOP_FLASH_PHYS + off, A.internal_rw + off, 65536u);
+    for (uint32_t off = 0; off < A.ext_size; off += 65536u)
+        otaloop_flash_read(OTALOOP_EXTERNAL, off, A.external_rw + off, 65536u);
+}
+#endif
+
 void otaloop_flash_erase(uint32_t device, uint32_t unit, uint32_t address) {
     A.active = true;
     send_msg(OTALOOP_MSG_ERASE, device | (unit << 8), address, NULL, 0);
     wait_ok();
+    uint32_t size = unit == OTALOOP_ERASE_SMALLEST ? 4096u : unit == OTALOOP_ERASE_BLOCK ? 65536u : 0xFFFFFFFFu;
+    if (size == 0xFFFFFFFFu) {
+        refresh(device, device == OTALOOP_INTERNAL ? OTALOOP_FLASH_PHYS : 0,
+                device == OTALOOP_INTERNAL ? OTALOOP_FLASH_SIZE : A.ext_size);
+    } else {
+        refresh(device, address, size);
+    }
 }
 
 void otaloop_flash_program(uint32_t device, uint32_t address, const void *data, uint32_t length) {
     A.active = true;
     send_msg(OTALOOP_MSG_PROGRAM, device, address, data, length);
     wait_ok();
+    refresh(device, address, length);
 }
 
 void otaloop_flash_read(uint32_t device, uint32_t address, void *buffer, uint32_t length) {
@@ -157,9 +212,12 @@ void otaloop_flash_read(uint32_t device, uint32_t address, void *buffer, uint32_
 }
 
 const uint8_t *otaloop_flash_view(uint32_t device, uint32_t *size) {
-    (void)device;
-    *size = 0;
-    return NULL; /* an application reads flash through otaloop_flash_read */
+    if (device == OTALOOP_INTERNAL) {
+        *size = A.internal_rw ? OTALOOP_FLASH_SIZE : 0;
+        return A.internal_rw ? (const uint8_t *)(uintptr_t)KSEG0 : NULL;
+    }
+    *size = A.external_rw ? A.ext_size : 0;
+    return A.external_rw; /* NULL unless the build maps flash: it reads through otaloop_flash_read */
 }
 
 void otaloop_console_write(const void *data, size_t length) {
@@ -235,10 +293,10 @@ static void end_pass(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 12) {
+    if (argc < 13) {
         fprintf(stderr,
                 "usage: %s IN_FD OUT_FD NETWORK VERSION URL PERIODIC INTERVAL AUTO_UPDATE AUTORESET NUM_IMAGES "
-                "CMD_MAX\n(started by otaloop's native application runner, not by hand)\n",
+                "CMD_MAX EXTERNAL_SIZE\n(started by otaloop's native application runner, not by hand)\n",
                 argv[0]);
         return 64;
     }
@@ -253,6 +311,7 @@ int main(int argc, char **argv) {
     A.info.autoreset = atoi(argv[9]) != 0;
     A.info.num_images = (uint32_t)strtoul(argv[10], NULL, 0);
     A.info.cmd_max_length = (uint32_t)strtoul(argv[11], NULL, 0);
+    A.ext_size = (uint32_t)strtoul(argv[12], NULL, 0);
 
     cookie_io_functions_t io = {.read = NULL, .write = console_cookie_write, .seek = NULL, .close = NULL};
     FILE *console = fopencookie(NULL, "w", io);
@@ -262,7 +321,13 @@ int main(int argc, char **argv) {
     stderr = console; /* XC32's stderr is the same UART */
 
     read_go();
+#ifdef OTALOOP_APP_FLASH_VIEWS
+    map_flash_views();
+#endif
     SYS_Initialize(NULL);
+#ifdef OTALOOP_HARMONY_APP
+    otaloop_harmony_start(); /* the descriptor's version, URL and options into g_SysOtaConfig */
+#endif
     for (;;) {
         A.passes++;
         SYS_Tasks();
