@@ -593,6 +593,9 @@ def locate_application(path: str | os.PathLike[str]) -> AppSources:
     files.append(ota / "sys_ota.c")
     files += sorted(p for p in (ota / "framework").rglob("*.c") if not p.name.startswith("."))
     files += [cfg / f for f in CONFIG_FILES if f not in ("initialization.c", "tasks.c")]
+    for optional in ("system/command/src/sys_command.c", "system/reset/sys_reset.c"):
+        if (cfg / optional).is_file():
+            files.append(cfg / optional)  # SYS_COMMAND on the console, its `reset` command
     project = src.parent / "wifi_ota_app_upgrade.X"
     includes, defines, _heap = _project_options(project, src) if project.is_dir() else (None, None, None)
     if includes is None:
@@ -651,6 +654,8 @@ def build_application(
         *common,
         "-include",
         str(SHIM_DIR / "otaloop_host.h"),
+        "-include",
+        str(SHIM_DIR / "otaloop_harmony_config.h"),  # SYS_OTA_APP_VER_NUM: the running image's version
         *(f"-I{d}" for d in sources.include_dirs),
         f"-I{SHIM_DIR / 'include'}",
         f"-I{SHIM_DIR}",

@@ -29,6 +29,7 @@ typedef struct {
     uint32_t cmd_max_length;
 } OTALOOP_APP_INFO;
 const OTALOOP_APP_INFO *otaloop_app_info(void);
+uint32_t otaloop_app_version(void);
 
 /* Board time: microseconds and milliseconds since the board was made (the virtual clock). */
 uint64_t otaloop_time_us(void);
@@ -39,6 +40,8 @@ bool otaloop_switch_pressed(void);
 bool otaloop_network_up(void);
 /* Console bytes typed on UART1 and not yet read; returns how many were copied. */
 size_t otaloop_uart_read(void *buffer, size_t length);
+/* How many typed bytes wait to be read. */
+size_t otaloop_uart_pending(void);
 /* One flash read, of internal (physical addresses) or external flash (offsets), through the host. */
 void otaloop_flash_read(uint32_t device, uint32_t address, void *buffer, uint32_t length);
 /* The pass did something worth running the next one at once (output and files mark it themselves). */

@@ -117,6 +117,7 @@ static void read_go(void) {
 
 /* ------------------------------------------------------------------------------------ services */
 const OTALOOP_APP_INFO *otaloop_app_info(void) { return &A.info; }
+uint32_t otaloop_app_version(void) { return A.info.version; }
 uint64_t otaloop_time_us(void) { return A.now_us; }
 uint32_t otaloop_time_ms(void) { return (uint32_t)(A.now_us / 1000u); }
 bool otaloop_switch_pressed(void) { return A.switch_pressed != 0; }
@@ -128,6 +129,8 @@ void otaloop_wait_socket(int fd) {
         if (A.wait_fds[i] == fd) return;
     if (A.n_wait < MAX_WAIT_FDS) A.wait_fds[A.n_wait++] = fd;
 }
+
+size_t otaloop_uart_pending(void) { return A.rx_len; }
 
 size_t otaloop_uart_read(void *buffer, size_t length) {
     uint8_t *out = buffer;

@@ -2,14 +2,15 @@
  *
  * Compiled against the user's own configuration headers (definitions.h of pic32mz_w1_curiosity_freertos), so
  * every type is Harmony's; the code is otaloop's own. It replaces, for one single-threaded helper:
- *  - tasks.c's FreeRTOS tasks: SYS_Tasks() runs the bodies of SYS_FS, DRV_MEMORY, the OTA service and the
- *    application in turn, once per main-loop pass, and delivers the RTCC alarm and the TMR2 tick (1 ms) on
+ *  - tasks.c's FreeRTOS tasks: SYS_Tasks() runs the bodies of SYS_CMD, SYS_FS, DRV_MEMORY, the OTA service
+ *    and the application in turn, once per main-loop pass, and delivers the RTCC alarm and the TMR2 tick (1 ms) on
  *    the board's clock;
  *  - OSAL: malloc/free, semaphores and mutexes that are never contended (one thread);
  *  - the network: the Wi-Fi interface "PIC32MZW1" has an address once the board's network is up; DNS and
  *    NET_PRES stream sockets are the host's own non-blocking TCP sockets behind the board's policy
  *    (otaloop_net.c: loopback only unless the board is open; names resolve through the same check);
- *  - SYS_CONSOLE and SYS_DEBUG on the board's console; SYS_CMD_ADDGRP accepted (no command line yet);
+ *  - SYS_CONSOLE and SYS_DEBUG on the board's console and its typed bytes (Harmony's own command processor,
+ *    sys_command.c, runs on them);
  *  - RTCC time and alarm, SYS_TMR, CORETIMER, TMR2, the RNG, caches, and the initializers of everything
  *    not run (Wi-Fi driver, TCP/IP stack, crypto engine), as no-ops;
  *  - g_SysOtaConfig's version, SYS_OTA_URL and MHC options, set from the running image's app descriptor
@@ -66,6 +67,7 @@ void SYS_Tasks(void) {
         rtcc_alarm_us = 0;
         if (rtcc_cb) rtcc_cb(rtcc_ctx);
     }
+    SYS_CMD_Tasks();
     SYS_FS_Tasks();
     DRV_MEMORY_Tasks(sysObj.drvMemory0);
     SYS_OTA_Tasks();
@@ -131,13 +133,24 @@ SYS_MODULE_OBJ SYS_DEBUG_Initialize(const SYS_MODULE_INDEX index, const SYS_MODU
 }
 SYS_MODULE_INDEX SYS_DEBUG_ConsoleInstanceGet(void) { return 0; }
 SYS_ERROR_LEVEL SYS_DEBUG_ErrorLevelGet(void) { return SYS_ERROR_ERROR; }
-bool SYS_CMD_Initialize(const SYS_MODULE_INIT *const init) {
-    (void)init;
-    return true;
+/* The console's UART for Harmony's command processor (sys_command.c, compiled from the configuration):
+ * typed bytes come with the host's GO record, output goes to the board's console. */
+SYS_STATUS SYS_CONSOLE_Status(SYS_MODULE_OBJ object) {
+    (void)object;
+    return SYS_STATUS_READY;
 }
-bool SYS_CMD_ADDGRP(const SYS_CMD_DESCRIPTOR *pCmdTbl, int nCmds, const char *groupName, const char *menuStr) {
-    (void)pCmdTbl, (void)nCmds, (void)groupName, (void)menuStr;
-    return true; /* accepted; the helper has no command line yet */
+ssize_t SYS_CONSOLE_ReadCountGet(const SYS_CONSOLE_HANDLE handle) {
+    (void)handle;
+    return (ssize_t)otaloop_uart_pending();
+}
+ssize_t SYS_CONSOLE_Read(const SYS_CONSOLE_HANDLE handle, void *buf, size_t count) {
+    (void)handle;
+    return (ssize_t)otaloop_uart_read(buf, count);
+}
+ssize_t SYS_CONSOLE_Write(const SYS_CONSOLE_HANDLE handle, const void *buf, size_t count) {
+    (void)handle;
+    otaloop_console_write(buf, count);
+    return (ssize_t)count;
 }
 
 /* ------------------------------------------------------------------------------------ time sources */
