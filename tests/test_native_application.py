@@ -7,6 +7,7 @@ trigger, the loopback-only network policy in the C code, and `otaloop board --ap
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from harness.native.bootloader_program import NativeProgram
 from harness.native.build import build_application, build_example, build_example_application, locate_application
 from harness.native.compare import sweep_cases
 from harness.native.programs import application_from_spec, bootloader_from_spec
+from harness.scenarios.runner import run_suite, select, virtual_provider
 from harness.served_board.power_channel import ChannelPower, ChannelSwitch
 from harness.sweeps.fault_ids import Params
 
@@ -378,7 +380,15 @@ def test_harmonys_lan_url_fails_like_an_unreachable_server(harmony_app: Path) ->
     board.provision(build_app(AppDescriptor(version=1, manifest_url="http://192.168.76.183:8000/ota.json"), 30_000))
     board.power_on()
     assert board.run_until(lambda: "SYS_OTA_UPDATE_CHECK_FAILED" in board.text, 1000), board.text
-    assert "Socket connect timeout" in board.text  # the client's 360 s connect timeout, as on a silent LAN
+    lines = _lines(board)
+    at = lines.index("SYS OTA : Connecting to server : http://192.168.76.183:8000/ota.json")
+    # No SYN is answered (none is sent): the connect never completes, the service's check stalls and aborts.
+    assert lines[at + 1 : at + 3] == ["SYS_OTA : DOWNLOADER_HTTPClient_Abort", "SYS_OTA_UPDATE_CHECK_FAILED"]
+    t = board.transcript
+    base = board.printed - len(t)
+    started = board.printed_at(base + t.find(b"SYS OTA : Connecting to server"))
+    failed = board.printed_at(base + t.find(b"SYS_OTA_UPDATE_CHECK_FAILED"))
+    assert started is not None and failed is not None and failed - started > 60  # not a quick refusal
     assert board.blocked_hosts == ["192.168.76.183"]
     board.power_off()
 
@@ -391,3 +401,32 @@ def test_an_application_tree_without_the_freertos_configuration_is_refused(tmp_p
         locate_application(tmp_path)
     with pytest.raises(CallerError, match="holds no Harmony OTA application"):
         locate_application(tmp_path / "apps" / "wifi_ota_app_upgrade" / "firmware" / "src" / "config")
+
+
+def test_the_scenario_library_runs_on_harmonys_application_with_otactl(tmp_path: Path) -> None:
+    """The test firmware docs/real-boards.md describes -- Harmony's application with otactl added to app.c --
+    built for the host from a copy of the user's tree (in tmp_path; nothing of Harmony enters the repository)."""
+    root = os.environ.get(HARMONY_ENV)
+    if not root:
+        pytest.skip(f"{HARMONY_ENV} is not set (point it at a wireless_apps_pic32mzw1_wfi32e01 checkout)")
+    require_tool("cc", "gcc")
+    src = locate_application(root).src
+    copy = tmp_path / "apps" / "wifi_ota_app_upgrade" / "firmware"
+    shutil.copytree(src.parent, copy, symlinks=True)
+    app_c = copy / "src" / "app.c"
+    text = app_c.read_text()
+    text = text.replace('#include "app.h"', '#include "app.h"\n#include "otactl.h"', 1)
+    text = text.replace(
+        "    appData.state = APP_STATE_INIT;",
+        "    appData.state = APP_STATE_INIT;\n    OTACTL_Initialize();\n    OTACTL_PrintBanner();",
+        1,
+    )
+    app_c.write_text(text)
+    for name in ("otactl.c", "otactl.h"):
+        shutil.copy(Path(__file__).resolve().parents[1] / "firmware" / "otactl" / name, copy / "src" / name)
+    cache = tmp_path / "cache"
+    build_application(locate_application(tmp_path), cache)
+    names = ["c_update", "f_manual_start", "k_factory_reset", "m_sysreset_after_download", "big_manifest", "g_stalled"]
+    provider = virtual_provider(link="inproc", application=f"native:{cache}")
+    results = run_suite(select(names), provider)
+    assert {r.name: r.status for r in results} == dict.fromkeys(names, "PASS"), [r.detail for r in results]

@@ -7,14 +7,17 @@ directory. A :class:`NativeApplication` is the board's
 starts one helper process, which lives for the whole run -- until the next reset or power cut, when
 :meth:`NativeRun.stop` kills it (RAM lost, the C code stops where it is).
 
-The helper runs the application's main loop; after every pass it hands the pass back
-(``MSG_PASS``, with whether the pass did anything and whether it waited on a silent socket), and
-:meth:`NativeRun.run` moves the board's virtual clock on before answering with a GO record: board time since
-the jump, SWITCH1, the network's state and the console bytes typed meanwhile (sent when the next pass
-is served, so an input that changes between two steps of the board reaches the next pass). A busy pass costs one 1 ms
-tick; a pass that only polls lets time run on in doubling steps (at most 100 ms, 50 ms while a socket
-stays silent), never past a board alarm (a switch release, a timed cut) or the end of the step's budget. So
-the application's clock is the board's and an idle application costs few passes.
+The helper runs the application's main loop, one pass per 1 ms tick of board time (the OTA task's
+``vTaskDelay(1)`` on the part). A pass that did nothing the host must see (no output, flash, file or socket
+data) is followed by the next one inside the helper, within the budget of the last GO record; a pass that did
+something, or the end of the budget, is handed back (``MSG_PASS``, with the ticks run), and
+:meth:`NativeRun.run` moves the board's clock by those ticks before answering with the next GO record: board
+time since the jump, the next budget (at most 1 s, never past a board alarm such as a switch release or a
+timed cut, nor past the end of the board's step), SWITCH1, the network's state and the console bytes typed
+meanwhile (sent when the next pass is served, so an input that changes between two steps of the board reaches
+the next pass). So the application's clock is the board's, tick for tick, and idle ticks cost no round trip.
+A pass that waits on a silent socket polls it for up to 5 ms of wall time during the first 250 ms of silence,
+so a live server on 127.0.0.1 is not outrun.
 
 Console bytes, flash erases and programs (on the board's :class:`~bootloader_model.storage.nor_flash.NorFlash`,
 counted: a power cut planned at operation k raises inside that call and propagates out of :meth:`NativeRun.run`),
@@ -48,12 +51,12 @@ from harness.native import protocol
 from harness.native.build_record import NativeBuild
 from harness.native.remote_fs import RemoteFiles
 
-#: Board seconds a pass that did something costs (one FreeRTOS tick of the part's 1 kHz tick).
-TICK_S = 0.001
-#: The longest step of board time per idle pass, and per pass that waits on a silent socket.
-MAX_IDLE_S = 0.1
-MAX_NET_IDLE_S = 0.05
-GO = struct.Struct("<QIII")
+#: Board seconds one main-loop pass costs: one tick of the part's 1 kHz FreeRTOS tick (the OTA task's
+#: ``vTaskDelay(1)``).
+TICK_S = protocol.CODES["TICK_US"] / 1e6
+#: The most board time the helper may run idle passes on its own before it hands a pass back.
+MAX_BUDGET_S = 1.0
+GO = struct.Struct("<QQIII")
 assert GO.size == protocol.CODES["GO_SIZE"]
 
 
@@ -89,7 +92,8 @@ class NativeRun:
         desc = context.descriptor
         self._started = context.clock.now()
         self._rx = bytearray()
-        self._idle = TICK_S
+        self._end = context.clock.now()  # the end of the current step: idle passes run up to it
+        self._told = 0  # ticks since the last GO already added to the board's clock (MSG_TIME)
         self._reset = False
         self._hung = False
         self._ended = False
@@ -153,24 +157,13 @@ class NativeRun:
         ``wall_limit_s`` wall seconds; at least one pass per call. ``speed`` is not used: an idle application
         lets board time run on by itself."""
         clock = self.context.clock
-        end = clock.now() + budget_s
+        end = self._end = clock.now() + budget_s
         wall_end = None if wall_limit_s is None else time.monotonic() + wall_limit_s
         while not self._ended:
-            flags = self._serve()
-            if flags is None:
+            ticks = self._serve()
+            if ticks is None:
                 return
-            if flags & protocol.CODES["PASS_ACTIVE"]:
-                dt = self._idle = TICK_S
-            else:
-                dt = self._idle
-                cap = MAX_NET_IDLE_S if flags & protocol.CODES["PASS_NET_WAIT"] else MAX_IDLE_S
-                self._idle = min(self._idle * 2, cap)
-            now = clock.now()
-            limit = end - now
-            nxt = clock.next_deadline()
-            if nxt is not None:
-                limit = min(limit, max(0.0, nxt - now))
-            clock.advance(max(0.0, min(dt, limit)))
+            clock.advance(ticks * TICK_S)  # the rest of the passes the helper ran, one tick each
             self._go_due = True
             if stop() or clock.now() >= end - 1e-12 or (wall_end is not None and time.monotonic() >= wall_end):
                 return
@@ -194,9 +187,17 @@ class NativeRun:
         ctx = self.context
         rx = bytes(self._rx)
         self._rx.clear()
-        now_us = max(0, round((ctx.clock.now() - self._started) * 1e6))
+        clock = ctx.clock
+        now = clock.now()
+        now_us = max(0, round((now - self._started) * 1e6))
+        limit = min(MAX_BUDGET_S, self._end - now)
+        nxt = clock.next_deadline()
+        if nxt is not None:
+            limit = min(limit, nxt - now)  # a board alarm (a switch release, a timed cut) is met on time
+        budget_us = max(0, int(limit * 1e6))
+        self._told = 0
         try:
-            self.reply.write(GO.pack(now_us, int(ctx.switch()), int(ctx.network_up()), len(rx)) + rx)
+            self.reply.write(GO.pack(now_us, budget_us, int(ctx.switch()), int(ctx.network_up()), len(rx)) + rx)
         except (BrokenPipeError, ValueError):
             self._died()
 
@@ -218,7 +219,8 @@ class NativeRun:
         raise BoardError(f"native application named an unknown flash device {device}")
 
     def _serve(self) -> int | None:
-        """Messages until the pass ends (its flags) or the run ends (None)."""
+        """Messages until a pass is handed back (the ticks run since the last GO and not yet added to the clock)
+        or the run ends (None)."""
         ctx = self.context
         if self._go_due:
             self._go_due = False
@@ -235,7 +237,11 @@ class NativeRun:
             if kind == protocol.MSG_CONSOLE:
                 ctx.console(payload)
             elif kind == protocol.MSG_PASS:
-                return int(a)
+                return max(0, int(b) - self._told)
+            elif kind == protocol.MSG_TIME:  # what follows happened this many ticks after the last GO
+                if a > self._told:
+                    ctx.clock.advance((a - self._told) * TICK_S)
+                    self._told = int(a)
             elif kind == protocol.MSG_ERASE:
                 flash = self._flash(a & 0xFF)
                 unit = a >> 8

@@ -51,7 +51,7 @@ MSG_CONSOLE, MSG_ERASE, MSG_PROGRAM, MSG_FS, MSG_END = (
     _CODES[f"MSG_{name}"] for name in ("CONSOLE", "ERASE", "PROGRAM", "FS", "END")
 )
 # Application helpers only.
-MSG_PASS, MSG_BLOCKED, MSG_READ = (_CODES[f"MSG_{name}"] for name in ("PASS", "BLOCKED", "READ"))
+MSG_PASS, MSG_BLOCKED, MSG_READ, MSG_TIME = (_CODES[f"MSG_{name}"] for name in ("PASS", "BLOCKED", "READ", "TIME"))
 # How a run ended (``a`` of MSG_END).
 END_JUMP, END_RESET, END_STUCK = (_CODES[f"END_{name}"] for name in ("JUMP", "RESET", "STUCK"))
 # File opcodes of the example build's remote SYS_FS (``a`` of MSG_FS).

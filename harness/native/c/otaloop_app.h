@@ -46,8 +46,9 @@ size_t otaloop_uart_pending(void);
 void otaloop_flash_read(uint32_t device, uint32_t address, void *buffer, uint32_t length);
 /* The pass did something worth running the next one at once (output and files mark it themselves). */
 void otaloop_mark_active(void);
-/* The pass waits on socket fd: the helper polls it briefly before handing the pass back. */
-void otaloop_wait_socket(int fd);
+/* The pass waits on socket fd -- for data, or with writable set for a connect to finish: the helper polls it
+ * briefly before the next tick. */
+void otaloop_wait_socket(int fd, bool writable);
 
 /* Sockets behind the board's network policy (non-blocking TCP). -1 with errno on failure; a host the
  * loopback-only board may not reach fails with EHOSTUNREACH and no packet leaves the host. */

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "otaloop_app.h"
@@ -39,18 +40,24 @@ extern bool otaloop_network_open;
 
 #define RX_SIZE 4096u
 #define MAX_WAIT_FDS 8
-/* Wall milliseconds a pass that waits on silent sockets polls them before handing the pass back. */
+/* Wall milliseconds a pass that waits on silent sockets polls them before the next tick, and how long a
+ * silence lasts (wall) before the ticks run at full speed: a live server on 127.0.0.1 is never outrun, a
+ * stalled one costs little wall time. */
 #define NET_POLL_MS 5
+#define NET_GRACE_MS 250
 
 static struct {
     int in_fd, out_fd;
     OTALOOP_APP_INFO info;
-    uint64_t now_us;
+    uint64_t now_us, budget_us, ran_us;
+    uint64_t go_now_us;  /* board time of the last GO record */
+    uint32_t told_ticks; /* ticks since that GO the host has been told of */
+    uint64_t silent_since_ms; /* wall time of the first silent socket wait, 0: none */
     uint32_t switch_pressed, net_up;
     uint8_t rx[RX_SIZE];
     uint32_t rx_head, rx_len;
     bool active;
-    int wait_fds[MAX_WAIT_FDS];
+    struct pollfd waits[MAX_WAIT_FDS];
     int n_wait;
     uint64_t passes;
     uint32_t ext_size;
@@ -85,6 +92,14 @@ static void read_all(void *data, size_t length) {
 }
 
 static void send_msg(uint32_t type, uint32_t a, uint32_t b, const void *payload, uint32_t length) {
+    if (type != OTALOOP_MSG_PASS) { /* the host stamps what follows with the board time of this pass */
+        uint32_t ticks = (uint32_t)((A.now_us - A.go_now_us) / OTALOOP_TICK_US);
+        if (ticks > A.told_ticks) {
+            uint32_t time_head[4] = {OTALOOP_MSG_TIME, ticks, 0, 0};
+            write_all(time_head, sizeof time_head);
+            A.told_ticks = ticks;
+        }
+    }
     uint32_t head[4] = {type, a, b, length};
     write_all(head, sizeof head);
     if (length) write_all(payload, length);
@@ -101,9 +116,13 @@ static void read_go(void) {
     uint32_t n;
     read_all(go, sizeof go);
     memcpy(&A.now_us, go, 8);
-    memcpy(&A.switch_pressed, go + 8, 4);
-    memcpy(&A.net_up, go + 12, 4);
-    memcpy(&n, go + 16, 4);
+    memcpy(&A.budget_us, go + 8, 8);
+    memcpy(&A.switch_pressed, go + 16, 4);
+    memcpy(&A.net_up, go + 20, 4);
+    memcpy(&n, go + 24, 4);
+    A.ran_us = 0;
+    A.go_now_us = A.now_us;
+    A.told_ticks = 0;
     while (n) {
         uint8_t byte;
         read_all(&byte, 1);
@@ -124,10 +143,14 @@ bool otaloop_switch_pressed(void) { return A.switch_pressed != 0; }
 bool otaloop_network_up(void) { return A.net_up != 0; }
 void otaloop_mark_active(void) { A.active = true; }
 
-void otaloop_wait_socket(int fd) {
+void otaloop_wait_socket(int fd, bool writable) {
+    short events = writable ? POLLOUT : POLLIN;
     for (int i = 0; i < A.n_wait; i++)
-        if (A.wait_fds[i] == fd) return;
-    if (A.n_wait < MAX_WAIT_FDS) A.wait_fds[A.n_wait++] = fd;
+        if (A.waits[i].fd == fd) {
+            A.waits[i].events |= events;
+            return;
+        }
+    if (A.n_wait < MAX_WAIT_FDS) A.waits[A.n_wait++] = (struct pollfd){.fd = fd, .events = events};
 }
 
 size_t otaloop_uart_pending(void) { return A.rx_len; }
@@ -278,20 +301,39 @@ static ssize_t console_cookie_write(void *cookie, const char *data, size_t lengt
 }
 
 /* ---------------------------------------------------------------------------------------- the pass */
+static uint64_t wall_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* Every pass is one 1 ms tick of board time, as the OTA task's vTaskDelay(1) makes it on the part. A pass
+ * that did nothing the host must see runs on here, tick after tick, within the budget of the last GO record;
+ * a pass that did something (or the end of the budget) goes back to the host, which moves the board's clock
+ * by the ticks run and answers with the next GO record. */
 static void end_pass(void) {
     uint32_t flags = 0;
+    A.ran_us += OTALOOP_TICK_US;
     if (!A.active && A.n_wait) {
-        struct pollfd p[MAX_WAIT_FDS];
-        for (int i = 0; i < A.n_wait; i++) p[i] = (struct pollfd){.fd = A.wait_fds[i], .events = POLLIN | POLLOUT};
-        if (poll(p, (nfds_t)A.n_wait, NET_POLL_MS) > 0)
-            A.active = true; /* data came (or a connect finished): the next pass runs at once */
+        uint64_t now = wall_ms();
+        if (A.silent_since_ms == 0) A.silent_since_ms = now;
+        int wait = now - A.silent_since_ms < NET_GRACE_MS ? NET_POLL_MS : 0;
+        if (poll(A.waits, (nfds_t)A.n_wait, wait) > 0)
+            A.active = true; /* data came (or a connect finished): the host sees this pass at once */
         else
             flags |= OTALOOP_PASS_NET_WAIT;
     }
-    if (A.active) flags |= OTALOOP_PASS_ACTIVE;
-    send_msg(OTALOOP_MSG_PASS, flags, 0, NULL, 0);
-    A.active = false;
+    if (A.active) {
+        flags |= OTALOOP_PASS_ACTIVE;
+        A.silent_since_ms = 0;
+    }
     A.n_wait = 0;
+    if (!A.active && A.ran_us + OTALOOP_TICK_US <= A.budget_us) {
+        A.now_us += OTALOOP_TICK_US; /* an idle tick: the next pass runs without asking the host */
+        return;
+    }
+    send_msg(OTALOOP_MSG_PASS, flags, (uint32_t)(A.ran_us / OTALOOP_TICK_US), NULL, 0);
+    A.active = false;
     read_go();
 }
 

@@ -334,7 +334,7 @@ bool NET_PRES_SocketIsConnected(NET_PRES_SKT_HANDLE_T handle) {
     if (fd < 0) return false;
     struct pollfd p = {.fd = fd, .events = POLLOUT};
     if (poll(&p, 1, 0) <= 0) {
-        otaloop_wait_socket(fd);
+        otaloop_wait_socket(fd, true);
         return false;
     }
     int err = 0;
@@ -370,7 +370,7 @@ uint16_t NET_PRES_SocketReadIsReady(NET_PRES_SKT_HANDLE_T handle) {
         sockets[handle].handler(handle, (NET_PRES_SIGNAL_HANDLE)&sockets[handle], TCPIP_TCP_SIGNAL_RX_RST,
                                 sockets[handle].param);
     if (n <= 0) {
-        if (n < 0) otaloop_wait_socket(fd);
+        if (n < 0) otaloop_wait_socket(fd, false);
         return 0;
     }
     int avail = 0;

@@ -145,7 +145,7 @@ int otaloop_tcp_connect(const char *host, uint16_t port) {
 int otaloop_tcp_connected(int fd) {
     struct pollfd p = {.fd = fd, .events = POLLOUT};
     if (poll(&p, 1, 0) <= 0) {
-        otaloop_wait_socket(fd);
+        otaloop_wait_socket(fd, true);
         return 0;
     }
     int err = 0;
@@ -164,7 +164,7 @@ long otaloop_tcp_send(int fd, const void *data, size_t length) {
 long otaloop_tcp_recv(int fd, void *buffer, size_t length) {
     ssize_t n = recv(fd, buffer, length, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        otaloop_wait_socket(fd);
+        otaloop_wait_socket(fd, false);
     else
         otaloop_mark_active();
     return (long)n;

@@ -18,17 +18,20 @@
 #define OTALOOP_MSG_FS 4u      /* a: file opcode, b: argument, payload: the request */
 #define OTALOOP_MSG_END 5u     /* a: how the run ended, b: address, payload: uint32 passes + reason */
 /* Application helpers only (otaloop_app_runner.c). */
-#define OTALOOP_MSG_PASS 6u    /* a: pass flags below; the host answers with a GO record */
+#define OTALOOP_MSG_PASS 6u    /* a: pass flags below, b: ticks run since the last GO; the host answers with GO */
 #define OTALOOP_MSG_BLOCKED 7u /* payload: a host the loopback-only policy refused (no answer) */
 #define OTALOOP_MSG_READ 8u    /* a: device, b: address, payload: uint32 length; answer: the bytes */
+#define OTALOOP_MSG_TIME 9u    /* a: ticks run since the last GO, sent before a pass's first message (no answer) */
 
 /* Flags of a main-loop pass (a of OTALOOP_MSG_PASS). */
 #define OTALOOP_PASS_ACTIVE 1u   /* the pass did something: printed, touched flash or files, moved socket data */
 #define OTALOOP_PASS_NET_WAIT 2u /* the pass waited on a socket that stayed silent */
 
 /* The GO record the host answers a pass with (and sends once before the first pass): uint64 board time
- * in microseconds, uint32 SWITCH1 pressed, uint32 network up, uint32 length of console bytes that follow. */
-#define OTALOOP_GO_SIZE 20u
+ * since the jump in microseconds, uint64 microseconds the helper may run idle passes on its own (one 1 ms
+ * tick each), uint32 SWITCH1 pressed, uint32 network up, uint32 length of console bytes that follow. */
+#define OTALOOP_GO_SIZE 28u
+#define OTALOOP_TICK_US 1000u
 
 /* How a run ended (a of OTALOOP_MSG_END). */
 #define OTALOOP_END_JUMP 0u
