@@ -27,6 +27,8 @@ from conftest import require_tool
 from harness.board_link.console import Console
 from harness.board_link.driver import BoardDriver
 from harness.board_link.transport import open_port
+from harness.fuzzing import steps as steps_mod
+from harness.fuzzing.search import find_hazards
 from harness.image.server import ImageServer
 from harness.native.app_compare import Outcome, compare_outcomes, normalise, run_app_compare, sweep_pairs
 from harness.native.application_program import NativeApplication, NativeRun
@@ -403,15 +405,18 @@ def test_an_application_tree_without_the_freertos_configuration_is_refused(tmp_p
         locate_application(tmp_path / "apps" / "wifi_ota_app_upgrade" / "firmware" / "src" / "config")
 
 
-def test_the_scenario_library_runs_on_harmonys_application_with_otactl(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def harmony_otactl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The test firmware docs/real-boards.md describes -- Harmony's application with otactl added to app.c --
-    built for the host from a copy of the user's tree (in tmp_path; nothing of Harmony enters the repository)."""
+    built for the host from a copy of the user's tree (in a temporary folder; nothing of Harmony enters the
+    repository)."""
     root = os.environ.get(HARMONY_ENV)
     if not root:
         pytest.skip(f"{HARMONY_ENV} is not set (point it at a wireless_apps_pic32mzw1_wfi32e01 checkout)")
     require_tool("cc", "gcc")
     src = locate_application(root).src
-    copy = tmp_path / "apps" / "wifi_ota_app_upgrade" / "firmware"
+    tree = tmp_path_factory.mktemp("harmony-otactl")
+    copy = tree / "apps" / "wifi_ota_app_upgrade" / "firmware"
     shutil.copytree(src.parent, copy, symlinks=True)
     app_c = copy / "src" / "app.c"
     text = app_c.read_text()
@@ -424,9 +429,41 @@ def test_the_scenario_library_runs_on_harmonys_application_with_otactl(tmp_path:
     app_c.write_text(text)
     for name in ("otactl.c", "otactl.h"):
         shutil.copy(Path(__file__).resolve().parents[1] / "firmware" / "otactl" / name, copy / "src" / name)
-    cache = tmp_path / "cache"
-    build_application(locate_application(tmp_path), cache)
+    cache = tree / "cache"
+    build_application(locate_application(tree), cache)
+    return cache
+
+
+def test_the_scenario_library_runs_on_harmonys_application_with_otactl(harmony_otactl: Path) -> None:
     names = ["c_update", "f_manual_start", "k_factory_reset", "m_sysreset_after_download", "big_manifest", "g_stalled"]
-    provider = virtual_provider(link="inproc", application=f"native:{cache}")
+    provider = virtual_provider(link="inproc", application=f"native:{harmony_otactl}")
     results = run_suite(select(names), provider)
     assert {r.name: r.status for r in results} == dict.fromkeys(names, "PASS"), [r.detail for r in results]
+
+
+def test_the_fuzzer_finds_the_models_hazards_in_harmonys_application(harmony_otactl: Path) -> None:
+    model = find_hazards(budget=150, seed_value=1)
+    native = find_hazards(budget=150, seed_value=1, application=f"native:{harmony_otactl}")
+    assert native.application == f"native:{harmony_otactl}"
+    assert native.names and sorted(native.names) == sorted(model.names)
+    token = native.findings[0].token
+    assert steps_mod.decode(token).application == f"native:{harmony_otactl}"
+
+
+def test_replay_tokens_carry_the_application() -> None:
+    run = steps_mod.Run("harmony-3.9.1", 16384, [], application="native:/x")
+    assert steps_mod.decode(steps_mod.encode_run(run)).application == "native:/x"
+    plain = steps_mod.Run("harmony-3.9.1", 16384, [])
+    assert "application" not in steps_mod.encode_run(plain)  # tokens of model runs are unchanged
+    assert steps_mod.decode(steps_mod.encode_run(plain)).application == "model"
+
+
+def test_otaloop_fuzz_refuses_a_missing_application_build(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*CLI, "fuzz", "--budget", "1", "--application", f"native:{tmp_path}"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "otaloop fuzz: error:" in done.stderr and "holds no native build" in done.stderr

@@ -6,7 +6,9 @@ broken safety property, what was seen, the shrunk steps as a numbered list and a
 budget and seed give the same findings. ``--replay TOKEN`` runs one finding's steps again on a fresh board
 and prints them with the board's console. ``--markdown`` prints the findings as the fuzzing section of
 ``docs/findings.md``. ``--bootloader native:CACHE`` runs a bootloader's own C code (``otaloop native
-build``) at every reset instead of the model. Progress goes to stderr when it is a terminal.
+build``) at every reset instead of the model; ``--application native:CACHE`` runs application C code after every
+jump (``otaloop native build --application``; the machine types ``otactl`` commands, so the build needs the
+otactl group, as Harmony's application does on a test rig). Progress goes to stderr when it is a terminal.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from harness.fuzzing import steps as steps_mod
 from harness.fuzzing.machine import BoardStateMachine
 from harness.fuzzing.report import markdown, text
 from harness.fuzzing.search import DEFAULT_BUDGET, DEFAULT_SEED, STEPS, find_hazards
-from harness.native.programs import BOOTLOADER_HELP
+from harness.native.programs import APPLICATION_HELP, BOOTLOADER_HELP
 
 
 def _progress(done: int, budget: int, found: int) -> None:
@@ -30,10 +32,11 @@ def _progress(done: int, budget: int, found: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.replay is not None:
-        given = (args.budget, args.seed, args.quirks, args.bootloader)
+        given = (args.budget, args.seed, args.quirks, args.bootloader, args.application)
         if any(value is not None for value in given) or args.markdown:
             raise CallerError(
-                "--replay takes everything from the token; drop --budget, --seed, --quirks, --bootloader, --markdown"
+                "--replay takes everything from the token; drop --budget, --seed, --quirks, --bootloader, "
+                "--application, --markdown"
             )
         return _replay(args.replay)
     budget = DEFAULT_BUDGET if args.budget is None else args.budget
@@ -52,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps,
         progress=_progress if tty else None,
         bootloader=args.bootloader,
+        application=args.application,
     )
     if tty:
         sys.stderr.write("\n")
@@ -64,6 +68,7 @@ def _replay(token: str) -> int:
     done = BoardStateMachine.replay(token)
     machine = done.machine
     where = "" if run.bootloader == "model" else f", bootloader {run.bootloader}"
+    where += "" if run.application == "model" else f", application {run.application}"
     print(f"replay: {len(run.steps)} step(s), quirks {run.quirks}, images of {run.image_size} bytes{where}")
     print(steps_mod.numbered(machine.steps), end="")
     hazard = done.hazard
@@ -88,6 +93,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--seed", type=int, default=None, help=f"seed of the search (default {DEFAULT_SEED})")
     parser.add_argument("--quirks", default=None, help="quirk profile, e.g. corrected (default harmony-3.9.1)")
     parser.add_argument("--bootloader", default=None, help=BOOTLOADER_HELP)
+    parser.add_argument(
+        "--application",
+        default=None,
+        metavar="SPEC",
+        help=APPLICATION_HELP + "; the machine types otactl commands, so the application needs the otactl group",
+    )
     parser.add_argument("--steps", type=int, default=STEPS, help=f"rules per example (default {STEPS})")
     parser.add_argument("--replay", metavar="TOKEN", help="run one finding's steps again and print the console")
     parser.add_argument("--markdown", action="store_true", help="print the fuzzing section of docs/findings.md")

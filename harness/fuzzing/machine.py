@@ -78,7 +78,7 @@ from harness.fuzzing.hazards import HAZARDS, HazardFound, hazard_error
 from harness.fuzzing.steps import Action, Step
 from harness.fuzzing.strategies import CutPlan, ImageSpec, ManifestSpec, ServerFault
 from harness.image.server import ImageServer
-from harness.native.programs import bootloader_from_spec
+from harness.native.programs import application_from_spec, bootloader_from_spec
 from harness.scenarios.base import CONFIGS
 from harness.sweeps.verdicts import Judgement, Verdict, judge, running_version, settle
 
@@ -101,7 +101,7 @@ _RESULTS = re.compile(
 _OFFER = re.compile(rb"Server app version: (-?\d+)\r\n    current app version: (\d+)\r\n")
 
 _server: ImageServer | None = None
-_first_boot: dict[tuple[str, int, str, str, str], tuple[Snapshot, Snapshot]] = {}
+_first_boot: dict[tuple[str, int, str, str, str, str], tuple[Snapshot, Snapshot]] = {}
 _PROBES: OrderedDict[Hashable, Probe] = OrderedDict()
 _PROBE_CACHE = 400
 
@@ -168,7 +168,12 @@ def _boot_control_state(board: VirtualBoard) -> str:
 
 
 def power_returns(
-    board: VirtualBoard, profile: QuirkProfile, slot_bytes: int, key: Hashable = None, bootloader: str = MODEL
+    board: VirtualBoard,
+    profile: QuirkProfile,
+    slot_bytes: int,
+    key: Hashable = None,
+    bootloader: str = MODEL,
+    application: str = MODEL,
 ) -> Probe:
     """Copy the board's flash into a fresh board (RAM lost, as at a power cut), power it up and look.
 
@@ -185,6 +190,7 @@ def power_returns(
             network_delay_s=NETWORK_DELAY_S,
             network_patience_s=NETWORK_PATIENCE_S,
             bootloader=bootloader_from_spec(bootloader, profile),
+            application=application_from_spec(application),
         )
     )
     probe.internal.data[:] = board.internal.data
@@ -232,6 +238,10 @@ class BoardStateMachine(RuleBasedStateMachine):
     #: What runs at every reset: ``model``, or ``native:CACHE_DIR`` for a bootloader's C code built by
     #: ``otaloop native build`` (``otaloop fuzz --bootloader``); :func:`with_bootloader` makes a subclass.
     bootloader: ClassVar[str] = MODEL
+    #: What runs after every jump into a healthy image: ``model``, or ``native:CACHE_DIR`` for application C code
+    #: built by ``otaloop native build --application`` (``otaloop fuzz --application``; the rules type ``otactl``
+    #: commands, so the application needs the otactl group); :func:`with_application` makes a subclass.
+    application: ClassVar[str] = MODEL
     #: Size of the factory image and of the v2 served at the start.
     image_size: ClassVar[int] = 8192
     #: Sizes the image rules draw from (small: every flash operation is emulated).
@@ -300,9 +310,16 @@ class BoardStateMachine(RuleBasedStateMachine):
         self._record("setup", {"config": config}, text)
 
     # ----------------------------------------------------------------------------------- set-up
-    def _start_key(self) -> tuple[str, int, str, str, str]:
+    def _start_key(self) -> tuple[str, int, str, str, str, str]:
         cls = type(self)
-        return (",".join(sorted(self.profile.enabled)), cls.image_size, self.manifest_url, self.config, cls.bootloader)
+        return (
+            ",".join(sorted(self.profile.enabled)),
+            cls.image_size,
+            self.manifest_url,
+            self.config,
+            cls.bootloader,
+            cls.application,
+        )
 
     def _observe(self, flash: NorFlash, kind: str, address: int, data: bytes) -> None:
         self._contents.update(b"%d %s %d %d:" % (flash is self.board.internal, kind.encode(), address, len(data)))
@@ -339,6 +356,7 @@ class BoardStateMachine(RuleBasedStateMachine):
             network_delay_s=NETWORK_DELAY_S,
             network_patience_s=NETWORK_PATIENCE_S,
             bootloader=bootloader_from_spec(type(self).bootloader, self.profile),
+            application=application_from_spec(type(self).application),
         )
 
     @classmethod
@@ -357,6 +375,15 @@ class BoardStateMachine(RuleBasedStateMachine):
         if spec == cls.bootloader:
             return cls
         return type(cls.__name__, (cls,), {"bootloader": spec, "__module__": cls.__module__})
+
+    @classmethod
+    def with_application(cls, application: str) -> type[BoardStateMachine]:
+        """This machine with another application after the jump (a subclass; a native cache is checked here)."""
+        spec = application.strip()
+        application_from_spec(spec)  # a CallerError names a bad spec or a missing build
+        if spec == cls.application:
+            return cls
+        return type(cls.__name__, (cls,), {"application": spec, "__module__": cls.__module__})
 
     # ---------------------------------------------------------------------------------- actions
     def _record(self, name: str, args: dict[str, Any], text: str) -> None:
@@ -572,7 +599,9 @@ class BoardStateMachine(RuleBasedStateMachine):
     def replay_token(self) -> str:
         try:
             cls = type(self)
-            return steps_mod.encode(cls.quirks, cls.image_size, self.steps, cls.tolerate, cls.bootloader)
+            return steps_mod.encode(
+                cls.quirks, cls.image_size, self.steps, cls.tolerate, cls.bootloader, cls.application
+            )
         except CallerError as exc:
             return f"(none: {exc})"
 
@@ -594,7 +623,9 @@ class BoardStateMachine(RuleBasedStateMachine):
     def when_power_returns(self) -> Probe:
         """What the board does if power fails now and returns (cached by flash contents)."""
         length = self.slot_bytes()
-        return power_returns(self.board, self.profile, length, (self.contents_key(), length), type(self).bootloader)
+        cls = type(self)
+        key = (self.contents_key(), length)
+        return power_returns(self.board, self.profile, length, key, cls.bootloader, cls.application)
 
     def slot_bytes(self) -> int:
         """How much of internal flash the byte-identity check compares (covers every image served)."""
@@ -740,7 +771,7 @@ class BoardStateMachine(RuleBasedStateMachine):
     def replay(cls, token: str) -> Replay:
         """Run the steps of ``token`` on a fresh machine, checking every invariant after each step."""
         run = steps_mod.decode(token)
-        machine_cls = cls.with_quirks(run.quirks).with_bootloader(run.bootloader)
+        machine_cls = cls.with_quirks(run.quirks).with_bootloader(run.bootloader).with_application(run.application)
         if run.image_size != machine_cls.image_size or run.tolerate != machine_cls.tolerate:
             extra = {"image_size": run.image_size, "tolerate": run.tolerate, "__module__": cls.__module__}
             machine_cls = type(cls.__name__, (machine_cls,), extra)

@@ -71,6 +71,7 @@ class Search:
     replays: int = 0  # replays spent shrinking
     seconds: float = 0.0
     bootloader: str = "model"  # what ran at every reset
+    application: str = "model"  # what ran after every jump
 
     @property
     def names(self) -> list[str]:
@@ -208,6 +209,7 @@ def find_hazards(
     steps: int = STEPS,
     progress: Callable[[int, int, int], None] | None = None,
     bootloader: str | None = None,
+    application: str | None = None,
 ) -> Search:
     """Generate ``budget`` examples of ``machine`` from ``seed_value``; every hazard found, shrunk."""
     if budget < 1:
@@ -219,7 +221,9 @@ def find_hazards(
         machine = machine.with_quirks(quirks)
     if bootloader is not None:
         machine = machine.with_bootloader(bootloader)
-    result = Search(machine.quirks, budget, seed_value, bootloader=machine.bootloader)
+    if application is not None:
+        machine = machine.with_application(application)
+    result = Search(machine.quirks, budget, seed_value, bootloader=machine.bootloader, application=machine.application)
     started = time.perf_counter()
     old = BoardStateMachine.on_new_example
     generated = 0

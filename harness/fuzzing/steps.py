@@ -52,13 +52,15 @@ class Step:
 
 @dataclass(frozen=True)
 class Run:
-    """What a replay needs: the machine's quirk profile, its image size, the steps and the bootloader."""
+    """What a replay needs: the machine's quirk profile, its image size, the steps, the bootloader and the
+    application."""
 
     quirks: str
     image_size: int
     steps: list[list[tuple[str, dict[str, Any]]]]
     tolerate: frozenset[str] = frozenset()  # hazards the run did not report
     bootloader: str = "model"  # what runs at reset: "model" or "native:CACHE_DIR"
+    application: str = "model"  # what runs after the jump: "model" or "native:CACHE_DIR"
 
 
 def numbered(steps: list[Step]) -> str:
@@ -99,10 +101,11 @@ def encode(
     steps: list[Step],
     tolerate: frozenset[str] = frozenset(),
     bootloader: str = "model",
+    application: str = "model",
 ) -> str:
     """The replay token of ``steps`` (raises CallerError if an argument cannot be written)."""
     actions = [[(a.name, a.args) for a in s.actions] for s in steps]
-    return encode_run(Run(quirks, image_size, actions, tolerate, bootloader))
+    return encode_run(Run(quirks, image_size, actions, tolerate, bootloader, application))
 
 
 def encode_run(run: Run) -> str:
@@ -116,6 +119,8 @@ def encode_run(run: Run) -> str:
         body["tolerate"] = sorted(run.tolerate)
     if run.bootloader != "model":
         body["bootloader"] = run.bootloader
+    if run.application != "model":
+        body["application"] = run.application
     raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     return PREFIX + base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode().rstrip("=")
 
@@ -132,6 +137,7 @@ def decode(token: str) -> Run:
         steps = [[(str(name), {k: _typed(v) for k, v in args.items()}) for name, args in s] for s in body["steps"]]
         tolerate = frozenset(str(name) for name in body.get("tolerate", ()))
         bootloader = str(body.get("bootloader", "model"))
-        return Run(str(body["quirks"]), int(body["size"]), steps, tolerate, bootloader)
+        application = str(body.get("application", "model"))
+        return Run(str(body["quirks"]), int(body["size"]), steps, tolerate, bootloader, application)
     except (binascii.Error, zlib.error, ValueError, KeyError, TypeError) as exc:
         raise CallerError(f"damaged replay token ({exc.__class__.__name__}): copy it whole, on one line") from None
