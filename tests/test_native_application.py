@@ -405,10 +405,29 @@ def test_an_application_tree_without_the_freertos_configuration_is_refused(tmp_p
         locate_application(tmp_path / "apps" / "wifi_ota_app_upgrade" / "firmware" / "src" / "config")
 
 
+SWITCH1_MACROS = """
+#ifndef SWITCH1_Get
+#define SWITCH1_Get() ((PORTA >> 10) & 0x1U)
+#define SWITCH1_STATE_PRESSED 0U
+#endif
+"""
+SWITCH1_TRIGGER = """
+            static uint32_t last_switch = 1U;
+            uint32_t now_switch = SWITCH1_Get();
+            if (now_switch == SWITCH1_STATE_PRESSED && last_switch != now_switch) {
+                SYS_CONSOLE_PRINT("APP: SWITCH1 pressed\\r\\n");
+                if (SYS_OTA_CtrlMsg(SYS_OTA_UPDATECHCK, NULL, 0) != SYS_OTA_SUCCESS) {
+                    SYS_CONSOLE_PRINT("APP: SYS_OTA_CtrlMsg refused\\r\\n");
+                }
+            }
+            last_switch = now_switch;
+"""
+
+
 @pytest.fixture(scope="module")
 def harmony_otactl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The test firmware docs/real-boards.md describes -- Harmony's application with otactl added to app.c --
-    built for the host from a copy of the user's tree (in a temporary folder; nothing of Harmony enters the
+    and the developer guide's SWITCH1 trigger in app.c, built for the host from a copy of the user's tree (in a temporary folder; nothing of Harmony enters the
     repository)."""
     root = os.environ.get(HARMONY_ENV)
     if not root:
@@ -426,6 +445,11 @@ def harmony_otactl(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "    appData.state = APP_STATE_INIT;\n    OTACTL_Initialize();\n    OTACTL_PrintBanner();",
         1,
     )
+    # The developer guide's user trigger: an update check when SWITCH1 is pressed (the board BSP's macros).
+    text = text.replace('#include "otactl.h"', '#include "otactl.h"\n' + SWITCH1_MACROS, 1)
+    service_tasks = "case APP_STATE_SERVICE_TASKS:\n        {\n"
+    assert service_tasks in text
+    text = text.replace(service_tasks, service_tasks + SWITCH1_TRIGGER, 1)
     app_c.write_text(text)
     for name in ("otactl.c", "otactl.h"):
         shutil.copy(Path(__file__).resolve().parents[1] / "firmware" / "otactl" / name, copy / "src" / name)
@@ -467,3 +491,20 @@ def test_otaloop_fuzz_refuses_a_missing_application_build(tmp_path: Path) -> Non
         timeout=120,
     )
     assert done.returncode == 2 and "otaloop fuzz: error:" in done.stderr and "holds no native build" in done.stderr
+
+
+def test_switch1_triggers_harmonys_update_check(harmony_otactl: Path, server: ImageServer) -> None:
+    url = server.url("/ota.json")
+    board = _board(harmony_otactl, url, periodic_check=False)
+    _publish_v2(server, url, periodic_check=False)
+    board.power_on()
+    assert board.run_until(lambda: "IP address obtained" in board.text, 100), board.text
+    board.run_for(120)  # periodic check off: the service idles until the button
+    assert "SYS_OTA_UPDATE_CHECK_START" not in board.text
+    board.click_switch()
+    assert board.run_until(lambda: board.app_version == 2, 300), board.text
+    lines = _lines(board)
+    at = lines.index("APP: SWITCH1 pressed")
+    assert lines[at + 1] == "SYS_OTA_UPDATE_CHECK_START"
+    assert "SYS_OTA_DB_ENTRY_SUCCESS" in lines[at:]
+    board.power_off()

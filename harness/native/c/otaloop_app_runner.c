@@ -140,6 +140,10 @@ uint32_t otaloop_app_version(void) { return A.info.version; }
 uint64_t otaloop_time_us(void) { return A.now_us; }
 uint32_t otaloop_time_ms(void) { return (uint32_t)(A.now_us / 1000u); }
 bool otaloop_switch_pressed(void) { return A.switch_pressed != 0; }
+/* PORTA bit 10 is SWITCH1 (RA10 on the WFI32E Curiosity board), low while pressed; other pins read 1. */
+uint32_t otaloop_port_read(uint32_t port) {
+    return port == 0u && A.switch_pressed ? ~(1u << 10) : 0xFFFFFFFFu;
+}
 bool otaloop_network_up(void) { return A.net_up != 0; }
 void otaloop_mark_active(void) { A.active = true; }
 
