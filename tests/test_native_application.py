@@ -427,8 +427,8 @@ SWITCH1_TRIGGER = """
 @pytest.fixture(scope="module")
 def harmony_otactl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The test firmware docs/real-boards.md describes -- Harmony's application with otactl added to app.c --
-    and the developer guide's SWITCH1 trigger in app.c, built for the host from a copy of the user's tree (in a temporary folder; nothing of Harmony enters the
-    repository)."""
+    and the developer guide's SWITCH1 trigger in app.c, built for the host from a copy of the user's tree (in a
+    temporary folder; nothing of Harmony enters the repository)."""
     root = os.environ.get(HARMONY_ENV)
     if not root:
         pytest.skip(f"{HARMONY_ENV} is not set (point it at a wireless_apps_pic32mzw1_wfi32e01 checkout)")
