@@ -143,6 +143,8 @@ NAN, INF = float("nan"), float("inf")
         ("bootloader", "model", r"None \(the Python model\) or a BootProgram"),
         ("bootloader", "native:/tmp/cache", r"None \(the Python model\) or a BootProgram"),
         ("bootloader", object(), r"None \(the Python model\) or a BootProgram"),
+        ("application", 5, r"None \(the Python model\) or an ApplicationProgram"),
+        ("application", "native:/tmp/cache", r"None \(the Python model\) or an ApplicationProgram"),
     ],
 )
 def test_a_bad_config_field_is_a_caller_error_naming_field_value_and_choices(

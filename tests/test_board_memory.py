@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bootloader_model.application.model import ModelRun
 from bootloader_model.board import virtual_board
 from bootloader_model.board.virtual_board import TRANSCRIPT_WINDOW, UART_RX_BYTES, BoardConfig, VirtualBoard
 from bootloader_model.errors import CallerError
@@ -132,8 +133,9 @@ def test_a_line_longer_than_the_receive_ring_is_typed_in_echoed_pieces(
 
     The board's line buffer is widened, as firmware built with a larger SYS_CMD_MAX_LENGTH has it."""
     board, runner, con = served
-    assert board._app is not None and board._app.console is not None
-    board._app.console.max_length = 256  # as an app descriptor with cmd_max_length=256 sets it
+    run = board.app_run
+    assert isinstance(run, ModelRun)
+    run.console.max_length = 256  # as an app descriptor with cmd_max_length=256 sets it
     url = "http://127.0.0.1:9/" + "d" * 60 + ".bin"
     line = f"otactl start {url} 7 {'ab' * 32}"  # 171 bytes
     assert len(line) > 127

@@ -81,6 +81,8 @@ TAMPERED: list[tuple[Any, str]] = [
     (_body(quirks=7), "quirks must be a profile name"),
     (_body(tolerate=["no-such-hazard"]), "a tolerated hazard must be one of"),
     (_body(bootloader="rom"), "bootloader must be 'model' or 'native:CACHE_DIR'"),
+    (_body(application="rom"), "application must be 'model' or 'native:CACHE_DIR'"),
+    (_body(application=5), "application must be 'model' or 'native:CACHE_DIR'"),
     (_body(extra=1), "unknown field 'extra'"),
     ([1, 2], "holds array, not an object"),
     (b'{"quirks": NaN}', "holds NaN"),

@@ -5,12 +5,18 @@ application: power on runs the bootloader (:mod:`bootloader_model.bootloader.ste
 flash and the FAT volume on the emulated SST26; when it jumps, the application in internal flash decides
 what happens next through its app descriptor (:mod:`bootloader_model.formats.app_descriptor`):
 
-* a healthy app prints ``APP: version <n>``, brings up the network after a short virtual delay and runs
-  the OTA service (:mod:`bootloader_model.service.ota_service`) and the SYS_COMMAND console
-  (:mod:`bootloader_model.board.command_processor`) with the ``sysota`` and ``otactl`` groups;
+* a healthy app runs the board's application program (:attr:`BoardConfig.application`): by default the
+  model of Harmony's generated OTA application (:mod:`bootloader_model.application.model`), which prints
+  ``APP: version <n>`` and runs the OTA service and the SYS_COMMAND console; the network comes up after a
+  short virtual delay;
 * a crash-at-boot app resets shortly after the jump (the bootloader then runs again);
 * a hang-at-boot app goes silent and ignores input;
 * internal flash whose descriptor or body CRC fails runs as garbage code would: silence.
+
+SWITCH1 (the Curiosity board's user button) is an input the application reads: :meth:`VirtualBoard.press_switch`,
+:meth:`~VirtualBoard.release_switch` and :meth:`~VirtualBoard.click_switch` set :attr:`VirtualBoard.switch_pressed`.
+The model application ignores it, as Harmony's generated OTA application does; a user's own application
+(:attr:`BoardConfig.application`) reads it.
 
 Reset and power cycle are separate actions; both lose RAM (the service, the console line, FatFs state)
 and keep flash. A :class:`~bootloader_model.errors.PowerCut` raised by a flash fault plan turns the board
@@ -29,12 +35,12 @@ import math
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import NoReturn
 
-from bootloader_model.board.command_processor import CommandGroup, CommandProcessor
+from bootloader_model.application.program import AppContext, ApplicationProgram, AppRun
 from bootloader_model.board.moment_cut import MomentCut, MomentHit, compile_pattern
 from bootloader_model.board.state_directory import current_path, save_set
 from bootloader_model.bootloader.program import MODEL, BootProgram, ModelProgram
@@ -46,11 +52,8 @@ from bootloader_model.errors import CallerError, DescriptorError, PowerCut
 from bootloader_model.formats.app_descriptor import AppDescriptor, Behaviour, read_descriptor
 from bootloader_model.formats.app_image import SLOT_SIZE, SLOT_START
 from bootloader_model.quirks import HARMONY, QuirkProfile
-from bootloader_model.service.commands import handle_command
-from bootloader_model.service.configuration import ServiceConfig
 from bootloader_model.service.ota_service import OtaService
-from bootloader_model.service.tick_runner import NetworkWait, run_until
-from bootloader_model.storage.external_flash import SIZES, ExternalFlash
+from bootloader_model.storage.external_flash import SIZES
 from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, FaultPlan, NorFlash
 
 INTERNAL_FILE = "internal.bin"
@@ -66,6 +69,8 @@ UART_RX_BYTES = 127
 TRANSCRIPT_WINDOW = 1 << 20
 #: Boots and board events kept: the latest KEEP_RECORDS to 2 x KEEP_RECORDS.
 KEEP_RECORDS = 1000
+#: Board seconds :meth:`VirtualBoard.click_switch` holds SWITCH1 down by default (a finger's press).
+CLICK_HOLD_S = 0.1
 
 
 class AppState(str, Enum):
@@ -106,6 +111,10 @@ class BoardConfig:
     #: and bootloader_variant), or any :class:`~bootloader_model.bootloader.program.BootProgram` -- the host
     #: hands in the user's bootloader C code this way (``harness.native.programs.bootloader_from_spec``).
     bootloader: BootProgram | None = None
+    #: What runs after the jump when the image is healthy: None for the Python model of Harmony's generated
+    #: OTA application, or any :class:`~bootloader_model.application.program.ApplicationProgram` -- the host
+    #: hands in the user's application C code this way (``harness.native.programs.application_from_spec``).
+    application: ApplicationProgram | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.profile, QuirkProfile):
@@ -145,6 +154,17 @@ class BoardConfig:
                 f"; harness.native.programs.bootloader_from_spec turns text ({MODEL!r} or 'native:CACHE_DIR') "
                 "into a program",
             )
+        app = self.application
+        if app is not None and not (
+            isinstance(getattr(app, "label", None), str) and callable(getattr(app, "start", None))
+        ):
+            _config_error(
+                "application",
+                app,
+                "None (the Python model) or an ApplicationProgram (an object with a str label and a callable start)",
+                f"; harness.native.programs.application_from_spec turns text ({MODEL!r} or 'native:CACHE_DIR') "
+                "into a program",
+            )
 
 
 def _config_error(name: str, value: object, accepted: str, hint: str = "") -> NoReturn:
@@ -168,10 +188,8 @@ class BoardEvent:
 @dataclass
 class _App:
     descriptor: AppDescriptor
-    service: OtaService | None = None
-    console: CommandProcessor | None = None
+    run: AppRun | None = None  # a healthy application's run (None: hung, crashing)
     started_at: float = 0.0
-    network: NetworkWait = field(default_factory=NetworkWait)  # the OTA task's wait on its socket
 
 
 class VirtualBoard:
@@ -201,6 +219,12 @@ class VirtualBoard:
         self.bootloader: BootProgram = cfg.bootloader or ModelProgram(
             cfg.profile, cfg.build_stamp, cfg.bootloader_variant
         )
+        if cfg.application is None:
+            from bootloader_model.application.model import ModelApplication  # here: model imports board modules
+
+            self.application: ApplicationProgram = ModelApplication()
+        else:
+            self.application = cfg.application
         self.internal = NorFlash(PIC32MZ1025W104132, strict=False, timed=cfg.timed_flash, keep_log=False)
         self.external = NorFlash(SIZES[cfg.ext_size], strict=False, timed=cfg.timed_flash, keep_log=False)
         self.state = AppState.OFF
@@ -229,6 +253,8 @@ class VirtualBoard:
         self._moment_alarm: Alarm | None = None
         self._last_moment_hit: MomentHit | None = None
         self.blocked_hosts: list[str] = []  # hosts the loopback-only network refused
+        self.switch_pressed = False  # SWITCH1 held down (a button, not RAM: power and resets keep it)
+        self._switch_alarm: Alarm | None = None
 
     # ------------------------------------------------------------------------------------ console I/O
     def _print(self, data: bytes) -> None:
@@ -369,8 +395,20 @@ class VirtualBoard:
 
     @property
     def service(self) -> OtaService | None:
-        """The running application's OTA service (None while no healthy application runs)."""
-        return self._app.service if self._app else None
+        """The model OTA service of the running application (None when off, or when another application runs)."""
+        run = self._app.run if self._app else None
+        return run.service if run is not None else None
+
+    @property
+    def app_version(self) -> int | None:
+        """The version in the app descriptor of the healthy application running now (None otherwise)."""
+        app = self._app
+        return app.descriptor.version if app is not None and app.run is not None else None
+
+    @property
+    def app_run(self) -> AppRun | None:
+        """The running application's run (None when no healthy application runs)."""
+        return self._app.run if self._app else None
 
     @property
     def powered(self) -> bool:
@@ -536,6 +574,46 @@ class VirtualBoard:
             raise CallerError(f"set_network takes True or False, not {up!r}")
         self.network_enabled = up
 
+    # ------------------------------------------------------------------------------------------ SWITCH1
+    def press_switch(self) -> None:
+        """Press SWITCH1 and hold it down until :meth:`release_switch` (cancels a click's pending release)."""
+        self._cancel_click()
+        if not self.switch_pressed:
+            self._note("switch", "press")
+        self.switch_pressed = True
+
+    def release_switch(self) -> None:
+        """Let go of SWITCH1 (cancels a click's pending release)."""
+        self._cancel_click()
+        if self.switch_pressed:
+            self._note("switch", "release")
+        self.switch_pressed = False
+
+    def click_switch(self, hold_s: float = CLICK_HOLD_S) -> None:
+        """Press SWITCH1 now and let go ``hold_s`` board seconds later (when the board's time gets there).
+
+        Args:
+            hold_s: board seconds the switch stays down (> 0).
+
+        Raises:
+            CallerError: ``hold_s`` is not a finite number of seconds > 0.
+        """
+        _duration_arg(hold_s, "hold_s")
+        if hold_s <= 0:
+            raise CallerError(f"hold_s must be > 0 board seconds, not {hold_s!r}")
+        self.press_switch()
+
+        def release() -> None:
+            self._switch_alarm = None
+            self.release_switch()
+
+        self._switch_alarm = self.clock.call_later(hold_s, release)
+
+    def _cancel_click(self) -> None:
+        if self._switch_alarm is not None:
+            self.clock.cancel(self._switch_alarm)
+            self._switch_alarm = None
+
     # ------------------------------------------------------------------------------------------- state
     def save(self, state_dir: str | os.PathLike[str]) -> None:
         """Write both flash arrays as raw images and a small metadata file, as one set.
@@ -690,30 +768,28 @@ class VirtualBoard:
             self._boot()
             return
         app = self._app
-        if self.state is AppState.RUNNING and app is not None and app.service is not None:
-            svc = app.service
-            if self._rx and app.console is not None:
+        if self.state is AppState.RUNNING and app is not None and app.run is not None:
+            run = app.run
+            if self._rx:
                 data = bytes(self._rx)
                 self._rx.clear()
-                app.console.feed(data)
-                if self._pending_reset:
+                run.uart_rx(data)
+                if self._pending_reset or run.reset_requested:
+                    self._pending_reset = True
                     return
             stop = predicate or (lambda: False)
-            run_until(
-                svc,
-                lambda: stop() or svc.reset_requested or self._pending_reset or bool(self._rx),
+            run.run(
                 budget_s,
                 speed=speed,
+                stop=lambda: stop() or self._pending_reset or bool(self._rx),
                 wall_limit_s=wall_limit_s,
-                network=app.network,
-                patience_s=self.config.network_patience_s,
             )
             self._charge_external_time()
-            if svc.reset_requested:
+            if run.reset_requested:
                 self._pending_reset = True
-            elif svc.hung:
+            elif run.hung:
                 # A write through NULL ends in the PIC32 general exception handler's endless loop.
-                self._note("app-hang", "OTA core hung")
+                self._note("app-hang", "application hung")
                 self.state = AppState.HUNG
             return
         # Nothing runs (off, hung, silent, stuck, or a crash pending): time passes up to the next alarm,
@@ -741,12 +817,9 @@ class VirtualBoard:
         if self._crash_alarm is not None:
             self.clock.cancel(self._crash_alarm)
             self._crash_alarm = None
-        if self._app and self._app.service:
-            client = self._app.service.client
-            if client.sock is not None:  # RAM is gone: so is the TCP connection
-                client.sock.close()
-                client.sock = None
-        self._app = None
+        app, self._app = self._app, None
+        if app is not None and app.run is not None:
+            app.run.stop()  # RAM is gone: sockets close, a helper process ends
         self._rx.clear()
         self._pending_reset = False
         self.state = AppState.RUNNING if keep_power else AppState.OFF
@@ -809,35 +882,23 @@ class VirtualBoard:
 
             self._crash_alarm = self.clock.call_later(self.config.crash_delay_s, crash)
             return
-        self._print(f"APP: version {desc.version}\r\n".encode())
         up_at = self.clock.now() + self.config.network_delay_s
-        svc = OtaService(
-            ServiceConfig.from_descriptor(desc),
-            ExternalFlash(self.external),
-            self.internal,
-            self.clock,
-            self._print,
-            self.config.profile,
+        context = AppContext(
+            descriptor=desc,
+            internal=self.internal,
+            external=self.external,
+            clock=self.clock,
+            console=self._print,
+            switch=lambda: self.switch_pressed,
             network_up=lambda: self.network_enabled and self.clock.now() >= up_at,
+            request_reset=self._request_reset,
+            profile=self.config.profile,
+            loopback_only=self.config.network == "loopback",
+            blocked_hosts=self.blocked_hosts,  # one list across boots, for the host to report
+            network_patience_s=self.config.network_patience_s,
         )
-        svc.client.loopback_only = self.config.network == "loopback"
-        svc.client.blocked = self.blocked_hosts  # one list across boots, for the host to report
-        app.service = svc
-        console = CommandProcessor(self._print, self._request_reset, max_length=desc.cmd_max_length)
-
-        def run(argv: list[bytes]) -> None:
-            handle_command(svc, [a.decode("latin-1") for a in argv])
-
-        console.add_group(
-            CommandGroup(
-                b"sysota",
-                b": Sys OTA commands",
-                [(b"sysota", run, b": SysOta commands processing"), (b"sysotahelp", run, b": SysOta commands help ")],
-            )
-        )
-        console.add_group(CommandGroup(b"otactl", b": OTA control", [(b"otactl", run, b": OTA control messages")]))
-        app.console = console
-        self.state = AppState.RUNNING
+        self.state = AppState.RUNNING  # the application prints and takes input from its first instruction
+        app.run = self.application.start(context)
         self._note("app-start", f"version {desc.version}")
 
     def _request_reset(self) -> None:

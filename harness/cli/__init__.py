@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "harness.cli.flash",
     "harness.cli.board",
     "harness.cli.power",
+    "harness.cli.switch",
     "harness.cli.run",
     "harness.cli.sweep",
     "harness.cli.fuzz",

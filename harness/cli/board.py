@@ -13,7 +13,9 @@ a second says ``control: PATH``.
 --control PATH``), as a relay or a switchable USB hub switches a real board. ``--console-link PATH`` makes
 the console behave like the board's USB serial port behind such a hub: ``PATH`` is a symlink to a pty
 that disappears at power-off and comes back, pointing at a new pty, at power-on; the board is held in
-reset until a host opens the new port (at most ``--hold`` seconds).
+reset until a host opens the new port (at most ``--hold`` seconds). The same socket presses SWITCH1
+(``otaloop switch``). ``--application native:CACHE`` runs your application C code after the jump
+(docs/native-application.md).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from bootloader_model.errors import CallerError
 from bootloader_model.quirks import HARMONY_NAME, QuirkProfile
 from bootloader_model.storage.external_flash import SIZES
 from harness.cli.help import QUIRKS_HELP, help_text
-from harness.native.programs import BOOTLOADER_HELP, bootloader_from_spec
+from harness.native.programs import APPLICATION_HELP, BOOTLOADER_HELP, application_from_spec, bootloader_from_spec
 from harness.served_board.power_channel import ControlServer
 from harness.served_board.power_switch import BoardPower
 from harness.served_board.runner import DEFAULT_SPEED, BoardRunner, check_speed
@@ -77,11 +79,13 @@ def register(sub: Any) -> None:
         default=MODEL,
         help=BOOTLOADER_HELP,
     )
+    p.add_argument("--application", default=MODEL, metavar="SPEC", help=APPLICATION_HELP)
     # --control and --console-link stay strings so that the paths are printed as given (./board1.tty).
     p.add_argument(
         "--control",
         metavar="PATH",
-        help="answer power commands (on, off, cycle, status) on a Unix socket at PATH; see `otaloop power`",
+        help="answer power commands (on, off, cycle, status) and SWITCH1 (switch press|release|click) on a Unix "
+        "socket at PATH; see `otaloop power` and `otaloop switch`",
     )
     p.add_argument(
         "--console-link",
@@ -141,6 +145,7 @@ def _run_locked(args: argparse.Namespace, state: Path, profile: QuirkProfile) ->
             ext_size=args.ext_size,
             network=args.network,
             bootloader=bootloader_from_spec(args.bootloader, profile),
+            application=application_from_spec(args.application),
         )
     )
     fresh = not VirtualBoard.has_state(state)

@@ -7,8 +7,10 @@ budget and seed give the same findings. ``--replay TOKEN`` runs one finding's st
 and prints them with the board's console. ``--markdown`` prints the findings as the fuzzing section of
 ``docs/findings.md``. ``--bootloader native:CACHE`` runs a bootloader's own C code (``otaloop native
 build``) at every reset instead of the model; with a ``--coverage`` build, ``--guided`` steers the search by
-the C arcs each example reaches. Progress goes to stderr: a bar on a terminal, a plain line every few
-seconds elsewhere (``OTALOOP_PROGRESS_SECONDS`` sets how often).
+the C arcs each example reaches; ``--application native:CACHE`` runs application C code after every jump
+(``otaloop native build --application``; the machine types ``otactl`` commands, so the build needs the
+otactl group, as Harmony's application does on a test rig). Progress goes to stderr: a bar on a terminal,
+a plain line every few seconds elsewhere (``OTALOOP_PROGRESS_SECONDS`` sets how often).
 """
 
 from __future__ import annotations
@@ -22,16 +24,17 @@ from harness.fuzzing import steps as steps_mod
 from harness.fuzzing.machine import BoardStateMachine
 from harness.fuzzing.report import markdown, text
 from harness.fuzzing.search import DEFAULT_BUDGET, DEFAULT_SEED, STEPS, find_hazards
-from harness.native.programs import BOOTLOADER_HELP
+from harness.native.programs import APPLICATION_HELP, BOOTLOADER_HELP
 from harness.sweeps.progress import Progress
 
 
 def run(args: argparse.Namespace) -> int:
     if args.replay is not None:
-        given = (args.budget, args.seed, args.quirks, args.bootloader)
+        given = (args.budget, args.seed, args.quirks, args.bootloader, args.application)
         if any(value is not None for value in given) or args.markdown or args.guided:
             raise CallerError(
-                "--replay takes everything from the token; drop --budget, --seed, --quirks, --bootloader, --markdown"
+                "--replay takes everything from the token; drop --budget, --seed, --quirks, --bootloader, "
+                "--application, --markdown, --guided"
             )
         return _replay(args.replay)
     budget = DEFAULT_BUDGET if args.budget is None else args.budget
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             bootloader=args.bootloader,
             guided=args.guided,
+            application=args.application,
         )
     print(markdown(search) if args.markdown else text(search), end="")
     return 0
@@ -66,6 +70,7 @@ def _replay(token: str) -> int:
     done = BoardStateMachine.replay(token)
     machine = done.machine
     where = "" if run.bootloader == MODEL else f", bootloader {run.bootloader}"
+    where += "" if run.application == MODEL else f", application {run.application}"
     print(f"replay: {len(run.steps)} step(s), quirks {run.quirks}, {steps_mod.image_sizes(run)}{where}")
     print(steps_mod.numbered(machine.steps), end="")
     hazard = done.hazard
@@ -94,6 +99,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--guided",
         action="store_true",
         help="steer by the C code reached (needs --bootloader native:CACHE of an otaloop native build --coverage)",
+    )
+    parser.add_argument(
+        "--application",
+        default=None,
+        metavar="SPEC",
+        help=APPLICATION_HELP + "; the machine types otactl commands, so the application needs the otactl group",
     )
     parser.add_argument("--steps", type=int, default=STEPS, help=f"rules per example (default {STEPS})")
     parser.add_argument("--replay", metavar="TOKEN", help="run one finding's steps again and print the console")

@@ -14,6 +14,16 @@ lines and branches of your tree every run since the build reached (``--reset`` c
 ``otaloop native info CACHE`` shows what a cache holds. ``otaloop native compare CACHE`` boots the Python
 model and the native build from the same flash states and reports every difference.
 
+``otaloop native build --application --harmony PATH`` builds Harmony's OTA application (``wifi_ota_app_upgrade``,
+configuration ``pic32mz_w1_curiosity_freertos``: your ``app.c``, its ``app_ota.c``, the OTA service and SYS_FS)
+with otaloop's application shims; ``--application --example`` builds otaloop's example application (app.c with
+a SWITCH1 trigger, app_ota.c's callback and a small OTA service in C behind Harmony's API names). Then
+``--application native:CACHE`` runs it after every jump (docs/native-application.md).
+
+``otaloop native compare --application CACHE`` runs the scenario library and a sample of update sweep states
+on the model application and on the native one, and reports differences in console lines,
+image_database.csv, boot control and the ``ota/`` files.
+
 ``otaloop native cjson --harmony-system PATH`` does the same for the OTA service's manifest parser: it builds
 Harmony's ``cjson.c`` from a ``wireless_system_pic32mzw1_wfi32e01`` checkout and parses the same documents
 (hand-written cases and seeded mutations) with it and with the model's parser.
@@ -26,7 +36,7 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +45,19 @@ from bootloader_model.quirks import HARMONY_NAME, QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode
 from harness.cli.help import help_text
 from harness.native import coverage
+from harness.native.app_compare import AppDivergence, Outcome, run_app_compare, scenario_pairs, sweep_pairs
+from harness.native.application_program import NativeApplication
 from harness.native.bootloader_program import NativeProgram
-from harness.native.build import Instrumentation, build, build_example, default_cache, locate
+from harness.native.build import (
+    Instrumentation,
+    build,
+    build_application,
+    build_example,
+    build_example_application,
+    default_cache,
+    locate,
+    locate_application,
+)
 from harness.native.build_record import BUILD_FILE, RECORD_LIMIT, NativeBuild
 from harness.native.cjson import (
     NativeCJson,
@@ -70,7 +91,12 @@ def register(sub: Any) -> None:
     nsub = p.add_subparsers(dest="native_command", metavar="ACTION")
     nsub.required = True
 
-    b = nsub.add_parser("build", help="compile a bootloader for the host into a cache folder")
+    b = nsub.add_parser("build", help="compile a bootloader (or with --application an application) for the host")
+    b.add_argument(
+        "--application",
+        action="store_true",
+        help="build an application (run after the jump with --application native:CACHE) instead of a bootloader",
+    )
     what = b.add_mutually_exclusive_group(required=True)
     what.add_argument("--harmony", type=Path, metavar="PATH", help="Harmony apps checkout or ota_bootloader folder")
     what.add_argument("--example", action="store_true", help="otaloop's example bootloader (no Harmony needed)")
@@ -113,6 +139,11 @@ def register(sub: Any) -> None:
         "compare", help="boot the Python model and a native build from the same states; report differences"
     )
     c.add_argument("cache", type=Path)
+    c.add_argument(
+        "--application",
+        action="store_true",
+        help="CACHE is an application build: compare it with the model application (scenarios and sweep states)",
+    )
     c.add_argument("--cases", choices=("all", "scenarios", "sweep"), default="all", help="which starting states")
     c.add_argument("--only", nargs="+", metavar="NAME", help="scenarios whose boots to compare (default: all)")
     c.add_argument("--size", type=int, default=None, help="update sweep image size in bytes (default 16384)")
@@ -147,6 +178,8 @@ def run_build(args: argparse.Namespace) -> int:
     def progress(line: str) -> None:
         print(f"  {line}", file=sys.stderr, flush=True)
 
+    if args.application:
+        return _build_application(args, cache, progress)
     if args.example:
         if args.variant or args.extra_source:
             raise CallerError("--variant and --extra-source apply to --harmony builds")
@@ -180,7 +213,37 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_application(args: argparse.Namespace, cache: Path, progress: Callable[[str], None]) -> int:
+    if args.variant:
+        raise CallerError("--variant applies to bootloader builds")
+    if args.example:
+        if args.extra_source:
+            raise CallerError("--extra-source applies to --harmony builds")
+        result = build_example_application(cache, epoch=args.source_date_epoch, defines=args.define, progress=progress)
+    else:
+        sources = locate_application(args.harmony)
+        print(f"Building the OTA application of {sources.src} ({sources.config.name})", file=sys.stderr)
+        result = build_application(
+            sources,
+            cache,
+            epoch=args.source_date_epoch,
+            extra_sources=args.extra_source,
+            extra_flags=[f"-D{d}" for d in args.define],
+            progress=progress,
+        )
+    made = NativeBuild.load(result.directory)
+    print(f"built {result.executable}")
+    print(f"  application, kind {made.kind}, {made.data_model}")
+    notes = result.meta.get("notes")
+    for note in notes if isinstance(notes, list) else []:
+        print(f"  note: {note}")
+    print(f"use it with: --application native:{result.directory}")
+    return 0
+
+
 def run_compare_command(args: argparse.Namespace) -> int:
+    if args.application:
+        return _compare_application(args)
     native = NativeProgram(args.cache)
     profile = QuirkProfile.named(args.quirks)
     if args.stride < 1:
@@ -259,6 +322,50 @@ def run_coverage(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
         print(f"json: {args.json}")
     return 0
+
+
+def _compare_application(args: argparse.Namespace) -> int:
+    native = NativeApplication(args.cache)
+    profile = QuirkProfile.named(args.quirks)
+    if args.stride < 1:
+        raise CallerError("--stride must be at least 1")
+    if args.show < 0:
+        raise CallerError("--show must be >= 0")
+    modes = tuple(args.modes)  # parsed (and checked) by parse_modes at the command line
+    spec = f"native:{args.cache}"
+    started = time.perf_counter()
+    sets: list[tuple[str, Iterable[tuple[str, Outcome, Outcome]]]] = []
+    if args.cases in ("all", "scenarios"):
+        sets.append(("scenarios", scenario_pairs(spec, args.only, profile)))
+    if args.cases in ("all", "sweep"):
+        params = Params(args.size if args.size is not None else Params.size, args.quirks)
+        states = sweep_cases(params, modes, stride=args.stride)
+        sets.append((f"update sweep states ({params.scenario}, stride {args.stride})", sweep_pairs(states, native)))
+    total = diverged = shown = 0
+    summary: list[str] = []
+    for title, pairs in sets:
+
+        def progress(n: int, d: AppDivergence | None, title: str = title) -> None:
+            if n % 20 == 0:
+                print(f"  {title}: {n} compared", file=sys.stderr, flush=True)
+
+        n, found = run_app_compare(pairs, progress)
+        total += n
+        diverged += len(found)
+        kinds = Counter(", ".join(d.aspects) for d in found)
+        summary.append(f"{title}: {n} compared, {n - len(found)} agree, {len(found)} diverge")
+        summary += [f"    {count:5d}  {kind}" for kind, count in kinds.most_common()]
+        for d in found:
+            if shown < args.show:
+                print(d.report())
+                print()
+                shown += 1
+    print("\n".join(summary))
+    print(
+        f"{total} cases, {diverged} divergences ({time.perf_counter() - started:.0f} s); model application, "
+        f"quirks {args.quirks} | native application {native.build.directory}"
+    )
+    return 1 if diverged else 0
 
 
 def run_info(args: argparse.Namespace) -> int:

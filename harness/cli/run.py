@@ -25,8 +25,9 @@ from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import BoardDead, CallerError
 from bootloader_model.quirks import HARMONY_NAME, QuirkProfile
 from harness.board_link.power import CommandPower, PowerControl
+from harness.board_link.switch import CommandSwitch
 from harness.cli.help import QUIRKS_HELP, help_text
-from harness.native.programs import BOOTLOADER_HELP, bootloader_from_spec
+from harness.native.programs import APPLICATION_HELP, BOOTLOADER_HELP, application_from_spec, bootloader_from_spec
 from harness.scenarios import CONFIGS, REGISTRY
 from harness.scenarios.benches import DEFAULT_BOOT_TIMEOUT, DEFAULT_RECONNECT, LINKS, SerialBench
 from harness.scenarios.rig_check import START_MODES
@@ -87,6 +88,8 @@ def register(sub: Any) -> None:
     real.add_argument("--lg-target", default="main", metavar="ROLE", help="labgrid target role (default main)")
     real.add_argument("--power-on", help="command that switches board power on")
     real.add_argument("--power-off", help="command that switches board power off")
+    real.add_argument("--switch-press", metavar="CMD", help="command that presses SWITCH1 (a relay or GPIO across it)")
+    real.add_argument("--switch-release", metavar="CMD", help="command that releases SWITCH1")
     real.add_argument(
         "--reconnect",
         type=float,
@@ -124,6 +127,7 @@ def add_virtual_options(p: argparse.ArgumentParser) -> None:
         default=MODEL,
         help=BOOTLOADER_HELP,
     )
+    p.add_argument("--application", default=MODEL, metavar="SPEC", help=APPLICATION_HELP)
 
 
 def _http(spec: str) -> tuple[str, int]:
@@ -140,6 +144,16 @@ def _command_power(args: argparse.Namespace) -> CommandPower | None:
     if not (args.power_on and args.power_off):
         raise CallerError("give both --power-on and --power-off, or neither")
     return CommandPower(args.power_on, args.power_off)
+
+
+def _command_switch(args: argparse.Namespace) -> CommandSwitch | None:
+    """``--switch-press``/``--switch-release`` as a SWITCH1 control (None without them)."""
+    press, release = getattr(args, "switch_press", None), getattr(args, "switch_release", None)
+    if not (press or release):
+        return None
+    if not (press and release):
+        raise CallerError("give both --switch-press and --switch-release, or neither")
+    return CommandSwitch(press, release)
 
 
 @contextlib.contextmanager
@@ -183,6 +197,7 @@ def serial_bench(args: argparse.Namespace, power: PowerControl | None, *, power_
         log=log,
         reconnect=args.reconnect,
         boot_timeout=getattr(args, "boot_timeout", DEFAULT_BOOT_TIMEOUT),
+        switch=_command_switch(args),
     )
     try:
         yield bench
@@ -205,16 +220,27 @@ def run_scenarios(args: argparse.Namespace) -> int:
     if args.port is None and args.lg_env is None:
         profile = QuirkProfile.named(args.quirks)
         bootloader_from_spec(args.bootloader, profile)  # one error now, not one failed scenario per board
+        application_from_spec(args.application)  # a bad spec or a missing build: one line, before any board
         provider = virtual_provider(
-            link=args.link, speed=args.speed, profile=profile, log_dir=args.log_dir, bootloader=args.bootloader
+            link=args.link,
+            speed=args.speed,
+            profile=profile,
+            log_dir=args.log_dir,
+            bootloader=args.bootloader,
+            application=args.application,
         )
         print(
             f"Running {len(scenarios)} scenario(s) on virtual boards (quirks {args.quirks}, speed {args.speed:g}, "
-            f"bootloader {args.bootloader})"
+            f"bootloader {args.bootloader}"
+            + (f", application {args.application})" if args.application != MODEL else ")")
         )
         print("Session start: each scenario gets a board freshly provisioned with its factory app v1", flush=True)
         results = run_suite(scenarios, provider, progress=_progress)
     else:
+        if args.application != MODEL:
+            raise CallerError(
+                "--application runs on virtual boards; a real board runs the application it was flashed with"
+            )
         where = args.port or f"labgrid target {args.lg_target} of {args.lg_env}"
         if args.images is None:
             raise CallerError(

@@ -72,7 +72,7 @@ from harness.fuzzing.safety import SafetyProperties
 from harness.fuzzing.steps import Action, Step
 from harness.fuzzing.strategies import CutPlan, ImageSpec, ManifestSpec, ServerFault
 from harness.image.server import ImageServer
-from harness.native.programs import bootloader_from_spec
+from harness.native.programs import application_from_spec, bootloader_from_spec
 from harness.scenarios.base import CONFIGS
 from harness.sweeps.verdicts import running_version
 
@@ -103,7 +103,7 @@ ACTIONS = frozenset(
 )
 
 _server: ImageServer | None = None
-_first_boot: dict[tuple[str, int, str, str, str], tuple[Snapshot, Snapshot]] = {}
+_first_boot: dict[tuple[str, int, str, str, str, str], tuple[Snapshot, Snapshot]] = {}
 
 
 def shared_server() -> ImageServer:
@@ -122,6 +122,10 @@ class BoardStateMachine(SafetyProperties, RuleBasedStateMachine):
     #: What runs at every reset: ``model``, or ``native:CACHE_DIR`` for a bootloader's C code built by
     #: ``otaloop native build`` (``otaloop fuzz --bootloader``); :func:`with_bootloader` makes a subclass.
     bootloader: ClassVar[str] = MODEL
+    #: What runs after every jump into a healthy image: ``model``, or ``native:CACHE_DIR`` for application C code
+    #: built by ``otaloop native build --application`` (``otaloop fuzz --application``; the rules type ``otactl``
+    #: commands, so the application needs the otactl group); :func:`with_application` makes a subclass.
+    application: ClassVar[str] = MODEL
     #: Size of the factory image and of the v2 served at the start.
     image_size: ClassVar[int] = 8192
     #: Hazard names this machine does not report (a subclass's choice; the default reports all).
@@ -189,9 +193,16 @@ class BoardStateMachine(SafetyProperties, RuleBasedStateMachine):
         text = f"factory v1 built with MHC options `{config}` ({', '.join(options)}) runs; the server offers v2"
         self._record("setup", {"config": config}, text)
 
-    def _start_key(self) -> tuple[str, int, str, str, str]:
+    def _start_key(self) -> tuple[str, int, str, str, str, str]:
         cls = type(self)
-        return (",".join(sorted(self.profile.enabled)), cls.image_size, self.manifest_url, self.config, cls.bootloader)
+        return (
+            ",".join(sorted(self.profile.enabled)),
+            cls.image_size,
+            self.manifest_url,
+            self.config,
+            cls.bootloader,
+            cls.application,
+        )
 
     def _observe(self, flash: NorFlash, kind: str, address: int, data: bytes) -> None:
         self._contents.update(b"%d %s %d %d:" % (flash is self.board.internal, kind.encode(), address, len(data)))
@@ -207,7 +218,7 @@ class BoardStateMachine(SafetyProperties, RuleBasedStateMachine):
 
     def _first_booted_board(self) -> VirtualBoard:
         key = self._start_key()
-        board = VirtualBoard(board_config(self.profile, type(self).bootloader))
+        board = VirtualBoard(board_config(self.profile, type(self).bootloader, type(self).application))
         if key not in _first_boot:
             board.provision(self.factory)
             board.set_network(False)
@@ -216,7 +227,7 @@ class BoardStateMachine(SafetyProperties, RuleBasedStateMachine):
                 raise CallerError(f"the factory image did not start:\n{board.text}")
             board.power_off()
             _first_boot[key] = (board.internal.snapshot(), board.external.snapshot())
-            board = VirtualBoard(board_config(self.profile, type(self).bootloader))
+            board = VirtualBoard(board_config(self.profile, type(self).bootloader, type(self).application))
         board.internal.restore(_first_boot[key][0])
         board.external.restore(_first_boot[key][1])
         return board
@@ -237,6 +248,15 @@ class BoardStateMachine(SafetyProperties, RuleBasedStateMachine):
         if spec == cls.bootloader:
             return cls
         return type(cls.__name__, (cls,), {"bootloader": spec, "__module__": cls.__module__})
+
+    @classmethod
+    def with_application(cls, application: str) -> type[BoardStateMachine]:
+        """This machine with another application after the jump (a subclass; a native cache is checked here)."""
+        spec = application.strip()
+        application_from_spec(spec)  # a CallerError names a bad spec or a missing build
+        if spec == cls.application:
+            return cls
+        return type(cls.__name__, (cls,), {"application": spec, "__module__": cls.__module__})
 
     # ---------------------------------------------------------------------------------- actions
     def _record(self, name: str, args: dict[str, Any], text: str) -> None:
@@ -536,7 +556,9 @@ class BoardStateMachine(SafetyProperties, RuleBasedStateMachine):
         """The steps so far as a replay token, or ``(none: why)`` when a step cannot be written into one."""
         try:
             cls = type(self)
-            return steps_mod.encode(cls.quirks, cls.image_size, self.steps, cls.tolerate, cls.bootloader)
+            return steps_mod.encode(
+                cls.quirks, cls.image_size, self.steps, cls.tolerate, cls.bootloader, cls.application
+            )
         except CallerError as exc:
             return f"(none: {exc})"
 
@@ -569,7 +591,7 @@ class BoardStateMachine(SafetyProperties, RuleBasedStateMachine):
     def replay(cls, token: str) -> Replay:
         """Run the steps of ``token`` on a fresh machine, checking every invariant after each step."""
         run = steps_mod.decode(token)
-        machine_cls = cls.with_quirks(run.quirks).with_bootloader(run.bootloader)
+        machine_cls = cls.with_quirks(run.quirks).with_bootloader(run.bootloader).with_application(run.application)
         if run.image_size != machine_cls.image_size or run.tolerate != machine_cls.tolerate:
             extra = {"image_size": run.image_size, "tolerate": run.tolerate, "__module__": cls.__module__}
             machine_cls = type(cls.__name__, (machine_cls,), extra)

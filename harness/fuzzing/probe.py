@@ -28,7 +28,7 @@ from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, HEADER_SIZE, is
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.file_api import OTA_DIR
-from harness.native.programs import bootloader_from_spec
+from harness.native.programs import application_from_spec, bootloader_from_spec
 from harness.sweeps.verdicts import Judgement, judge, running_version, settle
 
 #: Virtual seconds from the jump until the application has its IP address. Shorter than the board's
@@ -60,19 +60,20 @@ class Probe:
     transcript: str
 
 
-def board_config(profile: QuirkProfile, bootloader: str = MODEL) -> BoardConfig:
+def board_config(profile: QuirkProfile, bootloader: str = MODEL, application: str = MODEL) -> BoardConfig:
     """The configuration of a fuzzed board: loopback network, quick IP address, patient with the server.
 
     Args:
         profile: the quirk profile the board runs.
         bootloader: what runs at every reset: ``model`` or ``native:CACHE_DIR``.
+        application: what runs after every jump: ``model`` or ``native:CACHE_DIR``.
 
     Returns:
         A :class:`BoardConfig` with ``network_delay_s`` :data:`NETWORK_DELAY_S` and ``network_patience_s``
         :data:`NETWORK_PATIENCE_S`.
 
     Raises:
-        CallerError: ``bootloader`` is not a known spec, or its native build is missing.
+        CallerError: ``bootloader`` or ``application`` is not a known spec, or its native build is missing.
     """
     return BoardConfig(
         profile=profile,
@@ -80,6 +81,7 @@ def board_config(profile: QuirkProfile, bootloader: str = MODEL) -> BoardConfig:
         network_delay_s=NETWORK_DELAY_S,
         network_patience_s=NETWORK_PATIENCE_S,
         bootloader=bootloader_from_spec(bootloader, profile, memory_errors="stuck"),
+        application=application_from_spec(application),
     )
 
 
@@ -118,7 +120,12 @@ def _boot_control_state(board: VirtualBoard) -> str:
 
 
 def power_returns(
-    board: VirtualBoard, profile: QuirkProfile, slot_bytes: int, key: Hashable = None, bootloader: str = MODEL
+    board: VirtualBoard,
+    profile: QuirkProfile,
+    slot_bytes: int,
+    key: Hashable = None,
+    bootloader: str = MODEL,
+    application: str = MODEL,
 ) -> Probe:
     """Copy the board's flash into a fresh board (RAM lost, as at a power cut), power it up and look.
 
@@ -128,18 +135,19 @@ def power_returns(
         slot_bytes: bytes of internal flash from the slot start to keep in :attr:`Probe.slot`.
         key: if given, names the flash contents (equal keys: equal contents) and caches the result.
         bootloader: what runs at every reset of the fresh board: ``model`` or ``native:CACHE_DIR``.
+        application: what runs after every jump of the fresh board: ``model`` or ``native:CACHE_DIR``.
 
     Returns:
         The :class:`Probe`.
 
     Raises:
-        CallerError: ``bootloader`` is not a known spec, or its native build is missing.
+        CallerError: ``bootloader`` or ``application`` is not a known spec, or its native build is missing.
     """
     hit = _PROBES.get(key) if key is not None else None
     if hit is not None:
         _PROBES.move_to_end(key)
         return hit
-    probe = VirtualBoard(board_config(profile, bootloader))
+    probe = VirtualBoard(board_config(profile, bootloader, application))
     probe.internal.data[:] = board.internal.data
     probe.external.data[:] = board.external.data
     before = _boot_control_state(probe)

@@ -37,7 +37,8 @@ def text(search: Search) -> str:
     """A search's summary and every finding's report, for a terminal."""
     lines = [
         f"{len(search.findings)} hazard(s) in {search.examples} examples (budget {search.budget}, seed {search.seed}, "
-        f"quirks {search.quirks}{'' if search.bootloader == MODEL else ', bootloader ' + search.bootloader}; "
+        f"quirks {search.quirks}{'' if search.bootloader == MODEL else ', bootloader ' + search.bootloader}"
+        f"{'' if search.application == MODEL else ', application ' + search.application}; "
         f"{search.replays} replays to shrink; {search.seconds:.1f} s)",
         "",
     ]

@@ -63,6 +63,7 @@ class SafetyProperties:
     board: VirtualBoard
     profile: QuirkProfile
     bootloader: ClassVar[str]
+    application: ClassVar[str]
     tolerate: ClassVar[frozenset[str]]
 
     def __init__(self) -> None:
@@ -90,7 +91,9 @@ class SafetyProperties:
     def when_power_returns(self) -> Probe:
         """What the board does if power fails now and returns (cached by flash contents)."""
         length = self.slot_bytes()
-        return power_returns(self.board, self.profile, length, (self.contents_key(), length), type(self).bootloader)
+        cls = type(self)
+        key = (self.contents_key(), length)
+        return power_returns(self.board, self.profile, length, key, cls.bootloader, cls.application)
 
     def find_hazard(self) -> tuple[str, str, str] | None:
         """(hazard, property letter, what was seen) for the first broken property, or None.

@@ -73,6 +73,7 @@ class Search:
     replays: int = 0  # replays spent shrinking
     seconds: float = 0.0
     bootloader: str = MODEL  # what ran at every reset
+    application: str = MODEL  # what ran after every jump
 
     @property
     def names(self) -> list[str]:
@@ -212,6 +213,7 @@ def find_hazards(
     progress: Callable[[int, int, int], None] | None = None,
     bootloader: str | None = None,
     guided: bool = False,
+    application: str | None = None,
 ) -> Search:
     """Generate ``budget`` examples of ``machine`` from ``seed_value``; every hazard found, shrunk.
 
@@ -226,9 +228,11 @@ def find_hazards(
         machine = machine.with_quirks(quirks)
     if bootloader is not None:
         machine = machine.with_bootloader(bootloader)
+    if application is not None:
+        machine = machine.with_application(application)
     if guided:
         machine = steer(machine)
-    result = Search(machine.quirks, budget, seed_value, bootloader=machine.bootloader)
+    result = Search(machine.quirks, budget, seed_value, bootloader=machine.bootloader, application=machine.application)
     started = time.perf_counter()
     old = BoardStateMachine.on_new_example
     generated = 0

@@ -78,13 +78,15 @@ class Step:
 
 @dataclass(frozen=True)
 class Run:
-    """What a replay needs: the machine's quirk profile, its image size, the steps and the bootloader."""
+    """What a replay needs: the machine's quirk profile, its image size, the steps, the bootloader and the
+    application."""
 
     quirks: str
     image_size: int
     steps: list[list[tuple[str, dict[str, Any]]]]
     tolerate: frozenset[str] = frozenset()  # hazards the run did not report
     bootloader: str = MODEL  # what runs at reset: MODEL or "native:CACHE_DIR"
+    application: str = MODEL  # what runs after the jump: MODEL or "native:CACHE_DIR"
 
 
 def image_sizes(run: Run) -> str:
@@ -132,10 +134,11 @@ def encode(
     steps: list[Step],
     tolerate: frozenset[str] = frozenset(),
     bootloader: str = MODEL,
+    application: str = MODEL,
 ) -> str:
     """The replay token of ``steps`` (raises CallerError if an argument cannot be written)."""
     actions = [[(a.name, a.args) for a in s.actions] for s in steps]
-    return encode_run(Run(quirks, image_size, actions, tolerate, bootloader))
+    return encode_run(Run(quirks, image_size, actions, tolerate, bootloader, application))
 
 
 def encode_run(run: Run) -> str:
@@ -149,6 +152,10 @@ def encode_run(run: Run) -> str:
         body["tolerate"] = sorted(run.tolerate)
     if run.bootloader != MODEL:
         body["bootloader"] = run.bootloader
+    if run.application != MODEL:
+        body["application"] = run.application
+    if run.application != MODEL:
+        body["application"] = run.application
     raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     try:
         _body(json.loads(raw))
@@ -199,7 +206,7 @@ MOMENTS = ("check", "download")
 _FIXED_S = {"control": 5.0, "start_update": 5.0, "during": MAX_CUT_WINDOW_S + 5.0}
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
-_TOP_KEYS = frozenset({"quirks", "size", "steps", "tolerate", "bootloader"})
+_TOP_KEYS = frozenset({"quirks", "size", "steps", "tolerate", "bootloader", "application"})
 _CUT_MODES = tuple(m.value for m in CutMode)
 
 
@@ -413,12 +420,18 @@ def _body(body: Any) -> Run:
     if not isinstance(names, list) or len(names) > len(HAZARDS):
         raise CallerError(f"its tolerated hazards must be an array of at most {len(HAZARDS)} names")
     tolerate = frozenset(_word(n, "a tolerated hazard", HAZARDS) for n in names)
-    bootloader = body.get("bootloader", MODEL)
-    if not (isinstance(bootloader, str) and len(bootloader) <= MAX_BOOTLOADER_CHARS and "\0" not in bootloader) or (
-        bootloader != MODEL and not (bootloader.startswith(NATIVE_PREFIX) and bootloader[len(NATIVE_PREFIX) :])
+    bootloader = _program(body.get("bootloader", MODEL), "bootloader")
+    application = _program(body.get("application", MODEL), "application")
+    return Run(quirks, size, steps, tolerate, bootloader, application)
+
+
+def _program(spec: Any, what: str) -> str:
+    """A token's ``bootloader`` or ``application``: ``model`` or ``native:CACHE_DIR`` of a sane length."""
+    if not (isinstance(spec, str) and len(spec) <= MAX_BOOTLOADER_CHARS and "\0" not in spec) or (
+        spec != MODEL and not (spec.startswith(NATIVE_PREFIX) and spec[len(NATIVE_PREFIX) :])
     ):
-        raise CallerError("its bootloader must be 'model' or 'native:CACHE_DIR'")
-    return Run(quirks, size, steps, tolerate, bootloader)
+        raise CallerError(f"its {what} must be 'model' or 'native:CACHE_DIR'")
+    return spec
 
 
 def _no_constant(name: str) -> Any:

@@ -16,7 +16,7 @@ otaloop's shim layer into a helper executable in a cache directory, next to ``bu
   software reset, or a loop for ever (a repeated RAM state with no flash operation in between, a main-loop
   pass that never returns, a data fault, the pass budget), with the reason.
 
-The example build's SYS_FS calls are answered here, by the board's FAT volume
+The example build's SYS_FS calls are answered here (:class:`~harness.native.remote_fs.RemoteFiles`), by the FAT volume
 (:class:`~bootloader_model.storage.external_flash.ExternalFlash`), so its flash operations are counted
 too; a Harmony build compiles SYS_FS, FatFs and DRV_MEMORY from the user's tree and only the SST26
 driver is shimmed.
@@ -56,10 +56,11 @@ from bootloader_model.errors import BoardError, CallerError
 from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, HEADER_SIZE, BootControl, ImgType
 from bootloader_model.formats.image_database import DB_PATH
 from bootloader_model.storage.external_flash import ExternalFlash
-from bootloader_model.storage.file_api import FsError, OpenFile
+from bootloader_model.storage.file_api import FsError
 from bootloader_model.storage.nor_flash import NorFlash
 from harness.native import coverage, protocol, sanitizers
 from harness.native.build_record import NativeBuild
+from harness.native.remote_fs import RemoteFiles
 
 #: Main-loop passes one boot may take before it counts as stuck (the Python model's bound).
 MAX_PASSES = 200_000
@@ -121,6 +122,10 @@ class NativeProgram:
         if memory_errors not in ("raise", "stuck"):
             raise CallerError(f"memory_errors must be 'raise' or 'stuck', not {memory_errors!r}")
         self.build = NativeBuild.load(Path(cache))
+        if self.build.role != "bootloader":
+            raise CallerError(
+                f"{cache} holds a native {self.build.role} build, not a bootloader: use it with --application"
+            )
         self.label = f"native:{cache}"
         self.max_passes, self.pass_cpu_s = max_passes, pass_cpu_s
         self.memory_errors = memory_errors
@@ -259,10 +264,7 @@ class _Session:
         external: NorFlash,
     ) -> None:
         self.program, self.res, self.shared, self.console, self.reply = program, res, shared, console, reply
-        self.external = external
-        self.fs: ExternalFlash | None = None
-        self.files: dict[int, OpenFile] = {}
-        self.next_handle = 1
+        self.files = RemoteFiles(external)
 
     def serve(self, stream: BinaryIO) -> None:
         res = self.res
@@ -337,63 +339,8 @@ class _Session:
             end = max(last.programmed_to, address + len(data))
             self.res.programmed[-1] = Programming("", end - (BOOT_CTL_PHYS + 0x1000), end, last.header)
 
-    # ------------------------------------------------------------------------- the example's SYS_FS
-    def _volume(self) -> ExternalFlash:
-        if self.fs is None:
-            self.fs = ExternalFlash(self.external)
-        return self.fs
-
     def _fs(self, opcode: int, arg: int, payload: bytes) -> tuple[int, bytes]:
-        try:
-            return self._fs_call(opcode, arg, payload)
-        except FsError:
-            return -1, b""
-
-    def _fs_call(self, opcode: int, arg: int, payload: bytes) -> tuple[int, bytes]:
-        fs = self._volume()
-        text = payload.decode("latin-1")
-        if opcode == protocol.FS_MOUNT:
-            fs.mount()
-            return 0, b""
-        if opcode == protocol.FS_FORMAT:
-            fs.format()
-            return 0, b""
-        if opcode == protocol.FS_MKDIR:
-            fs.mkdir(text)
-            return 0, b""
-        if opcode == protocol.FS_REMOVE:
-            fs.remove(text)
-            return 0, b""
-        if opcode == protocol.FS_OPEN:
-            mode = protocol.OPEN_MODES.get(arg)
-            if mode is None:
-                return -1, b""
-            handle = self.next_handle
-            self.files[handle] = fs.open(text, mode.replace("a+", "a"))
-            self.next_handle += 1
-            return handle, b""
-        fh = self.files.get(arg)
-        if fh is None:
-            return -1, b""
-        if opcode == protocol.FS_READ:
-            (want,) = struct.unpack("<I", payload)
-            data = fh.read(want)
-            return len(data), data
-        if opcode == protocol.FS_WRITE:
-            return fh.write(payload), b""
-        if opcode == protocol.FS_SEEK:
-            (pos,) = struct.unpack("<i", payload)
-            fh.seek(pos)
-            return 0, b""
-        if opcode == protocol.FS_SIZE:
-            return fh.size(), b""
-        if opcode == protocol.FS_TELL:
-            return fh.tell(), b""
-        if opcode == protocol.FS_CLOSE:
-            del self.files[arg]
-            fh.close()
-            return 0, b""
-        return -1, b""
+        return self.files.call(opcode, arg, payload)
 
     def close_files(self) -> None:
-        self.files.clear()  # RAM is lost at the end of a run: open files are simply forgotten
+        self.files.forget()  # RAM is lost at the end of a run: open files are simply forgotten

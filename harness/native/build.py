@@ -1,4 +1,4 @@
-"""``otaloop native build``: compile a Harmony OTA bootloader's C code for the host, with otaloop's shims.
+"""``otaloop native build``: compile a Harmony OTA bootloader's or application's C code for the host, with shims.
 
 :func:`locate` finds the bootloader in the path a user gives -- the ``apps/ota_bootloader/firmware/src``
 folder of a WFI32E01 project, any folder above it, or a whole ``wireless_apps_pic32mzw1_wfi32e01``
@@ -29,7 +29,14 @@ heap follow newlib (``otaloop_heap.c``). ``__DATE__``/``__TIME__`` come from ``S
 builds otaloop's own small example bootloader (``harness/native/c/example``), used by the tests, which
 reaches the FAT volume through SYS_FS calls answered by the board.
 
-It does not run anything (:mod:`harness.native.bootloader_program` does).
+:func:`locate_application` and :func:`build_application` do the same for Harmony's OTA application
+(``wifi_ota_app_upgrade``, configuration ``pic32mz_w1_curiosity_freertos``) with the application shims
+(``otaloop_app_runner.c``, ``otaloop_net.c``, ``otaloop_harmony_app.c``); :func:`build_example_application`
+builds otaloop's example application (``harness/native/c/example_app``). Application builds record role
+``application`` in ``build.json``.
+
+It does not run anything (:mod:`harness.native.bootloader_program` and
+:mod:`harness.native.application_program` do).
 """
 
 from __future__ import annotations
@@ -81,6 +88,12 @@ CONFIG_FILES = (
 OPTIONAL_CONFIG_FILES = ("system/int/src/sys_int.c",)
 SHIM_FILES = ("otaloop_runner.c", "otaloop_peripherals.c", "otaloop_heap.c")
 WRAPPED = ("malloc", "free", "calloc", "realloc")
+EXAMPLE_APP_DIR = SHIM_DIR / "example_app"
+APP_EXECUTABLE = "application"
+#: The application helper's own shims: the runner, the network policy, the peripheral libraries.
+APP_SHIM_FILES = ("otaloop_app_runner.c", "otaloop_net.c", "otaloop_peripherals.c")
+#: What an application helper wraps: every way to reach the network goes through the board's policy first.
+APP_WRAPPED = ("connect", "getaddrinfo", "gethostbyname", "sendto", "sendmsg")
 HOST_WARNINGS = ["-Wno-attributes", "-Wno-unknown-pragmas"]
 
 
@@ -337,8 +350,15 @@ def _tail(text: str, lines: int = 25) -> str:
     return "\n".join(out[-lines:]) if out else "(no compiler output)"
 
 
-def _link(cc: str, model_flags: list[str], objects: list[Path], exe: Path, extra: Sequence[str] = ()) -> None:
-    wrap = "-Wl," + ",".join(f"--wrap={name}" for name in WRAPPED)
+def _link(
+    cc: str,
+    model_flags: list[str],
+    objects: list[Path],
+    exe: Path,
+    extra: Sequence[str] = (),
+    wrapped: Sequence[str] = WRAPPED,
+) -> None:
+    wrap = "-Wl," + ",".join(f"--wrap={name}" for name in wrapped)
     run = subprocess.run(
         [cc, *model_flags, *extra, "-o", str(exe), *map(str, objects), wrap], capture_output=True, text=True
     )
@@ -392,14 +412,17 @@ class _Toolchain:
         progress: Callable[[str], None] | None,
         meta: dict[str, object],
         checks: Instrumentation = Instrumentation(),
+        *,
+        executable: str = EXECUTABLE,
+        wrapped: Sequence[str] = WRAPPED,
     ) -> BuildResult:
         """Compile ``jobs``, link them (with ``checks``' runtimes) and record ``meta`` with what every build records."""
         env = {**os.environ, "SOURCE_DATE_EPOCH": str(self.when)}
         objects = _compile_all(self.cc, jobs, self.objdir, env, progress)
-        exe = self.directory / EXECUTABLE
-        _link(self.cc, self.model_flags, objects, exe, checks.link_flags())
+        exe = self.directory / executable
+        _link(self.cc, self.model_flags, objects, exe, checks.link_flags(), wrapped)
         meta = {
-            "executable": EXECUTABLE,
+            "executable": executable,
             **meta,
             **checks.record(),
             "source_date_epoch": self.when,
@@ -490,6 +513,229 @@ def build_example(
         "defines": list(defines),
     }
     return tools.finish(jobs, progress, meta, checks)
+
+
+def build_example_application(
+    cache: str | os.PathLike[str],
+    *,
+    epoch: int | None = None,
+    defines: Sequence[str] = (),
+    progress: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """Build otaloop's example application (C, Harmony API names: app.c's SWITCH1 trigger, app_ota.c's
+    callback, a small OTA service over real sockets, SYS_FS answered by the board).
+
+    Args:
+        cache: the output folder (made if missing; its previous build is replaced).
+        epoch: ``SOURCE_DATE_EPOCH`` for ``__DATE__``/``__TIME__`` (default: the environment's, else the
+            model's banner date).
+        defines: extra macros, e.g. ``APP_SWITCH_MESSAGE=SYS_OTA_TRIGGER_FACTORY_RESET``.
+        progress: called with one line per compiled file.
+
+    Returns:
+        The executable and what ``build.json`` records (role ``application``).
+
+    Raises:
+        CallerError: no C compiler, or the sources do not compile or link.
+    """
+    tools = _Toolchain.prepare(cache, epoch)
+    common = [*tools.model_flags, "-std=gnu99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-fno-common"]
+    app = [
+        *common,
+        "-include",
+        str(SHIM_DIR / "otaloop_host.h"),
+        f"-I{EXAMPLE_APP_DIR}",
+        f"-I{EXAMPLE_DIR}",
+        f"-I{SHIM_DIR / 'include'}",
+        f"-I{SHIM_DIR}",
+        "-D_GNU_SOURCE",
+        *(f"-D{d}" for d in defines),
+    ]
+    shim = [*common, f"-I{SHIM_DIR}", f"-I{SHIM_DIR / 'include'}", "-D_GNU_SOURCE"]
+    jobs: list[tuple[Path, list[str]]] = [(f, app) for f in sorted(EXAMPLE_APP_DIR.glob("*.c"))]
+    jobs.append((EXAMPLE_DIR / "example_sha256.c", app))
+    jobs.append((SHIM_DIR / "otaloop_sys_fs_remote.c", app))
+    jobs += [(SHIM_DIR / f, shim) for f in APP_SHIM_FILES]
+    meta: dict[str, object] = {
+        "role": "application",
+        "kind": "example",
+        "variant": "example",
+        "remote_fs": True,
+        "source": str(EXAMPLE_APP_DIR),
+        "defines": list(defines),
+    }
+    return tools.finish(jobs, progress, meta, executable=APP_EXECUTABLE, wrapped=APP_WRAPPED)
+
+
+#: The one application configuration otaloop builds: Harmony's wifi_ota_app_upgrade for the WFI32E Curiosity.
+APP_CONFIG = "pic32mz_w1_curiosity_freertos"
+#: The shims of a Harmony application build, on top of APP_SHIM_FILES: the SST26 driver on the flash model,
+#: OSAL/NET_PRES/DNS/RTCC/console and friends, and the names initialization.c only takes the address of.
+HARMONY_APP_SHIMS = ("otaloop_sst26.c", "otaloop_harmony_app.c")
+
+
+@dataclass(frozen=True)
+class AppSources:
+    """A located Harmony OTA application: what to compile and how."""
+
+    src: Path  # .../apps/wifi_ota_app_upgrade/firmware/src
+    files: tuple[Path, ...]
+    include_dirs: tuple[Path, ...]
+    defines: tuple[str, ...]
+    project: Path | None
+
+    @property
+    def config(self) -> Path:
+        return self.src / "config" / APP_CONFIG
+
+
+def locate_application(path: str | os.PathLike[str]) -> AppSources:
+    """Find Harmony's OTA application (``wifi_ota_app_upgrade``) under ``path``.
+
+    Args:
+        path: the application's ``firmware/src`` folder, any folder above it, or the apps checkout.
+
+    Returns:
+        Its sources: ``app.c`` and the other files of ``src``, the configuration's ``initialization.c``, the OTA
+        service (``system/ota``) and SYS_FS, FatFs and DRV_MEMORY, with the project's include folders.
+
+    Raises:
+        CallerError: no application there, or one without the ``pic32mz_w1_curiosity_freertos`` configuration
+            (the message lists the configurations found).
+    """
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise CallerError(
+            f"{root} is not a folder: give the Harmony apps checkout or wifi_ota_app_upgrade/firmware/src"
+        )
+    tails = (".", "src", "firmware/src", "wifi_ota_app_upgrade/firmware/src", "apps/wifi_ota_app_upgrade/firmware/src")
+    src = next(
+        (
+            (root / t).resolve()
+            for t in tails
+            if (root / t / "app.c").is_file()
+            and (root / t / "config").is_dir()
+            and not (root / t / "bootloader").is_dir()
+        ),
+        None,
+    )
+    if src is None:
+        raise CallerError(
+            f"{root} holds no Harmony OTA application: expected apps/wifi_ota_app_upgrade/firmware/src with app.c "
+            "and config/ (give that folder or a folder above it)"
+        )
+    configs = sorted(p.name for p in (src / "config").iterdir() if p.is_dir())
+    cfg = src / "config" / APP_CONFIG
+    if APP_CONFIG not in configs:
+        raise CallerError(
+            f"{src}: otaloop builds the configuration {APP_CONFIG} only; this tree has: {', '.join(configs) or 'none'}"
+        )
+    ota = cfg / "system" / "ota"
+    if not (ota / "sys_ota.c").is_file():
+        raise CallerError(f"{cfg} has no system/ota/sys_ota.c: is the OTA system service in this configuration?")
+    missing = [f for f in CONFIG_FILES if f not in ("initialization.c", "tasks.c") and not (cfg / f).is_file()]
+    if missing:
+        raise CallerError(f"{cfg} lacks {', '.join(missing)}: is this a generated Harmony configuration?")
+    files = [p for p in sorted(src.glob("*.c")) if p.name != "main.c"]
+    files.append(cfg / "initialization.c")
+    files.append(ota / "sys_ota.c")
+    files += sorted(p for p in (ota / "framework").rglob("*.c") if not p.name.startswith("."))
+    files += [cfg / f for f in CONFIG_FILES if f not in ("initialization.c", "tasks.c")]
+    for optional in ("system/command/src/sys_command.c", "system/reset/sys_reset.c"):
+        if (cfg / optional).is_file():
+            files.append(cfg / optional)  # SYS_COMMAND on the console, its `reset` command
+    project = src.parent / "wifi_ota_app_upgrade.X"
+    includes, defines, _heap = _project_options(project, src) if project.is_dir() else (None, None, None)
+    if includes is None:
+        includes = [
+            src,
+            cfg,
+            cfg / "driver/wifi/pic32mzw1/include",
+            cfg / "library",
+            cfg / "library/tcpip/src",
+            cfg / "library/tcpip/src/common",
+            cfg / "system/fs/fat_fs/file_system",
+            cfg / "system/fs/fat_fs/hardware_access",
+            src / "third_party/rtos/FreeRTOS/Source/include",
+            src / "third_party/rtos/FreeRTOS/Source/portable/MPLAB/PIC32MZ",
+            src / "third_party/wolfssl",
+            src / "third_party/wolfssl/wolfssl",
+        ]
+    includes.append(ota / "framework" / "cjson")
+    defines = [*(defines or []), "HAVE_CONFIG_H", "WOLFSSL_IGNORE_FILE_WARN"]
+    return AppSources(src, tuple(files), tuple(includes), tuple(defines), project if project.is_dir() else None)
+
+
+def build_application(
+    sources: AppSources,
+    cache: str | os.PathLike[str],
+    *,
+    epoch: int | None = None,
+    extra_sources: Sequence[Path] = (),
+    extra_flags: Sequence[str] = (),
+    progress: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """Compile Harmony's OTA application with the application shims into ``cache``.
+
+    Args:
+        sources: from :func:`locate_application`.
+        cache: the output folder (its previous build is replaced).
+        epoch: ``SOURCE_DATE_EPOCH`` for ``__DATE__``/``__TIME__``.
+        extra_sources: more C files (your own stubs), compiled with the application's flags.
+        extra_flags: more compiler flags (``-DNAME=VALUE``).
+        progress: called with one line per compiled file.
+
+    Returns:
+        The executable and what ``build.json`` records (role ``application``, kind ``harmony``).
+
+    Raises:
+        CallerError: no C compiler, a file that does not compile, or names nothing defines at link time.
+    """
+    tools = _Toolchain.prepare(cache, epoch)
+    fix = tools.objdir / "case-fix"  # cjson.c includes "cJSON.h"; the file is cjson.h (Windows folds case)
+    fix.mkdir(exist_ok=True)
+    cjson_h = sources.config / "system/ota/framework/cjson/cjson.h"
+    if cjson_h.is_file() and not (fix / "cJSON.h").exists():
+        (fix / "cJSON.h").symlink_to(cjson_h)
+    common = [*tools.model_flags, "-std=gnu99", "-O1", "-g", "-fno-common", "-fno-strict-aliasing", *HOST_WARNINGS]
+    harmony = [
+        *common,
+        "-include",
+        str(SHIM_DIR / "otaloop_host.h"),
+        "-include",
+        str(SHIM_DIR / "otaloop_harmony_config.h"),  # SYS_OTA_APP_VER_NUM: the running image's version
+        *(f"-I{d}" for d in sources.include_dirs),
+        f"-I{SHIM_DIR / 'include'}",
+        f"-I{SHIM_DIR}",
+        "-idirafter",
+        str(fix),
+        *(f"-D{d}" for d in sources.defines),
+        "-D_GNU_SOURCE",
+        *extra_flags,
+    ]
+    shim = [
+        *common,
+        f"-I{SHIM_DIR}",
+        f"-I{SHIM_DIR / 'include'}",
+        "-D_GNU_SOURCE",
+        "-DOTALOOP_APP_FLASH_VIEWS",
+        "-DOTALOOP_HARMONY_APP",
+    ]
+    jobs: list[tuple[Path, list[str]]] = [(f, harmony) for f in sources.files]
+    jobs += [(Path(x).resolve(), harmony) for x in extra_sources]
+    jobs += [(SHIM_DIR / f, harmony) for f in HARMONY_APP_SHIMS]
+    jobs.append((SHIM_DIR / "otaloop_harmony_links.c", common))
+    jobs += [(SHIM_DIR / f, shim) for f in APP_SHIM_FILES]
+    meta: dict[str, object] = {
+        "role": "application",
+        "kind": "harmony",
+        "variant": APP_CONFIG,
+        "remote_fs": False,
+        "source": str(sources.src),
+        "project": str(sources.project) if sources.project else None,
+        "files": [str(f) for f in sources.files] + [str(Path(x).resolve()) for x in extra_sources],
+    }
+    return tools.finish(jobs, progress, meta, executable=APP_EXECUTABLE, wrapped=APP_WRAPPED)
 
 
 def default_cache() -> Path:

@@ -35,6 +35,7 @@ class NativeBuild:
     data_model: str
     sanitize: tuple[str, ...] = field(default=())  # the sanitizers it was built with (--sanitize)
     coverage: bool = False  # built with --coverage: every run adds its counts to the objects' .gcda files
+    role: str = "bootloader"  # "bootloader" or "application" (otaloop native build --application)
 
     @classmethod
     def load(cls, directory: Path) -> NativeBuild:
@@ -70,6 +71,7 @@ class NativeBuild:
                 str(meta.get("data_model", "")),
                 tuple(str(x) for x in meta.get("sanitize", [])),
                 bool(meta.get("coverage", False)),
+                str(meta.get("role", "bootloader")),
             )
         except (KeyError, TypeError, IndexError) as exc:
             raise CallerError(f"{meta_path} is not an otaloop native build description ({exc})") from None

@@ -1,10 +1,15 @@
-"""What a user types to choose the board's bootloader (``model``, ``native:CACHE_DIR``), made into a program.
+"""What a user types to choose the board's bootloader or application (``model``, ``native:CACHE_DIR``), made
+into a program.
 
 The ``--bootloader`` options of ``otaloop board``, ``run``, ``sweep`` and ``fuzz`` and the pytest plugin's
 ``--otaloop-bootloader`` all take this text; :func:`bootloader_from_spec` turns it into the
 :class:`~bootloader_model.bootloader.program.BootProgram` that
 :class:`~bootloader_model.board.virtual_board.BoardConfig` takes, so the device side never starts a process
 or reads a cache folder itself.
+
+The ``--application`` options (and ``--otaloop-application``) take the same kind of text;
+:func:`application_from_spec` turns it into the
+:class:`~bootloader_model.application.program.ApplicationProgram` of ``BoardConfig.application``.
 
 It does not build anything (:mod:`harness.native.build` does).
 """
@@ -13,6 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bootloader_model.application.model import ModelApplication
+from bootloader_model.application.program import ApplicationProgram
 from bootloader_model.bootloader.program import MODEL, BootProgram, ModelProgram
 from bootloader_model.bootloader.state import DEFAULT_BUILD_STAMP
 from bootloader_model.errors import CallerError
@@ -24,6 +31,12 @@ BOOTLOADER_HELP = (
     f"bootloader run at every reset: {MODEL} (the Python model of Harmony v3.9.1, default) or native:CACHE_DIR "
     "(your bootloader C code, built by otaloop native build; a folder without a usable build is one error "
     "before anything runs)"
+)
+
+#: Help text of the ``--application`` options.
+APPLICATION_HELP = (
+    "application run after the bootloader's jump: model (the Python model of Harmony's OTA application, "
+    "default) or native:CACHE_DIR (your application C code, built by otaloop native build --application)"
 )
 
 
@@ -60,3 +73,33 @@ def bootloader_from_spec(
 
         return NativeProgram(Path(text[len(NATIVE_PREFIX) :]), memory_errors=memory_errors)
     raise CallerError(f"unknown bootloader {spec!r}: use '{MODEL}' or 'native:CACHE_DIR' (see otaloop native build)")
+
+
+def application_from_spec(spec: str) -> ApplicationProgram | None:
+    """The application an ``--application`` text names.
+
+    Args:
+        spec: ``model`` or ``native:CACHE_DIR`` (a folder made by ``otaloop native build --application``).
+
+    Returns:
+        None for ``model`` (``BoardConfig.application``'s default: the board makes the model), or a
+        :class:`~harness.native.application_program.NativeApplication`.
+
+    Raises:
+        CallerError: an unknown text, or a cache folder without a usable application build.
+    """
+    text = spec.strip() if isinstance(spec, str) else ""
+    if text == MODEL:
+        return None
+    if text.startswith(NATIVE_PREFIX) and text[len(NATIVE_PREFIX) :]:
+        from harness.native.application_program import NativeApplication  # only when asked: it checks the cache
+
+        return NativeApplication(Path(text[len(NATIVE_PREFIX) :]))
+    raise CallerError(
+        f"unknown application {spec!r}: use '{MODEL}' or 'native:CACHE_DIR' (see otaloop native build --application)"
+    )
+
+
+def application_label(program: ApplicationProgram | None) -> str:
+    """``model`` or the program's own label, for banners and reports."""
+    return ModelApplication.label if program is None else program.label

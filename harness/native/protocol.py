@@ -42,12 +42,16 @@ def read_codes(path: Path = HEADER_FILE) -> dict[str, int]:
 
 
 _CODES = read_codes()
+#: Every code of the header, by name without the ``OTALOOP_`` prefix.
+CODES = _CODES
 
 
 # Message kinds, helper to host.
 MSG_CONSOLE, MSG_ERASE, MSG_PROGRAM, MSG_FS, MSG_END, MSG_ARCS = (
     _CODES[f"MSG_{name}"] for name in ("CONSOLE", "ERASE", "PROGRAM", "FS", "END", "ARCS")
 )
+# Application helpers only.
+MSG_PASS, MSG_BLOCKED, MSG_READ, MSG_TIME = (_CODES[f"MSG_{name}"] for name in ("PASS", "BLOCKED", "READ", "TIME"))
 # How a run ended (``a`` of MSG_END).
 END_JUMP, END_RESET, END_STUCK = (_CODES[f"END_{name}"] for name in ("JUMP", "RESET", "STUCK"))
 # File opcodes of the example build's remote SYS_FS (``a`` of MSG_FS).

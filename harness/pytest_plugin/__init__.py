@@ -6,11 +6,12 @@ fixtures or an ``--otaloop-*`` option (or ini key) is given: no board is made, n
 pytest's header and reports are unchanged.
 
 * fixtures (:mod:`harness.pytest_plugin.fixtures`): ``ota_bench``, ``ota_board``, ``ota_server``,
-  ``ota_images``, ``ota_power``, ``virtual_board``
+  ``ota_images``, ``ota_power``, ``ota_switch``, ``virtual_board``
 * options (:mod:`harness.pytest_plugin.options`): ``--otaloop-port`` (a real board, or ``labgrid:ROLE``;
   without it, a fresh virtual board per test), ``--otaloop-http``, ``--otaloop-images``,
   ``--otaloop-factory-config``, ``--otaloop-manifest-path``, ``--otaloop-quirks``, ``--otaloop-speed``,
-  ``--otaloop-bootloader``, ``--otaloop-power-on/-off``, ``--otaloop-reconnect``, ``--otaloop-boot-timeout``,
+  ``--otaloop-bootloader``, ``--otaloop-application``, ``--otaloop-power-on/-off``, ``--otaloop-switch-press/-release``,
+  ``--otaloop-reconnect``, ``--otaloop-boot-timeout``,
   ``--otaloop-log-dir``, ``--otaloop-link``, ``--otaloop-reuse``, ``--otaloop-start``, ``--otaloop-tail``,
   ``--otaloop-scenarios``
 * markers (:mod:`harness.pytest_plugin.markers`): ``otaloop_config``, ``otaloop_requires``, ``otaloop_quirks``
@@ -41,6 +42,7 @@ from harness.pytest_plugin.fixtures import (
     ota_images,
     ota_power,
     ota_server,
+    ota_switch,
     otaloop_benches,  # noqa: F401 (not in __all__: pytest finds the hidden fixture _otaloop_benches here)
     settings_of,
     virtual_board,
@@ -57,6 +59,7 @@ __all__ = [
     "ota_images",
     "ota_power",
     "ota_server",
+    "ota_switch",
     "virtual_board",
 ]
 

@@ -117,6 +117,7 @@ class Benches:
             speed=s.speed,
             profile=QuirkProfile.named(want.quirks),
             bootloader=s.bootloader,
+            application=s.application,
         )
 
     def _shared_lease(self, want: BoardRequest) -> Lease:
@@ -154,6 +155,7 @@ class Benches:
             pytest.fail(f"otaloop: the real board is unusable: {self._serial_error}", pytrace=False)
         if self._serial is None:
             from harness.board_link.power import CommandPower
+            from harness.board_link.switch import CommandSwitch
             from harness.scenarios import CONFIGS
             from harness.scenarios.benches import SerialBench
 
@@ -165,6 +167,8 @@ class Benches:
                     serial = self._labgrid_bench(board)
                 else:
                     power = CommandPower(*commands) if commands else None
+                    switches = s.switch_commands(self.worker)
+                    switch = CommandSwitch(*switches) if switches else None
                     serial = SerialBench(
                         board.port,
                         board.images,
@@ -175,6 +179,7 @@ class Benches:
                         power=power,
                         reconnect=s.reconnect,
                         boot_timeout=s.boot_timeout,
+                        switch=switch,
                     )
             except OtaloopError as exc:
                 self._serial_error = str(exc)

@@ -1,5 +1,5 @@
 """The fixtures a test asks for by name: ``ota_bench``, ``ota_board``, ``ota_server``, ``ota_images``,
-``ota_power`` and ``virtual_board``.
+``ota_power``, ``ota_switch`` and ``virtual_board``.
 
 * ``ota_bench``: the whole :class:`~harness.scenarios.base.Bench` (driver, image server, images, power,
   virtual hooks), the board provisioned (virtual) or back at its factory app (real) and not yet started:
@@ -11,6 +11,9 @@
   real one (``ota_images.app(config, version)``).
 * ``ota_power``: a :class:`~harness.board_link.power.PowerControl`: the virtual board's supply, or the
   ``--otaloop-power-on/-off`` commands (skips on a real board without them).
+* ``ota_switch``: SWITCH1, a :class:`~harness.board_link.switch.SwitchControl` (``press``, ``release``,
+  ``click``): the virtual board's button, or the ``--otaloop-switch-press/-release`` commands (skips on a real
+  board without them). ``ota_bench.press_switch()`` and ``virtual_board.press_switch()`` do the same.
 * ``virtual_board``: the :class:`~harness.scenarios.virtual_hooks.VirtualHooks` of a virtual board: power,
   cuts at a flash operation, looking into flash, board time; skips on a real board.
 
@@ -37,6 +40,7 @@ from harness.pytest_plugin.reports import CONSOLE, TestConsole, finish
 if TYPE_CHECKING:
     from harness.board_link.driver import BoardDriver
     from harness.board_link.power import PowerControl
+    from harness.board_link.switch import SwitchControl
     from harness.image.server import ImageServer
     from harness.scenarios.base import Bench, ImageFactory
     from harness.scenarios.virtual_hooks import VirtualHooks
@@ -162,6 +166,21 @@ def ota_power(ota_bench: Bench) -> PowerControl:
     if ota_bench.power is None:
         pytest.skip("ota_power: this real board has no power control (give --otaloop-power-on and --otaloop-power-off)")
     return ota_bench.power
+
+
+@pytest.fixture
+def ota_switch(ota_bench: Bench) -> SwitchControl:
+    """The board's SWITCH1 (the virtual board's button, or the switch commands of a real board)."""
+    if ota_bench.virtual is not None:
+        from harness.scenarios.virtual_hooks import VirtualSwitch
+
+        return VirtualSwitch(ota_bench.virtual)
+    if ota_bench.switch is None:
+        pytest.skip(
+            "ota_switch: this real board has no SWITCH1 control (give --otaloop-switch-press and "
+            "--otaloop-switch-release)"
+        )
+    return ota_bench.switch
 
 
 @pytest.fixture

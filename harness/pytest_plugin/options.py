@@ -58,8 +58,11 @@ class Settings:
     quirks: str = HARMONY_NAME
     speed: float = DEFAULT_SPEED
     bootloader: str = DEFAULT_BOOTLOADER
+    application: str = DEFAULT_BOOTLOADER
     power_on: str | None = None
     power_off: str | None = None
+    switch_press: str | None = None
+    switch_release: str | None = None
     reconnect: float = DEFAULT_RECONNECT
     boot_timeout: float = DEFAULT_BOOT_TIMEOUT
     log_dir: Path | None = None
@@ -101,6 +104,12 @@ class Settings:
             return None
         return self.power_on.replace("{index}", str(index)), self.power_off.replace("{index}", str(index))
 
+    def switch_commands(self, index: int) -> tuple[str, str] | None:
+        """The SWITCH1 commands of worker ``index``'s board, ``{index}`` replaced by that number."""
+        if self.switch_press is None or self.switch_release is None:
+            return None
+        return self.switch_press.replace("{index}", str(index)), self.switch_release.replace("{index}", str(index))
+
     def describe(self) -> str:
         """One line for pytest's header: which boards this run drives and how."""
         if self.real:
@@ -119,7 +128,8 @@ class Settings:
         return (
             f"otaloop: virtual boards ({self.link} console, speed {self.speed:g}, quirks {self.quirks}, "
             f"bootloader {self.bootloader}, "
-            f"factory config {self.factory_config}){'; one board per configuration, reused' if self.reuse else ''}"
+            + (f"application {self.application}, " if self.application != DEFAULT_BOOTLOADER else "")
+            + f"factory config {self.factory_config}){'; one board per configuration, reused' if self.reuse else ''}"
             "; session start: each board freshly provisioned with its factory app v1"
         )
 
@@ -138,8 +148,12 @@ _HELP = {
     "speed": f"virtual board seconds per wall second (default {DEFAULT_SPEED:g})",
     "bootloader": f"virtual board bootloader: {DEFAULT_BOOTLOADER} (the Python model, default) or native:CACHE_DIR "
     "(your bootloader C code built by otaloop native build)",
+    "application": f"virtual board application: {DEFAULT_BOOTLOADER} (the Python model, default) or "
+    "native:CACHE_DIR (your application C code built by otaloop native build --application)",
     "power_on": "command that switches a real board's power on ({index} is the worker's board number)",
     "power_off": "command that switches a real board's power off ({index} is the worker's board number)",
+    "switch_press": "command that presses a real board's SWITCH1 ({index} is the worker's board number)",
+    "switch_release": "command that releases a real board's SWITCH1 ({index} is the worker's board number)",
     "reconnect": "how long a real board's vanished console port (USB re-enumeration after a power cycle) may "
     f"take to come back before its test fails (default {DEFAULT_RECONNECT:g}; 0: never reopen)",
     "boot_timeout": "how long a real board may take to print its bootloader banner after a reset or power-on "
@@ -165,8 +179,11 @@ _METAVARS = {
     "quirks": "PROFILE",
     "speed": "N",
     "bootloader": "SPEC",
+    "application": "SPEC",
     "power_on": "CMD",
     "power_off": "CMD",
+    "switch_press": "CMD",
+    "switch_release": "CMD",
     "reconnect": "SECONDS",
     "boot_timeout": "SECONDS",
     "log_dir": "DIR",
@@ -275,6 +292,9 @@ def read_settings(config: pytest.Config) -> Settings:
     bootloader = text("bootloader", DEFAULT_BOOTLOADER)
     if values["bootloader"][0] is not None:
         _check_bootloader(bootloader, values["bootloader"][1])
+    application = text("application", DEFAULT_BOOTLOADER)
+    if values["application"][0] is not None:
+        _check_application(application, values["application"][1])
     manifest_path = text("manifest_path", "/ota.json")
     if not manifest_path.startswith("/"):
         raise pytest.UsageError(f"--otaloop-manifest-path {manifest_path!r}: must start with /")
@@ -284,6 +304,12 @@ def read_settings(config: pytest.Config) -> Settings:
     for name, cmd in (("on", power_on), ("off", power_off)):
         if cmd is not None and not str(cmd).strip():
             raise pytest.UsageError(f"--otaloop-power-{name} is empty")
+    switch_press, switch_release = values["switch_press"][0], values["switch_release"][0]
+    if (switch_press is None) != (switch_release is None):
+        raise pytest.UsageError("give both --otaloop-switch-press and --otaloop-switch-release, or neither")
+    for name, cmd in (("press", switch_press), ("release", switch_release)):
+        if cmd is not None and not str(cmd).strip():
+            raise pytest.UsageError(f"--otaloop-switch-{name} is empty")
     try:
         reconnect = float(text("reconnect", str(DEFAULT_RECONNECT)))
     except ValueError:
@@ -334,8 +360,11 @@ def read_settings(config: pytest.Config) -> Settings:
         quirks=quirks,
         speed=speed,
         bootloader=bootloader,
+        application=application,
         power_on=None if power_on is None else str(power_on),
         power_off=None if power_off is None else str(power_off),
+        switch_press=None if switch_press is None else str(switch_press),
+        switch_release=None if switch_release is None else str(switch_release),
         reconnect=reconnect,
         boot_timeout=boot_timeout,
         log_dir=log_dir,
@@ -376,6 +405,18 @@ def _check_bootloader(spec: str, base: Path | None) -> None:
         bootloader_from_spec(spec)  # checks the cache holds a usable build
     except CallerError as exc:
         raise pytest.UsageError(f"--otaloop-bootloader: {exc}") from None
+
+
+def _check_application(spec: str, base: Path | None) -> None:
+    from bootloader_model.errors import CallerError
+    from harness.native.programs import application_from_spec
+
+    if base is not None and spec.startswith("native:") and not Path(spec[7:]).is_absolute():
+        raise pytest.UsageError(f"otaloop_application {spec!r} in the ini file: give an absolute cache path")
+    try:
+        application_from_spec(spec)  # checks the cache holds a usable build
+    except CallerError as exc:
+        raise pytest.UsageError(f"--otaloop-application: {exc}") from None
 
 
 def _check_speed(speed: float) -> None:

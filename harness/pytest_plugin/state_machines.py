@@ -1,10 +1,10 @@
 """Property tests on ``BoardStateMachine`` under the run's options.
 
 A user's subclass of :class:`harness.fuzzing.BoardStateMachine` runs as hypothesis's ``TestCase``, not
-through the plugin's fixtures. So that ``--otaloop-bootloader`` and ``--otaloop-quirks`` (or an
-``otaloop_quirks`` marker) reach it as they reach a virtual board, the machine class gets them as its
-``bootloader`` and ``quirks`` for the duration of the test, and its own values back afterwards. Without
-those options and markers the class keeps what it says.
+through the plugin's fixtures. So that ``--otaloop-bootloader``, ``--otaloop-application`` and
+``--otaloop-quirks`` (or an ``otaloop_quirks`` marker) reach it as they reach a virtual board, the machine class
+gets them as its ``bootloader``, ``application`` and ``quirks`` for the duration of the test, and its own
+values back afterwards. Without those options and markers the class keeps what it says.
 
 It does nothing for other tests, and it never imports hypothesis or the fuzzing package itself: a test
 that has no machine has not imported them either.
@@ -36,7 +36,7 @@ def machine_of(item: pytest.Item) -> type | None:
 
 @contextlib.contextmanager
 def configured(item: pytest.Item, settings: Settings) -> Iterator[None]:
-    """Give ``item``'s machine the run's quirk profile and bootloader while it runs."""
+    """Give ``item``'s machine the run's quirk profile, bootloader and application while it runs."""
     machine = machine_of(item)
     if machine is None:
         yield
@@ -49,6 +49,8 @@ def configured(item: pytest.Item, settings: Settings) -> Iterator[None]:
         wanted["quirks"] = settings.quirks
     if settings.bootloader != DEFAULT_BOOTLOADER:
         wanted["bootloader"] = settings.bootloader
+    if settings.application != DEFAULT_BOOTLOADER:  # the same default text: "model"
+        wanted["application"] = settings.application
     before = {name: machine.__dict__[name] for name in wanted if name in machine.__dict__}
     for name, value in wanted.items():
         setattr(machine, name, value)

@@ -36,6 +36,7 @@ from harness.image.server import ImageServer
 
 if TYPE_CHECKING:
     from harness.board_link.power import PowerControl
+    from harness.board_link.switch import SwitchControl
     from harness.scenarios.virtual_hooks import VirtualHooks
 
 
@@ -225,6 +226,9 @@ class Bench:
     capabilities: frozenset[str] = frozenset()
     #: Console offsets of the first and the last line of the last :func:`expect_lines` match.
     last_span: tuple[int, int] = (0, 0)
+    #: SWITCH1 of a real board (``--switch-press``/``--switch-release`` commands); a virtual one is pressed
+    #: through :attr:`virtual`.
+    switch: SwitchControl | None = None
 
     @property
     def console(self) -> Console:
@@ -297,6 +301,32 @@ class Bench:
             self.power.cycle(off_time)
         else:
             raise ScenarioSkipped("needs power control (--power-on/--power-off)")
+
+    def press_switch(self) -> None:
+        """Press SWITCH1 and hold it (the virtual board's, or the bench's switch commands)."""
+        if self.virtual is not None:
+            self.virtual.press_switch()
+        else:
+            self._switch().press()
+
+    def release_switch(self) -> None:
+        """Let go of SWITCH1."""
+        if self.virtual is not None:
+            self.virtual.release_switch()
+        else:
+            self._switch().release()
+
+    def click_switch(self, hold_s: float = 0.1) -> None:
+        """Press SWITCH1 and let go ``hold_s`` seconds later (board seconds on a virtual board)."""
+        if self.virtual is not None:
+            self.virtual.click_switch(hold_s)
+        else:
+            self._switch().click(hold_s)
+
+    def _switch(self) -> SwitchControl:
+        if self.switch is None:
+            raise ScenarioSkipped("needs SWITCH1 control (--switch-press/--switch-release)")
+        return self.switch
 
     def reset(self) -> BootInfo:
         """Type the built-in ``reset`` command and wait for the application to come back."""

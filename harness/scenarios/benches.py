@@ -32,9 +32,10 @@ from bootloader_model.quirks import HARMONY, QuirkProfile
 from harness.board_link.console import Console, Port
 from harness.board_link.driver import BOOT_BANNER, BoardDriver
 from harness.board_link.power import PowerControl
+from harness.board_link.switch import SwitchControl
 from harness.board_link.transport import open_port, reopen_port
 from harness.image.server import ImageServer
-from harness.native.programs import bootloader_from_spec
+from harness.native.programs import application_from_spec, bootloader_from_spec
 from harness.scenarios.base import AppConfig, Bench, DirImages, SyntheticImages
 from harness.scenarios.rig_check import FACTORY_VERSION, START_MODES, SeenOptions, images_mismatch, options_mismatch
 from harness.scenarios.virtual_hooks import VirtualHooks
@@ -44,7 +45,7 @@ from harness.served_board.uart_link import PtyLink
 T = TypeVar("T")
 
 #: What a virtual bench offers on top of a console: power, provisioning, flash cuts, looking into flash.
-VIRTUAL_CAPS = frozenset({"virtual", "power", "provision", "power-cut", "inspect"})
+VIRTUAL_CAPS = frozenset({"virtual", "power", "provision", "power-cut", "inspect", "switch"})
 LINKS = ("pty", "inproc")
 #: Seconds a real board's console may stay gone (USB re-enumeration after a power cycle) before PortLost.
 DEFAULT_RECONNECT = 30.0
@@ -68,6 +69,7 @@ def virtual_bench(
     log: str | Path | None = None,
     bootloader: str = MODEL,
     on_board: Callable[[VirtualBoard], None] | None = None,
+    application: str = MODEL,
 ) -> Iterator[Bench]:
     """A fresh, provisioned, powered-off virtual board with its console, driver and image server."""
     if link not in LINKS:
@@ -77,7 +79,14 @@ def virtual_bench(
         server = ImageServer().start()
         stack.callback(server.stop)
         images = SyntheticImages(server.url("/ota.json"))
-        board = VirtualBoard(BoardConfig(profile=profile, bootloader=bootloader_from_spec(bootloader, profile)))
+        board = VirtualBoard(
+            BoardConfig(
+                profile=profile,
+                bootloader=bootloader_from_spec(bootloader, profile),
+                application=application_from_spec(application),
+            )
+        )
+        stack.callback(board.power_off)  # last: a native application's helper process ends with the bench
         if on_board is not None:
             on_board(board)  # e.g. wrap its bootloader to record the state of every boot
         board.provision(images.app(factory, 1))
@@ -131,6 +140,8 @@ class SerialBench:
     #: An already open port to use instead of opening ``port`` (a labgrid console driver), and how to reopen it.
     connection: Port | None = None
     reopen: Callable[[float], Port] | None = None
+    #: SWITCH1 pressed by a relay or GPIO across it (``--switch-press``/``--switch-release``), if wired.
+    switch: SwitchControl | None = None
 
     def __post_init__(self) -> None:
         if not self.images.is_dir():
@@ -163,8 +174,9 @@ class SerialBench:
 
     @property
     def capabilities(self) -> frozenset[str]:
-        """What this bench offers: power switching if it has power commands, nothing a real board lacks."""
-        return frozenset({"power"}) if self.power else frozenset()
+        """What this bench offers: power switching if it has power commands, SWITCH1 if it has switch commands,
+        nothing a real board lacks."""
+        return frozenset({"power"} if self.power else ()) | frozenset({"switch"} if self.switch else ())
 
     @property
     def console(self) -> Console:
@@ -186,6 +198,7 @@ class SerialBench:
             factory=self.factory,
             speed=1.0,
             power=self.power,
+            switch=self.switch,
             manifest_path=self.manifest_path,
             start_offset=len(self._console.buffer),
             capabilities=self.capabilities,

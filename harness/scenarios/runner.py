@@ -128,6 +128,7 @@ def virtual_provider(
     log_dir: Path | None = None,
     bootloader: str = MODEL,
     on_board: Callable[[VirtualBoard], None] | None = None,
+    application: str = MODEL,
 ) -> Provider:
     """A fresh virtual board per scenario, provisioned with the scenario's factory configuration."""
 
@@ -138,7 +139,14 @@ def virtual_provider(
             log = log_dir / f"{sc.name}.log"
             log.unlink(missing_ok=True)
         return virtual_bench(
-            sc.factory, link=link, speed=speed, profile=profile, log=log, bootloader=bootloader, on_board=on_board
+            sc.factory,
+            link=link,
+            speed=speed,
+            profile=profile,
+            log=log,
+            bootloader=bootloader,
+            on_board=on_board,
+            application=application,
         )
 
     return provide

@@ -1,10 +1,11 @@
-"""Board-side access a scenario gets on a virtual bench: board time, power, flash cuts, the OTA directory.
+"""Board-side access a scenario gets on a virtual bench: board time, power, SWITCH1, flash cuts, the OTA directory.
 
 Every call goes through the :class:`~harness.served_board.runner.BoardRunner`, so it is safe while the runner's
 thread drives the board. Real benches have no such hooks; scenarios that need them declare
 ``requires={"virtual"}`` and are skipped on hardware. Given the bench's console, the hooks also ``expect`` and
 ``write`` on it (the pytest plugin's ``virtual_board`` fixture is these hooks). :class:`VirtualPower` is the
-:class:`~harness.board_link.power.PowerControl` of a virtual bench.
+:class:`~harness.board_link.power.PowerControl` of a virtual bench, :class:`VirtualSwitch` its
+:class:`~harness.board_link.switch.SwitchControl`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import TypeVar, overload
 
-from bootloader_model.board.virtual_board import VirtualBoard
+from bootloader_model.board.virtual_board import CLICK_HOLD_S, VirtualBoard
 from bootloader_model.errors import CallerError
 from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.file_api import OTA_DIR
@@ -139,6 +140,33 @@ class VirtualHooks:
         """
         self.runner.call(lambda b: b.arm_cut(device, plan))
 
+    def press_switch(self) -> None:
+        """Press SWITCH1 and hold it (:meth:`~bootloader_model.board.virtual_board.VirtualBoard.press_switch`)."""
+        self.runner.call(lambda b: b.press_switch())
+
+    def release_switch(self) -> None:
+        """Let go of SWITCH1 (:meth:`~bootloader_model.board.virtual_board.VirtualBoard.release_switch`)."""
+        self.runner.call(lambda b: b.release_switch())
+
+    def click_switch(self, hold_s: float = CLICK_HOLD_S) -> None:
+        """Press SWITCH1 and let go ``hold_s`` board seconds later.
+
+        Args:
+            hold_s: board seconds the switch stays down (> 0).
+
+        Raises:
+            CallerError: ``hold_s`` is not a finite number of seconds > 0.
+        """
+        self.runner.call(lambda b: b.click_switch(hold_s))
+
+    def switch_pressed(self) -> bool:
+        """Whether SWITCH1 is down now.
+
+        Returns:
+            True while pressed (a click's hold included).
+        """
+        return self.runner.call(lambda b: b.switch_pressed)
+
     def ota_files(self) -> list[str]:
         """Names in ``/mnt/myDrive1/ota`` as the external flash holds them now (board state untouched).
 
@@ -178,3 +206,20 @@ class VirtualPower:
         """
         self.hooks.power_off()
         self.hooks.power_on()
+
+
+class VirtualSwitch:
+    """The :class:`~harness.board_link.switch.SwitchControl` protocol for a virtual board's SWITCH1, in-process."""
+
+    def __init__(self, hooks: VirtualHooks) -> None:
+        self.hooks = hooks
+
+    def press(self) -> None:
+        self.hooks.press_switch()
+
+    def release(self) -> None:
+        self.hooks.release_switch()
+
+    def click(self, hold_s: float = CLICK_HOLD_S) -> None:
+        """Press now; the board lets go ``hold_s`` board seconds later."""
+        self.hooks.click_switch(hold_s)

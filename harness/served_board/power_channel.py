@@ -6,6 +6,8 @@
 survives. That makes the board switchable by the same kind of command a lab uses for a real one
 (``uhubctl -a off -p 2``), e.g. as ``otaloop run --power-off "otaloop power off --control board1.ctl"``.
 
+``otaloop switch press|release|click --control PATH`` (or :class:`ChannelSwitch`) presses the board's
+SWITCH1 the same way.
 This module only carries lines; :class:`~harness.served_board.power_switch.BoardPower` decides what they do.
 """
 
@@ -211,3 +213,29 @@ class ChannelPower:
     def cut_status(self) -> str:
         """``pending``, ``none``, or the JSON of where the last timed cut landed."""
         return self._send(["cut-status"])
+
+
+class ChannelSwitch:
+    """A :class:`~harness.board_link.switch.SwitchControl` for SWITCH1 of a board served with ``--control PATH``."""
+
+    def __init__(self, path: Path, *, timeout: float | None = None) -> None:
+        self.path = path
+        #: Bound on each command (None: :func:`answer_timeout`); a board that does not answer is a BoardError.
+        self.timeout = timeout
+
+    def _send(self, words: list[str]) -> str:
+        return send_command(self.path, words, timeout=self.timeout)
+
+    def press(self) -> None:
+        self._send(["switch", "press"])
+
+    def release(self) -> None:
+        self._send(["switch", "release"])
+
+    def click(self, hold_s: float = 0.1) -> None:
+        """Press now; the board lets go ``hold_s`` board seconds later."""
+        self._send(["switch", "click", repr(hold_s)])
+
+    def status(self) -> str:
+        """``pressed`` or ``released``."""
+        return self._send(["switch", "status"])

@@ -1,11 +1,13 @@
-"""Power for a served virtual board, switched from outside as a USB hub port or a relay switches a real one.
+"""Power (and SWITCH1) for a served virtual board, switched from outside as a hub port or relay switches a real one.
 
 :class:`BoardPower` is what ``otaloop board`` answers on its control channel
 (:mod:`harness.served_board.power_channel`):
 ``on``, ``off``, ``cycle [SECONDS]`` and ``status``, and the timed cut only a model can make exactly:
 ``cut-after PATTERN SECONDS [SEED]`` arms a cut that many board seconds after the console next shows
 ``PATTERN`` (:mod:`bootloader_model.board.moment_cut`), and ``cut-status`` answers ``pending``, ``none`` or
-the JSON of where the cut landed. Without a console link the console stays put while
+the JSON of where the cut landed. Beside power sits the board's one button, SWITCH1:
+``switch press|release|click [SECONDS]|status`` answers ``pressed`` or ``released`` (a click's release comes
+that many board seconds later). Without a console link the console stays put while
 the board is off, as the PKOB4 virtual COM port of a Curiosity board whose target supply is switched by a
 relay does. With a :class:`~harness.served_board.usb_console.UsbConsoleLink` the console goes with the power, as a
 board powered through a switchable USB hub does: ``off`` removes the port, ``on`` plugs a new one and
@@ -21,11 +23,13 @@ import dataclasses
 import json
 import time
 
-from bootloader_model.board.virtual_board import VirtualBoard
+from bootloader_model.board.virtual_board import CLICK_HOLD_S, VirtualBoard
 from bootloader_model.errors import CallerError
 from harness.served_board.runner import BoardRunner
 from harness.served_board.usb_console import UsbConsoleLink
 
+#: What ``switch`` takes: SWITCH1 pressed and held, let go, pressed and let go, or only read.
+SWITCH_ACTIONS = ("press", "release", "click", "status")
 #: Seconds ``cycle`` keeps the board off when no time is given (supply rails discharge, USB disconnects).
 DEFAULT_OFF_TIME = 0.5
 
@@ -98,6 +102,20 @@ class BoardPower:
 
         return self.runner.call(read)
 
+    def switch(self, action: str, hold_s: float = CLICK_HOLD_S) -> str:
+        """Press, release or click SWITCH1 (``status``: leave it); answer ``pressed`` or ``released``."""
+
+        def apply(board: VirtualBoard) -> str:
+            if action == "press":
+                board.press_switch()
+            elif action == "release":
+                board.release_switch()
+            elif action == "click":
+                board.click_switch(hold_s)
+            return "pressed" if board.switch_pressed else "released"
+
+        return self.runner.call(apply)
+
     # ---------------------------------------------------------------------------------- control lines
     def command(self, words: list[str]) -> str:
         """Run one control-channel command; return the text after ``ok``. Bad commands are CallerErrors."""
@@ -108,6 +126,17 @@ class BoardPower:
             raise CallerError(f"{verb} takes no arguments")
         if verb == "cut-status":
             return self.cut_status()
+        if verb == "switch":
+            if not args or args[0] not in SWITCH_ACTIONS:
+                raise CallerError(f"switch takes one of {', '.join(SWITCH_ACTIONS)}")
+            if len(args) > (2 if args[0] == "click" else 1):
+                raise CallerError("switch click takes at most one argument, the hold time in board seconds")
+            hold = CLICK_HOLD_S
+            if len(args) == 2:
+                hold = _seconds(args[1])
+                if hold <= 0:
+                    raise CallerError(f"bad hold time {args[1]!r}: expected seconds > 0")
+            return self.switch(args[0], hold)
         if verb == "cut-after":
             if not 2 <= len(args) <= 3:
                 raise CallerError("cut-after takes PATTERN SECONDS [SEED]")
@@ -125,7 +154,7 @@ class BoardPower:
             self.cycle(off_time)
         elif verb != "status":
             raise CallerError(
-                f"unknown command {verb!r}; expected on, off, cycle [SECONDS], status, cut-after or cut-status"
+                f"unknown command {verb!r}; expected on, off, cycle [SECONDS], status, cut-after, cut-status or switch"
             )
         return self.status()
 

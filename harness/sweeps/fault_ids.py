@@ -79,6 +79,8 @@ class Params:
     #: The board's bootloader (:data:`~bootloader_model.bootloader.program.MODEL` or "native:CACHE_DIR"). Not
     #: part of the fault id: the same cut can be replayed on either bootloader, and ids compare equal across them.
     bootloader: str = field(default=MODEL, compare=False)
+    #: The board's application (MODEL or "native:CACHE_DIR"), likewise not part of the fault id.
+    application: str = field(default=MODEL, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.size, int) or isinstance(self.size, bool) or not MIN_SIZE <= self.size <= SLOT_APP_MAX:

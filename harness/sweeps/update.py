@@ -40,7 +40,7 @@ from bootloader_model.formats.app_image import build_app
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode, FaultPlan, NorFlash, Snapshot
 from harness.image.server import ImageServer
-from harness.native.programs import bootloader_from_spec
+from harness.native.programs import application_from_spec, bootloader_from_spec
 from harness.sweeps.executor import Executor, InProcess, Work
 from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId, Params
 from harness.sweeps.memo import BLOCK, BlockDigests, ReadSet, VerdictMemo, touched
@@ -154,10 +154,16 @@ class UpdateRig:
 
 
 def blank_board(params: Params) -> VirtualBoard:
-    """A board made to the recipe of ``params`` (its quirk profile and bootloader), holding blank flash."""
+    """A board made to the recipe of ``params`` (its quirk profile, bootloader and application), holding blank
+    flash."""
     profile = QuirkProfile.named(params.quirks)
     return VirtualBoard(
-        BoardConfig(profile=profile, network="loopback", bootloader=bootloader_from_spec(params.bootloader, profile))
+        BoardConfig(
+            profile=profile,
+            network="loopback",
+            bootloader=bootloader_from_spec(params.bootloader, profile),
+            application=application_from_spec(params.application),
+        )
     )
 
 
@@ -174,8 +180,8 @@ def _snapshots(board: VirtualBoard) -> dict[str, Snapshot]:
 def _phase(board: VirtualBoard) -> str:
     if board.state is AppState.CRASHING:  # powered, the bootloader is running
         return "bootloader"
-    svc = board.service
-    return f"app v{svc.config.app_version}" if svc is not None else "bootloader"
+    version = board.app_version
+    return f"app v{version}" if version is not None else "bootloader"
 
 
 def record(rig: UpdateRig) -> Reference:
@@ -198,7 +204,7 @@ def record(rig: UpdateRig) -> Reference:
     board.transcript.clear()
     board.set_network(True)
     board.power_on()
-    svc_reset = board.run_until(lambda: board.service is not None and board.service.reset_requested, UPDATE_BUDGET_S)
+    svc_reset = board.run_until(lambda: board.app_run is not None and board.app_run.reset_requested, UPDATE_BUDGET_S)
     if not svc_reset:
         raise board_failed("v1 never asked for the reset after the download", board)
     reset = _snapshots(board)
@@ -211,7 +217,7 @@ def record(rig: UpdateRig) -> Reference:
         raise board_failed("the bootloader did not install v2 after the reset", board)
     if rig.params.v2 == "healthy":
         board.run_for(SETTLE_S_REF)  # v2's confirm step; a crashing or hanging v2 ends the update at its jump
-        if board.service is None or board.service.config.app_version != NEW:
+        if board.app_version != NEW:
             raise board_failed("v2 is not running after the update", board)
     board.internal.observer = board.external.observer = None
     final = (bytes(board.internal.data), bytes(board.external.data))
@@ -420,8 +426,9 @@ def plan_sweep(
     if not modes:
         raise CallerError("--modes is empty")
     # The verdict cache learns what a judgement read through NorFlash.read; a native bootloader maps the
-    # whole flash into its own process instead, so its judgements are always run in full.
-    fast = fast and ref.params.bootloader == MODEL
+    # whole flash into its own process instead, and a native application's sockets are outside the flash,
+    # so their judgements are always run in full.
+    fast = fast and ref.params.bootloader == MODEL and ref.params.application == MODEL
     return SweepPlan(ref.params, ref.start, ref.reset, ref.reset_at, tuple(ref.ops), modes, stride, seed, fast)
 
 

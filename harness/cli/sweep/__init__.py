@@ -35,6 +35,7 @@ from harness.cli.help import QUIRKS_HELP, help_text
 from harness.cli.sweep.diff import add_diff
 from harness.cli.sweep.timed import add_timed
 from harness.image.server import ImageServer
+from harness.native.programs import APPLICATION_HELP, application_from_spec
 from harness.output_files import check_output, write_atomic
 from harness.sweeps.bootloader import (
     DEVICES,
@@ -115,14 +116,16 @@ def run_update(args: argparse.Namespace) -> int:
         fault = FaultId.parse(args.replay)
         if args.size is not None or args.quirks is not None or args.seed is not None or args.v2 is not None:
             raise CallerError("--replay takes size, quirks, v2 and seed from the fault id; drop those options")
-        params = dataclasses.replace(fault.params, bootloader=args.bootloader)
+        params = dataclasses.replace(fault.params, bootloader=args.bootloader, application=args.application)
     else:
         params = Params(
             args.size if args.size is not None else Params.size,
             Params.quirks if args.quirks is None else args.quirks,  # '' is refused, as everywhere
             args.v2 or Params.v2,
             bootloader=args.bootloader,
+            application=args.application,
         )
+    application_from_spec(args.application)  # a bad spec or a missing build: one line, before any board
     seed = DEFAULT_SEED if args.seed is None else args.seed
     if seed < 0:
         raise CallerError("--seed must be >= 0")
@@ -136,6 +139,8 @@ def run_update(args: argparse.Namespace) -> int:
         ref = record(rig)
         if args.bootloader != MODEL:
             print(f"bootloader: {args.bootloader}")
+        if args.application != MODEL:
+            print(f"application: {args.application}")
         if args.replay is not None:
             return _print_double_replay(rig, ref, fault) if fault.second else _print_replay(rig, ref, fault)
         plan = plan_sweep(ref, modes, stride=args.stride, seed=seed)
@@ -295,6 +300,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=MODEL,
         help=f"{MODEL} (default) or native:CACHE_DIR: the bootloader C code built by otaloop native build",
     )
+    up.add_argument("--application", default=MODEL, metavar="SPEC", help=APPLICATION_HELP)
     up.set_defaults(func=run_update)
     mg = kinds.add_parser("merge", help="join the --json files of a sharded update sweep into one report")
     mg.add_argument("files", nargs="+", metavar="FILE", help="the JSON files of shards 1/N .. N/N")

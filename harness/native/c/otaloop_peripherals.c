@@ -93,6 +93,10 @@ WEAK void NVM_ProgramFlashWriteProtectLock(void) {}
 WEAK void PMU_Initialize(void) {}
 WEAK void CLK_Initialize(void) {}
 WEAK void GPIO_Initialize(void) {}
+/* Pins read 1 (pulled up, switches released) unless the helper knows better (otaloop_app_runner.c). */
+WEAK uint32_t otaloop_port_read(uint32_t port) { return (void)port, 0xFFFFFFFFu; }
+/* GPIO_PortRead(GPIO_PORT_A ...): the plib's ports are numbered A = 0, B = 1, C = 2, K = 3 on this part. */
+WEAK uint32_t GPIO_PortRead(uint32_t port) { return otaloop_port_read(port); }
 WEAK void BSP_Initialize(void) {}
 WEAK void CRYPT_WCCB_Initialize(void) {}
 

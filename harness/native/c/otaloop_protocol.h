@@ -1,6 +1,6 @@
 /* otaloop native shim layer: the wire protocol between a helper process and the host, defined once.
  *
- * The helper (otaloop_runner.c, otaloop_sys_fs_remote.c) writes messages of a 16-byte header -- four
+ * The helper (otaloop_runner.c or otaloop_app_runner.c, otaloop_sys_fs_remote.c) writes messages of a 16-byte header -- four
  * little-endian uint32: kind, a, b, payload length -- followed by the payload; the host answers flash
  * operations with one uint32 0, and file calls with int32 result, uint32 length and the reply bytes.
  * The host half (harness/native/protocol.py) reads the numbers below from this file, so a code is
@@ -17,11 +17,27 @@
 #define OTALOOP_MSG_PROGRAM 3u /* a: device, b: address, payload: the bytes */
 #define OTALOOP_MSG_FS 4u      /* a: file opcode, b: argument, payload: the request */
 #define OTALOOP_MSG_END 5u     /* a: how the run ended, b: address, payload: uint32 passes + reason */
-#define OTALOOP_MSG_ARCS 6u    /* coverage builds, before the end: a: counters, payload: bitmap of those run */
+#define OTALOOP_MSG_ARCS 10u   /* coverage builds, before the end: a: counters, payload: bitmap of those run */
 
 /* The host's answer to a flash operation or file call when the power is cut there (coverage builds:
  * the helper writes its counts and exits; other builds are killed without an answer). */
 #define OTALOOP_ANSWER_CUT 0xFFFFFFFFu
+
+/* Application helpers only (otaloop_app_runner.c). */
+#define OTALOOP_MSG_PASS 6u    /* a: pass flags below, b: ticks run since the last GO; the host answers with GO */
+#define OTALOOP_MSG_BLOCKED 7u /* payload: a host the loopback-only policy refused (no answer) */
+#define OTALOOP_MSG_READ 8u    /* a: device, b: address, payload: uint32 length; answer: the bytes */
+#define OTALOOP_MSG_TIME 9u    /* a: ticks run since the last GO, sent before a pass's first message (no answer) */
+
+/* Flags of a main-loop pass (a of OTALOOP_MSG_PASS). */
+#define OTALOOP_PASS_ACTIVE 1u   /* the pass did something: printed, touched flash or files, moved socket data */
+#define OTALOOP_PASS_NET_WAIT 2u /* the pass waited on a socket that stayed silent */
+
+/* The GO record the host answers a pass with (and sends once before the first pass): uint64 board time
+ * since the jump in microseconds, uint64 microseconds the helper may run idle passes on its own (one 1 ms
+ * tick each), uint32 SWITCH1 pressed, uint32 network up, uint32 length of console bytes that follow. */
+#define OTALOOP_GO_SIZE 28u
+#define OTALOOP_TICK_US 1000u
 
 /* How a run ended (a of OTALOOP_MSG_END). */
 #define OTALOOP_END_JUMP 0u

@@ -181,7 +181,7 @@ def model_case(rig: UpdateRig, ref: Reference, pattern: str, delay_ms: float, *,
     board.arm_moment_cut(pattern, delay_ms / 1000, seed=seed)
 
     def v2_up() -> bool:
-        return board.service is not None and board.service.config.app_version == NEW
+        return board.app_version == NEW
 
     board.run_until(lambda: board.moment_hit is not None or v2_up(), UPDATE_BUDGET_S)
     if board.moment_hit is None:

@@ -27,6 +27,14 @@ extern volatile uint32_t NVMADDR;
 #define RSWRST (otaloop_rswrst_read())
 #define _RSWRST_SWRST_MASK 0x00000001u
 
+/* Input pins: reading PORTx samples the board's inputs (SWITCH1 is RA10, low while pressed, as the
+ * Curiosity board's BSP reads it: ((PORTA >> 10) & 0x1U)). Unconnected pins read 1. */
+uint32_t otaloop_port_read(uint32_t port);
+#define PORTA (otaloop_port_read(0u))
+#define PORTB (otaloop_port_read(1u))
+#define PORTC (otaloop_port_read(2u))
+#define PORTK (otaloop_port_read(3u))
+
 typedef struct {
     uint32_t PFMWS : 3;
     uint32_t : 1;

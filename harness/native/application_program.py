@@ -1,0 +1,277 @@
+"""The user's own application C code, built for the host, as the virtual board's application.
+
+``otaloop native build --application`` compiles an application (otaloop's example application, or a
+user's build of the same shape) with otaloop's application shims into a helper executable in a cache
+directory. A :class:`NativeApplication` is the board's
+:class:`~bootloader_model.application.program.ApplicationProgram`: at each jump into a healthy image it
+starts one helper process, which lives for the whole run -- until the next reset or power cut, when
+:meth:`NativeRun.stop` kills it (RAM lost, the C code stops where it is).
+
+The helper runs the application's main loop, one pass per 1 ms tick of board time (the OTA task's
+``vTaskDelay(1)`` on the part). A pass that did nothing the host must see (no output, flash, file or socket
+data) is followed by the next one inside the helper, within the budget of the last GO record; a pass that did
+something, or the end of the budget, is handed back (``MSG_PASS``, with the ticks run), and
+:meth:`NativeRun.run` moves the board's clock by those ticks before answering with the next GO record: board
+time since the jump, the next budget (at most 1 s, never past a board alarm such as a switch release or a
+timed cut, nor past the end of the board's step), SWITCH1, the network's state and the console bytes typed
+meanwhile (sent when the next pass is served, so an input that changes between two steps of the board reaches
+the next pass). So the application's clock is the board's, tick for tick, and idle ticks cost no round trip.
+A pass that waits on a silent socket polls it for up to 5 ms of wall time during the first 250 ms of silence,
+so a live server on 127.0.0.1 is not outrun.
+
+Console bytes, flash erases and programs (on the board's :class:`~bootloader_model.storage.nor_flash.NorFlash`,
+counted: a power cut planned at operation k raises inside that call and propagates out of :meth:`NativeRun.run`),
+flash reads, and SYS_FS calls (:class:`~harness.native.remote_fs.RemoteFiles`) arrive as messages. Sockets are
+the host's own; the helper applies the board's network policy before any DNS lookup or connect
+(``c/otaloop_net.c``) and reports refused hosts, which land in the board's ``blocked_hosts``. A software reset
+ends the run with ``reset_requested``; a helper that dies (a crash in the C code) counts as an application
+that hung, as the part's exception handler loops.
+
+The app descriptor of the running image gives the helper its version, SYS_OTA_URL and MHC options
+(docs/native-application.md). What it does not do: build anything (:mod:`harness.native.build`), map flash into
+the helper, or charge flash busy time inside a step (the board charges it after each step).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from bootloader_model.application.program import AppContext
+from bootloader_model.errors import BoardError, CallerError
+from bootloader_model.service.ota_service import OtaService
+from bootloader_model.storage.nor_flash import NorFlash
+from harness.native import protocol
+from harness.native.build_record import NativeBuild
+from harness.native.remote_fs import RemoteFiles
+
+#: Board seconds one main-loop pass costs: one tick of the part's 1 kHz FreeRTOS tick (the OTA task's
+#: ``vTaskDelay(1)``).
+TICK_S = protocol.CODES["TICK_US"] / 1e6
+#: The most board time the helper may run idle passes on its own before it hands a pass back.
+MAX_BUDGET_S = 1.0
+GO = struct.Struct("<QQIII")
+assert GO.size == protocol.CODES["GO_SIZE"]
+
+
+def _read_exact(stream: BinaryIO, n: int) -> bytes:
+    data = stream.read(n)
+    if data is None or len(data) != n:
+        raise EOFError
+    return data
+
+
+class NativeApplication:
+    """An application built by ``otaloop native build --application``, one helper process per run."""
+
+    def __init__(self, cache: Path) -> None:
+        self.build = NativeBuild.load(Path(cache))
+        if self.build.role != "application":
+            raise CallerError(
+                f"{cache} holds a native {self.build.role} build, not an application: build one with "
+                "otaloop native build --application"
+            )
+        self.label = f"native:{cache}"
+
+    def start(self, context: AppContext) -> NativeRun:
+        return NativeRun(self.build, context)
+
+
+class NativeRun:
+    """One run of a native application: its helper process, from the jump to the next reset or power cut."""
+
+    def __init__(self, build: NativeBuild, context: AppContext) -> None:
+        self.context = context
+        self.build = build
+        desc = context.descriptor
+        self._started = context.clock.now()
+        self._rx = bytearray()
+        self._end = context.clock.now()  # the end of the current step: idle passes run up to it
+        self._told = 0  # ticks since the last GO already added to the board's clock (MSG_TIME)
+        self._reset = False
+        self._hung = False
+        self._ended = False
+        self.exit_note = ""
+        self.files = RemoteFiles(context.external)
+        to_r, to_w = os.pipe()
+        from_r, from_w = os.pipe()
+        argv = [
+            str(build.executable),
+            str(to_r),
+            str(from_w),
+            "loopback" if context.loopback_only else "open",
+            str(desc.version),
+            desc.manifest_url,
+            str(int(desc.periodic_check)),
+            str(desc.interval_s),
+            str(int(desc.auto_update)),
+            str(int(desc.autoreset)),
+            str(desc.num_images),
+            str(desc.cmd_max_length),
+            str(context.external.geometry.size),
+        ]
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                pass_fds=(to_r, from_w),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+        except OSError as exc:
+            for fd in (to_r, to_w, from_r, from_w):
+                os.close(fd)
+            raise CallerError(f"cannot start {build.executable}: {exc.strerror}") from None
+        os.close(to_r)
+        os.close(from_w)
+        self.reply: BinaryIO = os.fdopen(to_w, "wb", buffering=0)
+        self.stream: BinaryIO = os.fdopen(from_r, "rb", buffering=1 << 16)
+        # The GO record is sent when the next pass is served, so what changed in between (a switch press,
+        # typed bytes) reaches the application on its next pass.
+        self._go_due = True
+
+    # ----------------------------------------------------------------------------------- AppRun
+    @property
+    def service(self) -> OtaService | None:
+        return None
+
+    @property
+    def reset_requested(self) -> bool:
+        return self._reset
+
+    @property
+    def hung(self) -> bool:
+        return self._hung
+
+    def uart_rx(self, data: bytes) -> None:
+        self._rx += data
+
+    def run(self, budget_s: float, *, speed: float, stop: Callable[[], bool], wall_limit_s: float | None) -> None:
+        """Serve passes until ``stop()``, a reset, the end of the helper, ``budget_s`` board seconds, or about
+        ``wall_limit_s`` wall seconds; at least one pass per call. ``speed`` is not used: an idle application
+        lets board time run on by itself."""
+        clock = self.context.clock
+        end = self._end = clock.now() + budget_s
+        wall_end = None if wall_limit_s is None else time.monotonic() + wall_limit_s
+        while not self._ended:
+            ticks = self._serve()
+            if ticks is None:
+                return
+            clock.advance(ticks * TICK_S)  # the rest of the passes the helper ran, one tick each
+            self._go_due = True
+            if stop() or clock.now() >= end - 1e-12 or (wall_end is not None and time.monotonic() >= wall_end):
+                return
+
+    def stop(self) -> None:
+        """Reset or power off: the helper is killed where it is; open files and sockets go with it."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        for stream in (self.stream, self.reply):
+            with contextlib.suppress(OSError):
+                stream.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            _, err = self.proc.communicate(timeout=10)
+            if err and not self.exit_note:
+                self.exit_note = err.decode("utf-8", "replace").strip()[-500:]
+        self.files.forget()
+        self._ended = True
+
+    # --------------------------------------------------------------------------------- the wire
+    def _go(self) -> None:
+        ctx = self.context
+        rx = bytes(self._rx)
+        self._rx.clear()
+        clock = ctx.clock
+        now = clock.now()
+        now_us = max(0, round((now - self._started) * 1e6))
+        limit = min(MAX_BUDGET_S, self._end - now)
+        nxt = clock.next_deadline()
+        if nxt is not None:
+            limit = min(limit, nxt - now)  # a board alarm (a switch release, a timed cut) is met on time
+        budget_us = max(0, int(limit * 1e6))
+        self._told = 0
+        try:
+            self.reply.write(GO.pack(now_us, budget_us, int(ctx.switch()), int(ctx.network_up()), len(rx)) + rx)
+        except (BrokenPipeError, ValueError):
+            self._died()
+
+    def _died(self) -> None:
+        """The helper ended without a reset: a crash in the C code (the part's exception handler loops)."""
+        if not self._ended:
+            self._ended = True
+            self._hung = True
+            code = self.proc.wait()
+            err = self.proc.stderr.read() if self.proc.stderr else b""
+            tail = err.decode("utf-8", "replace").strip()[-300:]
+            self.exit_note = f"exit status {code}" + (f": {tail}" if tail else "")
+
+    def _flash(self, device: int) -> NorFlash:
+        if device == protocol.INTERNAL:
+            return self.context.internal
+        if device == protocol.EXTERNAL:
+            return self.context.external
+        raise BoardError(f"native application named an unknown flash device {device}")
+
+    def _serve(self) -> int | None:
+        """Messages until a pass is handed back (the ticks run since the last GO and not yet added to the clock)
+        or the run ends (None)."""
+        ctx = self.context
+        if self._go_due:
+            self._go_due = False
+            self._go()
+            if self._ended:
+                return None
+        while True:
+            try:
+                kind, a, b, n = protocol.HEADER.unpack(_read_exact(self.stream, protocol.HEADER.size))
+                payload = _read_exact(self.stream, n) if n else b""
+            except (EOFError, ValueError):
+                self._died()
+                return None
+            if kind == protocol.MSG_CONSOLE:
+                ctx.console(payload)
+            elif kind == protocol.MSG_PASS:
+                return max(0, int(b) - self._told)
+            elif kind == protocol.MSG_TIME:  # what follows happened this many ticks after the last GO
+                if a > self._told:
+                    ctx.clock.advance((a - self._told) * TICK_S)
+                    self._told = int(a)
+            elif kind == protocol.MSG_ERASE:
+                flash = self._flash(a & 0xFF)
+                unit = a >> 8
+                g = flash.geometry
+                erase_kind = (
+                    g.smallest_erase_kind()
+                    if unit == protocol.ERASE_SMALLEST
+                    else "block"
+                    if unit == protocol.ERASE_BLOCK
+                    else "chip"
+                )
+                flash.erase(b, erase_kind)
+                self.reply.write(protocol.OK)
+            elif kind == protocol.MSG_PROGRAM:
+                self._flash(a).program(b, payload)
+                self.reply.write(protocol.OK)
+            elif kind == protocol.MSG_READ:
+                (length,) = struct.unpack_from("<I", payload)
+                self.reply.write(bytes(self._flash(a).read(b, length)))
+            elif kind == protocol.MSG_FS:
+                code, data = self.files.call(a, b, payload)
+                self.reply.write(protocol.FILE_REPLY.pack(code, len(data)) + data)
+            elif kind == protocol.MSG_BLOCKED:
+                ctx.blocked_hosts.append(payload.decode("utf-8", "replace"))
+            elif kind == protocol.MSG_END:
+                self._ended = True
+                self._reset = a == protocol.END_RESET
+                self._hung = not self._reset
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=10)
+                return None
+            else:
+                raise BoardError(f"native application sent an unknown message type {kind}")
