@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-import bootloader_model.board.virtual_board as virtual_board
+import bootloader_model.application.model as model_application
 from harness.scenarios import REGISTRY
 from harness.scenarios.base import Bench
 from harness.scenarios.benches import virtual_bench
@@ -71,7 +71,7 @@ def late_host(name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bench]:
 @pytest.fixture
 def prompt_host(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each run of the board's application ends at its next console output."""
-    run_until = virtual_board.run_until
+    run_until = model_application.run_until
 
     def until_output(svc: Any, predicate: Callable[[], bool], *args: Any, **kwargs: Any) -> bool:
         printed: list[bytes] = []
@@ -87,7 +87,7 @@ def prompt_host(monkeypatch: pytest.MonkeyPatch) -> None:
         finally:
             svc._console = sink
 
-    monkeypatch.setattr(virtual_board, "run_until", until_output)
+    monkeypatch.setattr(model_application, "run_until", until_output)
 
 
 def test_update_trace_with_a_late_host(monkeypatch: pytest.MonkeyPatch) -> None:
