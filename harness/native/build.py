@@ -301,8 +301,8 @@ def host_data_model(cc: str, work: Path) -> tuple[list[str], str, list[str]]:
                 notes.append("32-bit build uses the 64-bit kernel asm/ headers (same layout on x86)")
             return flags, "ilp32", notes
     notes.append(
-        "64-bit build (LP64): the compiler cannot link 32-bit programs (Debian: install gcc-multilib, or gcc-N-multilib beside a cross compiler); pointer-sized "
-        "fields and heap use differ from the 32-bit target"
+        "64-bit build (LP64): the compiler cannot link 32-bit programs (Debian: install gcc-multilib, or "
+        "gcc-N-multilib beside a cross compiler); pointer-sized fields and heap use differ from the 32-bit target"
     )
     return [], "lp64", notes
 
