@@ -65,6 +65,13 @@ def periodic_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def status_value_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Case 6 with a SYS_OTA_STATUS value (SYS_OTA_IDLE) assigned to the service's state variable."""
+    changes = [gc.CALLBACK_REGISTRATION, gc.STOP_PERIODIC_AFTER_N_STATUS_VALUE]
+    return _build(tmp_path_factory.mktemp("guide-status-value"), changes)
+
+
+@pytest.fixture(scope="module")
 def manual(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, ImageServer, str, str]]:
     """Case 3: SYS_OTA_SET_PARAMETERS with v2's URL and digest given at build time, SWITCH1 -> INITIATE_OTA."""
     _harmony_root()  # skip before starting a server when OTALOOP_HARMONY_APPS is unset
@@ -277,6 +284,27 @@ def test_6_the_periodic_check_stops_after_two_checks(periodic_build: Path, serve
     assert lines.count("SYS_OTA_UPDATE_CHECK_START") == 2
     assert lines.count("SYS_OTA_UPDATE_NOTAVAILABLE") == 2
     assert lines[-1] == "SYS OTA : periodic check stopped after 2 checks"
+    board.power_off()
+
+
+def test_6_with_a_status_value_the_service_starts_over(status_value_build: Path, server: ImageServer) -> None:
+    url = server.url("/ota.json")
+    server.put_manifest(1, server.url("/app_v1.bin"), "00" * 32)
+    board = _board(status_value_build, url, interval_s=30)
+    board.power_on()
+    assert board.run_until(lambda: board.text.count("periodic check stopped") >= 3, 400), board.text
+    lines = _lines(board)
+    lines = lines[lines.index("APP: version 1") :]
+    # SYS_OTA_IDLE is 0 in SYS_OTA_STATUS; as a SYS_OTA_STATES value 0 is SYS_OTA_REGWIFISRVCALLBCK: the service
+    # starts over (network wait, OTA core callback, configuration check), re-arms the periodic timer, and the
+    # counter stops it again at every alarm -- no more checks, but the service never rests in IDLE.
+    assert lines.count("SYS_OTA_UPDATE_CHECK_START") == 2
+    stops = [i for i, x in enumerate(lines) if x == "SYS OTA : periodic check stopped after 2 checks"]
+    assert len(stops) >= 3
+    for i in stops[:-1]:
+        assert lines[i + 1] == "SYS OTA : IP address obtained for preferred interface for OTA"
+    first, second = _at(board, "periodic check stopped"), _at(board, "periodic check stopped", 1)
+    assert 31.5 <= second - first <= 32.5
     board.power_off()
 
 

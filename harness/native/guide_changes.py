@@ -330,32 +330,51 @@ DOWNLOAD_STATUS = GuideChange(
     ),
 )
 
-STOP_PERIODIC_AFTER_N = GuideChange(
-    "stop-periodic-after-n",
-    "Guide 6: in sys_ota.c, when the periodic timer fires, a counter; after APP_OTA_MAX_CHECKS checks (default 2) "
-    "it prints a line, switches the periodic check off and leaves the check loop for IDLE.",
-    (
-        TextEdit(
-            SYS_OTA_C,
-            "if ((SYS_OTA_IsOtaTimerTriggered() == true)) {",
-            """
+
+def stop_periodic_after_n(idle: str = "SYS_OTA_STATE_IDLE", name: str = "stop-periodic-after-n") -> GuideChange:
+    """Guide 6: stop the periodic check after ``APP_OTA_MAX_CHECKS`` checks (default 2), inside sys_ota.c.
+
+    When the periodic timer fires, a counter; once it has reached the limit the service prints
+    `SYS OTA : periodic check stopped after N checks`, sets ``sys_otaData.state = idle`` and leaves the case.
+
+    Args:
+        idle: the value assigned to the state: ``SYS_OTA_STATE_IDLE`` (a ``SYS_OTA_STATES`` value), or
+            ``SYS_OTA_IDLE`` -- a ``SYS_OTA_STATUS`` value (0) the C compiler accepts for the state variable,
+            where 0 is ``SYS_OTA_REGWIFISRVCALLBCK``, the first state after initialisation.
+        name: the change's name.
+
+    Returns:
+        The change.
+    """
+    return GuideChange(
+        name,
+        f"Guide 6: in sys_ota.c, a counter of periodic checks; past APP_OTA_MAX_CHECKS (default 2) it prints a line "
+        f"and leaves the check loop with sys_otaData.state = {idle}.",
+        (
+            TextEdit(
+                SYS_OTA_C,
+                "if ((SYS_OTA_IsOtaTimerTriggered() == true)) {",
+                f"""
 #ifndef APP_OTA_MAX_CHECKS
 #define APP_OTA_MAX_CHECKS 2
 #endif
                 static uint32_t periodic_checks = 0;
-                if (periodic_checks >= APP_OTA_MAX_CHECKS) {
+                if (periodic_checks >= APP_OTA_MAX_CHECKS) {{
                     SYS_CONSOLE_PRINT("SYS OTA : periodic check stopped after %u checks\\r\\n",
                                       (unsigned)periodic_checks);
                     sys_otaData.ota_timer_trigger = false;
-                    g_SysOtaConfig.ota_periodic_check = false;
-                    sys_otaData.state = SYS_OTA_STATE_IDLE;
+                    sys_otaData.state = {idle};
                     break;
-                }
+                }}
                 periodic_checks++;
 """,
+            ),
         ),
-    ),
-)
+    )
+
+
+STOP_PERIODIC_AFTER_N = stop_periodic_after_n()
+STOP_PERIODIC_AFTER_N_STATUS_VALUE = stop_periodic_after_n("SYS_OTA_IDLE", "stop-periodic-after-n-status-value")
 
 PERIODIC_AFTER_TRIGGER = GuideChange(
     "periodic-after-trigger",
@@ -384,5 +403,6 @@ ALL_CHANGES = (
     SYSTEM_RESET_AFTER_DB_ENTRY,
     DOWNLOAD_STATUS,
     STOP_PERIODIC_AFTER_N,
+    STOP_PERIODIC_AFTER_N_STATUS_VALUE,
     PERIODIC_AFTER_TRIGGER,
 )
