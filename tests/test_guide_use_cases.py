@@ -164,6 +164,18 @@ def test_edits_insert_after_before_and_in_place_keeping_crlf(tmp_path: Path) -> 
     assert (tmp_path / "f.c").read_bytes() == b"y\r\na\r\n  b;\r\n    {\r\nx\r\nz\r\n"
 
 
+def test_on_harmonys_tree_a_change_applied_twice_or_out_of_order_is_refused(tmp_path: Path) -> None:
+    src = gc.copy_application(_harmony_root(), tmp_path)
+    with pytest.raises(
+        gc.GuideChangeError, match=r"'switch1-sys_ota_updatechck': app\.c: anchor line 'static bool db_"
+    ):
+        gc.apply_change(src, gc.SWITCH1_UPDATE_CHECK)  # needs CALLBACK_REGISTRATION's lines
+    assert gc.apply_changes(src, [gc.CALLBACK_REGISTRATION]) == ["callback-registration"]
+    with pytest.raises(gc.GuideChangeError, match=r"app\.c: anchor line 'ota_app_reg_cb\(\);' not found"):
+        gc.apply_change(src, gc.CALLBACK_REGISTRATION)
+    assert "bool registered = ota_app_reg_cb();" in (src / "app.c").read_text()  # the first one replaced the line
+
+
 # --------------------------------------------------------------------------------------- the use cases
 def test_1_callback_registration_and_flags(app_build: Path, server: ImageServer) -> None:
     url = server.url("/ota.json")
