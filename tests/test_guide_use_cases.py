@@ -53,8 +53,9 @@ def app_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def factory_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Case 4: SWITCH1 -> SYS_OTA_TRIGGER_FACTORY_RESET."""
-    return _build(tmp_path_factory.mktemp("guide-factory"), [gc.CALLBACK_REGISTRATION, gc.SWITCH1_FACTORY_RESET])
+    """Case 4: SWITCH1 -> SYS_OTA_TRIGGER_FACTORY_RESET, then SYS_OTA_TRIGGER_SYSTEM_RESET once it succeeded."""
+    changes = [gc.CALLBACK_REGISTRATION, gc.SWITCH1_FACTORY_RESET, gc.SYSTEM_RESET_AFTER_FACTORY_RESET]
+    return _build(tmp_path_factory.mktemp("guide-factory"), changes)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def periodic_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def status_value_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Case 6 with a SYS_OTA_STATUS value (SYS_OTA_IDLE) assigned to the service's state variable."""
-    changes = [gc.CALLBACK_REGISTRATION, gc.STOP_PERIODIC_AFTER_N_STATUS_VALUE]
+    changes = [gc.CALLBACK_REGISTRATION, gc.SWITCH1_UPDATE_CHECK, gc.STOP_PERIODIC_AFTER_N_STATUS_VALUE]
     return _build(tmp_path_factory.mktemp("guide-status-value"), changes)
 
 
@@ -252,9 +253,16 @@ def test_4_factory_reset_on_switch1(factory_build: Path, server: ImageServer) ->
     mark = len(board.text)
     board.click_switch()
     assert board.run_until(lambda: "SYS_OTA_FACTORY_RESET_SUCCESS" in board.text[mark:], 60), board.text[mark:]
-    # The guide's trigger resets nothing: the service reports success, erases boot control to the factory-reset
-    # marker and goes IDLE; v2 keeps running until the board is reset by other means.
+    # The guide's trigger resets nothing: the service reports success, erases boot control and goes IDLE. The
+    # application's SYS_OTA_TRIGGER_SYSTEM_RESET is accepted as a message but not honoured (no download this run),
+    # so v2 keeps running until the board is reset by other means.
     board.run_for(120)
+    after = _lines_of(board.text[mark:])
+    at = after.index("SYS_OTA_FACTORY_RESET_SUCCESS")
+    assert after[at + 1 : at + 3] == [
+        "APP: system reset after factory reset accepted",
+        "SYS OTA : OTA DB entry is not yet done",
+    ]
     assert board.app_version == 2
     assert [e.kind for e in board.history].count("software-reset") == 1  # the update's autoreset only
     assert board.internal.read(BOOT_CTL_PHYS, HEADER_SIZE) == b"\xff" * HEADER_SIZE  # boot control erased
@@ -317,6 +325,8 @@ def test_6_with_a_status_value_the_service_starts_over(status_value_build: Path,
         assert lines[i + 1] == "SYS OTA : IP address obtained for preferred interface for OTA"
     first, second = _at(board, "periodic check stopped"), _at(board, "periodic check stopped", 1)
     assert 31.5 <= second - first <= 32.5
+    board.click_switch()  # SYS_OTA_CtrlMsg needs SYS_OTA_STATE_IDLE, which this service never reaches again
+    assert board.run_until(lambda: "APP: SYS_OTA_CtrlMsg refused" in board.text, 10), board.text[-2000:]
     board.power_off()
 
 

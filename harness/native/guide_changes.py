@@ -138,13 +138,15 @@ _APP_EXTERNS = """
 extern volatile bool app_ota_db_entry_done;
 extern volatile bool app_ota_download_running;
 extern volatile bool app_ota_digest_failed;
+extern volatile bool app_ota_factory_reset_done;
 """
 
 CALLBACK_REGISTRATION = GuideChange(
     "callback-registration",
     "Guide 1: app.c registers the callback with the guide's snippet (if (true == ota_app_reg_cb()) ...) and prints "
     "the result and the version; app_ota.c's sys_ota_cb sets flags the application reads later "
-    "(download running, DB entry done, digest failed); app.c prints 'APP: OTA DB entry done' once it sees the flag.",
+    "(download running, DB entry done, digest failed, factory reset done); app.c prints 'APP: OTA DB entry done' "
+    "once it sees the flag.",
     (
         TextEdit("app.c", '#include "app.h"', _APP_EXTERNS),
         TextEdit(
@@ -182,6 +184,7 @@ CALLBACK_REGISTRATION = GuideChange(
 volatile bool app_ota_db_entry_done = false;
 volatile bool app_ota_download_running = false;
 volatile bool app_ota_digest_failed = false;
+volatile bool app_ota_factory_reset_done = false;
 """,
         ),
         TextEdit(APP_OTA_C, 'SYS_CONSOLE_PRINT("SYS_OTA_DOWNLOAD_START\\r\\n");', "app_ota_download_running = true;"),
@@ -195,6 +198,11 @@ volatile bool app_ota_digest_failed = false;
             "app_ota_digest_failed = true;",
         ),
         TextEdit(APP_OTA_C, 'SYS_CONSOLE_PRINT("SYS_OTA_DB_ENTRY_SUCCESS\\r\\n");', "app_ota_db_entry_done = true;"),
+        TextEdit(
+            APP_OTA_C,
+            'SYS_CONSOLE_PRINT("SYS_OTA_FACTORY_RESET_SUCCESS\\r\\n");',
+            "app_ota_factory_reset_done = true;",
+        ),
     ),
 )
 
@@ -305,6 +313,26 @@ SYSTEM_RESET_AFTER_DB_ENTRY = GuideChange(
     ),
 )
 
+SYSTEM_RESET_AFTER_FACTORY_RESET = GuideChange(
+    "system-reset-after-factory-reset",
+    "Guide 4 and 5 together: once sys_ota_cb has seen SYS_OTA_FACTORY_RESET_SUCCESS, app.c sends "
+    "SYS_OTA_TRIGGER_SYSTEM_RESET once and prints whether the service accepted the message.",
+    (
+        TextEdit(
+            "app.c",
+            "static bool db_entry_seen = false, digest_failure_seen = false;",
+            """
+            static bool factory_reset_handled = false;
+            if (app_ota_factory_reset_done && !factory_reset_handled) {
+                factory_reset_handled = true;
+                bool accepted = SYS_OTA_CtrlMsg(SYS_OTA_TRIGGER_SYSTEM_RESET, NULL, 0) == SYS_OTA_SUCCESS;
+                SYS_CONSOLE_PRINT("APP: system reset after factory reset %s\\r\\n", accepted ? "accepted" : "refused");
+            }
+""",
+        ),
+    ),
+)
+
 DOWNLOAD_STATUS = GuideChange(
     "download-status",
     "Guide 9: while a download runs (flag from sys_ota_cb), app.c calls OTA_GetDownloadStatus(&params) and prints "
@@ -401,6 +429,7 @@ ALL_CHANGES = (
     SWITCH1_INITIATE_OTA,
     MANUAL_PARAMETERS,
     SYSTEM_RESET_AFTER_DB_ENTRY,
+    SYSTEM_RESET_AFTER_FACTORY_RESET,
     DOWNLOAD_STATUS,
     STOP_PERIODIC_AFTER_N,
     STOP_PERIODIC_AFTER_N_STATUS_VALUE,
