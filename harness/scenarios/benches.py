@@ -51,6 +51,8 @@ LINKS = ("pty", "inproc")
 DEFAULT_RECONNECT = 30.0
 #: A real board prints its bootloader banner at once after reset; this leaves time for power switching.
 DEFAULT_BOOT_TIMEOUT = 20.0
+#: The service's line once the board has its IP address (spec 1.4), the first sign its application is up.
+IP_LINE = b"SYS OTA : IP address obtained for preferred interface for OTA"
 #: Seconds a running application gets to answer ``otactl status`` at the start of a session before it is reset.
 START_ANSWER = 3.0
 #: Seconds from the banner to ``APP: version <n>`` when the session start resets the board: enough for the
@@ -246,6 +248,7 @@ class SerialBench:
         bench = self._new_bench()
         driver = bench.driver
         woken = ""
+        booted: int | None = None  # where the boot the session start caused began, if it caused one
         try:
             st = driver.status(START_ANSWER)
         except ConsoleTimeout:  # not running its application (or busy booting): start it and ask again
@@ -253,6 +256,7 @@ class SerialBench:
                 "it did not answer, so it was power-cycled; " if self.power else "it did not answer, so it was reset; "
             )
             try:
+                booted = len(self._console.buffer)
                 info = bench.start(app_timeout=START_APP_WAIT)
             except BoardDead as exc:
                 self.dead = str(exc).split(":", 1)[0]  # later calls fail at once unless a banner shows
@@ -284,6 +288,9 @@ class SerialBench:
                 )
             return f"keep: {woken}the board runs {seen}; left as it is"
         if st.version == FACTORY_VERSION and rows is None:
+            if booted is not None:
+                # Let the boot it caused end (its clean-up included) before the first scenario resets again.
+                self._finish_boot(bench, since=booted)
             took = time.monotonic() - t0
             return f"factory: {woken}the board runs its factory app v{FACTORY_VERSION} already ({took:.1f} s)"
         self._to_factory(bench)
@@ -346,11 +353,8 @@ class SerialBench:
         the running version leaves the service idle (spec 1.6 J), after which the factory reset is accepted.
         """
         info = bench.start()
-        # Control messages need the idle service: wait until it has its IP and, with periodic checking off,
-        # until it idles a few ticks later (the periodic branch below waits for an event that leaves it idle).
-        bench.console.expect(b"IP address obtained for preferred interface for OTA", bench.wall(60))
-        if not self.factory.periodic:
-            bench.driver.wait_idle(bench.wall(10))
+        # Control messages need the idle service (with periodic checking on, the erase below leaves it idle).
+        self._finish_boot(bench)
         if info.app_version == 1 and bench.driver.image_db() is None:
             return
         if self.factory.periodic:
@@ -363,6 +367,27 @@ class SerialBench:
         info = bench.reset()
         if info.app_version != 1:
             raise BoardError(f"after a factory reset the board runs version {info.app_version}, not 1")
+        # This boot's OTA_CleanUp deletes the files of the erased image database (spec 1.6 A). A scenario that
+        # reset the board before then would cut the clean-up short, and its own first boot would print the
+        # `SYS OTA : Removed file` lines a fresh board never prints.
+        self._finish_boot(bench)
+
+    def _finish_boot(self, bench: Bench, since: int | None = None) -> None:
+        """Wait until the application that just came up has finished its boot: its IP line, then the service
+        at rest (idle, or waiting for its periodic timer). The service gets there only once the OTA core has
+        ended its boot-time init (``SYS_OTA_WAITFOR_OTAIDLE``, spec 1.4), which mounts the volume and deletes
+        the files no image database row names (``OTA_CleanUp``, spec 1.6 A).
+
+        ``since`` is the console offset to look for the IP line from (the boot's start) when the console has
+        been read past it meanwhile; the console then moves to its end (past the replies to commands sent).
+        """
+        con = bench.console
+        if since is not None:
+            con.pos = since
+        con.expect(IP_LINE, bench.wall(60))
+        if since is not None:
+            con.pos = len(con.buffer)
+        bench.driver.wait_idle(bench.wall(10))
 
     def close(self) -> None:
         self._server.stop()
