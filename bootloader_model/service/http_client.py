@@ -148,6 +148,14 @@ class State(Enum):
     CLOSE = auto()
 
 
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and literal 127.0.0.0/8 or ``::1`` addresses."""
     if host.lower() == "localhost":
@@ -161,10 +169,12 @@ def is_loopback(host: str) -> bool:
 class HttpClient:
     """``HTTP_Client_*`` with its single connection descriptor.
 
-    ``loopback_only`` (the default) confines the virtual board to this machine: a URL whose host is not
-    ``localhost`` or a loopback address fails as an unresolvable name would, without any DNS query or
-    connection leaving the host, and the host is recorded in :attr:`blocked` (each once, at most 64).
-    Boards that should reach a LAN server set it to False.
+    ``loopback_only`` (the default) confines the virtual board to this machine, without any DNS query or
+    packet leaving the host: a host name other than ``localhost`` fails as an unresolvable name would
+    (``DNS_FAILED``), and an address outside 127.0.0.0/8 -- Harmony's example ``SYS_OTA_URL`` is a LAN
+    address -- as a server that never answers does: the connect never completes, so the service meets the
+    same stall and time-outs as Harmony's C code meets on a host with no such server. The host is recorded in
+    :attr:`blocked` (each once, at most 64). Boards that should reach a LAN server set it to False.
     """
 
     loopback_only: bool = True
@@ -187,6 +197,7 @@ class HttpClient:
         self.on_header: Callable[[Response], None] = lambda r: None
         self.on_payload: Callable[[bytes], None] = lambda b: None
         self.blocked: list[str] = []  # hosts refused by the loopback-only policy
+        self.unreachable = False  # connecting to an address the policy refuses: the connect never completes
 
     def _note_blocked(self, host: str) -> None:
         if host not in self.blocked and len(self.blocked) < MAX_BLOCKED_HOSTS:
@@ -204,6 +215,7 @@ class HttpClient:
         self.valid = True
         self.error, self.sock, self.head, self.head_done = None, None, bytearray(), False
         self.response, self.received, self.rx_ready, self.eof = None, 0, True, False
+        self.unreachable = False
         uri = parse_uri(url, self.enforce_tls)
         if uri is None:
             # Harmony returns without releasing the slot it just took (quirk http-slot-leak-on-bad-url).
@@ -238,8 +250,12 @@ class HttpClient:
         if st is State.NAME_LOOKUP:
             assert self.uri is not None
             if self.loopback_only and not is_loopback(self.uri.host):
-                self._note_blocked(self.uri.host)
-                self._close("DNS_FAILED")
+                if not _is_address(self.uri.host):
+                    self._note_blocked(self.uri.host)
+                    self._close("DNS_FAILED")  # a name: no DNS query leaves the host
+                    return True
+                self.ip = self.uri.host  # an address needs no lookup (TCPIP_Helper_StringToIPAddress)
+                self.state = State.CONNECT
                 return True
             try:
                 infos = socket.getaddrinfo(self.uri.host, None, socket.AF_INET, socket.SOCK_STREAM)
@@ -254,7 +270,9 @@ class HttpClient:
                 return True
             if self.loopback_only and not is_loopback(self.ip):
                 self._note_blocked(self.uri.host)
-                self._close("CONNECT_FAILED")  # as an unreachable host would, but without leaving the machine
+                self.unreachable = True  # no socket, no packet: the connect simply never completes
+                self.sock_timer_ms = self._ms()
+                self.state = State.CONNECTING
                 return True
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setblocking(False)
@@ -288,11 +306,12 @@ class HttpClient:
         return True
 
     def _connecting(self) -> None:
-        assert self.sock is not None
         if self._ms() - self.sock_timer_ms > CONNECT_TIMEOUT_MS:
             self._close("CONNECT_FAILED")
             self.console(b"Socket connect timeout\n\r")
             return
+        if self.sock is None:
+            return  # an address the loopback-only policy refuses: nothing ever answers
         _, writable, _ = select.select([], [self.sock], [], 0)
         if writable:
             err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -351,7 +370,8 @@ class HttpClient:
 
     def on_network(self) -> bool:
         """Connecting or waiting for response bytes: only the network can move the client on."""
-        return self.valid and self.sock is not None and self.state in (State.CONNECTING, State.REQUEST_SENT)
+        connection = self.sock is not None or (self.unreachable and self.state is State.CONNECTING)
+        return self.valid and connection and self.state in (State.CONNECTING, State.REQUEST_SENT)
 
     def waiting_socket(self) -> socket.socket | None:
         """The socket a runner may wait on when the client cannot progress without the network."""
