@@ -55,7 +55,7 @@ def parse_modes(text: str) -> tuple[CutMode, ...]:
     return tuple(dict.fromkeys(CutMode(n) for n in names))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: an exhaustive double sweep holds millions
 class SecondCut:
     """A second power cut during the recovery run after the first: ``k`` counts the recovery's flash
     operations (both flashes, from the first power-on after the first cut)."""
@@ -121,7 +121,7 @@ class Params:
         return cls(int(size), kw.get("quirks", DEFAULT_PROFILE), kw.get("v2", "healthy"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FaultId:
     params: Params
     device: str  # "int" or "ext"
