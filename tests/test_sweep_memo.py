@@ -12,11 +12,14 @@ import pytest
 
 from bootloader_model.storage.fat import check as fat_check
 from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, SST26VF032B, NorFlash
+from conftest import require_tool
 from harness.image.server import ImageServer
+from harness.native.build import build_example
 from harness.sweeps.executor import InProcess
 from harness.sweeps.fault_ids import Params
 from harness.sweeps.memo import BLOCK, BlockDigests, ReadSet, VerdictMemo
 from harness.sweeps.update import (
+    Case,
     Reference,
     SweepWorker,
     UpdateRig,
@@ -38,6 +41,41 @@ def test_cached_and_shortened_verdicts_equal_the_full_ones(ref: Reference) -> No
     full = [case for span in tasks(len(ref.ops)) for case in SweepWorker(full_plan).run(span)]
     assert fast == full
     assert fast_worker.memo is not None and fast_worker.memo.hits > fast_worker.memo.misses > 0
+
+
+@pytest.fixture(scope="module")
+def native_ref(tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    """The default update recorded on a board whose bootloader is the example native build."""
+    require_tool("cc", "gcc")
+    cache = tmp_path_factory.mktemp("example")
+    build_example(cache)
+    with ImageServer() as server:
+        return record(UpdateRig(Params(bootloader=f"native:{cache}"), server))
+
+
+def _sweep_both(ref: Reference, stride: int) -> tuple[list[Case], list[Case], VerdictMemo]:
+    fast_plan, full_plan = plan_sweep(ref, stride=stride), plan_sweep(ref, stride=stride, fast=False)
+    assert fast_plan.fast and not full_plan.fast
+    fast_worker = SweepWorker(fast_plan)
+    fast = [case for span in tasks(len(ref.ops)) for case in fast_worker.run(span)]
+    full = [case for span in tasks(len(ref.ops)) for case in SweepWorker(full_plan).run(span)]
+    assert fast_worker.memo is not None
+    return fast, full, fast_worker.memo
+
+
+def test_cached_native_verdicts_equal_the_full_ones(native_ref: Reference) -> None:
+    # The native helper reports the first touch of each flash block it maps; the cache must see every
+    # byte a native judgement depends on, or a hit would give another state's verdict.
+    fast, full, memo = _sweep_both(native_ref, stride=9)
+    assert fast == full
+    assert memo.hits > memo.misses > 0
+
+
+@pytest.mark.slow
+def test_cached_native_verdicts_equal_the_full_ones_on_the_whole_default_sweep(native_ref: Reference) -> None:
+    fast, full, memo = _sweep_both(native_ref, stride=1)
+    assert fast == full and len(fast) == 3 * len(native_ref.ops)
+    assert memo.hits > memo.misses > 0
 
 
 def test_cached_verdicts_equal_the_full_ones_at_a_larger_image(ref: Reference) -> None:

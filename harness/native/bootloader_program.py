@@ -2,10 +2,19 @@
 
 ``otaloop native build`` compiles a Harmony OTA bootloader (or otaloop's small example bootloader) with
 otaloop's shim layer into a helper executable in a cache directory, next to ``build.json``. A
-:class:`NativeProgram` runs one boot as one helper process:
+:class:`NativeProgram` runs one boot as one helper process, forked from a *fork server*: the helper is
+started once per executable and flash sizes (and per Python process), does its set-up, and then forks
+one child per boot that runs the firmware from pristine RAM, so a boot costs a ``fork`` rather than a
+process start, and RAM is lost between boots exactly as before. :func:`close_servers` ends them (it
+also runs at exit):
 
-* both flash arrays are copied into shared memory the helper maps read-only (internal flash at the
-  PIC32's 0x9000_0000 and 0xB000_0000, so ``*(uint32_t *)0xB0020000`` reads boot control);
+* both flash arrays are copied into shared memory (one pair per server, kept across boots) the helper
+  maps (internal flash at the PIC32's 0x9000_0000 and 0xB000_0000, so ``*(uint32_t *)0xB0020000`` reads
+  boot control);
+* the helper maps the flash without access and reports the first touch of each 4 KiB block; each such
+  report reaches the flash's ``read_observer`` (as a :meth:`~bootloader_model.storage.nor_flash.NorFlash.read`
+  of that block would), in order with the flash operations, so a sweep's verdict cache
+  (:mod:`harness.sweeps.memo`) learns what a native boot read, as it does for the Python model;
 * every erase and program the C code makes arrives here as one message and is carried out on the
   board's :class:`~bootloader_model.storage.nor_flash.NorFlash` -- one counted operation of the same
   :class:`~bootloader_model.storage.nor_flash.FaultPlan` machinery as the Python model's -- and copied
@@ -34,8 +43,13 @@ time the C code (flash busy time comes from the flash models, as for the Python 
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import hashlib
 import mmap
 import os
+import signal
+import socket
 import struct
 import subprocess
 import threading
@@ -69,22 +83,151 @@ class _SharedFlash:
         self.map = mmap.mmap(self.fd, size)
         self.size = size
 
-
-_POOL_LOCK = threading.Lock()
-_POOL: dict[tuple[int, int], list[tuple[_SharedFlash, _SharedFlash]]] = {}
-
-
-def _take(int_size: int, ext_size: int) -> tuple[_SharedFlash, _SharedFlash]:
-    with _POOL_LOCK:
-        free = _POOL.setdefault((int_size, ext_size), [])
-        if free:
-            return free.pop()
-    return _SharedFlash(int_size, "otaloop-internal"), _SharedFlash(ext_size, "otaloop-external")
+    def close(self) -> None:
+        self.map.close()
+        os.close(self.fd)
 
 
-def _give(pair: tuple[_SharedFlash, _SharedFlash]) -> None:
-    with _POOL_LOCK:
-        _POOL.setdefault((pair[0].size, pair[1].size), []).append(pair)
+class _ServerGone(Exception):
+    """The fork server went away (killed, or it failed to start)."""
+
+
+class _Server:
+    """One fork server (``helper --serve``): its socket, its process and the shared flash it maps."""
+
+    def __init__(self, executable: Path, int_size: int, ext_size: int, max_passes: int, cpu_s: int) -> None:
+        self.lock = threading.Lock()  # one boot at a time
+        self.owner = os.getpid()
+        self.internal = _SharedFlash(int_size, "otaloop-internal")
+        self.external = _SharedFlash(ext_size, "otaloop-external")
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        argv = [
+            str(executable),
+            "--serve",
+            str(theirs.fileno()),
+            "-",
+            str(self.internal.fd),
+            str(self.external.fd),
+            str(ext_size),
+            str(max_passes),
+            str(cpu_s),
+        ]
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                pass_fds=(theirs.fileno(), self.internal.fd, self.external.fd),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+        except OSError as exc:
+            mine.close()
+            self._close_shared()
+            raise CallerError(f"cannot start {executable}: {exc.strerror}") from None
+        finally:
+            theirs.close()
+        self.sock = mine
+
+    def _recv_int(self) -> int:
+        data = b""
+        try:
+            while len(data) < 4:
+                got = self.sock.recv(4 - len(data))
+                if not got:
+                    raise _ServerGone
+                data += got
+        except BaseException:
+            self.close()  # an answer left unread would be taken for the next one: start afresh next time
+            raise
+        return int(struct.unpack("<i", data)[0])
+
+    def start(self, to_child: int, from_child: int, err: int) -> int:
+        """Fork one boot's child with these pipe ends; its pid."""
+        try:
+            socket.send_fds(self.sock, [b"BOOT"], [to_child, from_child, err])
+        except OSError:
+            self.close()
+            raise _ServerGone from None
+        pid = self._recv_int()
+        if pid <= 0:
+            raise BoardError(f"the native helper could not fork a boot: {os.strerror(-pid)}")
+        return pid
+
+    def reaped(self) -> int:
+        """The wait status of the child :meth:`start` forked, once it has ended."""
+        return self._recv_int()
+
+    def failure(self) -> str:
+        """Why the server ended (its exit status and what it printed), once it has."""
+        self.close()
+        tail = self.stderr.decode("utf-8", "replace").strip()
+        return f"exit status {self.proc.returncode}" + (f": {tail}" if tail else "")
+
+    stderr = b""
+
+    def close(self) -> None:
+        """End the server (closing its socket ends it) and free its shared memory."""
+        if self.sock.fileno() < 0:
+            return
+        self.sock.close()
+        try:
+            _, self.stderr = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, self.stderr = self.proc.communicate()
+        self._close_shared()
+
+    def _close_shared(self) -> None:
+        self.internal.close()
+        self.external.close()
+
+
+_SERVERS_LOCK = threading.Lock()
+_SERVERS: dict[tuple[object, ...], _Server] = {}
+
+
+def _server(program: NativeProgram, int_size: int, ext_size: int) -> _Server:
+    """The running fork server for ``program``'s executable and these flash sizes (started on first use)."""
+    exe = program.build.executable
+    try:
+        st = exe.stat()
+    except OSError as exc:
+        raise CallerError(f"cannot start {exe}: {exc.strerror}") from None
+    key = (str(exe), st.st_ino, st.st_mtime_ns, st.st_size, int_size, ext_size, program.max_passes, program.pass_cpu_s)
+    with _SERVERS_LOCK:
+        found = _SERVERS.get(key)
+        if found is not None and found.owner != os.getpid():  # inherited by a fork of this process: not ours
+            _SERVERS.clear()
+            found = None
+        if found is None or found.sock.fileno() < 0:
+            found = _SERVERS[key] = _Server(exe, int_size, ext_size, program.max_passes, program.pass_cpu_s)
+        return found
+
+
+def close_servers() -> None:
+    """End every fork server this process started and free their shared memory (also run at exit).
+
+    Native boots after this start new servers.
+    """
+    with _SERVERS_LOCK:
+        servers = list(_SERVERS.values()) if all(s.owner == os.getpid() for s in _SERVERS.values()) else []
+        _SERVERS.clear()
+    for server in servers:
+        server.close()
+
+
+atexit.register(close_servers)
+
+
+def _drain(fd: int) -> bytes:
+    """Everything readable from ``fd`` until end of file; the fd is closed."""
+    chunks = []
+    try:
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 def _read_exact(stream: BinaryIO, n: int) -> bytes:
@@ -95,7 +238,7 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
 
 
 class NativeProgram:
-    """A bootloader built by ``otaloop native build``, run as one helper process per boot."""
+    """A bootloader built by ``otaloop native build``, run as one helper child process per boot."""
 
     def __init__(self, cache: Path, *, max_passes: int = MAX_PASSES, pass_cpu_s: int = PASS_CPU_S) -> None:
         self.build = NativeBuild.load(Path(cache))
@@ -111,57 +254,17 @@ class NativeProgram:
         res = BootResult()
         busy0 = internal.busy_s
         db_before = _db_exists(external)
-        pair = _take(internal.geometry.size, external.geometry.size)
-        shared = {protocol.INTERNAL: (internal, pair[0]), protocol.EXTERNAL: (external, pair[1])}
-        pair[0].map[:] = internal.data
-        pair[1].map[:] = external.data
-        to_helper_r, to_helper_w = os.pipe()
-        from_helper_r, from_helper_w = os.pipe()
-        argv = [
-            str(self.build.executable),
-            str(to_helper_r),
-            str(from_helper_w),
-            str(pair[0].fd),
-            str(pair[1].fd),
-            str(external.geometry.size),
-            str(self.max_passes),
-            str(self.pass_cpu_s),
-        ]
-        try:
-            proc = subprocess.Popen(
-                argv,
-                pass_fds=(to_helper_r, from_helper_w, pair[0].fd, pair[1].fd),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-        except OSError as exc:
-            for fd in (to_helper_r, to_helper_w, from_helper_r, from_helper_w):
-                os.close(fd)
-            _give(pair)
-            raise CallerError(f"cannot start {self.build.executable}: {exc.strerror}") from None
-        os.close(to_helper_r)
-        os.close(from_helper_w)
-        reply = os.fdopen(to_helper_w, "wb", buffering=0)
-        stream = os.fdopen(from_helper_r, "rb", buffering=1 << 16)
-        session = _Session(self, res, shared, console, reply, external)
-        finished = False
-        try:
-            session.serve(stream)
-            finished = True
-        finally:
-            if not finished:
-                proc.kill()  # a power cut (or a failure here): the C code stops where it is, RAM lost
-            stream.close()
-            reply.close()
-            _, err = proc.communicate()
-            session.close_files()
-            _give(pair)
+        server = _server(self, internal.geometry.size, external.geometry.size)
+        with server.lock:
+            try:
+                status, err = self._run(server, res, internal, external, console)
+            except _ServerGone:
+                raise BoardError(f"the native helper {self.build.executable} ended: {server.failure()}") from None
         if res.outcome is None:
             tail = err.decode("utf-8", "replace").strip()
             raise BoardError(
-                f"native bootloader {self.build.executable} ended without a result (exit status {proc.returncode})"
-                + (f": {tail}" if tail else "")
+                f"native bootloader {self.build.executable} ended without a result "
+                f"(exit status {os.waitstatus_to_exitcode(status)})" + (f": {tail}" if tail else "")
             )
         res.flash_busy_s = internal.busy_s - busy0
         res.boot_control = BootControl.decode(internal.read(BOOT_CTL_PHYS, HEADER_SIZE))
@@ -178,6 +281,50 @@ class NativeProgram:
         res.db_deleted = db_before and not _db_exists(external)
         res.notes.append(f"native bootloader {self.build.directory} ({self.build.kind}, {self.build.variant})")
         return res
+
+    def _run(
+        self,
+        server: _Server,
+        res: BootResult,
+        internal: NorFlash,
+        external: NorFlash,
+        console: Callable[[bytes], None],
+    ) -> tuple[int, bytes]:
+        """One boot on ``server``: the child's wait status and what it wrote to stderr."""
+        server.internal.map[:] = internal.data
+        server.external.map[:] = external.data
+        shared = {protocol.INTERNAL: (internal, server.internal), protocol.EXTERNAL: (external, server.external)}
+        to_helper_r, to_helper_w = os.pipe()
+        from_helper_r, from_helper_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            pid = server.start(to_helper_r, from_helper_w, err_w)
+        except BaseException:
+            for fd in (to_helper_w, from_helper_r, err_r):
+                os.close(fd)
+            raise
+        finally:
+            for fd in (to_helper_r, from_helper_w, err_w):
+                os.close(fd)
+        reply = os.fdopen(to_helper_w, "wb", buffering=0)
+        stream = os.fdopen(from_helper_r, "rb", buffering=1 << 16)
+        session = _Session(self, res, shared, console, reply, external)
+        finished = False
+        try:
+            session.serve(stream)
+            finished = True
+        finally:
+            if not finished:
+                with contextlib.suppress(ProcessLookupError):  # a power cut (or a failure here): the C code
+                    os.kill(pid, signal.SIGKILL)  # stops where it is, RAM lost
+            stream.close()
+            reply.close()
+            try:
+                status = server.reaped()
+            finally:
+                err = _drain(err_r)
+            session.close_files()
+        return status, err
 
 
 def _db_exists(external: NorFlash) -> bool:
@@ -205,6 +352,7 @@ class _Session:
         self.external = external
         self.fs: ExternalFlash | None = None
         self.files: dict[int, OpenFile] = {}
+        self.opened: dict[int, tuple[str, str]] = {}  # handle -> (path, mode)
         self.next_handle = 1
 
     def serve(self, stream: BinaryIO) -> None:
@@ -225,8 +373,14 @@ class _Session:
                 self._program(a, b, payload)
                 self.reply.write(protocol.OK)
             elif kind == protocol.MSG_FS:
+                ops = self.external.op_count
                 code, data = self._fs(a, b, payload)
-                self.reply.write(protocol.FILE_REPLY.pack(code, len(data)) + data)
+                state = 0 if self.external.op_count != ops else self._file_state()
+                self.reply.write(protocol.FILE_REPLY.pack(code, len(data), state) + data)
+            elif kind == protocol.MSG_READ:
+                flash, _ = self._flash(a)
+                if flash.read_observer is not None:  # the C code touched this block first: it read it
+                    flash.read_observer(b, protocol.BLOCK)
             elif kind == protocol.MSG_END:
                 res.iterations = struct.unpack_from("<I", payload)[0] if len(payload) >= 4 else 0
                 reason = payload[4:].decode("utf-8", "replace")
@@ -311,6 +465,7 @@ class _Session:
                 return -1, b""
             handle = self.next_handle
             self.files[handle] = fs.open(text, mode.replace("a+", "a"))
+            self.opened[handle] = (text, mode)
             self.next_handle += 1
             return handle, b""
         fh = self.files.get(arg)
@@ -332,9 +487,17 @@ class _Session:
             return fh.tell(), b""
         if opcode == protocol.FS_CLOSE:
             del self.files[arg]
+            del self.opened[arg]
             fh.close()
             return 0, b""
         return -1, b""
 
+    def _file_state(self) -> int:
+        """A non-zero digest of the file state this side keeps for the C code: open files, their positions."""
+        state = (self.next_handle, self.fs is not None, [(h, *self.opened[h], f.tell()) for h, f in self.files.items()])
+        digest = hashlib.blake2b(repr(state).encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "little") or 1
+
     def close_files(self) -> None:
         self.files.clear()  # RAM is lost at the end of a run: open files are simply forgotten
+        self.opened.clear()

@@ -45,9 +45,11 @@ _CODES = read_codes()
 
 
 # Message kinds, helper to host.
-MSG_CONSOLE, MSG_ERASE, MSG_PROGRAM, MSG_FS, MSG_END = (
-    _CODES[f"MSG_{name}"] for name in ("CONSOLE", "ERASE", "PROGRAM", "FS", "END")
+MSG_CONSOLE, MSG_ERASE, MSG_PROGRAM, MSG_FS, MSG_END, MSG_READ = (
+    _CODES[f"MSG_{name}"] for name in ("CONSOLE", "ERASE", "PROGRAM", "FS", "END", "READ")
 )
+#: The unit of MSG_READ: the helper reports the first touch of each 4 KiB block of a flash mapping.
+BLOCK = 4096
 # How a run ended (``a`` of MSG_END).
 END_JUMP, END_RESET, END_STUCK = (_CODES[f"END_{name}"] for name in ("JUMP", "RESET", "STUCK"))
 # File opcodes of the example build's remote SYS_FS (``a`` of MSG_FS).
@@ -70,5 +72,5 @@ OPEN_MODES = {
 HEADER = struct.Struct("<IIII")
 #: The answer to a flash operation.
 OK = struct.pack("<I", 0)
-#: The head of the answer to a file call: result, reply length.
-FILE_REPLY = struct.Struct("<iI")
+#: The head of the answer to a file call: result, reply length, host state (0: the call changed flash).
+FILE_REPLY = struct.Struct("<iIQ")

@@ -31,7 +31,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
-from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import CallerError, PowerCut
 from bootloader_model.formats.app_descriptor import AppDescriptor, Behaviour
 from bootloader_model.formats.app_image import build_app
@@ -391,9 +390,6 @@ def plan_sweep(
     modes = tuple(dict.fromkeys(modes))
     if not modes:
         raise CallerError("--modes is empty")
-    # The verdict cache learns what a judgement read through NorFlash.read; a native bootloader maps the
-    # whole flash into its own process instead, so its judgements are always run in full.
-    fast = fast and ref.params.bootloader == MODEL
     return SweepPlan(ref.params, ref.start, ref.reset, ref.reset_at, tuple(ref.ops), modes, stride, seed, fast)
 
 

@@ -1,11 +1,23 @@
 /* otaloop native-bootloader shim layer: the host process that runs one boot of a bootloader.
  *
- * One process is one power-up: main() maps internal flash read-only at the PIC32's KSEG0 and KSEG1
- * addresses (0x9000_0000, 0xB000_0000) and the external flash anywhere, then calls the firmware's own
+ * One process is one power-up: main() maps internal flash at the PIC32's KSEG0 and KSEG1 addresses
+ * (0x9000_0000, 0xB000_0000) and the external flash anywhere, then calls the firmware's own
  * SYS_Initialize() and SYS_Tasks() for ever, as Harmony's main.c does. Every erase and program goes to
  * the Python runner over a pipe as one message and waits for the answer; a planned power cut is the
  * runner killing this process, so RAM is lost and the C code stops where it is. Console bytes travel on
  * the same pipe, in order with the flash operations.
+ *
+ * Started with --serve, the process is a fork server: it does the set-up above once, then for each boot
+ * the runner asks for (a message on a Unix socket carrying the boot's three pipe ends) it forks a child
+ * that runs the firmware from its pristine RAM, reports the child's pid, waits for it and reports its
+ * wait status. The parent never runs firmware code, so every child starts from the same RAM as a freshly
+ * started process would, and a power cut (the runner killing the child) loses exactly that child's RAM.
+ *
+ * What a run reads: the flash is mapped with no access at all. The first touch of each 4 KiB block of
+ * a mapping faults; the fault handler tells the runner (OTALOOP_MSG_READ, in order with the erase and
+ * program messages) and makes that block readable, and the access is retried. So the runner learns
+ * which blocks the run read, and when, which its verdict cache needs (harness/sweeps/memo.py). A fault
+ * on a block already readable is a real fault (a write to flash, or a call into it: the jump).
  *
  * How a run ends:
  *  - the jump: calling the application's entry point faults (flash is mapped without execute
@@ -17,7 +29,8 @@
  *    machine cannot leave (RAM and flash are its only inputs), even when each turn rewrites flash with
  *    the same bytes. The runner lets the cycle run STUCK_REPEATS times from its first state, so a loop
  *    that prints shows about the lines the Python model shows, then reports it. (Example builds, whose
- *    file calls change flash on the host's side, restart the search after each file call.);
+ *    file calls run on the host's side, restart the search after each file call that changed flash,
+ *    and count the host's file state, which each answer carries, as part of the machine's state.);
  *  - QUIET_PASSES passes without any flash operation (a loop whose RAM keeps changing);
  *  - a main-loop pass that does not return within a CPU-time budget (a loop inside one call), a data
  *    access fault (the part's bus error exception ends in the general exception handler's loop), or the
@@ -36,7 +49,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -55,6 +70,7 @@ void SYS_Tasks(void);
 #define BLOCK 4096u
 #define KSEG0 0x90000000u
 #define KSEG1 0xB0000000u
+#define MAX_BLOCKS 4096u /* 16 MiB of external flash */
 
 /* Everything the runner itself changes lives outside the program's .data/.bss (mapped at start-up),
  * so the RAM hash sees only the firmware's state. */
@@ -70,12 +86,15 @@ struct runner_state {
     uint64_t last_op_pass;
     uint32_t cpu_budget_s;
     uint64_t flash_hash;    /* sum of per-4-KiB-block hashes of both flashes, relative to power-up */
-    uint64_t remote_calls;  /* file calls answered by the host (example builds): flash changed unseen */
+    uint64_t remote_calls;  /* file calls that changed flash on the host's side (example builds) */
+    uint64_t host_state;    /* the host's file state after the last file call (open files, positions) */
     uint64_t seen_key[SEEN_SLOTS];
     uint64_t seen_pass[SEEN_SLOTS];
     uint32_t seen_count;
     uint64_t cycle_end;     /* when a cycle was found: the pass after which the run stops */
     uint64_t cycle_len;
+    uint8_t opened[3][MAX_BLOCKS]; /* blocks made readable: KSEG0, KSEG1, external mapping */
+    uint8_t known[2][MAX_BLOCKS];  /* blocks whose hash is in flash_hash: internal, external */
     char altstack[65536];
 };
 static struct runner_state *R;
@@ -107,10 +126,25 @@ static void read_all(int fd, void *data, size_t length) {
     }
 }
 
-static void send(uint32_t type, uint32_t a, uint32_t b, const void *payload, uint32_t length) {
+/* Touch one byte of every 4 KiB block of a buffer, so a buffer in flash is made readable (and its first
+ * read reported) before a message starts: write(2) would fail on a block still without access. */
+static void touch(const void *data, uint32_t length) {
+    const volatile uint8_t *p = data;
+    for (uint32_t i = 0; i < length; i += BLOCK - (uint32_t)(((uintptr_t)(p + i)) % BLOCK)) (void)p[i];
+}
+
+static void send_msg(uint32_t type, uint32_t a, uint32_t b, const void *payload, uint32_t length) {
     uint32_t head[4] = {type, a, b, length};
+    if (length) touch(payload, length);
+    if (length <= 1024) { /* one write(2) for a small message: half the system calls of a page program */
+        uint8_t message[sizeof head + 1024];
+        memcpy(message, head, sizeof head);
+        if (length) memcpy(message + sizeof head, payload, length);
+        write_all(R->out_fd, message, sizeof head + length);
+        return;
+    }
     write_all(R->out_fd, head, sizeof head);
-    if (length) write_all(R->out_fd, payload, length);
+    write_all(R->out_fd, payload, length);
 }
 
 static void wait_ok(void) {
@@ -126,7 +160,7 @@ __attribute__((noreturn)) static void finish(uint32_t outcome, uint32_t address,
     if (n > sizeof text - 4) n = sizeof text - 4;
     memcpy(text, &passes, 4);
     if (n) memcpy(text + 4, reason, n);
-    send(OTALOOP_MSG_END, outcome, address, text, (uint32_t)(n + 4));
+    send_msg(OTALOOP_MSG_END, outcome, address, text, (uint32_t)(n + 4));
     _exit(0);
 }
 
@@ -151,11 +185,18 @@ static uint64_t block_hash(uint32_t device, uint32_t block) {
     return h;
 }
 
-/* The blocks an operation touches; their hashes before it are taken out of flash_hash, after it put in. */
+/* The blocks an operation touches: their hashes before it are taken out of flash_hash, after it put in.
+ * A block no operation has touched yet is left out of flash_hash (it stands for "the block as at
+ * power-up"), so the state key never depends on bytes the firmware did not read: two passes with the
+ * same key have the same RAM and the same flash, and a run's outcome depends only on what it read. */
 static void account(uint32_t device, uint32_t first, uint32_t count, int sign) {
-    for (uint32_t b = first; b < first + count; b++) {
-        uint64_t h = block_hash(device, b);
-        R->flash_hash = sign > 0 ? R->flash_hash + h : R->flash_hash - h;
+    for (uint32_t b = first; b < first + count && b < MAX_BLOCKS; b++) {
+        if (sign < 0) {
+            if (R->known[device][b]) R->flash_hash -= block_hash(device, b);
+        } else {
+            R->flash_hash += block_hash(device, b);
+            R->known[device][b] = 1;
+        }
     }
 }
 
@@ -172,7 +213,7 @@ void otaloop_flash_erase(uint32_t device, uint32_t unit, uint32_t address) {
     uint32_t first = offset_of(device, address) / BLOCK, count = (size + BLOCK - 1) / BLOCK;
     R->ops++;
     account(device, first, count, -1);
-    send(OTALOOP_MSG_ERASE, device | (unit << 8), address, NULL, 0);
+    send_msg(OTALOOP_MSG_ERASE, device | (unit << 8), address, NULL, 0);
     wait_ok();
     account(device, first, count, +1);
 }
@@ -182,7 +223,7 @@ void otaloop_flash_program(uint32_t device, uint32_t address, const void *data, 
     uint32_t first = off / BLOCK, count = (off % BLOCK + length + BLOCK - 1) / BLOCK;
     R->ops++;
     account(device, first, count, -1);
-    send(OTALOOP_MSG_PROGRAM, device, address, data, length);
+    send_msg(OTALOOP_MSG_PROGRAM, device, address, data, length);
     wait_ok();
     account(device, first, count, +1);
 }
@@ -197,22 +238,29 @@ const uint8_t *otaloop_flash_view(uint32_t device, uint32_t *size) {
 }
 
 void otaloop_console_write(const void *data, size_t length) {
-    if (length) send(OTALOOP_MSG_CONSOLE, 0, 0, data, (uint32_t)length);
+    if (length) send_msg(OTALOOP_MSG_CONSOLE, 0, 0, data, (uint32_t)length);
 }
 
 void otaloop_software_reset(void) { finish(OTALOOP_END_RESET, 0, "software reset"); }
 
 int32_t otaloop_fs_call(uint32_t opcode, uint32_t argument, const void *payload, uint32_t length, void *reply,
                         uint32_t reply_capacity, uint32_t *reply_length) {
-    int32_t head[2];
-    R->remote_calls++; /* a file call may change flash where the runner does not see it */
-    send(OTALOOP_MSG_FS, opcode, argument, payload, length);
-    read_all(R->in_fd, head, sizeof head);
-    uint32_t n = (uint32_t)head[1];
+    struct {
+        int32_t result;
+        uint32_t length;
+        uint64_t host_state;
+    } head;
+    send_msg(OTALOOP_MSG_FS, opcode, argument, payload, length);
+    read_all(R->in_fd, &head, 16);
+    if (head.host_state == 0)
+        R->remote_calls++; /* the call changed flash where the runner does not see it */
+    else
+        R->host_state = head.host_state;
+    uint32_t n = head.length;
     if (n > reply_capacity) _exit(73);
     if (n) read_all(R->in_fd, reply, n);
     if (reply_length) *reply_length = n;
-    return head[0];
+    return head.result;
 }
 
 static uint32_t interrupts_on;
@@ -235,6 +283,28 @@ static ssize_t console_cookie_write(void *cookie, const char *data, size_t lengt
 }
 
 /* ------------------------------------------------------------------------------ faults and watchdog */
+/* A fault at addr is the first touch of a flash block without access: report it, make it readable. */
+static bool open_block(uintptr_t addr) {
+    uint32_t device, region;
+    uintptr_t base;
+    if (addr >= KSEG0 && addr < (uintptr_t)KSEG0 + OTALOOP_FLASH_SIZE) {
+        device = OTALOOP_INTERNAL, region = 0, base = KSEG0;
+    } else if (addr >= KSEG1 && addr < (uintptr_t)KSEG1 + OTALOOP_FLASH_SIZE) {
+        device = OTALOOP_INTERNAL, region = 1, base = KSEG1;
+    } else if (R->ext != NULL && addr >= (uintptr_t)R->ext && addr < (uintptr_t)R->ext + R->ext_size) {
+        device = OTALOOP_EXTERNAL, region = 2, base = (uintptr_t)R->ext;
+    } else {
+        return false;
+    }
+    uint32_t block = (uint32_t)((addr - base) / BLOCK);
+    if (block >= MAX_BLOCKS || R->opened[region][block]) return false; /* readable already: a real fault */
+    R->opened[region][block] = 1;
+    uint32_t address = block * BLOCK + (device == OTALOOP_INTERNAL ? OTALOOP_FLASH_PHYS : 0u);
+    send_msg(OTALOOP_MSG_READ, device, address, NULL, 0);
+    if (mprotect((void *)(base + (uintptr_t)block * BLOCK), BLOCK, PROT_READ) != 0) _exit(79);
+    return true;
+}
+
 static void on_fault(int sig, siginfo_t *info, void *context) {
     ucontext_t *uc = context;
     uintptr_t pc;
@@ -250,6 +320,7 @@ static void on_fault(int sig, siginfo_t *info, void *context) {
     if (pc == addr && sig == SIGSEGV) {
         finish(OTALOOP_END_JUMP, (uint32_t)addr, "jump");
     }
+    if (sig == SIGSEGV && open_block(addr)) return; /* the access is retried on the readable block */
     snprintf(reason, sizeof reason,
              "data access fault at 0x%08lX (a bus error exception on the part; the general exception handler "
              "loops for ever)",
@@ -327,7 +398,7 @@ static void after_pass(void) {
         memset(R->seen_pass, 0, sizeof R->seen_pass);
         return;
     }
-    uint64_t key = ram_hash() ^ (R->flash_hash * 0x9e3779b97f4a7c15ull);
+    uint64_t key = ram_hash() ^ (R->flash_hash * 0x9e3779b97f4a7c15ull) ^ (R->host_state * 0xc2b2ae3d27d4eb4full);
     if (key == 0) key = 1;
     uint32_t slot = (uint32_t)(key ^ (key >> 32)) & (SEEN_SLOTS - 1u);
     while (R->seen_pass[slot]) {
@@ -352,7 +423,7 @@ static void after_pass(void) {
 
 /* ------------------------------------------------------------------------------------------- main */
 static void *map_at(uintptr_t where, int fd, size_t size) {
-    void *p = mmap((void *)where, size, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+    void *p = mmap((void *)where, size, PROT_NONE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
     if (p == MAP_FAILED || (uintptr_t)p != where) {
         fprintf(stderr, "otaloop runner: cannot map flash at 0x%08lX: %s\n", (unsigned long)where, strerror(errno));
         _exit(74);
@@ -360,18 +431,81 @@ static void *map_at(uintptr_t where, int fd, size_t size) {
     return p;
 }
 
+/* One power-up: the firmware's main(). */
+__attribute__((noreturn)) static void run(void) {
+    arm_watchdog();
+    SYS_Initialize(NULL);
+    for (;;) {
+        R->pass++;
+        if (R->pass > R->max_passes) {
+            char reason[120];
+            snprintf(reason, sizeof reason, "no decision after %lu main-loop passes", (unsigned long)R->max_passes);
+            finish(OTALOOP_END_STUCK, 0, reason);
+        }
+        R->ops_at_pass_start = R->ops;
+        R->remote_at_pass_start = R->remote_calls;
+        arm_watchdog();
+        SYS_Tasks();
+        after_pass();
+    }
+}
+
+/* The fork server: one child per boot request; the request carries the child's host-to-helper pipe,
+ * helper-to-host pipe and stderr. Answers: the child's pid (or -errno), then its wait status. */
+__attribute__((noreturn)) static void serve(int sock) {
+    for (;;) {
+        uint32_t command = 0;
+        int fds[3];
+        char control[CMSG_SPACE(sizeof fds)];
+        struct iovec iov = {.iov_base = &command, .iov_len = sizeof command};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+        ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+        if (n < 0 && errno == EINTR) continue;
+        if (n == 0) _exit(0); /* the runner closed the socket: no more boots */
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        if (n != (ssize_t)sizeof command || c == NULL || c->cmsg_type != SCM_RIGHTS ||
+            c->cmsg_len != CMSG_LEN(sizeof fds))
+            _exit(78);
+        memcpy(fds, CMSG_DATA(c), sizeof fds);
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(sock);
+            if (dup2(fds[2], 2) < 0) _exit(80);
+            R->in_fd = dup(fds[0]); /* dup: without close-on-exec, as a started process would have them */
+            R->out_fd = dup(fds[1]);
+            for (int i = 0; i < 3; i++) close(fds[i]);
+            run();
+        }
+        for (int i = 0; i < 3; i++) close(fds[i]);
+        int32_t answer = pid < 0 ? -errno : (int32_t)pid;
+        write_all(sock, &answer, sizeof answer);
+        if (pid < 0) continue;
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        int32_t report = status;
+        write_all(sock, &report, sizeof report);
+    }
+}
+
 int main(int argc, char **argv) {
+    int sock = -1;
+    if (argc > 1 && strcmp(argv[1], "--serve") == 0) {
+        argv++, argc--;
+        sock = argc > 1 ? atoi(argv[1]) : -1;
+    }
     if (argc < 7) {
         fprintf(stderr,
                 "usage: %s IN_FD OUT_FD INTERNAL_FD EXTERNAL_FD EXTERNAL_SIZE MAX_PASSES [CPU_S]\n"
+                "       %s --serve SOCKET_FD - INTERNAL_FD EXTERNAL_FD EXTERNAL_SIZE MAX_PASSES [CPU_S]\n"
                 "(started by otaloop's native bootloader runner, not by hand)\n",
-                argv[0]);
+                argv[0], argv[0]);
         return 64;
     }
     R = mmap(NULL, sizeof *R, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (R == MAP_FAILED) return 75;
-    R->in_fd = atoi(argv[1]);
-    R->out_fd = atoi(argv[2]);
+    R->in_fd = sock >= 0 ? -1 : atoi(argv[1]);
+    R->out_fd = sock >= 0 ? -1 : atoi(argv[2]);
     int int_fd = atoi(argv[3]);
     int ext_fd = atoi(argv[4]);
     R->ext_size = (uint32_t)strtoul(argv[5], NULL, 0);
@@ -382,7 +516,8 @@ int main(int argc, char **argv) {
     map_at(KSEG0, int_fd, OTALOOP_FLASH_SIZE);
     map_at(KSEG1, int_fd, OTALOOP_FLASH_SIZE);
     if (ext_fd >= 0 && R->ext_size) {
-        void *p = mmap(NULL, R->ext_size, PROT_READ, MAP_SHARED, ext_fd, 0);
+        if (R->ext_size > MAX_BLOCKS * BLOCK) return 76;
+        void *p = mmap(NULL, R->ext_size, PROT_NONE, MAP_SHARED, ext_fd, 0);
         if (p == MAP_FAILED) return 76;
         R->ext = p;
     }
@@ -408,19 +543,6 @@ int main(int argc, char **argv) {
     stdout = console;
     stderr = console; /* XC32's stderr is the same UART */
 
-    arm_watchdog();
-    SYS_Initialize(NULL);
-    for (;;) {
-        R->pass++;
-        if (R->pass > R->max_passes) {
-            char reason[120];
-            snprintf(reason, sizeof reason, "no decision after %lu main-loop passes", (unsigned long)R->max_passes);
-            finish(OTALOOP_END_STUCK, 0, reason);
-        }
-        R->ops_at_pass_start = R->ops;
-        R->remote_at_pass_start = R->remote_calls;
-        arm_watchdog();
-        SYS_Tasks();
-        after_pass();
-    }
+    if (sock >= 0) serve(sock);
+    run();
 }
