@@ -12,7 +12,7 @@ import pytest
 
 from harness.cli import main
 from harness.sweeps.bootloader import SceneSweep, sweep_scene
-from harness.sweeps.executor import InProcess, Processes, executor_for
+from harness.sweeps.executor import InProcess, Processes, Shares, executor_for
 from harness.sweeps.progress import Progress
 from harness.sweeps.update import (
     MODES,
@@ -105,3 +105,19 @@ def test_bootloader_sweeps_on_worker_processes_equal_in_process(tmp_path: Path) 
     cuts = doc["sweeps"][0]["cuts"]
     assert doc["format"] == "otaloop-bootloader-sweep/1" and len(cuts) == 12
     assert cuts[0]["fault"] == "int@op0:before" and cuts[0]["outcome"] == "backup repeated, then factory image running"
+
+
+def test_shares_hand_out_every_task_once_in_contiguous_runs() -> None:
+    shares = Shares(10, 2)
+    got: list[tuple[int, int | None]] = []
+    for part in (0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1):
+        got.append((part, shares.next(part)))
+    # Worker 0 runs 0..4 while worker 1 is slow on 5; then worker 0 takes the back half of 6..9.
+    assert got == [(0, 0), (1, 5), (0, 1), (0, 2), (0, 3), (0, 4), (0, 8), (1, 6), (0, 9), (1, 7), (0, None), (1, None)]
+    for n, parts in ((0, 2), (1, 3), (7, 2), (256, 2), (5, 5)):
+        s = Shares(n, parts)
+        seen: list[int] = []
+        for p in range(parts):
+            while (i := s.next(p)) is not None:
+                seen.append(i)
+        assert sorted(seen) == list(range(n))

@@ -8,7 +8,10 @@ never depends on how many workers ran it or in which order they finished.
 
 * :class:`InProcess` runs the tasks in order in this process (``--jobs 1``);
 * :class:`Processes` runs them on ``jobs`` local worker processes (``--jobs N``, the default is all
-  cores); the payload is sent once per worker, each task sends only its range;
+  cores); the payload is sent once per worker, each task sends only its range. Each worker takes a
+  contiguous share of the tasks in order (:class:`Shares`), and a worker that runs out takes the back half
+  of the largest share left: neighbouring tasks cut neighbouring flash states, so a worker's verdict
+  cache keeps meeting what it has learnt, and two workers do not both judge every phase of a sweep;
 * :class:`DaskCluster` runs them on a ``dask.distributed`` scheduler (``--scheduler ADDRESS``): the payload
   is scattered to every worker once, then one task per range. Dask is an optional extra
   (``pip install 'otaloop[distributed]'``); the workers must be able to import ``harness``.
@@ -24,6 +27,7 @@ import multiprocessing
 import os
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -113,6 +117,29 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+class Shares:
+    """Task indices ``0..n-1`` cut into ``parts`` contiguous shares, one per worker, handed out in order."""
+
+    def __init__(self, n: int, parts: int) -> None:
+        bounds = [n * i // parts for i in range(parts + 1)]
+        self.shares = [deque(range(bounds[i], bounds[i + 1])) for i in range(parts)]
+
+    def next(self, part: int) -> int | None:
+        """The next task of share ``part``; when it is empty, the back half of the largest share left
+        becomes share ``part``. None when no task is left."""
+        mine = self.shares[part]
+        if not mine:
+            largest = max(self.shares, key=len)
+            if not largest:
+                return None
+            keep = len(largest) - len(largest) // 2  # the owner keeps the front half (and a lone task)
+            if len(largest) == 1:
+                keep = 0
+            while len(largest) > keep:
+                mine.appendleft(largest.pop())
+        return mine.popleft()
+
+
 class Processes:
     """``jobs`` local worker processes (spawned, so they share nothing with this process but the payload)."""
 
@@ -137,19 +164,28 @@ class Processes:
             initargs=(work.token, work.setup, work.payload),
         )
         try:
-            # Submitted in task order, so each worker takes ranges in increasing order and its flash cursor
-            # only moves forward.
-            pending: dict[Future[R], int] = {
-                pool.submit(_pool_task, work.token, work.run, task): i for i, task in enumerate(work.tasks)
-            }
+            # One task in flight per worker: when a task of share p finishes, its worker is the one idle
+            # worker, so the next task of share p goes to the same worker (and its cache), in increasing
+            # order, and its flash cursor mostly moves forward.
+            shares = Shares(len(work.tasks), jobs)
+            pending: dict[Future[R], tuple[int, int]] = {}
+
+            def submit(part: int) -> None:
+                i = shares.next(part)
+                if i is not None:
+                    pending[pool.submit(_pool_task, work.token, work.run, work.tasks[i])] = (i, part)
+
+            for part in range(jobs):
+                submit(part)
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    i = pending.pop(fut)
+                    i, part = pending.pop(fut)
                     try:
                         result = fut.result()
                     except BrokenProcessPool:
                         raise WorkerLost("a sweep worker process died (killed or out of memory)") from None
+                    submit(part)
                     yield i, result
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
