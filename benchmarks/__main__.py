@@ -13,6 +13,7 @@ ALL = (
     "service",
     "update",
     "sweep",
+    "native",
 )
 
 
