@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from benchmarks.update_bench import SIZE
+from bootloader_model.bootloader.program import MODEL
 from harness.image.server import ImageServer
 from harness.native.bootloader_program import close_servers
 from harness.native.build import build, build_example, locate
@@ -64,7 +65,7 @@ def run(small: int = 16 * 1024, big: int = SIZE, *, repeat: int = 3, harmony: st
             cache = build(locate(Path(harmony)), Path(tmp) / "harmony").directory
             builds.append(("Harmony's bootloader (native)", f"native:{cache}"))
         load = os.getloadavg()[0]
-        t_model, n_model = _fastest(small, "model", InProcess(), repeat)
+        t_model, n_model = _fastest(small, MODEL, InProcess(), repeat)
         lines = [
             f"native: power-cut sweeps judged by native bootloaders against the Python model; {jobs} core(s), "
             f"load average {load:.1f} at the start; one-core sweeps the fastest of {max(1, repeat)} runs",
@@ -84,8 +85,8 @@ def run(small: int = 16 * 1024, big: int = SIZE, *, repeat: int = 3, harmony: st
             f"    {label}, {jobs} workers: {t_all:6.1f} s  {n_all / t_all:6.0f} cases/s  "
             f"({(n_all / t_all) / (n_model / t_model):.2f}x the model's one-core rate)"
         )
-        t_big1, n_big = _sweep(big, "model", InProcess())
-        t_bigj, _ = _sweep(big, "model", Processes(jobs))
+        t_big1, n_big = _sweep(big, MODEL, InProcess())
+        t_bigj, _ = _sweep(big, MODEL, Processes(jobs))
         lines.append(
             f"  full sweep, {big:,} B, {n_big} cases, model: 1 worker {t_big1:6.1f} s, {jobs} workers "
             f"{t_bigj:6.1f} s ({t_big1 / t_bigj:.2f}x faster with {jobs})"
