@@ -4,6 +4,7 @@ judgement read, the shortened settle, the in-place torn states and the FAT alloc
 from __future__ import annotations
 
 import ast
+import os
 import random
 import re
 from pathlib import Path
@@ -15,7 +16,7 @@ from bootloader_model.storage.fat import check as fat_check
 from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, SST26VF032B, NorFlash
 from conftest import require_tool
 from harness.image.server import ImageServer
-from harness.native.build import build_example
+from harness.native.build import build, build_example, locate
 from harness.sweeps.executor import InProcess
 from harness.sweeps.fault_ids import Params
 from harness.sweeps.memo import BLOCK, BlockDigests, ReadSet, VerdictMemo
@@ -44,12 +45,19 @@ def test_cached_and_shortened_verdicts_equal_the_full_ones(ref: Reference) -> No
     assert fast_worker.memo is not None and fast_worker.memo.hits > fast_worker.memo.misses > 0
 
 
-@pytest.fixture(scope="module")
-def native_ref(tmp_path_factory: pytest.TempPathFactory) -> Reference:
-    """The default update recorded on a board whose bootloader is the example native build."""
+@pytest.fixture(scope="module", params=["example", "harmony"])
+def native_ref(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    """The default update recorded on a board whose bootloader is a native build: the example, and
+    Harmony's OTA bootloader when ``OTALOOP_HARMONY_APPS`` names its sources."""
     require_tool("cc", "gcc")
-    cache = tmp_path_factory.mktemp("example")
-    build_example(cache)
+    cache = tmp_path_factory.mktemp(request.param)
+    if request.param == "example":
+        build_example(cache)
+    else:
+        apps = os.environ.get("OTALOOP_HARMONY_APPS")
+        if not apps:
+            pytest.skip("OTALOOP_HARMONY_APPS is not set (point it at a wireless_apps_pic32mzw1_wfi32e01 checkout)")
+        build(locate(Path(apps)), cache)
     with ImageServer() as server:
         return record(UpdateRig(Params(bootloader=f"native:{cache}"), server))
 

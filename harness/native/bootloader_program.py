@@ -18,8 +18,11 @@ also runs at exit):
 * every erase and program the C code makes arrives here as one message and is carried out on the
   board's :class:`~bootloader_model.storage.nor_flash.NorFlash` -- one counted operation of the same
   :class:`~bootloader_model.storage.nor_flash.FaultPlan` machinery as the Python model's -- and copied
-  back into the shared memory before the helper continues. A planned power cut kills the helper inside
-  that call: the C code stops where it is and its RAM is gone;
+  back into the shared memory. The operations are *posted*: the helper goes on without an answer and
+  shuts its view of the blocks concerned; a read of one of them waits (a SYNC message) until this side
+  has carried out every earlier operation, so the C code never sees stale flash. A planned power cut
+  kills the helper when its operation comes up: whatever the helper did after that call is discarded
+  unseen (it reached nothing but this pipe), so the C code stops where it is and its RAM is gone;
 * console bytes arrive on the same pipe, in order with the flash operations;
 * the helper reports the jump (a call into flash faults, as flash is not executable on the host), the
   software reset, or a loop for ever (a repeated RAM state with no flash operation in between, a main-loop
@@ -292,7 +295,8 @@ class NativeProgram:
     ) -> tuple[int, bytes]:
         """One boot on ``server``: the child's wait status and what it wrote to stderr."""
         server.internal.map[:] = internal.data
-        server.external.map[:] = external.data
+        if not self.build.remote_fs:  # an example build reaches the volume through file calls, not the mapping
+            server.external.map[:] = external.data
         shared = {protocol.INTERNAL: (internal, server.internal), protocol.EXTERNAL: (external, server.external)}
         to_helper_r, to_helper_w = os.pipe()
         from_helper_r, from_helper_w = os.pipe()
@@ -368,9 +372,9 @@ class _Session:
                 self.console(payload)
             elif kind == protocol.MSG_ERASE:
                 self._erase(a & 0xFF, a >> 8, b)
-                self.reply.write(protocol.OK)
             elif kind == protocol.MSG_PROGRAM:
                 self._program(a, b, payload)
+            elif kind == protocol.MSG_SYNC:
                 self.reply.write(protocol.OK)
             elif kind == protocol.MSG_FS:
                 ops = self.external.op_count

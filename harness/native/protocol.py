@@ -3,7 +3,8 @@
 The codes are defined once, in the C header ``c/otaloop_protocol.h`` that the helper is compiled with;
 this module reads them from that file when it is imported, so the two halves cannot disagree. It also
 holds the framing both sides use: a 16-byte header of four little-endian ``uint32`` (kind, a, b, payload
-length), the flash operations' one-word answer, and the file calls' answer.
+length), the one-word answer to SYNC (flash operations are posted: the host carries them out in order
+without answering), and the file calls' answer.
 
 It does not start processes or carry out flash operations (:mod:`harness.native.bootloader_program` does).
 """
@@ -45,8 +46,8 @@ _CODES = read_codes()
 
 
 # Message kinds, helper to host.
-MSG_CONSOLE, MSG_ERASE, MSG_PROGRAM, MSG_FS, MSG_END, MSG_READ = (
-    _CODES[f"MSG_{name}"] for name in ("CONSOLE", "ERASE", "PROGRAM", "FS", "END", "READ")
+MSG_CONSOLE, MSG_ERASE, MSG_PROGRAM, MSG_FS, MSG_END, MSG_READ, MSG_SYNC = (
+    _CODES[f"MSG_{name}"] for name in ("CONSOLE", "ERASE", "PROGRAM", "FS", "END", "READ", "SYNC")
 )
 #: The unit of MSG_READ: the helper reports the first touch of each 4 KiB block of a flash mapping.
 BLOCK = 4096
@@ -70,7 +71,7 @@ OPEN_MODES = {
 }
 
 HEADER = struct.Struct("<IIII")
-#: The answer to a flash operation.
+#: The answer to SYNC: every earlier flash operation is carried out and in the shared memory.
 OK = struct.pack("<I", 0)
 #: The head of the answer to a file call: result, reply length, host state (0: the call changed flash).
 FILE_REPLY = struct.Struct("<iIQ")

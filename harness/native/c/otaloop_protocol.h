@@ -1,8 +1,9 @@
 /* otaloop native shim layer: the wire protocol between a helper process and the host, defined once.
  *
  * The helper (otaloop_runner.c, otaloop_sys_fs_remote.c) writes messages of a 16-byte header -- four
- * little-endian uint32: kind, a, b, payload length -- followed by the payload; the host answers flash
- * operations with one uint32 0, and file calls with int32 result, uint32 length, uint64 host state and
+ * little-endian uint32: kind, a, b, payload length -- followed by the payload. Flash operations are
+ * posted: the host carries them out in order and does not answer; the helper sends SYNC, which the host
+ * answers with one uint32 0, when it must see their result. The host answers file calls with int32 result, uint32 length, uint64 host state and
  * the reply bytes. The host state is 0 when the call changed flash; otherwise a digest of the host's
  * file-system state (open files and their positions), which the loop detector counts as machine state.
  * The host half (harness/native/protocol.py) reads the numbers below from this file, so a code is
@@ -20,6 +21,7 @@
 #define OTALOOP_MSG_FS 4u      /* a: file opcode, b: argument, payload: the request */
 #define OTALOOP_MSG_END 5u     /* a: how the run ended, b: address, payload: uint32 passes + reason */
 #define OTALOOP_MSG_READ 6u    /* a: device, b: address of a 4 KiB block the run touched first (no answer) */
+#define OTALOOP_MSG_SYNC 7u    /* answered with 0 once every earlier operation is carried out */
 
 /* How a run ended (a of OTALOOP_MSG_END). */
 #define OTALOOP_END_JUMP 0u

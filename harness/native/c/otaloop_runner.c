@@ -3,9 +3,17 @@
  * One process is one power-up: main() maps internal flash at the PIC32's KSEG0 and KSEG1 addresses
  * (0x9000_0000, 0xB000_0000) and the external flash anywhere, then calls the firmware's own
  * SYS_Initialize() and SYS_Tasks() for ever, as Harmony's main.c does. Every erase and program goes to
- * the Python runner over a pipe as one message and waits for the answer; a planned power cut is the
- * runner killing this process, so RAM is lost and the C code stops where it is. Console bytes travel on
- * the same pipe, in order with the flash operations.
+ * the Python runner over a pipe as one message; a planned power cut is the runner killing this
+ * process, so RAM is lost and the C code stops where it is. Console bytes travel on the same pipe, in
+ * order with the flash operations.
+ *
+ * Operations are posted: the runner carries them out in order without answering, and this process goes
+ * on at once. It applies each operation to a private shadow of the blocks concerned (erase: all 0xFF;
+ * program: old AND new, an SPI page program wrapping inside its page), which the loop detector hashes,
+ * and shuts its mappings of those blocks; touching one of them then faults, and the handler sends SYNC
+ * and waits for the answer, after which every posted operation is in the shared memory. A power cut
+ * at a posted operation kills this process wherever it has got to since: the runner discards what
+ * follows the cut operation unread, so the outcome is the one of a process stopped inside that call.
  *
  * Started with --serve, the process is a fork server: it does the set-up above once, then for each boot
  * the runner asks for (a message on a Unix socket carrying the boot's three pipe ends) it forks a child
@@ -94,7 +102,18 @@ struct runner_state {
     uint64_t cycle_end;     /* when a cycle was found: the pass after which the run stops */
     uint64_t cycle_len;
     uint8_t opened[3][MAX_BLOCKS]; /* blocks made readable: KSEG0, KSEG1, external mapping */
+    uint8_t stale[3][MAX_BLOCKS];  /* opened blocks shut again: an operation on them is not yet done */
+    uint32_t stale_count;
+    uint64_t posted;               /* operations sent since the runner last confirmed all were done */
     uint8_t known[2][MAX_BLOCKS];  /* blocks whose hash is in flash_hash: internal, external */
+    uint8_t shadowed[2][MAX_BLOCKS]; /* blocks whose contents after this run's operations are in shadow */
+    uint64_t hash[2][MAX_BLOCKS];  /* each known block's hash, as added to flash_hash */
+    uint8_t *shadow[2];            /* private copies of the blocks this run erased or programmed */
+    uint8_t *ram_copy;             /* the program's RAM at the last pass end, and its chunks' hashes */
+    uint64_t *ram_chunk_hash;
+    uint32_t ram_chunks;
+    uint32_t ram_ready;
+    uint64_t ram_sum;
     char altstack[65536];
 };
 static struct runner_state *R;
@@ -171,12 +190,8 @@ static uint64_t mix(uint64_t h, uint64_t w) {
 }
 
 static uint64_t block_hash(uint32_t device, uint32_t block) {
-    uint32_t size = 0;
-    const uint8_t *view = device == OTALOOP_INTERNAL ? (const uint8_t *)(uintptr_t)KSEG0 : R->ext;
-    size = device == OTALOOP_INTERNAL ? OTALOOP_FLASH_SIZE : R->ext_size;
+    const uint8_t *p = R->shadow[device] + (size_t)block * BLOCK;
     uint64_t h = mix(0xcbf29ce484222325ull, ((uint64_t)device << 32) | block);
-    if (view == NULL || (uint64_t)(block + 1) * BLOCK > size) return h;
-    const uint8_t *p = view + (size_t)block * BLOCK;
     for (uint32_t i = 0; i < BLOCK; i += 8) {
         uint64_t w;
         memcpy(&w, p + i, 8);
@@ -185,19 +200,66 @@ static uint64_t block_hash(uint32_t device, uint32_t block) {
     return h;
 }
 
-/* The blocks an operation touches: their hashes before it are taken out of flash_hash, after it put in.
- * A block no operation has touched yet is left out of flash_hash (it stands for "the block as at
- * power-up"), so the state key never depends on bytes the firmware did not read: two passes with the
- * same key have the same RAM and the same flash, and a run's outcome depends only on what it read. */
-static void account(uint32_t device, uint32_t first, uint32_t count, int sign) {
-    for (uint32_t b = first; b < first + count && b < MAX_BLOCKS; b++) {
-        if (sign < 0) {
-            if (R->known[device][b]) R->flash_hash -= block_hash(device, b);
-        } else {
-            R->flash_hash += block_hash(device, b);
-            R->known[device][b] = 1;
-        }
+static uint32_t device_size(uint32_t device) { return device == OTALOOP_INTERNAL ? OTALOOP_FLASH_SIZE : R->ext_size; }
+
+/* The shadow copy of a block, loaded from the mapping on first use (no operation of this run has
+ * touched it yet, so the mapping holds its contents; reading it is a read of the run). */
+static uint8_t *shadow_block(uint32_t device, uint32_t block) {
+    uint8_t *p = R->shadow[device] + (size_t)block * BLOCK;
+    if (!R->shadowed[device][block]) {
+        const uint8_t *view = device == OTALOOP_INTERNAL ? (const uint8_t *)(uintptr_t)KSEG0 : R->ext;
+        memcpy(p, view + (size_t)block * BLOCK, BLOCK);
+        R->shadowed[device][block] = 1;
     }
+    return p;
+}
+
+/* The flash state hash around one operation on blocks first..first+count-1: each known block's hash is
+ * taken out before, and every block's hash after (computed on the shadow) put in. A block no operation
+ * has touched is left out of flash_hash (it stands for "the block as at power-up"), so the state key
+ * never depends on bytes the firmware did not read: two passes with the same key have the same RAM and
+ * the same flash, and a run's outcome depends only on what it read. */
+static void unaccount(uint32_t device, uint32_t first, uint32_t count) {
+    for (uint32_t b = first; b < first + count && b < MAX_BLOCKS; b++)
+        if (R->known[device][b]) R->flash_hash -= R->hash[device][b];
+}
+static void account(uint32_t device, uint32_t first, uint32_t count) {
+    for (uint32_t b = first; b < first + count && b < MAX_BLOCKS; b++) {
+        R->hash[device][b] = block_hash(device, b);
+        R->flash_hash += R->hash[device][b];
+        R->known[device][b] = 1;
+    }
+}
+
+/* An operation was posted on these blocks: shut every opened mapping of them until the runner confirms
+ * it is done (a read then faults and waits, see open_block). */
+static void mark_stale(uint32_t device, uint32_t first, uint32_t count) {
+    uintptr_t bases[3] = {KSEG0, KSEG1, (uintptr_t)R->ext};
+    uint32_t from = device == OTALOOP_INTERNAL ? 0u : 2u, to = device == OTALOOP_INTERNAL ? 2u : 3u;
+    for (uint32_t r = from; r < to; r++)
+        for (uint32_t b = first; b < first + count && b < MAX_BLOCKS; b++)
+            if (R->opened[r][b] && !R->stale[r][b]) {
+                if (mprotect((void *)(bases[r] + (uintptr_t)b * BLOCK), BLOCK, PROT_NONE) != 0) _exit(79);
+                R->stale[r][b] = 1;
+                R->stale_count++;
+            }
+}
+
+/* Wait until the runner has carried out every posted operation, then open the shut blocks again. */
+static void sync_flash(void) {
+    if (!R->posted) return;
+    send_msg(OTALOOP_MSG_SYNC, 0, 0, NULL, 0);
+    wait_ok();
+    R->posted = 0;
+    if (!R->stale_count) return;
+    uintptr_t bases[3] = {KSEG0, KSEG1, (uintptr_t)R->ext};
+    for (uint32_t r = 0; r < 3; r++)
+        for (uint32_t b = 0; b < MAX_BLOCKS; b++)
+            if (R->stale[r][b]) {
+                if (mprotect((void *)(bases[r] + (uintptr_t)b * BLOCK), BLOCK, PROT_READ) != 0) _exit(79);
+                R->stale[r][b] = 0;
+            }
+    R->stale_count = 0;
 }
 
 /* ------------------------------------------------------------------------------ services for shims */
@@ -210,22 +272,43 @@ void otaloop_flash_erase(uint32_t device, uint32_t unit, uint32_t address) {
                     : unit == OTALOOP_ERASE_BLOCK  ? 65536u
                     : device == OTALOOP_INTERNAL   ? OTALOOP_FLASH_SIZE
                                                    : R->ext_size;
-    uint32_t first = offset_of(device, address) / BLOCK, count = (size + BLOCK - 1) / BLOCK;
+    uint32_t off = offset_of(device, address);
+    uint32_t first = off / BLOCK, count = (size + BLOCK - 1) / BLOCK;
     R->ops++;
-    account(device, first, count, -1);
+    if (off < device_size(device) && size <= device_size(device) - off) {
+        unaccount(device, first, count);
+        memset(R->shadow[device] + off, 0xFF, size);
+        for (uint32_t b = first; b < first + count; b++) R->shadowed[device][b] = 1;
+        account(device, first, count);
+    }
     send_msg(OTALOOP_MSG_ERASE, device | (unit << 8), address, NULL, 0);
-    wait_ok();
-    account(device, first, count, +1);
+    R->posted++;
+    mark_stale(device, first, count);
 }
 
 void otaloop_flash_program(uint32_t device, uint32_t address, const void *data, uint32_t length) {
     uint32_t off = offset_of(device, address);
     uint32_t first = off / BLOCK, count = (off % BLOCK + length + BLOCK - 1) / BLOCK;
+    uint32_t page = device == OTALOOP_EXTERNAL ? 256u : 0u; /* an SPI page program wraps inside its page */
     R->ops++;
-    account(device, first, count, -1);
+    if (page) first = (off - off % page) / BLOCK, count = 1;
+    if (off < device_size(device) && length <= device_size(device) - off && (!page || length <= page)) {
+        unaccount(device, first, count);
+        const uint8_t *from = data;
+        if (off % BLOCK + length <= BLOCK && (!page || off % page + length <= page)) { /* the usual case */
+            uint8_t *to = shadow_block(device, off / BLOCK) + off % BLOCK;
+            for (uint32_t i = 0; i < length; i++) to[i] &= from[i]; /* NOR programming: old AND data */
+        } else {
+            for (uint32_t i = 0; i < length; i++) {
+                uint32_t at = page ? off - off % page + (off % page + i) % page : off + i;
+                shadow_block(device, at / BLOCK)[at % BLOCK] &= from[i];
+            }
+        }
+        account(device, first, count);
+    }
     send_msg(OTALOOP_MSG_PROGRAM, device, address, data, length);
-    wait_ok();
-    account(device, first, count, +1);
+    R->posted++;
+    mark_stale(device, first, count);
 }
 
 const uint8_t *otaloop_flash_view(uint32_t device, uint32_t *size) {
@@ -252,9 +335,10 @@ int32_t otaloop_fs_call(uint32_t opcode, uint32_t argument, const void *payload,
     } head;
     send_msg(OTALOOP_MSG_FS, opcode, argument, payload, length);
     read_all(R->in_fd, &head, 16);
-    if (head.host_state == 0)
+    if (head.host_state == 0) {
         R->remote_calls++; /* the call changed flash where the runner does not see it */
-    else
+        memset(R->shadowed[OTALOOP_EXTERNAL], 0, sizeof R->shadowed[OTALOOP_EXTERNAL]);
+    } else
         R->host_state = head.host_state;
     uint32_t n = head.length;
     if (n > reply_capacity) _exit(73);
@@ -297,10 +381,16 @@ static bool open_block(uintptr_t addr) {
         return false;
     }
     uint32_t block = (uint32_t)((addr - base) / BLOCK);
-    if (block >= MAX_BLOCKS || R->opened[region][block]) return false; /* readable already: a real fault */
+    if (block >= MAX_BLOCKS) return false;
+    if (R->opened[region][block]) {
+        if (!R->stale[region][block]) return false; /* readable already: a real fault */
+        sync_flash();                               /* an operation on it is under way: wait for it */
+        return true;
+    }
     R->opened[region][block] = 1;
     uint32_t address = block * BLOCK + (device == OTALOOP_INTERNAL ? OTALOOP_FLASH_PHYS : 0u);
     send_msg(OTALOOP_MSG_READ, device, address, NULL, 0);
+    if (R->shadowed[device][block]) sync_flash(); /* this run changed it: its new bytes must be in place */
     if (mprotect((void *)(base + (uintptr_t)block * BLOCK), BLOCK, PROT_READ) != 0) _exit(79);
     return true;
 }
@@ -343,19 +433,35 @@ static void arm_watchdog(void) {
 }
 
 /* ------------------------------------------------------------------------------------ cycle search */
-static uint64_t ram_hash(void) {
-    const uint8_t *p = (const uint8_t *)__data_start;
-    const uint8_t *end = (const uint8_t *)_end;
-    uint64_t h = 0xcbf29ce484222325ull;
-    while (p + 8 <= end) {
+/* The program's writable RAM as a sum of per-256-byte-chunk hashes. A pass changes few chunks, so
+ * each pass compares RAM with a copy of it and hashes again only the chunks that differ (a byte-wise
+ * compare is several times faster than hashing everything). */
+#define RAM_CHUNK 256u
+static uint64_t chunk_hash(uint32_t chunk, const uint8_t *p, uint32_t n) {
+    uint64_t h = mix(0x84222325cbf29ce4ull, chunk);
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
         uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0x100000001b3ull;
-        h ^= h >> 29;
-        p += 8;
+        memcpy(&w, p + i, 8);
+        h = mix(h, w);
     }
-    while (p < end) h = (h ^ *p++) * 0x100000001b3ull;
+    for (; i < n; i++) h = mix(h, p[i]);
     return h;
+}
+
+static uint64_t ram_hash(void) {
+    const uint8_t *ram = (const uint8_t *)__data_start;
+    uint32_t n = (uint32_t)(_end - __data_start);
+    for (uint32_t c = 0; c < R->ram_chunks; c++) {
+        uint32_t off = c * RAM_CHUNK, len = n - off < RAM_CHUNK ? n - off : RAM_CHUNK;
+        if (R->ram_ready && memcmp(ram + off, R->ram_copy + off, len) == 0) continue;
+        memcpy(R->ram_copy + off, ram + off, len);
+        if (R->ram_ready) R->ram_sum -= R->ram_chunk_hash[c];
+        R->ram_chunk_hash[c] = chunk_hash(c, ram + off, len);
+        R->ram_sum += R->ram_chunk_hash[c];
+    }
+    R->ram_ready = 1;
+    return R->ram_sum;
 }
 
 #ifdef OTALOOP_RAM_DIFF
@@ -520,6 +626,18 @@ int main(int argc, char **argv) {
         void *p = mmap(NULL, R->ext_size, PROT_NONE, MAP_SHARED, ext_fd, 0);
         if (p == MAP_FAILED) return 76;
         R->ext = p;
+    }
+    size_t ram = (size_t)(_end - __data_start);
+    R->ram_chunks = (uint32_t)((ram + RAM_CHUNK - 1) / RAM_CHUNK);
+    R->ram_copy = mmap(NULL, ram + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    R->ram_chunk_hash = mmap(NULL, (R->ram_chunks + 1) * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (R->ram_copy == MAP_FAILED || R->ram_chunk_hash == MAP_FAILED) return 75;
+    for (uint32_t d = 0; d < 2; d++) {
+        size_t n = device_size(d) ? device_size(d) : BLOCK;
+        void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return 75;
+        R->shadow[d] = p;
     }
 
     stack_t ss = {.ss_sp = R->altstack, .ss_size = sizeof R->altstack, .ss_flags = 0};
