@@ -144,20 +144,37 @@ class _Server:
             raise
         return int(struct.unpack("<i", data)[0])
 
-    def start(self, to_child: int, from_child: int, err: int) -> int:
-        """Fork one boot's child with these pipe ends; its pid."""
+    def start(self) -> tuple[int, int, int, int]:
+        """Take the child forked ahead for the next boot: its pid and this side's ends of its pipes (to the
+        child, from the child, its stderr). It runs once it reads one byte from the first."""
         try:
-            socket.send_fds(self.sock, [b"BOOT"], [to_child, from_child, err])
+            self.sock.sendall(b"BOOT")
+            msg, fds, _, _ = socket.recv_fds(self.sock, 4, 3)
+            while msg and len(msg) < 4:
+                more = self.sock.recv(4 - len(msg))
+                if not more:
+                    break
+                msg += more
         except OSError:
             self.close()
             raise _ServerGone from None
-        pid = self._recv_int()
-        if pid <= 0:
-            raise BoardError(f"the native helper could not fork a boot: {os.strerror(-pid)}")
-        return pid
+        except BaseException:
+            self.close()
+            raise
+        if len(msg) < 4:
+            for fd in fds:
+                os.close(fd)
+            self.close()
+            raise _ServerGone
+        pid = int(struct.unpack("<i", msg)[0])
+        if pid <= 0 or len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            raise BoardError(f"the native helper could not fork a boot: {os.strerror(-pid) if pid < 0 else pid}")
+        return pid, fds[0], fds[1], fds[2]
 
     def reaped(self) -> int:
-        """The wait status of the child :meth:`start` forked, once it has ended."""
+        """The wait status of the child :meth:`start` handed out, once it has ended."""
         return self._recv_int()
 
     def failure(self) -> str:
@@ -294,27 +311,18 @@ class NativeProgram:
         console: Callable[[bytes], None],
     ) -> tuple[int, bytes]:
         """One boot on ``server``: the child's wait status and what it wrote to stderr."""
-        server.internal.map[:] = internal.data
-        if not self.build.remote_fs:  # an example build reaches the volume through file calls, not the mapping
-            server.external.map[:] = external.data
         shared = {protocol.INTERNAL: (internal, server.internal), protocol.EXTERNAL: (external, server.external)}
-        to_helper_r, to_helper_w = os.pipe()
-        from_helper_r, from_helper_w = os.pipe()
-        err_r, err_w = os.pipe()
-        try:
-            pid = server.start(to_helper_r, from_helper_w, err_w)
-        except BaseException:
-            for fd in (to_helper_w, from_helper_r, err_r):
-                os.close(fd)
-            raise
-        finally:
-            for fd in (to_helper_r, from_helper_w, err_w):
-                os.close(fd)
-        reply = os.fdopen(to_helper_w, "wb", buffering=0)
-        stream = os.fdopen(from_helper_r, "rb", buffering=1 << 16)
+        pid, to_helper, from_helper, err_r = server.start()
+        reply = os.fdopen(to_helper, "wb", buffering=0)
+        stream = os.fdopen(from_helper, "rb", buffering=1 << 16)
         session = _Session(self, res, shared, console, reply, external)
         finished = False
         try:
+            server.internal.map[:] = internal.data
+            if not self.build.remote_fs:  # an example build reaches the volume through file calls, not the mapping
+                server.external.map[:] = external.data
+            with contextlib.suppress(BrokenPipeError):  # a child that died at once is reported below
+                reply.write(b"\x01")  # go: the flash is in place
             session.serve(stream)
             finished = True
         finally:

@@ -15,11 +15,11 @@
  * at a posted operation kills this process wherever it has got to since: the runner discards what
  * follows the cut operation unread, so the outcome is the one of a process stopped inside that call.
  *
- * Started with --serve, the process is a fork server: it does the set-up above once, then for each boot
- * the runner asks for (a message on a Unix socket carrying the boot's three pipe ends) it forks a child
- * that runs the firmware from its pristine RAM, reports the child's pid, waits for it and reports its
- * wait status. The parent never runs firmware code, so every child starts from the same RAM as a freshly
- * started process would, and a power cut (the runner killing the child) loses exactly that child's RAM.
+ * Started with --serve, the process is a fork server: it does the set-up above once, then keeps one
+ * child forked ahead that runs the firmware from its pristine RAM when the runner asks for a boot (see
+ * serve() for the exchange on the Unix socket), waits for it and reports its wait status. The parent
+ * never runs firmware code, so every child starts from the same RAM as a freshly started process would,
+ * and a power cut (the runner killing the child) loses exactly that child's RAM.
  *
  * What a run reads: the flash is mapped with no access at all. The first touch of each 4 KiB block of
  * a mapping faults; the fault handler tells the runner (OTALOOP_MSG_READ, in order with the erase and
@@ -50,6 +50,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -556,38 +557,84 @@ __attribute__((noreturn)) static void run(void) {
     }
 }
 
-/* The fork server: one child per boot request; the request carries the child's host-to-helper pipe,
- * helper-to-host pipe and stderr. Answers: the child's pid (or -errno), then its wait status. */
+/* The fork server keeps one child forked ahead, waiting for its go byte: a boot request is answered at
+ * once with that child's pid and the runner's ends of its pipes (to the child, from the child, its
+ * stderr), then the next child is forked while the runner serves this one. The child starts the
+ * firmware when the go byte arrives (the runner sends it once the boot's flash is in the shared
+ * memory). After the child has ended, the server reports its wait status. */
+struct ready {
+    pid_t pid;
+    int to_child, from_child, err;
+};
+
+static int prefork(int sock, struct ready *next) {
+    int in[2], out[2], err[2];
+    if (pipe2(in, O_CLOEXEC) != 0) return -errno;
+    if (pipe2(out, O_CLOEXEC) != 0) {
+        int e = errno;
+        close(in[0]), close(in[1]);
+        return -e;
+    }
+    if (pipe2(err, O_CLOEXEC) != 0) {
+        int e = errno;
+        close(in[0]), close(in[1]), close(out[0]), close(out[1]);
+        return -e;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sock);
+        if (dup2(err[1], 2) < 0) _exit(80);
+        R->in_fd = dup(in[0]);
+        R->out_fd = dup(out[1]);
+        int fds[6] = {in[0], in[1], out[0], out[1], err[0], err[1]};
+        for (int i = 0; i < 6; i++) close(fds[i]);
+        uint8_t go;
+        read_all(R->in_fd, &go, 1); /* the runner closed our pipe unused: _exit inside */
+        run();
+    }
+    int e = errno;
+    close(in[0]), close(out[1]), close(err[1]);
+    if (pid < 0) {
+        close(in[1]), close(out[0]), close(err[0]);
+        return -e;
+    }
+    next->pid = pid, next->to_child = in[1], next->from_child = out[0], next->err = err[0];
+    return 0;
+}
+
 __attribute__((noreturn)) static void serve(int sock) {
+    struct ready next;
+    int failed = prefork(sock, &next);
     for (;;) {
         uint32_t command = 0;
-        int fds[3];
-        char control[CMSG_SPACE(sizeof fds)];
-        struct iovec iov = {.iov_base = &command, .iov_len = sizeof command};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
-        ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+        ssize_t n = read(sock, &command, sizeof command);
         if (n < 0 && errno == EINTR) continue;
-        if (n == 0) _exit(0); /* the runner closed the socket: no more boots */
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        if (n != (ssize_t)sizeof command || c == NULL || c->cmsg_type != SCM_RIGHTS ||
-            c->cmsg_len != CMSG_LEN(sizeof fds))
-            _exit(78);
-        memcpy(fds, CMSG_DATA(c), sizeof fds);
-        pid_t pid = fork();
-        if (pid == 0) {
-            close(sock);
-            if (dup2(fds[2], 2) < 0) _exit(80);
-            R->in_fd = dup(fds[0]); /* dup: without close-on-exec, as a started process would have them */
-            R->out_fd = dup(fds[1]);
-            for (int i = 0; i < 3; i++) close(fds[i]);
-            run();
+        if (n == 0) _exit(0); /* the runner closed the socket: no more boots (the waiting child sees EOF) */
+        if (n != (ssize_t)sizeof command) _exit(78);
+        if (failed) {
+            int32_t answer = failed;
+            write_all(sock, &answer, sizeof answer);
+            failed = prefork(sock, &next);
+            continue;
         }
+        int32_t answer = (int32_t)next.pid;
+        int fds[3] = {next.to_child, next.from_child, next.err};
+        char control[CMSG_SPACE(sizeof fds)];
+        memset(control, 0, sizeof control);
+        struct iovec iov = {.iov_base = &answer, .iov_len = sizeof answer};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof fds);
+        memcpy(CMSG_DATA(c), fds, sizeof fds);
+        while (sendmsg(sock, &msg, 0) < 0)
+            if (errno != EINTR) _exit(70);
         for (int i = 0; i < 3; i++) close(fds[i]);
-        int32_t answer = pid < 0 ? -errno : (int32_t)pid;
-        write_all(sock, &answer, sizeof answer);
-        if (pid < 0) continue;
+        pid_t current = next.pid;
+        failed = prefork(sock, &next);
         int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        while (waitpid(current, &status, 0) < 0 && errno == EINTR) {
         }
         int32_t report = status;
         write_all(sock, &report, sizeof report);
