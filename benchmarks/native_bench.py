@@ -37,13 +37,25 @@ RATIO_TARGET = 0.5
 FULL_TARGET_S = 120.0
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished child processes (workers, native helpers)."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _sweep(size: int, bootloader: str, executor: InProcess | Processes) -> tuple[float, int]:
     """Wall seconds to record and sweep an update of ``size`` bytes with ``bootloader``, and the cases."""
-    t0 = time.perf_counter()
+    wall, cases, _ = _sweep_cpu(size, bootloader, executor)
+    return wall, cases
+
+
+def _sweep_cpu(size: int, bootloader: str, executor: InProcess | Processes) -> tuple[float, int, float]:
+    """:func:`_sweep` and the CPU seconds it took (a helper's CPU counts once it has ended)."""
+    t0, c0 = time.perf_counter(), _cpu()
     with ImageServer() as server:
         ref = record(UpdateRig(Params(size=size, bootloader=bootloader), server))
         cases = run_sweep(plan_sweep(ref), executor)
-    return time.perf_counter() - t0, len(cases)
+    return time.perf_counter() - t0, len(cases), _cpu() - c0
 
 
 def _fastest(size: int, bootloader: str, executor: InProcess | Processes, repeat: int) -> tuple[float, int]:
@@ -85,11 +97,11 @@ def run(small: int = 16 * 1024, big: int = SIZE, *, repeat: int = 3, harmony: st
             f"    {label}, {jobs} workers: {t_all:6.1f} s  {n_all / t_all:6.0f} cases/s  "
             f"({(n_all / t_all) / (n_model / t_model):.2f}x the model's one-core rate)"
         )
-        t_big1, n_big = _sweep(big, MODEL, InProcess())
-        t_bigj, _ = _sweep(big, MODEL, Processes(jobs))
+        t_big1, n_big, c_big1 = _sweep_cpu(big, MODEL, InProcess())
+        t_bigj, _, c_bigj = _sweep_cpu(big, MODEL, Processes(jobs))
         lines.append(
             f"  full sweep, {big:,} B, {n_big} cases, model: 1 worker {t_big1:6.1f} s, {jobs} workers "
-            f"{t_bigj:6.1f} s ({t_big1 / t_bigj:.2f}x faster with {jobs})"
+            f"{t_bigj:6.1f} s ({t_big1 / t_bigj:.2f}x faster with {jobs}); CPU {c_big1:.1f} s and {c_bigj:.1f} s"
         )
         for label, spec in builds:
             t_nat, n_nat = _sweep(big, spec, Processes(jobs))

@@ -53,7 +53,7 @@ RECOVERY_PHASES = ("recovery 1", "recovery 2")  # the two power-ons of the judgi
 DOUBLE_FORMAT = "otaloop-double-sweep/1"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: an exhaustive double sweep holds millions
 class DoubleCase:
     """One double cut: the first cut's own verdict, the second cut's operation, the final verdict."""
 
@@ -225,15 +225,19 @@ def run_double(
         found.extend(part)
         if progress is not None:
             progress(len(part))  # first cuts done (each with all its second cuts)
-    found.sort(key=lambda f: (f[0], MODE_ORDER[f[1]]))
+    found.sort(key=lambda f: (f[0], MODE_ORDER[f[1]]), reverse=True)
     out: list[DoubleCase] = []
-    for k, mode, first, seconds, ops in found:
+    same: dict[Judgement, Judgement] = {}  # equal verdicts of different tasks, kept once
+    while found:  # popped as they are turned into cases, so both lists are never whole at once
+        k, mode, first, seconds, ops = found.pop()
         op = plan.ops[k]
+        info = op.info()
+        first = same.setdefault(first, first)
         for j, mode2, judgement in sorted(seconds, key=lambda s: (s[0], MODE_ORDER[s[1]])):
             second_op = ops[j]
             cut2 = SecondCut(second_op.short_device, j, mode2, plan.seed)
             fault = FaultId(plan.params, op.short_device, k, mode, plan.seed, cut2)
-            out.append(DoubleCase(fault, op.info(), first, second_op, judgement))
+            out.append(DoubleCase(fault, info, first, second_op, same.setdefault(judgement, judgement)))
     return out
 
 

@@ -29,7 +29,7 @@ _ID = re.compile(r"^(?P<scn>[^:]+):(?P<dev>int|ext)@op(?P<op>\d+):(?P<mode>befor
 _SECOND = re.compile(r"^(?P<dev>int|ext)@op(?P<op>\d+):(?P<mode>before|after|torn)(?::s(?P<seed>\d+))?$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: an exhaustive double sweep holds millions
 class SecondCut:
     """A second power cut during the recovery run after the first: ``k`` counts the recovery's flash
     operations (both flashes, from the first power-on after the first cut)."""
@@ -93,7 +93,7 @@ class Params:
         return cls(int(size), kw.get("quirks", DEFAULT_PROFILE), kw.get("v2", "healthy"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FaultId:
     params: Params
     device: str  # "int" or "ext"
