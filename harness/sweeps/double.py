@@ -53,15 +53,23 @@ RECOVERY_PHASES = ("recovery 1", "recovery 2")  # the two power-ons of the judgi
 DOUBLE_FORMAT = "otaloop-double-sweep/1"
 
 
-@dataclass(frozen=True, slots=True)  # slots: an exhaustive double sweep holds millions
+@dataclass(frozen=True, slots=True)  # slots, and only shared objects: an exhaustive double sweep holds millions
 class DoubleCase:
     """One double cut: the first cut's own verdict, the second cut's operation, the final verdict."""
 
-    fault: FaultId  # with ``second`` set
+    first_fault: FaultId  # the first cut alone (one object for all its second cuts)
     first_op: OpInfo
     first: Judgement  # the verdict after the first cut alone
     second_op: OpInfo  # index = position in the recovery run, phase = recovery 1 or 2
+    second_mode: CutMode
     judgement: Judgement
+
+    @property
+    def fault(self) -> FaultId:
+        """Both cuts (``first+second``), made when asked for."""
+        f, op = self.first_fault, self.second_op
+        second = SecondCut(op.short_device, op.index, self.second_mode, f.seed)
+        return FaultId(f.params, f.device, f.op, f.mode, f.seed, second)
 
     @property
     def worse(self) -> bool:
@@ -233,11 +241,9 @@ def run_double(
         op = plan.ops[k]
         info = op.info()
         first = same.setdefault(first, first)
+        fault = FaultId(plan.params, op.short_device, k, mode, plan.seed)
         for j, mode2, judgement in sorted(seconds, key=lambda s: (s[0], MODE_ORDER[s[1]])):
-            second_op = ops[j]
-            cut2 = SecondCut(second_op.short_device, j, mode2, plan.seed)
-            fault = FaultId(plan.params, op.short_device, k, mode, plan.seed, cut2)
-            out.append(DoubleCase(fault, info, first, second_op, same.setdefault(judgement, judgement)))
+            out.append(DoubleCase(fault, info, first, ops[j], mode2, same.setdefault(judgement, judgement)))
     return out
 
 
@@ -320,11 +326,11 @@ def synthesize_double(rig: UpdateRig, ref: Reference, fault: FaultId) -> tuple[b
 def worse_windows(cases: Iterable[DoubleCase]) -> list[str]:
     """Markdown: per phase and one-cut outcome, the second cuts and how many end worse, with an example."""
     groups: dict[tuple[str, Verdict], list[DoubleCase]] = defaultdict(list)
-    firsts: dict[tuple[str, Verdict], set[str]] = defaultdict(set)
+    firsts: dict[tuple[str, Verdict], set[tuple[int, CutMode]]] = defaultdict(set)
     for c in cases:
         key = (c.first_op.phase, c.first.verdict)
         groups[key].append(c)
-        firsts[key].add(str(c.fault.first))
+        firsts[key].add((c.first_op.index, c.first_fault.mode))
     order = {"app v1": 0, "bootloader": 1, "app v2": 2}
     lines = [
         "| first cut in | outcome of the first cut alone | first cuts | second cuts | worse after two | "
@@ -350,7 +356,7 @@ def worse_windows(cases: Iterable[DoubleCase]) -> list[str]:
 
 def double_report(plan: SweepPlan, cases: Sequence[DoubleCase]) -> list[str]:
     """The markdown of ``otaloop sweep update --double``: a heading sentence, then :func:`worse_windows`."""
-    firsts = len({str(c.fault.first) for c in cases})
+    firsts = len({(c.first_op.index, c.first_fault.mode) for c in cases})
     where = "every operation" if plan.stride == 1 else f"every {ordinal(plan.stride)} operation and the last"
     worse = sum(1 for c in cases if c.worse)
     head = (
