@@ -23,6 +23,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 
 from bootloader_model.board.virtual_board import VirtualBoard
 from bootloader_model.errors import CallerError
@@ -325,33 +326,64 @@ def synthesize_double(rig: UpdateRig, ref: Reference, fault: FaultId) -> tuple[b
 
 def worse_windows(cases: Iterable[DoubleCase]) -> list[str]:
     """Markdown: per phase and one-cut outcome, the second cuts and how many end worse, with an example."""
-    groups: dict[tuple[str, Verdict], list[DoubleCase]] = defaultdict(list)
+    seconds: Counter[tuple[str, Verdict]] = Counter()
     firsts: dict[tuple[str, Verdict], set[tuple[int, CutMode]]] = defaultdict(set)
-    for c in cases:
-        key = (c.first_op.phase, c.first.verdict)
-        groups[key].append(c)
-        firsts[key].add((c.first_op.index, c.first_fault.mode))
+    worse_by: dict[tuple[str, Verdict], Counter[Verdict]] = defaultdict(Counter)
+    examples: dict[tuple[str, Verdict], tuple[int, int, DoubleCase]] = {}
+    severity: dict[Verdict, int] = {v: v.severity for v in Verdict}
+    # Cases come in runs of one first cut (they share its objects): the first cut's part once per run.
+    for _, run in groupby(cases, key=lambda c: id(c.first_fault)):
+        group = list(run)
+        head = group[0]
+        if all(c.first_op is head.first_op and c.first is head.first for c in group):
+            _tally(group, seconds, firsts, worse_by, examples, severity)
+        else:  # not one first cut's shared objects: each case on its own
+            for c in group:
+                _tally([c], seconds, firsts, worse_by, examples, severity)
     order = {"app v1": 0, "bootloader": 1, "app v2": 2}
     lines = [
         "| first cut in | outcome of the first cut alone | first cuts | second cuts | worse after two | "
         "worst outcomes after two cuts | example |",
         "|---|---|---|---|---|---|---|",
     ]
-    for key in sorted(groups, key=lambda k: (order.get(k[0], 9), k[1].severity)):
-        group = groups[key]
-        worse = [c for c in group if c.worse]
-        ops = sorted({c.first_op.index for c in group})
+    for key in sorted(seconds, key=lambda k: (order.get(k[0], 9), k[1].severity)):
+        ops = sorted(index for index, _ in firsts[key])
         span = f"{key[0]} (ops {ops[0]}..{ops[-1]})"
-        if worse:
-            tally = Counter(c.judgement.verdict for c in worse)
+        tally = worse_by.get(key)
+        if tally:
             names = ", ".join(f"{v.value} {n}" for v, n in sorted(tally.items(), key=lambda t: t[0].severity))
-            example = f"`{min(worse, key=lambda c: (c.judgement.verdict.severity, c.first_op.index)).fault}`"
+            example = f"`{examples[key][2].fault}`"
         else:
             names, example = "none", ""
+        n_worse = sum(tally.values()) if tally else 0
         lines.append(
-            f"| {span} | {key[1].value} | {len(firsts[key])} | {len(group)} | {len(worse)} | {names} | {example} |"
+            f"| {span} | {key[1].value} | {len(firsts[key])} | {seconds[key]} | {n_worse} | {names} | {example} |"
         )
     return lines
+
+
+def _tally(
+    group: list[DoubleCase],
+    seconds: Counter[tuple[str, Verdict]],
+    firsts: dict[tuple[str, Verdict], set[tuple[int, CutMode]]],
+    worse_by: dict[tuple[str, Verdict], Counter[Verdict]],
+    examples: dict[tuple[str, Verdict], tuple[int, int, DoubleCase]],
+    severity: dict[Verdict, int],
+) -> None:
+    """Count the second cuts of one first cut into the tables of :func:`worse_windows`."""
+    head = group[0]
+    key = (head.first_op.phase, head.first.verdict)
+    seconds[key] += len(group)
+    firsts[key].add((head.first_op.index, head.first_fault.mode))
+    bar = severity[head.first.verdict]
+    for c in group:
+        v = c.judgement.verdict
+        if severity[v] < bar:
+            worse_by[key][v] += 1
+            rank = (severity[v], c.first_op.index)
+            best = examples.get(key)
+            if best is None or rank < best[:2]:
+                examples[key] = (*rank, c)
 
 
 def double_report(plan: SweepPlan, cases: Sequence[DoubleCase]) -> list[str]:
