@@ -14,6 +14,7 @@ ALL = (
     "update",
     "sweep",
     "guided",
+    "native",
 )
 
 

@@ -4,6 +4,7 @@ judgement read, the shortened settle, the in-place torn states and the FAT alloc
 from __future__ import annotations
 
 import ast
+import os
 import random
 import re
 from pathlib import Path
@@ -13,11 +14,14 @@ import pytest
 
 from bootloader_model.storage.fat import check as fat_check
 from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, SST26VF032B, NorFlash
+from conftest import require_tool
 from harness.image.server import ImageServer
+from harness.native.build import build, build_example, locate
 from harness.sweeps.executor import InProcess
 from harness.sweeps.fault_ids import Params
 from harness.sweeps.memo import BLOCK, BlockDigests, ReadSet, VerdictMemo
 from harness.sweeps.update import (
+    Case,
     Reference,
     SweepWorker,
     UpdateRig,
@@ -39,6 +43,48 @@ def test_cached_and_shortened_verdicts_equal_the_full_ones(ref: Reference) -> No
     full = [case for span in tasks(len(ref.ops)) for case in SweepWorker(full_plan).run(span)]
     assert fast == full
     assert fast_worker.memo is not None and fast_worker.memo.hits > fast_worker.memo.misses > 0
+
+
+@pytest.fixture(scope="module", params=["example", "harmony"])
+def native_ref(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    """The default update recorded on a board whose bootloader is a native build: the example, and
+    Harmony's OTA bootloader when ``OTALOOP_HARMONY_APPS`` names its sources."""
+    require_tool("cc", "gcc")
+    cache = tmp_path_factory.mktemp(request.param)
+    if request.param == "example":
+        build_example(cache)
+    else:
+        apps = os.environ.get("OTALOOP_HARMONY_APPS")
+        if not apps:
+            pytest.skip("OTALOOP_HARMONY_APPS is not set (point it at a wireless_apps_pic32mzw1_wfi32e01 checkout)")
+        build(locate(Path(apps)), cache)
+    with ImageServer() as server:
+        return record(UpdateRig(Params(bootloader=f"native:{cache}"), server))
+
+
+def _sweep_both(ref: Reference, stride: int) -> tuple[list[Case], list[Case], VerdictMemo]:
+    fast_plan, full_plan = plan_sweep(ref, stride=stride), plan_sweep(ref, stride=stride, fast=False)
+    assert fast_plan.fast and not full_plan.fast
+    fast_worker = SweepWorker(fast_plan)
+    fast = [case for span in tasks(len(ref.ops)) for case in fast_worker.run(span)]
+    full = [case for span in tasks(len(ref.ops)) for case in SweepWorker(full_plan).run(span)]
+    assert fast_worker.memo is not None
+    return fast, full, fast_worker.memo
+
+
+def test_cached_native_verdicts_equal_the_full_ones(native_ref: Reference) -> None:
+    # The native helper reports the first touch of each flash block it maps; the cache must see every
+    # byte a native judgement depends on, or a hit would give another state's verdict.
+    fast, full, memo = _sweep_both(native_ref, stride=9)
+    assert fast == full
+    assert memo.hits > memo.misses > 0
+
+
+@pytest.mark.slow
+def test_cached_native_verdicts_equal_the_full_ones_on_the_whole_default_sweep(native_ref: Reference) -> None:
+    fast, full, memo = _sweep_both(native_ref, stride=1)
+    assert fast == full and len(fast) == 3 * len(native_ref.ops)
+    assert memo.hits > memo.misses > 0
 
 
 def test_cached_verdicts_equal_the_full_ones_at_a_larger_image(ref: Reference) -> None:
@@ -136,9 +182,17 @@ def test_block_size_fits_both_flashes() -> None:
 
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Every module a cached judgement runs: the bootloader model, storage, formats, board, service and model
-#: application (all of bootloader_model) and the verdicts. Native programs are judged without the cache.
-JUDGED = sorted([*(ROOT / "bootloader_model").rglob("*.py"), ROOT / "harness" / "sweeps" / "verdicts.py"])
+#: Every module a judgement runs: the bootloader model, storage, formats, board and service (all of
+#: bootloader_model), the verdicts, and the native runner's host half.
+JUDGED = sorted(
+    [
+        *(ROOT / "bootloader_model").rglob("*.py"),
+        ROOT / "harness" / "sweeps" / "verdicts.py",
+        ROOT / "harness" / "native" / "bootloader_program.py",
+    ]
+)
+
+
 FLASHLIKE = re.compile(r"flash|internal|external|snap", re.IGNORECASE)
 
 
@@ -172,12 +226,16 @@ def _flash_aliases(source: str) -> list[int]:
 def _allowed(path: Path, line: str) -> bool:
     if path == ROOT / "bootloader_model" / "storage" / "nor_flash.py":
         return True  # the flash itself
-    return "_FILE: self." in line  # saving the state directory is not behaviour
+    if "_FILE: self." in line:
+        return True  # saving the state directory is not behaviour
+    # The native runner mirrors the flash into the helper's shared memory; the helper reports the first
+    # touch of each block, so what the C code reads reaches read_observer.
+    return path.name == "bootloader_program.py" and ".map[" in line
 
 
 def test_the_model_reads_flash_only_through_read() -> None:
-    # The verdict cache learns what a judgement depended on from NorFlash.read: code that reached the flash
-    # bytes any other way (an alias, a snapshot's data, reflection) would be invisible to it.
+    # The verdict cache learns what a judgement depended on from NorFlash.read (and a native helper's
+    # first-touch reports): code that reached the flash bytes any other way would be invisible to it.
     offenders = []
     for path in JUDGED:
         text = path.read_text()
@@ -208,12 +266,9 @@ def test_the_guard_catches_every_alias_of_the_flash_bytes(source: str) -> None:
 def _cached_equals_full(params: Params, stride: int = 1) -> None:
     with ImageServer() as server:
         ref = record(UpdateRig(params, server))
-    spans = tasks(len(ref.ops))
-    fast_worker = SweepWorker(plan_sweep(ref, stride=stride))
-    fast = [case for span in spans for case in fast_worker.run(span)]
-    full = [case for span in spans for case in SweepWorker(plan_sweep(ref, stride=stride, fast=False)).run(span)]
+    fast, full, memo = _sweep_both(ref, stride)
     assert fast == full
-    assert fast_worker.memo is not None and fast_worker.memo.hits > fast_worker.memo.misses > 0
+    assert memo.hits > memo.misses > 0
 
 
 @pytest.mark.slow

@@ -2,15 +2,27 @@
 
 ``otaloop native build`` compiles a Harmony OTA bootloader (or otaloop's small example bootloader) with
 otaloop's shim layer into a helper executable in a cache directory, next to ``build.json``. A
-:class:`NativeProgram` runs one boot as one helper process:
+:class:`NativeProgram` runs one boot as one helper process, forked from a *fork server*: the helper is
+started once per executable and flash sizes (and per Python process), does its set-up, and then forks
+one child per boot that runs the firmware from pristine RAM, so a boot costs a ``fork`` rather than a
+process start, and RAM is lost between boots exactly as before. :func:`close_servers` ends them (it
+also runs at exit):
 
-* both flash arrays are copied into shared memory the helper maps read-only (internal flash at the
-  PIC32's 0x9000_0000 and 0xB000_0000, so ``*(uint32_t *)0xB0020000`` reads boot control);
+* both flash arrays are copied into shared memory (one pair per server, kept across boots) the helper
+  maps (internal flash at the PIC32's 0x9000_0000 and 0xB000_0000, so ``*(uint32_t *)0xB0020000`` reads
+  boot control);
+* the helper maps the flash without access and reports the first touch of each 4 KiB block; each such
+  report reaches the flash's ``read_observer`` (as a :meth:`~bootloader_model.storage.nor_flash.NorFlash.read`
+  of that block would), in order with the flash operations, so a sweep's verdict cache
+  (:mod:`harness.sweeps.memo`) learns what a native boot read, as it does for the Python model;
 * every erase and program the C code makes arrives here as one message and is carried out on the
   board's :class:`~bootloader_model.storage.nor_flash.NorFlash` -- one counted operation of the same
   :class:`~bootloader_model.storage.nor_flash.FaultPlan` machinery as the Python model's -- and copied
-  back into the shared memory before the helper continues. A planned power cut kills the helper inside
-  that call: the C code stops where it is and its RAM is gone;
+  back into the shared memory. The operations are *posted*: the helper goes on without an answer and
+  shuts its view of the blocks concerned; a read of one of them waits (a SYNC message) until this side
+  has carried out every earlier operation, so the C code never sees stale flash. A planned power cut
+  kills the helper when its operation comes up: whatever the helper did after that call is discarded
+  unseen (it reached nothing but this pipe), so the C code stops where it is and its RAM is gone;
 * console bytes arrive on the same pipe, in order with the flash operations;
 * the helper reports the jump (a call into flash faults, as flash is not executable on the host), the
   software reset, or a loop for ever (a repeated RAM state with no flash operation in between, a main-loop
@@ -30,9 +42,10 @@ type 03 is the factory image), ``factory_backup`` (the run ended in a software r
 
 A build made with ``--sanitize`` runs with the sanitizers' options (:mod:`harness.native.sanitizers`):
 a report ends the boot as :class:`~harness.native.sanitizers.NativeMemoryError`, or as a stuck boot for
-the fuzzer. In a build made with ``--coverage`` (:mod:`harness.native.coverage`) a power cut answers the
-interrupted call with "cut" instead of killing blind, so the helper writes its gcov counts first, and the
-arcs each run reached are logged for a guided search.
+the fuzzer. In a build made with ``--coverage`` (:mod:`harness.native.coverage`) flash operations are not
+posted but answered one by one, and a power cut answers the interrupted call with "cut" instead of
+killing blind, so the helper writes its gcov counts first; the arcs each run reached are logged for a
+guided search.
 
 What it does not do: build anything (``harness.native.build`` does), run on anything but Linux, or
 time the C code (flash busy time comes from the flash models, as for the Python model).
@@ -40,9 +53,12 @@ time the C code (flash busy time comes from the flash models, as for the Python 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import mmap
 import os
+import signal
+import socket
 import struct
 import subprocess
 import threading
@@ -77,22 +93,179 @@ class _SharedFlash:
         self.map = mmap.mmap(self.fd, size)
         self.size = size
 
-
-_POOL_LOCK = threading.Lock()
-_POOL: dict[tuple[int, int], list[tuple[_SharedFlash, _SharedFlash]]] = {}
-
-
-def _take(int_size: int, ext_size: int) -> tuple[_SharedFlash, _SharedFlash]:
-    with _POOL_LOCK:
-        free = _POOL.setdefault((int_size, ext_size), [])
-        if free:
-            return free.pop()
-    return _SharedFlash(int_size, "otaloop-internal"), _SharedFlash(ext_size, "otaloop-external")
+    def close(self) -> None:
+        self.map.close()
+        os.close(self.fd)
 
 
-def _give(pair: tuple[_SharedFlash, _SharedFlash]) -> None:
-    with _POOL_LOCK:
-        _POOL.setdefault((pair[0].size, pair[1].size), []).append(pair)
+class _ServerGone(Exception):
+    """The fork server went away (killed, or it failed to start)."""
+
+
+class _Server:
+    """One fork server (``helper --serve``): its socket, its process and the shared flash it maps."""
+
+    def __init__(
+        self,
+        executable: Path,
+        int_size: int,
+        ext_size: int,
+        max_passes: int,
+        cpu_s: int,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.lock = threading.Lock()  # one boot at a time
+        self.owner = os.getpid()
+        self.internal = _SharedFlash(int_size, "otaloop-internal")
+        self.external = _SharedFlash(ext_size, "otaloop-external")
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        argv = [
+            str(executable),
+            "--serve",
+            str(theirs.fileno()),
+            "-",
+            str(self.internal.fd),
+            str(self.external.fd),
+            str(ext_size),
+            str(max_passes),
+            str(cpu_s),
+        ]
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                pass_fds=(theirs.fileno(), self.internal.fd, self.external.fd),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=env,  # a sanitizer build's runtime options, inherited by every boot's child
+            )
+        except OSError as exc:
+            mine.close()
+            self._close_shared()
+            raise CallerError(f"cannot start {executable}: {exc.strerror}") from None
+        finally:
+            theirs.close()
+        self.sock = mine
+
+    def _recv_int(self) -> int:
+        data = b""
+        try:
+            while len(data) < 4:
+                got = self.sock.recv(4 - len(data))
+                if not got:
+                    raise _ServerGone
+                data += got
+        except BaseException:
+            self.close()  # an answer left unread would be taken for the next one: start afresh next time
+            raise
+        return int(struct.unpack("<i", data)[0])
+
+    def start(self) -> tuple[int, int, int, int]:
+        """Take the child forked ahead for the next boot: its pid and this side's ends of its pipes (to the
+        child, from the child, its stderr). It runs once it reads one byte from the first."""
+        try:
+            self.sock.sendall(b"BOOT")
+            msg, fds, _, _ = socket.recv_fds(self.sock, 4, 3)
+            while msg and len(msg) < 4:
+                more = self.sock.recv(4 - len(msg))
+                if not more:
+                    break
+                msg += more
+        except OSError:
+            self.close()
+            raise _ServerGone from None
+        except BaseException:
+            self.close()
+            raise
+        if len(msg) < 4:
+            for fd in fds:
+                os.close(fd)
+            self.close()
+            raise _ServerGone
+        pid = int(struct.unpack("<i", msg)[0])
+        if pid <= 0 or len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            raise BoardError(f"the native helper could not fork a boot: {os.strerror(-pid) if pid < 0 else pid}")
+        return pid, fds[0], fds[1], fds[2]
+
+    def reaped(self) -> int:
+        """The wait status of the child :meth:`start` handed out, once it has ended."""
+        return self._recv_int()
+
+    def failure(self) -> str:
+        """Why the server ended (its exit status and what it printed), once it has."""
+        self.close()
+        tail = self.stderr.decode("utf-8", "replace").strip()
+        return f"exit status {self.proc.returncode}" + (f": {tail}" if tail else "")
+
+    stderr = b""
+
+    def close(self) -> None:
+        """End the server (closing its socket ends it) and free its shared memory."""
+        if self.sock.fileno() < 0:
+            return
+        self.sock.close()
+        try:
+            _, self.stderr = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, self.stderr = self.proc.communicate()
+        self._close_shared()
+
+    def _close_shared(self) -> None:
+        self.internal.close()
+        self.external.close()
+
+
+_SERVERS_LOCK = threading.Lock()
+_SERVERS: dict[tuple[object, ...], _Server] = {}
+
+
+def _server(program: NativeProgram, int_size: int, ext_size: int) -> _Server:
+    """The running fork server for ``program``'s executable and these flash sizes (started on first use)."""
+    exe = program.build.executable
+    try:
+        st = exe.stat()
+    except OSError as exc:
+        raise CallerError(f"cannot start {exe}: {exc.strerror}") from None
+    key = (str(exe), st.st_ino, st.st_mtime_ns, st.st_size, int_size, ext_size, program.max_passes, program.pass_cpu_s)
+    with _SERVERS_LOCK:
+        found = _SERVERS.get(key)
+        if found is not None and found.owner != os.getpid():  # inherited by a fork of this process: not ours
+            _SERVERS.clear()
+            found = None
+        if found is None or found.sock.fileno() < 0:
+            found = _SERVERS[key] = _Server(
+                exe, int_size, ext_size, program.max_passes, program.pass_cpu_s, program.server_env
+            )
+        return found
+
+
+def close_servers() -> None:
+    """End every fork server this process started and free their shared memory (also run at exit).
+
+    Native boots after this start new servers.
+    """
+    with _SERVERS_LOCK:
+        servers = list(_SERVERS.values()) if all(s.owner == os.getpid() for s in _SERVERS.values()) else []
+        _SERVERS.clear()
+    for server in servers:
+        server.close()
+
+
+atexit.register(close_servers)
+
+
+def _drain(fd: int) -> bytes:
+    """Everything readable from ``fd`` until end of file; the fd is closed."""
+    chunks = []
+    try:
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 def _read_exact(stream: BinaryIO, n: int) -> bytes:
@@ -103,7 +276,7 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
 
 
 class NativeProgram:
-    """A bootloader built by ``otaloop native build``, run as one helper process per boot.
+    """A bootloader built by ``otaloop native build``, run as one helper child process per boot.
 
     ``memory_errors`` says what a sanitizer report during a boot (a build made with ``--sanitize``)
     becomes: ``"raise"`` (default) raises :class:`~harness.native.sanitizers.NativeMemoryError` with the
@@ -129,7 +302,8 @@ class NativeProgram:
         self.label = f"native:{cache}"
         self.max_passes, self.pass_cpu_s = max_passes, pass_cpu_s
         self.memory_errors = memory_errors
-        self._env = {**os.environ, **sanitizers.runtime_env(self.build.sanitize)} if self.build.sanitize else None
+        #: The fork server's environment: a sanitizer build's runtime options (None: this process's).
+        self.server_env = {**os.environ, **sanitizers.runtime_env(self.build.sanitize)} if self.build.sanitize else None
 
     @property
     def build_stamp(self) -> tuple[str, str]:
@@ -140,62 +314,19 @@ class NativeProgram:
         res = BootResult()
         busy0 = internal.busy_s
         db_before = _db_exists(external)
-        pair = _take(internal.geometry.size, external.geometry.size)
-        shared = {protocol.INTERNAL: (internal, pair[0]), protocol.EXTERNAL: (external, pair[1])}
-        pair[0].map[:] = internal.data
-        pair[1].map[:] = external.data
-        to_helper_r, to_helper_w = os.pipe()
-        from_helper_r, from_helper_w = os.pipe()
-        argv = [
-            str(self.build.executable),
-            str(to_helper_r),
-            str(from_helper_w),
-            str(pair[0].fd),
-            str(pair[1].fd),
-            str(external.geometry.size),
-            str(self.max_passes),
-            str(self.pass_cpu_s),
-        ]
-        try:
-            proc = subprocess.Popen(
-                argv,
-                pass_fds=(to_helper_r, from_helper_w, pair[0].fd, pair[1].fd),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                env=self._env,
-            )
-        except OSError as exc:
-            for fd in (to_helper_r, to_helper_w, from_helper_r, from_helper_w):
-                os.close(fd)
-            _give(pair)
-            raise CallerError(f"cannot start {self.build.executable}: {exc.strerror}") from None
-        os.close(to_helper_r)
-        os.close(from_helper_w)
-        reply = os.fdopen(to_helper_w, "wb", buffering=0)
-        stream = os.fdopen(from_helper_r, "rb", buffering=1 << 16)
-        session = _Session(self, res, shared, console, reply, external)
-        finished = False
-        try:
-            session.serve(stream)
-            finished = True
-        finally:
-            if not finished:
-                if self.build.coverage:
-                    _cut_with_counts(proc, reply, stream, self.build.directory)
-                proc.kill()  # a power cut (or a failure here): the C code stops where it is, RAM lost
-            stream.close()
-            reply.close()
-            _, err = proc.communicate()
-            session.close_files()
-            _give(pair)
+        server = _server(self, internal.geometry.size, external.geometry.size)
+        with server.lock:
+            try:
+                status, err = self._run(server, res, internal, external, console)
+            except _ServerGone:
+                raise BoardError(f"the native helper {self.build.executable} ended: {server.failure()}") from None
         if res.outcome is None and self.build.sanitize:
-            self._memory_error(res, err.decode("utf-8", "replace"), proc.returncode)
+            self._memory_error(res, err.decode("utf-8", "replace"), os.waitstatus_to_exitcode(status))
         if res.outcome is None:
             tail = err.decode("utf-8", "replace").strip()
             raise BoardError(
-                f"native bootloader {self.build.executable} ended without a result (exit status {proc.returncode})"
-                + (f": {tail}" if tail else "")
+                f"native bootloader {self.build.executable} ended without a result "
+                f"(exit status {os.waitstatus_to_exitcode(status)})" + (f": {tail}" if tail else "")
             )
         res.flash_busy_s = internal.busy_s - busy0
         res.boot_control = BootControl.decode(internal.read(BOOT_CTL_PHYS, HEADER_SIZE))
@@ -225,12 +356,55 @@ class NativeProgram:
         res.outcome, res.stuck_reason = Outcome.STUCK, report.headline()
         res.notes.append(f"{report.headline()}\n{report.stack()}\n{report.text}")
 
+    def _run(
+        self,
+        server: _Server,
+        res: BootResult,
+        internal: NorFlash,
+        external: NorFlash,
+        console: Callable[[bytes], None],
+    ) -> tuple[int, bytes]:
+        """One boot on ``server``: the child's wait status and what it wrote to stderr."""
+        shared = {protocol.INTERNAL: (internal, server.internal), protocol.EXTERNAL: (external, server.external)}
+        pid, to_helper, from_helper, err_r = server.start()
+        reply = os.fdopen(to_helper, "wb", buffering=0)
+        stream = os.fdopen(from_helper, "rb", buffering=1 << 16)
+        session = _Session(self, res, shared, console, reply, external)
+        finished = False
+        try:
+            server.internal.map[:] = internal.data
+            if not self.build.remote_fs:  # an example build reaches the volume through file calls, not the mapping
+                server.external.map[:] = external.data
+            with contextlib.suppress(BrokenPipeError):  # a child that died at once is reported below
+                reply.write(b"\x01")  # go: the flash is in place
+            session.serve(stream)
+            finished = True
+        finally:
+            if not finished:
+                if self.build.coverage:
+                    _cut_with_counts(pid, reply, stream, self.build.directory)
+                with contextlib.suppress(ProcessLookupError):  # a power cut (or a failure here): the C code
+                    os.kill(pid, signal.SIGKILL)  # stops where it is, RAM lost
+            stream.close()
+            reply.close()
+            try:
+                status = server.reaped()
+            finally:
+                err = _drain(err_r)
+            session.close_files()
+        return status, err
 
-def _cut_with_counts(proc: subprocess.Popen[bytes], reply: BinaryIO, stream: BinaryIO, build: Path) -> None:
+
+def _cut_with_counts(pid: int, reply: BinaryIO, stream: BinaryIO, build: Path) -> None:
     """A coverage build at a power cut: answer the waiting call with CUT, so the helper reports its arcs,
-    writes its counts and exits without running another line of the firmware (killed after 10 s)."""
+    writes its counts and exits without running another line of the firmware (killed after 10 s).
+
+    A coverage build's flash operations are answered one by one, so the helper is waiting on this call.
+    """
+    timer = threading.Timer(10, _kill, (pid,))
+    timer.start()
     try:
-        reply.write(protocol.CUT)
+        reply.write(protocol.BOOT_CUT)
         while True:  # until the helper is gone; other messages of a run that was not waiting are dropped
             kind, _, _, n = protocol.HEADER.unpack(_read_exact(stream, protocol.HEADER.size))
             payload = _read_exact(stream, n) if n else b""
@@ -238,8 +412,13 @@ def _cut_with_counts(proc: subprocess.Popen[bytes], reply: BinaryIO, stream: Bin
                 coverage.ARCS.add(build, payload)
     except (OSError, EOFError, struct.error):
         pass
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=10)
+    finally:
+        timer.cancel()
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def _db_exists(external: NorFlash) -> bool:
@@ -265,6 +444,8 @@ class _Session:
     ) -> None:
         self.program, self.res, self.shared, self.console, self.reply = program, res, shared, console, reply
         self.files = RemoteFiles(external)
+        self.external = external
+        self.synchronous = program.build.coverage  # a coverage build waits on each flash operation (see CUT)
 
     def serve(self, stream: BinaryIO) -> None:
         res = self.res
@@ -279,15 +460,25 @@ class _Session:
                 self.console(payload)
             elif kind == protocol.MSG_ERASE:
                 self._erase(a & 0xFF, a >> 8, b)
-                self.reply.write(protocol.OK)
+                if self.synchronous:
+                    self.reply.write(protocol.OK)
             elif kind == protocol.MSG_PROGRAM:
                 self._program(a, b, payload)
+                if self.synchronous:
+                    self.reply.write(protocol.OK)
+            elif kind == protocol.MSG_SYNC:
                 self.reply.write(protocol.OK)
             elif kind == protocol.MSG_FS:
+                ops = self.external.op_count
                 code, data = self._fs(a, b, payload)
-                self.reply.write(protocol.FILE_REPLY.pack(code, len(data)) + data)
+                state = 0 if self.external.op_count != ops else self.files.state()
+                self.reply.write(protocol.BOOT_FILE_REPLY.pack(code, len(data), state) + data)
             elif kind == protocol.MSG_ARCS:
                 coverage.ARCS.add(self.program.build.directory, payload)
+            elif kind == protocol.MSG_TOUCH:
+                flash, _ = self._flash(a)
+                if flash.read_observer is not None:  # the C code touched this block first: it read it
+                    flash.read_observer(b, protocol.BLOCK)
             elif kind == protocol.MSG_END:
                 res.iterations = struct.unpack_from("<I", payload)[0] if len(payload) >= 4 else 0
                 reason = payload[4:].decode("utf-8", "replace")

@@ -11,6 +11,7 @@ It does not read the wire (the helper's runner does) and keeps no state beyond o
 
 from __future__ import annotations
 
+import hashlib
 import struct
 
 from bootloader_model.storage.external_flash import ExternalFlash
@@ -26,6 +27,7 @@ class RemoteFiles:
         self.external = external
         self.fs: ExternalFlash | None = None
         self.files: dict[int, OpenFile] = {}
+        self.opened: dict[int, tuple[str, str]] = {}  # handle -> (path, mode)
         self.next_handle = 1
 
     def call(self, opcode: int, arg: int, payload: bytes) -> tuple[int, bytes]:
@@ -61,6 +63,7 @@ class RemoteFiles:
                 return -1, b""
             handle = self.next_handle
             self.files[handle] = fs.open(text, mode.replace("a+", "a"))
+            self.opened[handle] = (text, mode)
             self.next_handle += 1
             return handle, b""
         fh = self.files.get(arg)
@@ -82,10 +85,21 @@ class RemoteFiles:
             return fh.tell(), b""
         if opcode == protocol.FS_CLOSE:
             del self.files[arg]
+            del self.opened[arg]
             fh.close()
             return 0, b""
         return -1, b""
 
+    def state(self) -> int:
+        """A non-zero digest of the file state kept here for the C code: open files and their positions.
+
+        A bootloader helper's loop detector counts it as machine state (see ``otaloop_protocol.h``).
+        """
+        files = [(h, *self.opened[h], f.tell()) for h, f in self.files.items()]
+        digest = hashlib.blake2b(repr((self.next_handle, self.fs is not None, files)).encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "little") or 1
+
     def forget(self) -> None:
         """The run ended: RAM is lost, open files are simply forgotten."""
         self.files.clear()
+        self.opened.clear()

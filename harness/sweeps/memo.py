@@ -18,10 +18,10 @@ bootloader, the application and the volume check read the same blocks.
 
 The block size is the smallest erase unit of both parts (4 KiB), so "erased whole" is exact. Digests are
 BLAKE2b-128: a false hit needs a digest collision. The cache is only as sound as the rule that the model
-reads flash through ``NorFlash.read`` (never ``flash.data`` directly; the native bootloader, which maps the
-flash into its own process, is judged without the cache): ``tests/test_sweep_memo.py`` checks that rule
-in the source and compares cached verdicts with the uncached path on samples. This module judges nothing
-itself.
+reads flash through ``NorFlash.read`` (never ``flash.data`` directly; a native bootloader, which maps the
+flash into its own process, reports the first touch of each 4 KiB block to ``read_observer`` instead, see
+:mod:`harness.native.bootloader_program`): ``tests/test_sweep_memo.py`` checks that rule in the source and
+compares cached verdicts with the uncached path. This module judges nothing itself.
 """
 
 from __future__ import annotations

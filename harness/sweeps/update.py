@@ -425,10 +425,10 @@ def plan_sweep(
     modes = tuple(dict.fromkeys(modes))
     if not modes:
         raise CallerError("--modes is empty")
-    # The verdict cache learns what a judgement read through NorFlash.read; a native bootloader maps the
-    # whole flash into its own process instead, and a native application's sockets are outside the flash,
-    # so their judgements are always run in full.
-    fast = fast and ref.params.bootloader == MODEL and ref.params.application == MODEL
+    # The verdict cache learns what a judgement read through NorFlash.read (a native bootloader reports the
+    # first touch of each block it maps instead); a native application's sockets are outside the flash, so
+    # its judgements are always run in full.
+    fast = fast and ref.params.application == MODEL
     return SweepPlan(ref.params, ref.start, ref.reset, ref.reset_at, tuple(ref.ops), modes, stride, seed, fast)
 
 

@@ -1,11 +1,31 @@
 /* otaloop native-bootloader shim layer: the host process that runs one boot of a bootloader.
  *
- * One process is one power-up: main() maps internal flash read-only at the PIC32's KSEG0 and KSEG1
- * addresses (0x9000_0000, 0xB000_0000) and the external flash anywhere, then calls the firmware's own
+ * One process is one power-up: main() maps internal flash at the PIC32's KSEG0 and KSEG1 addresses
+ * (0x9000_0000, 0xB000_0000) and the external flash anywhere, then calls the firmware's own
  * SYS_Initialize() and SYS_Tasks() for ever, as Harmony's main.c does. Every erase and program goes to
- * the Python runner over a pipe as one message and waits for the answer; a planned power cut is the
- * runner killing this process, so RAM is lost and the C code stops where it is. Console bytes travel on
- * the same pipe, in order with the flash operations.
+ * the Python runner over a pipe as one message; a planned power cut is the runner killing this
+ * process, so RAM is lost and the C code stops where it is. Console bytes travel on the same pipe, in
+ * order with the flash operations.
+ *
+ * Operations are posted: the runner carries them out in order without answering, and this process goes
+ * on at once. It applies each operation to a private shadow of the blocks concerned (erase: all 0xFF;
+ * program: old AND new, an SPI page program wrapping inside its page), which the loop detector hashes,
+ * and shuts its mappings of those blocks; touching one of them then faults, and the handler sends SYNC
+ * and waits for the answer, after which every posted operation is in the shared memory. A power cut
+ * at a posted operation kills this process wherever it has got to since: the runner discards what
+ * follows the cut operation unread, so the outcome is the one of a process stopped inside that call.
+ *
+ * Started with --serve, the process is a fork server: it does the set-up above once, then keeps one
+ * child forked ahead that runs the firmware from its pristine RAM when the runner asks for a boot (see
+ * serve() for the exchange on the Unix socket), waits for it and reports its wait status. The parent
+ * never runs firmware code, so every child starts from the same RAM as a freshly started process would,
+ * and a power cut (the runner killing the child) loses exactly that child's RAM.
+ *
+ * What a run reads: the flash is mapped with no access at all. The first touch of each 4 KiB block of
+ * a mapping faults; the fault handler tells the runner (OTALOOP_MSG_TOUCH, in order with the erase and
+ * program messages) and makes that block readable, and the access is retried. So the runner learns
+ * which blocks the run read, and when, which its verdict cache needs (harness/sweeps/memo.py). A fault
+ * on a block already readable is a real fault (a write to flash, or a call into it: the jump).
  *
  * How a run ends:
  *  - the jump: calling the application's entry point faults (flash is mapped without execute
@@ -17,13 +37,15 @@
  *    machine cannot leave (RAM and flash are its only inputs), even when each turn rewrites flash with
  *    the same bytes. The runner lets the cycle run STUCK_REPEATS times from its first state, so a loop
  *    that prints shows about the lines the Python model shows, then reports it. (Example builds, whose
- *    file calls change flash on the host's side, restart the search after each file call.);
+ *    file calls run on the host's side, restart the search after each file call that changed flash,
+ *    and count the host's file state, which each answer carries, as part of the machine's state.);
  *  - QUIET_PASSES passes without any flash operation (a loop whose RAM keeps changing);
  *  - a main-loop pass that does not return within a CPU-time budget (a loop inside one call), a data
  *    access fault (the part's bus error exception ends in the general exception handler's loop), or the
  *    pass budget: reported as stuck with the reason.
  *
- * Coverage builds (OTALOOP_COVERAGE): at the end of a run, and when the host answers an operation with
+ * Coverage builds (OTALOOP_COVERAGE) do not post flash operations: each waits for its answer. At the
+ * end of a run, and when the host answers an operation with
  * OTALOOP_ANSWER_CUT (the power is cut there), the runner sends the bitmap of gcov counters the run moved
  * and writes the counts (__gcov_dump, __gcov_reset) before it exits; no line of the firmware runs after a
  * cut. The counters live in their own section (otaloop_gcov.ld), outside the RAM the loop detector hashes.
@@ -34,6 +56,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -41,7 +64,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -60,6 +85,7 @@ void SYS_Tasks(void);
 #define BLOCK 4096u
 #define KSEG0 0x90000000u
 #define KSEG1 0xB0000000u
+#define MAX_BLOCKS 4096u /* 16 MiB of external flash */
 
 /* Everything the runner itself changes lives outside the program's .data/.bss (mapped at start-up),
  * so the RAM hash sees only the firmware's state. */
@@ -75,12 +101,26 @@ struct runner_state {
     uint64_t last_op_pass;
     uint32_t cpu_budget_s;
     uint64_t flash_hash;    /* sum of per-4-KiB-block hashes of both flashes, relative to power-up */
-    uint64_t remote_calls;  /* file calls answered by the host (example builds): flash changed unseen */
+    uint64_t remote_calls;  /* file calls that changed flash on the host's side (example builds) */
+    uint64_t host_state;    /* the host's file state after the last file call (open files, positions) */
     uint64_t seen_key[SEEN_SLOTS];
     uint64_t seen_pass[SEEN_SLOTS];
     uint32_t seen_count;
     uint64_t cycle_end;     /* when a cycle was found: the pass after which the run stops */
     uint64_t cycle_len;
+    uint8_t opened[3][MAX_BLOCKS]; /* blocks made readable: KSEG0, KSEG1, external mapping */
+    uint8_t stale[3][MAX_BLOCKS];  /* opened blocks shut again: an operation on them is not yet done */
+    uint32_t stale_count;
+    uint64_t posted;               /* operations sent since the runner last confirmed all were done */
+    uint8_t known[2][MAX_BLOCKS];  /* blocks whose hash is in flash_hash: internal, external */
+    uint8_t shadowed[2][MAX_BLOCKS]; /* blocks whose contents after this run's operations are in shadow */
+    uint64_t hash[2][MAX_BLOCKS];  /* each known block's hash, as added to flash_hash */
+    uint8_t *shadow[2];            /* private copies of the blocks this run erased or programmed */
+    uint8_t *ram_copy;             /* the program's RAM at the last pass end, and its chunks' hashes */
+    uint64_t *ram_chunk_hash;
+    uint32_t ram_chunks;
+    uint32_t ram_ready;
+    uint64_t ram_sum;
     char altstack[65536];
 };
 static struct runner_state *R;
@@ -92,7 +132,7 @@ extern char _end[];
 extern char __start_otaloop_gcov[] __attribute__((weak));
 extern char __stop_otaloop_gcov[] __attribute__((weak));
 
-static void send(uint32_t type, uint32_t a, uint32_t b, const void *payload, uint32_t length);
+static void send_msg(uint32_t type, uint32_t a, uint32_t b, const void *payload, uint32_t length);
 
 #ifdef OTALOOP_COVERAGE
 void __gcov_dump(void);
@@ -109,7 +149,7 @@ static void coverage_flush(void) {
         memset(bits, 0, sizeof bits);
         for (uint32_t i = 0; i < n; i++)
             if (c[i]) bits[i >> 3] |= (uint8_t)(1u << (i & 7u));
-        send(OTALOOP_MSG_ARCS, n, 0, bits, (uint32_t)sizeof bits);
+        send_msg(OTALOOP_MSG_ARCS, n, 0, bits, (uint32_t)sizeof bits);
     }
     __gcov_dump();
     __gcov_reset();
@@ -142,10 +182,25 @@ static void read_all(int fd, void *data, size_t length) {
     }
 }
 
-static void send(uint32_t type, uint32_t a, uint32_t b, const void *payload, uint32_t length) {
+/* Touch one byte of every 4 KiB block of a buffer, so a buffer in flash is made readable (and its first
+ * read reported) before a message starts: write(2) would fail on a block still without access. */
+static void touch(const void *data, uint32_t length) {
+    const volatile uint8_t *p = data;
+    for (uint32_t i = 0; i < length; i += BLOCK - (uint32_t)(((uintptr_t)(p + i)) % BLOCK)) (void)p[i];
+}
+
+static void send_msg(uint32_t type, uint32_t a, uint32_t b, const void *payload, uint32_t length) {
     uint32_t head[4] = {type, a, b, length};
+    if (length) touch(payload, length);
+    if (length <= 1024) { /* one write(2) for a small message: half the system calls of a page program */
+        uint8_t message[sizeof head + 1024];
+        memcpy(message, head, sizeof head);
+        if (length) memcpy(message + sizeof head, payload, length);
+        write_all(R->out_fd, message, sizeof head + length);
+        return;
+    }
     write_all(R->out_fd, head, sizeof head);
-    if (length) write_all(R->out_fd, payload, length);
+    write_all(R->out_fd, payload, length);
 }
 
 /* The power is cut at this operation: nothing of the firmware runs any more; a coverage build keeps the
@@ -170,7 +225,7 @@ __attribute__((noreturn)) static void finish(uint32_t outcome, uint32_t address,
     memcpy(text, &passes, 4);
     if (n) memcpy(text + 4, reason, n);
     coverage_flush();
-    send(OTALOOP_MSG_END, outcome, address, text, (uint32_t)(n + 4));
+    send_msg(OTALOOP_MSG_END, outcome, address, text, (uint32_t)(n + 4));
     _exit(0);
 }
 
@@ -181,12 +236,8 @@ static uint64_t mix(uint64_t h, uint64_t w) {
 }
 
 static uint64_t block_hash(uint32_t device, uint32_t block) {
-    uint32_t size = 0;
-    const uint8_t *view = device == OTALOOP_INTERNAL ? (const uint8_t *)(uintptr_t)KSEG0 : R->ext;
-    size = device == OTALOOP_INTERNAL ? OTALOOP_FLASH_SIZE : R->ext_size;
+    const uint8_t *p = R->shadow[device] + (size_t)block * BLOCK;
     uint64_t h = mix(0xcbf29ce484222325ull, ((uint64_t)device << 32) | block);
-    if (view == NULL || (uint64_t)(block + 1) * BLOCK > size) return h;
-    const uint8_t *p = view + (size_t)block * BLOCK;
     for (uint32_t i = 0; i < BLOCK; i += 8) {
         uint64_t w;
         memcpy(&w, p + i, 8);
@@ -195,12 +246,79 @@ static uint64_t block_hash(uint32_t device, uint32_t block) {
     return h;
 }
 
-/* The blocks an operation touches; their hashes before it are taken out of flash_hash, after it put in. */
-static void account(uint32_t device, uint32_t first, uint32_t count, int sign) {
-    for (uint32_t b = first; b < first + count; b++) {
-        uint64_t h = block_hash(device, b);
-        R->flash_hash = sign > 0 ? R->flash_hash + h : R->flash_hash - h;
+static uint32_t device_size(uint32_t device) { return device == OTALOOP_INTERNAL ? OTALOOP_FLASH_SIZE : R->ext_size; }
+
+/* The shadow copy of a block, loaded from the mapping on first use (no operation of this run has
+ * touched it yet, so the mapping holds its contents; reading it is a read of the run). */
+static uint8_t *shadow_block(uint32_t device, uint32_t block) {
+    uint8_t *p = R->shadow[device] + (size_t)block * BLOCK;
+    if (!R->shadowed[device][block]) {
+        const uint8_t *view = device == OTALOOP_INTERNAL ? (const uint8_t *)(uintptr_t)KSEG0 : R->ext;
+        memcpy(p, view + (size_t)block * BLOCK, BLOCK);
+        R->shadowed[device][block] = 1;
     }
+    return p;
+}
+
+/* The flash state hash around one operation on blocks first..first+count-1: each known block's hash is
+ * taken out before, and every block's hash after (computed on the shadow) put in. A block no operation
+ * has touched is left out of flash_hash (it stands for "the block as at power-up"), so the state key
+ * never depends on bytes the firmware did not read: two passes with the same key have the same RAM and
+ * the same flash, and a run's outcome depends only on what it read. */
+static void unaccount(uint32_t device, uint32_t first, uint32_t count) {
+    for (uint32_t b = first; b < first + count && b < MAX_BLOCKS; b++)
+        if (R->known[device][b]) R->flash_hash -= R->hash[device][b];
+}
+static void account(uint32_t device, uint32_t first, uint32_t count) {
+    for (uint32_t b = first; b < first + count && b < MAX_BLOCKS; b++) {
+        R->hash[device][b] = block_hash(device, b);
+        R->flash_hash += R->hash[device][b];
+        R->known[device][b] = 1;
+    }
+}
+
+/* An operation was posted on these blocks: shut every opened mapping of them until the runner confirms
+ * it is done (a read then faults and waits, see open_block). */
+__attribute__((unused)) static void mark_stale(uint32_t device, uint32_t first, uint32_t count) {
+    uintptr_t bases[3] = {KSEG0, KSEG1, (uintptr_t)R->ext};
+    uint32_t from = device == OTALOOP_INTERNAL ? 0u : 2u, to = device == OTALOOP_INTERNAL ? 2u : 3u;
+    for (uint32_t r = from; r < to; r++)
+        for (uint32_t b = first; b < first + count && b < MAX_BLOCKS; b++)
+            if (R->opened[r][b] && !R->stale[r][b]) {
+                if (mprotect((void *)(bases[r] + (uintptr_t)b * BLOCK), BLOCK, PROT_NONE) != 0) _exit(79);
+                R->stale[r][b] = 1;
+                R->stale_count++;
+            }
+}
+
+/* Wait until the runner has carried out every posted operation, then open the shut blocks again. */
+static void sync_flash(void) {
+    if (!R->posted) return;
+    send_msg(OTALOOP_MSG_SYNC, 0, 0, NULL, 0);
+    wait_ok();
+    R->posted = 0;
+    if (!R->stale_count) return;
+    uintptr_t bases[3] = {KSEG0, KSEG1, (uintptr_t)R->ext};
+    for (uint32_t r = 0; r < 3; r++)
+        for (uint32_t b = 0; b < MAX_BLOCKS; b++)
+            if (R->stale[r][b]) {
+                if (mprotect((void *)(bases[r] + (uintptr_t)b * BLOCK), BLOCK, PROT_READ) != 0) _exit(79);
+                R->stale[r][b] = 0;
+            }
+    R->stale_count = 0;
+}
+
+/* An erase or program of blocks first..first+count-1 was sent. Plain and sanitizer builds post it (see
+ * mark_stale); a coverage build waits for its answer, so a power cut there is answered with
+ * OTALOOP_ANSWER_CUT and the counts up to this call are written (power_cut). */
+static void flash_op_sent(uint32_t device, uint32_t first, uint32_t count) {
+#ifdef OTALOOP_COVERAGE
+    (void)device, (void)first, (void)count;
+    wait_ok();
+#else
+    R->posted++;
+    mark_stale(device, first, count);
+#endif
 }
 
 /* ------------------------------------------------------------------------------ services for shims */
@@ -213,22 +331,41 @@ void otaloop_flash_erase(uint32_t device, uint32_t unit, uint32_t address) {
                     : unit == OTALOOP_ERASE_BLOCK  ? 65536u
                     : device == OTALOOP_INTERNAL   ? OTALOOP_FLASH_SIZE
                                                    : R->ext_size;
-    uint32_t first = offset_of(device, address) / BLOCK, count = (size + BLOCK - 1) / BLOCK;
+    uint32_t off = offset_of(device, address);
+    uint32_t first = off / BLOCK, count = (size + BLOCK - 1) / BLOCK;
     R->ops++;
-    account(device, first, count, -1);
-    send(OTALOOP_MSG_ERASE, device | (unit << 8), address, NULL, 0);
-    wait_ok();
-    account(device, first, count, +1);
+    if (off < device_size(device) && size <= device_size(device) - off) {
+        unaccount(device, first, count);
+        memset(R->shadow[device] + off, 0xFF, size);
+        for (uint32_t b = first; b < first + count; b++) R->shadowed[device][b] = 1;
+        account(device, first, count);
+    }
+    send_msg(OTALOOP_MSG_ERASE, device | (unit << 8), address, NULL, 0);
+    flash_op_sent(device, first, count);
 }
 
 void otaloop_flash_program(uint32_t device, uint32_t address, const void *data, uint32_t length) {
     uint32_t off = offset_of(device, address);
     uint32_t first = off / BLOCK, count = (off % BLOCK + length + BLOCK - 1) / BLOCK;
+    uint32_t page = device == OTALOOP_EXTERNAL ? 256u : 0u; /* an SPI page program wraps inside its page */
     R->ops++;
-    account(device, first, count, -1);
-    send(OTALOOP_MSG_PROGRAM, device, address, data, length);
-    wait_ok();
-    account(device, first, count, +1);
+    if (page) first = (off - off % page) / BLOCK, count = 1;
+    if (off < device_size(device) && length <= device_size(device) - off && (!page || length <= page)) {
+        unaccount(device, first, count);
+        const uint8_t *from = data;
+        if (off % BLOCK + length <= BLOCK && (!page || off % page + length <= page)) { /* the usual case */
+            uint8_t *to = shadow_block(device, off / BLOCK) + off % BLOCK;
+            for (uint32_t i = 0; i < length; i++) to[i] &= from[i]; /* NOR programming: old AND data */
+        } else {
+            for (uint32_t i = 0; i < length; i++) {
+                uint32_t at = page ? off - off % page + (off % page + i) % page : off + i;
+                shadow_block(device, at / BLOCK)[at % BLOCK] &= from[i];
+            }
+        }
+        account(device, first, count);
+    }
+    send_msg(OTALOOP_MSG_PROGRAM, device, address, data, length);
+    flash_op_sent(device, first, count);
 }
 
 const uint8_t *otaloop_flash_view(uint32_t device, uint32_t *size) {
@@ -241,23 +378,31 @@ const uint8_t *otaloop_flash_view(uint32_t device, uint32_t *size) {
 }
 
 void otaloop_console_write(const void *data, size_t length) {
-    if (length) send(OTALOOP_MSG_CONSOLE, 0, 0, data, (uint32_t)length);
+    if (length) send_msg(OTALOOP_MSG_CONSOLE, 0, 0, data, (uint32_t)length);
 }
 
 void otaloop_software_reset(void) { finish(OTALOOP_END_RESET, 0, "software reset"); }
 
 int32_t otaloop_fs_call(uint32_t opcode, uint32_t argument, const void *payload, uint32_t length, void *reply,
                         uint32_t reply_capacity, uint32_t *reply_length) {
-    int32_t head[2];
-    R->remote_calls++; /* a file call may change flash where the runner does not see it */
-    send(OTALOOP_MSG_FS, opcode, argument, payload, length);
-    read_all(R->in_fd, head, sizeof head);
-    uint32_t n = (uint32_t)head[1];
-    if (n == OTALOOP_ANSWER_CUT) power_cut();
+    struct {
+        int32_t result;
+        uint32_t length;
+        uint64_t host_state;
+    } head;
+    send_msg(OTALOOP_MSG_FS, opcode, argument, payload, length);
+    read_all(R->in_fd, &head, 16);
+    if (head.length == OTALOOP_ANSWER_CUT) power_cut();
+    if (head.host_state == 0) {
+        R->remote_calls++; /* the call changed flash where the runner does not see it */
+        memset(R->shadowed[OTALOOP_EXTERNAL], 0, sizeof R->shadowed[OTALOOP_EXTERNAL]);
+    } else
+        R->host_state = head.host_state;
+    uint32_t n = head.length;
     if (n > reply_capacity) _exit(73);
     if (n) read_all(R->in_fd, reply, n);
     if (reply_length) *reply_length = n;
-    return head[0];
+    return head.result;
 }
 
 static uint32_t interrupts_on;
@@ -280,6 +425,34 @@ static ssize_t console_cookie_write(void *cookie, const char *data, size_t lengt
 }
 
 /* ------------------------------------------------------------------------------ faults and watchdog */
+/* A fault at addr is the first touch of a flash block without access: report it, make it readable. */
+static bool open_block(uintptr_t addr) {
+    uint32_t device, region;
+    uintptr_t base;
+    if (addr >= KSEG0 && addr < (uintptr_t)KSEG0 + OTALOOP_FLASH_SIZE) {
+        device = OTALOOP_INTERNAL, region = 0, base = KSEG0;
+    } else if (addr >= KSEG1 && addr < (uintptr_t)KSEG1 + OTALOOP_FLASH_SIZE) {
+        device = OTALOOP_INTERNAL, region = 1, base = KSEG1;
+    } else if (R->ext != NULL && addr >= (uintptr_t)R->ext && addr < (uintptr_t)R->ext + R->ext_size) {
+        device = OTALOOP_EXTERNAL, region = 2, base = (uintptr_t)R->ext;
+    } else {
+        return false;
+    }
+    uint32_t block = (uint32_t)((addr - base) / BLOCK);
+    if (block >= MAX_BLOCKS) return false;
+    if (R->opened[region][block]) {
+        if (!R->stale[region][block]) return false; /* readable already: a real fault */
+        sync_flash();                               /* an operation on it is under way: wait for it */
+        return true;
+    }
+    R->opened[region][block] = 1;
+    uint32_t address = block * BLOCK + (device == OTALOOP_INTERNAL ? OTALOOP_FLASH_PHYS : 0u);
+    send_msg(OTALOOP_MSG_TOUCH, device, address, NULL, 0);
+    if (R->shadowed[device][block]) sync_flash(); /* this run changed it: its new bytes must be in place */
+    if (mprotect((void *)(base + (uintptr_t)block * BLOCK), BLOCK, PROT_READ) != 0) _exit(79);
+    return true;
+}
+
 static void on_fault(int sig, siginfo_t *info, void *context) {
     ucontext_t *uc = context;
     uintptr_t pc;
@@ -295,6 +468,7 @@ static void on_fault(int sig, siginfo_t *info, void *context) {
     if (pc == addr && sig == SIGSEGV) {
         finish(OTALOOP_END_JUMP, (uint32_t)addr, "jump");
     }
+    if (sig == SIGSEGV && open_block(addr)) return; /* the access is retried on the readable block */
     snprintf(reason, sizeof reason,
              "data access fault at 0x%08lX (a bus error exception on the part; the general exception handler "
              "loops for ever)",
@@ -317,25 +491,65 @@ static void arm_watchdog(void) {
 }
 
 /* ------------------------------------------------------------------------------------ cycle search */
-static uint64_t hash_range(uint64_t h, const uint8_t *p, const uint8_t *end) {
-    while (p + 8 <= end) {
+/* The program's writable RAM as a sum of per-256-byte-chunk hashes. A pass changes few chunks, so
+ * each pass compares RAM with a copy of it and hashes again only the chunks that differ (a byte-wise
+ * compare is several times faster than hashing everything). */
+#define RAM_CHUNK 256u
+static uint64_t chunk_hash(uint32_t chunk, const uint8_t *p, uint32_t n) {
+    uint64_t h = mix(0x84222325cbf29ce4ull, chunk);
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
         uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0x100000001b3ull;
-        h ^= h >> 29;
-        p += 8;
+        memcpy(&w, p + i, 8);
+        h = mix(h, w);
     }
-    while (p < end) h = (h ^ *p++) * 0x100000001b3ull;
+    for (; i < n; i++) h = mix(h, p[i]);
     return h;
 }
 
+/* Compare a chunk of RAM with its copy and refresh the copy; true when they differed. Word by word,
+ * not with memcmp/memcpy: a sanitizer build's interceptors would check those calls against the
+ * redzones between globals, which the RAM hash covers on purpose (the shim is not instrumented). */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
+static bool refresh_chunk(uint8_t *copy, const uint8_t *p, uint32_t len) {
+    bool differ = false;
+    uint32_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w, c;
+        __builtin_memcpy(&w, p + i, 8);
+        __builtin_memcpy(&c, copy + i, 8);
+        if (w != c) differ = true, __builtin_memcpy(copy + i, &w, 8);
+    }
+    for (; i < len; i++)
+        if (copy[i] != p[i]) differ = true, copy[i] = p[i];
+    return differ;
+}
+
+/* Chunks c, c+1, ... over [p, end): each chunk that differs from its copy is hashed again. Returns the
+ * next chunk number. */
+static uint32_t hash_segment(uint32_t c, const uint8_t *p, const uint8_t *end) {
+    for (; p < end; p += RAM_CHUNK, c++) {
+        uint32_t len = (uint32_t)(end - p) < RAM_CHUNK ? (uint32_t)(end - p) : RAM_CHUNK;
+        if (!refresh_chunk(R->ram_copy + (size_t)c * RAM_CHUNK, p, len) && R->ram_ready) continue;
+        if (R->ram_ready) R->ram_sum -= R->ram_chunk_hash[c];
+        R->ram_chunk_hash[c] = chunk_hash(c, p, len);
+        R->ram_sum += R->ram_chunk_hash[c];
+    }
+    return c;
+}
+
+/* The RAM hash, without a coverage build's gcov counters (they change on every pass). */
 static uint64_t ram_hash(void) {
     const uint8_t *start = (const uint8_t *)__data_start, *end = (const uint8_t *)_end;
     const uint8_t *skip = (const uint8_t *)__start_otaloop_gcov, *resume = (const uint8_t *)__stop_otaloop_gcov;
-    uint64_t h = 0xcbf29ce484222325ull;
     if (skip && resume && start <= skip && skip <= resume && resume <= end)
-        return hash_range(hash_range(h, start, skip), resume, end);
-    return hash_range(h, start, end);
+        hash_segment(hash_segment(0, start, skip), resume, end);
+    else
+        hash_segment(0, start, end);
+    R->ram_ready = 1;
+    return R->ram_sum;
 }
 
 #ifdef OTALOOP_RAM_DIFF
@@ -378,7 +592,7 @@ static void after_pass(void) {
         memset(R->seen_pass, 0, sizeof R->seen_pass);
         return;
     }
-    uint64_t key = ram_hash() ^ (R->flash_hash * 0x9e3779b97f4a7c15ull);
+    uint64_t key = ram_hash() ^ (R->flash_hash * 0x9e3779b97f4a7c15ull) ^ (R->host_state * 0xc2b2ae3d27d4eb4full);
     if (key == 0) key = 1;
     uint32_t slot = (uint32_t)(key ^ (key >> 32)) & (SEEN_SLOTS - 1u);
     while (R->seen_pass[slot]) {
@@ -403,7 +617,7 @@ static void after_pass(void) {
 
 /* ------------------------------------------------------------------------------------------- main */
 static void *map_at(uintptr_t where, int fd, size_t size) {
-    void *p = mmap((void *)where, size, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+    void *p = mmap((void *)where, size, PROT_NONE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
     if (p == MAP_FAILED || (uintptr_t)p != where) {
         fprintf(stderr, "otaloop runner: cannot map flash at 0x%08lX: %s\n", (unsigned long)where, strerror(errno));
         _exit(74);
@@ -411,18 +625,127 @@ static void *map_at(uintptr_t where, int fd, size_t size) {
     return p;
 }
 
+/* One power-up: the firmware's main(). */
+__attribute__((noreturn)) static void run(void) {
+    arm_watchdog();
+    SYS_Initialize(NULL);
+    for (;;) {
+        R->pass++;
+        if (R->pass > R->max_passes) {
+            char reason[120];
+            snprintf(reason, sizeof reason, "no decision after %lu main-loop passes", (unsigned long)R->max_passes);
+            finish(OTALOOP_END_STUCK, 0, reason);
+        }
+        R->ops_at_pass_start = R->ops;
+        R->remote_at_pass_start = R->remote_calls;
+        arm_watchdog();
+        SYS_Tasks();
+        after_pass();
+    }
+}
+
+/* The fork server keeps one child forked ahead, waiting for its go byte: a boot request is answered at
+ * once with that child's pid and the runner's ends of its pipes (to the child, from the child, its
+ * stderr), then the next child is forked while the runner serves this one. The child starts the
+ * firmware when the go byte arrives (the runner sends it once the boot's flash is in the shared
+ * memory). After the child has ended, the server reports its wait status. */
+struct ready {
+    pid_t pid;
+    int to_child, from_child, err;
+};
+
+static int prefork(int sock, struct ready *next) {
+    int in[2], out[2], err[2];
+    if (pipe2(in, O_CLOEXEC) != 0) return -errno;
+    if (pipe2(out, O_CLOEXEC) != 0) {
+        int e = errno;
+        close(in[0]), close(in[1]);
+        return -e;
+    }
+    if (pipe2(err, O_CLOEXEC) != 0) {
+        int e = errno;
+        close(in[0]), close(in[1]), close(out[0]), close(out[1]);
+        return -e;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sock);
+        if (dup2(err[1], 2) < 0) _exit(80);
+        R->in_fd = dup(in[0]);
+        R->out_fd = dup(out[1]);
+        int fds[6] = {in[0], in[1], out[0], out[1], err[0], err[1]};
+        for (int i = 0; i < 6; i++) close(fds[i]);
+        uint8_t go;
+        read_all(R->in_fd, &go, 1); /* the runner closed our pipe unused: _exit inside */
+        run();
+    }
+    int e = errno;
+    close(in[0]), close(out[1]), close(err[1]);
+    if (pid < 0) {
+        close(in[1]), close(out[0]), close(err[0]);
+        return -e;
+    }
+    next->pid = pid, next->to_child = in[1], next->from_child = out[0], next->err = err[0];
+    return 0;
+}
+
+__attribute__((noreturn)) static void serve(int sock) {
+    struct ready next;
+    int failed = prefork(sock, &next);
+    for (;;) {
+        uint32_t command = 0;
+        ssize_t n = read(sock, &command, sizeof command);
+        if (n < 0 && errno == EINTR) continue;
+        if (n == 0) _exit(0); /* the runner closed the socket: no more boots (the waiting child sees EOF) */
+        if (n != (ssize_t)sizeof command) _exit(78);
+        if (failed) {
+            int32_t answer = failed;
+            write_all(sock, &answer, sizeof answer);
+            failed = prefork(sock, &next);
+            continue;
+        }
+        int32_t answer = (int32_t)next.pid;
+        int fds[3] = {next.to_child, next.from_child, next.err};
+        char control[CMSG_SPACE(sizeof fds)];
+        memset(control, 0, sizeof control);
+        struct iovec iov = {.iov_base = &answer, .iov_len = sizeof answer};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof fds);
+        memcpy(CMSG_DATA(c), fds, sizeof fds);
+        while (sendmsg(sock, &msg, 0) < 0)
+            if (errno != EINTR) _exit(70);
+        for (int i = 0; i < 3; i++) close(fds[i]);
+        pid_t current = next.pid;
+        failed = prefork(sock, &next);
+        int status = 0;
+        while (waitpid(current, &status, 0) < 0 && errno == EINTR) {
+        }
+        int32_t report = status;
+        write_all(sock, &report, sizeof report);
+    }
+}
+
 int main(int argc, char **argv) {
+    int sock = -1;
+    if (argc > 1 && strcmp(argv[1], "--serve") == 0) {
+        argv++, argc--;
+        sock = argc > 1 ? atoi(argv[1]) : -1;
+    }
     if (argc < 7) {
         fprintf(stderr,
                 "usage: %s IN_FD OUT_FD INTERNAL_FD EXTERNAL_FD EXTERNAL_SIZE MAX_PASSES [CPU_S]\n"
+                "       %s --serve SOCKET_FD - INTERNAL_FD EXTERNAL_FD EXTERNAL_SIZE MAX_PASSES [CPU_S]\n"
                 "(started by otaloop's native bootloader runner, not by hand)\n",
-                argv[0]);
+                argv[0], argv[0]);
         return 64;
     }
     R = mmap(NULL, sizeof *R, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (R == MAP_FAILED) return 75;
-    R->in_fd = atoi(argv[1]);
-    R->out_fd = atoi(argv[2]);
+    R->in_fd = sock >= 0 ? -1 : atoi(argv[1]);
+    R->out_fd = sock >= 0 ? -1 : atoi(argv[2]);
     int int_fd = atoi(argv[3]);
     int ext_fd = atoi(argv[4]);
     R->ext_size = (uint32_t)strtoul(argv[5], NULL, 0);
@@ -433,9 +756,22 @@ int main(int argc, char **argv) {
     map_at(KSEG0, int_fd, OTALOOP_FLASH_SIZE);
     map_at(KSEG1, int_fd, OTALOOP_FLASH_SIZE);
     if (ext_fd >= 0 && R->ext_size) {
-        void *p = mmap(NULL, R->ext_size, PROT_READ, MAP_SHARED, ext_fd, 0);
+        if (R->ext_size > MAX_BLOCKS * BLOCK) return 76;
+        void *p = mmap(NULL, R->ext_size, PROT_NONE, MAP_SHARED, ext_fd, 0);
         if (p == MAP_FAILED) return 76;
         R->ext = p;
+    }
+    size_t ram = (size_t)(_end - __data_start);
+    R->ram_chunks = (uint32_t)(ram / RAM_CHUNK + 2u); /* two segments when the gcov counters are cut out */
+    R->ram_copy = mmap(NULL, (size_t)R->ram_chunks * RAM_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    R->ram_chunk_hash = mmap(NULL, (R->ram_chunks + 1) * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (R->ram_copy == MAP_FAILED || R->ram_chunk_hash == MAP_FAILED) return 75;
+    for (uint32_t d = 0; d < 2; d++) {
+        size_t n = device_size(d) ? device_size(d) : BLOCK;
+        void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return 75;
+        R->shadow[d] = p;
     }
 
     stack_t ss = {.ss_sp = R->altstack, .ss_size = sizeof R->altstack, .ss_flags = 0};
@@ -459,19 +795,6 @@ int main(int argc, char **argv) {
     stdout = console;
     stderr = console; /* XC32's stderr is the same UART */
 
-    arm_watchdog();
-    SYS_Initialize(NULL);
-    for (;;) {
-        R->pass++;
-        if (R->pass > R->max_passes) {
-            char reason[120];
-            snprintf(reason, sizeof reason, "no decision after %lu main-loop passes", (unsigned long)R->max_passes);
-            finish(OTALOOP_END_STUCK, 0, reason);
-        }
-        R->ops_at_pass_start = R->ops;
-        R->remote_at_pass_start = R->remote_calls;
-        arm_watchdog();
-        SYS_Tasks();
-        after_pass();
-    }
+    if (sock >= 0) serve(sock);
+    run();
 }

@@ -1,0 +1,123 @@
+"""The native helper as a fork server: one set-up, one forked child per boot, RAM lost between boots, no
+descriptor or process left behind, and the first touch of each flash block reported as a read."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
+from bootloader_model.bootloader.result import Outcome
+from bootloader_model.errors import BoardError
+from bootloader_model.formats.app_descriptor import AppDescriptor
+from bootloader_model.formats.app_image import build_app
+from bootloader_model.formats.boot_control import BOOT_CTL_PHYS
+from bootloader_model.storage.nor_flash import FaultPlan
+from conftest import require_tool
+from harness.native.bootloader_program import NativeProgram, close_servers
+from harness.native.build import build_example
+from harness.native.programs import bootloader_from_spec
+
+URL = "http://127.0.0.1:9/ota.json"
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_tool("cc", "gcc")
+    cache = tmp_path_factory.mktemp("example")
+    build_example(cache)
+    return cache
+
+
+def _board(cache: Path) -> VirtualBoard:
+    board = VirtualBoard(BoardConfig(bootloader=bootloader_from_spec(f"native:{cache}"), timed_flash=False))
+    board.provision(build_app(AppDescriptor(version=1, manifest_url=URL), 16 * 1024))
+    return board
+
+
+def _fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def _children() -> set[int]:
+    me = str(os.getpid())
+    found = set()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            if stat.rsplit(")", 1)[1].split()[1] == me:
+                found.add(int(pid))
+    return found
+
+
+def test_many_boots_leave_no_descriptor_and_no_process(example: Path) -> None:
+    close_servers()
+    fds_before, children_before = _fds(), _children()
+    board = _board(example)
+    board.power_on()  # the first boot starts the server (its socket, shared memory and stderr pipe)
+    assert board.state is AppState.RUNNING
+    with_server = _fds()
+    assert len(with_server) > len(fds_before)
+    for i in range(60):
+        board = _board(example)
+        if i % 3 == 0:
+            board.arm_cut("external", FaultPlan(5 * (i % 7)))  # power cuts: the host kills the child mid-boot
+        board.power_on()
+        if i % 3 == 0:
+            assert board.last_cut is not None
+    assert _fds() == with_server
+    assert len(_children() - children_before) == 1  # the server; every boot's child is gone
+    close_servers()
+    assert _fds() == fds_before
+    assert _children() == children_before
+
+
+def test_each_boot_starts_with_fresh_ram(example: Path) -> None:
+    # The first power-up backs the factory image up and resets (a static "backed up" flag would survive
+    # into the next child if RAM were kept); a second board after it must do exactly the same, and so
+    # must a board whose first boot was cut in the middle of the backup.
+    board = _board(example)
+    board.power_on()
+    assert [b.outcome for b in board.boots] == [Outcome.RESET, Outcome.JUMP]
+    cut = _board(example)
+    cut.arm_cut("external", FaultPlan(20))
+    cut.power_on()
+    assert cut.last_cut is not None
+    again = _board(example)
+    again.power_on()
+    assert [b.outcome for b in again.boots] == [Outcome.RESET, Outcome.JUMP]
+    assert again.text == board.text
+
+
+def test_a_killed_server_is_started_again(example: Path) -> None:
+    board = _board(example)
+    board.power_on()
+    (server,) = [pid for pid in _children() if b"--serve" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    os.kill(server, signal.SIGKILL)
+    with pytest.raises(BoardError, match=r"native helper .* ended"):
+        _board(example).power_on()
+    board = _board(example)
+    board.power_on()  # a new server
+    assert board.state is AppState.RUNNING
+    close_servers()
+
+
+def test_first_touches_reach_the_read_observer(example: Path) -> None:
+    program = NativeProgram(example)
+    board = _board(example)
+    board.power_on()  # the first power-up's backup done: the next boot verifies and jumps
+    board.power_off()
+    reads: list[tuple[str, int, int]] = []
+    board.internal.read_observer = lambda address, length: reads.append(("internal", address, length))
+    res = program.boot(board.internal, board.external, lambda _: None)
+    assert res.outcome is Outcome.JUMP
+    blocks = {a for device, a, n in reads if device == "internal" and n == 4096}
+    assert BOOT_CTL_PHYS in blocks  # the bootloader reads boot control through the mapping
+    assert all(a % 4096 == 0 for a in blocks)
+    assert len(blocks) < 256  # only what it touched, not the whole flash
