@@ -36,7 +36,7 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -275,20 +275,28 @@ def run_compare_command(args: argparse.Namespace) -> int:
         n, found = run_compare(cases, native, model, progress)
         total += n
         diverged += len(found)
-        kinds = Counter(", ".join(d.aspects) for d in found)
-        summary.append(f"{title}: {n} compared, {n - len(found)} agree, {len(found)} diverge")
-        summary += [f"    {count:5d}  {kind}" for kind, count in kinds.most_common()]
-        for d in found:
-            if shown < args.show:
-                print(d.report())
-                print()
-                shown += 1
+        shown = _report(title, n, found, summary, shown, args.show)
     print("\n".join(summary))
     print(
         f"{total} cases, {diverged} divergences ({time.perf_counter() - started:.0f} s); model: quirks {args.quirks}, "
         f"native: {native.build.directory} ({native.build.kind}, {native.build.variant})"
     )
     return 1 if diverged else 0
+
+
+def _report(
+    title: str, n: int, found: Sequence[Divergence | AppDivergence], summary: list[str], shown: int, show: int
+) -> int:
+    """Print the divergences of one set of cases (up to ``show`` in all) and add its lines to ``summary``;
+    returns how many have been printed so far."""
+    kinds = Counter(", ".join(d.aspects) for d in found)
+    summary.append(f"{title}: {n} compared, {n - len(found)} agree, {len(found)} diverge")
+    summary += [f"    {count:5d}  {kind}" for kind, count in kinds.most_common()]
+    printed = found[: max(0, show - shown)]
+    for d in printed:
+        print(d.report())
+        print()
+    return shown + len(printed)
 
 
 def run_coverage(args: argparse.Namespace) -> int:
@@ -352,14 +360,7 @@ def _compare_application(args: argparse.Namespace) -> int:
         n, found = run_app_compare(pairs, progress)
         total += n
         diverged += len(found)
-        kinds = Counter(", ".join(d.aspects) for d in found)
-        summary.append(f"{title}: {n} compared, {n - len(found)} agree, {len(found)} diverge")
-        summary += [f"    {count:5d}  {kind}" for kind, count in kinds.most_common()]
-        for d in found:
-            if shown < args.show:
-                print(d.report())
-                print()
-                shown += 1
+        shown = _report(title, n, found, summary, shown, args.show)
     print("\n".join(summary))
     print(
         f"{total} cases, {diverged} divergences ({time.perf_counter() - started:.0f} s); model application, "
