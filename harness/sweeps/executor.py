@@ -33,6 +33,7 @@ import importlib
 import multiprocessing
 import os
 import re
+import socket
 import threading
 import time
 import uuid
@@ -277,6 +278,16 @@ class DaskCluster:
             CallerError: nothing listens there, it did not answer in time, or it is not a Dask scheduler.
         """
         limit = self.connect_timeout_s
+        where = f"the Dask scheduler at {self.address}"
+        scheme, _, rest = self.address.partition("://")
+        host, _, port = rest.rpartition(":")
+        if scheme == "tcp":
+            # A refused connection first, in its own words: Dask's connect retries it until its timeout, so
+            # under load a closed port would read as a silent one.
+            try:
+                socket.create_connection((host.strip("[]"), int(port)), timeout=limit).close()
+            except OSError as exc:
+                raise CallerError(f"cannot reach {where}: {exc.strerror or exc}") from None
         core = importlib.import_module("distributed.core")
         outcome: list[Any] = []
 
@@ -293,7 +304,6 @@ class DaskCluster:
         thread = threading.Thread(target=probe, name="otaloop-dask-probe", daemon=True)
         thread.start()
         thread.join(limit + 5.0)  # wait_for ends it; this bounds even a decoder that ignores cancellation
-        where = f"the Dask scheduler at {self.address}"
         if thread.is_alive() or not outcome or isinstance(outcome[0], TimeoutError):
             raise CallerError(f"{where} did not answer within {limit:g} s")
         answer = outcome[0]
