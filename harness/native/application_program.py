@@ -60,13 +60,6 @@ GO = struct.Struct("<QQIII")
 assert GO.size == protocol.CODES["GO_SIZE"]
 
 
-def _read_exact(stream: BinaryIO, n: int) -> bytes:
-    data = stream.read(n)
-    if data is None or len(data) != n:
-        raise EOFError
-    return data
-
-
 class NativeApplication:
     """An application built by ``otaloop native build --application``, one helper process per run."""
 
@@ -229,8 +222,8 @@ class NativeRun:
                 return None
         while True:
             try:
-                kind, a, b, n = protocol.HEADER.unpack(_read_exact(self.stream, protocol.HEADER.size))
-                payload = _read_exact(self.stream, n) if n else b""
+                kind, a, b, n = protocol.HEADER.unpack(protocol.read_exact(self.stream, protocol.HEADER.size))
+                payload = protocol.read_exact(self.stream, n) if n else b""
             except (EOFError, ValueError):
                 self._died()
                 return None

@@ -268,13 +268,6 @@ def _drain(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _read_exact(stream: BinaryIO, n: int) -> bytes:
-    data = stream.read(n)
-    if data is None or len(data) != n:
-        raise EOFError
-    return data
-
-
 class NativeProgram:
     """A bootloader built by ``otaloop native build``, run as one helper child process per boot.
 
@@ -406,8 +399,8 @@ def _cut_with_counts(pid: int, reply: BinaryIO, stream: BinaryIO, build: Path) -
     try:
         reply.write(protocol.BOOT_CUT)
         while True:  # until the helper is gone; other messages of a run that was not waiting are dropped
-            kind, _, _, n = protocol.HEADER.unpack(_read_exact(stream, protocol.HEADER.size))
-            payload = _read_exact(stream, n) if n else b""
+            kind, _, _, n = protocol.HEADER.unpack(protocol.read_exact(stream, protocol.HEADER.size))
+            payload = protocol.read_exact(stream, n) if n else b""
             if kind == protocol.MSG_ARCS:
                 coverage.ARCS.add(build, payload)
     except (OSError, EOFError, struct.error):
@@ -451,8 +444,8 @@ class _Session:
         res = self.res
         while True:
             try:
-                kind, a, b, n = protocol.HEADER.unpack(_read_exact(stream, protocol.HEADER.size))
-                payload = _read_exact(stream, n) if n else b""
+                kind, a, b, n = protocol.HEADER.unpack(protocol.read_exact(stream, protocol.HEADER.size))
+                payload = protocol.read_exact(stream, n) if n else b""
             except EOFError:
                 return
             if kind == protocol.MSG_CONSOLE:

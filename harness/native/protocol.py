@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import struct
 from pathlib import Path
+from typing import BinaryIO
 
 HEADER_FILE = Path(__file__).resolve().parent / "c" / "otaloop_protocol.h"
 
@@ -93,3 +94,15 @@ FILE_REPLY = struct.Struct("<iI")
 #: The head of the answer to a bootloader helper's file call: result, reply length, host state (0: the
 #: call changed flash).
 BOOT_FILE_REPLY = struct.Struct("<iIQ")
+
+
+def read_exact(stream: BinaryIO, n: int) -> bytes:
+    """Exactly ``n`` bytes of a helper's message stream.
+
+    Raises:
+        EOFError: the helper closed the stream first (it ended, or was killed at a power cut).
+    """
+    data = stream.read(n)
+    if data is None or len(data) != n:
+        raise EOFError
+    return data
