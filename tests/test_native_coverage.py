@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -165,3 +166,36 @@ def test_a_plain_build_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[
     build_example(tmp_path)
     assert main(["native", "coverage", str(tmp_path)]) == 2
     assert "is not a coverage build: rebuild it with otaloop native build --coverage" in capsys.readouterr().err
+
+
+def test_ci_formats_and_the_missed_branches(cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Cobertura XML and LCOV for a CI's coverage view, and the lines with an untaken branch as file:line."""
+    coverage.reset(cache)
+    _board(cache).power_on()
+    capsys.readouterr()
+    xml, info = tmp_path / "cov.xml", tmp_path / "cov.info"
+    assert main(["native", "coverage", str(cache), "--cobertura", str(xml), "--lcov", str(info), "--missed"]) == 0
+    out = capsys.readouterr().out
+    root = ElementTree.parse(xml).getroot()
+    assert root.tag == "coverage"
+    assert any(c.get("filename", "").endswith("example_bootloader.c") for c in root.iter("class"))
+    assert 0 < float(root.get("line-rate", "0")) < 1
+    tracefile = info.read_text()
+    assert "SF:" in tracefile and "example_bootloader.c" in tracefile and "BRDA:" in tracefile
+    found = coverage.report(cache)
+    missed = found.missed()
+    assert missed and f"{len(missed)} line(s) with a branch no run took:" in out
+    planted = f"example_bootloader.c:{PLANTED}: "
+    assert any(planted in line for line in missed)  # no plain boot takes the planted branch
+    assert all(line.split(":")[0].startswith(str(found.root)) for line in missed)
+
+
+def test_ci_format_targets_are_checked_before_the_work(
+    cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["native", "coverage", str(cache), "--cobertura", str(tmp_path / "no" / "cov.xml")]) == 2
+    assert "cannot write --cobertura" in capsys.readouterr().err
+    assert main(["native", "coverage", str(cache), "--lcov", str(tmp_path)]) == 2
+    assert "it is a directory" in capsys.readouterr().err
+    assert main(["native", "coverage", str(cache), "--reset", "--missed"]) == 2
+    assert "--reset clears the counts" in capsys.readouterr().err

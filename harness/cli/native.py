@@ -70,7 +70,7 @@ from harness.native.cjson import (
 )
 from harness.native.compare import Case, Divergence, model_for, run_compare, scenario_cases, sweep_cases
 from harness.native.sanitizers import SANITIZERS
-from harness.output_files import read_json
+from harness.output_files import check_output, read_json, write_atomic
 from harness.sweeps.fault_ids import Params, parse_modes
 
 
@@ -128,6 +128,11 @@ def register(sub: Any) -> None:
     cv.add_argument("cache", type=Path, help="a folder made by otaloop native build --coverage")
     cv.add_argument("--html", type=Path, metavar="DIR", help="write gcovr's HTML report (DIR/index.html)")
     cv.add_argument("--json", type=Path, metavar="FILE", help="write the figures per file as JSON")
+    cv.add_argument(
+        "--cobertura", type=Path, metavar="FILE", help="write Cobertura XML (the format GitLab, Jenkins, Azure show)"
+    )
+    cv.add_argument("--lcov", type=Path, metavar="FILE", help="write an LCOV tracefile (genhtml, Codecov, editors)")
+    cv.add_argument("--missed", action="store_true", help="list every line with a branch no run took, as file:line")
     cv.add_argument("--reset", action="store_true", help="clear the counts (the next runs start from zero)")
     cv.set_defaults(func=run_coverage)
 
@@ -301,16 +306,24 @@ def _report(
 
 def run_coverage(args: argparse.Namespace) -> int:
     if args.reset:
-        if args.html or args.json:
-            raise CallerError("--reset clears the counts; give --html/--json without it")
+        if args.html or args.json or args.cobertura or args.lcov or args.missed:
+            raise CallerError("--reset clears the counts; give the report options without it")
         removed = coverage.reset(args.cache)
         print(f"cleared the counts of {args.cache} ({removed} .gcda file(s))")
         return 0
-    if args.json is not None and not args.json.resolve().parent.is_dir():
-        raise CallerError(f"--json {args.json}: no such directory")
-    found = coverage.report(args.cache, html=args.html)
+    if args.json is not None:
+        check_output(args.json, "--json")  # before gcovr's work
+    found = coverage.report(args.cache, html=args.html, cobertura=args.cobertura, lcov=args.lcov)
     for line in found.table():
         print(line)
+    if args.missed:
+        missed = found.missed()
+        print(f"{len(missed)} line(s) with a branch no run took:" if missed else "every branch was taken")
+        for line in missed:
+            print(f"  {line}")
+    for option, target in (("cobertura", args.cobertura), ("lcov", args.lcov)):
+        if target is not None:
+            print(f"{option}: {target}")
     if args.html is not None:
         print(f"html: {args.html / 'index.html'}")
     if args.json is not None:
@@ -327,7 +340,7 @@ def run_coverage(args: argparse.Namespace) -> int:
                 for f in found.files
             ],
         }
-        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+        write_atomic(args.json, json.dumps(doc, indent=2) + "\n", "--json")
         print(f"json: {args.json}")
     return 0
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from bootloader_model.errors import CallerError
 from harness.native.build_record import NativeBuild
+from harness.output_files import check_output, write_atomic
 
 LINKER_SCRIPT = Path(__file__).resolve().parent / "c" / "otaloop_gcov.ld"
 #: Compiler options for the user's files.
@@ -125,6 +126,17 @@ class CoverageReport:
             if n
         )
 
+    def missed(self) -> list[str]:
+        """Every line with a branch no run took, as ``file:line: k of n branches never taken`` (paths as
+        the build's source folder names them, so an editor or CI log can open them)."""
+        out = []
+        for f in self.files:
+            for line, counts in sorted(f.branches.items()):
+                never = sum(1 for n in counts if not n)
+                if never:
+                    out.append(f"{self.root / f.path}:{line}: {never} of {len(counts)} branches never taken")
+        return out
+
     def table(self) -> list[str]:
         """One row per file, then the totals: lines and branches reached of all."""
         rows = [("file", "lines", "%", "branches", "%")]
@@ -184,12 +196,16 @@ def reset(cache: str | Path) -> int:
     return removed
 
 
-def report(cache: str | Path, *, html: Path | None = None) -> CoverageReport:
+def report(
+    cache: str | Path, *, html: Path | None = None, cobertura: Path | None = None, lcov: Path | None = None
+) -> CoverageReport:
     """The lines and branches of the user's tree that the runs since the build (or the last reset) reached.
 
     Args:
         cache: a folder made by ``otaloop native build --coverage``.
         html: a folder to write gcovr's HTML pages into (``index.html`` and one page per file).
+        cobertura: a file to write the counts to as Cobertura XML (what GitLab, Jenkins and Azure show).
+        lcov: a file to write the counts to as an LCOV tracefile (``genhtml``, Codecov, IDE plugins).
 
     Returns:
         The figures per file, sorted by path. A build no run has used yet reports every line unreached.
@@ -199,6 +215,9 @@ def report(cache: str | Path, *, html: Path | None = None) -> CoverageReport:
     """
     build = _coverage_build(Path(cache))
     require_gcovr()
+    for option, target in (("--cobertura", cobertura), ("--lcov", lcov)):
+        if target is not None:
+            check_output(target, option)  # before gcovr's work
     root = Path(build.source).resolve()
     objects = build.directory / "objects"
     with tempfile.TemporaryDirectory(prefix="otaloop-gcovr-") as tmp:
@@ -222,11 +241,17 @@ def report(cache: str | Path, *, html: Path | None = None) -> CoverageReport:
         if html is not None:
             html.mkdir(parents=True, exist_ok=True)
             argv[-1:-1] = ["--html-details", str(html / "index.html")]
+        for option, target in (("--cobertura", cobertura), ("--lcov", lcov)):
+            if target is not None:
+                argv[-1:-1] = [option, str(Path(tmp) / option.strip("-"))]
         run = subprocess.run(argv, capture_output=True, text=True, cwd=str(objects))
         if run.returncode != 0:
             tail = "\n".join((run.stderr or run.stdout).strip().splitlines()[-5:])
             raise CallerError(f"gcovr failed on {objects}: {tail}")
         files = _parse(json.loads(full.read_text()), json.loads(summary.read_text()))
+        for option, target in (("--cobertura", cobertura), ("--lcov", lcov)):
+            if target is not None:  # whole or not at all, like every file otaloop writes
+                write_atomic(target, (Path(tmp) / option.strip("-")).read_bytes(), option)
     return CoverageReport(root, files)
 
 
