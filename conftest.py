@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,18 @@ def write_board_images(folder: Path, http_port: int, config: str = "auto") -> Pa
     for version in (1, 2):
         layout.path(CONFIGS[config], version).write_bytes(synth.app(CONFIGS[config], version))
     return folder
+
+
+def require_sanitizers() -> None:
+    """Skip the calling test, saying why, unless gcc links 32-bit AddressSanitizer/UBSan programs."""
+    require_tool("cc", "gcc")
+    probe = subprocess.run(
+        ["gcc", "-m32", "-fsanitize=address,undefined", "-x", "c", "-", "-o", "/dev/null"],
+        input="int main(void){return 0;}",
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        pytest.skip(
+            f"gcc cannot link 32-bit sanitizer programs (install lib32asan8 lib32ubsan1): {probe.stderr[-200:]}"
+        )

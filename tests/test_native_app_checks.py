@@ -1,0 +1,240 @@
+"""``--sanitize`` and ``--coverage`` on application builds, end to end on otaloop's example application.
+
+The example application (``harness/native/c/example_app``) carries a planted memory error: its manifest
+parser copies the URL whole into the 100-byte ``url[]`` on the stack, as Harmony's SYS_OTA_ParseJsonContent
+copies it into ``ota_server_url`` (quirk svc-url-overflows-digest), so a manifest URL of 100 bytes or more
+overflows it. And a planted rare branch: a server version of 0 or below. These tests build the example with
+real gcc (``-m32`` when the multilib runtimes are there) and show that a sanitizer build finds the overflow
+with its C stack in the example's file (a board step, ``otaloop run``'s scenario result, the fuzzer's
+hazard and its replay token), that a URL of 99 bytes is clean, and that a coverage build's counts add up
+across runs, survive a power cut, leave the planted branch unreached by the library and reach it with its
+input. Builds the machine cannot make skip with the reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
+from bootloader_model.formats.app_descriptor import AppDescriptor
+from bootloader_model.formats.app_image import build_app
+from bootloader_model.storage.nor_flash import FaultPlan
+from conftest import require_sanitizers, require_tool
+from harness.cli import main
+from harness.fuzzing.hazards import HazardFound
+from harness.fuzzing.machine import BoardStateMachine
+from harness.fuzzing.strategies import LONG_URL, ImageSpec, ManifestSpec
+from harness.image.server import ImageServer
+from harness.native import coverage
+from harness.native.application_program import NativeApplication
+from harness.native.build import EXAMPLE_APP_DIR, Instrumentation, build_example_application
+from harness.native.build_record import NativeBuild
+from harness.native.programs import application_from_spec
+from harness.native.sanitizers import NativeMemoryError
+from harness.scenarios.runner import run_suite, select, virtual_provider
+
+SYS_OTA_C = EXAMPLE_APP_DIR / "sys_ota.c"
+SOURCE = SYS_OTA_C.read_text().splitlines()
+
+
+def _line(text: str) -> int:
+    (number,) = [i + 1 for i, line in enumerate(SOURCE) if text in line]
+    return number
+
+
+OVERFLOW = _line("memcpy(url, at + 1, n);")
+PLANTED = _line("if (version <= 0) {")
+PLANTED_BODY = _line("ota.bad_versions++;")
+CHECK_START = _line("notify(SYS_OTA_UPDATE_CHECK_START);")
+WRITE_CHUNK = _line("size_t n = SYS_FS_FileWrite(ota.file, ota.body, ota.body_len);")
+DOWNLOADED = _line("notify(SYS_OTA_DOWNLOAD_SUCCESS);")
+
+
+@pytest.fixture(scope="module")
+def sanitized(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_sanitizers()
+    cache = tmp_path_factory.mktemp("example-app-asan")
+    build_example_application(cache, checks=Instrumentation.of("address,undefined"))
+    return cache
+
+
+@pytest.fixture(scope="module")
+def covered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_tool("cc", "gcc")
+    if importlib.util.find_spec("gcovr") is None:
+        pytest.skip("gcovr is not installed (pip install 'otaloop[coverage]')")
+    cache = tmp_path_factory.mktemp("example-app-coverage")
+    build_example_application(cache, checks=Instrumentation.of(coverage=True))
+    return cache
+
+
+@pytest.fixture
+def server() -> Any:
+    with ImageServer() as srv:
+        yield srv
+
+
+def _board(cache: Path, manifest_url: str) -> VirtualBoard:
+    board = VirtualBoard(BoardConfig(application=application_from_spec(f"native:{cache}")))
+    board.provision(build_app(AppDescriptor(version=1, manifest_url=manifest_url), 30_000))
+    return board
+
+
+def _offer(server: ImageServer, version: int, url_length: int | None = None) -> None:
+    """Serve v``version`` and a manifest naming it; its URL padded to ``url_length`` bytes (query string)."""
+    image = build_app(AppDescriptor(version=max(version, 2), manifest_url=server.url("/ota.json")), 30_000)
+    url, digest = server.put_image(f"app_v{version}.bin", image)
+    if url_length is not None:
+        url = f"{url}?{'p' * (url_length - len(url) - 1)}"
+        assert len(url) == url_length
+    server.put_manifest(version, url, digest)
+
+
+# ------------------------------------------------------------------------------------------ --sanitize
+def test_the_application_build_records_its_sanitizers_and_leaves_the_shims_alone(sanitized: Path) -> None:
+    build = NativeBuild.load(sanitized)
+    assert (build.role, build.sanitize) == ("application", ("address", "undefined"))
+    objects = {o.name.split("-")[0]: o.read_bytes() for o in (sanitized / "objects").glob("*.o")}
+    assert b"__asan_report" in objects["sys_ota"] and b"__asan_report" in objects["app"]
+    assert b"__asan_report" not in objects["otaloop_app_runner"]  # otaloop's shims stay uninstrumented
+    assert b"__asan_report" not in objects["example_sha256"]
+
+
+def test_a_url_of_99_bytes_fits(sanitized: Path, server: ImageServer) -> None:
+    board = _board(sanitized, server.url("/ota.json"))
+    _offer(server, 2, url_length=99)
+    board.power_on()
+    assert board.run_until(lambda: "Server app version: 2" in board.text, 120), board.text
+    assert board.state is AppState.RUNNING
+
+
+def test_the_planted_overflow_is_reported_with_its_c_stack(sanitized: Path, server: ImageServer) -> None:
+    board = _board(sanitized, server.url("/ota.json"))
+    _offer(server, 2, url_length=120)
+    board.power_on()
+    with pytest.raises(NativeMemoryError) as caught:
+        board.run_for(120)
+    report = caught.value.report
+    assert (report.tool, report.kind, report.access) == (
+        "AddressSanitizer",
+        "stack-buffer-overflow",
+        "WRITE of size 120",
+    )
+    own = report.own_frames
+    assert [f.function for f in own[:3]] == ["json_url", "parse_manifest", "SYS_OTA_Tasks"]
+    assert (own[0].file, own[0].line) == (str(SYS_OTA_C), OVERFLOW)
+    assert f"in json_url at {SYS_OTA_C}:{OVERFLOW}" in str(caught.value)
+    assert f"(native application {sanitized})" in str(caught.value)
+    assert "'url'" in report.text  # ASan names the variable
+    again = pickle.loads(pickle.dumps(caught.value))  # a sweep worker's error crosses back whole
+    assert isinstance(again, NativeMemoryError) and str(again) == str(caught.value) and again.role == "application"
+
+
+def test_the_fuzzer_s_boards_record_it_as_a_hung_run(sanitized: Path, server: ImageServer) -> None:
+    program = NativeApplication(sanitized, memory_errors="stuck")
+    board = VirtualBoard(BoardConfig(application=program))
+    board.provision(build_app(AppDescriptor(version=1, manifest_url=server.url("/ota.json")), 30_000))
+    _offer(server, 2, url_length=120)
+    board.power_on()
+    board.run_for(120)
+    assert board.state is AppState.HUNG
+    assert [r.kind for r in program.memory_errors_found] == ["stack-buffer-overflow"]
+
+
+def test_otaloop_run_fails_the_scenario_with_the_report(sanitized: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    put_manifest = ImageServer.put_manifest
+
+    def long_urls(self: ImageServer, version: int, url: str, digest: str, **kw: Any) -> str:
+        return put_manifest(self, version, f"{url}?{'p' * 100}", digest, **kw)
+
+    monkeypatch.setattr(ImageServer, "put_manifest", long_urls)  # every manifest URL 100+ bytes
+    provider = virtual_provider(link="inproc", application=f"native:{sanitized}")
+    (result,) = run_suite(select(["c_update"]), provider)
+    assert result.status == "FAIL"
+    first = result.detail.splitlines()[0]
+    assert first.startswith("NativeMemoryError: memory error found by AddressSanitizer: stack-buffer-overflow")
+    assert f"in json_url at {SYS_OTA_C}:{OVERFLOW}" in first
+
+
+def test_fuzz_names_the_hazard_and_its_token_replays_it(sanitized: Path) -> None:
+    machine = BoardStateMachine.with_application(f"native:{sanitized}")()
+    machine.setup()
+    machine.serve(ImageSpec(3, size=8192), ManifestSpec(LONG_URL))
+    machine.wait(200)
+    machine._close_step()
+    with pytest.raises(HazardFound) as caught:
+        machine.safety()
+    found = caught.value
+    assert found.hazard.name == "native-memory-error"
+    assert "stack-buffer-overflow" in found.seen and "in json_url at" in found.seen
+    assert "application's C code" in found.report()
+    replayed = BoardStateMachine.replay(found.token)
+    assert replayed.hazard is not None and replayed.hazard.hazard.name == "native-memory-error"
+
+
+# ------------------------------------------------------------------------------------------ --coverage
+def _sys_ota(cache: Path) -> coverage.FileCoverage:
+    return coverage.report(cache).file("sys_ota.c")
+
+
+def test_a_fresh_application_build_has_reached_nothing(covered: Path) -> None:
+    coverage.reset(covered)
+    found = coverage.report(covered)
+    assert [f.path for f in found.files] == ["app.c", "app_ota.c", "initialization.c", "sys_ota.c"]
+    c = found.file("sys_ota.c")
+    assert c.lines_covered == 0 and c.lines_total > 200 and c.branches_total > 100
+
+
+def test_runs_add_up_and_a_power_cut_keeps_the_counts_up_to_it(covered: Path, server: ImageServer) -> None:
+    coverage.reset(covered)
+    for expected in (1, 2):
+        board = _board(covered, server.url("/ota.json"))
+        board.power_on()
+        assert board.run_until(lambda b=board: "SYS_OTA_UPDATE_CHECK_FAILED" in b.text, 120), board.text
+        board.power_off()  # the helper writes its counts; a second run's are added, not overwritten
+        assert _sys_ota(covered).lines[CHECK_START] == expected
+
+    coverage.reset(covered)
+    _offer(server, 2)
+    board = _board(covered, server.url("/ota.json"))
+    board.power_on()
+    assert board.run_until(lambda: "SYS_OTA_DOWNLOAD_START" in board.text, 120), board.text
+    board.arm_cut("external", FaultPlan(6))  # a few flash operations into the download
+    board.run_for(60)
+    assert board.last_cut is not None and board.state is AppState.OFF
+    c = _sys_ota(covered)
+    assert c.lines[WRITE_CHUNK] > 0  # the download ran until the cut ...
+    assert c.lines[DOWNLOADED] == 0  # ... and not one line further
+
+
+def test_the_planted_branch_is_unreached_by_the_library_and_reached_by_its_input(
+    covered: Path, server: ImageServer
+) -> None:
+    coverage.reset(covered)
+    provider = virtual_provider(link="inproc", application=f"native:{covered}")
+    (result,) = run_suite(select(["b_no_update"]), provider)  # the example has no console: no otactl scenarios
+    assert result.status == "PASS", result.detail
+    c = _sys_ota(covered)
+    assert c.lines[PLANTED] > 0 and c.lines[PLANTED_BODY] == 0
+    before = coverage.report(covered).reached_branches()
+
+    board = _board(covered, server.url("/ota.json"))
+    _offer(server, 0)
+    board.power_on()
+    assert board.run_until(lambda: "SYS_OTA_UPDATE_NOTAVAILABLE" in board.text, 120), board.text
+    board.power_off()
+    assert _sys_ota(covered).lines[PLANTED_BODY] == 1
+    new = coverage.report(covered).reached_branches() - before
+    assert ("sys_ota.c", PLANTED, 0) in new
+
+
+def test_cli_reports_an_application_cache(covered: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["native", "coverage", str(covered)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].split() == ["file", "lines", "%", "branches", "%"]
+    assert any(r.startswith("sys_ota.c") for r in rows)
