@@ -103,6 +103,8 @@ def test_the_application_build_records_its_sanitizers_and_leaves_the_shims_alone
     assert b"__asan_report" in objects["sys_ota"] and b"__asan_report" in objects["app"]
     assert b"__asan_report" not in objects["otaloop_app_runner"]  # otaloop's shims stay uninstrumented
     assert b"__asan_report" not in objects["example_sha256"]
+    env = NativeApplication(sanitized).env
+    assert env is not None and "handle_segv=1" in env["ASAN_OPTIONS"]  # no handler of its own: ASan reports a SEGV
 
 
 def test_a_url_of_99_bytes_fits(sanitized: Path, server: ImageServer) -> None:

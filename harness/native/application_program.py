@@ -90,7 +90,8 @@ class NativeApplication:
             )
         self.label = f"native:{cache}"
         #: The helper's environment: a sanitizer build's runtime options (None: this process's).
-        self.env = {**os.environ, **sanitizers.runtime_env(self.build.sanitize)} if self.build.sanitize else None
+        checks = sanitizers.runtime_env(self.build.sanitize, report_segv=True)  # a wild pointer is a finding too
+        self.env = {**os.environ, **checks} if self.build.sanitize else None
 
     def start(self, context: AppContext) -> NativeRun:
         return NativeRun(self.build, context, self)

@@ -106,11 +106,13 @@ def link_flags(sanitize: Sequence[str]) -> list[str]:
     return [f"-fsanitize={','.join(sanitize)}"] if sanitize else []
 
 
-def runtime_env(sanitize: Sequence[str]) -> dict[str, str]:
+def runtime_env(sanitize: Sequence[str], *, report_segv: bool = False) -> dict[str, str]:
     """Environment of a helper built with ``sanitize``: first error ends it with :data:`EXIT_CODE`, report on stderr.
 
-    The runner's SIGSEGV handler stays in charge (the jump into flash is a fault on the host), leaks are
-    not checked (a boot ends with ``_exit``), and the report goes to the stderr pipe the host reads.
+    The bootloader runner's SIGSEGV handler stays in charge (the jump into flash is a fault on the host);
+    ``report_segv`` lets AddressSanitizer report a segmentation fault with its stack instead (the
+    application helper, which has no handler of its own: a wild pointer is a finding there). Leaks are
+    not checked (a run ends with ``_exit``), and the report goes to the stderr pipe the host reads.
     """
     if not sanitize:
         return {}
@@ -121,8 +123,8 @@ def runtime_env(sanitize: Sequence[str]) -> dict[str, str]:
     env = {"UBSAN_OPTIONS": f"{common}:print_stacktrace=1:report_error_type=1"}
     if "address" in sanitize:
         env["ASAN_OPTIONS"] = (
-            f"{common}:detect_leaks=0:handle_segv=0:handle_sigbus=0:allow_user_segv_handler=1:print_legend=0"
-            ":detect_stack_use_after_return=0"
+            f"{common}:detect_leaks=0:handle_segv={int(report_segv)}:handle_sigbus={int(report_segv)}"
+            ":allow_user_segv_handler=1:print_legend=0:detect_stack_use_after_return=0"
         )
     return env
 
