@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -61,3 +62,26 @@ def require_sanitizers() -> None:
         pytest.skip(
             f"gcc cannot link 32-bit sanitizer programs (install lib32asan8 lib32ubsan1): {probe.stderr[-200:]}"
         )
+
+
+def line_of(source: Path, text: str) -> int:
+    """The number of the one line of ``source`` that contains ``text`` (tests that name planted C lines)."""
+    (number,) = [i + 1 for i, line in enumerate(source.read_text().splitlines()) if text in line]
+    return number
+
+
+def assert_memory_error_hazard(machine: Any, function: str) -> None:
+    """After the steps a test gave ``machine`` (a BoardStateMachine on a sanitizer build): its safety check
+    names the ``native-memory-error`` hazard, a stack-buffer-overflow in ``function``, and the hazard's replay
+    token finds it again on a fresh machine."""
+    from harness.fuzzing.hazards import HazardFound
+
+    machine._close_step()
+    with pytest.raises(HazardFound) as caught:
+        machine.safety()
+    found = caught.value
+    assert found.hazard.name == "native-memory-error"
+    assert "stack-buffer-overflow" in found.seen and f"in {function} at" in found.seen
+    assert "your bootloader's or application's C code" in found.report()
+    replayed = type(machine).replay(found.token)
+    assert replayed.hazard is not None and replayed.hazard.hazard.name == "native-memory-error"

@@ -24,9 +24,8 @@ from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualB
 from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
 from bootloader_model.storage.nor_flash import FaultPlan
-from conftest import require_sanitizers, require_tool
+from conftest import assert_memory_error_hazard, line_of, require_sanitizers, require_tool
 from harness.cli import main
-from harness.fuzzing.hazards import HazardFound
 from harness.fuzzing.machine import BoardStateMachine
 from harness.fuzzing.strategies import LONG_URL, ImageSpec, ManifestSpec
 from harness.image.server import ImageServer
@@ -39,20 +38,12 @@ from harness.native.sanitizers import NativeMemoryError
 from harness.scenarios.runner import run_suite, select, virtual_provider
 
 SYS_OTA_C = EXAMPLE_APP_DIR / "sys_ota.c"
-SOURCE = SYS_OTA_C.read_text().splitlines()
-
-
-def _line(text: str) -> int:
-    (number,) = [i + 1 for i, line in enumerate(SOURCE) if text in line]
-    return number
-
-
-OVERFLOW = _line("memcpy(url, at + 1, n);")
-PLANTED = _line("if (version <= 0) {")
-PLANTED_BODY = _line("ota.bad_versions++;")
-CHECK_START = _line("notify(SYS_OTA_UPDATE_CHECK_START);")
-WRITE_CHUNK = _line("size_t n = SYS_FS_FileWrite(ota.file, ota.body, ota.body_len);")
-DOWNLOADED = _line("notify(SYS_OTA_DOWNLOAD_SUCCESS);")
+OVERFLOW = line_of(SYS_OTA_C, "memcpy(url, at + 1, n);")
+PLANTED = line_of(SYS_OTA_C, "if (version <= 0) {")
+PLANTED_BODY = line_of(SYS_OTA_C, "ota.bad_versions++;")
+CHECK_START = line_of(SYS_OTA_C, "notify(SYS_OTA_UPDATE_CHECK_START);")
+WRITE_CHUNK = line_of(SYS_OTA_C, "size_t n = SYS_FS_FileWrite(ota.file, ota.body, ota.body_len);")
+DOWNLOADED = line_of(SYS_OTA_C, "notify(SYS_OTA_DOWNLOAD_SUCCESS);")
 
 
 @pytest.fixture(scope="module")
@@ -168,15 +159,7 @@ def test_fuzz_names_the_hazard_and_its_token_replays_it(sanitized: Path) -> None
     machine.setup()
     machine.serve(ImageSpec(3, size=8192), ManifestSpec(LONG_URL))
     machine.wait(200)
-    machine._close_step()
-    with pytest.raises(HazardFound) as caught:
-        machine.safety()
-    found = caught.value
-    assert found.hazard.name == "native-memory-error"
-    assert "stack-buffer-overflow" in found.seen and "in json_url at" in found.seen
-    assert "application's C code" in found.report()
-    replayed = BoardStateMachine.replay(found.token)
-    assert replayed.hazard is not None and replayed.hazard.hazard.name == "native-memory-error"
+    assert_memory_error_hazard(machine, "json_url")
 
 
 # ------------------------------------------------------------------------------------------ --coverage

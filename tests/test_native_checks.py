@@ -30,9 +30,8 @@ from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.file_api import OTA_DIR, write_file
 from bootloader_model.storage.nor_flash import NorFlash
-from conftest import require_sanitizers, require_tool
+from conftest import assert_memory_error_hazard, require_sanitizers, require_tool
 from harness.cli import main as cli_main
-from harness.fuzzing.hazards import HazardFound
 from harness.fuzzing.machine import BoardStateMachine
 from harness.fuzzing.strategies import ImageSpec
 from harness.native.build import EXAMPLE_DIR, Instrumentation, build_example
@@ -181,15 +180,7 @@ def test_fuzz_names_the_hazard_and_its_token_replays_it(sanitized: Path) -> None
     machine.wait(200)
     machine.serve(ImageSpec(1000, size=8192))  # the service installs it; the next boot selects v1000
     machine.wait(200)
-    machine._close_step()
-    with pytest.raises(HazardFound) as caught:
-        machine.safety()
-    found = caught.value
-    assert found.hazard.name == "native-memory-error"
-    assert "stack-buffer-overflow" in found.seen and "in version_text at" in found.seen
-    assert "your bootloader's or application's C code" in found.report()
-    replayed = BoardStateMachine.replay(found.token)
-    assert replayed.hazard is not None and replayed.hazard.hazard.name == "native-memory-error"
+    assert_memory_error_hazard(machine, "version_text")
 
 
 def test_undefined_behaviour_report_is_parsed(tmp_path: Path) -> None:
