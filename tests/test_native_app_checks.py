@@ -9,11 +9,18 @@ with its C stack in the example's file (a board step, ``otaloop run``'s scenario
 hazard and its replay token), that a URL of 99 bytes is clean, and that a coverage build's counts add up
 across runs, survive a power cut, leave the planted branch unreached by the library and reach it with its
 input. Builds the machine cannot make skip with the reason.
+
+With ``OTALOOP_HARMONY_APPS`` set (skipped with that reason otherwise), Harmony's own application built with
+AddressSanitizer shows the findings of docs/findings.md: every DB entry reads past a heap block in csv.c's
+``csv_realloc``, and a manifest URL longer than the whole ``ota_params`` object overflows it in
+``SYS_OTA_ParseJsonContent``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -31,7 +38,13 @@ from harness.fuzzing.strategies import LONG_URL, ImageSpec, ManifestSpec
 from harness.image.server import ImageServer
 from harness.native import coverage
 from harness.native.application_program import NativeApplication
-from harness.native.build import EXAMPLE_APP_DIR, Instrumentation, build_example_application
+from harness.native.build import (
+    EXAMPLE_APP_DIR,
+    Instrumentation,
+    build_application,
+    build_example_application,
+    locate_application,
+)
 from harness.native.build_record import NativeBuild
 from harness.native.programs import application_from_spec
 from harness.native.sanitizers import NativeMemoryError
@@ -223,3 +236,59 @@ def test_cli_reports_an_application_cache(covered: Path, capsys: pytest.CaptureF
     rows = capsys.readouterr().out.splitlines()
     assert rows[0].split() == ["file", "lines", "%", "branches", "%"]
     assert any(r.startswith("sys_ota.c") for r in rows)
+
+
+# ------------------------------------------------------------------------------------ Harmony's application
+HARMONY_ENV = "OTALOOP_HARMONY_APPS"
+
+
+@pytest.fixture(scope="module")
+def harmony_asan(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = os.environ.get(HARMONY_ENV)
+    if not root:
+        pytest.skip(f"{HARMONY_ENV} is not set (point it at a wireless_apps_pic32mzw1_wfi32e01 checkout)")
+    require_sanitizers()
+    cache = tmp_path_factory.mktemp("harmony-app-asan")
+    build_application(locate_application(root), cache, checks=Instrumentation.of("address"))
+    return cache
+
+
+def _harmony_report(cache: Path, server: ImageServer, url_length: int | None) -> NativeMemoryError:
+    """Harmony's application offered v2 under a URL of ``url_length`` bytes (a padded folder name, so the file
+    name stays app_v2.bin; None: the short URL): the error that ends its run."""
+    board = _board(cache, server.url("/ota.json"))
+    image = build_app(AppDescriptor(version=2, manifest_url=server.url("/ota.json")), 30_000)
+    folder = "d" if url_length is None else "d" * (url_length - len(server.url("/d/app_v2.bin")) + 1)
+    url = server.put(f"/{folder}/app_v2.bin", image)
+    assert url_length is None or len(url) == url_length
+    server.put_manifest(2, url, hashlib.sha256(image).hexdigest())
+    board.power_on()
+    with pytest.raises(NativeMemoryError) as caught:
+        board.run_for(300)
+    return caught.value
+
+
+def _reported_line(error: NativeMemoryError) -> str:
+    top = error.report.own_frames[0]
+    return Path(top.file).read_text(errors="replace").splitlines()[top.line - 1]
+
+
+def test_every_db_entry_of_harmonys_application_reads_past_a_heap_block(
+    harmony_asan: Path, server: ImageServer
+) -> None:
+    error = _harmony_report(harmony_asan, server, None)
+    report = error.report
+    assert (report.kind, report.access) == ("heap-buffer-overflow", "READ of size 11")  # "app_v2.bin" and its NUL
+    functions = [f.function for f in report.own_frames]
+    assert functions[:4] == ["csv_realloc", "set_field", "csv_set_field", "OTADbNewEntry"]
+    assert report.own_frames[0].file.endswith("/csv/csv.c") and "memcpy" in _reported_line(error)
+
+
+def test_a_url_longer_than_ota_params_overflows_it_in_sys_ota_parse(harmony_asan: Path, server: ImageServer) -> None:
+    error = _harmony_report(harmony_asan, server, 220)
+    report = error.report
+    assert (report.kind, report.access) == ("global-buffer-overflow", "WRITE of size 221")
+    top = report.own_frames[0]
+    assert top.function == "SYS_OTA_ParseJsonContent" and top.file.endswith("/system/ota/sys_ota.c")
+    assert "memcpy" in _reported_line(error) and "ota_server_url" in _reported_line(error)
+    assert "'ota_params'" in report.text  # ASan names the object the copy ran off
