@@ -292,3 +292,25 @@ def test_a_url_longer_than_ota_params_overflows_it_in_sys_ota_parse(harmony_asan
     assert top.function == "SYS_OTA_ParseJsonContent" and top.file.endswith("/system/ota/sys_ota.c")
     assert "memcpy" in _reported_line(error) and "ota_server_url" in _reported_line(error)
     assert "'ota_params'" in report.text  # ASan names the object the copy ran off
+
+
+def test_harmonys_application_coverage_names_every_file_in_its_tree(
+    tmp_path: Path, server: ImageServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = os.environ.get(HARMONY_ENV)
+    if not root:
+        pytest.skip(f"{HARMONY_ENV} is not set (point it at a wireless_apps_pic32mzw1_wfi32e01 checkout)")
+    require_tool("cc", "gcc")
+    if importlib.util.find_spec("gcovr") is None:
+        pytest.skip("gcovr is not installed (pip install 'otaloop[coverage]')")
+    build_application(locate_application(root), tmp_path, checks=Instrumentation.of(coverage=True))
+    board = _board(tmp_path, server.url("/ota.json"))
+    _offer(server, 2)
+    board.power_on()
+    assert board.run_until(lambda: "SYS_OTA_DB_ENTRY_SUCCESS" in board.text, 300), board.text
+    board.power_off()
+    found = coverage.report(tmp_path)
+    assert all(not Path(f.path).is_absolute() for f in found.files)  # cjson.c's "cJSON.h" is the tree's cjson.h
+    assert found.file("cjson/cjson.h").lines_covered > 0
+    parse = found.file("system/ota/sys_ota.c")
+    assert 0 < parse.lines_covered < parse.lines_total

@@ -703,7 +703,9 @@ def build_application(
     fix.mkdir(exist_ok=True)
     cjson_h = sources.config / "system/ota/framework/cjson/cjson.h"
     if cjson_h.is_file() and not (fix / "cJSON.h").exists():
-        (fix / "cJSON.h").symlink_to(cjson_h)
+        # An include of the tree's file, not a link to it: the compiler (and a coverage report) names the
+        # header by its place in the user's tree.
+        (fix / "cJSON.h").write_text(f'#include "{cjson_h}"\n')
     common = [*tools.model_flags, "-std=gnu99", "-O1", "-g", "-fno-common", "-fno-strict-aliasing", *HOST_WARNINGS]
     harmony = [
         *common,
