@@ -45,10 +45,11 @@ DAMAGES = ("none", "corrupted", "truncated")
 #: ``ota.json`` variants: see :class:`ManifestSpec`.
 MANIFEST_KINDS = ("valid", "wrong-digest", "missing-field", "oversize", "erase")
 #: A manifest whose URL is padded (a query string the server ignores) to :data:`LONG_URL_LENGTH` bytes, past
-#: the service's 100-byte URL field (Harmony's quirk svc-url-overflows-digest). Not drawn by default: give it
-#: to :func:`manifests` (``kinds=ALL_MANIFEST_KINDS``) or write it in a step.
+#: the service's 100-byte URL field (Harmony's quirk svc-url-overflows-digest) and past the whole 204-byte
+#: ``ota_params`` it sits in (a 32-bit host build of Harmony's service). Not drawn by default: give it to
+#: :func:`manifests` (``kinds=ALL_MANIFEST_KINDS``) or write it in a step.
 LONG_URL = "long-url"
-LONG_URL_LENGTH = 120
+LONG_URL_LENGTH = 240
 ALL_MANIFEST_KINDS = (*MANIFEST_KINDS, LONG_URL)
 MANIFEST_FIELDS = ("Version", "URL", "Digest")
 #: Harmony's SYS_OTA_JSON_FILE_MAXSIZE: a manifest longer than this minus 10 bytes cannot be read.
