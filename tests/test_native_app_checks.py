@@ -314,3 +314,16 @@ def test_harmonys_application_coverage_names_every_file_in_its_tree(
     assert found.file("cjson/cjson.h").lines_covered > 0
     parse = found.file("system/ota/sys_ota.c")
     assert 0 < parse.lines_covered < parse.lines_total
+
+
+def test_cli_builds_an_application_with_both_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_sanitizers()
+    cache = tmp_path / "app"
+    argv = ["native", "build", "--application", "--example", "--sanitize", "address,undefined", "--coverage"]
+    assert main([*argv, "--cache", str(cache)]) == 0
+    out = capsys.readouterr().out
+    assert "sanitizers: address, undefined (a memory error during a run is reported with its C stack)" in out
+    assert f"coverage: every run adds its counts; see them with otaloop native coverage {cache}" in out
+    build = NativeBuild.load(cache)
+    assert (build.role, build.sanitize, build.coverage) == ("application", ("address", "undefined"), True)
+    assert main(["native", "build", "--application", "--example", "--sanitize", "thread"]) == 2
