@@ -90,11 +90,21 @@ class NativeApplication:
             )
         self.label = f"native:{cache}"
         #: The helper's environment: a sanitizer build's runtime options (None: this process's).
-        checks = sanitizers.runtime_env(self.build.sanitize, report_segv=True)  # a wild pointer is a finding too
-        self.env = {**os.environ, **checks} if self.build.sanitize else None
+        self.env = helper_env(self.build)
 
     def start(self, context: AppContext) -> NativeRun:
         return NativeRun(self.build, context, self)
+
+
+def helper_env(build: NativeBuild) -> dict[str, str] | None:
+    """The environment of ``build``'s helper: a sanitizer build's runtime options, else None (this process's).
+
+    The application helper has no SIGSEGV handler of its own, so AddressSanitizer reports a segmentation fault
+    with its stack: a wild pointer is a finding too.
+    """
+    if not build.sanitize:
+        return None
+    return {**os.environ, **sanitizers.runtime_env(build.sanitize, report_segv=True)}
 
 
 class NativeRun:
@@ -138,7 +148,7 @@ class NativeRun:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
-                env=program.env if program is not None else None,
+                env=program.env if program is not None else helper_env(build),
             )
         except OSError as exc:
             for fd in (to_r, to_w, from_r, from_w):
