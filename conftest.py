@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -45,3 +47,41 @@ def write_board_images(folder: Path, http_port: int, config: str = "auto") -> Pa
     for version in (1, 2):
         layout.path(CONFIGS[config], version).write_bytes(synth.app(CONFIGS[config], version))
     return folder
+
+
+def require_sanitizers() -> None:
+    """Skip the calling test, saying why, unless gcc links 32-bit AddressSanitizer/UBSan programs."""
+    require_tool("cc", "gcc")
+    probe = subprocess.run(
+        ["gcc", "-m32", "-fsanitize=address,undefined", "-x", "c", "-", "-o", "/dev/null"],
+        input="int main(void){return 0;}",
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        pytest.skip(
+            f"gcc cannot link 32-bit sanitizer programs (install lib32asan8 lib32ubsan1): {probe.stderr[-200:]}"
+        )
+
+
+def line_of(source: Path, text: str) -> int:
+    """The number of the one line of ``source`` that contains ``text`` (tests that name planted C lines)."""
+    (number,) = [i + 1 for i, line in enumerate(source.read_text().splitlines()) if text in line]
+    return number
+
+
+def assert_memory_error_hazard(machine: Any, function: str) -> None:
+    """After the steps a test gave ``machine`` (a BoardStateMachine on a sanitizer build): its safety check
+    names the ``native-memory-error`` hazard, a stack-buffer-overflow in ``function``, and the hazard's replay
+    token finds it again on a fresh machine."""
+    from harness.fuzzing.hazards import HazardFound
+
+    machine._close_step()
+    with pytest.raises(HazardFound) as caught:
+        machine.safety()
+    found = caught.value
+    assert found.hazard.name == "native-memory-error"
+    assert "stack-buffer-overflow" in found.seen and f"in {function} at" in found.seen
+    assert "your bootloader's or application's C code" in found.report()
+    replayed = type(machine).replay(found.token)
+    assert replayed.hazard is not None and replayed.hazard.hazard.name == "native-memory-error"

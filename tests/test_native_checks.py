@@ -30,9 +30,8 @@ from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.file_api import OTA_DIR, write_file
 from bootloader_model.storage.nor_flash import NorFlash
-from conftest import require_tool
+from conftest import assert_memory_error_hazard, require_sanitizers, require_tool
 from harness.cli import main as cli_main
-from harness.fuzzing.hazards import HazardFound
 from harness.fuzzing.machine import BoardStateMachine
 from harness.fuzzing.strategies import ImageSpec
 from harness.native.build import EXAMPLE_DIR, Instrumentation, build_example
@@ -46,17 +45,7 @@ EXAMPLE_C = str(EXAMPLE_DIR / "example_bootloader.c")
 
 
 def _sanitizer_runtime() -> None:
-    require_tool("cc", "gcc")
-    probe = subprocess.run(
-        ["gcc", "-m32", "-fsanitize=address,undefined", "-x", "c", "-", "-o", "/dev/null"],
-        input="int main(void){return 0;}",
-        capture_output=True,
-        text=True,
-    )
-    if probe.returncode != 0:
-        pytest.skip(
-            f"gcc cannot link 32-bit sanitizer programs (install lib32asan8 lib32ubsan1): {probe.stderr[-200:]}"
-        )
+    require_sanitizers()
 
 
 @pytest.fixture(scope="module")
@@ -191,15 +180,7 @@ def test_fuzz_names_the_hazard_and_its_token_replays_it(sanitized: Path) -> None
     machine.wait(200)
     machine.serve(ImageSpec(1000, size=8192))  # the service installs it; the next boot selects v1000
     machine.wait(200)
-    machine._close_step()
-    with pytest.raises(HazardFound) as caught:
-        machine.safety()
-    found = caught.value
-    assert found.hazard.name == "native-memory-error"
-    assert "stack-buffer-overflow" in found.seen and "in version_text at" in found.seen
-    assert "your bootloader's C code" in found.report()
-    replayed = BoardStateMachine.replay(found.token)
-    assert replayed.hazard is not None and replayed.hazard.hazard.name == "native-memory-error"
+    assert_memory_error_hazard(machine, "version_text")
 
 
 def test_undefined_behaviour_report_is_parsed(tmp_path: Path) -> None:

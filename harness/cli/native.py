@@ -10,7 +10,8 @@ and power cuts at any flash operation.
 ``otaloop native build --example`` builds otaloop's own small example bootloader instead (no Harmony
 needed). ``--sanitize address,undefined`` builds with GCC's sanitizers (a memory error during a boot ends
 it with the report); ``--coverage`` with gcov, and ``otaloop native coverage CACHE [--html DIR]`` reports the
-lines and branches of your tree every run since the build reached (``--reset`` clears the counts).
+lines and branches of your tree every run since the build reached (``--reset`` clears the counts). Both
+options apply to ``--application`` builds too (a memory error ends the application's run with the report).
 ``otaloop native info CACHE`` shows what a cache holds. ``otaloop native compare CACHE`` boots the Python
 model and the native build from the same flash states and reports every difference.
 
@@ -115,12 +116,13 @@ def register(sub: Any) -> None:
         "--sanitize",
         metavar="LIST",
         help=f"build with GCC sanitizers, a comma list of {', '.join(SANITIZERS)}: a memory error during a boot "
-        "ends it with the report (file:line in your tree)",
+        "(or, with --application, an application run) ends it with the report (file:line in your tree)",
     )
     b.add_argument(
         "--coverage",
         action="store_true",
-        help="build with gcov: every run adds its counts; otaloop native coverage CACHE reports them",
+        help="build with gcov (bootloader or --application builds): every run adds its counts; otaloop native "
+        "coverage CACHE reports them",
     )
     b.set_defaults(func=run_build)
 
@@ -184,7 +186,7 @@ def run_build(args: argparse.Namespace) -> int:
         print(f"  {line}", file=sys.stderr, flush=True)
 
     if args.application:
-        return _build_application(args, cache, progress)
+        return _build_application(args, cache, progress, checks)
     if args.example:
         if args.variant or args.extra_source:
             raise CallerError("--variant and --extra-source apply to --harmony builds")
@@ -207,24 +209,33 @@ def run_build(args: argparse.Namespace) -> int:
     made = NativeBuild.load(result.directory)
     print(f"built {result.executable}")
     print(f"  kind {made.kind}, variant {made.variant}, {made.data_model}, banner date {' '.join(made.build_stamp)}")
-    if made.coverage:
-        print(f"  coverage: every run adds its counts; see them with otaloop native coverage {result.directory}")
-    if made.sanitize:
-        print(f"  sanitizers: {', '.join(made.sanitize)} (a memory error during a boot is reported with its C stack)")
-    notes = result.meta.get("notes")
-    for note in notes if isinstance(notes, list) else []:
-        print(f"  note: {note}")
+    _print_checks(made, result.meta, "a boot")
     print(f"use it with: --bootloader native:{result.directory}")
     return 0
 
 
-def _build_application(args: argparse.Namespace, cache: Path, progress: Callable[[str], None]) -> int:
+def _print_checks(made: NativeBuild, meta: dict[str, object], run: str) -> None:
+    """What a build was instrumented with, and its notes."""
+    if made.coverage:
+        print(f"  coverage: every run adds its counts; see them with otaloop native coverage {made.directory}")
+    if made.sanitize:
+        print(f"  sanitizers: {', '.join(made.sanitize)} (a memory error during {run} is reported with its C stack)")
+    notes = meta.get("notes")
+    for note in notes if isinstance(notes, list) else []:
+        print(f"  note: {note}")
+
+
+def _build_application(
+    args: argparse.Namespace, cache: Path, progress: Callable[[str], None], checks: Instrumentation
+) -> int:
     if args.variant:
         raise CallerError("--variant applies to bootloader builds")
     if args.example:
         if args.extra_source:
             raise CallerError("--extra-source applies to --harmony builds")
-        result = build_example_application(cache, epoch=args.source_date_epoch, defines=args.define, progress=progress)
+        result = build_example_application(
+            cache, epoch=args.source_date_epoch, defines=args.define, progress=progress, checks=checks
+        )
     else:
         sources = locate_application(args.harmony)
         print(f"Building the OTA application of {sources.src} ({sources.config.name})", file=sys.stderr)
@@ -235,13 +246,12 @@ def _build_application(args: argparse.Namespace, cache: Path, progress: Callable
             extra_sources=args.extra_source,
             extra_flags=[f"-D{d}" for d in args.define],
             progress=progress,
+            checks=checks,
         )
     made = NativeBuild.load(result.directory)
     print(f"built {result.executable}")
     print(f"  application, kind {made.kind}, {made.data_model}")
-    notes = result.meta.get("notes")
-    for note in notes if isinstance(notes, list) else []:
-        print(f"  note: {note}")
+    _print_checks(made, result.meta, "a run")
     print(f"use it with: --application native:{result.directory}")
     return 0
 

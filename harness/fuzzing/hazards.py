@@ -67,9 +67,10 @@ HAZARDS: dict[str, Hazard] = {
         ),
         Hazard(
             "native-memory-error",
-            "the native bootloader's C code makes a memory error or undefined behaviour (a sanitizer report)",
+            "the native bootloader's or application's C code makes a memory error or undefined behaviour (a "
+            "sanitizer report)",
             "beyond the reference: your C code built with otaloop native build --sanitize",
-            cause="your bootloader's C code (the report names the file and line)",
+            cause="your bootloader's or application's C code (the report names the file and line)",
         ),
         Hazard(
             "hang-at-boot",

@@ -81,7 +81,7 @@ def board_config(profile: QuirkProfile, bootloader: str = MODEL, application: st
         network_delay_s=NETWORK_DELAY_S,
         network_patience_s=NETWORK_PATIENCE_S,
         bootloader=bootloader_from_spec(bootloader, profile, memory_errors="stuck"),
-        application=application_from_spec(application),
+        application=application_from_spec(application, memory_errors="stuck"),
     )
 
 

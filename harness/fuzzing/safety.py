@@ -24,6 +24,7 @@ from bootloader_model.formats.app_image import APP_OFFSET, SLOT_START
 from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.external_flash import ExternalFlash
 from harness.fuzzing.probe import Probe, db_rows, power_returns
+from harness.native.application_program import NativeApplication
 from harness.native.sanitizers import STUCK_PREFIX as MEMORY_ERROR
 from harness.sweeps.verdicts import Verdict
 
@@ -79,6 +80,7 @@ class SafetyProperties:
         self._db_seen_at: tuple[int, int] = (-1, -1)
         self._scanned = 0
         self._backup_gone = False
+        self._app_errors_seen = 0
 
     def contents_key(self) -> Hashable:
         """Equal keys mean equal flash contents (the host class knows what changed the flash)."""
@@ -120,11 +122,22 @@ class SafetyProperties:
             self.excused.update(v for v, _ in self.recorded)
 
     def _violations(self) -> list[Violation]:
-        out = self._running_db()
+        out = self._application_memory_errors()
+        out += self._running_db()
         self._accepted_check(board_slot(self.board, self.slot_bytes()), out, where="the running board")
         out.extend(self._console_hazards())
         out.extend(self._power_return_hazards(self.when_power_returns()))
         return out
+
+    def _application_memory_errors(self) -> list[Violation]:
+        """A sanitizer report of the running board's native application since the last look (property a: the
+        run ended hung)."""
+        app = self.board.config.application
+        if not isinstance(app, NativeApplication) or len(app.memory_errors_found) <= self._app_errors_seen:
+            return []
+        report = app.memory_errors_found[-1]
+        self._app_errors_seen = len(app.memory_errors_found)
+        return [Violation("native-memory-error", "a", f"the native application: {report.headline()}")]
 
     def _running_db(self) -> list[Violation]:
         """Property (e) on the running board; its new rows are images the service verified and recorded."""

@@ -37,11 +37,11 @@ from bootloader_model.quirks import QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode
 from harness.fuzzing.hazards import HAZARDS
 from harness.fuzzing.strategies import (
+    ALL_MANIFEST_KINDS,
     DAMAGES,
     IMAGE_PATH,
     INSTANT_FAULTS,
     MANIFEST_FIELDS,
-    MANIFEST_KINDS,
     MANIFEST_PATH,
     CutPlan,
     ImageSpec,
@@ -283,7 +283,7 @@ def _manifest(value: Any, where: str) -> ManifestSpec | None:
         return None
     f = _fields(value, where, "ManifestSpec", (), ("kind", "missing"))
     return ManifestSpec(
-        _word(f.get("kind", "valid"), f"{where}.kind", MANIFEST_KINDS),
+        _word(f.get("kind", "valid"), f"{where}.kind", ALL_MANIFEST_KINDS),
         _word(f.get("missing", "Digest"), f"{where}.missing", MANIFEST_FIELDS),
     )
 

@@ -44,6 +44,13 @@ from harness.scenarios.base import CONFIGS
 DAMAGES = ("none", "corrupted", "truncated")
 #: ``ota.json`` variants: see :class:`ManifestSpec`.
 MANIFEST_KINDS = ("valid", "wrong-digest", "missing-field", "oversize", "erase")
+#: A manifest whose URL is padded (a query string the server ignores) to :data:`LONG_URL_LENGTH` bytes, past
+#: the service's 100-byte URL field (Harmony's quirk svc-url-overflows-digest) and past the whole 204-byte
+#: ``ota_params`` it sits in (a 32-bit host build of Harmony's service). Not drawn by default: give it to
+#: :func:`manifests` (``kinds=ALL_MANIFEST_KINDS``) or write it in a step.
+LONG_URL = "long-url"
+LONG_URL_LENGTH = 240
+ALL_MANIFEST_KINDS = (*MANIFEST_KINDS, LONG_URL)
 MANIFEST_FIELDS = ("Version", "URL", "Digest")
 #: Harmony's SYS_OTA_JSON_FILE_MAXSIZE: a manifest longer than this minus 10 bytes cannot be read.
 MANIFEST_MAX = 1990
@@ -122,15 +129,16 @@ class ManifestSpec:
 
     ``valid``: Version, URL and the image's SHA-256; ``wrong-digest``: another digest; ``missing-field``:
     ``missing`` left out; ``oversize``: valid but padded past Harmony's 1990-byte limit; ``erase``:
-    ``"EraseVer": true``, asking the board to erase the image of that version.
+    ``"EraseVer": true``, asking the board to erase the image of that version; ``long-url``
+    (:data:`LONG_URL`): valid, its URL padded to :data:`LONG_URL_LENGTH` bytes.
     """
 
     kind: str = "valid"
     missing: str = "Digest"
 
     def __post_init__(self) -> None:
-        if self.kind not in MANIFEST_KINDS:
-            raise CallerError(f"unknown manifest kind {self.kind!r}; choose {', '.join(MANIFEST_KINDS)}")
+        if self.kind not in ALL_MANIFEST_KINDS:
+            raise CallerError(f"unknown manifest kind {self.kind!r}; choose {', '.join(ALL_MANIFEST_KINDS)}")
         if self.missing not in MANIFEST_FIELDS:
             raise CallerError(f"unknown manifest field {self.missing!r}; choose {', '.join(MANIFEST_FIELDS)}")
 
@@ -143,6 +151,8 @@ class ManifestSpec:
             del entry[self.missing]
         elif self.kind == "erase":
             entry["EraseVer"] = True
+        elif self.kind == LONG_URL:
+            entry["URL"] = f"{image_url}?{'p' * max(0, LONG_URL_LENGTH - len(image_url) - 1)}"
         return entry
 
     def build(self, version: int, image_url: str, digest: str) -> bytes:
@@ -159,6 +169,7 @@ class ManifestSpec:
             "missing-field": f"a manifest without {self.missing}",
             "oversize": f"a manifest over {MANIFEST_MAX} bytes",
             "erase": 'a manifest with "EraseVer": true',
+            LONG_URL: f"a manifest whose URL is {LONG_URL_LENGTH} bytes long",
         }[self.kind]
 
 

@@ -28,8 +28,17 @@ ends the run with ``reset_requested``; a helper that dies (a crash in the C code
 that hung, as the part's exception handler loops.
 
 The app descriptor of the running image gives the helper its version, SYS_OTA_URL and MHC options
-(docs/native-application.md). What it does not do: build anything (:mod:`harness.native.build`), map flash into
-the helper, or charge flash busy time inside a step (the board charges it after each step).
+(docs/native-application.md).
+
+A build made with ``--sanitize`` runs with the sanitizers' options (:mod:`harness.native.sanitizers`): a
+report ends the run and raises :class:`~harness.native.sanitizers.NativeMemoryError` out of
+:meth:`NativeRun.run`, or (``memory_errors="stuck"``, the fuzzer's boards) ends it hung and is kept in
+:attr:`NativeApplication.memory_errors_found`. A build made with ``--coverage``
+(:mod:`harness.native.coverage`) is not killed at a reset or power cut: the host closes its pipes, and the
+helper, waiting on an answer, writes its gcov counts and exits without running another line.
+
+What it does not do: build anything (:mod:`harness.native.build`), map flash into the helper, or charge
+flash busy time inside a step (the board charges it after each step).
 """
 
 from __future__ import annotations
@@ -47,7 +56,7 @@ from bootloader_model.application.program import AppContext
 from bootloader_model.errors import BoardError, CallerError
 from bootloader_model.service.ota_service import OtaService
 from bootloader_model.storage.nor_flash import NorFlash
-from harness.native import protocol
+from harness.native import protocol, sanitizers
 from harness.native.build_record import NativeBuild
 from harness.native.remote_fs import RemoteFiles
 
@@ -61,9 +70,18 @@ assert GO.size == protocol.CODES["GO_SIZE"]
 
 
 class NativeApplication:
-    """An application built by ``otaloop native build --application``, one helper process per run."""
+    """An application built by ``otaloop native build --application``, one helper process per run.
 
-    def __init__(self, cache: Path) -> None:
+    ``memory_errors`` says what a sanitizer report during a run (a build made with ``--sanitize``) becomes:
+    ``"raise"`` (default) raises :class:`~harness.native.sanitizers.NativeMemoryError` out of the run;
+    ``"stuck"`` ends the run hung, as the part's exception handler would loop, and appends the report to
+    :attr:`memory_errors_found` (the fuzzer names the hazard from it).
+    """
+
+    def __init__(self, cache: Path, *, memory_errors: str = "raise") -> None:
+        self.memory_errors = sanitizers.memory_error_mode(memory_errors)
+        #: The sanitizer reports of this program's runs so far (``memory_errors="stuck"`` only).
+        self.memory_errors_found: list[sanitizers.MemoryErrorReport] = []
         self.build = NativeBuild.load(Path(cache))
         if self.build.role != "application":
             raise CallerError(
@@ -71,17 +89,31 @@ class NativeApplication:
                 "otaloop native build --application"
             )
         self.label = f"native:{cache}"
+        #: The helper's environment: a sanitizer build's runtime options (None: this process's).
+        self.env = helper_env(self.build)
 
     def start(self, context: AppContext) -> NativeRun:
-        return NativeRun(self.build, context)
+        return NativeRun(self.build, context, self)
+
+
+def helper_env(build: NativeBuild) -> dict[str, str] | None:
+    """The environment of ``build``'s helper: a sanitizer build's runtime options, else None (this process's).
+
+    The application helper has no SIGSEGV handler of its own, so AddressSanitizer reports a segmentation fault
+    with its stack: a wild pointer is a finding too.
+    """
+    if not build.sanitize:
+        return None
+    return {**os.environ, **sanitizers.runtime_env(build.sanitize, report_segv=True)}
 
 
 class NativeRun:
     """One run of a native application: its helper process, from the jump to the next reset or power cut."""
 
-    def __init__(self, build: NativeBuild, context: AppContext) -> None:
+    def __init__(self, build: NativeBuild, context: AppContext, program: NativeApplication | None = None) -> None:
         self.context = context
         self.build = build
+        self.program = program
         desc = context.descriptor
         self._started = context.clock.now()
         self._rx = bytearray()
@@ -116,6 +148,7 @@ class NativeRun:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
+                env=program.env if program is not None else helper_env(build),
             )
         except OSError as exc:
             for fd in (to_r, to_w, from_r, from_w):
@@ -162,12 +195,21 @@ class NativeRun:
                 return
 
     def stop(self) -> None:
-        """Reset or power off: the helper is killed where it is; open files and sockets go with it."""
-        if self.proc.poll() is None:
+        """Reset or power off: the helper is killed where it is; open files and sockets go with it.
+
+        A coverage build's helper is not killed but told by its closed pipe: it waits on an answer whenever
+        the board stops it, so it writes its counts and exits without running another line (killed after
+        10 s all the same)."""
+        if self.proc.poll() is None and not self.build.coverage:
             self.proc.kill()
         for stream in (self.stream, self.reply):
             with contextlib.suppress(OSError):
                 stream.close()
+        if self.build.coverage:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             _, err = self.proc.communicate(timeout=10)
             if err and not self.exit_note:
@@ -195,14 +237,21 @@ class NativeRun:
             self._died()
 
     def _died(self) -> None:
-        """The helper ended without a reset: a crash in the C code (the part's exception handler loops)."""
+        """The helper ended without a reset: a crash in the C code (the part's exception handler loops), or a
+        sanitizer's report (raised, or kept by the program, as ``memory_errors`` says)."""
         if not self._ended:
             self._ended = True
             self._hung = True
             code = self.proc.wait()
-            err = self.proc.stderr.read() if self.proc.stderr else b""
-            tail = err.decode("utf-8", "replace").strip()[-300:]
+            err = (self.proc.stderr.read() if self.proc.stderr else b"").decode("utf-8", "replace")
+            tail = err.strip()[-300:]
             self.exit_note = f"exit status {code}" + (f": {tail}" if tail else "")
+            report = sanitizers.report_of(err, code, self.build.source) if self.build.sanitize else None
+            if report is not None:
+                self.exit_note = f"{report.headline()}\n{report.stack()}"
+                if self.program is None or self.program.memory_errors == "raise":
+                    raise sanitizers.NativeMemoryError(report, str(self.build.directory), "application")
+                self.program.memory_errors_found.append(report)
 
     def _flash(self, device: int) -> NorFlash:
         if device == protocol.INTERNAL:

@@ -285,8 +285,7 @@ class NativeProgram:
         pass_cpu_s: int = PASS_CPU_S,
         memory_errors: str = "raise",
     ) -> None:
-        if memory_errors not in ("raise", "stuck"):
-            raise CallerError(f"memory_errors must be 'raise' or 'stuck', not {memory_errors!r}")
+        sanitizers.memory_error_mode(memory_errors)
         self.build = NativeBuild.load(Path(cache))
         if self.build.role != "bootloader":
             raise CallerError(
@@ -339,11 +338,9 @@ class NativeProgram:
 
     def _memory_error(self, res: BootResult, stderr: str, status: int) -> None:
         """A sanitizer ended the helper: raise the finding, or record it as the boot's stuck reason."""
-        report = sanitizers.parse_report(stderr, [Path(self.build.source)] if self.build.source else [])
+        report = sanitizers.report_of(stderr, status, self.build.source)
         if report is None:
-            if status != sanitizers.EXIT_CODE:
-                return  # not a sanitizer's exit: the caller reports the helper's end as it is
-            report = sanitizers.MemoryErrorReport("a sanitizer", "unparsed report", "", (), stderr)
+            return  # not a sanitizer's exit: the caller reports the helper's end as it is
         if self.memory_errors == "raise":
             raise sanitizers.NativeMemoryError(report, str(self.build.directory))
         res.outcome, res.stuck_reason = Outcome.STUCK, report.headline()

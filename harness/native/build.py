@@ -33,7 +33,7 @@ reaches the FAT volume through SYS_FS calls answered by the board.
 (``wifi_ota_app_upgrade``, configuration ``pic32mz_w1_curiosity_freertos``) with the application shims
 (``otaloop_app_runner.c``, ``otaloop_net.c``, ``otaloop_harmony_app.c``); :func:`build_example_application`
 builds otaloop's example application (``harness/native/c/example_app``). Application builds record role
-``application`` in ``build.json``.
+``application`` in ``build.json`` and take the same :class:`Instrumentation` as bootloader builds.
 
 It does not run anything (:mod:`harness.native.bootloader_program` and
 :mod:`harness.native.application_program` do).
@@ -521,6 +521,7 @@ def build_example_application(
     epoch: int | None = None,
     defines: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
+    checks: Instrumentation = Instrumentation(),
 ) -> BuildResult:
     """Build otaloop's example application (C, Harmony API names: app.c's SWITCH1 trigger, app_ota.c's
     callback, a small OTA service over real sockets, SYS_FS answered by the board).
@@ -531,6 +532,8 @@ def build_example_application(
             model's banner date).
         defines: extra macros, e.g. ``APP_SWITCH_MESSAGE=SYS_OTA_TRIGGER_FACTORY_RESET``.
         progress: called with one line per compiled file.
+        checks: sanitizers and coverage for the example's own files (``example_app/*.c``); the shims and
+            the shared SHA-256 stay uninstrumented.
 
     Returns:
         The executable and what ``build.json`` records (role ``application``).
@@ -551,8 +554,9 @@ def build_example_application(
         "-D_GNU_SOURCE",
         *(f"-D{d}" for d in defines),
     ]
-    shim = [*common, f"-I{SHIM_DIR}", f"-I{SHIM_DIR / 'include'}", "-D_GNU_SOURCE"]
-    jobs: list[tuple[Path, list[str]]] = [(f, app) for f in sorted(EXAMPLE_APP_DIR.glob("*.c"))]
+    shim = [*common, f"-I{SHIM_DIR}", f"-I{SHIM_DIR / 'include'}", "-D_GNU_SOURCE", *checks.shim_flags()]
+    user = [*app, *checks.user_flags()]
+    jobs: list[tuple[Path, list[str]]] = [(f, user) for f in sorted(EXAMPLE_APP_DIR.glob("*.c"))]
     jobs.append((EXAMPLE_DIR / "example_sha256.c", app))
     jobs.append((SHIM_DIR / "otaloop_sys_fs_remote.c", app))
     jobs += [(SHIM_DIR / f, shim) for f in APP_SHIM_FILES]
@@ -564,7 +568,7 @@ def build_example_application(
         "source": str(EXAMPLE_APP_DIR),
         "defines": list(defines),
     }
-    return tools.finish(jobs, progress, meta, executable=APP_EXECUTABLE, wrapped=APP_WRAPPED)
+    return tools.finish(jobs, progress, meta, checks, executable=APP_EXECUTABLE, wrapped=APP_WRAPPED)
 
 
 #: The one application configuration otaloop builds: Harmony's wifi_ota_app_upgrade for the WFI32E Curiosity.
@@ -674,6 +678,7 @@ def build_application(
     extra_sources: Sequence[Path] = (),
     extra_flags: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
+    checks: Instrumentation = Instrumentation(),
 ) -> BuildResult:
     """Compile Harmony's OTA application with the application shims into ``cache``.
 
@@ -684,6 +689,8 @@ def build_application(
         extra_sources: more C files (your own stubs), compiled with the application's flags.
         extra_flags: more compiler flags (``-DNAME=VALUE``).
         progress: called with one line per compiled file.
+        checks: sanitizers and coverage for the application's files and ``extra_sources``; otaloop's shims
+            stay uninstrumented.
 
     Returns:
         The executable and what ``build.json`` records (role ``application``, kind ``harmony``).
@@ -696,7 +703,9 @@ def build_application(
     fix.mkdir(exist_ok=True)
     cjson_h = sources.config / "system/ota/framework/cjson/cjson.h"
     if cjson_h.is_file() and not (fix / "cJSON.h").exists():
-        (fix / "cJSON.h").symlink_to(cjson_h)
+        # An include of the tree's file, not a link to it: the compiler (and a coverage report) names the
+        # header by its place in the user's tree.
+        (fix / "cJSON.h").write_text(f'#include "{cjson_h}"\n')
     common = [*tools.model_flags, "-std=gnu99", "-O1", "-g", "-fno-common", "-fno-strict-aliasing", *HOST_WARNINGS]
     harmony = [
         *common,
@@ -720,9 +729,11 @@ def build_application(
         "-D_GNU_SOURCE",
         "-DOTALOOP_APP_FLASH_VIEWS",
         "-DOTALOOP_HARMONY_APP",
+        *checks.shim_flags(),
     ]
-    jobs: list[tuple[Path, list[str]]] = [(f, harmony) for f in sources.files]
-    jobs += [(Path(x).resolve(), harmony) for x in extra_sources]
+    user = [*harmony, *checks.user_flags()]
+    jobs: list[tuple[Path, list[str]]] = [(f, user) for f in sources.files]
+    jobs += [(Path(x).resolve(), user) for x in extra_sources]
     jobs += [(SHIM_DIR / f, harmony) for f in HARMONY_APP_SHIMS]
     jobs.append((SHIM_DIR / "otaloop_harmony_links.c", common))
     jobs += [(SHIM_DIR / f, shim) for f in APP_SHIM_FILES]
@@ -735,7 +746,7 @@ def build_application(
         "project": str(sources.project) if sources.project else None,
         "files": [str(f) for f in sources.files] + [str(Path(x).resolve()) for x in extra_sources],
     }
-    return tools.finish(jobs, progress, meta, executable=APP_EXECUTABLE, wrapped=APP_WRAPPED)
+    return tools.finish(jobs, progress, meta, checks, executable=APP_EXECUTABLE, wrapped=APP_WRAPPED)
 
 
 def default_cache() -> Path:

@@ -75,11 +75,14 @@ def bootloader_from_spec(
     raise CallerError(f"unknown bootloader {spec!r}: use '{MODEL}' or 'native:CACHE_DIR' (see otaloop native build)")
 
 
-def application_from_spec(spec: str) -> ApplicationProgram | None:
+def application_from_spec(spec: str, memory_errors: str = "raise") -> ApplicationProgram | None:
     """The application an ``--application`` text names.
 
     Args:
         spec: ``model`` or ``native:CACHE_DIR`` (a folder made by ``otaloop native build --application``).
+        memory_errors: what a sanitizer report of a native build becomes: ``raise`` (a
+            :class:`~harness.native.sanitizers.NativeMemoryError` out of the board's step) or ``stuck`` (the
+            run ends hung and the program keeps the report; the fuzzer names the hazard).
 
     Returns:
         None for ``model`` (``BoardConfig.application``'s default: the board makes the model), or a
@@ -94,7 +97,7 @@ def application_from_spec(spec: str) -> ApplicationProgram | None:
     if text.startswith(NATIVE_PREFIX) and text[len(NATIVE_PREFIX) :]:
         from harness.native.application_program import NativeApplication  # only when asked: it checks the cache
 
-        return NativeApplication(Path(text[len(NATIVE_PREFIX) :]))
+        return NativeApplication(Path(text[len(NATIVE_PREFIX) :]), memory_errors=memory_errors)
     raise CallerError(
         f"unknown application {spec!r}: use '{MODEL}' or 'native:CACHE_DIR' (see otaloop native build --application)"
     )

@@ -14,8 +14,12 @@ the user's tree):
   ``(module+0xOFFSET)`` are resolved here with ``addr2line``);
 * :func:`parse_report` turns that stderr into a :class:`MemoryErrorReport`: the kind, the access, and the
   C stack as ``function file:line``, the user's own frames marked;
-* :class:`NativeMemoryError` is the typed error a boot raises with it (a :class:`BoardError`: the code
-  on the board misbehaved).
+* :func:`report_of` is what a helper that ended left: its report, or None (both native programs, the
+  bootloader's boots and the application's runs, read their helper's end with it);
+* :class:`NativeMemoryError` is the typed error a boot or an application run raises with it (a
+  :class:`BoardError`: the code on the board misbehaved); :data:`MEMORY_ERROR_MODES` are the other
+  things a program may make of a report instead (the fuzzer's boards record it as a stuck boot or a hung
+  application).
 
 On i386 ASan's shadow memory is 0x2000_0000..0x4000_0000 (shadow offset 0x2000_0000, one byte per eight),
 so the runner's fixed flash mappings at 0x9000_0000 and 0xB000_0000 are ordinary application memory.
@@ -46,6 +50,21 @@ SANITIZERS: dict[str, str] = {
 EXIT_CODE = 86
 #: The first words of a boot's stuck reason when a sanitizer ended it (the fuzzer names the hazard by them).
 STUCK_PREFIX = "memory error"
+#: What a native program makes of a sanitizer report: ``raise`` a :class:`NativeMemoryError`, or ``stuck``
+#: (a bootloader's boot ends stuck with the report's headline; an application's run ends hung and the
+#: program keeps the report for the fuzzer).
+MEMORY_ERROR_MODES = ("raise", "stuck")
+
+
+def memory_error_mode(mode: str) -> str:
+    """``mode`` if it is one of :data:`MEMORY_ERROR_MODES`.
+
+    Raises:
+        CallerError: any other text.
+    """
+    if mode not in MEMORY_ERROR_MODES:
+        raise CallerError(f"memory_errors must be 'raise' or 'stuck', not {mode!r}")
+    return mode
 
 
 def parse_sanitize(text: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -87,11 +106,13 @@ def link_flags(sanitize: Sequence[str]) -> list[str]:
     return [f"-fsanitize={','.join(sanitize)}"] if sanitize else []
 
 
-def runtime_env(sanitize: Sequence[str]) -> dict[str, str]:
+def runtime_env(sanitize: Sequence[str], *, report_segv: bool = False) -> dict[str, str]:
     """Environment of a helper built with ``sanitize``: first error ends it with :data:`EXIT_CODE`, report on stderr.
 
-    The runner's SIGSEGV handler stays in charge (the jump into flash is a fault on the host), leaks are
-    not checked (a boot ends with ``_exit``), and the report goes to the stderr pipe the host reads.
+    The bootloader runner's SIGSEGV handler stays in charge (the jump into flash is a fault on the host);
+    ``report_segv`` lets AddressSanitizer report a segmentation fault with its stack instead (the
+    application helper, which has no handler of its own: a wild pointer is a finding there). Leaks are
+    not checked (a run ends with ``_exit``), and the report goes to the stderr pipe the host reads.
     """
     if not sanitize:
         return {}
@@ -102,8 +123,8 @@ def runtime_env(sanitize: Sequence[str]) -> dict[str, str]:
     env = {"UBSAN_OPTIONS": f"{common}:print_stacktrace=1:report_error_type=1"}
     if "address" in sanitize:
         env["ASAN_OPTIONS"] = (
-            f"{common}:detect_leaks=0:handle_segv=0:handle_sigbus=0:allow_user_segv_handler=1:print_legend=0"
-            ":detect_stack_use_after_return=0"
+            f"{common}:detect_leaks=0:handle_segv={int(report_segv)}:handle_sigbus={int(report_segv)}"
+            ":allow_user_segv_handler=1:print_legend=0:detect_stack_use_after_return=0"
         )
     return env
 
@@ -202,6 +223,24 @@ def parse_report(stderr: str, own_roots: Sequence[Path] = ()) -> MemoryErrorRepo
     return MemoryErrorReport(tool, kind, access, tuple(frames), stderr)
 
 
+def report_of(stderr: str, status: int, source: str) -> MemoryErrorReport | None:
+    """What a sanitizer build's helper left when it ended: its report, or None when it ended otherwise.
+
+    Args:
+        stderr: everything the helper wrote to its stderr.
+        status: its exit status (:data:`EXIT_CODE` when a sanitizer ended it).
+        source: the build's source folder (frames under it are the user's own); empty for none.
+
+    Returns:
+        The parsed report; a report of kind ``unparsed report`` (the whole stderr as its text) when the
+        exit status says a sanitizer ended it but no report parses; None when neither.
+    """
+    report = parse_report(stderr, [Path(source)] if source else [])
+    if report is None and status == EXIT_CODE:
+        report = MemoryErrorReport("a sanitizer", "unparsed report", "", (), stderr)
+    return report
+
+
 def _under(file: str, root: str) -> bool:
     try:
         return Path(file).resolve().is_relative_to(root)
@@ -227,16 +266,18 @@ def _addr2line(module: str, offset: str, function: str) -> tuple[str, str, int]:
 
 
 class NativeMemoryError(BoardError):
-    """A sanitizer found a memory error (or undefined behaviour) in the native bootloader during a boot.
+    """A sanitizer found a memory error (or undefined behaviour) in native C code: the bootloader during a
+    boot, or the application during its run (``role``).
 
     ``str()`` is the headline and the C stack in the user's tree; :attr:`report` holds the whole report.
     """
 
-    def __init__(self, report: MemoryErrorReport, program: str) -> None:
+    def __init__(self, report: MemoryErrorReport, program: str, role: str = "bootloader") -> None:
         self.report = report
         self.program = program
-        super().__init__(f"{report.headline()} (native bootloader {program})\n{report.stack()}")
+        self.role = role
+        super().__init__(f"{report.headline()} (native {role} {program})\n{report.stack()}")
 
-    def __reduce__(self) -> tuple[type[NativeMemoryError], tuple[MemoryErrorReport, str]]:
+    def __reduce__(self) -> tuple[type[NativeMemoryError], tuple[MemoryErrorReport, str, str]]:
         # Sweep workers are other processes: the error crosses back with its report.
-        return (NativeMemoryError, (self.report, self.program))
+        return (NativeMemoryError, (self.report, self.program, self.role))

@@ -13,6 +13,12 @@
  * planned at a flash operation is the host killing this process inside the call. Sockets are the host's
  * own, behind the board's network policy (otaloop_net.c). A software reset ends the run.
  *
+ * Coverage builds (OTALOOP_COVERAGE) write their gcov counts (__gcov_dump) when the run ends: at the
+ * software reset, and when the host closes the pipe while this process waits for an answer (a power cut
+ * at a flash operation, a power-off or reset between passes; the host closes instead of killing such a
+ * build). No line of the firmware runs after that. Sanitizer builds need nothing here: the runtime
+ * reports on fd 2, which the host reads.
+ *
  * It is otaloop's own code; it contains no Harmony source.
  */
 #ifndef _GNU_SOURCE
@@ -67,6 +73,15 @@ static struct {
 #define KSEG0 0x90000000u
 #define KSEG1 0xB0000000u
 
+#ifdef OTALOOP_COVERAGE
+void __gcov_dump(void);
+/* Add this run's counts to the .gcda files (gcov merges them under a file lock, so parallel helpers of
+ * one build add up). */
+static void coverage_flush(void) { __gcov_dump(); }
+#else
+static void coverage_flush(void) {}
+#endif
+
 static void write_all(const void *data, size_t length) {
     const uint8_t *p = data;
     while (length) {
@@ -85,7 +100,10 @@ static void read_all(void *data, size_t length) {
     while (length) {
         ssize_t n = read(A.in_fd, p, length);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) _exit(71); /* the host went away: the board lost power */
+        if (n <= 0) { /* the host went away: the board lost power (a coverage build keeps its counts) */
+            coverage_flush();
+            _exit(71);
+        }
         p += n;
         length -= (size_t)n;
     }
@@ -262,6 +280,7 @@ void otaloop_software_reset(void) {
     uint32_t passes = (uint32_t)A.passes;
     memcpy(text, &passes, 4);
     memcpy(text + 4, "software reset", 14);
+    coverage_flush();
     send_msg(OTALOOP_MSG_END, OTALOOP_END_RESET, 0, text, 18);
     _exit(0);
 }

@@ -11,6 +11,12 @@
  *
  * It is otaloop's own code, not Harmony's: no clean-up of stale .bin files at boot, no rollback, no
  * EraseVer, no patch or secure modes, and none of Harmony's quirks (csv seek wrap, the stale check result).
+ *
+ * Two things are planted for otaloop's own tests of `--sanitize` and `--coverage` on application builds:
+ * json_url copies the manifest's URL as Harmony's SYS_OTA_ParseJsonContent does (memcpy of the whole
+ * string, no bounds check), so a URL of 100 bytes or more overflows the 100-byte url[] on the stack (a
+ * stack-buffer-overflow for AddressSanitizer; undefined behaviour without it); and parse_manifest counts
+ * a server version of 0 or below in a branch no scenario of otaloop's library reaches.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -66,6 +72,7 @@ static struct {
     uint32_t last_progress_ms;
     /* the verify */
     example_sha256 sha;
+    uint32_t bad_versions; /* manifests whose version is 0 or below (the planted rare branch) */
 } ota;
 
 static void notify(SYS_OTA_STATUS event) {
@@ -234,6 +241,18 @@ static bool json_string(const char *at, char *out, size_t size) {
     return *at == '"';
 }
 
+/* The URL string at ``at`` into url[OTA_URL_SIZE], copied whole as Harmony's SYS_OTA_ParseJsonContent
+ * copies it (memcpy(strlen + 1)): the planted overflow of a URL of 100 bytes or more. */
+static bool json_url(const char *at, char *url) {
+    if (!at || *at != '"') return false;
+    const char *end = strchr(at + 1, '"');
+    if (!end) return false;
+    size_t n = (size_t)(end - (at + 1));
+    memcpy(url, at + 1, n); /* no bounds check, as in Harmony */
+    url[n] = 0;
+    return true;
+}
+
 /* Returns SYS_OTA_UPDATE_AVAILABLE or SYS_OTA_UPDATE_NOTAVAILABLE. */
 static SYS_OTA_STATUS parse_manifest(void) {
     char *json = (char *)ota.body;
@@ -241,7 +260,7 @@ static SYS_OTA_STATUS parse_manifest(void) {
     printf("SYS_OTA : JSON parsing \r\n");
     const char *ver = last_key(json, "\"Version\"");
     char url[OTA_URL_SIZE], digest[66];
-    bool have_url = json_string(last_key(json, "\"URL\""), url, sizeof url);
+    bool have_url = json_url(last_key(json, "\"URL\""), url);
     bool have_digest = json_string(last_key(json, "\"Digest\""), digest, sizeof digest);
     if (!ver || !have_url || !have_digest || !(isdigit((unsigned char)*ver) || *ver == '-')) {
         printf("SYS OTA : Mandatory JSON fields does not exist\r\n");
@@ -252,7 +271,11 @@ static SYS_OTA_STATUS parse_manifest(void) {
     printf("    Server app Digest \"%s\"\r\n", digest);
     printf("    Server app version: %ld\r\n", version);
     printf("    current app version: %lu\r\n", (unsigned long)otaloop_app_info()->version);
-    if (version <= 0 || (uint32_t)version <= otaloop_app_info()->version) return SYS_OTA_UPDATE_NOTAVAILABLE;
+    if (version <= 0) {
+        ota.bad_versions++; /* the planted rare branch: no scenario of otaloop's library serves such a version */
+        return SYS_OTA_UPDATE_NOTAVAILABLE;
+    }
+    if ((uint32_t)version <= otaloop_app_info()->version) return SYS_OTA_UPDATE_NOTAVAILABLE;
     SYS_OTA_SET_PARAMETERS(url, (uint32_t)version, digest);
     return SYS_OTA_UPDATE_AVAILABLE;
 }
