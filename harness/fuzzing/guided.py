@@ -5,15 +5,16 @@ build --coverage``. Every boot of that build tells the host which gcov counters 
 control-flow graph) it moved (:data:`harness.native.coverage.ARCS`). The search then works as AFL and
 libFuzzer do, on the steps of :mod:`harness.fuzzing.steps` instead of bytes:
 
-* a :class:`Corpus` keeps every run that reached an arc no earlier run of the search had, with how many;
-  the first share of the budget (:data:`SEED_SHARE`) is hypothesis's ordinary generation, each example
-  recorded (:func:`recording`), so the corpus starts from fresh examples and every step they drew goes
-  into a pool of steps;
-* every later example is a :meth:`Corpus.mutant`: a corpus entry (those that reached more new arcs
-  chosen more often) with one to four changes stacked -- a step inserted from the pool, deleted, replaced
-  or repeated, one argument of a step changed (an image's version, size, behaviour or damage, a
-  manifest's kind, a wait, a cut's operation, the MHC options of the set-up), or its tail swapped for
-  another entry's -- run by replaying it (:meth:`BoardStateMachine.replay`), and kept if it reached new arcs.
+* a :class:`Corpus` keeps every run that reached an arc no earlier run of the search had; the first
+  share of the budget (:data:`SEED_SHARE`) is hypothesis's ordinary generation, each example recorded
+  (:func:`recording`), so the corpus starts from fresh examples and the rules they drew go into a pool;
+* every later example is a :meth:`Corpus.mutant`: a fresh run of rules drawn as the machine's rules draw
+  them (:data:`FRESH_RUNS` of them), or a corpus entry (those that reached more arcs chosen more often)
+  with one to four changes stacked -- a rule inserted (fresh, from the pool, or a few in a row as an
+  earlier run made them), deleted, replaced or repeated, one argument of a rule changed (an image's
+  version, size, behaviour or damage, a manifest's kind, a wait, a cut's operation, the MHC options of
+  the set-up), or its tail swapped for another entry's -- run by replaying it
+  (:meth:`BoardStateMachine.replay`), and kept if it reached new arcs.
 
 A mutant is a token's steps, so it passes :func:`harness.fuzzing.steps.encode_run`'s checks before it runs,
 and a hazard it shows is shrunk and replayed as any other. The same budget, seed and build give the same
@@ -151,7 +152,7 @@ class Corpus:
         return True
 
     def mutant(self) -> Steps:
-        """A new run: a corpus entry with 1..:data:`MAX_CHANGES` changes (an empty corpus: the pool's steps).
+        """A new run: a fresh one, or a corpus entry with 1..:data:`MAX_CHANGES` changes (an empty corpus: fresh).
 
         Every run it returns encodes into a replay token (:func:`harness.fuzzing.steps.encode_run`).
         """
@@ -174,8 +175,8 @@ class Corpus:
             key = _key(run)
             if key in self._seen or run == parent:
                 continue
-            try:
-                steps_mod.encode_run(steps_mod.Run(BoardStateMachine.quirks, 8192, run))
+            try:  # the bounds of a token (sizes, counts, virtual time) hold for any profile and image size
+                steps_mod.encode_run(steps_mod.Run(BoardStateMachine.quirks, BoardStateMachine.image_size, run))
             except CallerError:
                 continue
             return run
