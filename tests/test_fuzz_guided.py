@@ -1,4 +1,4 @@
-"""``otaloop fuzz --guided``: the search scores examples by the C arcs of a native coverage build they reach.
+"""``otaloop fuzz --guided``: a corpus of the runs that reached new C arcs of a native coverage build, mutated.
 
 Real gcc builds of the example bootloader; the tests skip, saying so, without gcovr.
 """
@@ -6,20 +6,20 @@ Real gcc builds of the example bootloader; the tests skip, saying so, without gc
 from __future__ import annotations
 
 import importlib.util
+import math
 import re
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, Verbosity, settings
-from hypothesis.stateful import run_state_machine_as_test
 
 from benchmarks import guided_bench
 from conftest import require_tool
 from harness.cli import main
-from harness.fuzzing.guided import guided
-from harness.fuzzing.hazards import HAZARDS
+from harness.fuzzing import steps
+from harness.fuzzing.guided import SEED_SHARE, Corpus
 from harness.fuzzing.machine import BoardStateMachine
 from harness.fuzzing.search import find_hazards
+from harness.fuzzing.strategies import ImageSpec
 from harness.native import coverage
 from harness.native.build import Instrumentation, build_example
 
@@ -43,45 +43,52 @@ def test_guided_needs_a_coverage_build(tmp_path: Path, capsys: pytest.CaptureFix
     assert f"rebuild {tmp_path} with otaloop native build --coverage" in capsys.readouterr().err
 
 
-def test_each_example_is_scored_by_the_arcs_it_reached(cache: Path) -> None:
-    scores: list[tuple[float, float]] = []
-    base = BoardStateMachine.with_bootloader(f"native:{cache}")
-    steered = guided(type(base.__name__, (base,), {"tolerate": frozenset(HAZARDS), "__module__": __name__}))
-    assert getattr(steered, "guided", False)
-
-    class Recording(steered):  # type: ignore[misc, valid-type]
-        def teardown(self) -> None:
-            super().teardown()
-            scores.append(coverage.ARCS.counts(cache.resolve()))
-
-    config = settings(
-        max_examples=4,
-        stateful_step_count=3,
-        deadline=None,
-        database=None,
-        verbosity=Verbosity.quiet,
-        phases=(Phase.generate, Phase.target),
-        suppress_health_check=list(HealthCheck),
-    )
-    run_state_machine_as_test(Recording, settings=config)
-    assert len(scores) >= 4
-    totals = [t for t, _ in scores]
-    assert totals == sorted(totals) and totals[-1] > 0  # the union only grows
-    assert all(0 < example <= total for total, example in scores)  # every example boots the C code
-
-
-def test_a_guided_search_runs_and_reports(cache: Path) -> None:
-    search = find_hazards(budget=3, seed_value=1, steps=3, bootloader=f"native:{cache}", guided=True)
-    assert search.examples >= 1
-    assert coverage.report(cache).branches[0] > 0
-
-
-def test_benchmark_compares_guided_with_unguided() -> None:
+def test_the_guided_search_reaches_a_planted_branch_the_unguided_one_does_not() -> None:
+    """The benchmark at a small budget: same examples, same seed; only mutating the runs that reached new
+    arcs lines up the two updates the planted branches need."""
+    require_tool("cc", "gcc")
     if importlib.util.find_spec("gcovr") is None:
         pytest.skip("gcovr is not installed (pip install 'otaloop[coverage]')")
-    require_tool("cc", "gcc")
-    lines = guided_bench.run(budget=3, steps=3)
-    assert lines[0] == "guided search: example bootloader, 3 examples of 3 rules, seed 1"
-    assert re.match(r"  unguided  branches +\d+  lines +\d+  arcs +\d+  \(\d+ s\)$", lines[1])
-    assert re.match(r"  guided    branches +\d+  lines +\d+  arcs +\d+  \(\d+ s\)$", lines[2])
-    assert re.match(r"  branches reached, guided / unguided: \d+\.\d\d$", lines[3])
+    assert len(guided_bench.planted_lines()) == 2
+    lines = guided_bench.run(budget=40, steps=12, seeds=(1,))
+    assert lines[0] == "guided search: example bootloader, 40 examples of up to 12 rules, seeds (1,)"
+    row = r"  seed 1 {} branches +\d+  lines +\d+  arcs +\d+  planted ([0-2])/2  \(\d+ s\)$"
+    plain = re.match(row.format("unguided "), lines[1])
+    steered = re.match(row.format("guided   "), lines[2])
+    assert plain is not None and steered is not None, lines
+    assert plain.group(1) == "0"
+    assert steered.group(1) != "0"
+    assert re.match(r"  seed 1 branches reached, guided / unguided: \d+\.\d\d$", lines[3])
+    assert re.match(r"  mean of the ratios over 1 seed\(s\): \d+\.\d\d$", lines[4])
+
+
+def test_mutants_are_replayable_runs_within_the_step_limit() -> None:
+    corpus = Corpus(Path("/nonexistent-build"), seed_value=3, max_rules=4)
+    image = ImageSpec(2)
+    first = [[("setup", {"config": "auto"})], [("wait", {"seconds": 65.0})], [("serve", {"image": image})]]
+    assert corpus.offer(first, new_arcs=5)
+    assert not corpus.offer(first, new_arcs=5)  # the same run joins once
+    assert not corpus.offer([[("setup", {"config": "notify"})], [("power", {"action": "off"})]], new_arcs=0)
+    assert len(corpus.entries) == 1 and len(corpus.pool) == 2  # every run's rules feed the pool
+    mutants = [corpus.mutant() for _ in range(30)]
+    assert all(m != first for m in mutants)
+    for m in mutants:
+        assert m[0][0][0] == "setup" and len(m) <= 5
+        token = steps.encode_run(steps.Run("harmony-3.9.1", 8192, m))
+        assert steps.decode(token).steps[0][0][0] == "setup"
+    again = Corpus(Path("/nonexistent-build"), seed_value=3, max_rules=4)
+    again.offer(first, new_arcs=5)
+    again.offer([[("setup", {"config": "notify"})], [("power", {"action": "off"})]], new_arcs=0)
+    assert [again.mutant() for _ in range(30)] == mutants  # the seed decides
+
+
+def test_hazards_found_by_mutants_are_shrunk_and_replay_by_token(cache: Path) -> None:
+    search = find_hazards(budget=40, seed_value=1, steps=12, bootloader=f"native:{cache}", guided=True)
+    assert search.examples == 40
+    fresh = math.ceil(40 * SEED_SHARE)
+    assert any(f.found_at > fresh for f in search.findings)  # a mutant showed it, not hypothesis
+    for finding in search.findings:
+        assert len(steps.decode(finding.token).steps) <= finding.original_steps
+        replayed = BoardStateMachine.replay(finding.token)
+        assert replayed.hazard is not None and replayed.hazard.hazard.name == finding.name
+    assert coverage.report(cache).branches[0] > 0

@@ -12,6 +12,11 @@ replay still names the same hazard, then joins neighbouring steps that only let 
 That costs a bounded number of replays (a few dozen for twenty steps) where hypothesis's own shrinker
 would run the board hundreds of times per finding.
 
+A guided search (``guided=True``, a native coverage build) spends the first share of its budget on
+hypothesis's examples in the same rounds, then the rest on mutants of the runs that reached new C arcs
+(:mod:`harness.fuzzing.guided`): each mutant is replayed from its token as one example, and a hazard it
+shows is shrunk in the same way.
+
 It prints nothing; ``progress`` is called with (examples generated, budget, hazards found).
 """
 
@@ -34,9 +39,11 @@ from bootloader_model.bootloader.program import MODEL
 from bootloader_model.errors import CallerError
 from bootloader_model.quirks import QuirkProfile
 from harness.fuzzing import steps as steps_mod
+from harness.fuzzing.guided import SEED_SHARE, Corpus
 from harness.fuzzing.guided import guided as steer
 from harness.fuzzing.hazards import HazardFound
 from harness.fuzzing.machine import BoardStateMachine
+from harness.native.coverage import ARCS
 
 DEFAULT_BUDGET = 300
 DEFAULT_SEED = 1
@@ -133,8 +140,7 @@ def _one_round(machine: type[BoardStateMachine], budget: int, seed_value: int, s
         report_multiple_bugs=False,
         print_blob=False,
         verbosity=Verbosity.quiet,
-        # A guided machine (harness.fuzzing.guided) scores examples with target(): let hypothesis climb them.
-        phases=(Phase.generate, Phase.target) if getattr(machine, "guided", False) else (Phase.generate,),
+        phases=(Phase.generate,),
         suppress_health_check=list(HealthCheck),
     )
     try:
@@ -203,6 +209,26 @@ def shrink(
     return best
 
 
+def _mutant(machine: type[BoardStateMachine], corpus: Corpus) -> HazardFound | None:
+    """Replay one mutant of ``corpus`` on ``machine`` and offer it back; the hazard it showed (None: none).
+
+    An assertion of a subclass's own invariant is raised, as hypothesis would report it.
+    """
+    run = corpus.mutant()
+    token = steps_mod.encode_run(
+        steps_mod.Run(
+            machine.quirks, machine.image_size, run, machine.tolerate, machine.bootloader, machine.application
+        )
+    )
+    before = corpus.arcs
+    ARCS.begin_example(corpus.build)
+    done = machine.replay(token)
+    corpus.offer(run, corpus.arcs - before, ARCS.counts(corpus.build)[1])
+    if done.error is not None and done.hazard is None:
+        raise done.error
+    return done.hazard
+
+
 def find_hazards(
     machine: type[BoardStateMachine] = BoardStateMachine,
     *,
@@ -217,7 +243,9 @@ def find_hazards(
 ) -> Search:
     """Generate ``budget`` examples of ``machine`` from ``seed_value``; every hazard found, shrunk.
 
-    ``guided`` steers by the C code a native coverage build reaches (:mod:`harness.fuzzing.guided`).
+    ``guided`` steers by the C code a native coverage build reaches (:mod:`harness.fuzzing.guided`): the
+    first :data:`~harness.fuzzing.guided.SEED_SHARE` of the budget are hypothesis's examples, the rest
+    mutants of the runs that reached new arcs, each replayed as one example.
     """
     if budget < 1:
         raise CallerError("--budget must be at least 1")
@@ -230,8 +258,10 @@ def find_hazards(
         machine = machine.with_bootloader(bootloader)
     if application is not None:
         machine = machine.with_application(application)
+    base = machine
+    corpus: Corpus | None = None
     if guided:
-        machine = steer(machine)
+        machine, corpus = steer(machine, seed_value, steps)
     result = Search(machine.quirks, budget, seed_value, bootloader=machine.bootloader, application=machine.application)
     started = time.perf_counter()
     old = BoardStateMachine.on_new_example
@@ -252,17 +282,28 @@ def find_hazards(
     BoardStateMachine.on_new_example = tick
     try:
         round_no = 0
-        while generated < budget:
+        fresh = budget if corpus is None else max(1, math.ceil(budget * SEED_SHARE))
+        while generated < fresh:
             tolerated = machine.tolerate | frozenset(result.names)
             counting = True
-            found = _one_round(_tolerating(machine, tolerated), budget - generated, seed_value * 1000 + round_no, steps)
+            found = _one_round(_tolerating(machine, tolerated), fresh - generated, seed_value * 1000 + round_no, steps)
             counting = False
             round_no += 1
             if found is None:
                 break
-            small = shrink(_tolerating(machine, tolerated), found, replayed)
+            small = shrink(_tolerating(base, tolerated), found, replayed)
             finding = Finding(small, generated, len(steps_mod.decode(found.token).steps))
             result.findings = sorted([*result.findings, finding], key=lambda f: f.name)
+        while corpus is not None and generated < budget:
+            tolerated = base.tolerate | frozenset(result.names)
+            found = _mutant(_tolerating(base, tolerated), corpus)
+            generated += 1
+            if progress is not None:
+                progress(generated, budget, len(result.findings))
+            if found is not None and found.hazard.name not in tolerated:
+                small = shrink(_tolerating(base, tolerated), found, replayed)
+                finding = Finding(small, generated, len(steps_mod.decode(found.token).steps))
+                result.findings = sorted([*result.findings, finding], key=lambda f: f.name)
     finally:
         BoardStateMachine.on_new_example = old
         result.examples = generated

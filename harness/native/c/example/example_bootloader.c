@@ -18,6 +18,12 @@
  * Planted for the checks of `otaloop native build --coverage`: a database row whose name does not fit the
  * 100-byte name field is counted in load_db (the name is cut short). Only a file name of 100 characters or
  * more reaches that branch.
+ *
+ * Planted for the coverage-guided search (`otaloop fuzz --guided`): SELECT counts an update chosen over
+ * an earlier update (two rows in the database), and among those one whose image grew past two pages.
+ * The state machine's rules reach them only in sequence -- an update downloaded and booted, then a newer
+ * release served and downloaded, of the larger size -- which fresh random examples rarely line up and a
+ * mutation of an example that already reached the first update finds by adding the steps after it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +66,8 @@ static struct {
     uint8_t header_status;
     int long_names;    /* rows whose name was cut short (the planted rare branch) */
     char version_lead; /* first digit of the chosen version (kept by the planted copy) */
+    int later_updates; /* SELECT chose between two updates (planted for the guided search) */
+    int grown_updates; /* ... and the chosen image is over two pages (planted for the guided search) */
 } bl;
 
 static volatile bool flash_done;
@@ -264,6 +272,10 @@ static void select_image(void) {
     bl.chosen = best;
     bl.header_status = bl.rows[best].status;
     bl.copy_len = (uint32_t)SYS_FS_FileSize(bl.file);
+    if (bl.nrows > 1) {
+        bl.later_updates++; /* planted for the guided search: an update over an update */
+        if (bl.copy_len > 2u * PAGE) bl.grown_updates++; /* planted for the guided search: ... that grew */
+    }
     go(T_PROGRAM);
 }
 
