@@ -8,8 +8,9 @@ and the SST26 driver, into a cache folder. Then ``--bootloader native:CACHE`` ma
 and power cuts at any flash operation.
 
 ``otaloop native build --example`` builds otaloop's own small example bootloader instead (no Harmony
-needed). ``--sanitize address,undefined`` builds with GCC's sanitizers (a memory error during a boot ends
-it with the report); ``--coverage`` with gcov, and ``otaloop native coverage CACHE [--html DIR]`` reports the
+needed). ``--sanitize address,undefined`` builds with GCC's sanitizers, ``--sanitize memcheck`` runs every boot
+under valgrind's memcheck (uninitialised reads) (a memory error during a boot ends it with the report);
+``--coverage`` with gcov, and ``otaloop native coverage CACHE [--html DIR]`` reports the
 lines and branches of your tree every run since the build reached (``--reset`` clears the counts).
 ``otaloop native info CACHE`` shows what a cache holds. ``otaloop native compare CACHE`` boots the Python
 model and the native build from the same flash states and reports every difference.
@@ -114,8 +115,8 @@ def register(sub: Any) -> None:
     b.add_argument(
         "--sanitize",
         metavar="LIST",
-        help=f"build with GCC sanitizers, a comma list of {', '.join(SANITIZERS)}: a memory error during a boot "
-        "ends it with the report (file:line in your tree)",
+        help=f"build with checks, a comma list of {', '.join(SANITIZERS)} (GCC's sanitizers; memcheck runs every "
+        "boot under valgrind): a memory error during a boot ends it with the report (file:line in your tree)",
     )
     b.add_argument(
         "--coverage",
@@ -174,6 +175,8 @@ def register(sub: Any) -> None:
 def run_build(args: argparse.Namespace) -> int:
     cache: Path = args.cache or default_cache()
     checks = Instrumentation.of(args.sanitize, args.coverage)
+    if args.application and "memcheck" in checks.sanitize:
+        raise CallerError("--sanitize memcheck runs native bootloaders only, not --application builds")
 
     def progress(line: str) -> None:
         print(f"  {line}", file=sys.stderr, flush=True)
