@@ -27,6 +27,7 @@ from bootloader_model.errors import CallerError
 from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
 from conftest import require_tool
+from harness.cli import main as cli_main
 from harness.fuzzing.hazards import HazardFound
 from harness.fuzzing.machine import BoardStateMachine
 from harness.fuzzing.strategies import ImageSpec
@@ -84,6 +85,13 @@ def test_memcheck_names_and_flags() -> None:
     assert compile_flags(("memcheck",)) == ["-fno-omit-frame-pointer", "-g"]  # no -fsanitize: valgrind runs it
     assert link_flags(("memcheck",)) == ["-static"]
     assert link_flags(("undefined", "memcheck")) == ["-fsanitize=undefined", "-static"]
+
+
+def test_application_builds_refuse_memcheck(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["native", "build", "--application", "--example", "--sanitize", "memcheck", "--cache", str(tmp_path)]
+    assert cli_main(argv) == 2
+    assert "memcheck runs native bootloaders only" in capsys.readouterr().err
+    assert not (tmp_path / "build.json").exists()
 
 
 LOG = """\

@@ -70,7 +70,7 @@ from harness.native.cjson import (
     model_dump,
 )
 from harness.native.compare import Case, Divergence, model_for, run_compare, scenario_cases, sweep_cases
-from harness.native.sanitizers import SANITIZERS
+from harness.native.sanitizers import SANITIZERS, parse_sanitize
 from harness.output_files import read_json
 from harness.sweeps.fault_ids import Params, parse_modes
 
@@ -174,9 +174,9 @@ def register(sub: Any) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     cache: Path = args.cache or default_cache()
-    checks = Instrumentation.of(args.sanitize, args.coverage)
-    if args.application and "memcheck" in checks.sanitize:
+    if args.application and "memcheck" in parse_sanitize(args.sanitize):
         raise CallerError("--sanitize memcheck runs native bootloaders only, not --application builds")
+    checks = Instrumentation.of(args.sanitize, args.coverage)
 
     def progress(line: str) -> None:
         print(f"  {line}", file=sys.stderr, flush=True)
