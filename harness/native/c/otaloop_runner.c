@@ -312,7 +312,7 @@ static void sync_flash(void) {
 }
 
 /* An erase or program of blocks first..first+count-1 was sent. Plain and sanitizer builds post it (see
- * mark_stale); a coverage build waits for its answer, so a power cut there is answered with
+ * mark_stale); a memcheck build waits for its answer (see open_all_blocks), and so does a coverage build, so a power cut there is answered with
  * OTALOOP_ANSWER_CUT and the counts up to this call are written (power_cut). */
 static void flash_op_sent(uint32_t device, uint32_t first, uint32_t count) {
 #if defined(OTALOOP_COVERAGE) || defined(OTALOOP_MEMCHECK) /* memcheck: see open_all_blocks */
