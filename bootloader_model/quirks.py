@@ -236,6 +236,17 @@ QUIRKS: tuple[Quirk, ...] = (
         "the status step uses the row the new entry was written to",
     ),
     Quirk(
+        "core-boot-control-stale-buffer",
+        "core",
+        "1.3, 1.6 A",
+        "OTA_Task_SetImageStatus writes the 4 KiB boot control page from an OSAL_Malloc buffer it never "
+        "initialises past the 256-byte header, and leaves the header's slot, sz and digest as the previous "
+        "task's context held them (ota.c:1409, :1469): after a download, bytes 256..4095 are the heap block "
+        "the digest check just freed (the image's last 4 KiB chunk, then the previous chunk's bytes) and "
+        "digest bytes 0..3 the image size; in a run without a download the heap hands out zeros",
+        "the buffer is filled with 0xFF (an erased page) and every header field the task does not set is 0",
+    ),
+    Quirk(
         "core-download-status-not-reset",
         "core",
         "2.3",

@@ -20,7 +20,8 @@ from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualB
 from bootloader_model.errors import CallerError
 from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
-from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, HEADER_SIZE, BootControl
+from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, HEADER_SIZE, PAGE_SIZE, BootControl
+from bootloader_model.quirks import CORRECTED, HARMONY
 from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.nor_flash import CutMode, FaultPlan
 from conftest import require_tool
@@ -359,6 +360,32 @@ def test_harmonys_application_updates_as_the_model_does(harmony_app: Path, serve
         "SYS_OTA_IMAGE_DIGEST_VERIFY_SUCCESS",
         "SYS_OTA_DB_ENTRY_SUCCESS",
     ]
+
+
+def test_harmonys_boot_control_page_after_the_db_entry_is_the_models(harmony_app: Path, server: ImageServer) -> None:
+    """Quirk core-boot-control-stale-buffer: Harmony's status step writes boot control from a malloc'd block it
+    never initialises past the header; on the host that block is the digest check's freed buffer, which the
+    model reproduces byte for byte but for the slot byte (a byte of a heap address, different every run)."""
+    url = server.url("/ota.json")
+    _publish_v2(server, url)
+    pages = {}
+    for name, spec, profile in (
+        ("native", f"native:{harmony_app}", HARMONY),
+        ("harmony", "model", HARMONY),
+        ("corrected", "model", CORRECTED),
+    ):
+        board = VirtualBoard(BoardConfig(application=application_from_spec(spec), profile=profile))
+        board.provision(build_app(AppDescriptor(version=1, manifest_url=url, autoreset=False), 30_000))
+        board.power_on()
+        assert board.run_until(lambda b=board: "SYS_OTA_DB_ENTRY_SUCCESS" in b.text, 400), board.text
+        board.run_for(2)
+        pages[name] = board.internal.read(BOOT_CTL_PHYS, PAGE_SIZE)
+        board.power_off()
+    native, model = pages["native"], pages["harmony"]
+    assert [i for i in range(PAGE_SIZE) if native[i] != model[i]] in ([], [1])
+    assert native[256:] != b"\xff" * (PAGE_SIZE - 256)
+    assert pages["corrected"][256:] == b"\xff" * (PAGE_SIZE - 256)
+    assert pages["corrected"][:256] == model[:16] + bytes(240)
 
 
 def test_harmonys_application_survives_a_cut_inside_its_download(harmony_app: Path, server: ImageServer) -> None:

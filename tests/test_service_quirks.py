@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, PAGE_SIZE
 from bootloader_model.quirks import QUIRKS
 from bootloader_model.service.commands import handle_command
 from bootloader_model.service.configuration import CtrlMsg
@@ -290,6 +291,30 @@ def test_slot_leak_on_bad_url(server: OtaTestServer, profile: str) -> None:
         assert "NULL == pDcptHTTP_CLIENT_HANDLE_INVALID == handle" in rig.lines()
     else:
         assert rig.events()[-1] == "SYS_OTA_UPDATE_NOTAVAILABLE"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_boot_control_stale_buffer(server: OtaTestServer, profile: str) -> None:
+    covers("core-boot-control-stale-buffer")
+    # The boot-time confirm of a production image runs first, in a run that freed no 4 KiB block: zeros.
+    rig = manual_rig(server, profile, autoreset=False)
+    page = rig.flash.read(BOOT_CTL_PHYS, PAGE_SIZE)
+    assert page[:4] == bytes([0xF8, 0, 0xFF, 0x01])
+    assert page[256:] == (bytes(PAGE_SIZE - 256) if profile == H else b"\xff" * (PAGE_SIZE - 256))
+    # After a download the status step gets the block the digest check freed: the last chunk (1808 bytes
+    # of a 10,000-byte image) followed by the rest of the chunk before it; digest[0..3] is the image size.
+    data = image(10_000)
+    start(rig, server, data)
+    assert rig.until_event("SYS_OTA_DB_ENTRY_SUCCESS") and rig.until_idle(5)
+    page = rig.flash.read(BOOT_CTL_PHYS, PAGE_SIZE)
+    assert rig.boot_control().status == 0xF0 and rig.boot_control().version == 2
+    stale = data[8192:] + data[4096 + 1808 : 8192]
+    if profile == H:
+        assert page[256:] == stale[256:]
+        assert page[16:20] == (10_000).to_bytes(4, "little") and page[20:256] == bytes(236)
+    else:
+        assert page[256:] == b"\xff" * (PAGE_SIZE - 256)
+        assert page[16:256] == bytes(240)
 
 
 def test_every_service_quirk_has_a_test() -> None:

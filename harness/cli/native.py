@@ -8,10 +8,11 @@ and the SST26 driver, into a cache folder. Then ``--bootloader native:CACHE`` ma
 and power cuts at any flash operation.
 
 ``otaloop native build --example`` builds otaloop's own small example bootloader instead (no Harmony
-needed). ``--sanitize address,undefined`` builds with GCC's sanitizers (a memory error during a boot ends
-it with the report); ``--coverage`` with gcov, and ``otaloop native coverage CACHE [--html DIR]`` reports the
-lines and branches of your tree every run since the build reached (``--reset`` clears the counts). Both
-options apply to ``--application`` builds too (a memory error ends the application's run with the report).
+needed). ``--sanitize address,undefined`` builds with GCC's sanitizers, ``--sanitize memcheck`` runs every boot
+under valgrind's memcheck (uninitialised reads): a memory error during a boot ends it with the report;
+``--coverage`` with gcov, and ``otaloop native coverage CACHE [--html DIR]`` reports the lines and branches
+of your tree every run since the build reached (``--reset`` clears the counts). ``--coverage`` and the GCC
+sanitizers apply to ``--application`` builds too (a memory error ends the application's run with the report).
 ``otaloop native info CACHE`` shows what a cache holds. ``otaloop native compare CACHE`` boots the Python
 model and the native build from the same flash states and reports every difference.
 
@@ -70,7 +71,7 @@ from harness.native.cjson import (
     model_dump,
 )
 from harness.native.compare import Case, Divergence, model_for, run_compare, scenario_cases, sweep_cases
-from harness.native.sanitizers import SANITIZERS
+from harness.native.sanitizers import SANITIZERS, parse_sanitize
 from harness.output_files import check_output, read_json, write_atomic
 from harness.sweeps.fault_ids import Params, parse_modes
 
@@ -115,8 +116,9 @@ def register(sub: Any) -> None:
     b.add_argument(
         "--sanitize",
         metavar="LIST",
-        help=f"build with GCC sanitizers, a comma list of {', '.join(SANITIZERS)}: a memory error during a boot "
-        "(or, with --application, an application run) ends it with the report (file:line in your tree)",
+        help=f"build with checks, a comma list of {', '.join(SANITIZERS)} (GCC's sanitizers; memcheck runs every "
+        "boot under valgrind): a memory error during a boot (or, with --application, an application run under "
+        "address/undefined) ends it with the report (file:line in your tree)",
     )
     b.add_argument(
         "--coverage",
@@ -180,6 +182,8 @@ def register(sub: Any) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     cache: Path = args.cache or default_cache()
+    if args.application and "memcheck" in parse_sanitize(args.sanitize):
+        raise CallerError("--sanitize memcheck runs native bootloaders only, not --application builds")
     checks = Instrumentation.of(args.sanitize, args.coverage)
 
     def progress(line: str) -> None:

@@ -42,8 +42,11 @@ type 03 is the factory image), ``factory_backup`` (the run ended in a software r
 
 A build made with ``--sanitize`` runs with the sanitizers' options (:mod:`harness.native.sanitizers`):
 a report ends the boot as :class:`~harness.native.sanitizers.NativeMemoryError`, or as a stuck boot for
-the fuzzer. In a build made with ``--coverage`` (:mod:`harness.native.coverage`) flash operations are not
-posted but answered one by one, and a power cut answers the interrupted call with "cut" instead of
+the fuzzer. A ``--sanitize memcheck`` build's fork server runs under valgrind (:mod:`harness.native.memcheck`:
+its command line, each boot's log file read back as the report), answers flash operations one by one as a
+coverage build does, and gets :data:`~harness.native.memcheck.SLOWDOWN` times the CPU time per pass. In a
+build made with ``--coverage`` (:mod:`harness.native.coverage`) flash operations are not posted but answered
+one by one, and a power cut answers the interrupted call with "cut" instead of
 killing blind, so the helper writes its gcov counts first; the arcs each run reached are logged for a
 guided search.
 
@@ -62,7 +65,7 @@ import socket
 import struct
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -74,7 +77,7 @@ from bootloader_model.formats.image_database import DB_PATH
 from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.file_api import FsError
 from bootloader_model.storage.nor_flash import NorFlash
-from harness.native import coverage, protocol, sanitizers
+from harness.native import coverage, memcheck, protocol, sanitizers
 from harness.native.build_record import NativeBuild
 from harness.native.remote_fs import RemoteFiles
 
@@ -113,6 +116,7 @@ class _Server:
         max_passes: int,
         cpu_s: int,
         env: dict[str, str] | None = None,
+        launcher: Sequence[str] = (),
     ) -> None:
         self.lock = threading.Lock()  # one boot at a time
         self.owner = os.getpid()
@@ -120,6 +124,7 @@ class _Server:
         self.external = _SharedFlash(ext_size, "otaloop-external")
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         argv = [
+            *launcher,  # valgrind's command line for a memcheck build
             str(executable),
             "--serve",
             str(theirs.fileno()),
@@ -237,7 +242,7 @@ def _server(program: NativeProgram, int_size: int, ext_size: int) -> _Server:
             found = None
         if found is None or found.sock.fileno() < 0:
             found = _SERVERS[key] = _Server(
-                exe, int_size, ext_size, program.max_passes, program.pass_cpu_s, program.server_env
+                exe, int_size, ext_size, program.max_passes, program.pass_cpu_s, program.server_env, program.launcher
             )
         return found
 
@@ -296,6 +301,10 @@ class NativeProgram:
         self.memory_errors = memory_errors
         #: The fork server's environment: a sanitizer build's runtime options (None: this process's).
         self.server_env = {**os.environ, **sanitizers.runtime_env(self.build.sanitize)} if self.build.sanitize else None
+        #: What the fork server runs under: valgrind for a memcheck build, whose passes get more CPU time.
+        self.launcher = memcheck.command(self.build.directory) if "memcheck" in self.build.sanitize else []
+        if self.launcher:
+            self.pass_cpu_s = pass_cpu_s * memcheck.SLOWDOWN
 
     @property
     def build_stamp(self) -> tuple[str, str]:
@@ -339,6 +348,8 @@ class NativeProgram:
     def _memory_error(self, res: BootResult, stderr: str, status: int) -> None:
         """A sanitizer ended the helper: raise the finding, or record it as the boot's stuck reason."""
         report = sanitizers.report_of(stderr, status, self.build.source)
+        if report is None and self.launcher:
+            report = memcheck.parse_log(stderr, [Path(self.build.source)] if self.build.source else [])
         if report is None:
             return  # not a sanitizer's exit: the caller reports the helper's end as it is
         if self.memory_errors == "raise":
@@ -381,6 +392,8 @@ class NativeProgram:
                 status = server.reaped()
             finally:
                 err = _drain(err_r)
+                if self.launcher:  # memcheck writes its report to the child's own log file
+                    err += memcheck.take_log(self.build.directory, pid).encode()
             session.close_files()
         return status, err
 
@@ -435,7 +448,8 @@ class _Session:
         self.program, self.res, self.shared, self.console, self.reply = program, res, shared, console, reply
         self.files = RemoteFiles(external)
         self.external = external
-        self.synchronous = program.build.coverage  # a coverage build waits on each flash operation (see CUT)
+        # a coverage build waits on each flash operation (see CUT), and so does a memcheck build (memcheck.py)
+        self.synchronous = program.build.coverage or bool(program.launcher)
 
     def serve(self, stream: BinaryIO) -> None:
         res = self.res

@@ -57,7 +57,7 @@ from pathlib import Path
 
 from bootloader_model.bootloader.state import DEFAULT_BUILD_STAMP
 from bootloader_model.errors import CallerError
-from harness.native import coverage, sanitizers
+from harness.native import coverage, memcheck, sanitizers
 from harness.native.build_record import BUILD_FILE
 from harness.output_files import write_atomic
 
@@ -128,8 +128,14 @@ class Instrumentation:
 
     @classmethod
     def of(cls, sanitize: str | Sequence[str] | None = None, coverage: bool = False) -> Instrumentation:
-        """From the CLI's option text (or a sequence of names); CallerError for an unknown sanitizer."""
-        return cls(sanitizers.parse_sanitize(sanitize), coverage)
+        """From the CLI's option text (or a sequence of names); CallerError for an unknown sanitizer, for
+        memcheck without valgrind installed or with coverage."""
+        names = sanitizers.parse_sanitize(sanitize)
+        if "memcheck" in names:
+            if coverage:
+                raise CallerError("--sanitize memcheck does not combine with --coverage: build one of each")
+            memcheck.require_valgrind()
+        return cls(names, coverage)
 
     def user_flags(self) -> list[str]:
         return sanitizers.compile_flags(self.sanitize) + (coverage.COMPILE_FLAGS if self.coverage else [])

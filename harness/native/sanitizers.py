@@ -45,7 +45,10 @@ from bootloader_model.errors import BoardError, CallerError
 SANITIZERS: dict[str, str] = {
     "address": "out-of-bounds reads and writes of stack, globals and heap; use after free",
     "undefined": "undefined behaviour: signed overflow, bad shifts, misaligned or null pointers, out-of-range enums",
+    "memcheck": "reads of uninitialised stack and heap bytes (valgrind's memcheck; every boot runs under valgrind)",
 }
+#: Sanitizers that are compiler options (``-fsanitize=``); ``memcheck`` is valgrind, a way to run the helper.
+COMPILED = ("address", "undefined")
 #: How a helper process that found a memory error exits (distinct from the runner's own codes 64..77).
 EXIT_CODE = 86
 #: The first words of a boot's stuck reason when a sanitizer ended it (the fuzzer names the hazard by them).
@@ -86,24 +89,34 @@ def parse_sanitize(text: str | Sequence[str] | None) -> tuple[str, ...]:
     unknown = sorted(names - set(SANITIZERS))
     if unknown:
         raise CallerError(f"unknown sanitizer {', '.join(unknown)}: choose from {', '.join(SANITIZERS)}")
+    if {"memcheck", "address"} <= names:
+        raise CallerError("memcheck and address do not combine: valgrind cannot run an AddressSanitizer build")
     return tuple(n for n in SANITIZERS if n in names)
 
 
 def compile_flags(sanitize: Sequence[str]) -> list[str]:
     """Compiler options for the user's sources (none without sanitizers)."""
-    if not sanitize:
-        return []
-    return [f"-fsanitize={','.join(sanitize)}", "-fno-omit-frame-pointer", "-g", "-fno-sanitize-recover=all"]
+    compiled = [n for n in sanitize if n in COMPILED]
+    flags = ["-fno-omit-frame-pointer", "-g"] if sanitize else []
+    if compiled:
+        flags = [f"-fsanitize={','.join(compiled)}", *flags, "-fno-sanitize-recover=all"]
+    return flags
 
 
 def shim_defines(sanitize: Sequence[str]) -> list[str]:
-    """Macros for otaloop's (uninstrumented) shims: the heap poisons its free space under ASan."""
-    return ["-DOTALOOP_ASAN_HEAP=1"] if "address" in sanitize else []
+    """Macros for otaloop's (uninstrumented) shims: the heap poisons its free space under ASan, and tells
+    memcheck that a new block's bytes are undefined (with ``-g``, so memcheck's suppressions match the shims'
+    own frames)."""
+    if "address" in sanitize:
+        return ["-DOTALOOP_ASAN_HEAP=1"]
+    return ["-DOTALOOP_MEMCHECK=1", "-g"] if "memcheck" in sanitize else []
 
 
 def link_flags(sanitize: Sequence[str]) -> list[str]:
-    """Linker options: the sanitizer runtimes."""
-    return [f"-fsanitize={','.join(sanitize)}"] if sanitize else []
+    """Linker options: the sanitizer runtimes; a memcheck build is static (valgrind needs the symbols of the
+    dynamic loader, which Debian's 32-bit ``libc6-i386`` strips and no package restores)."""
+    compiled = [n for n in sanitize if n in COMPILED]
+    return ([f"-fsanitize={','.join(compiled)}"] if compiled else []) + (["-static"] if "memcheck" in sanitize else [])
 
 
 def runtime_env(sanitize: Sequence[str], *, report_segv: bool = False) -> dict[str, str]:
@@ -114,7 +127,7 @@ def runtime_env(sanitize: Sequence[str], *, report_segv: bool = False) -> dict[s
     application helper, which has no handler of its own: a wild pointer is a finding there). Leaks are
     not checked (a run ends with ``_exit``), and the report goes to the stderr pipe the host reads.
     """
-    if not sanitize:
+    if not [n for n in sanitize if n in COMPILED]:
         return {}
     common = f"halt_on_error=1:abort_on_error=0:exitcode={EXIT_CODE}:log_path=stderr:symbolize=1:print_summary=1"
     symbolizer = shutil.which("llvm-symbolizer")
@@ -239,6 +252,11 @@ def report_of(stderr: str, status: int, source: str) -> MemoryErrorReport | None
     if report is None and status == EXIT_CODE:
         report = MemoryErrorReport("a sanitizer", "unparsed report", "", (), stderr)
     return report
+
+
+def is_under(file: str, root: str) -> bool:
+    """True when ``file`` (a path a report names) lies in the folder ``root``."""
+    return _under(file, root)
 
 
 def _under(file: str, root: str) -> bool:

@@ -82,7 +82,7 @@ class StatusTasks(CoreBase):
     def _set_image_status(self) -> str:
         st = self.task_state
         if st == S_INIT:
-            self.ctx_buf = bytearray(b"\xff" * PAGE_SIZE)  # malloc'd, never initialised: assumed erased-looking
+            self.ctx_buf = self._boot_control_buffer()
             code, self.db = self._load()
             if code > 1:
                 return ERROR
@@ -121,7 +121,12 @@ class StatusTasks(CoreBase):
                 digest=bytes(32),
                 rsvd=bytes(208),
             )
-            self.ctx_buf[:256] = header.encode()
+            encoded = bytearray(header.encode())
+            if self.profile.on("core-boot-control-stale-buffer"):
+                # ctx->img shares ota.task.context with the digest check's context: its img_sz lies under
+                # digest[0..3]; slot is a byte of that context's SHA-256 pointer (a heap address), left 0
+                encoded[16:20] = (self.img_sz & 0xFFFF_FFFF).to_bytes(4, "little")
+            self.ctx_buf[:256] = encoded
             before = self.internal.busy_s
             self.internal.erase(BOOT_CTL_PHYS)
             for off in range(0, PAGE_SIZE, ROW):
@@ -134,6 +139,17 @@ class StatusTasks(CoreBase):
         else:
             return ERROR  # the switch's default
         return BUSY
+
+    def _boot_control_buffer(self) -> bytearray:
+        """``OSAL_Malloc(FLASH_SECTOR_SIZE)`` of ``TASK_STATE_S_INIT``, never initialised.
+
+        Quirk ``core-boot-control-stale-buffer``: the allocator hands back the 4 KiB block the digest check
+        (or the download) freed in this run, still holding the image's last chunk; a run that freed none gets
+        fresh, zeroed heap memory. Profile ``corrected``: an erased-looking page (0xFF).
+        """
+        if not self.profile.on("core-boot-control-stale-buffer"):
+            return bytearray(b"\xff" * PAGE_SIZE)
+        return bytearray(bytes(self.buf[:PAGE_SIZE]).ljust(PAGE_SIZE, b"\0"))
 
     # ------------------------------------------------------------------------------ factory, erase
     def _factory_reset(self) -> str:

@@ -35,6 +35,14 @@ void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
+#ifdef OTALOOP_MEMCHECK
+#include <valgrind/memcheck.h>
+/* A new block holds whatever the arena held, as a heap on the part does: to memcheck its bytes are undefined. */
+#define FRESH(p, n) ((void)VALGRIND_MAKE_MEM_UNDEFINED((p), (n)))
+#else
+#define FRESH(p, n) ((void)(p), (void)(n))
+#endif
+
 #define ALIGN 8u
 #define HEADER 8u
 #define MIN_BLOCK 16u
@@ -102,6 +110,7 @@ void *__wrap_malloc(size_t n) {
             split(b, size);
             b->used = 1;
             UNPOISON((uint8_t *)b + HEADER, n);
+            FRESH((uint8_t *)b + HEADER, b->size - HEADER);
             return (uint8_t *)b + HEADER;
         }
         b = next(b);
@@ -140,8 +149,10 @@ void *__wrap_realloc(void *p, size_t n) {
     block *n2 = next(b);
     uint8_t *end = arena + (sizeof arena & ~(ALIGN - 1u));
     if ((uint8_t *)n2 < end && !n2->used && b->size + n2->size >= size) {
+        uint32_t had = b->size;
         b->size += n2->size;
         split(b, size);
+        FRESH((uint8_t *)b + had, b->size - had); /* the grown part: the neighbour's bytes, header included */
         UNPOISON(p, n);
         return p;
     }

@@ -15,6 +15,10 @@
  * above 999 writes past it (a stack buffer overflow). Only a database row with such a version reaches it,
  * so the scenario library and the sweeps run clean.
  *
+ * Planted for `--sanitize memcheck`: before that copy SELECT counts the version's decimal digits through a
+ * helper that sets the count only for versions up to 999, and tests it: the same rows (versions above 999)
+ * reach a read of an uninitialised stack variable first. Its outcome changes nothing anyone observes.
+ *
  * Planted for the checks of `otaloop native build --coverage`: a database row whose name does not fit the
  * 100-byte name field is counted in load_db (the name is cut short). Only a file name of 100 characters or
  * more reaches that branch.
@@ -166,6 +170,18 @@ static void version_text(char *out, uint32_t version) {
     *out = 0;
 }
 
+/* The number of decimal digits of a version, into *digits (planted: left unset above 999). */
+static __attribute__((noinline)) void count_digits(uint32_t version, int *digits) {
+    if (version < 10u)
+        *digits = 1;
+    else if (version < 100u)
+        *digits = 2;
+    else if (version < 1000u)
+        *digits = 3;
+}
+
+static volatile uint32_t long_versions; /* versions that need more than 3 digits: nothing reads it back */
+
 /* --------------------------------------------------------------------------------- mount and files */
 static void mount_step(void) {
     if (bl.fs == F_MOUNT) {
@@ -259,6 +275,9 @@ static void select_image(void) {
         factory_fallback();
         return;
     }
+    int digits;
+    count_digits(best_version, &digits);
+    if (digits > 3) long_versions++; /* planted: an uninitialised read for versions above 999 */
     char ver[4]; /* planted: versions above 999 do not fit */
     version_text(ver, best_version);
     bl.version_lead = ver[0];

@@ -1,0 +1,317 @@
+"""``--sanitize memcheck``: a native bootloader's helper run under valgrind's memcheck, its reports as findings.
+
+AddressSanitizer finds bad addresses; a read of bytes nobody wrote (a stack variable never set, a ``malloc``
+block never filled) needs a tool that tracks which bytes are defined. This module holds what running under
+memcheck takes, for :mod:`harness.native.bootloader_program` to use:
+
+* :func:`command` is the valgrind command line the fork server is started with: memcheck with
+  ``--track-origins=yes`` (the report says where the undefined value came from), the first error ends the
+  process with :data:`~harness.native.sanitizers.EXIT_CODE`, one log file per process
+  (``CACHE/memcheck/<pid>.log``: every boot is a forked child, and valgrind follows a fork on its own),
+  full source paths, and otaloop's suppressions;
+* :func:`write_suppressions` writes those suppressions into the build folder: the runner's cycle search
+  hashes the program's RAM, heap blocks included, and a static glibc's start-up reads its own early
+  allocations, neither of which is the user's code;
+* :func:`take_log` reads (and removes) the log of one boot's child; :func:`parse_log` turns it into the
+  :class:`~harness.native.sanitizers.MemoryErrorReport` an AddressSanitizer report becomes, so a finding
+  is the same :class:`~harness.native.sanitizers.NativeMemoryError`, the same stuck reason on fuzz boards.
+
+A memcheck build is linked statically (:func:`harness.native.sanitizers.link_flags`): valgrind needs the
+symbols of the dynamic loader, and Debian's 32-bit ``libc6-i386`` ships it stripped with no debug package
+to restore them. The heap shim marks each new block undefined (``OTALOOP_MEMCHECK`` in ``otaloop_heap.c``).
+
+It does not build anything, and it starts no process itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from bootloader_model.errors import CallerError
+from harness.native import sanitizers
+
+#: The folder of a build where the logs go, one per process.
+LOG_DIR = "memcheck"
+#: The suppressions file otaloop writes into a memcheck build's folder.
+SUPPRESSIONS_FILE = "otaloop.supp"
+#: How much longer a main-loop pass may take under memcheck than natively (its CPU-time watchdog).
+SLOWDOWN = 60
+
+# Each entry names frames of otaloop's own code or of the C library's start-up, never the user's files.
+_SUPPRESSIONS = """\
+{
+   otaloop-cycle-search-hashes-ram-with-undefined-heap-bytes-cond
+   Memcheck:Cond
+   ...
+   fun:after_pass
+}
+{
+   otaloop-cycle-search-hashes-ram-with-undefined-heap-bytes-value4
+   Memcheck:Value4
+   ...
+   fun:after_pass
+}
+{
+   otaloop-cycle-search-hashes-ram-with-undefined-heap-bytes-value8
+   Memcheck:Value8
+   ...
+   fun:after_pass
+}
+{
+   the-jump-into-flash-is-the-runners-end-of-a-boot
+   Memcheck:Jump
+   obj:/memfd:otaloop-internal*
+}
+{
+   static-glibc-word-at-a-time-strlen-reads-past-the-terminator-cond
+   Memcheck:Cond
+   fun:*strlen*
+}
+{
+   static-glibc-word-at-a-time-strlen-reads-past-the-terminator-value4
+   Memcheck:Value4
+   fun:*strlen*
+}
+{
+   static-glibc-word-at-a-time-strnlen-reads-past-the-terminator-cond
+   Memcheck:Cond
+   fun:*strnlen*
+}
+{
+   static-glibc-word-at-a-time-strnlen-reads-past-the-terminator-value4
+   Memcheck:Value4
+   fun:*strnlen*
+}
+{
+   static-glibc-word-at-a-time-strchr-reads-past-the-terminator-cond
+   Memcheck:Cond
+   fun:*strchr*
+}
+{
+   static-glibc-word-at-a-time-strchr-reads-past-the-terminator-value4
+   Memcheck:Value4
+   fun:*strchr*
+}
+{
+   static-glibc-word-at-a-time-strrchr-reads-past-the-terminator-cond
+   Memcheck:Cond
+   fun:*strrchr*
+}
+{
+   static-glibc-word-at-a-time-strrchr-reads-past-the-terminator-value4
+   Memcheck:Value4
+   fun:*strrchr*
+}
+{
+   static-glibc-word-at-a-time-rawmemchr-reads-past-the-terminator-cond
+   Memcheck:Cond
+   fun:*rawmemchr*
+}
+{
+   static-glibc-word-at-a-time-rawmemchr-reads-past-the-terminator-value4
+   Memcheck:Value4
+   fun:*rawmemchr*
+}
+{
+   static-glibc-word-at-a-time-memchr-reads-past-the-terminator-cond
+   Memcheck:Cond
+   fun:*memchr*
+}
+{
+   static-glibc-word-at-a-time-memchr-reads-past-the-terminator-value4
+   Memcheck:Value4
+   fun:*memchr*
+}
+{
+   static-glibc-word-at-a-time-strcmp-reads-past-the-terminator-cond
+   Memcheck:Cond
+   fun:*strcmp*
+}
+{
+   static-glibc-word-at-a-time-strcmp-reads-past-the-terminator-value4
+   Memcheck:Value4
+   fun:*strcmp*
+}
+{
+   static-glibc-word-at-a-time-strncmp-reads-past-the-terminator-cond
+   Memcheck:Cond
+   fun:*strncmp*
+}
+{
+   static-glibc-word-at-a-time-strncmp-reads-past-the-terminator-value4
+   Memcheck:Value4
+   fun:*strncmp*
+}
+{
+   static-glibc-word-at-a-time-strcasecmp-reads-past-the-terminator-cond
+   Memcheck:Cond
+   fun:*strcasecmp*
+}
+{
+   static-glibc-word-at-a-time-strcasecmp-reads-past-the-terminator-value4
+   Memcheck:Value4
+   fun:*strcasecmp*
+}
+{
+   static-glibc-word-at-a-time-stpcpy-reads-past-the-terminator-cond
+   Memcheck:Cond
+   fun:*stpcpy*
+}
+{
+   static-glibc-word-at-a-time-stpcpy-reads-past-the-terminator-value4
+   Memcheck:Value4
+   fun:*stpcpy*
+}
+{
+   static-glibc-word-at-a-time-strcpy-reads-past-the-terminator-cond
+   Memcheck:Cond
+   fun:*strcpy*
+}
+{
+   static-glibc-word-at-a-time-strcpy-reads-past-the-terminator-value4
+   Memcheck:Value4
+   fun:*strcpy*
+}
+{
+   static-glibc-tls-setup
+   Memcheck:Param
+   set_robust_list(head)
+   ...
+   fun:__libc_setup_tls
+}
+{
+   static-glibc-start-up-cond
+   Memcheck:Cond
+   ...
+   fun:__libc_init_first
+}
+{
+   static-glibc-start-up-value4
+   Memcheck:Value4
+   ...
+   fun:__libc_init_first
+}
+"""
+
+
+def require_valgrind() -> str:
+    """The path of ``valgrind``.
+
+    Raises:
+        CallerError: valgrind is not installed.
+    """
+    found = shutil.which("valgrind")
+    if found is None:
+        raise CallerError(
+            "a --sanitize memcheck build runs under valgrind, which is not installed (apt-get install valgrind)"
+        )
+    return found
+
+
+def write_suppressions(build_dir: Path) -> Path:
+    """Write otaloop's suppressions into ``build_dir`` (each launch: they follow this version of otaloop)."""
+    path = build_dir / SUPPRESSIONS_FILE
+    if not path.is_file() or path.read_text() != _SUPPRESSIONS:
+        path.write_text(_SUPPRESSIONS)
+    return path
+
+
+def command(build_dir: Path) -> list[str]:
+    """The valgrind command line a memcheck build's fork server is started with (the helper's own follow).
+
+    Raises:
+        CallerError: valgrind is not installed.
+    """
+    valgrind = require_valgrind()
+    logs = build_dir / LOG_DIR
+    logs.mkdir(exist_ok=True)
+    return [
+        valgrind,
+        "--tool=memcheck",
+        "--track-origins=yes",
+        "--expensive-definedness-checks=yes",
+        "--exit-on-first-error=yes",
+        f"--error-exitcode={sanitizers.EXIT_CODE}",
+        f"--log-file={logs}/%p.log",
+        f"--suppressions={write_suppressions(build_dir)}",
+        "--fullpath-after=",
+        "--leak-check=no",
+        "--num-callers=24",
+        "-q",
+    ]
+
+
+def take_log(build_dir: Path, pid: int) -> str:
+    """The memcheck log of process ``pid`` ("" when it wrote none), removed once read."""
+    path = build_dir / LOG_DIR / f"{pid}.log"
+    try:
+        text = path.read_text("utf-8", "replace")
+    except OSError:
+        return ""
+    with contextlib.suppress(OSError):
+        path.unlink()
+    return text
+
+
+_PREFIX = re.compile(r"^==\d+== ?", re.M)
+_KIND = re.compile(
+    r"^(Conditional jump or move depends on uninitialised value\(s\)|Use of uninitialised value of size \d+"
+    r"|Syscall param .* uninitialised byte\(s\)|Invalid (?:read|write|free).*|Jump to the invalid address.*"
+    r"|Source and destination overlap.*|Mismatched free.*|Argument .* of function .* has a fishy.*)$",
+    re.M,
+)
+_FRAME = re.compile(r"^\s+(?:at|by) 0x[0-9A-Fa-f]+: (.+?) \((?:in )?([^()]*?)(?::(\d+))?\)$")
+_ORIGIN = re.compile(r"^\s*(Uninitialised value was created by .*|Address 0x[0-9a-f]+ is .*)$")
+
+
+def parse_log(text: str, own_roots: Sequence[Path] = ()) -> sanitizers.MemoryErrorReport | None:
+    """The first memcheck error in a log, as a sanitizer report; None when the log holds none.
+
+    Args:
+        text: the log valgrind wrote for one process.
+        own_roots: folders of the user's sources; frames in files under them are the user's own.
+
+    Returns:
+        The report: the kind (valgrind's first line), where the undefined value came from as its access
+        (``created by a stack allocation at f_mkfs ff.c:5890``), and the stack as ``function file:line``.
+    """
+    body = _PREFIX.sub("", text)
+    kind = _KIND.search(body)
+    if kind is None:
+        return None
+    roots = [str(r.resolve()) for r in own_roots]
+    frames: list[sanitizers.Frame] = []
+    origin = ""
+    lines = body[kind.end() :].lstrip("\n").splitlines()
+    i = 0
+    while i < len(lines) and (frame := _frame(lines[i], roots)) is not None:
+        frames.append(frame)
+        i += 1
+    for j in range(i, len(lines)):
+        line = lines[j]
+        if not line.strip():
+            break
+        o = _ORIGIN.match(line)
+        if o is None:
+            continue
+        origin = o[1].replace("Uninitialised value was ", "")
+        where = _frame(lines[j + 1], roots) if j + 1 < len(lines) else None
+        if where is not None:
+            origin += f" at {where.function} {where.where()}"
+        break
+    return sanitizers.MemoryErrorReport("Memcheck", kind[1], origin, tuple(frames), text)
+
+
+def _frame(line: str, roots: Sequence[str]) -> sanitizers.Frame | None:
+    m = _FRAME.match(line)
+    if m is None:
+        return None
+    function, file, number = m[1], m[2], int(m[3]) if m[3] else 0
+    if not number:  # "(in /path/to/module)": no line information
+        file = ""
+    own = bool(file) and any(sanitizers.is_under(file, r) for r in roots)
+    return sanitizers.Frame(function, file, number, own)

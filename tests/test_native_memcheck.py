@@ -1,0 +1,215 @@
+"""``otaloop native build --sanitize memcheck``: every boot under valgrind's memcheck, on the example and on Harmony.
+
+The example bootloader carries a planted uninitialised read: SELECT counts the chosen version's digits through
+a helper that sets the count only up to 999 and then tests it, so only a database row with a version above 999
+reads it. These tests build the example statically (real gcc, ``-m32`` when it links), run the scenario library
+clean under memcheck, show the planted input ending the boot with memcheck's report and its C stack in the
+example's file, and the fuzzer naming the hazard with a replay token. Without valgrind (or a 32-bit static C
+library) they skip and say why. With ``OTALOOP_HARMONY_APPS`` set, Harmony's own bootloader is built the same
+way and its first boot, which formats the external flash, is reported at ``f_mkfs``'s read of the format
+parameter the bootloader never set. The report parser is also checked on a stored log, without valgrind.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from elftools.elf.elffile import ELFFile
+
+from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
+from bootloader_model.bootloader.result import Outcome
+from bootloader_model.errors import CallerError
+from bootloader_model.formats.app_descriptor import AppDescriptor
+from bootloader_model.formats.app_image import build_app
+from conftest import require_tool
+from harness.cli import main as cli_main
+from harness.fuzzing.hazards import HazardFound
+from harness.fuzzing.machine import BoardStateMachine
+from harness.fuzzing.strategies import ImageSpec
+from harness.native import memcheck
+from harness.native.build import EXAMPLE_DIR, Instrumentation, build, build_example, locate
+from harness.native.build_record import NativeBuild
+from harness.native.programs import bootloader_from_spec
+from harness.native.sanitizers import NativeMemoryError, compile_flags, link_flags, parse_sanitize
+from harness.scenarios.runner import run_suite, select, virtual_provider
+from tests.test_native_checks import URL, _plant_version
+
+EXAMPLE_C = str(EXAMPLE_DIR / "example_bootloader.c")
+UNINITIALISED = "Conditional jump or move depends on uninitialised value(s)"
+HARMONY_ENV = "OTALOOP_HARMONY_APPS"
+
+
+def _valgrind() -> None:
+    require_tool("cc", "gcc")
+    if shutil.which("valgrind") is None or not Path("/usr/include/valgrind/memcheck.h").is_file():
+        pytest.skip("valgrind is not installed (apt-get install valgrind): --sanitize memcheck runs under it")
+    probe = subprocess.run(
+        ["gcc", "-m32", "-static", "-x", "c", "-", "-o", "/dev/null"],
+        input="int main(void){return 0;}",
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"gcc cannot link 32-bit static programs (install gcc-multilib): {probe.stderr[-200:]}")
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    _valgrind()
+    cache = tmp_path_factory.mktemp("example-memcheck")
+    build_example(cache, checks=Instrumentation.of("memcheck"))
+    return cache
+
+
+def _booted(cache: Path) -> VirtualBoard:
+    board = VirtualBoard(BoardConfig(bootloader=bootloader_from_spec(f"native:{cache}"), timed_flash=False))
+    board.provision(build_app(AppDescriptor(version=1, manifest_url=URL), 16 * 1024))
+    board.power_on()
+    assert board.state is AppState.RUNNING
+    board.power_off()
+    return board
+
+
+def test_memcheck_names_and_flags() -> None:
+    assert parse_sanitize("memcheck") == ("memcheck",)
+    assert parse_sanitize("memcheck,undefined") == ("undefined", "memcheck")
+    with pytest.raises(CallerError, match="memcheck and address do not combine"):
+        parse_sanitize("address,memcheck")
+    with pytest.raises(CallerError, match="does not combine with --coverage"):
+        Instrumentation.of("memcheck", coverage=True)
+    assert compile_flags(("memcheck",)) == ["-fno-omit-frame-pointer", "-g"]  # no -fsanitize: valgrind runs it
+    assert link_flags(("memcheck",)) == ["-static"]
+    assert link_flags(("undefined", "memcheck")) == ["-fsanitize=undefined", "-static"]
+
+
+def test_application_builds_refuse_memcheck(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["native", "build", "--application", "--example", "--sanitize", "memcheck", "--cache", str(tmp_path)]
+    assert cli_main(argv) == 2
+    assert "memcheck runs native bootloaders only" in capsys.readouterr().err
+    assert not (tmp_path / "build.json").exists()
+
+
+LOG = """\
+==4242== Conditional jump or move depends on uninitialised value(s)
+==4242==    at 0x8054662: f_mkfs (/src/config/fs/ff.c:5923)
+==4242==    by 0x8050081: FATFS_mkfs (/src/config/fs/sys_fs_fat_interface.c:669)
+==4242==    by 0x8073BD0: strlen (in /cache/bootloader)
+==4242==    by 0x8057EC1: run (/otaloop/c/otaloop_runner.c:669)
+==4242==  Uninitialised value was created by a stack allocation
+==4242==    at 0x80497B6: open_file (/src/bootloader/bootloader_wolfcrypt.c:431)
+==4242==
+==4242==
+==4242== Exit program on first error (--exit-on-first-error=yes)
+"""
+
+
+def test_a_memcheck_log_becomes_a_report_with_its_origin() -> None:
+    report = memcheck.parse_log(LOG, [Path("/src")])
+    assert report is not None
+    assert (report.tool, report.kind) == ("Memcheck", UNINITIALISED)
+    assert report.access == "created by a stack allocation at open_file /src/bootloader/bootloader_wolfcrypt.c:431"
+    assert [(f.function, f.file, f.line, f.own) for f in report.frames] == [
+        ("f_mkfs", "/src/config/fs/ff.c", 5923, True),
+        ("FATFS_mkfs", "/src/config/fs/sys_fs_fat_interface.c", 669, True),
+        ("strlen", "", 0, False),
+        ("run", "/otaloop/c/otaloop_runner.c", 669, False),
+    ]
+    assert report.headline().endswith("in f_mkfs at /src/config/fs/ff.c:5923")
+    assert memcheck.parse_log("==1== \n==1== Exit program on first error\n") is None
+
+
+def test_the_build_records_memcheck_and_is_static(checked: Path) -> None:
+    built = NativeBuild.load(checked)
+    assert built.sanitize == ("memcheck",)
+    with built.executable.open("rb") as exe:  # static: no dynamic loader, whose symbols valgrind would need
+        assert all(seg["p_type"] != "PT_INTERP" for seg in ELFFile(exe).iter_segments())
+    program = bootloader_from_spec(f"native:{checked}")
+    assert "--track-origins=yes" in program.launcher and program.pass_cpu_s > 2  # type: ignore[attr-defined]
+    assert (checked / memcheck.SUPPRESSIONS_FILE).read_text().count("fun:after_pass") == 3
+
+
+def test_scenario_boots_run_clean_under_memcheck(checked: Path) -> None:
+    provider = virtual_provider(link="inproc", bootloader=f"native:{checked}")
+    results = run_suite(select(["first_boot", "c_update", "k_factory_reset", "l_rollback"]), provider)
+    assert [(r.name, r.status) for r in results] == [
+        ("first_boot", "PASS"),
+        ("c_update", "PASS"),
+        ("k_factory_reset", "PASS"),
+        ("l_rollback", "PASS"),
+    ], [r.detail for r in results]
+
+
+def test_version_999_is_counted(checked: Path) -> None:
+    board = _booted(checked)
+    _plant_version(board, 999)
+    board.power_on()
+    assert board.boots[-1].outcome is Outcome.JUMP and board.app_version == 999
+
+
+def test_the_planted_uninitialised_read_is_reported_with_its_c_stack(checked: Path) -> None:
+    board = _booted(checked)
+    _plant_version(board, 1000)
+    with pytest.raises(NativeMemoryError) as caught:
+        board.power_on()
+    report = caught.value.report
+    assert (report.tool, report.kind) == ("Memcheck", UNINITIALISED)
+    assert report.access.startswith("created by a stack allocation at ")
+    own = report.own_frames
+    assert [f.function for f in own[:2]] == ["select_image", "SYS_Tasks"]
+    assert all(f.file == EXAMPLE_C and f.line > 0 for f in own)
+    lines = Path(EXAMPLE_C).read_text().splitlines()
+    assert "if (digits > 3)" in lines[own[0].line - 1]
+    assert f"in select_image at {EXAMPLE_C}:{own[0].line}" in str(caught.value)
+    again = pickle.loads(pickle.dumps(caught.value))
+    assert isinstance(again, NativeMemoryError) and again.report == report
+    # each boot's log is read and removed; what stays are the fork servers' own, empty logs
+    assert all(log.stat().st_size == 0 for log in (checked / memcheck.LOG_DIR).glob("*.log"))
+
+
+def test_fuzz_names_the_hazard_and_its_token_replays_it(checked: Path) -> None:
+    machine = BoardStateMachine.with_bootloader(f"native:{checked}")()
+    machine.setup()
+    machine.wait(200)
+    machine.serve(ImageSpec(1000, size=8192))  # the service installs it; the next boot selects v1000
+    machine.wait(200)
+    machine._close_step()
+    with pytest.raises(HazardFound) as caught:
+        machine.safety()
+    found = caught.value
+    assert found.hazard.name == "native-memory-error"
+    assert "found by Memcheck" in found.seen and "in select_image at" in found.seen
+    replayed = BoardStateMachine.replay(found.token)
+    assert replayed.hazard is not None and replayed.hazard.hazard.name == "native-memory-error"
+
+
+def test_harmonys_first_boot_reads_the_format_parameters_it_never_set(tmp_path: Path) -> None:
+    """The bootloader's open_file() sets only fmt and au_size of the SYS_FS_FORMAT_PARAM it hands f_mkfs."""
+    root = os.environ.get(HARMONY_ENV)
+    if not root:
+        pytest.skip(f"{HARMONY_ENV} is not set (point it at a wireless_apps_pic32mzw1_wfi32e01 checkout)")
+    _valgrind()
+    build(locate(root), tmp_path, checks=Instrumentation.of("memcheck"))
+    board = VirtualBoard(BoardConfig(bootloader=bootloader_from_spec(f"native:{tmp_path}"), timed_flash=False))
+    board.provision(build_app(AppDescriptor(version=1, manifest_url=URL), 16 * 1024))
+    with pytest.raises(NativeMemoryError) as caught:
+        board.power_on()  # external flash erased: the factory backup formats the volume first
+    report = caught.value.report
+    assert report.kind == UNINITIALISED
+    top = report.own_frames[0]
+    assert (top.function, Path(top.file).name, top.line) == ("f_mkfs", "ff.c", 5923)
+    assert (
+        Path(top.file).read_text(errors="replace").splitlines()[top.line - 1].strip().startswith("if (sz_blk == 0)")
+    )  # sz_blk = opt->align, one line before
+    assert [f.function for f in report.own_frames[1:5]] == [
+        "FATFS_mkfs",
+        "SYS_FS_DriveFormat",
+        "open_file",
+        "Bootloader_Task_FactoryReset",
+    ]
+    assert report.access.startswith("created by a stack allocation at open_file ")
+    assert report.access.endswith("bootloader_wolfcrypt.c:431")
