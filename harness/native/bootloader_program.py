@@ -347,9 +347,11 @@ class NativeProgram:
 
     def _memory_error(self, res: BootResult, stderr: str, status: int) -> None:
         """A sanitizer ended the helper: raise the finding, or record it as the boot's stuck reason."""
-        report = sanitizers.report_of(stderr, status, self.build.source)
-        if report is None and self.launcher:
-            report = memcheck.parse_log(stderr, [Path(self.build.source)] if self.build.source else [])
+        roots = [Path(self.build.source)] if self.build.source else []
+        # memcheck's log first: its exit status is the sanitizers' own, which alone reads as an unparsed report
+        report = (memcheck.parse_log(stderr, roots) if self.launcher else None) or sanitizers.report_of(
+            stderr, status, self.build.source
+        )
         if report is None:
             return  # not a sanitizer's exit: the caller reports the helper's end as it is
         if self.memory_errors == "raise":
