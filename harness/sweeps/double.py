@@ -31,7 +31,7 @@ import os
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate, compress, count, groupby
 from operator import ne
@@ -501,104 +501,126 @@ def synthesize_double(rig: UpdateRig, ref: Reference, fault: FaultId) -> tuple[b
 
 @dataclass(frozen=True, slots=True)
 class _Group:
-    """The double cuts of one first cut: its id, operation and verdict, then per second cut its recovery
-    operation, mode and verdict (the report's unit: one first cut's verdicts are counted, not walked)."""
+    """The double cuts of one first cut: its id, operation and verdict, its recovery's operations, then per
+    second cut (recovery operation, mode) and verdict (the report's unit: one first cut's verdicts are
+    counted, not walked)."""
 
     fault: FaultId  # the first cut alone
     op: OpInfo
     first: Judgement
-    seconds: Sequence[tuple[OpInfo, CutMode]]
+    recording: Sequence[OpInfo]
+    slots: Sequence[Slot]
     judgements: Sequence[Judgement]
 
     def case(self, i: int) -> DoubleCase:
-        return DoubleCase(self.fault, self.op, self.first, *self.seconds[i], self.judgements[i])
+        j, mode = self.slots[i]
+        return DoubleCase(self.fault, self.op, self.first, self.recording[j], mode, self.judgements[i])
+
+    def outcomes(self) -> list[tuple[Judgement, int]]:
+        """Each distinct verdict object of the second cuts and how many hold it (counted without hashing)."""
+        held = dict(zip(map(id, self.judgements), self.judgements, strict=True))
+        return [(held[i], n) for i, n in Counter(map(id, self.judgements)).items()]
 
 
 def _groups(cases: Iterable[DoubleCase]) -> Iterator[_Group]:
     """The cases one first cut at a time (from a :class:`DoubleSweep` without making them)."""
     if isinstance(cases, DoubleSweep):
         for f in cases.firsts:
-            if not f.seconds:  # a recovery that writes nothing: no double cuts
-                continue
-            seconds = [(f.recording[j], mode) for j, mode in cases.slots(f)]
-            yield _Group(f.fault, f.op, f.first, seconds, f.seconds)
+            if f.seconds:  # a recovery that writes nothing has no double cuts
+                yield _Group(f.fault, f.op, f.first, f.recording, cases.slots(f), f.seconds)
         return
     # Cases come in runs of one first cut (they share its objects): the first cut's part once per run.
     for _, run in groupby(cases, key=lambda c: id(c.first_fault)):
         group = list(run)
         head = group[0]
         if all(c.first_op is head.first_op and c.first is head.first for c in group):
-            pairs = [(c.second_op, c.second_mode) for c in group]
-            yield _Group(head.first_fault, head.first_op, head.first, pairs, [c.judgement for c in group])
+            ops = [c.second_op for c in group]
+            slots = [(i, c.second_mode) for i, c in enumerate(group)]
+            yield _Group(head.first_fault, head.first_op, head.first, ops, slots, [c.judgement for c in group])
         else:  # not one first cut's shared objects: each case on its own
             for c in group:
-                yield _Group(c.first_fault, c.first_op, c.first, [(c.second_op, c.second_mode)], [c.judgement])
+                yield _Group(c.first_fault, c.first_op, c.first, [c.second_op], [(0, c.second_mode)], [c.judgement])
+
+
+Key = tuple[str, Verdict]  # phase of the first cut, its outcome alone
+
+
+@dataclass
+class _Tally:
+    """What the report counts, per phase and one-cut outcome."""
+
+    seconds: Counter[Key] = field(default_factory=Counter)
+    firsts: dict[Key, set[tuple[int, CutMode]]] = field(default_factory=lambda: defaultdict(set))
+    worse_by: dict[Key, Counter[Verdict]] = field(default_factory=lambda: defaultdict(Counter))
+    examples: dict[Key, tuple[int, int, DoubleCase]] = field(default_factory=dict)
+
+
+def _tally(cases: Iterable[DoubleCase]) -> _Tally:
+    t = _Tally()
+    severity = {v: v.severity for v in Verdict}
+    for g in _groups(cases):
+        key = (g.op.phase, g.first.verdict)
+        t.seconds[key] += len(g.judgements)
+        t.firsts[key].add((g.op.index, g.fault.mode))
+        bar = severity[g.first.verdict]
+        worst: Verdict | None = None
+        for judgement, n in g.outcomes():
+            v = judgement.verdict
+            if severity[v] < bar:
+                t.worse_by[key][v] += n
+                if worst is None or severity[v] < severity[worst]:
+                    worst = v
+        if worst is None:
+            continue
+        rank = (severity[worst], g.op.index)
+        best = t.examples.get(key)
+        if best is None or rank < best[:2]:  # the earliest case of the worst outcome
+            i = next(i for i, j in enumerate(g.judgements) if j.verdict is worst)
+            t.examples[key] = (*rank, g.case(i))
+    return t
 
 
 def worse_windows(cases: Iterable[DoubleCase]) -> list[str]:
     """Markdown: per phase and one-cut outcome, the second cuts and how many end worse, with an example."""
-    seconds: Counter[tuple[str, Verdict]] = Counter()
-    firsts: dict[tuple[str, Verdict], set[tuple[int, CutMode]]] = defaultdict(set)
-    worse_by: dict[tuple[str, Verdict], Counter[Verdict]] = defaultdict(Counter)
-    examples: dict[tuple[str, Verdict], tuple[int, int, DoubleCase]] = {}
-    for g in _groups(cases):
-        key = (g.op.phase, g.first.verdict)
-        seconds[key] += len(g.judgements)
-        firsts[key].add((g.op.index, g.fault.mode))
-        bar = g.first.verdict.severity
-        worst: Judgement | None = None
-        for judgement, n in Counter(g.judgements).items():  # a few distinct verdicts, each held many times
-            severity = judgement.verdict.severity
-            if severity < bar:
-                worse_by[key][judgement.verdict] += n
-                if worst is None or severity < worst.verdict.severity:
-                    worst = judgement
-        if worst is None:
-            continue
-        rank = (worst.verdict.severity, g.op.index)
-        best = examples.get(key)
-        if best is None or rank < best[:2]:  # the earliest case of the worst outcome
-            i = next(i for i, j in enumerate(g.judgements) if j.verdict is worst.verdict)
-            examples[key] = (*rank, g.case(i))
+    return _windows(_tally(cases))
+
+
+def _windows(t: _Tally) -> list[str]:
     order = {"app v1": 0, "bootloader": 1, "app v2": 2}
     lines = [
         "| first cut in | outcome of the first cut alone | first cuts | second cuts | worse after two | "
         "worst outcomes after two cuts | example |",
         "|---|---|---|---|---|---|---|",
     ]
-    for key in sorted(seconds, key=lambda k: (order.get(k[0], 9), k[1].severity)):
-        ops = sorted(index for index, _ in firsts[key])
+    for key in sorted(t.seconds, key=lambda k: (order.get(k[0], 9), k[1].severity)):
+        ops = sorted(index for index, _ in t.firsts[key])
         span = f"{key[0]} (ops {ops[0]}..{ops[-1]})"
-        tally = worse_by.get(key)
+        tally = t.worse_by.get(key)
         if tally:
             names = ", ".join(f"{v.value} {n}" for v, n in sorted(tally.items(), key=lambda t: t[0].severity))
-            example = f"`{examples[key][2].fault}`"
+            example = f"`{t.examples[key][2].fault}`"
         else:
             names, example = "none", ""
         n_worse = sum(tally.values()) if tally else 0
         lines.append(
-            f"| {span} | {key[1].value} | {len(firsts[key])} | {seconds[key]} | {n_worse} | {names} | {example} |"
+            f"| {span} | {key[1].value} | {len(t.firsts[key])} | {t.seconds[key]} | {n_worse} | {names} | {example} |"
         )
     return lines
 
 
 def double_report(plan: SweepPlan, cases: Sequence[DoubleCase]) -> list[str]:
     """The markdown of ``otaloop sweep update --double``: a heading sentence, then :func:`worse_windows`."""
-    firsts: set[tuple[int, CutMode]] = set()
-    n = worse = 0
-    for g in _groups(cases):
-        firsts.add((g.op.index, g.fault.mode))
-        n += len(g.judgements)
-        bar = g.first.verdict.severity
-        worse += sum(k for j, k in Counter(g.judgements).items() if j.verdict.severity < bar)
+    t = _tally(cases)
+    firsts = sum(len(f) for f in t.firsts.values())
+    worse = sum(sum(c.values()) for c in t.worse_by.values())
     where = "every operation" if plan.stride == 1 else f"every {ordinal(plan.stride)} operation and the last"
     head = (
         f"Double power cuts of `{plan.params.scenario}`: a first cut at {where} of the update's {len(plan.ops)}, "
         f"then a second cut at {where.replace('operation', 'recovery operation')} of the power-ups that follow "
-        f"(modes {', '.join(m.value for m in plan.modes)} for both): {len(firsts)} first cuts with a recovery "
-        f"that writes, {n} double cuts, {worse} of them worse than the first cut alone."
+        f"(modes {', '.join(m.value for m in plan.modes)} for both): {firsts} first cuts with a recovery "
+        f"that writes, {sum(t.seconds.values())} double cuts, {worse} of them worse than the first cut alone."
     )
-    return [head, "", *worse_windows(cases)]
+    return [head, "", *_windows(t)]
 
 
 def double_json(plan: SweepPlan, cases: Iterable[DoubleCase]) -> Iterator[str]:
@@ -614,7 +636,9 @@ def double_json(plan: SweepPlan, cases: Iterable[DoubleCase]) -> Iterator[str]:
     yield json.dumps(head)[:-1] + ',\n "cases": [\n'
     dumps = json.dumps
     tails: dict[tuple[Judgement, bool], str] = {}  # outcome, worse, detail: a few distinct ones
-    pieces: dict[tuple[int, CutMode], tuple[OpInfo, str, str]] = {}  # by id(recovery operation), mode
+    # Per recording and second-cut layout (shared by many first cuts): each second cut's fault id part and
+    # its phase and operation, as JSON.
+    seconds: dict[tuple[int, int], tuple[Sequence[OpInfo], Sequence[Slot], list[tuple[str, str]]]] = {}
     sep = ""
     for g in _groups(cases):
         # A row is json.dumps of {fault, first_phase, first_operation, first_outcome, second_phase,
@@ -624,17 +648,19 @@ def double_json(plan: SweepPlan, cases: Iterable[DoubleCase]) -> Iterator[str]:
             f', "first_phase": {dumps(g.op.phase)}, "first_operation": {dumps(g.op.label())}, '
             f'"first_outcome": {dumps(g.first.verdict.value)}, '
         )
-        bar = g.first.verdict.severity
-        rows = []
-        for (op, mode), judgement in zip(g.seconds, g.judgements, strict=True):
-            piece = pieces.get((id(op), mode))
-            if piece is None or piece[0] is not op:
+        known = seconds.get((id(g.recording), id(g.slots)))
+        if known is None or known[0] is not g.recording or known[1] is not g.slots:
+            pieces = []
+            for j, mode in g.slots:
+                op = g.recording[j]
                 second = SecondCut(op.short_device, op.index, mode, g.fault.seed)
-                piece = pieces[(id(op), mode)] = (
-                    op,
-                    f'{second}"',
-                    f'"second_phase": {dumps(op.phase)}, "second_operation": {dumps(op.label())}, ',
+                pieces.append(
+                    (f'{second}"', f'"second_phase": {dumps(op.phase)}, "second_operation": {dumps(op.label())}, ')
                 )
+            known = seconds[(id(g.recording), id(g.slots))] = (g.recording, g.slots, pieces)
+        bar = g.first.verdict.severity
+        tail_of: dict[int, str] = {}
+        for judgement, _ in g.outcomes():
             worse = judgement.verdict.severity < bar
             tail = tails.get((judgement, worse))
             if tail is None:
@@ -642,9 +668,13 @@ def double_json(plan: SweepPlan, cases: Iterable[DoubleCase]) -> Iterator[str]:
                     f'"outcome": {dumps(judgement.verdict.value)}, "worse": {dumps(worse)}, '
                     f'"detail": {dumps(judgement.line())}}}'
                 )
-            rows.append(f"{sep}  {first}{piece[1]}{middle}{piece[2]}{tail}")
-            sep = ",\n"
-        yield "".join(rows)
+            tail_of[id(judgement)] = tail
+        rows = ",\n".join(
+            f"  {first}{a}{middle}{b}{tail_of[id(judgement)]}"
+            for (a, b), judgement in zip(known[2], g.judgements, strict=True)
+        )
+        yield sep + rows
+        sep = ",\n"
     yield "\n ]\n}\n"
 
 
