@@ -180,10 +180,10 @@ class DoubleWorker:
     """Per worker: the update's cursor and a cursor over one recovery run, verdicts and recordings cached.
 
     With ``plan.fast``, a first cut whose recovery is a recording met before (the recovery read the same
-    blocks) is compared block by block with the last first cut of that recording: once the recovery has
-    erased every block where the two differ, every later second cut leaves the same bytes in both, so
-    those verdicts are copied, not looked up (nor the recovery replayed that far); ``shared`` counts them,
-    and ``share=False`` looks every one up instead. Without ``plan.fast`` every second cut is judged in
+    blocks) is compared block by block (by digest) with the last first cut of that recording: once the
+    recovery has erased every block where the two differ, every later second cut leaves the same bytes in
+    both, so those verdicts are copied, not looked up (nor the recovery replayed that far); ``shared``
+    counts them, and ``share=False`` looks every one up instead. Without ``plan.fast`` every second cut is judged in
     full: the reference the tests compare the fast path with.
     """
 
