@@ -47,7 +47,7 @@ from harness.sweeps.bootloader import (
     markdown_table,
     sweep_scene,
 )
-from harness.sweeps.double import double_report, dumps_double, run_double
+from harness.sweeps.double import double_report, run_double, write_double
 from harness.sweeps.double import replay as replay_double
 from harness.sweeps.executor import Executor, WorkerLost, executor_for
 from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId, Params, parse_modes
@@ -169,7 +169,7 @@ def _run_double(plan: SweepPlan, executor: Executor, args: argparse.Namespace) -
             raise BoardError(str(exc)) from None
     took = time.perf_counter() - t0
     if args.json is not None:
-        write_atomic(args.json, dumps_double(plan, cases), "--json")
+        write_double(args.json, plan, cases)
     lines = double_report(plan, cases)
     if args.markdown:
         print("\n".join(lines))
