@@ -30,7 +30,7 @@ from bootloader_model.errors import CallerError
 from bootloader_model.storage.nor_flash import CutMode, FaultPlan, NorFlash, Snapshot
 from harness.sweeps.executor import Executor, InProcess, Work
 from harness.sweeps.fault_ids import FaultId, SecondCut
-from harness.sweeps.memo import ReadSet, VerdictMemo
+from harness.sweeps.memo import ReadSet, VerdictMemo, learn, learnt
 from harness.sweeps.report import ordinal
 from harness.sweeps.update import (
     MODE_ORDER,
@@ -229,7 +229,8 @@ def run_double(
     progress: Callable[[int], None] | None = None,
 ) -> list[DoubleCase]:
     """Every double cut of ``plan`` (first cuts as the sweep picks them, second cuts in its modes)."""
-    work = Work(DoubleWorker, DoubleWorker.run, plan, tasks(len(plan.ops)) if spans is None else list(spans))
+    spans = tasks(len(plan.ops)) if spans is None else list(spans)
+    work = Work(DoubleWorker, DoubleWorker.run, plan, spans, learnt=learnt, learn=learn)  # verdicts shared
     found: list[Found] = []
     for _, part in (executor or InProcess()).run(work):
         found.extend(part)

@@ -43,7 +43,7 @@ from harness.image.server import ImageServer
 from harness.native.programs import application_from_spec, bootloader_from_spec
 from harness.sweeps.executor import Executor, InProcess, Work
 from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId, Params
-from harness.sweeps.memo import BLOCK, BlockDigests, ReadSet, VerdictMemo, touched
+from harness.sweeps.memo import BLOCK, BlockDigests, ReadSet, VerdictMemo, learn, learnt, touched
 from harness.sweeps.verdicts import Judgement, Verdict, judge, settle
 from harness.sweeps.writes import classify
 
@@ -464,7 +464,7 @@ class SweepWorker:
     def __init__(self, plan: SweepPlan) -> None:
         self.plan = plan
         self.cursor = Cursor(plan.params, plan.start, digests=plan.fast)
-        self.memo = VerdictMemo() if plan.fast else None
+        self.memo = VerdictMemo(journal=True) if plan.fast else None  # journalled: shared with other workers
         self._last: tuple[int, Judgement] | None = None  # (cursor position, verdict of that untorn state)
 
     def seek(self, pos: int) -> None:
@@ -516,8 +516,9 @@ class SweepWorker:
 def sweep_work(
     plan: SweepPlan, spans: Sequence[tuple[int, int]] | None = None
 ) -> Work[SweepPlan, SweepWorker, tuple[int, int], list[Case]]:
-    """The sweep as executor work: one task per operation range."""
-    return Work(SweepWorker, SweepWorker.run, plan, tasks(len(plan.ops)) if spans is None else list(spans))
+    """The sweep as executor work: one task per operation range; the workers share the verdicts they learn."""
+    spans = tasks(len(plan.ops)) if spans is None else list(spans)
+    return Work(SweepWorker, SweepWorker.run, plan, spans, learnt=learnt, learn=learn)
 
 
 def run_sweep(
