@@ -4,6 +4,7 @@ is still a :class:`~harness.sweeps.executor.WorkerLost`."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
@@ -19,7 +20,7 @@ from harness.sweeps.double import DoubleWorker
 from harness.sweeps.executor import InProcess, Processes, Relay, Work, WorkerLost
 from harness.sweeps.fault_ids import Params
 from harness.sweeps.memo import BlockDigests, VerdictMemo, learn, learnt
-from harness.sweeps.update import Reference, SweepWorker, UpdateRig, plan_sweep, record, run_sweep, tasks
+from harness.sweeps.update import Reference, SweepWorker, UpdateRig, pieces, plan_sweep, record, run_sweep, tasks
 
 
 def test_entries_learnt_by_one_worker_spare_another_every_judgement(ref: Reference) -> None:
@@ -148,3 +149,13 @@ def test_native_sweep_on_two_workers_equals_one(tmp_path: Path) -> None:
         ref = record(UpdateRig(Params(bootloader=spec), server))
     plan = plan_sweep(ref, stride=7)
     assert run_sweep(plan, Processes(2)) == run_sweep(plan, InProcess())
+
+
+def test_ranges_are_cut_into_consecutive_pieces_for_several_workers() -> None:
+    spans = tasks(16_536)
+    assert pieces(spans, 1) == spans  # one worker: the ranges themselves
+    cut = pieces(spans, 2)
+    assert 3 * len(spans) < len(cut) <= 4 * len(spans) and all(hi - lo >= 8 for lo, hi in cut)
+    assert cut[0][0] == 0 and cut[-1][1] == 16_536 and all(a[1] == b[0] for a, b in itertools.pairwise(cut))
+    assert pieces([(0, 8), (8, 13)], 2) == [(0, 8), (8, 13)]  # too short to cut
+    assert pieces([(0, 8)], 2, 1) == [(0, 2), (2, 4), (4, 6), (6, 8)]

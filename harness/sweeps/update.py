@@ -438,6 +438,26 @@ def tasks(n_ops: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + size, n_ops)) for lo in range(0, n_ops, size)]
 
 
+#: On several workers each range is judged in pieces of at least this many operations (at most
+#: :data:`PIECES` per range): the judgements cluster (the bootloader's start, the DB entry, v2's confirm
+#: step), and a worker left idle at the end waits at most for one piece, not one range.
+MIN_PIECE_OPS = 8
+PIECES = 4
+
+
+def pieces(spans: Sequence[tuple[int, int]], workers: int, min_ops: int = MIN_PIECE_OPS) -> list[tuple[int, int]]:
+    """``spans`` cut for ``workers`` workers: as they are for one, else each in up to :data:`PIECES` pieces of at
+    least ``min_ops`` operations. The pieces of a range are consecutive, so a worker's cursor still moves
+    forward, and the cases are those of the ranges."""
+    if workers <= 1:
+        return list(spans)
+    out: list[tuple[int, int]] = []
+    for lo, hi in spans:
+        n = max(1, min(PIECES, (hi - lo) // max(1, min_ops)))
+        out.extend((lo + (hi - lo) * i // n, lo + (hi - lo) * (i + 1) // n) for i in range(n))
+    return out
+
+
 def shard_spans(n_ops: int, shard: tuple[int, int] | None = None) -> list[tuple[int, int]]:
     """The ranges shard ``(i, N)`` judges: every N-th range from the i-th (all ranges without a shard)."""
     spans = tasks(n_ops)
@@ -529,9 +549,10 @@ def run_sweep(
     progress: Callable[[int], None] | None = None,
 ) -> list[CaseResult]:
     """Judge every case of ``plan`` (or of ``spans`` only) on ``executor``; results in operation order."""
-    work = sweep_work(plan, spans)
+    executor = executor or InProcess()
+    work = sweep_work(plan, pieces(tasks(len(plan.ops)) if spans is None else spans, executor.workers))
     found: list[Case] = []
-    for _, cases in (executor or InProcess()).run(work):
+    for _, cases in executor.run(work):
         found.extend(cases)
         if progress is not None:
             progress(len(cases))
