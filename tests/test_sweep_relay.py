@@ -4,6 +4,7 @@ is still a :class:`~harness.sweeps.executor.WorkerLost`."""
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import signal
@@ -134,6 +135,25 @@ def test_worker_processes_relay_what_they_learn_to_each_other(tmp_path: Path) ->
     assert any(seen for pid, seen in got.values() if pid == os.getpid())  # and this process from the worker
     # Without the hooks nothing is relayed.
     assert all(not seen for _, seen in dict(Processes(2).run(work)).values())
+
+
+def _toy_setup_with_exit_handler(payload: tuple[int, str]) -> _Learner:
+    ctx = _toy_setup(payload)
+    if os.getpid() != ctx.parent:  # a spawned worker only: this process's own exit is not part of the test
+        atexit.register(lambda: (ctx.marker / str(os.getpid())).write_text("ended"))
+    return ctx
+
+
+def _toy_pid(ctx: _Learner, task: int) -> int:
+    return os.getpid()
+
+
+def test_a_spawned_worker_runs_its_exit_handlers_when_the_sweep_ends(tmp_path: Path) -> None:
+    # What a worker started (a native bootloader's helper) is ended by it, as atexit does in this process.
+    work = Work(_toy_setup_with_exit_handler, _toy_pid, (os.getpid(), str(tmp_path)), list(range(8)))
+    spawned = set(dict(Processes(2).run(work)).values()) - {os.getpid()}
+    assert len(spawned) == 1
+    assert (tmp_path / str(spawned.pop())).read_text() == "ended"
 
 
 def test_a_killed_worker_is_worker_lost(tmp_path: Path) -> None:

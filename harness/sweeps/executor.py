@@ -32,8 +32,10 @@ module knows nothing about flash or verdicts, and it does not split a sweep into
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib
 import multiprocessing
+import multiprocessing.util
 import os
 import queue
 import re
@@ -115,6 +117,10 @@ def _install(parent: int, token: str, setup: Callable[[Any], Any], payload: Any)
     # notices (the task queue's pipe is open in every worker); with the workers lives the resource tracker,
     # which stops when the last of them has closed its pipe. So each worker watches its parent itself.
     threading.Thread(target=_watch_parent, args=(parent,), name="otaloop-parent-watch", daemon=True).start()
+    # A pool worker leaves through os._exit, skipping the exit handlers: run them when the pool ends it, so
+    # what the sweep started here (a native bootloader's helper process) is ended and waited for by its
+    # owner, not orphaned, and its CPU time is counted with this worker's.
+    multiprocessing.util.Finalize(None, atexit._run_exitfuncs, exitpriority=0)
     _installed.clear()
     _installed[token] = (setup, payload)
 
