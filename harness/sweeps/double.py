@@ -46,7 +46,6 @@ from harness.sweeps.update import (
     fault_op,
     judge_cached,
     judge_state,
-    pieces,
     synthesize,
     tasks,
 )
@@ -230,11 +229,10 @@ def run_double(
     progress: Callable[[int], None] | None = None,
 ) -> list[DoubleCase]:
     """Every double cut of ``plan`` (first cuts as the sweep picks them, second cuts in its modes)."""
-    executor = executor or InProcess()
-    spans = pieces(tasks(len(plan.ops)) if spans is None else spans, executor.workers, 1)  # a first cut is heavy
+    spans = tasks(len(plan.ops)) if spans is None else list(spans)
     work = Work(DoubleWorker, DoubleWorker.run, plan, spans, learnt=learnt, learn=learn)  # verdicts shared
     found: list[Found] = []
-    for _, part in executor.run(work):
+    for _, part in (executor or InProcess()).run(work):
         found.extend(part)
         if progress is not None:
             progress(len(part))  # first cuts done (each with all its second cuts)
