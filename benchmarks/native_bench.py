@@ -108,8 +108,10 @@ def run(small: int = 16 * 1024, big: int = SIZE, *, repeat: int = 3, harmony: st
             f"(CPU {c_all:.1f} s): {t_one / t_all:.2f}x faster, {n_all / t_all:6.0f} cases/s "
             f"({(n_all / t_all) / (n_model / t_model):.2f}x the model's one-core rate)"
         )
-        for label, spec in builds:
+        for i, (label, spec) in enumerate(builds):
             t_nat, n_nat = _sweep(big, spec, Processes(jobs))
+            if i == 0:
+                lines.append(f"  full sweep, {big:,} B, {n_nat} cases, {jobs} workers:")
             lines.append(
                 f"    {label}, {jobs} workers: {t_nat:6.1f} s  {n_nat / t_nat:6.0f} cases/s, workers' peak RSS "
                 f"{_children_peak_mib():.0f} MiB (target {FULL_TARGET_S:.0f} s: "
