@@ -327,10 +327,11 @@ class Processes:
                 if due and work.learn is not None:
                     work.learn(context, due)
                 result = work.run(context, work.tasks[i])
-                if work.learnt is not None and relaying:
+                if work.learnt is not None:
                     learnt = work.learnt(context)
-                    with lock:
-                        relay.add(0, learnt)
+                    if relaying:
+                        with lock:
+                            relay.add(0, learnt)
                 yield i, result
             yield from received(block=True)
         finally:
