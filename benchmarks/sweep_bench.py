@@ -6,6 +6,8 @@
 * The full-size sweep (900,000-byte image, every operation, all three modes) on every core: wall time
   (required target 120 s on the 2-core development machine), and its cost as a multiple of one clean
   900,000-byte update (``benchmarks.update_bench``), timed here too.
+* Scaling: the full-size sweep and a sampled double-cut sweep (``--double --stride``) on one worker and on
+  every core, wall and CPU time, so it shows whether the other workers pay for themselves.
 
 Recording the reference update is included in the sweep times (it is part of what a user waits for).
 The baseline for the ratios is SHA-256 plus one copy of the image, as in the other benchmarks. Each sweep
@@ -22,12 +24,15 @@ import time
 from benchmarks._timing import best_of, line, sha256_and_copy
 from benchmarks.update_bench import SIZE, backed_up_board, update
 from harness.image.server import ImageServer
+from harness.sweeps.double import run_double
 from harness.sweeps.executor import InProcess, Processes, default_jobs
 from harness.sweeps.fault_ids import Params
 from harness.sweeps.update import UpdateRig, plan_sweep, record, run_sweep
 
 FULL_TARGET_S = 120.0
 PER_CORE_TARGET = 1000.0
+#: The double-cut sweep of the scaling lines: the default image, every tenth first and second cut.
+DOUBLE_STRIDE = 10
 
 
 def _cpu() -> float:
@@ -54,9 +59,39 @@ def _fastest(size: int, executor: InProcess | Processes, repeat: int, *, fast: b
     return min((_sweep(size, executor, fast=fast) for _ in range(max(1, repeat))), key=lambda r: r[0])
 
 
-def run(small: int = 16 * 1024, big: int = SIZE, *, compare: bool = True, repeat: int = 3) -> list[str]:
+def _double(stride: int, executor: InProcess | Processes) -> tuple[float, float, int]:
+    """Wall and CPU seconds to record the default update and judge its double cuts at every ``stride``-th
+    first and second cut, and the number of double cuts."""
+    t0, c0 = time.perf_counter(), _cpu()
+    with ImageServer() as server:
+        ref = record(UpdateRig(Params(), server))
+        cases = run_double(plan_sweep(ref, stride=stride), executor)
+    return time.perf_counter() - t0, _cpu() - c0, len(cases)
+
+
+def _fastest_double(stride: int, executor: InProcess | Processes, repeat: int) -> tuple[float, float, int]:
+    return min((_double(stride, executor) for _ in range(max(1, repeat))), key=lambda r: r[0])
+
+
+def scaling(label: str, one: tuple[float, float, int], every: tuple[float, float, int], jobs: int) -> str:
+    """One line: ``label``, then wall and CPU time on one worker and on ``jobs`` workers, and the speed-up."""
+    return (
+        f"    {label}: 1 worker {one[0]:5.1f} s (CPU {one[1]:.1f} s), {jobs} workers {every[0]:5.1f} s "
+        f"(CPU {every[1]:.1f} s): {one[0] / every[0]:.2f}x faster"
+    )
+
+
+def run(
+    small: int = 16 * 1024,
+    big: int = SIZE,
+    *,
+    compare: bool = True,
+    repeat: int = 3,
+    double_stride: int = DOUBLE_STRIDE,
+) -> list[str]:
     """The report; ``small`` and ``big`` are the two image sizes, ``compare`` also times the full-judging path,
-    and each sweep is the fastest of ``repeat`` runs."""
+    each sweep is the fastest of ``repeat`` runs, and the double-cut sweep takes every ``double_stride``-th
+    cut."""
     with ImageServer() as server:
         image, snaps = backed_up_board(server)
         t_update = best_of(lambda: update(snaps), repeat=3)
@@ -68,6 +103,9 @@ def run(small: int = 16 * 1024, big: int = SIZE, *, compare: bool = True, repeat
     t_small_full, c_small_full, _ = _fastest(small, InProcess(), repeat, fast=False) if compare else (0.0, 0.0, 0)
     per_core = n_small / t_small
     t_big, c_big, n_big = _fastest(big, Processes(jobs), repeat)
+    big_one = _fastest(big, InProcess(), repeat)
+    double_one = _fastest_double(double_stride, InProcess(), repeat)
+    double_all = _fastest_double(double_stride, Processes(jobs), repeat)
     return [
         f"sweep: power-cut sweeps of a whole update (every operation, before/after/torn); {jobs} core(s), "
         f"load average {load:.1f} at the start; each sweep the fastest of {max(1, repeat)} runs",
@@ -91,6 +129,14 @@ def run(small: int = 16 * 1024, big: int = SIZE, *, compare: bool = True, repeat
         f"    CPU time {c_big:.1f} s over all workers: {n_big / c_big:.0f} cases per CPU second, "
         f"{c_big / t_update:,.0f} clean updates",
         f"  target {FULL_TARGET_S:.0f} s: {'met' if t_big <= FULL_TARGET_S else 'MISSED'} ({t_big:.0f} s)",
+        f"  scaling, 1 worker against {jobs} (wall time; CPU time of every process, workers included):",
+        scaling(f"full sweep, {big:,} B, {n_big} cases", big_one, (t_big, c_big, n_big), jobs),
+        scaling(
+            f"double cuts, {small // 1024} KiB, --stride {double_stride}, {double_one[2]} double cuts",
+            double_one,
+            double_all,
+            jobs,
+        ),
     ]
 
 

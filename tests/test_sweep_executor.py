@@ -156,7 +156,8 @@ def _group(pgid: int) -> dict[int, str]:
 
 
 def test_kill_9_of_a_sweep_takes_its_workers_and_resource_tracker_with_it(tmp_path: Path) -> None:
-    argv = [sys.executable, "-m", "harness.cli", "sweep", "update", "--jobs", "2", "--json", str(tmp_path / "x.json")]
+    # --jobs 3: this process judges one share, two spawned workers the others.
+    argv = [sys.executable, "-m", "harness.cli", "sweep", "update", "--jobs", "3", "--json", str(tmp_path / "x.json")]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     # Its own process group: the workers and the tracker keep it when they are re-parented, so they can be
     # found after the sweep is gone.

@@ -43,7 +43,7 @@ from bootloader_model.storage.nor_flash import CutMode, FaultPlan, NorFlash, Sna
 from harness.output_files import atomic_file
 from harness.sweeps.executor import Executor, InProcess, Work
 from harness.sweeps.fault_ids import FaultId, SecondCut
-from harness.sweeps.memo import BLOCK, ReadSet, VerdictMemo, touched
+from harness.sweeps.memo import BLOCK, ReadSet, VerdictMemo, learn, learnt, touched
 from harness.sweeps.report import ordinal
 from harness.sweeps.update import (
     MODE_ORDER,
@@ -407,7 +407,8 @@ def run_double(
     progress: Callable[[int], None] | None = None,
 ) -> DoubleSweep:
     """Every double cut of ``plan`` (first cuts as the sweep picks them, second cuts in its modes)."""
-    work = Work(DoubleWorker, DoubleWorker.run, plan, tasks(len(plan.ops)) if spans is None else list(spans))
+    spans = tasks(len(plan.ops)) if spans is None else list(spans)
+    work = Work(DoubleWorker, DoubleWorker.run, plan, spans, learnt=learnt, learn=learn)  # verdicts shared
     firsts: list[FirstCut] = []
     recordings: dict[tuple[OpInfo, ...], tuple[OpInfo, ...]] = {}  # equal recordings of different tasks, once
     same: dict[Judgement, Judgement] = {}  # equal first-cut verdicts of different tasks, kept once

@@ -7,16 +7,19 @@ yields ``(task index, result)`` pairs as tasks finish; the caller sorts them, so
 never depends on how many workers ran it or in which order they finished.
 
 * :class:`InProcess` runs the tasks in order in this process (``--jobs 1``);
-* :class:`Processes` runs them on ``jobs`` local worker processes (``--jobs N``, the default is all
-  cores); the payload is sent once per worker, each task sends only its range; a worker ends itself
+* :class:`Processes` runs them on ``jobs`` workers: this process and ``jobs - 1`` spawned ones (``--jobs N``,
+  the default is all cores). This process starts on its share at once, while the others start up; the
+  payload is sent once per spawned worker, each task sends only its range; a spawned worker ends itself
   within :data:`PARENT_POLL_S` of its parent's death, however the parent died (``kill -9`` included), and
   the resource tracker follows once the last worker is gone. Each worker takes a
   contiguous share of the tasks in order (:class:`Shares`), and a worker that runs out takes the back half
   of the largest share left: neighbouring tasks cut neighbouring flash states, so a worker's verdict
-  cache keeps meeting what it has learnt, and two workers do not both judge every phase of a sweep;
+  cache keeps meeting what it has learnt, and two workers do not both judge every phase of a sweep. What
+  a worker learns (``Work.learnt``, e.g. new verdict cache entries) reaches the others with their next
+  task (``Work.learn``, :class:`Relay`), so a state one worker judged is not judged again by another;
 * :class:`DaskCluster` runs them on a ``dask.distributed`` scheduler (``--scheduler ADDRESS``): the payload
-  is scattered to every worker once, then one task per range. Dask is an optional extra
-  (``pip install 'otaloop[distributed]'``); the workers must be able to import ``harness``.
+  is scattered to every worker once, then one task per range (nothing is relayed between them). Dask is an
+  optional extra (``pip install 'otaloop[distributed]'``); the workers must be able to import ``harness``.
   :func:`scheduler_address` is the one place that reads an address (``tcp://HOST:PORT`` and the other
   schemes of :data:`SCHEMES`); before the cluster gets any work, the scheduler must answer Dask's
   ``identity`` request within the connect timeout, so a closed port, a silent server or one that answers
@@ -29,9 +32,12 @@ module knows nothing about flash or verdicts, and it does not split a sweep into
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib
 import multiprocessing
+import multiprocessing.util
 import os
+import queue
 import re
 import socket
 import threading
@@ -65,6 +71,10 @@ class Work(Generic[P, C, T, R]):
     payload: P
     tasks: Sequence[T]
     token: str = field(default_factory=lambda: uuid.uuid4().hex)  # names this sweep's contexts on workers
+    #: What a context learnt since it was last asked (e.g. new verdict cache entries), and how to teach a
+    #: context what others learnt; :class:`Processes` relays between its workers with these. Both or neither.
+    learnt: Callable[[C], Sequence[Any]] | None = None
+    learn: Callable[[C, Sequence[Any]], None] | None = None
 
 
 class Executor(Protocol):
@@ -107,17 +117,43 @@ def _install(parent: int, token: str, setup: Callable[[Any], Any], payload: Any)
     # notices (the task queue's pipe is open in every worker); with the workers lives the resource tracker,
     # which stops when the last of them has closed its pipe. So each worker watches its parent itself.
     threading.Thread(target=_watch_parent, args=(parent,), name="otaloop-parent-watch", daemon=True).start()
+    # A pool worker leaves through os._exit, skipping the exit handlers: run them when the pool ends it, so
+    # what the sweep started here (a native bootloader's helper process) is ended and waited for by its
+    # owner, not orphaned, and its CPU time is counted with this worker's.
+    multiprocessing.util.Finalize(None, atexit._run_exitfuncs, exitpriority=0)
     _installed.clear()
     _installed[token] = (setup, payload)
 
 
-def _pool_task(token: str, run: Callable[[Any, Any], Any], task: Any) -> Any:
+def _pool_task(
+    token: str,
+    run: Callable[[Any, Any], Any],
+    task: Any,
+    learnt: Callable[[Any], Sequence[Any]] | None,
+    learn: Callable[[Any, Sequence[Any]], None] | None,
+    due: Sequence[Any] | None,
+) -> tuple[Any, Sequence[Any]]:
     setup, payload = _installed[token]
-    return run(_context(token, setup, payload), task)
+    context = _context(token, setup, payload)
+    if due and learn is not None:
+        learn(context, due)
+    result = run(context, task)
+    return result, (learnt(context) if learnt is not None and learn is not None else ())
 
 
-def _dask_task(token: str, setup: Callable[[Any], Any], run: Callable[[Any, Any], Any], payload: Any, task: Any) -> Any:
-    return run(_context(token, setup, payload), task)
+def _dask_task(
+    token: str,
+    setup: Callable[[Any], Any],
+    run: Callable[[Any, Any], Any],
+    learnt: Callable[[Any], Sequence[Any]] | None,
+    payload: Any,
+    task: Any,
+) -> Any:
+    context = _context(token, setup, payload)
+    result = run(context, task)
+    if learnt is not None:
+        learnt(context)  # nothing is relayed on a cluster: what was learnt is dropped
+    return result
 
 
 # ------------------------------------------------------------------------------------- executors
@@ -131,7 +167,10 @@ class InProcess:
     def run(self, work: Work[Any, Any, Any, R]) -> Iterator[tuple[int, R]]:
         context = work.setup(work.payload)
         for i, task in enumerate(work.tasks):
-            yield i, work.run(context, task)
+            result = work.run(context, task)
+            if work.learnt is not None:
+                work.learnt(context)  # no other worker to tell: what was learnt is dropped
+            yield i, result
 
 
 def default_jobs() -> int:
@@ -165,8 +204,36 @@ class Shares:
         return mine.popleft()
 
 
+class Relay:
+    """What the workers' contexts learnt (:attr:`Work.learnt`), passed on to the others with their next task.
+
+    Entries are kept in the order they arrived, each with the share (worker) that learnt it; a share gets
+    every entry it has not been given yet, except its own.
+    """
+
+    def __init__(self, parts: int) -> None:
+        self.log: list[tuple[int, Any]] = []
+        self.given = [0] * parts
+
+    def add(self, part: int, entries: Sequence[Any]) -> None:
+        self.log.extend((part, e) for e in entries)
+
+    def due(self, part: int) -> list[Any]:
+        """The entries share ``part`` has not been given yet (and now has)."""
+        start, self.given[part] = self.given[part], len(self.log)
+        return [e for p, e in self.log[start:] if p != part]
+
+
 class Processes:
-    """``jobs`` local worker processes (spawned, so they share nothing with this process but the payload)."""
+    """``jobs`` workers: this process and ``jobs - 1`` spawned processes (which share nothing with this one
+    but the payload).
+
+    This process judges share 0 itself from the start (its modules are loaded and the payload is at hand),
+    while the spawned workers start up; a thread of this process hands the spawned workers their tasks
+    and collects their results, so they never wait for this process to finish a task of its own. With
+    :attr:`Work.learnt` and :attr:`Work.learn` what each worker learns is relayed to the others with their
+    next task.
+    """
 
     def __init__(self, jobs: int) -> None:
         if jobs < 1:
@@ -183,37 +250,94 @@ class Processes:
             yield from InProcess().run(work)
             return
         pool = ProcessPoolExecutor(
-            max_workers=jobs,
+            max_workers=jobs - 1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_install,
             initargs=(os.getpid(), work.token, work.setup, work.payload),
         )
-        try:
-            # One task in flight per worker: when a task of share p finishes, its worker is the one idle
-            # worker, so the next task of share p goes to the same worker (and its cache), in increasing
-            # order, and its flash cursor mostly moves forward.
-            shares = Shares(len(work.tasks), jobs)
-            pending: dict[Future[R], tuple[int, int]] = {}
+        relaying = work.learnt is not None and work.learn is not None
+        shares = Shares(len(work.tasks), jobs)
+        relay = Relay(jobs)
+        lock = threading.Lock()
+        results: queue.SimpleQueue[tuple[int, Any] | BaseException | None] = queue.SimpleQueue()
+        stop = threading.Event()
+        # One spawned worker gets its next task queued behind the one it runs, so it never waits for the
+        # dispatching thread; several take one each, so a share's tasks stay on one worker (and its cache).
+        depth = 2 if jobs == 2 else 1
+
+        def dispatch() -> None:
+            pending: dict[Future[Any], tuple[int, int]] = {}
 
             def submit(part: int) -> None:
-                i = shares.next(part)
+                with lock:
+                    i = shares.next(part)
+                    due = relay.due(part) if relaying else None
                 if i is not None:
-                    pending[pool.submit(_pool_task, work.token, work.run, work.tasks[i])] = (i, part)
+                    fut = pool.submit(_pool_task, work.token, work.run, work.tasks[i], work.learnt, work.learn, due)
+                    pending[fut] = (i, part)
 
-            for part in range(jobs):
-                submit(part)
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    i, part = pending.pop(fut)
-                    try:
-                        result = fut.result()
-                    except BrokenProcessPool:
-                        raise WorkerLost("a sweep worker process died (killed or out of memory)") from None
-                    submit(part)
-                    yield i, result
+            try:
+                for part in range(1, jobs):
+                    for _ in range(depth):
+                        submit(part)
+                while pending and not stop.is_set():
+                    done, _ = wait(pending, timeout=PARENT_POLL_S, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        i, part = pending.pop(fut)
+                        result, learnt = fut.result()
+                        if learnt:
+                            with lock:
+                                relay.add(part, learnt)
+                        results.put((i, result))
+                        submit(part)
+            except BrokenProcessPool:
+                results.put(WorkerLost("a sweep worker process died (killed or out of memory)"))
+            except BaseException as exc:  # a task's own error, handed to the caller's thread as it is
+                results.put(exc)
+            finally:
+                results.put(None)
+
+        thread = threading.Thread(target=dispatch, name="otaloop-sweep-dispatch", daemon=True)
+        thread.start()
+        running = True
+
+        def received(block: bool) -> Iterator[tuple[int, Any]]:
+            """Results of the spawned workers so far (with ``block``: all of them, until the last)."""
+            nonlocal running
+            while running:
+                if not block and results.empty():
+                    return
+                got = results.get()
+                if got is None:
+                    running = False
+                elif isinstance(got, BaseException):
+                    raise got
+                else:
+                    yield got
+
+        try:
+            context = work.setup(work.payload)
+            while True:
+                yield from received(block=False)
+                with lock:
+                    i = shares.next(0)
+                    due = relay.due(0) if relaying else None
+                if i is None:
+                    break
+                if due and work.learn is not None:
+                    work.learn(context, due)
+                result = work.run(context, work.tasks[i])
+                if work.learnt is not None:
+                    learnt = work.learnt(context)
+                    if relaying:
+                        with lock:
+                            relay.add(0, learnt)
+                yield i, result
+            yield from received(block=True)
         finally:
+            stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
+            thread.join()
 
 
 #: The address schemes of Dask's comms that reach a scheduler over the network.
@@ -336,7 +460,9 @@ class DaskCluster:
             keys: dict[object, int] = {}
             futures = []
             for i, task in enumerate(work.tasks):
-                fut = client.submit(_dask_task, work.token, work.setup, work.run, payload, task, pure=False)
+                fut = client.submit(
+                    _dask_task, work.token, work.setup, work.run, work.learnt, payload, task, pure=False
+                )
                 keys[fut.key] = i
                 futures.append(fut)
             for fut in dd.as_completed(futures):

@@ -15,6 +15,11 @@ bootloader, the application and the volume check read the same blocks.
 * :class:`VerdictMemo` maps (the set of blocks, their digests in the judged state) to the verdict. A new
   state is looked up under each block set seen so far (most recently useful first); a hit is a state whose
   judgement would read exactly the same bytes, hence run exactly the same way.
+* Sharing between workers: a memo made with ``journal=True`` keeps the entries it stored itself (block
+  sets, key, verdict) until :meth:`VerdictMemo.take` hands them out; :meth:`VerdictMemo.merge` adds
+  another worker's. An entry is as true in any worker as in the one that judged it (the same bytes read,
+  the same run), so a verdict never depends on who judged it. :func:`learnt` and :func:`learn` are the
+  hooks a sweep gives its :class:`~harness.sweeps.executor.Work` for any worker context with a ``memo``.
 
 The block size is the smallest erase unit of both parts (4 KiB), so "erased whole" is exact. Digests are
 BLAKE2b-128: a false hit needs a digest collision. The cache is only as sound as the rule that the model
@@ -30,7 +35,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import Any, Protocol
 
 from bootloader_model.storage.nor_flash import NorFlash
 
@@ -144,15 +149,25 @@ class _Signature:
         return h.digest()
 
 
-class VerdictMemo:
-    """Verdicts by (input blocks, their digests). ``V`` is whatever a judgement returns."""
+Blocks = tuple[tuple[int, ...], ...]  # the input blocks of one judgement, per flash
+#: One learnt verdict as it travels between workers: its block sets, its key, the verdict.
+Entry = tuple[Blocks, bytes, object]
 
-    def __init__(self) -> None:
+
+class VerdictMemo:
+    """Verdicts by (input blocks, their digests). ``V`` is whatever a judgement returns.
+
+    With ``journal`` the entries :meth:`store` adds are also kept for :meth:`take` (to share them).
+    """
+
+    def __init__(self, *, journal: bool = False) -> None:
         self._signatures: list[_Signature] = []
-        self._by_blocks: dict[tuple[tuple[int, ...], ...], _Signature] = {}
+        self._by_blocks: dict[Blocks, _Signature] = {}
         self._table: dict[bytes, object] = {}
+        self._journal: list[Entry] | None = [] if journal else None
         self.hits = 0
         self.misses = 0
+        self.merged = 0  # entries learnt from other workers
 
     def lookup(self, views: Sequence[Sequence[bytes]]) -> object | None:
         """The cached verdict of a state whose block digests are ``views`` (one list per flash), or None."""
@@ -167,14 +182,55 @@ class VerdictMemo:
         self.misses += 1
         return None
 
-    def store(self, blocks: tuple[tuple[int, ...], ...], views: Sequence[Sequence[bytes]], verdict: object) -> None:
+    def _signature(self, blocks: Blocks, *, recent: bool) -> _Signature:
         sig = self._by_blocks.get(blocks)
         if sig is None:
             tag = hashlib.blake2b(repr(blocks).encode(), digest_size=16).digest()
             sig = self._by_blocks[blocks] = _Signature(blocks, tag)
-            self._signatures.insert(0, sig)
-        self._table[sig.key(views)] = verdict
+            # A set this worker just met goes first; one learnt from elsewhere waits at the end of the
+            # probes (within MAX_PROBES) until a lookup finds it useful.
+            self._signatures.insert(0 if recent else min(len(self._signatures), MAX_PROBES - 1), sig)
+        return sig
+
+    def store(self, blocks: Blocks, views: Sequence[Sequence[bytes]], verdict: object) -> None:
+        sig = self._signature(blocks, recent=True)
+        key = sig.key(views)
+        self._table[key] = verdict
+        if self._journal is not None:
+            self._journal.append((blocks, key, verdict))
+
+    def take(self) -> list[Entry]:
+        """The entries stored since the last call (none without ``journal``)."""
+        if not self._journal:
+            return []
+        out, self._journal = self._journal, []
+        return out
+
+    def merge(self, entries: Sequence[Entry]) -> None:
+        """Add entries another memo stored (:meth:`take`); they are not journalled again."""
+        for blocks, key, verdict in entries:
+            self._signature(blocks, recent=False)
+            if self._table.setdefault(key, verdict) is verdict:
+                self.merged += 1
 
     @property
     def signatures(self) -> int:
         return len(self._signatures)
+
+
+class HasMemo(Protocol):
+    """A worker context with a verdict cache (or None when the sweep judges every state in full)."""
+
+    @property
+    def memo(self) -> VerdictMemo | None: ...
+
+
+def learnt(context: HasMemo) -> list[Entry]:
+    """The entries ``context``'s memo stored since the last call: what to pass on to the other workers."""
+    return context.memo.take() if context.memo is not None else []
+
+
+def learn(context: HasMemo, entries: Sequence[Entry]) -> None:
+    """Add ``entries`` another worker learnt to ``context``'s memo."""
+    if context.memo is not None:
+        context.memo.merge(entries)

@@ -43,7 +43,7 @@ from harness.image.server import ImageServer
 from harness.native.programs import application_from_spec, bootloader_from_spec
 from harness.sweeps.executor import Executor, InProcess, Work
 from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId, Params
-from harness.sweeps.memo import BLOCK, BlockDigests, ReadSet, VerdictMemo, touched
+from harness.sweeps.memo import BLOCK, BlockDigests, ReadSet, VerdictMemo, learn, learnt, touched
 from harness.sweeps.verdicts import Judgement, Verdict, judge, settle
 from harness.sweeps.writes import classify
 
@@ -438,6 +438,27 @@ def tasks(n_ops: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + size, n_ops)) for lo in range(0, n_ops, size)]
 
 
+#: On several workers each range is judged in pieces of at least this many operations (at most
+#: :data:`PIECES` per range): the judgements cluster (the bootloader's start, the DB entry, v2's confirm
+#: step), and a worker left idle at the end waits at most for one piece, not one range. (A double sweep's
+#: ranges are not cut: there each piece's messages cost more CPU time than the better balance saved.)
+MIN_PIECE_OPS = 8
+PIECES = 4
+
+
+def pieces(spans: Sequence[tuple[int, int]], workers: int, min_ops: int = MIN_PIECE_OPS) -> list[tuple[int, int]]:
+    """``spans`` cut for ``workers`` workers: as they are for one, else each in up to :data:`PIECES` pieces of at
+    least ``min_ops`` operations. The pieces of a range are consecutive, so a worker's cursor still moves
+    forward, and the cases are those of the ranges."""
+    if workers <= 1:
+        return list(spans)
+    out: list[tuple[int, int]] = []
+    for lo, hi in spans:
+        n = max(1, min(PIECES, (hi - lo) // max(1, min_ops)))
+        out.extend((lo + (hi - lo) * i // n, lo + (hi - lo) * (i + 1) // n) for i in range(n))
+    return out
+
+
 def shard_spans(n_ops: int, shard: tuple[int, int] | None = None) -> list[tuple[int, int]]:
     """The ranges shard ``(i, N)`` judges: every N-th range from the i-th (all ranges without a shard)."""
     spans = tasks(n_ops)
@@ -464,7 +485,7 @@ class SweepWorker:
     def __init__(self, plan: SweepPlan) -> None:
         self.plan = plan
         self.cursor = Cursor(plan.params, plan.start, digests=plan.fast)
-        self.memo = VerdictMemo() if plan.fast else None
+        self.memo = VerdictMemo(journal=True) if plan.fast else None  # journalled: shared with other workers
         self._last: tuple[int, Judgement] | None = None  # (cursor position, verdict of that untorn state)
 
     def seek(self, pos: int) -> None:
@@ -516,8 +537,9 @@ class SweepWorker:
 def sweep_work(
     plan: SweepPlan, spans: Sequence[tuple[int, int]] | None = None
 ) -> Work[SweepPlan, SweepWorker, tuple[int, int], list[Case]]:
-    """The sweep as executor work: one task per operation range."""
-    return Work(SweepWorker, SweepWorker.run, plan, tasks(len(plan.ops)) if spans is None else list(spans))
+    """The sweep as executor work: one task per operation range; the workers share the verdicts they learn."""
+    spans = tasks(len(plan.ops)) if spans is None else list(spans)
+    return Work(SweepWorker, SweepWorker.run, plan, spans, learnt=learnt, learn=learn)
 
 
 def run_sweep(
@@ -528,9 +550,10 @@ def run_sweep(
     progress: Callable[[int], None] | None = None,
 ) -> list[CaseResult]:
     """Judge every case of ``plan`` (or of ``spans`` only) on ``executor``; results in operation order."""
-    work = sweep_work(plan, spans)
+    executor = executor or InProcess()
+    work = sweep_work(plan, pieces(tasks(len(plan.ops)) if spans is None else spans, executor.workers))
     found: list[Case] = []
-    for _, cases in (executor or InProcess()).run(work):
+    for _, cases in executor.run(work):
         found.extend(cases)
         if progress is not None:
             progress(len(cases))
