@@ -160,11 +160,17 @@ class _Server:
             raise
         return int(struct.unpack("<i", data)[0])
 
+    #: The stderr of the last child, when its end was reported by its own END message: its wait status
+    #: is collected by the next :meth:`start` (it is not needed, and the child is gone by then).
+    pending: int | None = None
+
     def start(self) -> tuple[int, int, int, int]:
         """Take the child forked ahead for the next boot: its pid and this side's ends of its pipes (to the
         child, from the child, its stderr). It runs once it reads one byte from the first."""
         try:
             self.sock.sendall(b"BOOT")
+            if self.pending is not None:
+                self._collect()
             msg, fds, _, _ = socket.recv_fds(self.sock, 4, 3)
             while msg and len(msg) < 4:
                 more = self.sock.recv(4 - len(msg))
@@ -193,6 +199,17 @@ class _Server:
         """The wait status of the child :meth:`start` handed out, once it has ended."""
         return self._recv_int()
 
+    def defer(self, err: int) -> None:
+        """The child :meth:`start` handed out has reported its end: its status (and ``err``, its stderr,
+        closed unread) are collected at the next :meth:`start`, so this boot does not wait for its exit."""
+        self.pending = err
+
+    def _collect(self) -> None:
+        err, self.pending = self.pending, None
+        if err is not None:
+            os.close(err)
+        self._recv_int()
+
     def failure(self) -> str:
         """Why the server ended (its exit status and what it printed), once it has."""
         self.close()
@@ -205,6 +222,9 @@ class _Server:
         """End the server (closing its socket ends it) and free its shared memory."""
         if self.sock.fileno() < 0:
             return
+        if self.pending is not None:
+            os.close(self.pending)
+            self.pending = None
         self.sock.close()
         try:
             _, self.stderr = self.proc.communicate(timeout=10)
@@ -363,32 +383,37 @@ class NativeProgram:
         reply = os.fdopen(to_helper, "wb", buffering=0)
         stream = os.fdopen(from_helper, "rb", buffering=1 << 16)
         session = _Session(self, res, shared, console, reply, external)
+        messages = protocol.MessageReader(stream)
         finished = False
+        status, err = 0, b""
         try:
             server.internal.map[:] = internal.data
             if not self.build.remote_fs:  # an example build reaches the volume through file calls, not the mapping
                 server.external.map[:] = external.data
             with contextlib.suppress(BrokenPipeError):  # a child that died at once is reported below
                 reply.write(b"\x01")  # go: the flash is in place
-            session.serve(stream)
+            session.serve(messages)
             finished = True
         finally:
             if not finished:
                 if self.build.coverage:
-                    _cut_with_counts(pid, reply, stream, self.build.directory)
+                    _cut_with_counts(pid, reply, messages, self.build.directory)
                 with contextlib.suppress(ProcessLookupError):  # a power cut (or a failure here): the C code
                     os.kill(pid, signal.SIGKILL)  # stops where it is, RAM lost
             stream.close()
             reply.close()
-            try:
-                status = server.reaped()
-            finally:
-                err = _drain(err_r)
             session.close_files()
+            if finished and res.outcome is not None:  # it said how it ended: its status and stderr are not needed
+                server.defer(err_r)
+            else:
+                try:
+                    status = server.reaped()
+                finally:
+                    err = _drain(err_r)
         return status, err
 
 
-def _cut_with_counts(pid: int, reply: BinaryIO, stream: BinaryIO, build: Path) -> None:
+def _cut_with_counts(pid: int, reply: BinaryIO, messages: protocol.MessageReader, build: Path) -> None:
     """A coverage build at a power cut: answer the waiting call with CUT, so the helper reports its arcs,
     writes its counts and exits without running another line of the firmware (killed after 10 s).
 
@@ -399,8 +424,7 @@ def _cut_with_counts(pid: int, reply: BinaryIO, stream: BinaryIO, build: Path) -
     try:
         reply.write(protocol.BOOT_CUT)
         while True:  # until the helper is gone; other messages of a run that was not waiting are dropped
-            kind, _, _, n = protocol.HEADER.unpack(protocol.read_exact(stream, protocol.HEADER.size))
-            payload = protocol.read_exact(stream, n) if n else b""
+            kind, _, _, payload = messages.next()
             if kind == protocol.MSG_ARCS:
                 coverage.ARCS.add(build, payload)
     except (OSError, EOFError, struct.error):
@@ -440,25 +464,28 @@ class _Session:
         self.external = external
         self.synchronous = program.build.coverage  # a coverage build waits on each flash operation (see CUT)
 
-    def serve(self, stream: BinaryIO) -> None:
+    def serve(self, messages: protocol.MessageReader) -> None:
         res = self.res
         while True:
             try:
-                kind, a, b, n = protocol.HEADER.unpack(protocol.read_exact(stream, protocol.HEADER.size))
-                payload = protocol.read_exact(stream, n) if n else b""
+                kind, a, b, payload = messages.next()
             except EOFError:
                 return
-            if kind == protocol.MSG_CONSOLE:
-                res.console += payload
-                self.console(payload)
+            if kind == protocol.MSG_PROGRAM:  # the commonest first
+                self._program(a, b, payload)
+                if self.synchronous:
+                    self.reply.write(protocol.OK)
             elif kind == protocol.MSG_ERASE:
                 self._erase(a & 0xFF, a >> 8, b)
                 if self.synchronous:
                     self.reply.write(protocol.OK)
-            elif kind == protocol.MSG_PROGRAM:
-                self._program(a, b, payload)
-                if self.synchronous:
-                    self.reply.write(protocol.OK)
+            elif kind == protocol.MSG_TOUCH:
+                flash, _ = self._flash(a)
+                if flash.read_observer is not None:  # the C code touched this block first: it read it
+                    flash.read_observer(b, protocol.BLOCK)
+            elif kind == protocol.MSG_CONSOLE:
+                res.console += payload
+                self.console(payload)
             elif kind == protocol.MSG_SYNC:
                 self.reply.write(protocol.OK)
             elif kind == protocol.MSG_FS:
@@ -468,10 +495,6 @@ class _Session:
                 self.reply.write(protocol.BOOT_FILE_REPLY.pack(code, len(data), state) + data)
             elif kind == protocol.MSG_ARCS:
                 coverage.ARCS.add(self.program.build.directory, payload)
-            elif kind == protocol.MSG_TOUCH:
-                flash, _ = self._flash(a)
-                if flash.read_observer is not None:  # the C code touched this block first: it read it
-                    flash.read_observer(b, protocol.BLOCK)
             elif kind == protocol.MSG_END:
                 res.iterations = struct.unpack_from("<I", payload)[0] if len(payload) >= 4 else 0
                 reason = payload[4:].decode("utf-8", "replace")

@@ -106,3 +106,44 @@ def read_exact(stream: BinaryIO, n: int) -> bytes:
     if data is None or len(data) != n:
         raise EOFError
     return data
+
+
+class MessageReader:
+    """A helper's messages, parsed out of large reads of its stream (a helper writes many at a time).
+
+    ``stream`` must offer ``read1`` (a buffered binary stream): each refill takes what is there, waiting
+    only when nothing is.
+    """
+
+    def __init__(self, stream: BinaryIO, chunk: int = 1 << 16) -> None:
+        self.stream = stream
+        self.chunk = chunk
+        self.buf = b""
+        self.pos = 0
+
+    def next(self) -> tuple[int, int, int, bytes]:
+        """The next message: ``(kind, a, b, payload)``.
+
+        Raises:
+            EOFError: the helper closed the stream first (it ended, or was killed at a power cut).
+        """
+        buf, pos = self.buf, self.pos
+        if len(buf) - pos >= 16:
+            kind, a, b, n = HEADER.unpack_from(buf, pos)
+            end = pos + 16 + n
+            if end <= len(buf):
+                self.pos = end
+                return kind, a, b, buf[pos + 16 : end]
+        return self._refill()
+
+    def _refill(self) -> tuple[int, int, int, bytes]:
+        while True:
+            more = self.stream.read1(self.chunk)  # type: ignore[attr-defined]
+            if not more:
+                raise EOFError
+            self.buf = self.buf[self.pos :] + more
+            self.pos = 0
+            if len(self.buf) >= 16:
+                n = HEADER.unpack_from(self.buf, 0)[3]
+                if len(self.buf) >= 16 + n:
+                    return self.next()

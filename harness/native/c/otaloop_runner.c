@@ -100,6 +100,7 @@ struct runner_state {
     uint64_t remote_at_pass_start;
     uint64_t last_op_pass;
     uint32_t cpu_budget_s;
+    volatile uint32_t pass_ticks; /* watchdog ticks since the current pass started */
     uint64_t flash_hash;    /* sum of per-4-KiB-block hashes of both flashes, relative to power-up */
     uint64_t remote_calls;  /* file calls that changed flash on the host's side (example builds) */
     uint64_t host_state;    /* the host's file state after the last file call (open files, positions) */
@@ -121,6 +122,8 @@ struct runner_state {
     uint32_t ram_chunks;
     uint32_t ram_ready;
     uint64_t ram_sum;
+    uint32_t out_len, out_sent;    /* messages waiting in out[], and how much of them is written */
+    uint8_t out[65536];
     char altstack[65536];
 };
 static struct runner_state *R;
@@ -189,29 +192,48 @@ static void touch(const void *data, uint32_t length) {
     for (uint32_t i = 0; i < length; i += BLOCK - (uint32_t)(((uintptr_t)(p + i)) % BLOCK)) (void)p[i];
 }
 
+/* Messages are collected in R->out and written in large pieces: when OUT_FLUSH bytes are waiting, before
+ * this process waits for an answer, and when it ends (flush_out). The runner reads them in the same order,
+ * only later; nothing it does depends on when a posted message arrives. */
+#define OUT_FLUSH 16384u
+static void flush_out(void) {
+    while (R->out_sent < R->out_len) { /* resumable: a watchdog's end may flush from inside a flush */
+        ssize_t n = write(R->out_fd, R->out + R->out_sent, R->out_len - R->out_sent);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            _exit(70);
+        }
+        R->out_sent += (uint32_t)n;
+    }
+    R->out_len = R->out_sent = 0;
+}
+
 static void send_msg(uint32_t type, uint32_t a, uint32_t b, const void *payload, uint32_t length) {
     uint32_t head[4] = {type, a, b, length};
-    if (length) touch(payload, length);
-    if (length <= 1024) { /* one write(2) for a small message: half the system calls of a page program */
-        uint8_t message[sizeof head + 1024];
-        memcpy(message, head, sizeof head);
-        if (length) memcpy(message + sizeof head, payload, length);
-        write_all(R->out_fd, message, sizeof head + length);
+    if (length) touch(payload, length); /* before the buffer changes: a first touch adds its own message */
+    if (R->out_len + sizeof head + length > sizeof R->out) flush_out();
+    if (sizeof head + length > sizeof R->out) {
+        write_all(R->out_fd, head, sizeof head);
+        write_all(R->out_fd, payload, length);
         return;
     }
-    write_all(R->out_fd, head, sizeof head);
-    write_all(R->out_fd, payload, length);
+    memcpy(R->out + R->out_len, head, sizeof head);
+    if (length) memcpy(R->out + R->out_len + sizeof head, payload, length);
+    R->out_len += (uint32_t)(sizeof head + length); /* only now: a message is in whole or not at all */
+    if (R->out_len >= OUT_FLUSH) flush_out();
 }
 
 /* The power is cut at this operation: nothing of the firmware runs any more; a coverage build keeps the
  * counts up to here. */
 __attribute__((noreturn)) static void power_cut(void) {
     coverage_flush();
+    flush_out();
     _exit(0);
 }
 
 static void wait_ok(void) {
     uint32_t answer = 0;
+    flush_out();
     read_all(R->in_fd, &answer, sizeof answer);
     if (answer == OTALOOP_ANSWER_CUT) power_cut();
     if (answer != 0) _exit(72);
@@ -226,6 +248,7 @@ __attribute__((noreturn)) static void finish(uint32_t outcome, uint32_t address,
     if (n) memcpy(text + 4, reason, n);
     coverage_flush();
     send_msg(OTALOOP_MSG_END, outcome, address, text, (uint32_t)(n + 4));
+    flush_out();
     _exit(0);
 }
 
@@ -391,6 +414,7 @@ int32_t otaloop_fs_call(uint32_t opcode, uint32_t argument, const void *payload,
         uint64_t host_state;
     } head;
     send_msg(OTALOOP_MSG_FS, opcode, argument, payload, length);
+    flush_out();
     read_all(R->in_fd, &head, 16);
     if (head.length == OTALOOP_ANSWER_CUT) power_cut();
     if (head.host_state == 0) {
@@ -476,8 +500,15 @@ static void on_fault(int sig, siginfo_t *info, void *context) {
     finish(OTALOOP_END_STUCK, (uint32_t)addr, reason);
 }
 
+/* The CPU-time budget of one main-loop pass, without a system call per pass: a periodic CPU-time tick
+ * counts up, each pass start sets the count back to zero (a plain store), and the tick that finds the
+ * count past the budget ends the run. The n-th tick after a pass started comes more than (n-1) ticks of
+ * CPU time after it, so a pass is ended only once it has run longer than the budget (and at most one tick
+ * after that). */
+#define WATCHDOG_TICK_MS 50u
 static void on_watchdog(int sig) {
     (void)sig;
+    if (++R->pass_ticks <= R->cpu_budget_s * (1000u / WATCHDOG_TICK_MS)) return;
     char reason[160];
     snprintf(reason, sizeof reason,
              "main-loop pass %lu did not return within %u s of CPU time: the code loops inside one call",
@@ -485,8 +516,22 @@ static void on_watchdog(int sig) {
     finish(OTALOOP_END_STUCK, 0, reason);
 }
 
+/* The firmware ends by a signal of its own (abort, a division by zero): the messages before it still
+ * reach the runner, then the signal ends the process as it would have (the handler is reset). */
+static void on_fatal(int sig) {
+    if (R->out_fd >= 0) flush_out();
+    raise(sig);
+}
+/* A sanitizer's report ends the process through its own exit: the messages before it reach the runner
+ * first. Weak: the function exists only in a sanitizer build. */
+extern void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+static void flush_at_death(void) {
+    if (R->out_fd >= 0) flush_out();
+}
+
 static void arm_watchdog(void) {
-    struct itimerval t = {{0, 0}, {(time_t)R->cpu_budget_s, 0}};
+    struct itimerval t = {{0, WATCHDOG_TICK_MS * 1000}, {0, WATCHDOG_TICK_MS * 1000}};
+    R->pass_ticks = 0;
     setitimer(ITIMER_VIRTUAL, &t, NULL);
 }
 
@@ -507,6 +552,36 @@ static uint64_t chunk_hash(uint32_t chunk, const uint8_t *p, uint32_t n) {
     return h;
 }
 
+/* True when a chunk of RAM equals its copy: most chunks do, every pass, so this is the loop detector's
+ * hot path. On x86 it compares 64 bytes per step with SSE2 (every x86-64 CPU has it, also in a 32-bit
+ * process); elsewhere word by word. Intrinsics, not memcmp, for the reason given below. */
+#if defined(__i386__) || defined(__x86_64__)
+#include <emmintrin.h>
+__attribute__((target("sse2"))) static bool same_chunk(const uint8_t *copy, const uint8_t *p, uint32_t len) {
+    uint32_t i = 0;
+    for (; i + 64 <= len; i += 64) {
+        __m128i d0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(p + i)),
+                                   _mm_loadu_si128((const __m128i *)(const void *)(copy + i)));
+        __m128i d1 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(p + i + 16)),
+                                   _mm_loadu_si128((const __m128i *)(const void *)(copy + i + 16)));
+        __m128i d2 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(p + i + 32)),
+                                   _mm_loadu_si128((const __m128i *)(const void *)(copy + i + 32)));
+        __m128i d3 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(p + i + 48)),
+                                   _mm_loadu_si128((const __m128i *)(const void *)(copy + i + 48)));
+        __m128i any = _mm_or_si128(_mm_or_si128(d0, d1), _mm_or_si128(d2, d3));
+        if (_mm_movemask_epi8(_mm_cmpeq_epi8(any, _mm_setzero_si128())) != 0xFFFF) return false;
+    }
+    for (; i < len; i++)
+        if (copy[i] != p[i]) return false;
+    return true;
+}
+#else
+static bool same_chunk(const uint8_t *copy, const uint8_t *p, uint32_t len) {
+    (void)copy, (void)p, (void)len;
+    return false; /* refresh_chunk compares */
+}
+#endif
+
 /* Compare a chunk of RAM with its copy and refresh the copy; true when they differed. Word by word,
  * not with memcmp/memcpy: a sanitizer build's interceptors would check those calls against the
  * redzones between globals, which the RAM hash covers on purpose (the shim is not instrumented). */
@@ -514,6 +589,7 @@ static uint64_t chunk_hash(uint32_t chunk, const uint8_t *p, uint32_t n) {
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #endif
 static bool refresh_chunk(uint8_t *copy, const uint8_t *p, uint32_t len) {
+    if (same_chunk(copy, p, len)) return false;
     bool differ = false;
     uint32_t i = 0;
     for (; i + 8 <= len; i += 8) {
@@ -638,7 +714,7 @@ __attribute__((noreturn)) static void run(void) {
         }
         R->ops_at_pass_start = R->ops;
         R->remote_at_pass_start = R->remote_calls;
-        arm_watchdog();
+        R->pass_ticks = 0; /* the watchdog's count starts again (see on_watchdog) */
         SYS_Tasks();
         after_pass();
     }
@@ -785,8 +861,15 @@ int main(int argc, char **argv) {
     struct sigaction wd;
     memset(&wd, 0, sizeof wd);
     wd.sa_handler = on_watchdog;
-    wd.sa_flags = SA_ONSTACK;
+    wd.sa_flags = SA_ONSTACK | SA_RESTART;
     sigaction(SIGVTALRM, &wd, NULL);
+    struct sigaction fatal;
+    memset(&fatal, 0, sizeof fatal);
+    fatal.sa_handler = on_fatal;
+    fatal.sa_flags = SA_ONSTACK | SA_RESETHAND;
+    int fatal_signals[] = {SIGABRT, SIGFPE, SIGILL, SIGTRAP, SIGSYS};
+    for (unsigned i = 0; i < sizeof fatal_signals / sizeof fatal_signals[0]; i++) sigaction(fatal_signals[i], &fatal, NULL);
+    if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(flush_at_death);
 
     cookie_io_functions_t io = {.read = NULL, .write = console_cookie_write, .seek = NULL, .close = NULL};
     FILE *console = fopencookie(NULL, "w", io);
