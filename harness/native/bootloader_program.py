@@ -18,11 +18,14 @@ also runs at exit):
 * every erase and program the C code makes arrives here as one message and is carried out on the
   board's :class:`~bootloader_model.storage.nor_flash.NorFlash` -- one counted operation of the same
   :class:`~bootloader_model.storage.nor_flash.FaultPlan` machinery as the Python model's -- and copied
-  back into the shared memory. The operations are *posted*: the helper goes on without an answer and
-  shuts its view of the blocks concerned; a read of one of them waits (a SYNC message) until this side
-  has carried out every earlier operation, so the C code never sees stale flash. A planned power cut
-  kills the helper when its operation comes up: whatever the helper did after that call is discarded
-  unseen (it reached nothing but this pipe), so the C code stops where it is and its RAM is gone;
+  back into the shared memory. The operations are *posted*: the helper goes on without an answer,
+  having applied the operation to its own copy of the blocks concerned (erase: all 0xFF; program: old
+  AND new -- the bytes this side writes), which its views of those blocks show from then on, so the C
+  code reads its own writes without waiting. The helper writes its messages in large pieces, and this
+  side parses them out of large reads. A planned power cut kills the helper when its operation comes up:
+  whatever the helper did after that call is discarded unseen (it reached nothing but this pipe), so the
+  C code stops where it is and its RAM is gone. A boot that reported its end does not wait for the
+  helper's exit: its status is collected at the next boot;
 * console bytes arrive on the same pipe, in order with the flash operations;
 * the helper reports the jump (a call into flash faults, as flash is not executable on the host), the
   software reset, or a loop for ever (a repeated RAM state with no flash operation in between, a main-loop
@@ -486,8 +489,6 @@ class _Session:
             elif kind == protocol.MSG_CONSOLE:
                 res.console += payload
                 self.console(payload)
-            elif kind == protocol.MSG_SYNC:
-                self.reply.write(protocol.OK)
             elif kind == protocol.MSG_FS:
                 ops = self.external.op_count
                 code, data = self._fs(a, b, payload)

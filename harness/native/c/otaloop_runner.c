@@ -8,12 +8,14 @@
  * order with the flash operations.
  *
  * Operations are posted: the runner carries them out in order without answering, and this process goes
- * on at once. It applies each operation to a private shadow of the blocks concerned (erase: all 0xFF;
+ * on at once. It applies each operation to its own shadow of the blocks concerned (erase: all 0xFF;
  * program: old AND new, an SPI page program wrapping inside its page), which the loop detector hashes,
- * and shuts its mappings of those blocks; touching one of them then faults, and the handler sends SYNC
- * and waits for the answer, after which every posted operation is in the shared memory. A power cut
- * at a posted operation kills this process wherever it has got to since: the runner discards what
- * follows the cut operation unread, so the outcome is the one of a process stopped inside that call.
+ * and from then on its mappings of those blocks show the shadow (a memory file of the run's own): the
+ * C code reads its own writes at once, the same bytes the runner writes into the shared memory once it
+ * has carried the operations out, and never waits for the runner. Messages are collected and written in
+ * large pieces (when 64 KiB wait, before waiting for an answer, and at the end). A power cut at a
+ * posted operation kills this process wherever it has got to since: the runner discards what follows
+ * the cut operation unread, so the outcome is the one of a process stopped inside that call.
  *
  * Started with --serve, the process is a fork server: it does the set-up above once, then keeps one
  * child forked ahead that runs the firmware from its pristine RAM when the runner asks for a boot (see
@@ -23,7 +25,8 @@
  *
  * What a run reads: the flash is mapped with no access at all. The first touch of each 4 KiB block of
  * a mapping faults; the fault handler tells the runner (OTALOOP_MSG_TOUCH, in order with the erase and
- * program messages) and makes that block readable, and the access is retried. So the runner learns
+ * program messages) and makes that block readable (or, when the run changed it, shows its shadow), and
+ * the access is retried. So the runner learns
  * which blocks the run read, and when, which its verdict cache needs (harness/sweeps/memo.py). A fault
  * on a block already readable is a real fault (a write to flash, or a call into it: the jump).
  *
@@ -110,20 +113,19 @@ struct runner_state {
     uint64_t cycle_end;     /* when a cycle was found: the pass after which the run stops */
     uint64_t cycle_len;
     uint8_t opened[3][MAX_BLOCKS]; /* blocks made readable: KSEG0, KSEG1, external mapping */
-    uint8_t stale[3][MAX_BLOCKS];  /* opened blocks shut again: an operation on them is not yet done */
-    uint32_t stale_count;
-    uint64_t posted;               /* operations sent since the runner last confirmed all were done */
+    uint8_t showing[3][MAX_BLOCKS]; /* opened blocks whose view shows the shadow (show_shadow) */
+    int shadow_fd[2];              /* the memory files of the shadows, one per device */
     uint8_t known[2][MAX_BLOCKS];  /* blocks whose hash is in flash_hash: internal, external */
     uint8_t shadowed[2][MAX_BLOCKS]; /* blocks whose contents after this run's operations are in shadow */
     uint64_t hash[2][MAX_BLOCKS];  /* each known block's hash, as added to flash_hash */
-    uint8_t *shadow[2];            /* private copies of the blocks this run erased or programmed */
+    uint8_t *shadow[2];            /* this run's copies of the blocks it erased or programmed */
     uint8_t *ram_copy;             /* the program's RAM at the last pass end, and its chunks' hashes */
     uint64_t *ram_chunk_hash;
     uint32_t ram_chunks;
     uint32_t ram_ready;
     uint64_t ram_sum;
     uint32_t out_len, out_sent;    /* messages waiting in out[], and how much of them is written */
-    uint8_t out[65536];
+    uint8_t out[131072];
     char altstack[65536];
 };
 static struct runner_state *R;
@@ -195,7 +197,7 @@ static void touch(const void *data, uint32_t length) {
 /* Messages are collected in R->out and written in large pieces: when OUT_FLUSH bytes are waiting, before
  * this process waits for an answer, and when it ends (flush_out). The runner reads them in the same order,
  * only later; nothing it does depends on when a posted message arrives. */
-#define OUT_FLUSH 16384u
+#define OUT_FLUSH 65536u
 static void flush_out(void) {
     while (R->out_sent < R->out_len) { /* resumable: a watchdog's end may flush from inside a flush */
         ssize_t n = write(R->out_fd, R->out + R->out_sent, R->out_len - R->out_sent);
@@ -231,7 +233,7 @@ __attribute__((noreturn)) static void power_cut(void) {
     _exit(0);
 }
 
-static void wait_ok(void) {
+__attribute__((unused)) static void wait_ok(void) { /* coverage builds */
     uint32_t answer = 0;
     flush_out();
     read_all(R->in_fd, &answer, sizeof answer);
@@ -258,15 +260,29 @@ static uint64_t mix(uint64_t h, uint64_t w) {
     return h ^ (h >> 29);
 }
 
-static uint64_t block_hash(uint32_t device, uint32_t block) {
-    const uint8_t *p = R->shadow[device] + (size_t)block * BLOCK;
-    uint64_t h = mix(0xcbf29ce484222325ull, ((uint64_t)device << 32) | block);
-    for (uint32_t i = 0; i < BLOCK; i += 8) {
+/* A 64-bit hash of n bytes: four independent mix chains over interleaved words (a 32-bit build's 64-bit
+ * multiplies overlap instead of waiting on each other), folded together at the end. */
+static uint64_t hash_bytes(uint64_t seed, const uint8_t *p, uint32_t n) {
+    uint64_t h0 = seed, h1 = seed ^ 0x9e3779b97f4a7c15ull, h2 = seed ^ 0xc2b2ae3d27d4eb4full,
+             h3 = seed ^ 0x165667b19e3779f9ull;
+    uint32_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        uint64_t w0, w1, w2, w3;
+        memcpy(&w0, p + i, 8), memcpy(&w1, p + i + 8, 8), memcpy(&w2, p + i + 16, 8), memcpy(&w3, p + i + 24, 8);
+        h0 = mix(h0, w0), h1 = mix(h1, w1), h2 = mix(h2, w2), h3 = mix(h3, w3);
+    }
+    for (; i + 8 <= n; i += 8) {
         uint64_t w;
         memcpy(&w, p + i, 8);
-        h = mix(h, w);
+        h0 = mix(h0, w);
     }
-    return h;
+    for (; i < n; i++) h1 = mix(h1, p[i]);
+    return mix(mix(mix(mix(h0, h1), h2), h3), n);
+}
+
+static uint64_t block_hash(uint32_t device, uint32_t block) {
+    const uint8_t *p = R->shadow[device] + (size_t)block * BLOCK;
+    return hash_bytes(mix(0xcbf29ce484222325ull, ((uint64_t)device << 32) | block), p, BLOCK);
 }
 
 static uint32_t device_size(uint32_t device) { return device == OTALOOP_INTERNAL ? OTALOOP_FLASH_SIZE : R->ext_size; }
@@ -277,7 +293,7 @@ static uint8_t *shadow_block(uint32_t device, uint32_t block) {
     uint8_t *p = R->shadow[device] + (size_t)block * BLOCK;
     if (!R->shadowed[device][block]) {
         const uint8_t *view = device == OTALOOP_INTERNAL ? (const uint8_t *)(uintptr_t)KSEG0 : R->ext;
-        memcpy(p, view + (size_t)block * BLOCK, BLOCK);
+        if (!R->showing[device == OTALOOP_INTERNAL ? 0 : 2][block]) memcpy(p, view + (size_t)block * BLOCK, BLOCK);
         R->shadowed[device][block] = 1;
     }
     return p;
@@ -300,48 +316,48 @@ static void account(uint32_t device, uint32_t first, uint32_t count) {
     }
 }
 
-/* An operation was posted on these blocks: shut every opened mapping of them until the runner confirms
- * it is done (a read then faults and waits, see open_block). */
-__attribute__((unused)) static void mark_stale(uint32_t device, uint32_t first, uint32_t count) {
+/* This run's own copy of a block shown at one of its views, from then on: the shadow holds the block as
+ * the run's operations left it -- the bytes the runner writes into the shared memory once it has carried
+ * them out (erase: all 0xFF; program: old AND new) -- and every later operation of the run updates it in
+ * place, so the C code reads its own writes at once instead of waiting for the runner. */
+static void show_shadow(uint32_t region, uint32_t device, uint32_t block) {
     uintptr_t bases[3] = {KSEG0, KSEG1, (uintptr_t)R->ext};
+    void *at = (void *)(bases[region] + (uintptr_t)block * BLOCK);
+    if (mmap(at, BLOCK, PROT_READ, MAP_SHARED | MAP_FIXED, R->shadow_fd[device], (off_t)block * BLOCK) != at) _exit(79);
+    R->showing[region][block] = 1;
+}
+
+/* An operation was posted on these blocks (its result is in the shadow already): every view of them the
+ * run has opened shows the shadow from now on. */
+__attribute__((unused)) static void follow_shadow(uint32_t device, uint32_t first, uint32_t count) {
     uint32_t from = device == OTALOOP_INTERNAL ? 0u : 2u, to = device == OTALOOP_INTERNAL ? 2u : 3u;
     for (uint32_t r = from; r < to; r++)
         for (uint32_t b = first; b < first + count && b < MAX_BLOCKS; b++)
-            if (R->opened[r][b] && !R->stale[r][b]) {
-                if (mprotect((void *)(bases[r] + (uintptr_t)b * BLOCK), BLOCK, PROT_NONE) != 0) _exit(79);
-                R->stale[r][b] = 1;
-                R->stale_count++;
-            }
-}
-
-/* Wait until the runner has carried out every posted operation, then open the shut blocks again. */
-static void sync_flash(void) {
-    if (!R->posted) return;
-    send_msg(OTALOOP_MSG_SYNC, 0, 0, NULL, 0);
-    wait_ok();
-    R->posted = 0;
-    if (!R->stale_count) return;
-    uintptr_t bases[3] = {KSEG0, KSEG1, (uintptr_t)R->ext};
-    for (uint32_t r = 0; r < 3; r++)
-        for (uint32_t b = 0; b < MAX_BLOCKS; b++)
-            if (R->stale[r][b]) {
-                if (mprotect((void *)(bases[r] + (uintptr_t)b * BLOCK), BLOCK, PROT_READ) != 0) _exit(79);
-                R->stale[r][b] = 0;
-            }
-    R->stale_count = 0;
+            if (R->opened[r][b] && !R->showing[r][b] && R->shadowed[device][b]) show_shadow(r, device, b);
 }
 
 /* An erase or program of blocks first..first+count-1 was sent. Plain and sanitizer builds post it (see
- * mark_stale); a coverage build waits for its answer, so a power cut there is answered with
+ * follow_shadow); a coverage build waits for its answer, so a power cut there is answered with
  * OTALOOP_ANSWER_CUT and the counts up to this call are written (power_cut). */
 static void flash_op_sent(uint32_t device, uint32_t first, uint32_t count) {
 #ifdef OTALOOP_COVERAGE
     (void)device, (void)first, (void)count;
     wait_ok();
 #else
-    R->posted++;
-    mark_stale(device, first, count);
+    follow_shadow(device, first, count);
 #endif
+}
+
+/* Each run's shadows live in memory files of its own, so a block of them can be shown at a view
+ * (show_shadow). Made by each child before it starts (not inherited: a run's shadow is its own). */
+static void own_shadows(void) {
+    for (uint32_t d = 0; d < 2; d++) {
+        size_t n = device_size(d) ? device_size(d) : BLOCK;
+        int fd = memfd_create("otaloop-shadow", MFD_CLOEXEC);
+        if (fd < 0 || ftruncate(fd, (off_t)n) != 0) _exit(75);
+        if (mmap(R->shadow[d], n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) != R->shadow[d]) _exit(75);
+        R->shadow_fd[d] = fd;
+    }
 }
 
 /* ------------------------------------------------------------------------------ services for shims */
@@ -464,15 +480,14 @@ static bool open_block(uintptr_t addr) {
     }
     uint32_t block = (uint32_t)((addr - base) / BLOCK);
     if (block >= MAX_BLOCKS) return false;
-    if (R->opened[region][block]) {
-        if (!R->stale[region][block]) return false; /* readable already: a real fault */
-        sync_flash();                               /* an operation on it is under way: wait for it */
-        return true;
-    }
+    if (R->opened[region][block]) return false; /* readable already: a real fault */
     R->opened[region][block] = 1;
     uint32_t address = block * BLOCK + (device == OTALOOP_INTERNAL ? OTALOOP_FLASH_PHYS : 0u);
     send_msg(OTALOOP_MSG_TOUCH, device, address, NULL, 0);
-    if (R->shadowed[device][block]) sync_flash(); /* this run changed it: its new bytes must be in place */
+    if (R->shadowed[device][block]) { /* this run changed it: it reads its own copy (see show_shadow) */
+        show_shadow(region, device, block);
+        return true;
+    }
     if (mprotect((void *)(base + (uintptr_t)block * BLOCK), BLOCK, PROT_READ) != 0) _exit(79);
     return true;
 }
@@ -541,15 +556,7 @@ static void arm_watchdog(void) {
  * compare is several times faster than hashing everything). */
 #define RAM_CHUNK 256u
 static uint64_t chunk_hash(uint32_t chunk, const uint8_t *p, uint32_t n) {
-    uint64_t h = mix(0x84222325cbf29ce4ull, chunk);
-    uint32_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        h = mix(h, w);
-    }
-    for (; i < n; i++) h = mix(h, p[i]);
-    return h;
+    return hash_bytes(mix(0x84222325cbf29ce4ull, chunk), p, n);
 }
 
 /* True when a chunk of RAM equals its copy: most chunks do, every pass, so this is the loop detector's
@@ -738,6 +745,9 @@ static int prefork(int sock, struct ready *next) {
         close(in[0]), close(in[1]);
         return -e;
     }
+#ifdef F_SETPIPE_SZ
+    (void)fcntl(out[1], F_SETPIPE_SZ, 1 << 20); /* a boot's messages fit: the child seldom waits for the runner */
+#endif
     if (pipe2(err, O_CLOEXEC) != 0) {
         int e = errno;
         close(in[0]), close(in[1]), close(out[0]), close(out[1]);
@@ -751,6 +761,7 @@ static int prefork(int sock, struct ready *next) {
         R->out_fd = dup(out[1]);
         int fds[6] = {in[0], in[1], out[0], out[1], err[0], err[1]};
         for (int i = 0; i < 6; i++) close(fds[i]);
+        own_shadows();
         uint8_t go;
         read_all(R->in_fd, &go, 1); /* the runner closed our pipe unused: _exit inside */
         run();
@@ -879,5 +890,6 @@ int main(int argc, char **argv) {
     stderr = console; /* XC32's stderr is the same UART */
 
     if (sock >= 0) serve(sock);
+    own_shadows();
     run();
 }
