@@ -17,15 +17,17 @@ also runs at exit):
   (:mod:`harness.sweeps.memo`) learns what a native boot read, as it does for the Python model;
 * every erase and program the C code makes arrives here as one message and is carried out on the
   board's :class:`~bootloader_model.storage.nor_flash.NorFlash` -- one counted operation of the same
-  :class:`~bootloader_model.storage.nor_flash.FaultPlan` machinery as the Python model's -- and copied
-  back into the shared memory. The operations are *posted*: the helper goes on without an answer,
-  having applied the operation to its own copy of the blocks concerned (erase: all 0xFF; program: old
-  AND new -- the bytes this side writes), which its views of those blocks show from then on, so the C
-  code reads its own writes without waiting. The helper writes its messages in large pieces, and this
-  side parses them out of large reads. A planned power cut kills the helper when its operation comes up:
-  whatever the helper did after that call is discarded unseen (it reached nothing but this pipe), so the
-  C code stops where it is and its RAM is gone. A boot that reported its end does not wait for the
-  helper's exit: its status is collected at the next boot;
+  :class:`~bootloader_model.storage.nor_flash.FaultPlan` machinery as the Python model's. The operations
+  are *posted*: the helper goes on without an answer, having applied the operation to its own copy of the
+  blocks concerned (erase: all 0xFF; program: old AND new -- the bytes the board's flash now holds), which
+  its views of those blocks show from then on, so the C code reads its own writes without waiting and
+  nothing is copied back into the shared memory (the next boot copies both arrays afresh). The helper
+  writes its messages in large pieces, and this side parses them out of large reads. A planned power cut
+  kills the helper when its operation comes up: whatever the helper did after that call is discarded
+  unseen (it reached nothing but this pipe), so the C code stops where it is and its RAM is gone. The
+  server announces each child it forks ahead, with its pipes, before it is asked, so a boot finds its
+  child waiting; a boot that reported its end does not wait for the child's exit (its wait status is
+  passed over when it comes);
 * console bytes arrive on the same pipe, in order with the flash operations;
 * the helper reports the jump (a call into flash faults, as flash is not executable on the host), the
   software reset, or a loop for ever (a repeated RAM state with no flash operation in between, a main-loop
@@ -57,6 +59,7 @@ time the C code (flash busy time comes from the flash models, as for the Python 
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import mmap
 import os
@@ -149,69 +152,87 @@ class _Server:
         finally:
             theirs.close()
         self.sock = mine
+        self.ready = collections.deque()
 
-    def _recv_int(self) -> int:
-        data = b""
+    # The server announces each child it forks ahead at once, unasked (READY, pid, with the child's pipe
+    # ends), and reports each child's wait status (STATUS) once it has ended, in the order announced;
+    # FAILED (-errno) stands for a child it could not fork.
+    READY, STATUS, FAILED = 1, 2, 3
+    RECORD = struct.Struct("<ii")
+
+    #: Announced children not used yet: (pid, their pipe ends).
+    ready: collections.deque[tuple[int, list[int]]]
+    #: Statuses to pass over: those of children whose boots reported their end (see :meth:`defer`).
+    skip = 0
+
+    def _record(self) -> tuple[int, int, list[int]]:
+        """The next record on the socket: (kind, value, descriptors it carried)."""
+        fds: list[int] = []
         try:
-            while len(data) < 4:
-                got = self.sock.recv(4 - len(data))
-                if not got:
-                    raise _ServerGone
-                data += got
-        except BaseException:
-            self.close()  # an answer left unread would be taken for the next one: start afresh next time
-            raise
-        return int(struct.unpack("<i", data)[0])
-
-    #: The stderr of the last child, when its end was reported by its own END message: its wait status
-    #: is collected by the next :meth:`start` (it is not needed, and the child is gone by then).
-    pending: int | None = None
-
-    def start(self) -> tuple[int, int, int, int]:
-        """Take the child forked ahead for the next boot: its pid and this side's ends of its pipes (to the
-        child, from the child, its stderr). It runs once it reads one byte from the first."""
-        try:
-            self.sock.sendall(b"BOOT")
-            if self.pending is not None:
-                self._collect()
-            msg, fds, _, _ = socket.recv_fds(self.sock, 4, 3)
-            while msg and len(msg) < 4:
-                more = self.sock.recv(4 - len(msg))
+            msg, fds, _, _ = socket.recv_fds(self.sock, self.RECORD.size, 3)
+            while msg and len(msg) < self.RECORD.size:
+                more = self.sock.recv(self.RECORD.size - len(msg))
                 if not more:
                     break
                 msg += more
-        except OSError:
-            self.close()
-            raise _ServerGone from None
         except BaseException:
-            self.close()
+            for fd in fds:
+                os.close(fd)
+            self.close()  # a record left half read would be taken for the next one: start afresh next time
             raise
-        if len(msg) < 4:
+        if len(msg) < self.RECORD.size:
             for fd in fds:
                 os.close(fd)
             self.close()
             raise _ServerGone
-        pid = int(struct.unpack("<i", msg)[0])
-        if pid <= 0 or len(fds) != 3:
-            for fd in fds:
-                os.close(fd)
-            raise BoardError(f"the native helper could not fork a boot: {os.strerror(-pid) if pid < 0 else pid}")
+        kind, value = self.RECORD.unpack(msg)
+        return kind, value, fds
+
+    def _next_record(self) -> tuple[int, int, list[int]]:
+        try:
+            return self._record()
+        except OSError:
+            raise _ServerGone from None
+
+    def start(self) -> tuple[int, int, int, int]:
+        """Take the child forked ahead for the next boot: its pid and this side's ends of its pipes (to the
+        child, from the child, its stderr). It runs once it reads one byte from the first."""
+        if self.proc.poll() is not None:  # the server has gone (killed): no child of it is used any more
+            self.close()
+            raise _ServerGone
+        while not self.ready:
+            kind, value, fds = self._next_record()
+            if kind == self.READY and len(fds) == 3:
+                self.ready.append((value, fds))
+            elif kind == self.STATUS:
+                self.skip = max(0, self.skip - 1)  # a boot that reported its end did not wait for this
+            else:
+                for fd in fds:
+                    os.close(fd)
+                reason = os.strerror(-value) if kind == self.FAILED and value < 0 else f"record {kind} {value}"
+                raise BoardError(f"the native helper could not fork a boot: {reason}")
+        pid, fds = self.ready.popleft()
         return pid, fds[0], fds[1], fds[2]
 
     def reaped(self) -> int:
         """The wait status of the child :meth:`start` handed out, once it has ended."""
-        return self._recv_int()
+        while True:
+            kind, value, fds = self._next_record()
+            if kind == self.READY and len(fds) == 3:
+                self.ready.append((value, fds))
+            elif kind == self.STATUS:
+                if not self.skip:
+                    return value
+                self.skip -= 1
+            else:
+                for fd in fds:
+                    os.close(fd)
 
     def defer(self, err: int) -> None:
-        """The child :meth:`start` handed out has reported its end: its status (and ``err``, its stderr,
-        closed unread) are collected at the next :meth:`start`, so this boot does not wait for its exit."""
-        self.pending = err
-
-    def _collect(self) -> None:
-        err, self.pending = self.pending, None
-        if err is not None:
-            os.close(err)
-        self._recv_int()
+        """The child :meth:`start` handed out has reported its end (it exits at once): its status is
+        passed over when it comes, and ``err`` (its stderr) is closed unread, so this boot does not wait."""
+        os.close(err)
+        self.skip += 1
 
     def failure(self) -> str:
         """Why the server ended (its exit status and what it printed), once it has."""
@@ -225,9 +246,9 @@ class _Server:
         """End the server (closing its socket ends it) and free its shared memory."""
         if self.sock.fileno() < 0:
             return
-        if self.pending is not None:
-            os.close(self.pending)
-            self.pending = None
+        while self.ready:  # announced children not used: their go pipe closes, so they end
+            for fd in self.ready.popleft()[1]:
+                os.close(fd)
         self.sock.close()
         try:
             _, self.stderr = self.proc.communicate(timeout=10)
@@ -329,7 +350,7 @@ class NativeProgram:
     def boot(self, internal: NorFlash, external: NorFlash, console: Callable[[bytes], None]) -> BootResult:
         res = BootResult()
         busy0 = internal.busy_s
-        db_before = _db_exists(external)
+        db_before, ext_ops = _db_exists(external), external.op_count
         server = _server(self, internal.geometry.size, external.geometry.size)
         with server.lock:
             try:
@@ -356,7 +377,8 @@ class NativeProgram:
                 Selection(factory, FACTORY_PATH if factory else "", version=hdr.version, header_status=hdr.status)
             )
         res.factory_backup = res.outcome is Outcome.RESET
-        res.db_deleted = db_before and not _db_exists(external)
+        # A boot that neither erased nor programmed the external flash left the database as it found it.
+        res.db_deleted = db_before and external.op_count != ext_ops and not _db_exists(external)
         res.notes.append(f"native bootloader {self.build.directory} ({self.build.kind}, {self.build.variant})")
         return res
 
@@ -381,11 +403,11 @@ class NativeProgram:
         console: Callable[[bytes], None],
     ) -> tuple[int, bytes]:
         """One boot on ``server``: the child's wait status and what it wrote to stderr."""
-        shared = {protocol.INTERNAL: (internal, server.internal), protocol.EXTERNAL: (external, server.external)}
+        flashes = {protocol.INTERNAL: internal, protocol.EXTERNAL: external}
         pid, to_helper, from_helper, err_r = server.start()
         reply = os.fdopen(to_helper, "wb", buffering=0)
         stream = os.fdopen(from_helper, "rb", buffering=1 << 16)
-        session = _Session(self, res, shared, console, reply, external)
+        session = _Session(self, res, flashes, console, reply, external)
         messages = protocol.MessageReader(stream)
         finished = False
         status, err = 0, b""
@@ -457,12 +479,12 @@ class _Session:
         self,
         program: NativeProgram,
         res: BootResult,
-        shared: dict[int, tuple[NorFlash, _SharedFlash]],
+        flashes: dict[int, NorFlash],
         console: Callable[[bytes], None],
         reply: BinaryIO,
         external: NorFlash,
     ) -> None:
-        self.program, self.res, self.shared, self.console, self.reply = program, res, shared, console, reply
+        self.program, self.res, self.flashes, self.console, self.reply = program, res, flashes, console, reply
         self.files = RemoteFiles(external)
         self.external = external
         self.synchronous = program.build.coverage  # a coverage build waits on each flash operation (see CUT)
@@ -483,7 +505,7 @@ class _Session:
                 if self.synchronous:
                     self.reply.write(protocol.OK)
             elif kind == protocol.MSG_TOUCH:
-                flash, _ = self._flash(a)
+                flash = self._flash(a)
                 if flash.read_observer is not None:  # the C code touched this block first: it read it
                     flash.read_observer(b, protocol.BLOCK)
             elif kind == protocol.MSG_CONSOLE:
@@ -509,14 +531,14 @@ class _Session:
             else:
                 raise BoardError(f"native bootloader sent an unknown message type {kind}")
 
-    def _flash(self, device: int) -> tuple[NorFlash, _SharedFlash]:
+    def _flash(self, device: int) -> NorFlash:
         try:
-            return self.shared[device]
+            return self.flashes[device]
         except KeyError:
             raise BoardError(f"native bootloader named an unknown flash device {device}") from None
 
     def _erase(self, device: int, unit: int, address: int) -> None:
-        flash, shared = self._flash(device)
+        flash = self._flash(device)
         g = flash.geometry
         kind = (
             g.smallest_erase_kind()
@@ -527,21 +549,11 @@ class _Session:
         )
         if device == protocol.INTERNAL and address == BOOT_CTL_PHYS:
             self.res.programmed.append(Programming("", 0, BOOT_CTL_PHYS, BootControl.decode(b"\xff" * HEADER_SIZE)))
-        flash.erase(address, kind)
-        size = g.erase_units[kind]
-        off = address - g.base
-        shared.map[off : off + size] = flash.data[off : off + size]
+        flash.erase(address, kind)  # the helper reads its own copy of the block from now on: no copy back
 
     def _program(self, device: int, address: int, data: bytes) -> None:
-        flash, shared = self._flash(device)
-        g = flash.geometry
-        flash.program(address, data)
-        off = address - g.base
-        if g.page_wrap:
-            start = off - off % g.page_wrap
-            shared.map[start : start + g.page_wrap] = flash.data[start : start + g.page_wrap]
-        else:
-            shared.map[off : off + len(data)] = flash.data[off : off + len(data)]
+        flash = self._flash(device)
+        flash.program(address, data)  # the helper reads its own copy of the block from now on: no copy back
         if device == protocol.INTERNAL and self.res.programmed:
             last = self.res.programmed[-1]
             end = max(last.programmed_to, address + len(data))

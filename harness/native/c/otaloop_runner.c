@@ -70,6 +70,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -329,7 +330,7 @@ static void show_shadow(uint32_t region, uint32_t device, uint32_t block) {
 
 /* An operation was posted on these blocks (its result is in the shadow already): every view of them the
  * run has opened shows the shadow from now on. */
-__attribute__((unused)) static void follow_shadow(uint32_t device, uint32_t first, uint32_t count) {
+static void follow_shadow(uint32_t device, uint32_t first, uint32_t count) {
     uint32_t from = device == OTALOOP_INTERNAL ? 0u : 2u, to = device == OTALOOP_INTERNAL ? 2u : 3u;
     for (uint32_t r = from; r < to; r++)
         for (uint32_t b = first; b < first + count && b < MAX_BLOCKS; b++)
@@ -338,14 +339,13 @@ __attribute__((unused)) static void follow_shadow(uint32_t device, uint32_t firs
 
 /* An erase or program of blocks first..first+count-1 was sent. Plain and sanitizer builds post it (see
  * follow_shadow); a coverage build waits for its answer, so a power cut there is answered with
- * OTALOOP_ANSWER_CUT and the counts up to this call are written (power_cut). */
+ * OTALOOP_ANSWER_CUT and the counts up to this call are written (power_cut). Either way the views of
+ * the blocks show the shadow from then on. */
 static void flash_op_sent(uint32_t device, uint32_t first, uint32_t count) {
 #ifdef OTALOOP_COVERAGE
-    (void)device, (void)first, (void)count;
     wait_ok();
-#else
-    follow_shadow(device, first, count);
 #endif
+    follow_shadow(device, first, count); /* the runner does not copy the result back into the shared memory */
 }
 
 /* Each run's shadows live in memory files of its own, so a block of them can be shown at a view
@@ -563,8 +563,24 @@ static uint64_t chunk_hash(uint32_t chunk, const uint8_t *p, uint32_t n) {
  * hot path. On x86 it compares 64 bytes per step with SSE2 (every x86-64 CPU has it, also in a 32-bit
  * process); elsewhere word by word. Intrinsics, not memcmp, for the reason given below. */
 #if defined(__i386__) || defined(__x86_64__)
-#include <emmintrin.h>
+#include <immintrin.h>
+/* With AVX2 (checked once at start-up), 64 bytes in two steps instead of four. */
+__attribute__((target("avx2"))) static bool same_chunk_avx2(const uint8_t *copy, const uint8_t *p, uint32_t len) {
+    uint32_t i = 0;
+    for (; i + 64 <= len; i += 64) {
+        __m256i d0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(p + i)),
+                                      _mm256_loadu_si256((const __m256i *)(const void *)(copy + i)));
+        __m256i d1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(p + i + 32)),
+                                      _mm256_loadu_si256((const __m256i *)(const void *)(copy + i + 32)));
+        if (!_mm256_testz_si256(_mm256_or_si256(d0, d1), _mm256_or_si256(d0, d1))) return false;
+    }
+    for (; i < len; i++)
+        if (copy[i] != p[i]) return false;
+    return true;
+}
+static int have_avx2; /* set in main(), before any firmware code runs, and never again */
 __attribute__((target("sse2"))) static bool same_chunk(const uint8_t *copy, const uint8_t *p, uint32_t len) {
+    if (have_avx2) return same_chunk_avx2(copy, p, len);
     uint32_t i = 0;
     for (; i + 64 <= len; i += 64) {
         __m128i d0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(p + i)),
@@ -727,11 +743,17 @@ __attribute__((noreturn)) static void run(void) {
     }
 }
 
-/* The fork server keeps one child forked ahead, waiting for its go byte: a boot request is answered at
- * once with that child's pid and the runner's ends of its pipes (to the child, from the child, its
- * stderr), then the next child is forked while the runner serves this one. The child starts the
- * firmware when the go byte arrives (the runner sends it once the boot's flash is in the shared
- * memory). After the child has ended, the server reports its wait status. */
+/* The fork server keeps a child forked ahead, waiting for its go byte, and announces it to the runner at
+ * once, unasked: a record (int32 SERVER_READY, int32 pid) carrying the runner's ends of its pipes (to the
+ * child, from the child, its stderr), so a boot finds its child waiting on the socket. The child starts
+ * the firmware when the go byte arrives (the runner sends it once the boot's flash is in the shared
+ * memory). The server then waits for the oldest announced child to end and reports its wait status
+ * (SERVER_STATUS, status), with the next child already forked and announced; children are used, and
+ * their statuses come, in the order they were announced. A failed fork is announced as SERVER_FAILED
+ * (-errno) in that child's place and tried again after a pause. */
+#define SERVER_READY 1
+#define SERVER_STATUS 2
+#define SERVER_FAILED 3
 struct ready {
     pid_t pid;
     int to_child, from_child, err;
@@ -776,42 +798,57 @@ static int prefork(int sock, struct ready *next) {
     return 0;
 }
 
-__attribute__((noreturn)) static void serve(int sock) {
-    struct ready next;
-    int failed = prefork(sock, &next);
-    for (;;) {
-        uint32_t command = 0;
-        ssize_t n = read(sock, &command, sizeof command);
+static void server_record(int sock, int32_t kind, int32_t value) {
+    int32_t record[2] = {kind, value};
+    for (size_t done = 0; done < sizeof record;) {
+        ssize_t n = send(sock, (char *)record + done, sizeof record - done, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
-        if (n == 0) _exit(0); /* the runner closed the socket: no more boots (the waiting child sees EOF) */
-        if (n != (ssize_t)sizeof command) _exit(78);
-        if (failed) {
-            int32_t answer = failed;
-            write_all(sock, &answer, sizeof answer);
-            failed = prefork(sock, &next);
-            continue;
+        if (n <= 0) _exit(0); /* the runner has gone: no more boots */
+        done += (size_t)n;
+    }
+}
+
+/* Fork the next child and announce it (or the failure); true when there is a child to wait for. */
+static bool announce(int sock, struct ready *next) {
+    int failed = prefork(sock, next);
+    if (failed) {
+        server_record(sock, SERVER_FAILED, failed);
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        return false;
+    }
+    int32_t record[2] = {SERVER_READY, (int32_t)next->pid};
+    int fds[3] = {next->to_child, next->from_child, next->err};
+    char control[CMSG_SPACE(sizeof fds)];
+    memset(control, 0, sizeof control);
+    struct iovec iov = {.iov_base = record, .iov_len = sizeof record};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof fds);
+    memcpy(CMSG_DATA(c), fds, sizeof fds);
+    ssize_t sent;
+    while ((sent = sendmsg(sock, &msg, MSG_NOSIGNAL)) < 0)
+        if (errno != EINTR) _exit(0); /* the runner has gone: no more boots */
+    if (sent != (ssize_t)sizeof record) _exit(78); /* eight bytes on a Unix stream socket go at once */
+    for (int i = 0; i < 3; i++) close(fds[i]);
+    return true;
+}
+
+__attribute__((noreturn)) static void serve(int sock) {
+    struct ready oldest, next;
+    bool waiting = announce(sock, &oldest);
+    for (;;) {
+        bool ahead = announce(sock, &next);
+        if (waiting) {
+            int status = 0;
+            while (waitpid(oldest.pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            server_record(sock, SERVER_STATUS, status);
         }
-        int32_t answer = (int32_t)next.pid;
-        int fds[3] = {next.to_child, next.from_child, next.err};
-        char control[CMSG_SPACE(sizeof fds)];
-        memset(control, 0, sizeof control);
-        struct iovec iov = {.iov_base = &answer, .iov_len = sizeof answer};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof fds);
-        memcpy(CMSG_DATA(c), fds, sizeof fds);
-        while (sendmsg(sock, &msg, 0) < 0)
-            if (errno != EINTR) _exit(70);
-        for (int i = 0; i < 3; i++) close(fds[i]);
-        pid_t current = next.pid;
-        failed = prefork(sock, &next);
-        int status = 0;
-        while (waitpid(current, &status, 0) < 0 && errno == EINTR) {
-        }
-        int32_t report = status;
-        write_all(sock, &report, sizeof report);
+        oldest = next;
+        waiting = ahead;
     }
 }
 
@@ -840,6 +877,10 @@ int main(int argc, char **argv) {
     R->cpu_budget_s = argc > 7 ? (uint32_t)strtoul(argv[7], NULL, 0) : 2u;
     if (R->cpu_budget_s == 0) R->cpu_budget_s = 2u;
 
+#if defined(__i386__) || defined(__x86_64__)
+    __builtin_cpu_init();
+    have_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+#endif
     map_at(KSEG0, int_fd, OTALOOP_FLASH_SIZE);
     map_at(KSEG1, int_fd, OTALOOP_FLASH_SIZE);
     if (ext_fd >= 0 && R->ext_size) {
