@@ -350,11 +350,11 @@ class NativeProgram:
     def boot(self, internal: NorFlash, external: NorFlash, console: Callable[[bytes], None]) -> BootResult:
         res = BootResult()
         busy0 = internal.busy_s
-        db_before, ext_ops = _db_exists(external), external.op_count
+        ext_ops = external.op_count
         server = _server(self, internal.geometry.size, external.geometry.size)
         with server.lock:
             try:
-                status, err = self._run(server, res, internal, external, console)
+                status, err, db_before = self._run(server, res, internal, external, console)
             except _ServerGone:
                 raise BoardError(f"the native helper {self.build.executable} ended: {server.failure()}") from None
         if res.outcome is None and self.build.sanitize:
@@ -378,7 +378,7 @@ class NativeProgram:
             )
         res.factory_backup = res.outcome is Outcome.RESET
         # A boot that neither erased nor programmed the external flash left the database as it found it.
-        res.db_deleted = db_before and external.op_count != ext_ops and not _db_exists(external)
+        res.db_deleted = bool(db_before) and external.op_count != ext_ops and not _db_exists(external)
         res.notes.append(f"native bootloader {self.build.directory} ({self.build.kind}, {self.build.variant})")
         return res
 
@@ -401,8 +401,9 @@ class NativeProgram:
         internal: NorFlash,
         external: NorFlash,
         console: Callable[[bytes], None],
-    ) -> tuple[int, bytes]:
-        """One boot on ``server``: the child's wait status and what it wrote to stderr."""
+    ) -> tuple[int, bytes, bool | None]:
+        """One boot on ``server``: the child's wait status, what it wrote to stderr, and whether the image
+        database existed before the boot's first external flash operation or file call (None: it made none)."""
         flashes = {protocol.INTERNAL: internal, protocol.EXTERNAL: external}
         pid, to_helper, from_helper, err_r = server.start()
         reply = os.fdopen(to_helper, "wb", buffering=0)
@@ -435,7 +436,7 @@ class NativeProgram:
                     status = server.reaped()
                 finally:
                     err = _drain(err_r)
-        return status, err
+        return status, err, session.db_before
 
 
 def _cut_with_counts(pid: int, reply: BinaryIO, messages: protocol.MessageReader, build: Path) -> None:
@@ -487,6 +488,9 @@ class _Session:
         self.program, self.res, self.flashes, self.console, self.reply = program, res, flashes, console, reply
         self.files = RemoteFiles(external)
         self.external = external
+        #: Whether the image database existed when the boot first went to write the external flash (looked
+        #: up then, on the flash as the boot found it; None until then).
+        self.db_before: bool | None = None
         self.synchronous = program.build.coverage  # a coverage build waits on each flash operation (see CUT)
 
     def serve(self, messages: protocol.MessageReader) -> None:
@@ -512,6 +516,7 @@ class _Session:
                 res.console += payload
                 self.console(payload)
             elif kind == protocol.MSG_FS:
+                self._before_external_write()
                 ops = self.external.op_count
                 code, data = self._fs(a, b, payload)
                 state = 0 if self.external.op_count != ops else self.files.state()
@@ -537,8 +542,14 @@ class _Session:
         except KeyError:
             raise BoardError(f"native bootloader named an unknown flash device {device}") from None
 
+    def _before_external_write(self) -> None:
+        if self.db_before is None:
+            self.db_before = _db_exists(self.external)
+
     def _erase(self, device: int, unit: int, address: int) -> None:
         flash = self._flash(device)
+        if device == protocol.EXTERNAL:
+            self._before_external_write()
         g = flash.geometry
         kind = (
             g.smallest_erase_kind()
@@ -553,6 +564,8 @@ class _Session:
 
     def _program(self, device: int, address: int, data: bytes) -> None:
         flash = self._flash(device)
+        if device == protocol.EXTERNAL:
+            self._before_external_write()
         flash.program(address, data)  # the helper reads its own copy of the block from now on: no copy back
         if device == protocol.INTERNAL and self.res.programmed:
             last = self.res.programmed[-1]
