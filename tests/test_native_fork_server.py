@@ -3,6 +3,7 @@ descriptor or process left behind, and the first touch of each flash block repor
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 from pathlib import Path
@@ -17,6 +18,7 @@ from bootloader_model.formats.app_image import build_app
 from bootloader_model.formats.boot_control import BOOT_CTL_PHYS
 from bootloader_model.storage.nor_flash import FaultPlan
 from conftest import require_tool
+from harness.native import protocol
 from harness.native.bootloader_program import NativeProgram, close_servers
 from harness.native.build import build_example
 from harness.native.programs import bootloader_from_spec
@@ -121,3 +123,19 @@ def test_first_touches_reach_the_read_observer(example: Path) -> None:
     assert BOOT_CTL_PHYS in blocks  # the bootloader reads boot control through the mapping
     assert all(a % 4096 == 0 for a in blocks)
     assert len(blocks) < 256  # only what it touched, not the whole flash
+
+
+def test_messages_are_parsed_out_of_reads_that_split_them() -> None:
+    # The helper writes many messages at a time; a read may end inside a header or a payload.
+    sent = [(protocol.MSG_PROGRAM, 0, 0x9000_0000 + i, bytes([i]) * (i * 37 % 300)) for i in range(40)]
+    sent.append((protocol.MSG_END, protocol.END_JUMP, 0x9000_1000, b""))
+    wire = b"".join(protocol.HEADER.pack(k, a, b, len(p)) + p for k, a, b, p in sent)
+    for chunk in (1, 7, 16, 17, 4096):
+        reader = protocol.MessageReader(io.BufferedReader(io.BytesIO(wire)), chunk=chunk)
+        assert [reader.next() for _ in sent] == sent
+        with pytest.raises(EOFError):
+            reader.next()
+    cut = protocol.MessageReader(io.BufferedReader(io.BytesIO(wire[:-3])), chunk=5)  # a power cut mid-message
+    assert [cut.next() for _ in sent[:-1]] == sent[:-1]
+    with pytest.raises(EOFError):
+        cut.next()

@@ -17,12 +17,17 @@ also runs at exit):
   (:mod:`harness.sweeps.memo`) learns what a native boot read, as it does for the Python model;
 * every erase and program the C code makes arrives here as one message and is carried out on the
   board's :class:`~bootloader_model.storage.nor_flash.NorFlash` -- one counted operation of the same
-  :class:`~bootloader_model.storage.nor_flash.FaultPlan` machinery as the Python model's -- and copied
-  back into the shared memory. The operations are *posted*: the helper goes on without an answer and
-  shuts its view of the blocks concerned; a read of one of them waits (a SYNC message) until this side
-  has carried out every earlier operation, so the C code never sees stale flash. A planned power cut
+  :class:`~bootloader_model.storage.nor_flash.FaultPlan` machinery as the Python model's. The operations
+  are *posted*: the helper goes on without an answer, having applied the operation to its own copy of the
+  blocks concerned (erase: all 0xFF; program: old AND new -- the bytes the board's flash now holds), which
+  its views of those blocks show from then on, so the C code reads its own writes without waiting and
+  nothing is copied back into the shared memory (the next boot copies both arrays afresh). The helper
+  writes its messages in large pieces, and this side parses them out of large reads. A planned power cut
   kills the helper when its operation comes up: whatever the helper did after that call is discarded
-  unseen (it reached nothing but this pipe), so the C code stops where it is and its RAM is gone;
+  unseen (it reached nothing but this pipe), so the C code stops where it is and its RAM is gone. The
+  server announces each child it forks ahead, with its pipes, before it is asked, so a boot finds its
+  child waiting; a boot that reported its end does not wait for the child's exit (its wait status is
+  passed over when it comes);
 * console bytes arrive on the same pipe, in order with the flash operations;
 * the helper reports the jump (a call into flash faults, as flash is not executable on the host), the
   software reset, or a loop for ever (a repeated RAM state with no flash operation in between, a main-loop
@@ -57,6 +62,7 @@ time the C code (flash busy time comes from the flash models, as for the Python 
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import mmap
 import os
@@ -151,52 +157,87 @@ class _Server:
         finally:
             theirs.close()
         self.sock = mine
+        self.ready = collections.deque()
 
-    def _recv_int(self) -> int:
-        data = b""
-        try:
-            while len(data) < 4:
-                got = self.sock.recv(4 - len(data))
-                if not got:
-                    raise _ServerGone
-                data += got
-        except BaseException:
-            self.close()  # an answer left unread would be taken for the next one: start afresh next time
-            raise
-        return int(struct.unpack("<i", data)[0])
+    # The server announces each child it forks ahead at once, unasked (READY, pid, with the child's pipe
+    # ends), and reports each child's wait status (STATUS) once it has ended, in the order announced;
+    # FAILED (-errno) stands for a child it could not fork.
+    READY, STATUS, FAILED = 1, 2, 3
+    RECORD = struct.Struct("<ii")
 
-    def start(self) -> tuple[int, int, int, int]:
-        """Take the child forked ahead for the next boot: its pid and this side's ends of its pipes (to the
-        child, from the child, its stderr). It runs once it reads one byte from the first."""
+    #: Announced children not used yet: (pid, their pipe ends).
+    ready: collections.deque[tuple[int, list[int]]]
+    #: Statuses to pass over: those of children whose boots reported their end (see :meth:`defer`).
+    skip = 0
+
+    def _record(self) -> tuple[int, int, list[int]]:
+        """The next record on the socket: (kind, value, descriptors it carried)."""
+        fds: list[int] = []
         try:
-            self.sock.sendall(b"BOOT")
-            msg, fds, _, _ = socket.recv_fds(self.sock, 4, 3)
-            while msg and len(msg) < 4:
-                more = self.sock.recv(4 - len(msg))
+            msg, fds, _, _ = socket.recv_fds(self.sock, self.RECORD.size, 3)
+            while msg and len(msg) < self.RECORD.size:
+                more = self.sock.recv(self.RECORD.size - len(msg))
                 if not more:
                     break
                 msg += more
-        except OSError:
-            self.close()
-            raise _ServerGone from None
         except BaseException:
-            self.close()
+            for fd in fds:
+                os.close(fd)
+            self.close()  # a record left half read would be taken for the next one: start afresh next time
             raise
-        if len(msg) < 4:
+        if len(msg) < self.RECORD.size:
             for fd in fds:
                 os.close(fd)
             self.close()
             raise _ServerGone
-        pid = int(struct.unpack("<i", msg)[0])
-        if pid <= 0 or len(fds) != 3:
-            for fd in fds:
-                os.close(fd)
-            raise BoardError(f"the native helper could not fork a boot: {os.strerror(-pid) if pid < 0 else pid}")
+        kind, value = self.RECORD.unpack(msg)
+        return kind, value, fds
+
+    def _next_record(self) -> tuple[int, int, list[int]]:
+        try:
+            return self._record()
+        except OSError:
+            raise _ServerGone from None
+
+    def start(self) -> tuple[int, int, int, int]:
+        """Take the child forked ahead for the next boot: its pid and this side's ends of its pipes (to the
+        child, from the child, its stderr). It runs once it reads one byte from the first."""
+        if self.proc.poll() is not None:  # the server has gone (killed): no child of it is used any more
+            self.close()
+            raise _ServerGone
+        while not self.ready:
+            kind, value, fds = self._next_record()
+            if kind == self.READY and len(fds) == 3:
+                self.ready.append((value, fds))
+            elif kind == self.STATUS:
+                self.skip = max(0, self.skip - 1)  # a boot that reported its end did not wait for this
+            else:
+                for fd in fds:
+                    os.close(fd)
+                reason = os.strerror(-value) if kind == self.FAILED and value < 0 else f"record {kind} {value}"
+                raise BoardError(f"the native helper could not fork a boot: {reason}")
+        pid, fds = self.ready.popleft()
         return pid, fds[0], fds[1], fds[2]
 
     def reaped(self) -> int:
         """The wait status of the child :meth:`start` handed out, once it has ended."""
-        return self._recv_int()
+        while True:
+            kind, value, fds = self._next_record()
+            if kind == self.READY and len(fds) == 3:
+                self.ready.append((value, fds))
+            elif kind == self.STATUS:
+                if not self.skip:
+                    return value
+                self.skip -= 1
+            else:
+                for fd in fds:
+                    os.close(fd)
+
+    def defer(self, err: int) -> None:
+        """The child :meth:`start` handed out has reported its end (it exits at once): its status is
+        passed over when it comes, and ``err`` (its stderr) is closed unread, so this boot does not wait."""
+        os.close(err)
+        self.skip += 1
 
     def failure(self) -> str:
         """Why the server ended (its exit status and what it printed), once it has."""
@@ -210,6 +251,9 @@ class _Server:
         """End the server (closing its socket ends it) and free its shared memory."""
         if self.sock.fileno() < 0:
             return
+        while self.ready:  # announced children not used: their go pipe closes, so they end
+            for fd in self.ready.popleft()[1]:
+                os.close(fd)
         self.sock.close()
         try:
             _, self.stderr = self.proc.communicate(timeout=10)
@@ -314,11 +358,11 @@ class NativeProgram:
     def boot(self, internal: NorFlash, external: NorFlash, console: Callable[[bytes], None]) -> BootResult:
         res = BootResult()
         busy0 = internal.busy_s
-        db_before = _db_exists(external)
+        ext_ops = external.op_count
         server = _server(self, internal.geometry.size, external.geometry.size)
         with server.lock:
             try:
-                status, err = self._run(server, res, internal, external, console)
+                status, err, db_before = self._run(server, res, internal, external, console)
             except _ServerGone:
                 raise BoardError(f"the native helper {self.build.executable} ended: {server.failure()}") from None
         if res.outcome is None and self.build.sanitize:
@@ -341,7 +385,8 @@ class NativeProgram:
                 Selection(factory, FACTORY_PATH if factory else "", version=hdr.version, header_status=hdr.status)
             )
         res.factory_backup = res.outcome is Outcome.RESET
-        res.db_deleted = db_before and not _db_exists(external)
+        # A boot that neither erased nor programmed the external flash left the database as it found it.
+        res.db_deleted = bool(db_before) and external.op_count != ext_ops and not _db_exists(external)
         res.notes.append(f"native bootloader {self.build.directory} ({self.build.kind}, {self.build.variant})")
         return res
 
@@ -366,41 +411,47 @@ class NativeProgram:
         internal: NorFlash,
         external: NorFlash,
         console: Callable[[bytes], None],
-    ) -> tuple[int, bytes]:
-        """One boot on ``server``: the child's wait status and what it wrote to stderr."""
-        shared = {protocol.INTERNAL: (internal, server.internal), protocol.EXTERNAL: (external, server.external)}
+    ) -> tuple[int, bytes, bool | None]:
+        """One boot on ``server``: the child's wait status, what it wrote to stderr, and whether the image
+        database existed before the boot's first external flash operation or file call (None: it made none)."""
+        flashes = {protocol.INTERNAL: internal, protocol.EXTERNAL: external}
         pid, to_helper, from_helper, err_r = server.start()
         reply = os.fdopen(to_helper, "wb", buffering=0)
         stream = os.fdopen(from_helper, "rb", buffering=1 << 16)
-        session = _Session(self, res, shared, console, reply, external)
+        session = _Session(self, res, flashes, console, reply, external)
+        messages = protocol.MessageReader(stream)
         finished = False
+        status, err = 0, b""
         try:
             server.internal.map[:] = internal.data
             if not self.build.remote_fs:  # an example build reaches the volume through file calls, not the mapping
                 server.external.map[:] = external.data
             with contextlib.suppress(BrokenPipeError):  # a child that died at once is reported below
                 reply.write(b"\x01")  # go: the flash is in place
-            session.serve(stream)
+            session.serve(messages)
             finished = True
         finally:
             if not finished:
                 if self.build.coverage:
-                    _cut_with_counts(pid, reply, stream, self.build.directory)
+                    _cut_with_counts(pid, reply, messages, self.build.directory)
                 with contextlib.suppress(ProcessLookupError):  # a power cut (or a failure here): the C code
                     os.kill(pid, signal.SIGKILL)  # stops where it is, RAM lost
             stream.close()
             reply.close()
-            try:
-                status = server.reaped()
-            finally:
-                err = _drain(err_r)
-                if self.launcher:  # memcheck writes its report to the child's own log file
-                    err += memcheck.take_log(self.build.directory, pid).encode()
             session.close_files()
-        return status, err
+            if finished and res.outcome is not None and not self.launcher:
+                server.defer(err_r)  # it said how it ended: its status and stderr are not needed
+            else:
+                try:
+                    status = server.reaped()
+                finally:
+                    err = _drain(err_r)
+                    if self.launcher:  # memcheck writes its report to the child's own log file
+                        err += memcheck.take_log(self.build.directory, pid).encode()
+        return status, err, session.db_before
 
 
-def _cut_with_counts(pid: int, reply: BinaryIO, stream: BinaryIO, build: Path) -> None:
+def _cut_with_counts(pid: int, reply: BinaryIO, messages: protocol.MessageReader, build: Path) -> None:
     """A coverage build at a power cut: answer the waiting call with CUT, so the helper reports its arcs,
     writes its counts and exits without running another line of the firmware (killed after 10 s).
 
@@ -411,8 +462,7 @@ def _cut_with_counts(pid: int, reply: BinaryIO, stream: BinaryIO, build: Path) -
     try:
         reply.write(protocol.BOOT_CUT)
         while True:  # until the helper is gone; other messages of a run that was not waiting are dropped
-            kind, _, _, n = protocol.HEADER.unpack(protocol.read_exact(stream, protocol.HEADER.size))
-            payload = protocol.read_exact(stream, n) if n else b""
+            kind, _, _, payload = messages.next()
             if kind == protocol.MSG_ARCS:
                 coverage.ARCS.add(build, payload)
     except (OSError, EOFError, struct.error):
@@ -442,49 +492,50 @@ class _Session:
         self,
         program: NativeProgram,
         res: BootResult,
-        shared: dict[int, tuple[NorFlash, _SharedFlash]],
+        flashes: dict[int, NorFlash],
         console: Callable[[bytes], None],
         reply: BinaryIO,
         external: NorFlash,
     ) -> None:
-        self.program, self.res, self.shared, self.console, self.reply = program, res, shared, console, reply
+        self.program, self.res, self.flashes, self.console, self.reply = program, res, flashes, console, reply
         self.files = RemoteFiles(external)
         self.external = external
+        #: Whether the image database existed when the boot first went to write the external flash (looked
+        #: up then, on the flash as the boot found it; None until then).
+        self.db_before: bool | None = None
         # a coverage build waits on each flash operation (see CUT), and so does a memcheck build (memcheck.py)
         self.synchronous = program.build.coverage or bool(program.launcher)
 
-    def serve(self, stream: BinaryIO) -> None:
+    def serve(self, messages: protocol.MessageReader) -> None:
         res = self.res
         while True:
             try:
-                kind, a, b, n = protocol.HEADER.unpack(protocol.read_exact(stream, protocol.HEADER.size))
-                payload = protocol.read_exact(stream, n) if n else b""
+                kind, a, b, payload = messages.next()
             except EOFError:
                 return
-            if kind == protocol.MSG_CONSOLE:
-                res.console += payload
-                self.console(payload)
+            if kind == protocol.MSG_PROGRAM:  # the commonest first
+                self._program(a, b, payload)
+                if self.synchronous:
+                    self.reply.write(protocol.OK)
             elif kind == protocol.MSG_ERASE:
                 self._erase(a & 0xFF, a >> 8, b)
                 if self.synchronous:
                     self.reply.write(protocol.OK)
-            elif kind == protocol.MSG_PROGRAM:
-                self._program(a, b, payload)
-                if self.synchronous:
-                    self.reply.write(protocol.OK)
-            elif kind == protocol.MSG_SYNC:
-                self.reply.write(protocol.OK)
+            elif kind == protocol.MSG_TOUCH:
+                flash = self._flash(a)
+                if flash.read_observer is not None:  # the C code touched this block first: it read it
+                    flash.read_observer(b, protocol.BLOCK)
+            elif kind == protocol.MSG_CONSOLE:
+                res.console += payload
+                self.console(payload)
             elif kind == protocol.MSG_FS:
+                self._before_external_write()
                 ops = self.external.op_count
                 code, data = self._fs(a, b, payload)
                 state = 0 if self.external.op_count != ops else self.files.state()
                 self.reply.write(protocol.BOOT_FILE_REPLY.pack(code, len(data), state) + data)
             elif kind == protocol.MSG_ARCS:
                 coverage.ARCS.add(self.program.build.directory, payload)
-            elif kind == protocol.MSG_TOUCH:
-                flash, _ = self._flash(a)
-                if flash.read_observer is not None:  # the C code touched this block first: it read it
-                    flash.read_observer(b, protocol.BLOCK)
             elif kind == protocol.MSG_END:
                 res.iterations = struct.unpack_from("<I", payload)[0] if len(payload) >= 4 else 0
                 reason = payload[4:].decode("utf-8", "replace")
@@ -498,14 +549,20 @@ class _Session:
             else:
                 raise BoardError(f"native bootloader sent an unknown message type {kind}")
 
-    def _flash(self, device: int) -> tuple[NorFlash, _SharedFlash]:
+    def _flash(self, device: int) -> NorFlash:
         try:
-            return self.shared[device]
+            return self.flashes[device]
         except KeyError:
             raise BoardError(f"native bootloader named an unknown flash device {device}") from None
 
+    def _before_external_write(self) -> None:
+        if self.db_before is None:
+            self.db_before = _db_exists(self.external)
+
     def _erase(self, device: int, unit: int, address: int) -> None:
-        flash, shared = self._flash(device)
+        flash = self._flash(device)
+        if device == protocol.EXTERNAL:
+            self._before_external_write()
         g = flash.geometry
         kind = (
             g.smallest_erase_kind()
@@ -516,21 +573,13 @@ class _Session:
         )
         if device == protocol.INTERNAL and address == BOOT_CTL_PHYS:
             self.res.programmed.append(Programming("", 0, BOOT_CTL_PHYS, BootControl.decode(b"\xff" * HEADER_SIZE)))
-        flash.erase(address, kind)
-        size = g.erase_units[kind]
-        off = address - g.base
-        shared.map[off : off + size] = flash.data[off : off + size]
+        flash.erase(address, kind)  # the helper reads its own copy of the block from now on: no copy back
 
     def _program(self, device: int, address: int, data: bytes) -> None:
-        flash, shared = self._flash(device)
-        g = flash.geometry
-        flash.program(address, data)
-        off = address - g.base
-        if g.page_wrap:
-            start = off - off % g.page_wrap
-            shared.map[start : start + g.page_wrap] = flash.data[start : start + g.page_wrap]
-        else:
-            shared.map[off : off + len(data)] = flash.data[off : off + len(data)]
+        flash = self._flash(device)
+        if device == protocol.EXTERNAL:
+            self._before_external_write()
+        flash.program(address, data)  # the helper reads its own copy of the block from now on: no copy back
         if device == protocol.INTERNAL and self.res.programmed:
             last = self.res.programmed[-1]
             end = max(last.programmed_to, address + len(data))

@@ -3,9 +3,9 @@
 The codes are defined once, in the C header ``c/otaloop_protocol.h`` that the helper is compiled with;
 this module reads them from that file when it is imported, so the two halves cannot disagree. It also
 holds the framing both sides use: a 16-byte header of four little-endian ``uint32`` (kind, a, b, payload
-length), the one-word answer to SYNC (a bootloader helper's flash operations are posted: the host carries
-them out in order without answering, except in coverage builds, which keep them answered), and the file
-calls' answers.
+length), the one-word answer to a flash operation (a bootloader helper's flash operations are posted: the
+host carries them out in order without answering, except in coverage builds, which keep them answered),
+the file calls' answers, and :class:`MessageReader`, which parses messages out of large reads.
 
 It does not start processes or carry out flash operations (:mod:`harness.native.bootloader_program` does).
 """
@@ -56,7 +56,7 @@ MSG_CONSOLE, MSG_ERASE, MSG_PROGRAM, MSG_FS, MSG_END, MSG_ARCS = (
 # Application helpers only.
 MSG_PASS, MSG_BLOCKED, MSG_READ, MSG_TIME = (_CODES[f"MSG_{name}"] for name in ("PASS", "BLOCKED", "READ", "TIME"))
 # Bootloader helpers only.
-MSG_TOUCH, MSG_SYNC = _CODES["MSG_TOUCH"], _CODES["MSG_SYNC"]
+MSG_TOUCH = _CODES["MSG_TOUCH"]
 #: The unit of MSG_TOUCH: the helper reports the first touch of each 4 KiB block of a flash mapping.
 BLOCK = 4096
 # How a run ended (``a`` of MSG_END).
@@ -87,7 +87,7 @@ CUT = struct.pack("<II", ANSWER_CUT, ANSWER_CUT)
 BOOT_CUT = struct.pack("<IIQ", ANSWER_CUT, ANSWER_CUT, 0)
 
 HEADER = struct.Struct("<IIII")
-#: The answer to SYNC: every earlier flash operation is carried out and in the shared memory.
+#: The answer to a coverage build's flash operation: it is carried out and in the shared memory.
 OK = struct.pack("<I", 0)
 #: The head of the answer to an application helper's file call: result, reply length.
 FILE_REPLY = struct.Struct("<iI")
@@ -106,3 +106,44 @@ def read_exact(stream: BinaryIO, n: int) -> bytes:
     if data is None or len(data) != n:
         raise EOFError
     return data
+
+
+class MessageReader:
+    """A helper's messages, parsed out of large reads of its stream (a helper writes many at a time).
+
+    ``stream`` must offer ``read1`` (a buffered binary stream): each refill takes what is there, waiting
+    only when nothing is.
+    """
+
+    def __init__(self, stream: BinaryIO, chunk: int = 1 << 16) -> None:
+        self.stream = stream
+        self.chunk = chunk
+        self.buf = b""
+        self.pos = 0
+
+    def next(self) -> tuple[int, int, int, bytes]:
+        """The next message: ``(kind, a, b, payload)``.
+
+        Raises:
+            EOFError: the helper closed the stream first (it ended, or was killed at a power cut).
+        """
+        buf, pos = self.buf, self.pos
+        if len(buf) - pos >= 16:
+            kind, a, b, n = HEADER.unpack_from(buf, pos)
+            end = pos + 16 + n
+            if end <= len(buf):
+                self.pos = end
+                return kind, a, b, buf[pos + 16 : end]
+        return self._refill()
+
+    def _refill(self) -> tuple[int, int, int, bytes]:
+        while True:
+            more = self.stream.read1(self.chunk)  # type: ignore[attr-defined]
+            if not more:
+                raise EOFError
+            self.buf = self.buf[self.pos :] + more
+            self.pos = 0
+            if len(self.buf) >= 16:
+                n = HEADER.unpack_from(self.buf, 0)[3]
+                if len(self.buf) >= 16 + n:
+                    return self.next()

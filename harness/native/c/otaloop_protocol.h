@@ -3,9 +3,9 @@
  * The helper (otaloop_runner.c or otaloop_app_runner.c, otaloop_sys_fs_remote.c) writes messages of a
  * 16-byte header -- four little-endian uint32: kind, a, b, payload length -- followed by the payload.
  * A bootloader helper's flash operations are posted (plain and sanitizer builds): the host carries them
- * out in order and does not answer; the helper sends SYNC, which the host answers with one uint32 0, when
- * it must see their result. A coverage build's flash operations stay synchronous (answered with one
- * uint32 0, or ANSWER_CUT at a power cut, so the helper can write its counts). The host answers a
+ * out in order and does not answer (the helper reads its own copy of the blocks it changed). A coverage
+ * build's flash operations stay synchronous (answered with one uint32 0, or ANSWER_CUT at a power cut,
+ * so the helper can write its counts). The host answers a
  * bootloader helper's file calls with int32 result, uint32 length, uint64 host state and the reply bytes:
  * the host state is 0 when the call changed flash; otherwise a digest of the host's file-system state
  * (open files and their positions), which the loop detector counts as machine state. An application
@@ -48,7 +48,6 @@
 
 /* Bootloader helpers only (otaloop_runner.c). */
 #define OTALOOP_MSG_TOUCH 11u /* a: device, b: address of a 4 KiB block the run touched first (no answer) */
-#define OTALOOP_MSG_SYNC 12u  /* answered with 0 once every earlier operation is carried out */
 
 /* How a run ended (a of OTALOOP_MSG_END). */
 #define OTALOOP_END_JUMP 0u

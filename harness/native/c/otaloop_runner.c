@@ -8,12 +8,14 @@
  * order with the flash operations.
  *
  * Operations are posted: the runner carries them out in order without answering, and this process goes
- * on at once. It applies each operation to a private shadow of the blocks concerned (erase: all 0xFF;
+ * on at once. It applies each operation to its own shadow of the blocks concerned (erase: all 0xFF;
  * program: old AND new, an SPI page program wrapping inside its page), which the loop detector hashes,
- * and shuts its mappings of those blocks; touching one of them then faults, and the handler sends SYNC
- * and waits for the answer, after which every posted operation is in the shared memory. A power cut
- * at a posted operation kills this process wherever it has got to since: the runner discards what
- * follows the cut operation unread, so the outcome is the one of a process stopped inside that call.
+ * and from then on its mappings of those blocks show the shadow (a memory file of the run's own): the
+ * C code reads its own writes at once, the same bytes the runner writes into the shared memory once it
+ * has carried the operations out, and never waits for the runner. Messages are collected and written in
+ * large pieces (when 64 KiB wait, before waiting for an answer, and at the end). A power cut at a
+ * posted operation kills this process wherever it has got to since: the runner discards what follows
+ * the cut operation unread, so the outcome is the one of a process stopped inside that call.
  *
  * Started with --serve, the process is a fork server: it does the set-up above once, then keeps one
  * child forked ahead that runs the firmware from its pristine RAM when the runner asks for a boot (see
@@ -23,7 +25,8 @@
  *
  * What a run reads: the flash is mapped with no access at all. The first touch of each 4 KiB block of
  * a mapping faults; the fault handler tells the runner (OTALOOP_MSG_TOUCH, in order with the erase and
- * program messages) and makes that block readable, and the access is retried. So the runner learns
+ * program messages) and makes that block readable (or, when the run changed it, shows its shadow), and
+ * the access is retried. So the runner learns
  * which blocks the run read, and when, which its verdict cache needs (harness/sweeps/memo.py). A fault
  * on a block already readable is a real fault (a write to flash, or a call into it: the jump).
  *
@@ -70,6 +73,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -103,6 +107,7 @@ struct runner_state {
     uint64_t remote_at_pass_start;
     uint64_t last_op_pass;
     uint32_t cpu_budget_s;
+    volatile uint32_t pass_ticks; /* watchdog ticks since the current pass started */
     uint64_t flash_hash;    /* sum of per-4-KiB-block hashes of both flashes, relative to power-up */
     uint64_t remote_calls;  /* file calls that changed flash on the host's side (example builds) */
     uint64_t host_state;    /* the host's file state after the last file call (open files, positions) */
@@ -112,18 +117,19 @@ struct runner_state {
     uint64_t cycle_end;     /* when a cycle was found: the pass after which the run stops */
     uint64_t cycle_len;
     uint8_t opened[3][MAX_BLOCKS]; /* blocks made readable: KSEG0, KSEG1, external mapping */
-    uint8_t stale[3][MAX_BLOCKS];  /* opened blocks shut again: an operation on them is not yet done */
-    uint32_t stale_count;
-    uint64_t posted;               /* operations sent since the runner last confirmed all were done */
+    uint8_t showing[3][MAX_BLOCKS]; /* opened blocks whose view shows the shadow (show_shadow) */
+    int shadow_fd[2];              /* the memory files of the shadows, one per device */
     uint8_t known[2][MAX_BLOCKS];  /* blocks whose hash is in flash_hash: internal, external */
     uint8_t shadowed[2][MAX_BLOCKS]; /* blocks whose contents after this run's operations are in shadow */
     uint64_t hash[2][MAX_BLOCKS];  /* each known block's hash, as added to flash_hash */
-    uint8_t *shadow[2];            /* private copies of the blocks this run erased or programmed */
+    uint8_t *shadow[2];            /* this run's copies of the blocks it erased or programmed */
     uint8_t *ram_copy;             /* the program's RAM at the last pass end, and its chunks' hashes */
     uint64_t *ram_chunk_hash;
     uint32_t ram_chunks;
     uint32_t ram_ready;
     uint64_t ram_sum;
+    uint32_t out_len, out_sent;    /* messages waiting in out[], and how much of them is written */
+    uint8_t out[131072];
     char altstack[65536];
 };
 static struct runner_state *R;
@@ -192,29 +198,48 @@ static void touch(const void *data, uint32_t length) {
     for (uint32_t i = 0; i < length; i += BLOCK - (uint32_t)(((uintptr_t)(p + i)) % BLOCK)) (void)p[i];
 }
 
+/* Messages are collected in R->out and written in large pieces: when OUT_FLUSH bytes are waiting, before
+ * this process waits for an answer, and when it ends (flush_out). The runner reads them in the same order,
+ * only later; nothing it does depends on when a posted message arrives. */
+#define OUT_FLUSH 65536u
+static void flush_out(void) {
+    while (R->out_sent < R->out_len) { /* resumable: a watchdog's end may flush from inside a flush */
+        ssize_t n = write(R->out_fd, R->out + R->out_sent, R->out_len - R->out_sent);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            _exit(70);
+        }
+        R->out_sent += (uint32_t)n;
+    }
+    R->out_len = R->out_sent = 0;
+}
+
 static void send_msg(uint32_t type, uint32_t a, uint32_t b, const void *payload, uint32_t length) {
     uint32_t head[4] = {type, a, b, length};
-    if (length) touch(payload, length);
-    if (length <= 1024) { /* one write(2) for a small message: half the system calls of a page program */
-        uint8_t message[sizeof head + 1024];
-        memcpy(message, head, sizeof head);
-        if (length) memcpy(message + sizeof head, payload, length);
-        write_all(R->out_fd, message, sizeof head + length);
+    if (length) touch(payload, length); /* before the buffer changes: a first touch adds its own message */
+    if (R->out_len + sizeof head + length > sizeof R->out) flush_out();
+    if (sizeof head + length > sizeof R->out) {
+        write_all(R->out_fd, head, sizeof head);
+        write_all(R->out_fd, payload, length);
         return;
     }
-    write_all(R->out_fd, head, sizeof head);
-    write_all(R->out_fd, payload, length);
+    memcpy(R->out + R->out_len, head, sizeof head);
+    if (length) memcpy(R->out + R->out_len + sizeof head, payload, length);
+    R->out_len += (uint32_t)(sizeof head + length); /* only now: a message is in whole or not at all */
+    if (R->out_len >= OUT_FLUSH) flush_out();
 }
 
 /* The power is cut at this operation: nothing of the firmware runs any more; a coverage build keeps the
  * counts up to here. */
 __attribute__((noreturn)) static void power_cut(void) {
     coverage_flush();
+    flush_out();
     _exit(0);
 }
 
-static void wait_ok(void) {
+__attribute__((unused)) static void wait_ok(void) { /* coverage builds */
     uint32_t answer = 0;
+    flush_out();
     read_all(R->in_fd, &answer, sizeof answer);
     if (answer == OTALOOP_ANSWER_CUT) power_cut();
     if (answer != 0) _exit(72);
@@ -229,6 +254,7 @@ __attribute__((noreturn)) static void finish(uint32_t outcome, uint32_t address,
     if (n) memcpy(text + 4, reason, n);
     coverage_flush();
     send_msg(OTALOOP_MSG_END, outcome, address, text, (uint32_t)(n + 4));
+    flush_out();
     _exit(0);
 }
 
@@ -238,15 +264,29 @@ static uint64_t mix(uint64_t h, uint64_t w) {
     return h ^ (h >> 29);
 }
 
-static uint64_t block_hash(uint32_t device, uint32_t block) {
-    const uint8_t *p = R->shadow[device] + (size_t)block * BLOCK;
-    uint64_t h = mix(0xcbf29ce484222325ull, ((uint64_t)device << 32) | block);
-    for (uint32_t i = 0; i < BLOCK; i += 8) {
+/* A 64-bit hash of n bytes: four independent mix chains over interleaved words (a 32-bit build's 64-bit
+ * multiplies overlap instead of waiting on each other), folded together at the end. */
+static uint64_t hash_bytes(uint64_t seed, const uint8_t *p, uint32_t n) {
+    uint64_t h0 = seed, h1 = seed ^ 0x9e3779b97f4a7c15ull, h2 = seed ^ 0xc2b2ae3d27d4eb4full,
+             h3 = seed ^ 0x165667b19e3779f9ull;
+    uint32_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        uint64_t w0, w1, w2, w3;
+        memcpy(&w0, p + i, 8), memcpy(&w1, p + i + 8, 8), memcpy(&w2, p + i + 16, 8), memcpy(&w3, p + i + 24, 8);
+        h0 = mix(h0, w0), h1 = mix(h1, w1), h2 = mix(h2, w2), h3 = mix(h3, w3);
+    }
+    for (; i + 8 <= n; i += 8) {
         uint64_t w;
         memcpy(&w, p + i, 8);
-        h = mix(h, w);
+        h0 = mix(h0, w);
     }
-    return h;
+    for (; i < n; i++) h1 = mix(h1, p[i]);
+    return mix(mix(mix(mix(h0, h1), h2), h3), n);
+}
+
+static uint64_t block_hash(uint32_t device, uint32_t block) {
+    const uint8_t *p = R->shadow[device] + (size_t)block * BLOCK;
+    return hash_bytes(mix(0xcbf29ce484222325ull, ((uint64_t)device << 32) | block), p, BLOCK);
 }
 
 static uint32_t device_size(uint32_t device) { return device == OTALOOP_INTERNAL ? OTALOOP_FLASH_SIZE : R->ext_size; }
@@ -257,7 +297,7 @@ static uint8_t *shadow_block(uint32_t device, uint32_t block) {
     uint8_t *p = R->shadow[device] + (size_t)block * BLOCK;
     if (!R->shadowed[device][block]) {
         const uint8_t *view = device == OTALOOP_INTERNAL ? (const uint8_t *)(uintptr_t)KSEG0 : R->ext;
-        memcpy(p, view + (size_t)block * BLOCK, BLOCK);
+        if (!R->showing[device == OTALOOP_INTERNAL ? 0 : 2][block]) memcpy(p, view + (size_t)block * BLOCK, BLOCK);
         R->shadowed[device][block] = 1;
     }
     return p;
@@ -280,48 +320,47 @@ static void account(uint32_t device, uint32_t first, uint32_t count) {
     }
 }
 
-/* An operation was posted on these blocks: shut every opened mapping of them until the runner confirms
- * it is done (a read then faults and waits, see open_block). */
-__attribute__((unused)) static void mark_stale(uint32_t device, uint32_t first, uint32_t count) {
+/* This run's own copy of a block shown at one of its views, from then on: the shadow holds the block as
+ * the run's operations left it -- the bytes the runner writes into the shared memory once it has carried
+ * them out (erase: all 0xFF; program: old AND new) -- and every later operation of the run updates it in
+ * place, so the C code reads its own writes at once instead of waiting for the runner. */
+static void show_shadow(uint32_t region, uint32_t device, uint32_t block) {
     uintptr_t bases[3] = {KSEG0, KSEG1, (uintptr_t)R->ext};
+    void *at = (void *)(bases[region] + (uintptr_t)block * BLOCK);
+    if (mmap(at, BLOCK, PROT_READ, MAP_SHARED | MAP_FIXED, R->shadow_fd[device], (off_t)block * BLOCK) != at) _exit(79);
+    R->showing[region][block] = 1;
+}
+
+/* An operation was posted on these blocks (its result is in the shadow already): every view of them the
+ * run has opened shows the shadow from now on. */
+static void follow_shadow(uint32_t device, uint32_t first, uint32_t count) {
     uint32_t from = device == OTALOOP_INTERNAL ? 0u : 2u, to = device == OTALOOP_INTERNAL ? 2u : 3u;
     for (uint32_t r = from; r < to; r++)
         for (uint32_t b = first; b < first + count && b < MAX_BLOCKS; b++)
-            if (R->opened[r][b] && !R->stale[r][b]) {
-                if (mprotect((void *)(bases[r] + (uintptr_t)b * BLOCK), BLOCK, PROT_NONE) != 0) _exit(79);
-                R->stale[r][b] = 1;
-                R->stale_count++;
-            }
-}
-
-/* Wait until the runner has carried out every posted operation, then open the shut blocks again. */
-static void sync_flash(void) {
-    if (!R->posted) return;
-    send_msg(OTALOOP_MSG_SYNC, 0, 0, NULL, 0);
-    wait_ok();
-    R->posted = 0;
-    if (!R->stale_count) return;
-    uintptr_t bases[3] = {KSEG0, KSEG1, (uintptr_t)R->ext};
-    for (uint32_t r = 0; r < 3; r++)
-        for (uint32_t b = 0; b < MAX_BLOCKS; b++)
-            if (R->stale[r][b]) {
-                if (mprotect((void *)(bases[r] + (uintptr_t)b * BLOCK), BLOCK, PROT_READ) != 0) _exit(79);
-                R->stale[r][b] = 0;
-            }
-    R->stale_count = 0;
+            if (R->opened[r][b] && !R->showing[r][b] && R->shadowed[device][b]) show_shadow(r, device, b);
 }
 
 /* An erase or program of blocks first..first+count-1 was sent. Plain and sanitizer builds post it (see
- * mark_stale); a memcheck build waits for its answer (see open_all_blocks), and so does a coverage build, so a power cut there is answered with
- * OTALOOP_ANSWER_CUT and the counts up to this call are written (power_cut). */
+ * follow_shadow); a memcheck build waits for its answer (see open_all_blocks), and so does a coverage
+ * build, so a power cut there is answered with OTALOOP_ANSWER_CUT and the counts up to this call are
+ * written (power_cut). Either way the views of the blocks show the shadow from then on. */
 static void flash_op_sent(uint32_t device, uint32_t first, uint32_t count) {
 #if defined(OTALOOP_COVERAGE) || defined(OTALOOP_MEMCHECK) /* memcheck: see open_all_blocks */
-    (void)device, (void)first, (void)count;
     wait_ok();
-#else
-    R->posted++;
-    mark_stale(device, first, count);
 #endif
+    follow_shadow(device, first, count); /* the runner does not copy the result back into the shared memory */
+}
+
+/* Each run's shadows live in memory files of its own, so a block of them can be shown at a view
+ * (show_shadow). Made by each child before it starts (not inherited: a run's shadow is its own). */
+static void own_shadows(void) {
+    for (uint32_t d = 0; d < 2; d++) {
+        size_t n = device_size(d) ? device_size(d) : BLOCK;
+        int fd = memfd_create("otaloop-shadow", MFD_CLOEXEC);
+        if (fd < 0 || ftruncate(fd, (off_t)n) != 0) _exit(75);
+        if (mmap(R->shadow[d], n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) != R->shadow[d]) _exit(75);
+        R->shadow_fd[d] = fd;
+    }
 }
 
 /* ------------------------------------------------------------------------------ services for shims */
@@ -394,6 +433,7 @@ int32_t otaloop_fs_call(uint32_t opcode, uint32_t argument, const void *payload,
         uint64_t host_state;
     } head;
     send_msg(OTALOOP_MSG_FS, opcode, argument, payload, length);
+    flush_out();
     read_all(R->in_fd, &head, 16);
     if (head.length == OTALOOP_ANSWER_CUT) power_cut();
     if (head.host_state == 0) {
@@ -443,15 +483,14 @@ static bool open_block(uintptr_t addr) {
     }
     uint32_t block = (uint32_t)((addr - base) / BLOCK);
     if (block >= MAX_BLOCKS) return false;
-    if (R->opened[region][block]) {
-        if (!R->stale[region][block]) return false; /* readable already: a real fault */
-        sync_flash();                               /* an operation on it is under way: wait for it */
-        return true;
-    }
+    if (R->opened[region][block]) return false; /* readable already: a real fault */
     R->opened[region][block] = 1;
     uint32_t address = block * BLOCK + (device == OTALOOP_INTERNAL ? OTALOOP_FLASH_PHYS : 0u);
     send_msg(OTALOOP_MSG_TOUCH, device, address, NULL, 0);
-    if (R->shadowed[device][block]) sync_flash(); /* this run changed it: its new bytes must be in place */
+    if (R->shadowed[device][block]) { /* this run changed it: it reads its own copy (see show_shadow) */
+        show_shadow(region, device, block);
+        return true;
+    }
     if (mprotect((void *)(base + (uintptr_t)block * BLOCK), BLOCK, PROT_READ) != 0) _exit(79);
     return true;
 }
@@ -479,8 +518,15 @@ static void on_fault(int sig, siginfo_t *info, void *context) {
     finish(OTALOOP_END_STUCK, (uint32_t)addr, reason);
 }
 
+/* The CPU-time budget of one main-loop pass, without a system call per pass: a periodic CPU-time tick
+ * counts up, each pass start sets the count back to zero (a plain store), and the tick that finds the
+ * count past the budget ends the run. The n-th tick after a pass started comes more than (n-1) ticks of
+ * CPU time after it, so a pass is ended only once it has run longer than the budget (and at most one tick
+ * after that). */
+#define WATCHDOG_TICK_MS 50u
 static void on_watchdog(int sig) {
     (void)sig;
+    if (++R->pass_ticks <= R->cpu_budget_s * (1000u / WATCHDOG_TICK_MS)) return;
     char reason[160];
     snprintf(reason, sizeof reason,
              "main-loop pass %lu did not return within %u s of CPU time: the code loops inside one call",
@@ -488,8 +534,22 @@ static void on_watchdog(int sig) {
     finish(OTALOOP_END_STUCK, 0, reason);
 }
 
+/* The firmware ends by a signal of its own (abort, a division by zero): the messages before it still
+ * reach the runner, then the signal ends the process as it would have (the handler is reset). */
+static void on_fatal(int sig) {
+    if (R->out_fd >= 0) flush_out();
+    raise(sig);
+}
+/* A sanitizer's report ends the process through its own exit: the messages before it reach the runner
+ * first. Weak: the function exists only in a sanitizer build. */
+extern void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+static void flush_at_death(void) {
+    if (R->out_fd >= 0) flush_out();
+}
+
 static void arm_watchdog(void) {
-    struct itimerval t = {{0, 0}, {(time_t)R->cpu_budget_s, 0}};
+    struct itimerval t = {{0, WATCHDOG_TICK_MS * 1000}, {0, WATCHDOG_TICK_MS * 1000}};
+    R->pass_ticks = 0;
     setitimer(ITIMER_VIRTUAL, &t, NULL);
 }
 
@@ -499,16 +559,54 @@ static void arm_watchdog(void) {
  * compare is several times faster than hashing everything). */
 #define RAM_CHUNK 256u
 static uint64_t chunk_hash(uint32_t chunk, const uint8_t *p, uint32_t n) {
-    uint64_t h = mix(0x84222325cbf29ce4ull, chunk);
-    uint32_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        h = mix(h, w);
-    }
-    for (; i < n; i++) h = mix(h, p[i]);
-    return h;
+    return hash_bytes(mix(0x84222325cbf29ce4ull, chunk), p, n);
 }
+
+/* True when a chunk of RAM equals its copy: most chunks do, every pass, so this is the loop detector's
+ * hot path. On x86 it compares 64 bytes per step with SSE2 (every x86-64 CPU has it, also in a 32-bit
+ * process); elsewhere word by word. Intrinsics, not memcmp, for the reason given below. */
+#if defined(__i386__) || defined(__x86_64__)
+#include <immintrin.h>
+/* With AVX2 (checked once at start-up), 64 bytes in two steps instead of four. */
+__attribute__((target("avx2"))) static bool same_chunk_avx2(const uint8_t *copy, const uint8_t *p, uint32_t len) {
+    uint32_t i = 0;
+    for (; i + 64 <= len; i += 64) {
+        __m256i d0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(p + i)),
+                                      _mm256_loadu_si256((const __m256i *)(const void *)(copy + i)));
+        __m256i d1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(p + i + 32)),
+                                      _mm256_loadu_si256((const __m256i *)(const void *)(copy + i + 32)));
+        if (!_mm256_testz_si256(_mm256_or_si256(d0, d1), _mm256_or_si256(d0, d1))) return false;
+    }
+    for (; i < len; i++)
+        if (copy[i] != p[i]) return false;
+    return true;
+}
+static int have_avx2; /* set in main(), before any firmware code runs, and never again */
+__attribute__((target("sse2"))) static bool same_chunk(const uint8_t *copy, const uint8_t *p, uint32_t len) {
+    if (have_avx2) return same_chunk_avx2(copy, p, len);
+    uint32_t i = 0;
+    for (; i + 64 <= len; i += 64) {
+        __m128i d0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(p + i)),
+                                   _mm_loadu_si128((const __m128i *)(const void *)(copy + i)));
+        __m128i d1 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(p + i + 16)),
+                                   _mm_loadu_si128((const __m128i *)(const void *)(copy + i + 16)));
+        __m128i d2 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(p + i + 32)),
+                                   _mm_loadu_si128((const __m128i *)(const void *)(copy + i + 32)));
+        __m128i d3 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(p + i + 48)),
+                                   _mm_loadu_si128((const __m128i *)(const void *)(copy + i + 48)));
+        __m128i any = _mm_or_si128(_mm_or_si128(d0, d1), _mm_or_si128(d2, d3));
+        if (_mm_movemask_epi8(_mm_cmpeq_epi8(any, _mm_setzero_si128())) != 0xFFFF) return false;
+    }
+    for (; i < len; i++)
+        if (copy[i] != p[i]) return false;
+    return true;
+}
+#else
+static bool same_chunk(const uint8_t *copy, const uint8_t *p, uint32_t len) {
+    (void)copy, (void)p, (void)len;
+    return false; /* refresh_chunk compares */
+}
+#endif
 
 /* Compare a chunk of RAM with its copy and refresh the copy; true when they differed. Word by word,
  * not with memcmp/memcpy: a sanitizer build's interceptors would check those calls against the
@@ -517,6 +615,7 @@ static uint64_t chunk_hash(uint32_t chunk, const uint8_t *p, uint32_t n) {
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #endif
 static bool refresh_chunk(uint8_t *copy, const uint8_t *p, uint32_t len) {
+    if (same_chunk(copy, p, len)) return false;
     bool differ = false;
     uint32_t i = 0;
     for (; i + 8 <= len; i += 8) {
@@ -665,17 +764,23 @@ __attribute__((noreturn)) static void run(void) {
         }
         R->ops_at_pass_start = R->ops;
         R->remote_at_pass_start = R->remote_calls;
-        arm_watchdog();
+        R->pass_ticks = 0; /* the watchdog's count starts again (see on_watchdog) */
         SYS_Tasks();
         after_pass();
     }
 }
 
-/* The fork server keeps one child forked ahead, waiting for its go byte: a boot request is answered at
- * once with that child's pid and the runner's ends of its pipes (to the child, from the child, its
- * stderr), then the next child is forked while the runner serves this one. The child starts the
- * firmware when the go byte arrives (the runner sends it once the boot's flash is in the shared
- * memory). After the child has ended, the server reports its wait status. */
+/* The fork server keeps a child forked ahead, waiting for its go byte, and announces it to the runner at
+ * once, unasked: a record (int32 SERVER_READY, int32 pid) carrying the runner's ends of its pipes (to the
+ * child, from the child, its stderr), so a boot finds its child waiting on the socket. The child starts
+ * the firmware when the go byte arrives (the runner sends it once the boot's flash is in the shared
+ * memory). The server then waits for the oldest announced child to end and reports its wait status
+ * (SERVER_STATUS, status), with the next child already forked and announced; children are used, and
+ * their statuses come, in the order they were announced. A failed fork is announced as SERVER_FAILED
+ * (-errno) in that child's place and tried again after a pause. */
+#define SERVER_READY 1
+#define SERVER_STATUS 2
+#define SERVER_FAILED 3
 struct ready {
     pid_t pid;
     int to_child, from_child, err;
@@ -689,6 +794,9 @@ static int prefork(int sock, struct ready *next) {
         close(in[0]), close(in[1]);
         return -e;
     }
+#ifdef F_SETPIPE_SZ
+    (void)fcntl(out[1], F_SETPIPE_SZ, 1 << 20); /* a boot's messages fit: the child seldom waits for the runner */
+#endif
     if (pipe2(err, O_CLOEXEC) != 0) {
         int e = errno;
         close(in[0]), close(in[1]), close(out[0]), close(out[1]);
@@ -702,6 +810,7 @@ static int prefork(int sock, struct ready *next) {
         R->out_fd = dup(out[1]);
         int fds[6] = {in[0], in[1], out[0], out[1], err[0], err[1]};
         for (int i = 0; i < 6; i++) close(fds[i]);
+        own_shadows();
         uint8_t go;
         read_all(R->in_fd, &go, 1); /* the runner closed our pipe unused: _exit inside */
         run();
@@ -716,42 +825,57 @@ static int prefork(int sock, struct ready *next) {
     return 0;
 }
 
-__attribute__((noreturn)) static void serve(int sock) {
-    struct ready next;
-    int failed = prefork(sock, &next);
-    for (;;) {
-        uint32_t command = 0;
-        ssize_t n = read(sock, &command, sizeof command);
+static void server_record(int sock, int32_t kind, int32_t value) {
+    int32_t record[2] = {kind, value};
+    for (size_t done = 0; done < sizeof record;) {
+        ssize_t n = send(sock, (char *)record + done, sizeof record - done, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
-        if (n == 0) _exit(0); /* the runner closed the socket: no more boots (the waiting child sees EOF) */
-        if (n != (ssize_t)sizeof command) _exit(78);
-        if (failed) {
-            int32_t answer = failed;
-            write_all(sock, &answer, sizeof answer);
-            failed = prefork(sock, &next);
-            continue;
+        if (n <= 0) _exit(0); /* the runner has gone: no more boots */
+        done += (size_t)n;
+    }
+}
+
+/* Fork the next child and announce it (or the failure); true when there is a child to wait for. */
+static bool announce(int sock, struct ready *next) {
+    int failed = prefork(sock, next);
+    if (failed) {
+        server_record(sock, SERVER_FAILED, failed);
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        return false;
+    }
+    int32_t record[2] = {SERVER_READY, (int32_t)next->pid};
+    int fds[3] = {next->to_child, next->from_child, next->err};
+    char control[CMSG_SPACE(sizeof fds)];
+    memset(control, 0, sizeof control);
+    struct iovec iov = {.iov_base = record, .iov_len = sizeof record};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof fds);
+    memcpy(CMSG_DATA(c), fds, sizeof fds);
+    ssize_t sent;
+    while ((sent = sendmsg(sock, &msg, MSG_NOSIGNAL)) < 0)
+        if (errno != EINTR) _exit(0); /* the runner has gone: no more boots */
+    if (sent != (ssize_t)sizeof record) _exit(78); /* eight bytes on a Unix stream socket go at once */
+    for (int i = 0; i < 3; i++) close(fds[i]);
+    return true;
+}
+
+__attribute__((noreturn)) static void serve(int sock) {
+    struct ready oldest, next;
+    bool waiting = announce(sock, &oldest);
+    for (;;) {
+        bool ahead = announce(sock, &next);
+        if (waiting) {
+            int status = 0;
+            while (waitpid(oldest.pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            server_record(sock, SERVER_STATUS, status);
         }
-        int32_t answer = (int32_t)next.pid;
-        int fds[3] = {next.to_child, next.from_child, next.err};
-        char control[CMSG_SPACE(sizeof fds)];
-        memset(control, 0, sizeof control);
-        struct iovec iov = {.iov_base = &answer, .iov_len = sizeof answer};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof fds);
-        memcpy(CMSG_DATA(c), fds, sizeof fds);
-        while (sendmsg(sock, &msg, 0) < 0)
-            if (errno != EINTR) _exit(70);
-        for (int i = 0; i < 3; i++) close(fds[i]);
-        pid_t current = next.pid;
-        failed = prefork(sock, &next);
-        int status = 0;
-        while (waitpid(current, &status, 0) < 0 && errno == EINTR) {
-        }
-        int32_t report = status;
-        write_all(sock, &report, sizeof report);
+        oldest = next;
+        waiting = ahead;
     }
 }
 
@@ -793,6 +917,10 @@ int main(int argc, char **argv) {
     R->cpu_budget_s = argc > 7 ? (uint32_t)strtoul(argv[7], NULL, 0) : 2u;
     if (R->cpu_budget_s == 0) R->cpu_budget_s = 2u;
 
+#if defined(__i386__) || defined(__x86_64__)
+    __builtin_cpu_init();
+    have_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+#endif
     map_at(KSEG0, int_fd, OTALOOP_FLASH_SIZE);
     map_at(KSEG1, int_fd, OTALOOP_FLASH_SIZE);
     if (ext_fd >= 0 && R->ext_size) {
@@ -828,8 +956,15 @@ int main(int argc, char **argv) {
     struct sigaction wd;
     memset(&wd, 0, sizeof wd);
     wd.sa_handler = on_watchdog;
-    wd.sa_flags = SA_ONSTACK;
+    wd.sa_flags = SA_ONSTACK | SA_RESTART;
     sigaction(SIGVTALRM, &wd, NULL);
+    struct sigaction fatal;
+    memset(&fatal, 0, sizeof fatal);
+    fatal.sa_handler = on_fatal;
+    fatal.sa_flags = SA_ONSTACK | SA_RESETHAND;
+    int fatal_signals[] = {SIGABRT, SIGFPE, SIGILL, SIGTRAP, SIGSYS};
+    for (unsigned i = 0; i < sizeof fatal_signals / sizeof fatal_signals[0]; i++) sigaction(fatal_signals[i], &fatal, NULL);
+    if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(flush_at_death);
 
     cookie_io_functions_t io = {.read = NULL, .write = console_cookie_write, .seek = NULL, .close = NULL};
     FILE *console = fopencookie(NULL, "w", io);
@@ -839,5 +974,6 @@ int main(int argc, char **argv) {
     stderr = console; /* XC32's stderr is the same UART */
 
     if (sock >= 0) serve(sock);
+    own_shadows();
     run();
 }
