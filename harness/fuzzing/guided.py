@@ -313,9 +313,10 @@ class Corpus:
 
         A step's last erases and programs are where a write is committed -- a file's directory entry, the
         database's rewrite, the FAT -- so a cut there is likelier than one at any operation to leave a file
-        unreadable. The cut is armed just before the step with no time of its own (a window of 0 s), so
-        the step runs as in the entry and the cut comes at its k-th last operation (k mostly 1..16); the
-        board is powered on after it. An entry whose steps made no operation comes back unchanged.
+        unreadable. The step is chosen with a chance in proportion to the operations it made. The cut is
+        armed just before it with no time of its own (a window of 0 s), so the step runs as in the entry
+        and the cut comes at its k-th last operation (k mostly 1..16); the board is powered on after it.
+        An entry whose steps made no operation comes back unchanged.
         """
         rng = self._rng
         run = [list(s) for s in entry.steps]
@@ -328,7 +329,8 @@ class Corpus:
         ]
         if not places:
             return run
-        i, device, n = rng.choice(places)
+        # A step that wrote more (a download, against a boot's few writes) is where a cut has more to hit.
+        i, device, n = rng.choices(places, [n for _, _, n in places])[0]
         k = rng.randint(1, min(n, 16)) if rng.random() < 0.7 else rng.randint(1, n)
         plan = CutPlan(device, n - k, rng.choice(list(CutMode)), rng.randint(0, 9))
         cut = [("cut_power", {"plan": plan, "within_s": 0.0})]
