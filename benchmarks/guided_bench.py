@@ -3,7 +3,7 @@
 For each seed both searches run :func:`~harness.fuzzing.search.find_hazards` on otaloop's example
 bootloader built with ``--coverage`` (each on its own fresh build, so their counts do not mix), with every
 hazard tolerated so each spends its whole budget, from the same seed and with the same budget of examples:
-the unguided search generates them all with hypothesis, the guided one its first quarter and then
+the unguided search generates them all with hypothesis, the guided one its first 30% and then
 replays mutants of the runs that reached new arcs (:mod:`harness.fuzzing.guided`), one example each.
 The report gives, for each, the branches and lines of ``example_bootloader.c`` that gcovr counts as
 reached, the gcov arcs the runs moved and how many of the lines planted for the guided search ran, then

@@ -8,13 +8,20 @@ libFuzzer do, on the steps of :mod:`harness.fuzzing.steps` instead of bytes:
 * a :class:`Corpus` keeps every run that reached an arc no earlier run of the search had; the first
   share of the budget (:data:`SEED_SHARE`) is hypothesis's ordinary generation, each example recorded
   (:func:`recording`), so the corpus starts from fresh examples and the rules they drew go into a pool;
-* every later example is a :meth:`Corpus.mutant`: a fresh run of rules drawn as the machine's rules draw
-  them (:data:`FRESH_RUNS` of them), or a corpus entry (those that reached more arcs chosen more often)
-  with one to four changes stacked -- a rule inserted (fresh, from the pool, or a few in a row as an
-  earlier run made them), deleted, replaced or repeated, one argument of a rule changed (an image's
-  version, size, behaviour or damage, a manifest's kind, a wait, a cut's operation, the MHC options of
-  the set-up), or its tail swapped for another entry's -- run by replaying it
-  (:meth:`BoardStateMachine.replay`), and kept if it reached new arcs.
+* every later example is a :meth:`Corpus.mutant`, run by replaying it (:meth:`BoardStateMachine.replay`)
+  and kept if it reached new arcs. Its parent is a corpus entry picked by its energy
+  (:meth:`Entry.energy`: more arcs, more; mutated often without a new arc, less, as AFLFast's schedules
+  do). A share of them (:data:`CUT_FOCUS`) change only a power cut, the one input whose exact value
+  decides what a failure leaves behind: a cut of the parent moved by a small or larger step, half way to
+  another entry's cut, to another mode or the other flash (AFL's arithmetic on one integer); or a new cut
+  at one of the last erases or programs a step of the parent made (each step records them,
+  :attr:`harness.fuzzing.steps.Step.flash_ops`), where a file, the database or the FAT is committed. The
+  rest are fresh runs of rules drawn as the machine's rules draw them (:data:`FRESH_RUNS` of them), or
+  the parent with one to four changes stacked -- a rule inserted (fresh, from the pool, or a few in a
+  row as an earlier run made them), deleted, replaced or repeated, one argument of a rule changed (an
+  image's version, size -- now and then a boundary of :data:`VERSIONS` or :data:`SIZES` --, behaviour or
+  damage, a manifest's kind, a wait, a cut's operation, the MHC options of the set-up), or its tail
+  swapped for another entry's.
 
 A mutant is a token's steps, so it passes :func:`harness.fuzzing.steps.encode_run`'s checks before it runs,
 and a hazard it shows is shrunk and replayed as any other. The same budget, seed and build give the same
@@ -35,7 +42,7 @@ from typing import Any
 
 from bootloader_model.errors import CallerError
 from bootloader_model.formats.app_descriptor import BEHAVIOURS
-from bootloader_model.formats.app_image import APP_OFFSET
+from bootloader_model.formats.app_image import APP_OFFSET, MIN_APP_SIZE
 from bootloader_model.storage.nor_flash import CutMode
 from harness.fuzzing import steps as steps_mod
 from harness.fuzzing.machine import CONTROL_MESSAGES, CUT_WINDOW_S, IMAGE_SIZES, BoardStateMachine
@@ -65,6 +72,18 @@ FRESH_RUNS = 0.25
 MAX_CHANGES = 4
 #: Waits a changed wait step takes (the machine's wait rule draws the same).
 WAITS = (0.5, 3.0, 30.0, 65.0, 200.0)
+#: The share of mutants, once an entry holds a power cut, that only move its cuts (:meth:`Corpus._cut`).
+CUT_FOCUS = 0.3
+#: How far a cut mutation moves a cut's operation: a small step (a neighbouring erase or program) or a
+#: larger one (the next file's writes), as AFL's arithmetic mutations step an integer.
+SMALL_STEPS = (1, 1, 2, 3, 4, 8)
+LARGE_STEP = 64
+#: Versions a changed image may take besides a step up or down: the boundaries of a byte and of the
+#: example bootloader's three-digit version text (AFL's dictionary of interesting values).
+VERSIONS = (1, 255, 256, 257, 258, 999, 1000)
+#: Sizes a changed image may take besides :data:`IMAGE_SIZES`: the smallest image, page boundaries and a byte
+#: either side of them.
+SIZES = (MIN_APP_SIZE, 8191, 8193, 12289, 16384)
 
 #: The kinds of rule :meth:`Corpus._fresh` draws: the machine's rules (``release``: a serve of an undamaged
 #: image with a valid manifest).
@@ -98,6 +117,23 @@ class Entry:
     steps: Steps
     new_arcs: int
     arcs: int = 0  # arcs it reached in all
+    ops: list[dict[str, int]] = field(default_factory=list)  # each step's erases and programs, per flash
+    picks: int = 0  # mutants made of it so far
+    found: int = 0  # of those, mutants that reached new arcs
+
+    @property
+    def cuts(self) -> bool:
+        """Whether a step of the run arms a power cut."""
+        return any(name == "cut_power" for step in self.steps for name, _ in step)
+
+    def energy(self) -> float:
+        """How often to pick it: more for more arcs, less the more it was picked without a new arc.
+
+        AFLFast's observation: an entry mutated many times without result is exhausted, and the budget is
+        better spent on newer entries (a new entry, one that keeps finding, is picked as often as at first).
+        """
+        base = 1.0 + self.arcs + 4 * min(self.new_arcs, 8)
+        return base * (1 + self.found) / (1 + (self.picks - self.found) / 4)
 
 
 @dataclass
@@ -120,6 +156,7 @@ class Corpus:
     _seen: set[str] = field(default_factory=set)
     _pooled: set[str] = field(default_factory=set)
     _rng: random.Random = field(init=False)
+    _parent: Entry | None = None  # the entry the last mutant came from
 
     def __post_init__(self) -> None:
         self._rng = random.Random(f"otaloop-guided-{self.seed_value}")
@@ -129,8 +166,11 @@ class Corpus:
         """Arcs of the build reached so far by this process's runs."""
         return ARCS.counts(self.build)[0]
 
-    def offer(self, run: Steps, new_arcs: int, arcs: int = 0) -> bool:
+    def offer(self, run: Steps, new_arcs: int, arcs: int = 0, ops: list[dict[str, int]] | None = None) -> bool:
         """Add ``run``'s rules to the pool, and ``run`` to the corpus if it reached ``new_arcs`` > 0.
+
+        ``ops`` holds, for each step run (the set-up first), the erases and programs each flash did in it
+        (:attr:`harness.fuzzing.steps.Step.flash_ops`): where a mutant may cut the power.
 
         Returns:
             Whether it joined the corpus (a run already there does not join twice).
@@ -140,15 +180,19 @@ class Corpus:
             self._pooled.add(key)
             self.pool.append(run[1:])
         for step in run[1:]:
-            key = _key([step])
+            key = "rule " + _key([step])  # apart from a run of that one rule, which the pool keeps too
             if key not in self._pooled:
                 self._pooled.add(key)
                 self.kinds.setdefault(step[0][0], []).append(step)
         key = _key(run)
+        parent, self._parent = self._parent, None
+        if parent is not None:
+            parent.picks += 1
+            parent.found += new_arcs > 0
         if new_arcs <= 0 or key in self._seen:
             return False
         self._seen.add(key)
-        self.entries.append(Entry(run, new_arcs, arcs))
+        self.entries.append(Entry(run, new_arcs, arcs, list(ops or [])))
         return True
 
     def mutant(self) -> Steps:
@@ -157,20 +201,31 @@ class Corpus:
         Every run it returns encodes into a replay token (:func:`harness.fuzzing.steps.encode_run`).
         """
         rng = self._rng
-        if not self.entries or rng.random() < FRESH_RUNS:
+        self._parent = None
+        focus = bool(self.entries) and rng.random() < CUT_FOCUS
+        if not self.entries or (not focus and rng.random() < FRESH_RUNS):
             config = rng.choice(("auto", "auto", "auto", "notify", "manual", "manual-noreset"))
             parent = [[("setup", {"config": config})]]
             parent += [self._fresh() for _ in range(rng.randint(1, self.max_rules))]
             if _key(parent) not in self._seen:
                 return parent
         else:
-            # Runs that reach more of the code are the better place to change (an update made, say).
-            weights = [1.0 + e.arcs + 4 * min(e.new_arcs, 8) for e in self.entries]
-            parent = rng.choices(self.entries, weights)[0].steps
+            # Runs that reach more of the code are the better place to change (an update made, say), and
+            # runs mutated often without a new arc the worse (:meth:`Entry.energy`).
+            self._parent = rng.choices(self.entries, [e.energy() for e in self.entries])[0]
+            parent = self._parent.steps
         for _ in range(100):
             run = [list(s) for s in parent]
-            for _ in range(rng.randint(1, MAX_CHANGES)):
-                run = self._change(run)
+            if focus and self._parent is not None:
+                # Only a cut changes: the steps that brought the board to it stay as they were.
+                if self._parent.cuts and rng.random() < 0.5:
+                    for _ in range(rng.randint(1, 2)):
+                        run = self._cut(run)
+                else:
+                    run = self._cut_late(self._parent)
+            if run == parent:  # no cut to move or place: the ordinary changes
+                for _ in range(rng.randint(1, MAX_CHANGES)):
+                    run = self._change(run)
             run = run[: self.max_rules + 1]
             key = _key(run)
             if key in self._seen or run == parent:
@@ -217,6 +272,74 @@ class Corpus:
             else:
                 body[at - 1] = [self._argument(name, args) for name, args in body[at - 1]]
         return head + body
+
+    def _cut(self, run: Steps) -> Steps:
+        """``run`` with one of its power cuts moved (a run without one: unchanged).
+
+        The flash operation a cut comes at decides what it leaves behind: a few operations apart lie the
+        last page of an image, the database's rewrite and the FAT's directory erase. So the operation
+        takes a small step or a larger one, or moves half way to the operation of a cut another entry
+        made (bisecting towards a neighbour); or the cut comes before, after or half way through that
+        operation instead, or on the other flash.
+        """
+        rng = self._rng
+        at = [i for i, step in enumerate(run) if any(name == "cut_power" for name, _ in step)]
+        if not at:
+            return run
+        i = rng.choice(at)
+        j = rng.choice([k for k, (name, _) in enumerate(run[i]) if name == "cut_power"])
+        name, args = run[i][j]
+        plan: CutPlan = args["plan"]
+        draw = rng.random()
+        op, mode, device = plan.op, plan.mode, plan.device
+        others = sorted({p.op for p in self._cut_plans() if p.device == device and p.op != op})
+        if draw < 0.45:
+            op += rng.choice(SMALL_STEPS) * rng.choice((-1, 1))
+        elif draw < 0.65:
+            op += rng.randint(1, LARGE_STEP) * rng.choice((-1, 1))
+        elif draw < 0.75 and others:
+            op = (op + rng.choice(others)) // 2
+        elif draw < 0.9:
+            mode = rng.choice([m for m in CutMode if m is not mode])
+        else:
+            device = "external" if device == "internal" else "internal"
+        step = list(run[i])
+        new_plan = CutPlan(device, min(max(0, op), steps_mod.MAX_CUT_OP), mode, plan.seed)
+        step[j] = (name, {**args, "plan": new_plan})
+        return [*run[:i], step, *run[i + 1 :]]
+
+    def _cut_late(self, entry: Entry) -> Steps:
+        """``entry``'s run with a power cut at one of the last operations a step of it made on a flash.
+
+        A step's last erases and programs are where a write is committed -- a file's directory entry, the
+        database's rewrite, the FAT -- so a cut there is likelier than one at any operation to leave a file
+        unreadable. The step is chosen with a chance in proportion to the operations it made. The cut is
+        armed just before it with no time of its own (a window of 0 s), so the step runs as in the entry
+        and the cut comes at its k-th last operation (k mostly 1..16); the board is powered on after it.
+        An entry whose steps made no operation comes back unchanged.
+        """
+        rng = self._rng
+        run = [list(s) for s in entry.steps]
+        places = [
+            (i, device, n)
+            for i, ops in enumerate(entry.ops[: len(run)])
+            if 0 < i <= self.max_rules - 2
+            for device, n in sorted(ops.items())
+            if n > 0
+        ]
+        if not places:
+            return run
+        # A step that wrote more (a download, against a boot's few writes) is where a cut has more to hit.
+        i, device, n = rng.choices(places, [n for _, _, n in places])[0]
+        k = rng.randint(1, min(n, 16)) if rng.random() < 0.7 else rng.randint(1, n)
+        plan = CutPlan(device, n - k, rng.choice(list(CutMode)), rng.randint(0, 9))
+        cut = [("cut_power", {"plan": plan, "within_s": 0.0})]
+        run = [*run[:i], cut, run[i], [("power", {"action": "on"})], *run[i + 1 :]]
+        return run[: self.max_rules + 1]
+
+    def _cut_plans(self) -> list[CutPlan]:
+        """The cuts the corpus's entries armed."""
+        return [args["plan"] for e in self.entries for step in e.steps for name, args in step if name == "cut_power"]
 
     def _fresh(self) -> list[tuple[str, dict[str, Any]]]:
         """A new rule, drawn as the machine's rules draw it (each kind as likely)."""
@@ -316,10 +439,12 @@ class Corpus:
         rng = self._rng
         what = rng.choice(("version", "version", "size", "behaviour", "damage"))
         if what == "version":
+            if rng.random() < 0.2:
+                return dataclasses.replace(image, version=rng.choice(VERSIONS))
             version = max(1, image.version + rng.choice((-1, 1, 1, 2)))
             return dataclasses.replace(image, version=version)
         if what == "size":
-            size = rng.choice(IMAGE_SIZES)
+            size = rng.choice(SIZES) if rng.random() < 0.2 else rng.choice(IMAGE_SIZES)
             return dataclasses.replace(image, size=size, damage="none", damage_at=0)
         if what == "behaviour":
             return dataclasses.replace(image, behaviour=rng.choice(list(BEHAVIOURS)))
@@ -353,7 +478,8 @@ def recording(machine: type[BoardStateMachine], corpus: Corpus) -> type[BoardSta
         try:
             run = [[(a.name, a.args) for a in s.actions] for s in self.steps]
             if run:
-                corpus.offer(run, corpus.arcs - self._arcs_before, ARCS.counts(corpus.build)[1])
+                ops = [s.flash_ops for s in self.steps]
+                corpus.offer(run, corpus.arcs - self._arcs_before, ARCS.counts(corpus.build)[1], ops)
         finally:
             machine.teardown(self)
 

@@ -151,6 +151,7 @@ class BoardStateMachine(SafetyProperties, RuleBasedStateMachine):
         self._cuts_seen = 0
         self._armed: dict[str, CutPlan] = {}
         self._step_started = 0.0
+        self._ops_started: dict[str, int] = {}
         self.config = "auto"
         self.board: VirtualBoard  # made by setup(), the first step of every run
 
@@ -542,11 +543,19 @@ class BoardStateMachine(SafetyProperties, RuleBasedStateMachine):
 
     def _close_step(self) -> None:
         now = self.board.clock.now() if hasattr(self, "board") else 0.0
+        ops = self._flash_ops()
         if self._step.actions:
             self._step.seconds = now - self._step_started
+            self._step.flash_ops = {k: n - self._ops_started.get(k, 0) for k, n in ops.items()}
             self.steps.append(self._step)
             self._step = Step()
         self._step_started = now
+        self._ops_started = ops
+
+    def _flash_ops(self) -> dict[str, int]:
+        if not hasattr(self, "board"):
+            return {}
+        return {"internal": self.board.internal.op_count, "external": self.board.external.op_count}
 
     def step_report(self) -> str:
         """The steps so far as a numbered list, and their replay token."""

@@ -223,7 +223,8 @@ def _mutant(machine: type[BoardStateMachine], corpus: Corpus) -> HazardFound | N
     before = corpus.arcs
     ARCS.begin_example(corpus.build)
     done = machine.replay(token)
-    corpus.offer(run, corpus.arcs - before, ARCS.counts(corpus.build)[1])
+    ops = [step.flash_ops for step in done.machine.steps]
+    corpus.offer(run, corpus.arcs - before, ARCS.counts(corpus.build)[1], ops)
     if done.error is not None and done.hazard is None:
         raise done.error
     return done.hazard

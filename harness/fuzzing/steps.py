@@ -70,6 +70,8 @@ class Step:
 
     actions: list[Action] = field(default_factory=list)
     seconds: float = 0.0  # virtual time the step took
+    #: erases and programs each flash (``internal``, ``external``) did during the step
+    flash_ops: dict[str, int] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
