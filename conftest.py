@@ -85,3 +85,61 @@ def assert_memory_error_hazard(machine: Any, function: str) -> None:
     assert "your bootloader's or application's C code" in found.report()
     replayed = type(machine).replay(found.token)
     assert replayed.hazard is not None and replayed.hazard.hazard.name == "native-memory-error"
+
+
+#: A manifest URL on a closed loopback port: a native board's checks never get an answer.
+NATIVE_URL = "http://127.0.0.1:9/ota.json"
+#: The library scenarios a checked native build must pass (a boot, an update, a factory reset, a rollback).
+CHECKED_SCENARIOS = ("first_boot", "c_update", "k_factory_reset", "l_rollback")
+
+
+def assert_checked_scenarios_pass(bootloader: str) -> None:
+    """:data:`CHECKED_SCENARIOS` on virtual boards with ``bootloader`` (``native:CACHE``) all pass."""
+    from harness.scenarios.runner import run_suite, select, virtual_provider
+
+    results = run_suite(select(list(CHECKED_SCENARIOS)), virtual_provider(link="inproc", bootloader=bootloader))
+    assert [(r.name, r.status) for r in results] == [(n, "PASS") for n in CHECKED_SCENARIOS], [
+        r.detail for r in results
+    ]
+
+
+def booted_native_board(cache: Path) -> Any:
+    """A virtual board on the native bootloader built at ``cache``, provisioned with factory v1, booted once
+    into it and powered off again."""
+    from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
+    from bootloader_model.formats.app_descriptor import AppDescriptor
+    from bootloader_model.formats.app_image import build_app
+    from harness.native.programs import bootloader_from_spec
+
+    board = VirtualBoard(BoardConfig(bootloader=bootloader_from_spec(f"native:{cache}"), timed_flash=False))
+    board.provision(build_app(AppDescriptor(version=1, manifest_url=NATIVE_URL), 16 * 1024))
+    board.power_on()
+    assert board.state is AppState.RUNNING
+    board.power_off()
+    return board
+
+
+def plant_db_version(internal: Any, external: Any, version: int) -> None:
+    """A downloaded image of ``version`` in the DB (hex, as the corrected service writes it) and boot control
+    naming v1 as the production image: the next boot goes CHECK (no row of v1) -> SELECT (the new row)."""
+    import hashlib
+
+    from bootloader_model.formats.app_descriptor import AppDescriptor
+    from bootloader_model.formats.app_image import build_app
+    from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, production_header, with_header
+    from bootloader_model.formats.image_database import new_entry
+    from bootloader_model.quirks import QuirkProfile
+    from bootloader_model.storage.external_flash import ExternalFlash
+    from bootloader_model.storage.file_api import OTA_DIR, write_file
+
+    image = build_app(AppDescriptor(version=version, manifest_url=NATIVE_URL), 16 * 1024)
+    fs = ExternalFlash(external)
+    fs.mount()
+    write_file(fs, f"{OTA_DIR}/app_v{version}.bin", image)
+    digest = hashlib.sha256(image).hexdigest()
+    corrected = QuirkProfile.named("corrected")
+    assert new_entry(fs, f"{OTA_DIR}/app_v{version}.bin", version, digest, db_full=False, profile=corrected) == 0
+    page = with_header(bytes(internal.read(BOOT_CTL_PHYS, 4096)), production_header(1, 0xF8))
+    internal.erase(BOOT_CTL_PHYS, internal.geometry.smallest_erase_kind())
+    for row in range(0, 4096, 1024):
+        internal.program(BOOT_CTL_PHYS + row, page[row : row + 1024])

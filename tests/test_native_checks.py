@@ -10,7 +10,6 @@ it and that the fuzzer names the hazard with a replay token that reproduces it.
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import subprocess
 from collections.abc import Callable
@@ -18,29 +17,29 @@ from pathlib import Path
 
 import pytest
 
-from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
+from bootloader_model.board.virtual_board import VirtualBoard
 from bootloader_model.bootloader.program import BootProgram
 from bootloader_model.bootloader.result import BootResult, Outcome
 from bootloader_model.errors import CallerError
-from bootloader_model.formats.app_descriptor import AppDescriptor
-from bootloader_model.formats.app_image import build_app
-from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, production_header, with_header
-from bootloader_model.formats.image_database import new_entry
-from bootloader_model.quirks import QuirkProfile
-from bootloader_model.storage.external_flash import ExternalFlash
-from bootloader_model.storage.file_api import OTA_DIR, write_file
 from bootloader_model.storage.nor_flash import NorFlash
-from conftest import assert_memory_error_hazard, require_sanitizers, require_tool
+from conftest import (
+    NATIVE_URL,
+    assert_checked_scenarios_pass,
+    assert_memory_error_hazard,
+    booted_native_board,
+    plant_db_version,
+    require_sanitizers,
+    require_tool,
+)
 from harness.cli import main as cli_main
 from harness.fuzzing.machine import BoardStateMachine
 from harness.fuzzing.strategies import ImageSpec
 from harness.native.build import EXAMPLE_DIR, Instrumentation, build_example
 from harness.native.build_record import NativeBuild
-from harness.native.programs import bootloader_from_spec
 from harness.native.sanitizers import EXIT_CODE, NativeMemoryError, parse_report, parse_sanitize, runtime_env
 from harness.scenarios.runner import run_suite, select, virtual_provider
 
-URL = "http://127.0.0.1:9/ota.json"
+URL = NATIVE_URL
 EXAMPLE_C = str(EXAMPLE_DIR / "example_bootloader.c")
 
 
@@ -57,35 +56,7 @@ def sanitized(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _plant_version(board: VirtualBoard, version: int) -> None:
-    _plant(board.internal, board.external, version)
-
-
-def _plant(internal: NorFlash, external: NorFlash, version: int) -> None:
-    """A downloaded image of ``version`` in the DB (hex, as the corrected service writes it) and boot control
-    naming v1 as the production image: the next boot goes CHECK (no row of v1) -> SELECT (the new row)."""
-    image = build_app(AppDescriptor(version=version, manifest_url=URL), 16 * 1024)
-    fs = ExternalFlash(external)
-    fs.mount()
-    write_file(fs, f"{OTA_DIR}/app_v{version}.bin", image)
-    digest = hashlib.sha256(image).hexdigest()
-    assert new_entry(fs, f"{OTA_DIR}/app_v{version}.bin", version, digest, db_full=False, profile=_corrected()) == 0
-    page = with_header(bytes(internal.read(BOOT_CTL_PHYS, 4096)), production_header(1, 0xF8))
-    internal.erase(BOOT_CTL_PHYS, internal.geometry.smallest_erase_kind())
-    for row in range(0, 4096, 1024):
-        internal.program(BOOT_CTL_PHYS + row, page[row : row + 1024])
-
-
-def _corrected() -> QuirkProfile:
-    return QuirkProfile.named("corrected")
-
-
-def _booted(cache: Path) -> VirtualBoard:
-    board = VirtualBoard(BoardConfig(bootloader=bootloader_from_spec(f"native:{cache}"), timed_flash=False))
-    board.provision(build_app(AppDescriptor(version=1, manifest_url=URL), 16 * 1024))
-    board.power_on()
-    assert board.state is AppState.RUNNING
-    board.power_off()
-    return board
+    plant_db_version(board.internal, board.external, version)
 
 
 def test_sanitize_names_are_checked() -> None:
@@ -105,25 +76,18 @@ def test_the_build_records_its_sanitizers(sanitized: Path) -> None:
 
 
 def test_scenario_boots_run_clean_under_the_sanitizers(sanitized: Path) -> None:
-    provider = virtual_provider(link="inproc", bootloader=f"native:{sanitized}")
-    results = run_suite(select(["first_boot", "c_update", "k_factory_reset", "l_rollback"]), provider)
-    assert [(r.name, r.status) for r in results] == [
-        ("first_boot", "PASS"),
-        ("c_update", "PASS"),
-        ("k_factory_reset", "PASS"),
-        ("l_rollback", "PASS"),
-    ], [r.detail for r in results]
+    assert_checked_scenarios_pass(f"native:{sanitized}")
 
 
 def test_version_999_fits(sanitized: Path) -> None:
-    board = _booted(sanitized)
+    board = booted_native_board(sanitized)
     _plant_version(board, 999)
     board.power_on()
     assert board.boots[-1].outcome is Outcome.JUMP  # "999" and its NUL fill ver[4] exactly
 
 
 def test_the_planted_overflow_is_reported_with_its_c_stack(sanitized: Path) -> None:
-    board = _booted(sanitized)
+    board = booted_native_board(sanitized)
     _plant_version(board, 1000)
     with pytest.raises(NativeMemoryError) as caught:
         board.power_on()
@@ -144,7 +108,7 @@ def test_the_planted_overflow_is_reported_with_its_c_stack(sanitized: Path) -> N
 def test_the_plain_build_does_not_notice(tmp_path: Path) -> None:
     require_tool("cc", "gcc")
     build_example(tmp_path)
-    board = _booted(tmp_path)
+    board = booted_native_board(tmp_path)
     _plant_version(board, 1000)
     board.power_on()
     assert board.boots[-1].outcome is Outcome.JUMP  # the overflow is silent without the sanitizer
@@ -161,7 +125,7 @@ def test_otaloop_run_fails_the_scenario_with_the_report(sanitized: Path) -> None
         def boot(self, internal: NorFlash, external: NorFlash, console: Callable[[bytes], None]) -> BootResult:
             self.boots += 1
             if self.boots == 2:
-                _plant(internal, external, 1000)
+                plant_db_version(internal, external, 1000)
             return self.inner.boot(internal, external, console)
 
     def plant(board: VirtualBoard) -> None:

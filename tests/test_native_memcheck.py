@@ -21,12 +21,13 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualBoard
+from bootloader_model.board.virtual_board import BoardConfig, VirtualBoard
 from bootloader_model.bootloader.result import Outcome
 from bootloader_model.errors import CallerError
 from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
-from conftest import require_tool
+from conftest import NATIVE_URL as URL
+from conftest import assert_checked_scenarios_pass, booted_native_board, plant_db_version, require_tool
 from harness.cli import main as cli_main
 from harness.fuzzing.hazards import HazardFound
 from harness.fuzzing.machine import BoardStateMachine
@@ -36,8 +37,6 @@ from harness.native.build import EXAMPLE_DIR, Instrumentation, build, build_exam
 from harness.native.build_record import NativeBuild
 from harness.native.programs import bootloader_from_spec
 from harness.native.sanitizers import NativeMemoryError, compile_flags, link_flags, parse_sanitize
-from harness.scenarios.runner import run_suite, select, virtual_provider
-from tests.test_native_checks import URL, _plant_version
 
 EXAMPLE_C = str(EXAMPLE_DIR / "example_bootloader.c")
 UNINITIALISED = "Conditional jump or move depends on uninitialised value(s)"
@@ -64,15 +63,6 @@ def checked(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cache = tmp_path_factory.mktemp("example-memcheck")
     build_example(cache, checks=Instrumentation.of("memcheck"))
     return cache
-
-
-def _booted(cache: Path) -> VirtualBoard:
-    board = VirtualBoard(BoardConfig(bootloader=bootloader_from_spec(f"native:{cache}"), timed_flash=False))
-    board.provision(build_app(AppDescriptor(version=1, manifest_url=URL), 16 * 1024))
-    board.power_on()
-    assert board.state is AppState.RUNNING
-    board.power_off()
-    return board
 
 
 def test_memcheck_names_and_flags() -> None:
@@ -134,26 +124,19 @@ def test_the_build_records_memcheck_and_is_static(checked: Path) -> None:
 
 
 def test_scenario_boots_run_clean_under_memcheck(checked: Path) -> None:
-    provider = virtual_provider(link="inproc", bootloader=f"native:{checked}")
-    results = run_suite(select(["first_boot", "c_update", "k_factory_reset", "l_rollback"]), provider)
-    assert [(r.name, r.status) for r in results] == [
-        ("first_boot", "PASS"),
-        ("c_update", "PASS"),
-        ("k_factory_reset", "PASS"),
-        ("l_rollback", "PASS"),
-    ], [r.detail for r in results]
+    assert_checked_scenarios_pass(f"native:{checked}")
 
 
 def test_version_999_is_counted(checked: Path) -> None:
-    board = _booted(checked)
-    _plant_version(board, 999)
+    board = booted_native_board(checked)
+    plant_db_version(board.internal, board.external, 999)
     board.power_on()
     assert board.boots[-1].outcome is Outcome.JUMP and board.app_version == 999
 
 
 def test_the_planted_uninitialised_read_is_reported_with_its_c_stack(checked: Path) -> None:
-    board = _booted(checked)
-    _plant_version(board, 1000)
+    board = booted_native_board(checked)
+    plant_db_version(board.internal, board.external, 1000)
     with pytest.raises(NativeMemoryError) as caught:
         board.power_on()
     report = caught.value.report
