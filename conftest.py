@@ -49,19 +49,23 @@ def write_board_images(folder: Path, http_port: int, config: str = "auto") -> Pa
     return folder
 
 
-def require_sanitizers() -> None:
-    """Skip the calling test, saying why, unless gcc links 32-bit AddressSanitizer/UBSan programs."""
+def require_gcc_links(flags: list[str], what: str, install: str) -> None:
+    """Skip the calling test, saying why, unless gcc links a 32-bit program with ``flags`` (``what`` names
+    such programs in the message, ``install`` the packages that bring what is missing)."""
     require_tool("cc", "gcc")
     probe = subprocess.run(
-        ["gcc", "-m32", "-fsanitize=address,undefined", "-x", "c", "-", "-o", "/dev/null"],
+        ["gcc", "-m32", *flags, "-x", "c", "-", "-o", "/dev/null"],
         input="int main(void){return 0;}",
         capture_output=True,
         text=True,
     )
     if probe.returncode != 0:
-        pytest.skip(
-            f"gcc cannot link 32-bit sanitizer programs (install lib32asan8 lib32ubsan1): {probe.stderr[-200:]}"
-        )
+        pytest.skip(f"gcc cannot link 32-bit {what} (install {install}): {probe.stderr[-200:]}")
+
+
+def require_sanitizers() -> None:
+    """Skip the calling test, saying why, unless gcc links 32-bit AddressSanitizer/UBSan programs."""
+    require_gcc_links(["-fsanitize=address,undefined"], "sanitizer programs", "lib32asan8 lib32ubsan1")
 
 
 def line_of(source: Path, text: str) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,13 @@ from bootloader_model.errors import CallerError
 from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
 from conftest import NATIVE_URL as URL
-from conftest import assert_checked_scenarios_pass, booted_native_board, plant_db_version, require_tool
+from conftest import (
+    assert_checked_scenarios_pass,
+    booted_native_board,
+    plant_db_version,
+    require_gcc_links,
+    require_tool,
+)
 from harness.cli import main as cli_main
 from harness.fuzzing.hazards import HazardFound
 from harness.fuzzing.machine import BoardStateMachine
@@ -47,14 +52,7 @@ def _valgrind() -> None:
     require_tool("cc", "gcc")
     if shutil.which("valgrind") is None or not Path("/usr/include/valgrind/memcheck.h").is_file():
         pytest.skip("valgrind is not installed (apt-get install valgrind): --sanitize memcheck runs under it")
-    probe = subprocess.run(
-        ["gcc", "-m32", "-static", "-x", "c", "-", "-o", "/dev/null"],
-        input="int main(void){return 0;}",
-        capture_output=True,
-        text=True,
-    )
-    if probe.returncode != 0:
-        pytest.skip(f"gcc cannot link 32-bit static programs (install gcc-multilib): {probe.stderr[-200:]}")
+    require_gcc_links(["-static"], "static programs", "gcc-multilib")
 
 
 @pytest.fixture(scope="module")
