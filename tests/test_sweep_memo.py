@@ -62,12 +62,19 @@ def native_ref(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         return record(UpdateRig(Params(bootloader=f"native:{cache}"), server))
 
 
-def _sweep_both(ref: Reference, stride: int) -> tuple[list[Case], list[Case], VerdictMemo]:
+def _sweep_both(
+    ref: Reference, stride: int, part: tuple[int, int] = (0, 1)
+) -> tuple[list[Case], list[Case], VerdictMemo]:
+    """The cases of share ``part[0]`` of ``part[1]`` contiguous shares of the sweep's ranges (a worker's
+    share, judged from a fresh cache), once through the verdict cache and once judged in full."""
     fast_plan, full_plan = plan_sweep(ref, stride=stride), plan_sweep(ref, stride=stride, fast=False)
     assert fast_plan.fast and not full_plan.fast
+    spans = tasks(len(ref.ops))
+    index, parts = part
+    spans = spans[len(spans) * index // parts : len(spans) * (index + 1) // parts]
     fast_worker = SweepWorker(fast_plan)
-    fast = [case for span in tasks(len(ref.ops)) for case in fast_worker.run(span)]
-    full = [case for span in tasks(len(ref.ops)) for case in SweepWorker(full_plan).run(span)]
+    fast = [case for span in spans for case in fast_worker.run(span)]
+    full = [case for span in spans for case in SweepWorker(full_plan).run(span)]
     assert fast_worker.memo is not None
     return fast, full, fast_worker.memo
 
@@ -277,6 +284,16 @@ def test_cached_verdicts_equal_the_full_ones_on_whole_sweeps(params: Params) -> 
     _cached_equals_full(params)
 
 
+@pytest.fixture(scope="module")
+def full_size_ref() -> Reference:
+    with ImageServer() as server:
+        return record(UpdateRig(Params(size=900_000), server))
+
+
 @pytest.mark.slow
-def test_cached_verdicts_equal_the_full_ones_on_the_full_size_sweep() -> None:
-    _cached_equals_full(Params(size=900_000))
+@pytest.mark.parametrize("share", range(4))
+def test_cached_verdicts_equal_the_full_ones_on_the_full_size_sweep(full_size_ref: Reference, share: int) -> None:
+    # In four shares, as four workers would take them, so that the suite's workers can share the time too.
+    fast, full, memo = _sweep_both(full_size_ref, 1, (share, 4))
+    assert fast == full and fast
+    assert memo.hits > memo.misses > 0
