@@ -412,6 +412,12 @@ class _Toolchain:
         model_flags, data_model, notes = host_data_model(cc, objdir)
         return cls(directory, objdir, cc, model_flags, data_model, notes, _epoch(epoch))
 
+    def flags(self, *, strict: bool) -> list[str]:
+        """The flags every file of a build starts from: ``strict`` for otaloop's own example code (every
+        warning an error), else a Harmony tree's (:data:`HOST_WARNINGS`, no strict aliasing)."""
+        base = [*self.model_flags, "-std=gnu99", "-O1", "-g", "-fno-common"]
+        return [*base, "-Wall", "-Wextra", "-Werror"] if strict else [*base, "-fno-strict-aliasing", *HOST_WARNINGS]
+
     def finish(
         self,
         jobs: list[tuple[Path, list[str]]],
@@ -456,7 +462,7 @@ def build(
     ``checks`` instruments the user's files (sanitizers); otaloop's shims are never instrumented.
     """
     tools = _Toolchain.prepare(cache, epoch)
-    common = [*tools.model_flags, "-std=gnu99", "-O1", "-g", "-fno-common", "-fno-strict-aliasing", *HOST_WARNINGS]
+    common = tools.flags(strict=False)
     harmony = [
         *common,
         "-include",
@@ -469,8 +475,8 @@ def build(
     ]
     user = [*harmony, *checks.user_flags()]
     shim = [*common, f"-I{SHIM_DIR}", f"-DOTALOOP_HEAP_SIZE={sources.heap_size}", "-D_GNU_SOURCE", *checks.shim_flags()]
-    jobs: list[tuple[Path, list[str]]] = [(f, user) for f in sources.files]
-    jobs += [(Path(x).resolve(), user) for x in extra_sources]
+    files = [*sources.files, *(Path(x).resolve() for x in extra_sources)]
+    jobs: list[tuple[Path, list[str]]] = [(f, user) for f in files]
     jobs.append((SHIM_DIR / "otaloop_sst26.c", harmony))
     jobs += [(SHIM_DIR / f, shim) for f in SHIM_FILES]
     meta: dict[str, object] = {
@@ -480,7 +486,7 @@ def build(
         "source": str(sources.src),
         "project": str(sources.project) if sources.project else None,
         "heap_size": sources.heap_size,
-        "files": [str(f) for f in sources.files] + [str(Path(x).resolve()) for x in extra_sources],
+        "files": [str(f) for f in files],
     }
     return tools.finish(jobs, progress, meta, checks)
 
@@ -495,7 +501,7 @@ def build_example(
 ) -> BuildResult:
     """Build otaloop's example bootloader (C, Harmony API names, SYS_FS answered by the board)."""
     tools = _Toolchain.prepare(cache, epoch)
-    common = [*tools.model_flags, "-std=gnu99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-fno-common"]
+    common = tools.flags(strict=True)
     example = [
         *common,
         "-include",
@@ -548,7 +554,7 @@ def build_example_application(
         CallerError: no C compiler, or the sources do not compile or link.
     """
     tools = _Toolchain.prepare(cache, epoch)
-    common = [*tools.model_flags, "-std=gnu99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-fno-common"]
+    common = tools.flags(strict=True)
     app = [
         *common,
         "-include",
@@ -712,7 +718,7 @@ def build_application(
         # An include of the tree's file, not a link to it: the compiler (and a coverage report) names the
         # header by its place in the user's tree.
         (fix / "cJSON.h").write_text(f'#include "{cjson_h}"\n')
-    common = [*tools.model_flags, "-std=gnu99", "-O1", "-g", "-fno-common", "-fno-strict-aliasing", *HOST_WARNINGS]
+    common = tools.flags(strict=False)
     harmony = [
         *common,
         "-include",
@@ -738,8 +744,8 @@ def build_application(
         *checks.shim_flags(),
     ]
     user = [*harmony, *checks.user_flags()]
-    jobs: list[tuple[Path, list[str]]] = [(f, user) for f in sources.files]
-    jobs += [(Path(x).resolve(), user) for x in extra_sources]
+    files = [*sources.files, *(Path(x).resolve() for x in extra_sources)]
+    jobs: list[tuple[Path, list[str]]] = [(f, user) for f in files]
     jobs += [(SHIM_DIR / f, harmony) for f in HARMONY_APP_SHIMS]
     jobs.append((SHIM_DIR / "otaloop_harmony_links.c", common))
     jobs += [(SHIM_DIR / f, shim) for f in APP_SHIM_FILES]
@@ -750,7 +756,7 @@ def build_application(
         "remote_fs": False,
         "source": str(sources.src),
         "project": str(sources.project) if sources.project else None,
-        "files": [str(f) for f in sources.files] + [str(Path(x).resolve()) for x in extra_sources],
+        "files": [str(f) for f in files],
     }
     return tools.finish(jobs, progress, meta, checks, executable=APP_EXECUTABLE, wrapped=APP_WRAPPED)
 

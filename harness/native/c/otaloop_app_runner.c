@@ -304,25 +304,6 @@ int32_t otaloop_fs_call(uint32_t opcode, uint32_t argument, const void *payload,
     return head[0];
 }
 
-static uint32_t interrupts_on = 1;
-uint32_t otaloop_interrupts_disable(void) {
-    uint32_t was = interrupts_on;
-    interrupts_on = 0;
-    return was;
-}
-uint32_t otaloop_interrupts_enable(void) {
-    uint32_t was = interrupts_on;
-    interrupts_on = 1;
-    return was;
-}
-
-/* ------------------------------------------------------------------------------------- the console */
-static ssize_t console_cookie_write(void *cookie, const char *data, size_t length) {
-    (void)cookie;
-    otaloop_console_write(data, length);
-    return (ssize_t)length;
-}
-
 /* ---------------------------------------------------------------------------------------- the pass */
 static uint64_t wall_ms(void) {
     struct timespec t;
@@ -381,12 +362,8 @@ int main(int argc, char **argv) {
     A.info.cmd_max_length = (uint32_t)strtoul(argv[11], NULL, 0);
     A.ext_size = (uint32_t)strtoul(argv[12], NULL, 0);
 
-    cookie_io_functions_t io = {.read = NULL, .write = console_cookie_write, .seek = NULL, .close = NULL};
-    FILE *console = fopencookie(NULL, "w", io);
-    if (console == NULL) return 77;
-    setvbuf(console, NULL, _IONBF, 0);
-    stdout = console;
-    stderr = console; /* XC32's stderr is the same UART */
+    otaloop_interrupts_on = 1; /* an application runs with interrupts on, as its start-up code leaves them */
+    if (!otaloop_console_as_stdio()) return 77;
 
     read_go();
 #ifdef OTALOOP_APP_FLASH_VIEWS

@@ -25,6 +25,9 @@ void otaloop_flash_program(uint32_t device, uint32_t address, const void *data, 
 const uint8_t *otaloop_flash_view(uint32_t device, uint32_t *size);
 /* Bytes the firmware sends to its console UART. */
 void otaloop_console_write(const void *data, size_t length);
+/* stdout and stderr (XC32's stderr is the same UART) made unbuffered streams to the console; 0 when the C
+ * library cannot make one. Each runner calls it once at start. */
+int otaloop_console_as_stdio(void);
 /* The software reset: the run ends and the board boots again. */
 void otaloop_software_reset(void) __attribute__((noreturn));
 uint32_t otaloop_rswrst_read(void);
@@ -32,7 +35,9 @@ uint32_t otaloop_rswrst_read(void);
 int32_t otaloop_fs_call(uint32_t opcode, uint32_t argument, const void *payload, uint32_t length, void *reply,
                         uint32_t reply_capacity, uint32_t *reply_length);
 
-/* Interrupt control: the host has no interrupts; completions are delivered synchronously. */
+/* Interrupt control: the host has no interrupts; completions are delivered synchronously. The flag
+ * starts off (a bootloader after reset); the application runner turns it on before the application runs. */
+extern uint32_t otaloop_interrupts_on;
 uint32_t otaloop_interrupts_disable(void);
 uint32_t otaloop_interrupts_enable(void);
 #define __builtin_disable_interrupts() otaloop_interrupts_disable()

@@ -8,13 +8,17 @@
  *    interrupt would, after the operation. A program outside program flash sets the error flag and
  *    writes nothing;
  *  - clocks, PMU, GPIO, BSP, SPI, EVIC, caches, the crypto engine set-up: nothing to do on the host;
- *  - UART1 writes go to the console like printf does.
- * Every function is weak, so a project may provide its own in an extra source file.
+ *  - UART1 writes go to the console like printf does;
+ *  - what both runners share: the CPU's interrupt flag behind XC32's builtins, and stdout/stderr as
+ *    unbuffered streams to the console.
+ * Every plib function is weak, so a project may provide its own in an extra source file.
  * It is otaloop's own code; it contains no Harmony source.
  */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "otaloop_host.h"
 
@@ -179,3 +183,33 @@ WEAK bool I2C1_IsBusy(void) { return false; }
 WEAK uint32_t I2C1_ErrorGet(void) { return 1u; }
 WEAK void I2C1_CallbackRegister(void *callback, uintptr_t context) { (void)callback, (void)context; }
 WEAK bool I2C1_TransferSetup(void *setup, uint32_t clock) { return (void)setup, (void)clock, true; }
+
+/* ------------------------------------------------- the CPU's interrupt flag and the console streams */
+/* Shared by both runners (not weak: the builtins the firmware calls end here). */
+uint32_t otaloop_interrupts_on;
+uint32_t otaloop_interrupts_disable(void) {
+    uint32_t was = otaloop_interrupts_on;
+    otaloop_interrupts_on = 0;
+    return was;
+}
+uint32_t otaloop_interrupts_enable(void) {
+    uint32_t was = otaloop_interrupts_on;
+    otaloop_interrupts_on = 1;
+    return was;
+}
+
+static ssize_t console_cookie_write(void *cookie, const char *data, size_t length) {
+    (void)cookie;
+    otaloop_console_write(data, length);
+    return (ssize_t)length;
+}
+
+int otaloop_console_as_stdio(void) {
+    cookie_io_functions_t io = {.read = NULL, .write = console_cookie_write, .seek = NULL, .close = NULL};
+    FILE *console = fopencookie(NULL, "w", io);
+    if (console == NULL) return 0;
+    setvbuf(console, NULL, _IONBF, 0);
+    stdout = console;
+    stderr = console; /* XC32's stderr is the same UART */
+    return 1;
+}

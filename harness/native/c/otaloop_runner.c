@@ -448,25 +448,6 @@ int32_t otaloop_fs_call(uint32_t opcode, uint32_t argument, const void *payload,
     return head.result;
 }
 
-static uint32_t interrupts_on;
-uint32_t otaloop_interrupts_disable(void) {
-    uint32_t was = interrupts_on;
-    interrupts_on = 0;
-    return was;
-}
-uint32_t otaloop_interrupts_enable(void) {
-    uint32_t was = interrupts_on;
-    interrupts_on = 1;
-    return was;
-}
-
-/* ------------------------------------------------------------------------------------- the console */
-static ssize_t console_cookie_write(void *cookie, const char *data, size_t length) {
-    (void)cookie;
-    otaloop_console_write(data, length);
-    return (ssize_t)length;
-}
-
 /* ------------------------------------------------------------------------------ faults and watchdog */
 /* A fault at addr is the first touch of a flash block without access: report it, make it readable. */
 static bool open_block(uintptr_t addr) {
@@ -966,12 +947,7 @@ int main(int argc, char **argv) {
     for (unsigned i = 0; i < sizeof fatal_signals / sizeof fatal_signals[0]; i++) sigaction(fatal_signals[i], &fatal, NULL);
     if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(flush_at_death);
 
-    cookie_io_functions_t io = {.read = NULL, .write = console_cookie_write, .seek = NULL, .close = NULL};
-    FILE *console = fopencookie(NULL, "w", io);
-    if (console == NULL) return 77;
-    setvbuf(console, NULL, _IONBF, 0);
-    stdout = console;
-    stderr = console; /* XC32's stderr is the same UART */
+    if (!otaloop_console_as_stdio()) return 77;
 
     if (sock >= 0) serve(sock);
     own_shadows();
