@@ -31,7 +31,7 @@ from bootloader_model.formats.image_database import DB_PATH
 from bootloader_model.quirks import HARMONY, QuirkProfile
 from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.file_api import OTA_DIR, FsError
-from harness.native.compare import Case, side_by_side
+from harness.native.compare import Case, side_by_side, tally
 
 #: Board seconds a sweep state runs after power-up (bootloader, banner, the confirm step) before comparing.
 SETTLE_S = 30.0
@@ -185,13 +185,8 @@ def run_app_compare(
     progress: Callable[[int, AppDivergence | None], None] | None = None,
 ) -> tuple[int, list[AppDivergence]]:
     """Compare every pair; returns (pairs compared, divergences)."""
-    count = 0
-    found: list[AppDivergence] = []
-    for name, model, native in pairs:
-        d = compare_outcomes(name, model, native, common_length=name.startswith("scenario:"))
-        count += 1
-        if d is not None:
-            found.append(d)
-        if progress:
-            progress(count, d)
-    return count, found
+    verdicts = (
+        compare_outcomes(name, model, native, common_length=name.startswith("scenario:"))
+        for name, model, native in pairs
+    )
+    return tally(verdicts, progress)

@@ -287,15 +287,7 @@ class NativeRun:
             elif kind == protocol.MSG_ERASE:
                 flash = self._flash(a & 0xFF)
                 unit = a >> 8
-                g = flash.geometry
-                erase_kind = (
-                    g.smallest_erase_kind()
-                    if unit == protocol.ERASE_SMALLEST
-                    else "block"
-                    if unit == protocol.ERASE_BLOCK
-                    else "chip"
-                )
-                flash.erase(b, erase_kind)
+                flash.erase(b, protocol.erase_kind(unit, flash.geometry.smallest_erase_kind()))
                 self.reply.write(protocol.OK)
             elif kind == protocol.MSG_PROGRAM:
                 self._flash(a).program(b, payload)

@@ -563,14 +563,7 @@ class _Session:
         flash = self._flash(device)
         if device == protocol.EXTERNAL:
             self._before_external_write()
-        g = flash.geometry
-        kind = (
-            g.smallest_erase_kind()
-            if unit == protocol.ERASE_SMALLEST
-            else "block"
-            if unit == protocol.ERASE_BLOCK
-            else "chip"
-        )
+        kind = protocol.erase_kind(unit, flash.geometry.smallest_erase_kind())
         if device == protocol.INTERNAL and address == BOOT_CTL_PHYS:
             self.res.programmed.append(Programming("", 0, BOOT_CTL_PHYS, BootControl.decode(b"\xff" * HEADER_SIZE)))
         flash.erase(address, kind)  # the helper reads its own copy of the block from now on: no copy back

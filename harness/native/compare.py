@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from bootloader_model.board.virtual_board import MAX_RESETS_PER_STEP, VirtualBoard
 from bootloader_model.bootloader.program import BootProgram, ModelProgram
@@ -33,6 +34,8 @@ from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, CutMode, NorF
 from harness.native.bootloader_program import NativeProgram
 from harness.sweeps.fault_ids import DEFAULT_SEED, FaultId, Params
 from harness.sweeps.update import MODES, Cursor, UpdateRig, record
+
+D = TypeVar("D")  # a divergence of either comparison
 
 #: Differing byte ranges listed per flash before "... and N more".
 MAX_RANGES = 8
@@ -295,11 +298,16 @@ def run_compare(
     progress: Callable[[int, Divergence | None], None] | None = None,
 ) -> tuple[int, list[Divergence]]:
     """Compare every case; returns (cases compared, divergences)."""
-    model = model or model_for(native)
+    judge = model or model_for(native)
+    return tally((compare_case(case, judge, native) for case in cases), progress)
+
+
+def tally(verdicts: Iterable[D | None], progress: Callable[[int, D | None], None] | None = None) -> tuple[int, list[D]]:
+    """Count ``verdicts`` (a divergence, or None where two runs agreed) as they come, telling ``progress``
+    of each; returns (how many, the divergences)."""
     count = 0
-    found: list[Divergence] = []
-    for case in cases:
-        d = compare_case(case, model, native)
+    found: list[D] = []
+    for d in verdicts:
         count += 1
         if d is not None:
             found.append(d)

@@ -68,6 +68,14 @@ FS_MOUNT, FS_FORMAT, FS_MKDIR, FS_OPEN, FS_READ, FS_WRITE, FS_SEEK, FS_SIZE, FS_
 )
 INTERNAL, EXTERNAL = _CODES["INTERNAL"], _CODES["EXTERNAL"]
 ERASE_SMALLEST, ERASE_BLOCK, ERASE_CHIP = _CODES["ERASE_SMALLEST"], _CODES["ERASE_BLOCK"], _CODES["ERASE_CHIP"]
+
+
+def erase_kind(unit: int, smallest: str) -> str:
+    """The :class:`~bootloader_model.storage.nor_flash.NorFlash` erase kind an erase message's ``unit``
+    names; ``smallest`` is the part's smallest kind (its 4 KiB sector)."""
+    return smallest if unit == ERASE_SMALLEST else "block" if unit == ERASE_BLOCK else "chip"
+
+
 #: SYS_FS open attribute -> the mode of :meth:`bootloader_model.storage.file_api.FileSystem.open`.
 OPEN_MODES = {
     _CODES["OPEN_READ"]: "r",
