@@ -237,27 +237,26 @@ class BoardStateMachine(SafetyProperties, RuleBasedStateMachine):
     def with_quirks(cls, quirks: str) -> type[BoardStateMachine]:
         """This machine under another quirk profile (a subclass; ``quirks`` is checked here)."""
         QuirkProfile.named(quirks)
-        if quirks == cls.quirks:
-            return cls
-        return type(cls.__name__, (cls,), {"quirks": quirks, "__module__": cls.__module__})
+        return cls._with("quirks", quirks)
 
     @classmethod
     def with_bootloader(cls, bootloader: str) -> type[BoardStateMachine]:
         """This machine with another bootloader at reset (a subclass; a native cache is checked here)."""
-        spec = bootloader.strip()
-        bootloader_from_spec(spec)  # a CallerError names a bad spec or a missing build
-        if spec == cls.bootloader:
-            return cls
-        return type(cls.__name__, (cls,), {"bootloader": spec, "__module__": cls.__module__})
+        bootloader_from_spec(bootloader.strip())  # a CallerError names a bad spec or a missing build
+        return cls._with("bootloader", bootloader.strip())
 
     @classmethod
     def with_application(cls, application: str) -> type[BoardStateMachine]:
         """This machine with another application after the jump (a subclass; a native cache is checked here)."""
-        spec = application.strip()
-        application_from_spec(spec)  # a CallerError names a bad spec or a missing build
-        if spec == cls.application:
+        application_from_spec(application.strip())  # a CallerError names a bad spec or a missing build
+        return cls._with("application", application.strip())
+
+    @classmethod
+    def _with(cls, attribute: str, value: str) -> type[BoardStateMachine]:
+        """This machine, or a subclass of the same name whose class ``attribute`` is ``value``."""
+        if getattr(cls, attribute) == value:
             return cls
-        return type(cls.__name__, (cls,), {"application": spec, "__module__": cls.__module__})
+        return type(cls.__name__, (cls,), {attribute: value, "__module__": cls.__module__})
 
     # ---------------------------------------------------------------------------------- actions
     def _record(self, name: str, args: dict[str, Any], text: str) -> None:

@@ -291,10 +291,10 @@ def read_settings(config: pytest.Config) -> Settings:
         _check_quirks(quirks)
     bootloader = text("bootloader", DEFAULT_BOOTLOADER)
     if values["bootloader"][0] is not None:
-        _check_bootloader(bootloader, values["bootloader"][1])
+        _check_program("bootloader", bootloader, values["bootloader"][1])
     application = text("application", DEFAULT_BOOTLOADER)
     if values["application"][0] is not None:
-        _check_application(application, values["application"][1])
+        _check_program("application", application, values["application"][1])
     manifest_path = text("manifest_path", "/ota.json")
     if not manifest_path.startswith("/"):
         raise pytest.UsageError(f"--otaloop-manifest-path {manifest_path!r}: must start with /")
@@ -395,28 +395,18 @@ def _check_log_dir(directory: Path) -> None:
         raise pytest.UsageError(f"--otaloop-log-dir {directory}: cannot write in it: {exc.strerror}") from None
 
 
-def _check_bootloader(spec: str, base: Path | None) -> None:
+def _check_program(role: str, spec: str, base: Path | None) -> None:
+    """``spec`` names a usable ``role`` (``bootloader`` or ``application``): the model, or a native cache
+    that holds a build (an ini file's cache given by absolute path)."""
     from bootloader_model.errors import CallerError
-    from harness.native.programs import bootloader_from_spec
+    from harness.native.programs import application_from_spec, bootloader_from_spec
 
     if base is not None and spec.startswith("native:") and not Path(spec[7:]).is_absolute():
-        raise pytest.UsageError(f"otaloop_bootloader {spec!r} in the ini file: give an absolute cache path")
+        raise pytest.UsageError(f"otaloop_{role} {spec!r} in the ini file: give an absolute cache path")
     try:
-        bootloader_from_spec(spec)  # checks the cache holds a usable build
+        (bootloader_from_spec if role == "bootloader" else application_from_spec)(spec)  # a usable build?
     except CallerError as exc:
-        raise pytest.UsageError(f"--otaloop-bootloader: {exc}") from None
-
-
-def _check_application(spec: str, base: Path | None) -> None:
-    from bootloader_model.errors import CallerError
-    from harness.native.programs import application_from_spec
-
-    if base is not None and spec.startswith("native:") and not Path(spec[7:]).is_absolute():
-        raise pytest.UsageError(f"otaloop_application {spec!r} in the ini file: give an absolute cache path")
-    try:
-        application_from_spec(spec)  # checks the cache holds a usable build
-    except CallerError as exc:
-        raise pytest.UsageError(f"--otaloop-application: {exc}") from None
+        raise pytest.UsageError(f"--otaloop-{role}: {exc}") from None
 
 
 def _check_speed(speed: float) -> None:
