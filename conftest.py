@@ -147,3 +147,26 @@ def plant_db_version(internal: Any, external: Any, version: int) -> None:
     internal.erase(BOOT_CTL_PHYS, internal.geometry.smallest_erase_kind())
     for row in range(0, 4096, 1024):
         internal.program(BOOT_CTL_PHYS + row, page[row : row + 1024])
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plain build of otaloop's example native bootloader (no checks), once per test module."""
+    from harness.native.build import build_example
+
+    require_tool("cc", "gcc")
+    cache = tmp_path_factory.mktemp("example")
+    build_example(cache)
+    return cache
+
+
+def publish_app_v2(server: Any, url: str, size: int = 30_000, **descriptor: object) -> str:
+    """Serve v2 of ``size`` bytes (manifest URL ``url``, more descriptor fields as given) with its manifest
+    on ``server`` (an ImageServer); returns its digest."""
+    from bootloader_model.formats.app_descriptor import AppDescriptor
+    from bootloader_model.formats.app_image import build_app
+
+    v2 = build_app(AppDescriptor(version=2, manifest_url=url, **descriptor), size)  # type: ignore[arg-type]
+    image_url, digest = server.put_image("app_v2.bin", v2)
+    server.put_manifest(2, image_url, digest)
+    return str(digest)

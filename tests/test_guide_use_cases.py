@@ -18,7 +18,7 @@ from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
 from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, HEADER_SIZE, BootControl
 from bootloader_model.storage.external_flash import ExternalFlash
-from conftest import require_tool
+from conftest import publish_app_v2, require_tool
 from harness.image.server import ImageServer
 from harness.native import guide_changes as gc
 from harness.native.build import build_application, locate_application
@@ -94,13 +94,6 @@ def _board(cache: Path, url: str, **descriptor: object) -> VirtualBoard:
     board = VirtualBoard(BoardConfig(application=application_from_spec(f"native:{cache}")))
     board.provision(build_app(AppDescriptor(version=1, manifest_url=url, **descriptor), 30_000))  # type: ignore[arg-type]
     return board
-
-
-def _publish_v2(server: ImageServer, url: str, size: int = 30_000, **descriptor: object) -> str:
-    v2 = build_app(AppDescriptor(version=2, manifest_url=url, **descriptor), size)  # type: ignore[arg-type]
-    image_url, digest = server.put_image("app_v2.bin", v2)
-    server.put_manifest(2, image_url, digest)
-    return digest
 
 
 def _lines_of(text: str) -> list[str]:
@@ -180,7 +173,7 @@ def test_on_harmonys_tree_a_change_applied_twice_or_out_of_order_is_refused(tmp_
 # --------------------------------------------------------------------------------------- the use cases
 def test_1_callback_registration_and_flags(app_build: Path, server: ImageServer) -> None:
     url = server.url("/ota.json")
-    digest = _publish_v2(server, url)
+    digest = publish_app_v2(server, url)
     board = _board(app_build, url)
     board.power_on()
     assert board.run_until(lambda: board.app_version == 2, 400), board.text
@@ -208,7 +201,7 @@ def test_1_callback_registration_and_flags(app_build: Path, server: ImageServer)
 
 def test_2_switch1_starts_an_update_check(app_build: Path, server: ImageServer) -> None:
     url = server.url("/ota.json")
-    _publish_v2(server, url, periodic_check=False)
+    publish_app_v2(server, url, periodic_check=False)
     board = _board(app_build, url, periodic_check=False)
     board.power_on()
     assert board.run_until(lambda: "IP address obtained" in board.text, 100), board.text
@@ -244,7 +237,7 @@ def test_3_manual_ota_with_set_parameters(manual: tuple[Path, ImageServer, str, 
 
 def test_4_factory_reset_on_switch1(factory_build: Path, server: ImageServer) -> None:
     url = server.url("/ota.json")
-    _publish_v2(server, url, periodic_check=False)
+    publish_app_v2(server, url, periodic_check=False)
     board = _board(factory_build, url)
     board.power_on()
     assert board.run_until(lambda: board.app_version == 2, 400), board.text
@@ -279,7 +272,7 @@ def test_4_factory_reset_on_switch1(factory_build: Path, server: ImageServer) ->
 
 def test_5_system_reset_after_the_db_entry_with_autoreset_off(app_build: Path, server: ImageServer) -> None:
     url = server.url("/ota.json")
-    _publish_v2(server, url)
+    publish_app_v2(server, url)
     board = _board(app_build, url, autoreset=False)
     board.power_on()
     assert board.run_until(lambda: board.app_version == 2, 400), board.text
@@ -383,7 +376,7 @@ def test_8_a_wrong_digest_fails_and_the_service_goes_idle(app_build: Path, serve
 
 def test_9_download_status_during_a_download(app_build: Path, server: ImageServer) -> None:
     url = server.url("/ota.json")
-    _publish_v2(server, url, size=60_000)
+    publish_app_v2(server, url, size=60_000)
     board = _board(app_build, url)
     board.power_on()
     assert board.run_until(lambda: board.app_version == 2, 400), board.text

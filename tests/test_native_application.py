@@ -24,7 +24,7 @@ from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, HEADER_SIZE, PA
 from bootloader_model.quirks import CORRECTED, HARMONY
 from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.nor_flash import CutMode, FaultPlan
-from conftest import require_tool
+from conftest import publish_app_v2, require_tool
 from harness.board_link.console import Console
 from harness.board_link.driver import BoardDriver
 from harness.board_link.transport import open_port
@@ -78,13 +78,6 @@ def _board(app_cache: Path, url: str, *, bootloader: str = "model", **descriptor
     return board
 
 
-def _publish_v2(server: ImageServer, url: str, size: int = 30_000, **descriptor: object) -> str:
-    v2 = build_app(AppDescriptor(version=2, manifest_url=url, **descriptor), size)  # type: ignore[arg-type]
-    image_url, digest = server.put_image("app_v2.bin", v2)
-    server.put_manifest(2, image_url, digest)
-    return digest
-
-
 def _db(board: VirtualBoard) -> bytes:
     fs = ExternalFlash(board.external)
     fs.mount()
@@ -106,7 +99,7 @@ def test_update_v1_to_v2_over_http(
     url = server.url("/ota.json")
     spec = "model" if bootloader == "model" else f"native:{bootloader_cache}"
     board = _board(app_cache, url, bootloader=spec)
-    digest = _publish_v2(server, url)
+    digest = publish_app_v2(server, url)
     board.power_on()
     assert isinstance(board.app_run, NativeRun)
     assert board.run_until(lambda: "APP: version 2" in board.text, 300), board.text
@@ -144,7 +137,7 @@ def test_update_v1_to_v2_over_http(
 
 def test_a_power_cut_inside_the_download_recovers(app_cache: Path, server: ImageServer) -> None:
     url = server.url("/ota.json")
-    _publish_v2(server, url, size=120_000)
+    publish_app_v2(server, url, size=120_000)
     reference = _board(app_cache, url)
     reference.power_on()
     assert reference.run_until(lambda: "SYS_OTA_DOWNLOAD_START" in reference.text, 300)
@@ -171,7 +164,7 @@ def test_a_power_cut_inside_the_download_recovers(app_cache: Path, server: Image
 def test_switch1_triggers_the_update_check(app_cache: Path, server: ImageServer) -> None:
     url = server.url("/ota.json")
     board = _board(app_cache, url, periodic_check=False)
-    _publish_v2(server, url, periodic_check=False)
+    publish_app_v2(server, url, periodic_check=False)
     board.power_on()
     assert board.run_until(lambda: "IP address obtained" in board.text, 60)
     board.run_for(120)  # no periodic check: nothing happens until the button
@@ -222,7 +215,7 @@ def test_otaloop_board_runs_the_application_and_takes_switch_presses(
     url = server.url("/ota.json")
     factory = tmp_path / "app_v1.bin"
     factory.write_bytes(build_app(AppDescriptor(version=1, manifest_url=url, periodic_check=False), 30_000))
-    _publish_v2(server, url, periodic_check=False)
+    publish_app_v2(server, url, periodic_check=False)
     ctl = tmp_path / "b.ctl"
     argv = [*CLI, "board", "--state", str(tmp_path / "state"), "--control", str(ctl), "--off"]
     argv += ["--factory", str(factory), "--application", f"native:{app_cache}", "--speed", "100"]
@@ -334,7 +327,7 @@ def _until_db_entry(text: str) -> list[str]:
 
 def test_harmonys_application_updates_as_the_model_does(harmony_app: Path, server: ImageServer) -> None:
     url = server.url("/ota.json")
-    digest = _publish_v2(server, url)
+    digest = publish_app_v2(server, url)
     runs = {}
     for spec in ("model", f"native:{harmony_app}"):
         board = VirtualBoard(BoardConfig(application=application_from_spec(spec)))
@@ -367,7 +360,7 @@ def test_harmonys_boot_control_page_after_the_db_entry_is_the_models(harmony_app
     never initialises past the header; on the host that block is the digest check's freed buffer, which the
     model reproduces byte for byte but for the slot byte (a byte of a heap address, different every run)."""
     url = server.url("/ota.json")
-    _publish_v2(server, url)
+    publish_app_v2(server, url)
     pages = {}
     for name, spec, profile in (
         ("native", f"native:{harmony_app}", HARMONY),
@@ -390,7 +383,7 @@ def test_harmonys_boot_control_page_after_the_db_entry_is_the_models(harmony_app
 
 def test_harmonys_application_survives_a_cut_inside_its_download(harmony_app: Path, server: ImageServer) -> None:
     url = server.url("/ota.json")
-    _publish_v2(server, url, size=120_000)
+    publish_app_v2(server, url, size=120_000)
     board = VirtualBoard(BoardConfig(application=application_from_spec(f"native:{harmony_app}")))
     board.provision(build_app(AppDescriptor(version=1, manifest_url=url), 30_000))
     board.power_on()
@@ -524,7 +517,7 @@ def test_otaloop_fuzz_refuses_a_missing_application_build(tmp_path: Path) -> Non
 def test_switch1_triggers_harmonys_update_check(harmony_otactl: Path, server: ImageServer) -> None:
     url = server.url("/ota.json")
     board = _board(harmony_otactl, url, periodic_check=False)
-    _publish_v2(server, url, periodic_check=False)
+    publish_app_v2(server, url, periodic_check=False)
     board.power_on()
     assert board.run_until(lambda: "IP address obtained" in board.text, 100), board.text
     board.run_for(120)  # periodic check off: the service idles until the button

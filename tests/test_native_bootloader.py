@@ -39,14 +39,6 @@ HARMONY_ENV = "OTALOOP_HARMONY_APPS"
 URL = "http://127.0.0.1:9/ota.json"
 
 
-@pytest.fixture(scope="module")
-def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require_tool("cc", "gcc")
-    cache = tmp_path_factory.mktemp("example")
-    build_example(cache)
-    return cache
-
-
 def _factory() -> bytes:
     return build_app(AppDescriptor(version=1, manifest_url=URL), 16 * 1024)
 

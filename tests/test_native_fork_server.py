@@ -17,21 +17,11 @@ from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
 from bootloader_model.formats.boot_control import BOOT_CTL_PHYS
 from bootloader_model.storage.nor_flash import FaultPlan
-from conftest import require_tool
 from harness.native import protocol
 from harness.native.bootloader_program import NativeProgram, close_servers
-from harness.native.build import build_example
 from harness.native.programs import bootloader_from_spec
 
 URL = "http://127.0.0.1:9/ota.json"
-
-
-@pytest.fixture(scope="module")
-def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require_tool("cc", "gcc")
-    cache = tmp_path_factory.mktemp("example")
-    build_example(cache)
-    return cache
 
 
 def _board(cache: Path) -> VirtualBoard:
