@@ -10,6 +10,7 @@ the user's real Harmony bootloader from ``$OTALOOP_HARMONY_APPS`` and skip, sayi
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -115,6 +116,21 @@ def test_a_loop_for_ever_is_reported(example: Path) -> None:
     assert tail == b"file open error\n" * 3
     model = power_up(ModelProgram(), bytes(board.internal.data), bytes(board.external.data))
     assert model.boots[-1].outcome is Outcome.STUCK and model.console.endswith(b"file open error\n" * 3)
+
+
+def test_a_cycle_that_starts_late_is_found_by_the_sparse_checks(tmp_path: Path) -> None:
+    """After 2048 quiet passes the runner looks the state up every 16th pass only: a cycle of three passes
+    entered at pass 3000 is still found (as a cycle of a multiple of three passes), long before the
+    20,000-pass bound for loops whose RAM keeps changing."""
+    build_example(tmp_path, defines=["EXAMPLE_LATE_CYCLE"])
+    board = _board(f"native:{tmp_path}")
+    board.power_on()
+    result = board.boots[-1]
+    assert result.outcome is Outcome.STUCK
+    found = re.search(r"repeats a cycle of (\d+) pass", result.stuck_reason or "")
+    assert found is not None, result.stuck_reason
+    assert int(found[1]) % 3 == 0
+    assert 3000 < result.iterations < 3000 + 4 * int(found[1]) + 16
 
 
 def test_update_scenario_runs_on_the_native_bootloader(example: Path) -> None:

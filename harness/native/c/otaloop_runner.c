@@ -42,6 +42,8 @@
  *    that prints shows about the lines the Python model shows, then reports it. (Example builds, whose
  *    file calls run on the host's side, restart the search after each file call that changed flash,
  *    and count the host's file state, which each answer carries, as part of the machine's state.);
+ *    After DENSE_PASSES passes without a flash operation the state is looked up only every
+ *    SPARSE_EVERY-th pass (the hashes cost more than most passes);
  *  - QUIET_PASSES passes without any flash operation (a loop whose RAM keeps changing);
  *  - a main-loop pass that does not return within a CPU-time budget (a loop inside one call), a data
  *    access fault (the part's bus error exception ends in the general exception handler's loop), or the
@@ -88,6 +90,13 @@ void SYS_Tasks(void);
  * its RAM keeps changing (a request counter of a driver, say). No path of an OTA bootloader goes this
  * long without erasing or programming unless it waits for ever: VERIFY of a full slot takes about 1000. */
 #define QUIET_PASSES 20000u
+/* The state is looked up after every pass for the first DENSE_PASSES passes without a flash operation,
+ * then after every SPARSE_EVERY-th: a long quiet stretch is nearly always a loop whose RAM keeps
+ * changing (it ends at QUIET_PASSES), and checking it sparsely still finds any cycle, since two checked
+ * passes a multiple of the cycle's length apart see the same state; such a cycle's reported length is
+ * then that multiple. Every boot of the default sweep that ends in a cycle finds it in the dense part. */
+#define DENSE_PASSES 2048u
+#define SPARSE_EVERY 16u
 #define SEEN_SLOTS 16384u /* a power of two */
 #define BLOCK 4096u
 #define KSEG0 0x90000000u
@@ -123,11 +132,10 @@ struct runner_state {
     uint8_t shadowed[2][MAX_BLOCKS]; /* blocks whose contents after this run's operations are in shadow */
     uint64_t hash[2][MAX_BLOCKS];  /* each known block's hash, as added to flash_hash */
     uint8_t *shadow[2];            /* this run's copies of the blocks it erased or programmed */
-    uint8_t *ram_copy;             /* the program's RAM at the last pass end, and its chunks' hashes */
-    uint64_t *ram_chunk_hash;
+    uint8_t *ram_copy;             /* the program's RAM at the last hashed pass end */
     uint32_t ram_chunks;
     uint32_t ram_ready;
-    uint64_t ram_sum;
+    uint64_t ram_sum;              /* the RAM hash: a sum of per-word hashes (ram_hash) */
     uint32_t out_len, out_sent;    /* messages waiting in out[], and how much of them is written */
     uint8_t out[131072];
     char altstack[65536];
@@ -535,12 +543,16 @@ static void arm_watchdog(void) {
 }
 
 /* ------------------------------------------------------------------------------------ cycle search */
-/* The program's writable RAM as a sum of per-256-byte-chunk hashes. A pass changes few chunks, so
- * each pass compares RAM with a copy of it and hashes again only the chunks that differ (a byte-wise
- * compare is several times faster than hashing everything). */
+/* The program's writable RAM as a sum of per-8-byte-word hashes (each word's hash depends on its place
+ * and its value). A pass changes few words, so each pass compares RAM with a copy of it, chunk by chunk,
+ * and for each word that differs takes the old word's hash out of the sum and adds the new one's: the
+ * sum always equals the hash of the whole RAM, at a cost that follows what changed. */
 #define RAM_CHUNK 256u
-static uint64_t chunk_hash(uint32_t chunk, const uint8_t *p, uint32_t n) {
-    return hash_bytes(mix(0x84222325cbf29ce4ull, chunk), p, n);
+static uint64_t word_hash(uint32_t word, uint64_t value) {
+    uint64_t z = value + 0x9e3779b97f4a7c15ull * ((uint64_t)word + 1u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
 }
 
 /* True when a chunk of RAM equals its copy: most chunks do, every pass, so this is the loop detector's
@@ -589,36 +601,46 @@ static bool same_chunk(const uint8_t *copy, const uint8_t *p, uint32_t len) {
 }
 #endif
 
-/* Compare a chunk of RAM with its copy and refresh the copy; true when they differed. Word by word,
- * not with memcmp/memcpy: a sanitizer build's interceptors would check those calls against the
- * redzones between globals, which the RAM hash covers on purpose (the shim is not instrumented). */
+/* Compare a chunk of RAM with its copy and refresh the copy, moving the RAM hash by each word that
+ * changed. ``word`` is the number of the chunk's first word (8 bytes); a last partial word counts as
+ * its bytes followed by zeros. Word by word, not with memcmp/memcpy: a sanitizer build's interceptors
+ * would check those calls against the redzones between globals, which the RAM hash covers on purpose
+ * (the shim is not instrumented). */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #endif
-static bool refresh_chunk(uint8_t *copy, const uint8_t *p, uint32_t len) {
-    if (same_chunk(copy, p, len)) return false;
-    bool differ = false;
+static void refresh_chunk(uint8_t *copy, const uint8_t *p, uint32_t len, uint32_t word) {
+    if (R->ram_ready && same_chunk(copy, p, len)) return;
     uint32_t i = 0;
-    for (; i + 8 <= len; i += 8) {
+    for (; i + 8 <= len; i += 8, word++) {
         uint64_t w, c;
         __builtin_memcpy(&w, p + i, 8);
         __builtin_memcpy(&c, copy + i, 8);
-        if (w != c) differ = true, __builtin_memcpy(copy + i, &w, 8);
+        if (!R->ram_ready) {
+            R->ram_sum += word_hash(word, w);
+            __builtin_memcpy(copy + i, &w, 8);
+        } else if (w != c) {
+            R->ram_sum += word_hash(word, w) - word_hash(word, c);
+            __builtin_memcpy(copy + i, &w, 8);
+        }
     }
-    for (; i < len; i++)
-        if (copy[i] != p[i]) differ = true, copy[i] = p[i];
-    return differ;
+    if (i < len) {
+        uint64_t w = 0, c = 0;
+        for (uint32_t k = 0; i + k < len; k++) {
+            w |= (uint64_t)p[i + k] << (8 * k);
+            c |= (uint64_t)copy[i + k] << (8 * k);
+            copy[i + k] = p[i + k];
+        }
+        if (!R->ram_ready) R->ram_sum += word_hash(word, w);
+        else if (w != c) R->ram_sum += word_hash(word, w) - word_hash(word, c);
+    }
 }
 
-/* Chunks c, c+1, ... over [p, end): each chunk that differs from its copy is hashed again. Returns the
- * next chunk number. */
+/* Chunks c, c+1, ... over [p, end), each refreshed. Returns the next chunk number. */
 static uint32_t hash_segment(uint32_t c, const uint8_t *p, const uint8_t *end) {
     for (; p < end; p += RAM_CHUNK, c++) {
         uint32_t len = (uint32_t)(end - p) < RAM_CHUNK ? (uint32_t)(end - p) : RAM_CHUNK;
-        if (!refresh_chunk(R->ram_copy + (size_t)c * RAM_CHUNK, p, len) && R->ram_ready) continue;
-        if (R->ram_ready) R->ram_sum -= R->ram_chunk_hash[c];
-        R->ram_chunk_hash[c] = chunk_hash(c, p, len);
-        R->ram_sum += R->ram_chunk_hash[c];
+        refresh_chunk(R->ram_copy + (size_t)c * RAM_CHUNK, p, len, c * (RAM_CHUNK / 8u));
     }
     return c;
 }
@@ -675,6 +697,7 @@ static void after_pass(void) {
         memset(R->seen_pass, 0, sizeof R->seen_pass);
         return;
     }
+    if (R->pass - R->last_op_pass > DENSE_PASSES && R->pass % SPARSE_EVERY != 0) return;
     uint64_t key = ram_hash() ^ (R->flash_hash * 0x9e3779b97f4a7c15ull) ^ (R->host_state * 0xc2b2ae3d27d4eb4full);
     if (key == 0) key = 1;
     uint32_t slot = (uint32_t)(key ^ (key >> 32)) & (SEEN_SLOTS - 1u);
@@ -916,9 +939,7 @@ int main(int argc, char **argv) {
     size_t ram = (size_t)(_end - __data_start);
     R->ram_chunks = (uint32_t)(ram / RAM_CHUNK + 2u); /* two segments when the gcov counters are cut out */
     R->ram_copy = mmap(NULL, (size_t)R->ram_chunks * RAM_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    R->ram_chunk_hash = mmap(NULL, (R->ram_chunks + 1) * sizeof(uint64_t), PROT_READ | PROT_WRITE,
-                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (R->ram_copy == MAP_FAILED || R->ram_chunk_hash == MAP_FAILED) return 75;
+    if (R->ram_copy == MAP_FAILED) return 75;
     for (uint32_t d = 0; d < 2; d++) {
         size_t n = device_size(d) ? device_size(d) : BLOCK;
         void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -8,7 +8,9 @@
  * not Harmony's code and does not reproduce its quirks (CSV seek wrap, the uint8_t row lookup,
  * the stale header status of SELECT).
  *
- * Build switches for tests: EXAMPLE_SKIP_VERIFY (a bug: images are not verified).
+ * Build switches for tests: EXAMPLE_SKIP_VERIFY (a bug: images are not verified); EXAMPLE_LATE_CYCLE (the
+ * main loop counts 3000 passes without touching flash, then loops for ever through three states: a cycle
+ * the runner's loop detector meets only after it has started to check the state sparsely).
  *
  * Planted for the checks of `otaloop native build --sanitize`: SELECT copies the chosen row's version
  * as decimal text into `char ver[4]`, as Harmony's bootloader keeps a short version string; a version
@@ -438,6 +440,11 @@ void SYS_Initialize(void *data) {
 }
 
 void SYS_Tasks(void) {
+#ifdef EXAMPLE_LATE_CYCLE
+    static uint32_t late_passes;
+    late_passes = late_passes < 3000u ? late_passes + 1u : 3000u + (late_passes - 2999u) % 3u;
+    return;
+#endif
     SYS_FS_Tasks();
     switch (bl.current) {
     case T_INIT: init(); break;
