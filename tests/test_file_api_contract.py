@@ -332,3 +332,83 @@ def test_a_writable_seek_links_a_new_cluster_over_an_end_mark_inside_the_file() 
     assert isinstance(fs, FatVolume)
     new = fs.core().raw_fat(first)
     assert new not in (0, 1) and new < fs.core().n_fatent
+
+
+# ------------------------------------------------------------------------- reads worked out ahead
+
+
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("seek"), st.integers(0, 9000)),
+        st.tuples(st.just("read"), st.integers(0, 5000)),
+        st.tuples(st.just("write"), st.integers(1, 1500)),
+        st.tuples(st.just("peek"), st.integers(0, 5000)),
+        st.tuples(st.just("peek-take"), st.integers(0, 5000)),
+    ),
+    max_size=14,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=_STEPS, mode=st.sampled_from(["r", "r+"]))
+def test_a_read_worked_out_ahead_is_the_read_and_changes_nothing(steps: list[tuple[str, int]], mode: str) -> None:
+    """``peek`` answers what ``read`` would without moving the file, its buffer, the volume's window or the
+    flash; ``take`` then leaves the file where that read leaves it. Two volumes run the same steps, one
+    with peeks (taken or not), the other reading plainly: their answers, positions and flash agree."""
+    vols = [new_external("4M"), new_external("4M")]
+    files = []
+    for v in vols:
+        v.format()
+        v.mkdir(OTA_DIR)
+        write_file(v, f"{OTA_DIR}/a.bin", bytes(range(256)) * 40)
+        files.append(v.open(f"{OTA_DIR}/a.bin", mode))
+    peeking, plain = files
+    for kind, arg in steps:
+        if kind == "peek":
+            peek = peeking.peek(arg)
+            if peek is not None:
+                assert peek.answer == plain.read(arg)
+                plain.seek(plain.tell() - len(peek.answer))  # the plain file undoes its read ...
+            continue  # ... and the peeking one was never moved
+        if kind == "peek-take":
+            peek = peeking.peek(arg)
+            if peek is not None:
+                assert peeking.take(peek) == plain.read(arg)
+                continue
+            kind = "read"
+        answers = []
+        for fh in files:
+            try:
+                if kind == "seek":
+                    fh.seek(arg)
+                    answers.append(fh.tell())
+                elif kind == "read":
+                    answers.append(fh.read(arg))
+                else:
+                    answers.append(fh.write(bytes([arg % 251]) * arg))
+            except FsError as exc:
+                answers.append(type(exc).__name__)
+        assert answers[0] == answers[1], (kind, arg)
+        assert peeking.tell() == plain.tell()
+    for fh in files:
+        fh.close()
+    assert vols[0].flash.data == vols[1].flash.data
+
+
+def test_a_file_with_unwritten_bytes_is_not_read_ahead() -> None:
+    """A read that could write back a dirty buffer first (a flash operation) is not worked out ahead."""
+    x = new_external("4M")
+    x.format()
+    x.mkdir(OTA_DIR)
+    write_file(x, f"{OTA_DIR}/a.bin", b"\xaa" * 5000)
+    fh = x.open(f"{OTA_DIR}/a.bin", "r+")
+    fh.write(b"\x01" * 10)  # a partial sector waits in the file's buffer
+    assert fh.peek(600) is None
+    fh.seek(0)
+    ops = x.flash.op_count
+    assert fh.peek(600) is None and x.flash.op_count == ops  # still dirty: seeking inside the sector keeps it
+    fh.close()
+    fh = x.open(f"{OTA_DIR}/a.bin", "r")
+    peek = fh.peek(600)
+    assert peek is not None and peek.answer == b"\x01" * 10 + b"\xaa" * 590
+    assert fh.tell() == 0

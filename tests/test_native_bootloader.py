@@ -28,13 +28,18 @@ from bootloader_model.storage.file_api import OTA_DIR
 from bootloader_model.storage.nor_flash import FaultPlan
 from conftest import require_tool
 from harness.cli import main as cli_main
+from harness.image.server import ImageServer
+from harness.native import bootloader_program
 from harness.native.bootloader_program import NativeProgram
 from harness.native.build import SHIM_DIR, build, build_example, locate, stamp_of
 from harness.native.compare import Case, compare_case, power_up, run_compare, scenario_cases, sweep_cases
 from harness.native.programs import bootloader_from_spec
+from harness.native.remote_fs import RemoteFiles
 from harness.scenarios.runner import run_suite, select, virtual_provider
 from harness.sweeps.bootloader import build_scene
+from harness.sweeps.executor import InProcess
 from harness.sweeps.fault_ids import Params
+from harness.sweeps.update import UpdateRig, plan_sweep, record, run_sweep
 
 HARMONY_ENV = "OTALOOP_HARMONY_APPS"
 URL = "http://127.0.0.1:9/ota.json"
@@ -131,6 +136,25 @@ def test_a_cycle_that_starts_late_is_found_by_the_sparse_checks(tmp_path: Path) 
     assert found is not None, result.stuck_reason
     assert int(found[1]) % 3 == 0
     assert 3000 < result.iterations < 3000 + 4 * int(found[1]) + 16
+
+
+def test_reads_answered_ahead_change_no_verdict(example: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An example build's seek and the read after it cost one round trip (the read is answered ahead):
+    the whole default sweep of an 8 KiB update is judged the same with and without that."""
+    taken: list[int] = []
+    boots: list[int] = []
+    take, boot = RemoteFiles.take_ahead, NativeProgram.boot
+    monkeypatch.setattr(RemoteFiles, "take_ahead", lambda self, h, w: taken.append(h) or take(self, h, w))
+    monkeypatch.setattr(NativeProgram, "boot", lambda self, *a: boots.append(1) or boot(self, *a))
+    with ImageServer() as server:
+        ref = record(UpdateRig(Params(size=8 * 1024, bootloader=f"native:{example}"), server))
+        ahead = run_sweep(plan_sweep(ref), InProcess())
+        assert taken and boots
+        first_taken, first_boots = len(taken), len(boots)
+        monkeypatch.setattr(bootloader_program, "ANSWER_AHEAD", False)
+        plain = run_sweep(plan_sweep(ref), InProcess())
+    assert len(taken) == first_taken and len(boots) > first_boots  # booted again, every call answered alone
+    assert [(c.fault, c.judgement) for c in ahead] == [(c.fault, c.judgement) for c in plain]
 
 
 def test_update_scenario_runs_on_the_native_bootloader(example: Path) -> None:
@@ -303,3 +327,16 @@ def test_harmony_fuzz_search_finds_what_the_model_finds(harmony: Path) -> None:
     assert native.names == model.names
     for ours, theirs in zip(model.findings, native.findings, strict=True):
         assert ours.error.steps == theirs.error.steps, ours.name
+
+
+def test_an_example_helper_runs_on_the_callers_cpu() -> None:
+    """An example build's helper is put on the CPU the caller runs on (its file calls are a conversation)."""
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        bootloader_program._beside_caller(child.pid)
+        mask = os.sched_getaffinity(child.pid)
+        assert len(mask) == 1 and mask <= os.sched_getaffinity(0)
+    finally:
+        child.kill()
+        child.wait()
+    bootloader_program._beside_caller(child.pid)  # gone: nothing to do, and no error

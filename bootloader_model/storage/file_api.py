@@ -27,6 +27,7 @@ removed while open).
 from __future__ import annotations
 
 import posixpath
+from dataclasses import dataclass
 from typing import Protocol
 
 from bootloader_model.errors import CallerError, OtaloopError
@@ -46,6 +47,15 @@ class FsError(OtaloopError):
     def __init__(self, message: str, *, partial: bytes = b"") -> None:
         super().__init__(message)
         self.partial = partial
+
+
+@dataclass(frozen=True)
+class Peek:
+    """A read an open file worked out ahead (:meth:`OpenFile.peek`): its bytes, and the file's own record
+    of where that read leaves it (for :meth:`OpenFile.take`)."""
+
+    answer: bytes
+    after: object
 
 
 class FileObjectError(FsError):
@@ -75,6 +85,8 @@ class OpenFile(Protocol):
     def tell(self) -> int: ...
     def size(self) -> int: ...
     def close(self) -> None: ...
+    def peek(self, n: int) -> Peek | None: ...
+    def take(self, peek: Peek) -> bytes: ...
 
 
 class FileSystem(Protocol):
@@ -175,6 +187,16 @@ class FileObject:
 
     def _sync(self) -> None:
         """Write what the file still holds in RAM (FatFs's ``f_sync``; it does not look at the latch)."""
+
+    def peek(self, n: int) -> Peek | None:
+        """:meth:`read` of ``n`` bytes worked out ahead, changing nothing; None where this file cannot
+        (the base class never can)."""
+        return None
+
+    def take(self, peek: Peek) -> bytes:
+        """Make the read :meth:`peek` worked out, which must be the very next thing done with the volume:
+        the file is left as that read leaves it, and its bytes are returned."""
+        raise FsError(f"{self.path}: no read was worked out ahead")
 
     # ------------------------------------------------------------------------------ the SYS_FS calls
     def _usable(self) -> None:

@@ -87,6 +87,9 @@ from harness.native import coverage, memcheck, protocol, sanitizers
 from harness.native.build_record import NativeBuild
 from harness.native.remote_fs import RemoteFiles
 
+#: Whether a SEEK's answer carries the READ after it, answered ahead (see ``otaloop_protocol.h``); False:
+#: every file call waits for its own answer (the tests compare the two).
+ANSWER_AHEAD = True
 #: Main-loop passes one boot may take before it counts as stuck (the Python model's bound).
 MAX_PASSES = 200_000
 #: CPU seconds one main-loop pass may take before it counts as a loop inside one call.
@@ -422,6 +425,8 @@ class NativeProgram:
         messages = protocol.MessageReader(stream)
         finished = False
         status, err = 0, b""
+        if self.build.remote_fs:
+            _beside_caller(pid)
         try:
             server.internal.map[:] = internal.data
             if not self.build.remote_fs:  # an example build reaches the volume through file calls, not the mapping
@@ -449,6 +454,22 @@ class NativeProgram:
                     if self.launcher:  # memcheck writes its report to the child's own log file
                         err += memcheck.take_log(self.build.directory, pid).encode()
         return status, err, session.db_before
+
+
+def _beside_caller(pid: int) -> None:
+    """Run helper ``pid`` on the CPU this thread runs on now.
+
+    An example build's boot is a conversation: each file call waits for its answer, and this process
+    waits for the next call. On different CPUs each turn wakes a sleeping CPU (measured about 30 us a turn
+    on the 2-core development machine); on one CPU it is a switch between two processes. Where the CPU
+    cannot be read or the helper is gone, the helper runs where the scheduler puts it.
+    """
+    try:
+        with open("/proc/thread-self/stat", "rb") as stat:
+            cpu = int(stat.read().rsplit(b")", 1)[1].split()[36])  # field 39, "processor"
+        os.sched_setaffinity(pid, {cpu})
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
 
 
 def _cut_with_counts(pid: int, reply: BinaryIO, messages: protocol.MessageReader, build: Path) -> None:
@@ -500,6 +521,8 @@ class _Session:
         self.program, self.res, self.flashes, self.console, self.reply = program, res, flashes, console, reply
         self.files = RemoteFiles(external)
         self.external = external
+        #: Bytes the last READ asked: the size of a READ answered ahead.
+        self.want = protocol.BLOCK
         #: Whether the image database existed when the boot first went to write the external flash (looked
         #: up then, on the flash as the boot found it; None until then).
         self.db_before: bool | None = None
@@ -530,10 +553,15 @@ class _Session:
                 self.console(payload)
             elif kind == protocol.MSG_FS:
                 self._before_external_write()
+                if a == protocol.FS_READ_TAKEN:
+                    self._taken(b, payload)
+                    continue
                 ops = self.external.op_count
                 code, data = self._fs(a, b, payload)
                 state = 0 if self.external.op_count != ops else self.files.state()
-                self.reply.write(protocol.BOOT_FILE_REPLY.pack(code, len(data), state) + data)
+                ahead = self._answer_ahead(b) if ANSWER_AHEAD and a == protocol.FS_SEEK and code == 0 and state else b""
+                flag = protocol.REPLY_AHEAD if ahead else 0
+                self.reply.write(protocol.BOOT_FILE_REPLY.pack(code, len(data) | flag, state) + data + ahead)
             elif kind == protocol.MSG_ARCS:
                 coverage.ARCS.add(self.program.build.directory, payload)
             elif kind == protocol.MSG_END:
@@ -579,7 +607,23 @@ class _Session:
             self.res.programmed[-1] = Programming("", end - (BOOT_CTL_PHYS + 0x1000), end, last.header)
 
     def _fs(self, opcode: int, arg: int, payload: bytes) -> tuple[int, bytes]:
+        if opcode == protocol.FS_READ and len(payload) == 4:
+            self.want = struct.unpack("<I", payload)[0]
         return self.files.call(opcode, arg, payload)
+
+    def _answer_ahead(self, handle: int) -> bytes:
+        """After a SEEK: the READ of as many bytes as the last READ asked, answered ahead (the reply's
+        tail, see ``otaloop_protocol.h``), or nothing when that read could fail or write."""
+        found = self.files.read_ahead(handle, self.want)
+        if found is None:
+            return b""
+        data, state = found
+        return protocol.AHEAD_HEAD.pack(handle, self.want, len(data), state) + data
+
+    def _taken(self, handle: int, payload: bytes) -> None:
+        """The helper used the READ answered ahead: make it."""
+        want = struct.unpack("<I", payload)[0] if len(payload) == 4 else -1
+        self.files.take_ahead(handle, want)
 
     def close_files(self) -> None:
         self.files.forget()  # RAM is lost at the end of a run: open files are simply forgotten

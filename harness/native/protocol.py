@@ -66,6 +66,8 @@ FS_MOUNT, FS_FORMAT, FS_MKDIR, FS_OPEN, FS_READ, FS_WRITE, FS_SEEK, FS_SIZE, FS_
     _CODES[f"FS_{name}"]
     for name in ("MOUNT", "FORMAT", "MKDIR", "OPEN", "READ", "WRITE", "SEEK", "SIZE", "TELL", "CLOSE", "REMOVE")
 )
+#: A bootloader helper took the READ answered ahead (``a`` of MSG_FS; no answer).
+FS_READ_TAKEN = _CODES["FS_READ_TAKEN"]
 INTERNAL, EXTERNAL = _CODES["INTERNAL"], _CODES["EXTERNAL"]
 ERASE_SMALLEST, ERASE_BLOCK, ERASE_CHIP = _CODES["ERASE_SMALLEST"], _CODES["ERASE_BLOCK"], _CODES["ERASE_CHIP"]
 
@@ -102,6 +104,11 @@ FILE_REPLY = struct.Struct("<iI")
 #: The head of the answer to a bootloader helper's file call: result, reply length, host state (0: the
 #: call changed flash).
 BOOT_FILE_REPLY = struct.Struct("<iIQ")
+#: Set in that reply length when a READ answered ahead follows (see ``otaloop_protocol.h``): its head is
+#: handle, bytes asked, bytes read, host state after the read; then the bytes (at most AHEAD_MAX).
+REPLY_AHEAD = _CODES["REPLY_AHEAD"]
+AHEAD_HEAD = struct.Struct("<IIIQ")
+AHEAD_MAX = _CODES["AHEAD_MAX"]
 
 
 def read_exact(stream: BinaryIO, n: int) -> bytes:

@@ -21,7 +21,15 @@ from bootloader_model.storage.fat import format_volume, names
 from bootloader_model.storage.fat.layout import ATTR_ARCHIVE, ATTR_DIR, DIRENT, HARMONY_FATTIME
 from bootloader_model.storage.fat.mount import SS, BlockDevice, read_layout
 from bootloader_model.storage.fat.mounted_volume import Core, Entry
-from bootloader_model.storage.file_api import FileObject, FileObjectError, FileTable, FsError, OpenFile, volume_path
+from bootloader_model.storage.file_api import (
+    FileObject,
+    FileObjectError,
+    FileTable,
+    FsError,
+    OpenFile,
+    Peek,
+    volume_path,
+)
 
 _MODES = {"r", "r+", "w", "w+", "a"}
 
@@ -117,6 +125,37 @@ class FatFile(FileObject):
             self._pos += k
             n -= k
         return bytes(out)
+
+    def _state(self) -> tuple[int, int, int, bytes, int, bytes]:
+        core = self._core
+        return self._pos, self._clust, self._sect, bytes(self._buf), core.winsect, bytes(core.win)
+
+    def _restore(self, state: object) -> None:
+        assert isinstance(state, tuple)
+        pos, clust, sect, buf, winsect, win = state
+        core = self._core
+        self._pos, self._clust, self._sect, core.winsect = pos, clust, sect, winsect
+        self._buf[:], core.win[:] = buf, win
+
+    def peek(self, n: int) -> Peek | None:
+        """:meth:`read` of ``n`` bytes worked out ahead, leaving the file, the volume's window and the flash
+        as they are (the flash is only read); None where that read would fail, or could write (a dirty
+        file buffer or window is written back before another sector is loaded)."""
+        if self._closed or self._err is not None or not self._can_read or self._dirty or self._core.dirty:
+            return None
+        before = self._state()
+        try:
+            data = self._read(n)
+        except FsError:
+            return None
+        else:
+            return Peek(data, self._state())
+        finally:
+            self._restore(before)
+
+    def take(self, peek: Peek) -> bytes:
+        self._restore(peek.after)
+        return peek.answer
 
     def _write(self, data: bytes) -> int:
         if not self._can_write:

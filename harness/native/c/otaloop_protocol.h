@@ -8,7 +8,8 @@
  * so the helper can write its counts). The host answers a
  * bootloader helper's file calls with int32 result, uint32 length, uint64 host state and the reply bytes:
  * the host state is 0 when the call changed flash; otherwise a digest of the host's file-system state
- * (open files and their positions), which the loop detector counts as machine state. An application
+ * (open files and their positions), which the loop detector counts as machine state; after a SEEK the
+ * reply may carry the READ that usually follows, answered ahead (OTALOOP_REPLY_AHEAD). An application
  * helper's file calls are answered with int32 result, uint32 length and the reply bytes.
  * The host half (harness/native/protocol.py) reads the numbers below from this file, so a code is
  * written in one place only. Only lines of the form "#define OTALOOP_<NAME> <number>u" are protocol.
@@ -75,6 +76,19 @@
 #define OTALOOP_FS_TELL 9u
 #define OTALOOP_FS_CLOSE 10u
 #define OTALOOP_FS_REMOVE 11u
+/* Bootloader helpers: the firmware made the READ answered ahead (a: the handle, payload: uint32 bytes
+ * asked). The host carries it out and does not answer. */
+#define OTALOOP_FS_READ_TAKEN 12u
+
+/* Bootloader helpers: a file reply whose length has this bit set is followed by a READ answered ahead --
+ * uint32 handle, uint32 bytes asked, uint32 bytes read, uint64 host state after that read, and the bytes
+ * (at most OTALOOP_AHEAD_MAX). The host sends one after a SEEK, for a READ of as many bytes as the last
+ * READ asked: when the firmware's next file call is exactly that READ, the helper answers it itself and
+ * posts OTALOOP_FS_READ_TAKEN, so a seek and the read after it cost one round trip. The host answers
+ * ahead only a read that cannot fail and cannot write (no dirty buffer or window), leaving its file and
+ * volume as they were, and any other next call simply drops the answer. */
+#define OTALOOP_REPLY_AHEAD 0x80000000u
+#define OTALOOP_AHEAD_MAX 16384u
 
 /* File open modes (the argument of OTALOOP_FS_OPEN): SYS_FS_FILE_OPEN_ATTRIBUTES' order. */
 #define OTALOOP_OPEN_READ 0u

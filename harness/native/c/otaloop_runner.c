@@ -120,6 +120,10 @@ struct runner_state {
     uint64_t flash_hash;    /* sum of per-4-KiB-block hashes of both flashes, relative to power-up */
     uint64_t remote_calls;  /* file calls that changed flash on the host's side (example builds) */
     uint64_t host_state;    /* the host's file state after the last file call (open files, positions) */
+    uint32_t ahead_valid;   /* a READ answered ahead is waiting (OTALOOP_REPLY_AHEAD) ... */
+    uint32_t ahead_handle, ahead_want, ahead_got; /* ... for this handle and size: this many bytes ... */
+    uint64_t ahead_state;   /* ... and the host's file state after it */
+    uint8_t ahead[OTALOOP_AHEAD_MAX];
     uint64_t seen_key[SEEN_SLOTS];
     uint64_t seen_pass[SEEN_SLOTS];
     uint32_t seen_count;
@@ -433,6 +437,23 @@ void otaloop_console_write(const void *data, size_t length) {
 
 void otaloop_software_reset(void) { finish(OTALOOP_END_RESET, 0, "software reset"); }
 
+/* A READ the host answered ahead, if it is exactly this call: the bytes go to the firmware and the host
+ * is told to carry the read out (see OTALOOP_REPLY_AHEAD). Any other call drops the answer. */
+static bool take_ahead(uint32_t opcode, uint32_t argument, const void *payload, uint32_t length, void *reply,
+                       uint32_t reply_capacity, uint32_t *reply_length) {
+    if (!R->ahead_valid) return false;
+    R->ahead_valid = 0;
+    uint32_t want;
+    if (opcode != OTALOOP_FS_READ || argument != R->ahead_handle || length != sizeof want) return false;
+    __builtin_memcpy(&want, payload, sizeof want);
+    if (want != R->ahead_want || R->ahead_got > reply_capacity) return false;
+    send_msg(OTALOOP_MSG_FS, OTALOOP_FS_READ_TAKEN, argument, payload, length);
+    if (R->ahead_got) memcpy(reply, R->ahead, R->ahead_got);
+    if (reply_length) *reply_length = R->ahead_got;
+    R->host_state = R->ahead_state;
+    return true;
+}
+
 int32_t otaloop_fs_call(uint32_t opcode, uint32_t argument, const void *payload, uint32_t length, void *reply,
                         uint32_t reply_capacity, uint32_t *reply_length) {
     struct {
@@ -440,6 +461,8 @@ int32_t otaloop_fs_call(uint32_t opcode, uint32_t argument, const void *payload,
         uint32_t length;
         uint64_t host_state;
     } head;
+    if (take_ahead(opcode, argument, payload, length, reply, reply_capacity, reply_length))
+        return (int32_t)R->ahead_got;
     send_msg(OTALOOP_MSG_FS, opcode, argument, payload, length);
     flush_out();
     read_all(R->in_fd, &head, 16);
@@ -449,10 +472,21 @@ int32_t otaloop_fs_call(uint32_t opcode, uint32_t argument, const void *payload,
         memset(R->shadowed[OTALOOP_EXTERNAL], 0, sizeof R->shadowed[OTALOOP_EXTERNAL]);
     } else
         R->host_state = head.host_state;
-    uint32_t n = head.length;
+    uint32_t n = head.length & ~OTALOOP_REPLY_AHEAD;
     if (n > reply_capacity) _exit(73);
     if (n) read_all(R->in_fd, reply, n);
     if (reply_length) *reply_length = n;
+    if (head.length & OTALOOP_REPLY_AHEAD) {
+        uint8_t ahead_head[20]; /* handle, bytes asked, bytes read, host state after the read */
+        read_all(R->in_fd, ahead_head, sizeof ahead_head);
+        __builtin_memcpy(&R->ahead_handle, ahead_head, 4);
+        __builtin_memcpy(&R->ahead_want, ahead_head + 4, 4);
+        __builtin_memcpy(&R->ahead_got, ahead_head + 8, 4);
+        __builtin_memcpy(&R->ahead_state, ahead_head + 12, 8);
+        if (R->ahead_got > OTALOOP_AHEAD_MAX) _exit(73);
+        if (R->ahead_got) read_all(R->in_fd, R->ahead, R->ahead_got);
+        R->ahead_valid = 1;
+    }
     return head.result;
 }
 
