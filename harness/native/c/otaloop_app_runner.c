@@ -342,6 +342,9 @@ static void end_pass(void) {
 }
 
 int main(int argc, char **argv) {
+#ifdef OTALOOP_MEMCHECK
+    otaloop_memcheck_startup();
+#endif
     if (argc < 13) {
         fprintf(stderr,
                 "usage: %s IN_FD OUT_FD NETWORK VERSION URL PERIODIC INTERVAL AUTO_UPDATE AUTORESET NUM_IMAGES "

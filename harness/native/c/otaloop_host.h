@@ -28,6 +28,10 @@ void otaloop_console_write(const void *data, size_t length);
 /* stdout and stderr (XC32's stderr is the same UART) made unbuffered streams to the console; 0 when the C
  * library cannot make one. Each runner calls it once at start. */
 int otaloop_console_as_stdio(void);
+#ifdef OTALOOP_MEMCHECK
+/* Both runners, first thing in main: the C library's start-up memory counts as defined for memcheck. */
+void otaloop_memcheck_startup(void);
+#endif
 /* The software reset: the run ends and the board boots again. */
 void otaloop_software_reset(void) __attribute__((noreturn));
 uint32_t otaloop_rswrst_read(void);

@@ -22,6 +22,21 @@
 
 #include "otaloop_host.h"
 
+#ifdef OTALOOP_MEMCHECK
+#include <unistd.h>
+#include <valgrind/memcheck.h>
+
+extern char _end[];
+
+/* A memcheck build is static: glibc's start-up puts its thread block (TLS included) in the first brk
+ * memory, which the kernel hands out zeroed and glibc counts on; memcheck takes fresh brk memory for
+ * undefined. Everything brk'd before main is the C library's own: defined. Both runners call it first. */
+void otaloop_memcheck_startup(void) {
+    uintptr_t lo = (uintptr_t)_end, hi = (uintptr_t)sbrk(0);
+    if (hi > lo && hi - lo < (64u << 20)) VALGRIND_MAKE_MEM_DEFINED((void *)lo, hi - lo);
+}
+#endif
+
 #define WEAK __attribute__((weak))
 
 volatile uint32_t SYSKEY, RSWRSTSET, RCON, PRISS, CFGCON, NVMCON, NVMKEY, NVMADDR, PRECON;

@@ -917,20 +917,11 @@ __attribute__((noreturn)) static void serve(int sock) {
     }
 }
 
-#ifdef OTALOOP_MEMCHECK
-/* A memcheck build is static: glibc's start-up puts its thread block (TLS included) in the first brk
- * memory, which the kernel hands out zeroed and glibc counts on; memcheck takes fresh brk memory for
- * undefined. Everything brk'd before main is the C library's own: defined. */
-static void memcheck_startup(void) {
-    uintptr_t lo = (uintptr_t)_end, hi = (uintptr_t)sbrk(0);
-    if (hi > lo && hi - lo < (64u << 20)) VALGRIND_MAKE_MEM_DEFINED((void *)lo, hi - lo);
-}
-#endif
 
 int main(int argc, char **argv) {
     int sock = -1;
 #ifdef OTALOOP_MEMCHECK
-    memcheck_startup();
+    otaloop_memcheck_startup();
 #endif
     if (argc > 1 && strcmp(argv[1], "--serve") == 0) {
         argv++, argc--;
