@@ -11,8 +11,9 @@ and power cuts at any flash operation.
 needed). ``--sanitize address,undefined`` builds with GCC's sanitizers, ``--sanitize memcheck`` runs every boot
 under valgrind's memcheck (uninitialised reads): a memory error during a boot ends it with the report;
 ``--coverage`` with gcov, and ``otaloop native coverage CACHE [--html DIR]`` reports the lines and branches
-of your tree every run since the build reached (``--reset`` clears the counts). ``--coverage`` and the GCC
-sanitizers apply to ``--application`` builds too (a memory error ends the application's run with the report).
+of your tree every run since the build reached (``--reset`` clears the counts). ``--coverage`` and every
+``--sanitize`` check apply to ``--application`` builds too (a memory error ends the application's run with the
+report; under memcheck the application's helper runs under valgrind).
 ``otaloop native info CACHE`` shows what a cache holds. ``otaloop native compare CACHE`` boots the Python
 model and the native build from the same flash states and reports every difference.
 
@@ -71,7 +72,7 @@ from harness.native.cjson import (
     model_dump,
 )
 from harness.native.compare import Case, Divergence, model_for, run_compare, scenario_cases, sweep_cases
-from harness.native.sanitizers import SANITIZERS, parse_sanitize
+from harness.native.sanitizers import SANITIZERS
 from harness.output_files import check_output, read_json, write_atomic
 from harness.sweeps.fault_ids import Params, parse_modes
 
@@ -117,8 +118,8 @@ def register(sub: Any) -> None:
         "--sanitize",
         metavar="LIST",
         help=f"build with checks, a comma list of {', '.join(SANITIZERS)} (GCC's sanitizers; memcheck runs every "
-        "boot under valgrind): a memory error during a boot (or, with --application, an application run under "
-        "address/undefined) ends it with the report (file:line in your tree)",
+        "boot, or with --application every application run, under valgrind): a memory error ends the boot or "
+        "run with the report (file:line in your tree)",
     )
     b.add_argument(
         "--coverage",
@@ -182,8 +183,6 @@ def register(sub: Any) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     cache: Path = args.cache or default_cache()
-    if args.application and "memcheck" in parse_sanitize(args.sanitize):
-        raise CallerError("--sanitize memcheck runs native bootloaders only, not --application builds")
     checks = Instrumentation.of(args.sanitize, args.coverage)
 
     def progress(line: str) -> None:

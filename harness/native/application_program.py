@@ -30,7 +30,8 @@ that hung, as the part's exception handler loops.
 The app descriptor of the running image gives the helper its version, SYS_OTA_URL and MHC options
 (docs/native-application.md).
 
-A build made with ``--sanitize`` runs with the sanitizers' options (:mod:`harness.native.sanitizers`): a
+A build made with ``--sanitize`` runs with the sanitizers' options (:mod:`harness.native.sanitizers`), and a
+``--sanitize memcheck`` build's helper runs under valgrind (:mod:`harness.native.memcheck`): a
 report ends the run and raises :class:`~harness.native.sanitizers.NativeMemoryError` out of
 :meth:`NativeRun.run`, or (``memory_errors="stuck"``, the fuzzer's boards) ends it hung and is kept in
 :attr:`NativeApplication.memory_errors_found`. A build made with ``--coverage``
@@ -56,7 +57,7 @@ from bootloader_model.application.program import AppContext
 from bootloader_model.errors import BoardError, CallerError
 from bootloader_model.service.ota_service import OtaService
 from bootloader_model.storage.nor_flash import NorFlash
-from harness.native import protocol, sanitizers
+from harness.native import memcheck, protocol, sanitizers
 from harness.native.build_record import NativeBuild
 from harness.native.remote_fs import RemoteFiles
 
@@ -141,9 +142,11 @@ class NativeRun:
             str(desc.cmd_max_length),
             str(context.external.geometry.size),
         ]
+        #: valgrind's command line for a memcheck build, which runs the helper under it
+        self.launcher = memcheck.command(build.directory) if "memcheck" in build.sanitize else []
         try:
             self.proc = subprocess.Popen(
-                argv,
+                [*self.launcher, *argv],
                 pass_fds=(to_r, from_w),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -215,6 +218,8 @@ class NativeRun:
             if err and not self.exit_note:
                 self.exit_note = err.decode("utf-8", "replace").strip()[-500:]
         self.files.forget()
+        if self.launcher:  # killed at a reset or power cut: its (empty) log goes
+            memcheck.take_log(self.build.directory, self.proc.pid)
         self._ended = True
 
     # --------------------------------------------------------------------------------- the wire
@@ -246,12 +251,22 @@ class NativeRun:
             err = (self.proc.stderr.read() if self.proc.stderr else b"").decode("utf-8", "replace")
             tail = err.strip()[-300:]
             self.exit_note = f"exit status {code}" + (f": {tail}" if tail else "")
-            report = sanitizers.report_of(err, code, self.build.source) if self.build.sanitize else None
+            report = self._report(err, code) if self.build.sanitize else None
             if report is not None:
                 self.exit_note = f"{report.headline()}\n{report.stack()}"
                 if self.program is None or self.program.memory_errors == "raise":
                     raise sanitizers.NativeMemoryError(report, str(self.build.directory), "application")
                 self.program.memory_errors_found.append(report)
+
+    def _report(self, stderr: str, code: int) -> sanitizers.MemoryErrorReport | None:
+        """The sanitizer's report of a helper that died: memcheck's log first (its exit status is the
+        sanitizers' own), then what the compiled sanitizers wrote to stderr."""
+        if self.launcher:
+            roots = [Path(self.build.source)] if self.build.source else []
+            found = memcheck.parse_log(memcheck.take_log(self.build.directory, self.proc.pid), roots)
+            if found is not None:
+                return found
+        return sanitizers.report_of(stderr, code, self.build.source)
 
     def _flash(self, device: int) -> NorFlash:
         if device == protocol.INTERNAL:

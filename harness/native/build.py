@@ -746,7 +746,9 @@ def build_application(
     user = [*harmony, *checks.user_flags()]
     files = [*sources.files, *(Path(x).resolve() for x in extra_sources)]
     jobs: list[tuple[Path, list[str]]] = [(f, user) for f in files]
-    jobs += [(SHIM_DIR / f, harmony) for f in HARMONY_APP_SHIMS]
+    # the OSAL shim marks new heap blocks undefined for memcheck, as the bootloader's heap shim does
+    marked = ["-DOTALOOP_MEMCHECK=1"] if "memcheck" in checks.sanitize else []
+    jobs += [(SHIM_DIR / f, [*harmony, *marked]) for f in HARMONY_APP_SHIMS]
     jobs.append((SHIM_DIR / "otaloop_harmony_links.c", common))
     jobs += [(SHIM_DIR / f, shim) for f in APP_SHIM_FILES]
     meta: dict[str, object] = {

@@ -10,8 +10,9 @@ memcheck takes, for :mod:`harness.native.bootloader_program` to use:
   (``CACHE/memcheck/<pid>.log``: every boot is a forked child, and valgrind follows a fork on its own),
   full source paths, and otaloop's suppressions;
 * :func:`write_suppressions` writes those suppressions into the build folder: the runner's cycle search
-  hashes the program's RAM, heap blocks included, and a static glibc's start-up reads its own early
-  allocations, neither of which is the user's code;
+  hashes the program's RAM, heap blocks included, a static glibc's start-up reads its own early
+  allocations, and its allocator (an application's heap) reads words of the blocks it hands out and
+  takes back, which a Harmony application's ``OSAL_Malloc`` marks undefined: none of it the user's code;
 * :func:`take_log` reads (and removes) the log of one boot's child; :func:`parse_log` turns it into the
   :class:`~harness.native.sanitizers.MemoryErrorReport` an AddressSanitizer report becomes, so a finding
   is the same :class:`~harness.native.sanitizers.NativeMemoryError`, the same stuck reason on fuzz boards.
@@ -195,6 +196,66 @@ _SUPPRESSIONS = """\
    ...
    fun:__libc_init_first
 }
+{
+   static-glibc-allocator-reads-its-own-block-words-int-free-cond
+   Memcheck:Cond
+   fun:_int_free
+}
+{
+   static-glibc-allocator-reads-its-own-block-words-int-free-value4
+   Memcheck:Value4
+   fun:_int_free
+}
+{
+   static-glibc-allocator-reads-its-own-block-words-free-cond
+   Memcheck:Cond
+   fun:free
+}
+{
+   static-glibc-allocator-reads-its-own-block-words-free-value4
+   Memcheck:Value4
+   fun:free
+}
+{
+   static-glibc-allocator-reads-its-own-block-words-int-malloc-cond
+   Memcheck:Cond
+   fun:_int_malloc
+}
+{
+   static-glibc-allocator-reads-its-own-block-words-int-malloc-value4
+   Memcheck:Value4
+   fun:_int_malloc
+}
+{
+   static-glibc-allocator-reads-its-own-block-words-malloc-cond
+   Memcheck:Cond
+   fun:malloc
+}
+{
+   static-glibc-allocator-reads-its-own-block-words-malloc-value4
+   Memcheck:Value4
+   fun:malloc
+}
+{
+   static-glibc-allocator-reads-its-own-block-words-int-realloc-cond
+   Memcheck:Cond
+   fun:_int_realloc
+}
+{
+   static-glibc-allocator-reads-its-own-block-words-int-realloc-value4
+   Memcheck:Value4
+   fun:_int_realloc
+}
+{
+   static-glibc-allocator-reads-its-own-block-words-realloc-cond
+   Memcheck:Cond
+   fun:realloc
+}
+{
+   static-glibc-allocator-reads-its-own-block-words-realloc-value4
+   Memcheck:Value4
+   fun:realloc
+}
 """
 
 
@@ -291,18 +352,25 @@ def parse_log(text: str, own_roots: Sequence[Path] = ()) -> sanitizers.MemoryErr
     while i < len(lines) and (frame := _frame(lines[i], roots)) is not None:
         frames.append(frame)
         i += 1
+    origins: list[str] = []
     for j in range(i, len(lines)):
         line = lines[j]
-        if not line.strip():
+        if not line.strip() and origins:
             break
         o = _ORIGIN.match(line)
         if o is None:
             continue
-        origin = o[1].replace("Uninitialised value was ", "")
-        where = _frame(lines[j + 1], roots) if j + 1 < len(lines) else None
-        if where is not None:
-            origin += f" at {where.function} {where.where()}"
-        break
+        # where it came from: the user's own frame below otaloop's heap shims, else the first one
+        below = []
+        for rest in lines[j + 1 :]:
+            if (frame := _frame(rest, roots)) is None:
+                break
+            below.append(frame)
+        where = next((f for f in below if f.own), below[0] if below else None)
+        found = o[1].replace("Uninitialised value was ", "").replace("a client request", "a heap allocation")
+        origins.append(found + (f" at {where.function} {where.where()}" if where is not None else ""))
+    # an undefined value's creation says more than the address it was read at
+    origin = next((o for o in origins if o.startswith("created")), origins[0] if origins else "")
     return sanitizers.MemoryErrorReport("Memcheck", kind[1], origin, tuple(frames), text)
 
 

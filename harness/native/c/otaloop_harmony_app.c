@@ -16,6 +16,9 @@
  *  - g_SysOtaConfig's version, SYS_OTA_URL and MHC options, set from the running image's app descriptor
  *    after SYS_Initialize (SYS_OTA_NUM_IMGS stays the compiled value).
  */
+#ifdef OTALOOP_MEMCHECK
+#include <valgrind/memcheck.h>
+#endif
 #include <arpa/inet.h>
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -75,7 +78,15 @@ void SYS_Tasks(void) {
 }
 
 /* -------------------------------------------------------------------------------------------- OSAL */
-void *OSAL_Malloc(size_t size) { return malloc(size); }
+void *OSAL_Malloc(size_t size) {
+    void *p = malloc(size);
+#ifdef OTALOOP_MEMCHECK
+    /* A new block holds whatever the heap held (glibc's own allocator, in a static build, is not one
+     * memcheck replaces): to memcheck its bytes are undefined, as the part's heap would leave them. */
+    if (p != NULL) VALGRIND_MAKE_MEM_UNDEFINED(p, size);
+#endif
+    return p;
+}
 void OSAL_Free(void *pData) { free(pData); }
 OSAL_RESULT OSAL_SEM_Create(OSAL_SEM_HANDLE_TYPE *semID, OSAL_SEM_TYPE type, uint8_t maxCount, uint8_t initialCount) {
     (void)type, (void)maxCount, (void)initialCount;

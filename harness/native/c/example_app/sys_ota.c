@@ -12,11 +12,14 @@
  * It is otaloop's own code, not Harmony's: no clean-up of stale .bin files at boot, no rollback, no
  * EraseVer, no patch or secure modes, and none of Harmony's quirks (csv seek wrap, the stale check result).
  *
- * Two things are planted for otaloop's own tests of `--sanitize` and `--coverage` on application builds:
+ * Three things are planted for otaloop's own tests of `--sanitize` and `--coverage` on application builds:
  * json_url copies the manifest's URL as Harmony's SYS_OTA_ParseJsonContent does (memcpy of the whole
  * string, no bounds check), so a URL of 100 bytes or more overflows the 100-byte url[] on the stack (a
- * stack-buffer-overflow for AddressSanitizer; undefined behaviour without it); and parse_manifest counts
- * a server version of 0 or below in a branch no scenario of otaloop's library reaches.
+ * stack-buffer-overflow for AddressSanitizer; undefined behaviour without it); parse_manifest counts
+ * a server version of 0 or below in a branch no scenario of otaloop's library reaches; and, for
+ * `--sanitize memcheck`, parse_manifest counts the server version's decimal digits through a helper that
+ * sets the count only for versions up to 999, then tests it: a manifest offering a version above 999
+ * reads an uninitialised stack variable (its outcome changes nothing anyone observes).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -73,6 +76,7 @@ static struct {
     /* the verify */
     example_sha256 sha;
     uint32_t bad_versions; /* manifests whose version is 0 or below (the planted rare branch) */
+    uint32_t long_versions; /* manifests whose version has more than 3 digits (the planted uninitialised read) */
 } ota;
 
 static void notify(SYS_OTA_STATUS event) {
@@ -253,6 +257,16 @@ static bool json_url(const char *at, char *url) {
     return true;
 }
 
+/* The number of decimal digits of a version, into *digits (planted: left unset above 999). */
+static __attribute__((noinline)) void version_digits(long version, int *digits) {
+    if (version < 10)
+        *digits = 1;
+    else if (version < 100)
+        *digits = 2;
+    else if (version < 1000)
+        *digits = 3;
+}
+
 /* Returns SYS_OTA_UPDATE_AVAILABLE or SYS_OTA_UPDATE_NOTAVAILABLE. */
 static SYS_OTA_STATUS parse_manifest(void) {
     char *json = (char *)ota.body;
@@ -275,6 +289,9 @@ static SYS_OTA_STATUS parse_manifest(void) {
         ota.bad_versions++; /* the planted rare branch: no scenario of otaloop's library serves such a version */
         return SYS_OTA_UPDATE_NOTAVAILABLE;
     }
+    int digits; /* planted: set only for versions up to 999 */
+    version_digits(version, &digits);
+    if (digits > 3) ota.long_versions++; /* planted: an uninitialised read for versions above 999 */
     if ((uint32_t)version <= otaloop_app_info()->version) return SYS_OTA_UPDATE_NOTAVAILABLE;
     SYS_OTA_SET_PARAMETERS(url, (uint32_t)version, digest);
     return SYS_OTA_UPDATE_AVAILABLE;
