@@ -173,6 +173,48 @@ def test_fuzz_names_the_hazard_and_its_token_replays_it(checked: Path) -> None:
     assert replayed.hazard is not None and replayed.hazard.hazard.name == "native-memory-error"
 
 
+# ------------------------------------------------------------------------------- the user's suppressions
+SET_ASIDE = """\
+{
+   the-planted-version-count-we-know-about
+   Memcheck:Cond
+   fun:select_image
+}
+"""
+
+
+def test_a_users_suppression_sets_a_known_finding_aside(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _valgrind()
+    mine = tmp_path / "known.supp"
+    mine.write_text(SET_ASIDE)
+    cache = tmp_path / "cache"
+    argv = ["native", "build", "--example", "--sanitize", "memcheck", "--cache", str(cache)]
+    assert cli_main([*argv, "--suppressions", str(mine)]) == 0
+    assert f"memcheck suppressions: {cache / 'suppressions' / '01-known.supp'}" in capsys.readouterr().out
+    board = booted_native_board(cache)
+    plant_db_version(board.internal, board.external, 1000)
+    board.power_on()  # the planted read is set aside: the boot selects v1000 and jumps
+    assert board.boots[-1].outcome is Outcome.JUMP and board.app_version == 1000
+    assert cli_main(argv) == 0  # a rebuild without the option drops it
+    assert memcheck.user_suppressions(cache) == []
+
+
+def test_suppression_files_are_checked_before_the_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _valgrind()
+    broken = tmp_path / "broken.supp"
+    broken.write_text("{\n   half a suppression\n")
+    cache = tmp_path / "cache"
+    argv = ["native", "build", "--example", "--cache", str(cache), "--suppressions"]
+    assert cli_main([*argv, str(broken), "--sanitize", "memcheck"]) == 2
+    err = capsys.readouterr().err
+    assert f"--suppressions {broken}: valgrind rejects it" in err and "near line" in err
+    assert cli_main([*argv, str(tmp_path / "missing.supp"), "--sanitize", "memcheck"]) == 2
+    assert "missing.supp: no such file" in capsys.readouterr().err
+    assert cli_main([*argv, str(broken)]) == 2
+    assert "--suppressions applies to --sanitize memcheck builds" in capsys.readouterr().err
+    assert not cache.exists()  # nothing was built
+
+
 # ---------------------------------------------------------------------------------- application builds
 @pytest.fixture(scope="module")
 def checked_app(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -47,7 +47,7 @@ from bootloader_model.errors import CallerError
 from bootloader_model.quirks import HARMONY_NAME, QuirkProfile
 from bootloader_model.storage.nor_flash import CutMode
 from harness.cli.help import help_text
-from harness.native import coverage
+from harness.native import coverage, memcheck
 from harness.native.app_compare import AppDivergence, Outcome, run_app_compare, scenario_pairs, sweep_pairs
 from harness.native.application_program import NativeApplication
 from harness.native.bootloader_program import NativeProgram
@@ -122,6 +122,15 @@ def register(sub: Any) -> None:
         "run with the report (file:line in your tree)",
     )
     b.add_argument(
+        "--suppressions",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a valgrind suppression file for --sanitize memcheck (repeatable): a known finding set aside, so "
+        "the runs show the next one; copied into the cache",
+    )
+    b.add_argument(
         "--coverage",
         action="store_true",
         help="build with gcov (bootloader or --application builds): every run adds its counts; otaloop native "
@@ -184,6 +193,12 @@ def register(sub: Any) -> None:
 def run_build(args: argparse.Namespace) -> int:
     cache: Path = args.cache or default_cache()
     checks = Instrumentation.of(args.sanitize, args.coverage)
+    if args.suppressions and "memcheck" not in checks.sanitize:
+        raise CallerError("--suppressions applies to --sanitize memcheck builds")
+    for given in args.suppressions:
+        if not given.is_file():
+            raise CallerError(f"--suppressions {given}: no such file")
+    memcheck.check_user_suppressions(args.suppressions)
 
     def progress(line: str) -> None:
         print(f"  {line}", file=sys.stderr, flush=True)
@@ -212,17 +227,20 @@ def run_build(args: argparse.Namespace) -> int:
     made = NativeBuild.load(result.directory)
     print(f"built {result.executable}")
     print(f"  kind {made.kind}, variant {made.variant}, {made.data_model}, banner date {' '.join(made.build_stamp)}")
-    _print_checks(made, result.meta, "a boot")
+    _print_checks(made, result.meta, "a boot", args.suppressions)
     print(f"use it with: --bootloader native:{result.directory}")
     return 0
 
 
-def _print_checks(made: NativeBuild, meta: dict[str, object], run: str) -> None:
-    """What a build was instrumented with, and its notes."""
+def _print_checks(made: NativeBuild, meta: dict[str, object], run: str, suppressions: Sequence[Path] = ()) -> None:
+    """What a build was instrumented with, the user's memcheck suppressions (installed here), and its notes."""
     if made.coverage:
         print(f"  coverage: every run adds its counts; see them with otaloop native coverage {made.directory}")
     if made.sanitize:
         print(f"  sanitizers: {', '.join(made.sanitize)} (a memory error during {run} is reported with its C stack)")
+    if "memcheck" in made.sanitize:
+        for copy in memcheck.install_user_suppressions(made.directory, suppressions):
+            print(f"  memcheck suppressions: {copy}")
     notes = meta.get("notes")
     for note in notes if isinstance(notes, list) else []:
         print(f"  note: {note}")
@@ -254,7 +272,7 @@ def _build_application(
     made = NativeBuild.load(result.directory)
     print(f"built {result.executable}")
     print(f"  application, kind {made.kind}, {made.data_model}")
-    _print_checks(made, result.meta, "a run")
+    _print_checks(made, result.meta, "a run", args.suppressions)
     print(f"use it with: --application native:{result.directory}")
     return 0
 

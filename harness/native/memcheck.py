@@ -8,7 +8,8 @@ memcheck takes, for :mod:`harness.native.bootloader_program` to use:
   ``--track-origins=yes`` (the report says where the undefined value came from), the first error ends the
   process with :data:`~harness.native.sanitizers.EXIT_CODE`, one log file per process
   (``CACHE/memcheck/<pid>.log``: every boot is a forked child, and valgrind follows a fork on its own),
-  full source paths, and otaloop's suppressions;
+  full source paths, otaloop's suppressions and the user's own (:func:`install_user_suppressions`, from
+  ``otaloop native build --suppressions FILE``: a known finding set aside so the next one shows);
 * :func:`write_suppressions` writes those suppressions into the build folder: the runner's cycle search
   hashes the program's RAM, heap blocks included, a static glibc's start-up reads its own early
   allocations, and its allocator (an application's heap) reads words of the blocks it hands out and
@@ -21,7 +22,7 @@ A memcheck build is linked statically (:func:`harness.native.sanitizers.link_fla
 symbols of the dynamic loader, and Debian's 32-bit ``libc6-i386`` ships it stripped with no debug package
 to restore them. The heap shim marks each new block undefined (``OTALOOP_MEMCHECK`` in ``otaloop_heap.c``).
 
-It does not build anything, and it starts no process itself.
+It does not build anything, and starts no process itself but valgrind's check of a user's suppression file.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +41,8 @@ from harness.native import sanitizers
 LOG_DIR = "memcheck"
 #: The suppressions file otaloop writes into a memcheck build's folder.
 SUPPRESSIONS_FILE = "otaloop.supp"
+#: The folder of a build that holds copies of the user's own suppression files (``--suppressions``).
+USER_SUPPRESSIONS_DIR = "suppressions"
 #: How much longer a main-loop pass may take under memcheck than natively (its CPU-time watchdog).
 SLOWDOWN = 60
 
@@ -281,6 +285,51 @@ def write_suppressions(build_dir: Path) -> Path:
     return path
 
 
+def check_user_suppressions(files: Sequence[Path]) -> None:
+    """Check the user's suppression files before a build: each must be readable text valgrind accepts.
+
+    Raises:
+        CallerError: a file that cannot be read, or that valgrind rejects (its message says where).
+    """
+    if not files:
+        return
+    valgrind = require_valgrind()
+    for source in files:
+        try:
+            Path(source).read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CallerError(f"--suppressions {source}: cannot read it ({exc})") from None
+        checked = subprocess.run(
+            [valgrind, "--tool=memcheck", f"--suppressions={source}", "-q", "true"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if checked.returncode != 0:
+            said = " ".join(line.strip() for line in (checked.stderr or checked.stdout).splitlines() if line.strip())
+            raise CallerError(f"--suppressions {source}: valgrind rejects it: {said[:300]}")
+
+
+def install_user_suppressions(build_dir: Path, files: Sequence[Path]) -> list[Path]:
+    """Copy the user's suppression files (:func:`check_user_suppressions` first) into ``build_dir``,
+    replacing any a previous build left; every later run of the build uses them."""
+    folder = build_dir / USER_SUPPRESSIONS_DIR
+    shutil.rmtree(folder, ignore_errors=True)
+    installed = []
+    for n, source in enumerate(files, 1):
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{n:02d}-{Path(source).name}"
+        shutil.copyfile(source, target)
+        installed.append(target)
+    return installed
+
+
+def user_suppressions(build_dir: Path) -> list[Path]:
+    """The user's suppression files a build holds (``--suppressions``), in the order given."""
+    folder = build_dir / USER_SUPPRESSIONS_DIR
+    return sorted(folder.glob("*")) if folder.is_dir() else []
+
+
 def command(build_dir: Path) -> list[str]:
     """The valgrind command line a memcheck build's fork server is started with (the helper's own follow).
 
@@ -299,6 +348,7 @@ def command(build_dir: Path) -> list[str]:
         f"--error-exitcode={sanitizers.EXIT_CODE}",
         f"--log-file={logs}/%p.log",
         f"--suppressions={write_suppressions(build_dir)}",
+        *(f"--suppressions={f}" for f in user_suppressions(build_dir)),
         "--fullpath-after=",
         "--leak-check=no",
         "--num-callers=24",
