@@ -4,7 +4,6 @@ is still a :class:`~harness.sweeps.executor.WorkerLost`."""
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import os
 import signal
@@ -18,7 +17,7 @@ from conftest import require_tool
 from harness.image.server import ImageServer
 from harness.native.build import build_example
 from harness.sweeps.double import DoubleWorker
-from harness.sweeps.executor import InProcess, Processes, Relay, Work, WorkerLost
+from harness.sweeps.executor import InProcess, Processes, Relay, Work, WorkerLost, at_exit
 from harness.sweeps.fault_ids import Params
 from harness.sweeps.memo import BlockDigests, VerdictMemo, learn, learnt
 from harness.sweeps.update import Reference, SweepWorker, UpdateRig, pieces, plan_sweep, record, run_sweep, tasks
@@ -140,7 +139,7 @@ def test_worker_processes_relay_what_they_learn_to_each_other(tmp_path: Path) ->
 def _toy_setup_with_exit_handler(payload: tuple[int, str]) -> _Learner:
     ctx = _toy_setup(payload)
     if os.getpid() != ctx.parent:  # a spawned worker only: this process's own exit is not part of the test
-        atexit.register(lambda: (ctx.marker / str(os.getpid())).write_text("ended"))
+        at_exit(lambda: (ctx.marker / str(os.getpid())).write_text("ended"))
     return ctx
 
 
@@ -149,7 +148,8 @@ def _toy_pid(ctx: _Learner, task: int) -> int:
 
 
 def test_a_spawned_worker_runs_its_exit_handlers_when_the_sweep_ends(tmp_path: Path) -> None:
-    # What a worker started (a native bootloader's helper) is ended by it, as atexit does in this process.
+    # What a worker started (a native bootloader's helper) is ended by it (executor.at_exit), as atexit
+    # ends it in this process.
     work = Work(_toy_setup_with_exit_handler, _toy_pid, (os.getpid(), str(tmp_path)), list(range(8)))
     spawned = set(dict(Processes(2).run(work)).values()) - {os.getpid()}
     assert len(spawned) == 1

@@ -61,7 +61,6 @@ time the C code (flash busy time comes from the flash models, as for the Python 
 
 from __future__ import annotations
 
-import atexit
 import collections
 import contextlib
 import mmap
@@ -86,6 +85,7 @@ from bootloader_model.storage.nor_flash import NorFlash
 from harness.native import coverage, memcheck, protocol, sanitizers
 from harness.native.build_record import NativeBuild
 from harness.native.remote_fs import RemoteFiles
+from harness.sweeps.executor import at_exit
 
 #: Whether a SEEK's answer carries the READ after it, answered ahead (see ``otaloop_protocol.h``); False:
 #: every file call waits for its own answer (the tests compare the two).
@@ -306,7 +306,7 @@ def close_servers() -> None:
         server.close()
 
 
-atexit.register(close_servers)
+at_exit(close_servers)
 
 
 def _drain(fd: int) -> bytes:

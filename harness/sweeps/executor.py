@@ -101,6 +101,20 @@ def _context(token: str, setup: Callable[[Any], Any], payload: Any) -> Any:
     return held[1]
 
 
+def at_exit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` when this process ends, also when it is one of a sweep's pool workers.
+
+    A pool worker leaves through ``os._exit``, skipping :mod:`atexit`; multiprocessing runs its own
+    finalizers first, so there ``callback`` is one of those. What a sweep started in a worker (a native
+    bootloader's helper process) is then ended and waited for by its owner, not orphaned, and its CPU
+    time is counted with the worker's.
+    """
+    if multiprocessing.parent_process() is None:
+        atexit.register(callback)
+    else:
+        multiprocessing.util.Finalize(None, callback, exitpriority=0)
+
+
 #: Seconds between a pool worker's looks at its parent.
 PARENT_POLL_S = 0.25
 
@@ -117,10 +131,6 @@ def _install(parent: int, token: str, setup: Callable[[Any], Any], payload: Any)
     # notices (the task queue's pipe is open in every worker); with the workers lives the resource tracker,
     # which stops when the last of them has closed its pipe. So each worker watches its parent itself.
     threading.Thread(target=_watch_parent, args=(parent,), name="otaloop-parent-watch", daemon=True).start()
-    # A pool worker leaves through os._exit, skipping the exit handlers: run them when the pool ends it, so
-    # what the sweep started here (a native bootloader's helper process) is ended and waited for by its
-    # owner, not orphaned, and its CPU time is counted with this worker's.
-    multiprocessing.util.Finalize(None, atexit._run_exitfuncs, exitpriority=0)
     _installed.clear()
     _installed[token] = (setup, payload)
 
