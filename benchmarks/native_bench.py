@@ -66,6 +66,18 @@ def _fastest(size: int, bootloader: str, executor: InProcess | Processes, repeat
     return min((_sweep_cpu(size, bootloader, executor) for _ in range(max(1, repeat))), key=lambda r: r[0])
 
 
+def _fastest_in_turns(size: int, bootloaders: list[str], repeat: int) -> list[tuple[float, int, float]]:
+    """:func:`_fastest` on one core for each of ``bootloaders``, their runs taking turns (model, build,
+    build, model, ...), so a change of the machine's load within the run weighs on all of them alike."""
+    best: list[tuple[float, int, float] | None] = [None] * len(bootloaders)
+    for _ in range(max(1, repeat)):
+        for i, spec in enumerate(bootloaders):
+            run = _sweep_cpu(size, spec, InProcess())
+            seen = best[i]
+            best[i] = run if seen is None or run[0] < seen[0] else seen
+    return [b for b in best if b is not None]
+
+
 def _children_peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
@@ -81,17 +93,15 @@ def run(small: int = 16 * 1024, big: int = SIZE, *, repeat: int = 3, harmony: st
             cache = build(locate(Path(harmony)), Path(tmp) / "harmony").directory
             builds.append(("Harmony's bootloader (native)", f"native:{cache}"))
         load = os.getloadavg()[0]
-        t_model, n_model, c_model = _fastest(small, MODEL, InProcess(), repeat)
+        (t_model, n_model, c_model), *natives = _fastest_in_turns(small, [MODEL, *(b[1] for b in builds)], repeat)
         lines = [
             f"native: power-cut sweeps judged by native bootloaders against the Python model; {jobs} core(s), "
-            f"load average {load:.1f} at the start; one-core sweeps the fastest of {max(1, repeat)} runs",
+            f"load average {load:.1f} at the start; one-core sweeps the fastest of {max(1, repeat)} runs, taking turns",
             f"  default sweep, {small // 1024} KiB, {n_model} cases, 1 core, model (baseline): {t_model:6.1f} s  "
             f"{n_model / t_model:6.0f} cases/s  (CPU {c_model:.1f} s)",
         ]
-        one_worker: list[tuple[float, int, float]] = []
-        for label, spec in builds:
-            t, n, c = _fastest(small, spec, InProcess(), repeat)
-            one_worker.append((t, n, c))
+        one_worker = natives
+        for (label, _), (t, n, c) in zip(builds, natives, strict=True):
             ratio = (n / t) / (n_model / t_model)
             lines.append(
                 f"    {label}: {t:6.1f} s  {n / t:6.0f} cases/s  = {ratio:.2f}x the model's rate "

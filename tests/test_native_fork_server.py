@@ -34,6 +34,15 @@ def _fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
 
+def _serves(pid: int, build: Path) -> bool:
+    """Whether process ``pid`` is a fork server of the build in ``build``."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"--serve" in argv and any(arg.startswith(str(build).encode()) for arg in argv)
+
+
 def _children() -> set[int]:
     me = str(os.getpid())
     found = set()
@@ -90,7 +99,8 @@ def test_each_boot_starts_with_fresh_ram(example: Path) -> None:
 def test_a_killed_server_is_started_again(example: Path) -> None:
     board = _board(example)
     board.power_on()
-    (server,) = [pid for pid in _children() if b"--serve" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    # this build's server (other tests' servers may live on in this process)
+    (server,) = [pid for pid in _children() if _serves(pid, example)]
     os.kill(server, signal.SIGKILL)
     with pytest.raises(BoardError, match=r"native helper .* ended"):
         _board(example).power_on()

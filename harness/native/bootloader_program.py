@@ -531,14 +531,27 @@ class _Session:
 
     def serve(self, messages: protocol.MessageReader) -> None:
         res = self.res
+        # the hot path's names, looked up once per boot: a sweep serves some 200 messages a boot
+        receive, program, internal, synchronous = (
+            messages.next,
+            self._program,
+            self.flashes[protocol.INTERNAL],
+            self.synchronous,
+        )
+        msg_program = protocol.MSG_PROGRAM
         while True:
             try:
-                kind, a, b, payload = messages.next()
+                kind, a, b, payload = receive()
             except EOFError:
                 return
-            if kind == protocol.MSG_PROGRAM:  # the commonest first
-                self._program(a, b, payload)
-                if self.synchronous:
+            if kind == msg_program:  # the commonest first
+                if a == protocol.INTERNAL and not res.programmed:
+                    internal.program(
+                        b, payload
+                    )  # what _program does for an internal program before boot control's erase
+                else:
+                    program(a, b, payload)
+                if synchronous:
                     self.reply.write(protocol.OK)
             elif kind == protocol.MSG_ERASE:
                 self._erase(a & 0xFF, a >> 8, b)
