@@ -35,8 +35,10 @@ also runs at exit):
 
 The example build's SYS_FS calls are answered here (:class:`~harness.native.remote_fs.RemoteFiles`), by the FAT volume
 (:class:`~bootloader_model.storage.external_flash.ExternalFlash`), so its flash operations are counted
-too; a Harmony build compiles SYS_FS, FatFs and DRV_MEMORY from the user's tree and only the SST26
-driver is shimmed.
+too. The answer to a SEEK carries the READ that usually follows, answered ahead (:data:`ANSWER_AHEAD`),
+and the helper runs on the CPU of the thread that started the boot, so the conversation of file calls
+wakes no other CPU. A Harmony build compiles SYS_FS, FatFs and DRV_MEMORY from the user's tree and only
+the SST26 driver is shimmed.
 
 The C code does not report its decisions, so :class:`~bootloader_model.bootloader.result.BootResult`
 fields are filled from what was observed: ``programmed`` (one entry per erase of the boot control page,
