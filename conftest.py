@@ -28,6 +28,12 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked slow run first: under ``pytest -n`` the workers then share the longest tests from the
+    start, instead of one worker finishing them alone while the others wait at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def require_tool(name: str, package: str) -> str:
     """Return the path of a host tool, or skip the calling test saying which Debian package brings it."""
     path = shutil.which(name)
