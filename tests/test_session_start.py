@@ -6,6 +6,7 @@ the session, as an earlier run on the bench may leave it."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -117,8 +118,10 @@ def test_a_rig_not_set_up_as_declared_stops_the_run_with_one_line(
 def test_images_for_another_server_are_refused_before_the_board_is_asked(
     pytester: pytest.Pytester, real_board: RealBoard
 ) -> None:
-    host, port = real_board.http.split(":")
-    other = f"{host}:{int(port) + 1 if int(port) < 65535 else 1024}"
+    host, _ = real_board.http.split(":")
+    with socket.socket() as probe:  # a free port, not the board's own plus one (another test may hold that)
+        probe.bind((host, 0))
+        other = f"{host}:{probe.getsockname()[1]}"
     pytester.makepyfile(test_user=FACTORY_TEST)
     result = _run(
         pytester,
