@@ -34,6 +34,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+def harmony_apps() -> str:
+    """The wireless_apps_pic32mzw1_wfi32e01 checkout ``OTALOOP_HARMONY_APPS`` names, or skip the calling test
+    saying it is not set (tests on Harmony's own sources read it)."""
+    root = os.environ.get("OTALOOP_HARMONY_APPS")
+    if not root:
+        pytest.skip("OTALOOP_HARMONY_APPS is not set (point it at a wireless_apps_pic32mzw1_wfi32e01 checkout)")
+    return root
+
+
 def require_tool(name: str, package: str) -> str:
     """Return the path of a host tool, or skip the calling test saying which Debian package brings it."""
     path = shutil.which(name)

@@ -7,7 +7,6 @@ per distinct set of changes, shared by the module. The anchor checks of the chan
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,20 +17,17 @@ from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
 from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, HEADER_SIZE, BootControl
 from bootloader_model.storage.external_flash import ExternalFlash
-from conftest import publish_app_v2, require_tool
+from conftest import harmony_apps, publish_app_v2, require_tool
 from harness.image.server import ImageServer
 from harness.native import guide_changes as gc
 from harness.native.build import build_application, locate_application
 from harness.native.programs import application_from_spec
 
-HARMONY_ENV = "OTALOOP_HARMONY_APPS"
 DB = "/mnt/myDrive1/ota/image_database.csv"
 
 
 def _harmony_root() -> str:
-    root = os.environ.get(HARMONY_ENV)
-    if not root:
-        pytest.skip(f"{HARMONY_ENV} is not set (point it at a wireless_apps_pic32mzw1_wfi32e01 checkout)")
+    root = harmony_apps()
     require_tool("cc", "gcc")
     return root
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from bootloader_model.board.virtual_board import AppState, BoardConfig, VirtualB
 from bootloader_model.formats.app_descriptor import AppDescriptor
 from bootloader_model.formats.app_image import build_app
 from bootloader_model.storage.nor_flash import FaultPlan
-from conftest import assert_memory_error_hazard, line_of, require_sanitizers, require_tool
+from conftest import assert_memory_error_hazard, harmony_apps, line_of, require_sanitizers, require_tool
 from harness.cli import main
 from harness.fuzzing.machine import BoardStateMachine
 from harness.fuzzing.strategies import LONG_URL, ImageSpec, ManifestSpec
@@ -239,14 +238,11 @@ def test_cli_reports_an_application_cache(covered: Path, capsys: pytest.CaptureF
 
 
 # ------------------------------------------------------------------------------------ Harmony's application
-HARMONY_ENV = "OTALOOP_HARMONY_APPS"
 
 
 @pytest.fixture(scope="module")
 def harmony_asan(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = os.environ.get(HARMONY_ENV)
-    if not root:
-        pytest.skip(f"{HARMONY_ENV} is not set (point it at a wireless_apps_pic32mzw1_wfi32e01 checkout)")
+    root = harmony_apps()
     require_sanitizers()
     cache = tmp_path_factory.mktemp("harmony-app-asan")
     build_application(locate_application(root), cache, checks=Instrumentation.of("address"))
@@ -297,9 +293,7 @@ def test_a_url_longer_than_ota_params_overflows_it_in_sys_ota_parse(harmony_asan
 def test_harmonys_application_coverage_names_every_file_in_its_tree(
     tmp_path: Path, server: ImageServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = os.environ.get(HARMONY_ENV)
-    if not root:
-        pytest.skip(f"{HARMONY_ENV} is not set (point it at a wireless_apps_pic32mzw1_wfi32e01 checkout)")
+    root = harmony_apps()
     require_tool("cc", "gcc")
     if importlib.util.find_spec("gcovr") is None:
         pytest.skip("gcovr is not installed (pip install 'otaloop[coverage]')")

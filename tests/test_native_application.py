@@ -24,7 +24,7 @@ from bootloader_model.formats.boot_control import BOOT_CTL_PHYS, HEADER_SIZE, PA
 from bootloader_model.quirks import CORRECTED, HARMONY
 from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.nor_flash import CutMode, FaultPlan
-from conftest import publish_app_v2, require_tool
+from conftest import harmony_apps, publish_app_v2, require_tool
 from harness.board_link.console import Console
 from harness.board_link.driver import BoardDriver
 from harness.board_link.transport import open_port
@@ -306,14 +306,11 @@ def test_otaloop_native_compare_application_is_a_failing_report(app_cache: Path)
 
 
 # ------------------------------------------------------------------------ Harmony's own application
-HARMONY_ENV = "OTALOOP_HARMONY_APPS"
 
 
 @pytest.fixture(scope="module")
 def harmony_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = os.environ.get(HARMONY_ENV)
-    if not root:
-        pytest.skip(f"{HARMONY_ENV} is not set (point it at a wireless_apps_pic32mzw1_wfi32e01 checkout)")
+    root = harmony_apps()
     require_tool("cc", "gcc")
     cache = tmp_path_factory.mktemp("harmony-app")
     build_application(locate_application(root), cache)
@@ -449,9 +446,7 @@ def harmony_otactl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The test firmware docs/real-boards.md describes -- Harmony's application with otactl added to app.c --
     and the developer guide's SWITCH1 trigger in app.c, built for the host from a copy of the user's tree (in a
     temporary folder; nothing of Harmony enters the repository)."""
-    root = os.environ.get(HARMONY_ENV)
-    if not root:
-        pytest.skip(f"{HARMONY_ENV} is not set (point it at a wireless_apps_pic32mzw1_wfi32e01 checkout)")
+    root = harmony_apps()
     require_tool("cc", "gcc")
     src = locate_application(root).src
     tree = tmp_path_factory.mktemp("harmony-otactl")

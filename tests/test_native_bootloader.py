@@ -26,7 +26,7 @@ from bootloader_model.formats.app_image import build_app
 from bootloader_model.storage.external_flash import ExternalFlash
 from bootloader_model.storage.file_api import OTA_DIR
 from bootloader_model.storage.nor_flash import FaultPlan
-from conftest import require_tool
+from conftest import harmony_apps, require_tool
 from harness.cli import main as cli_main
 from harness.image.server import ImageServer
 from harness.native import bootloader_program
@@ -41,7 +41,6 @@ from harness.sweeps.executor import InProcess
 from harness.sweeps.fault_ids import Params
 from harness.sweeps.update import UpdateRig, plan_sweep, record, run_sweep
 
-HARMONY_ENV = "OTALOOP_HARMONY_APPS"
 URL = "http://127.0.0.1:9/ota.json"
 
 
@@ -257,9 +256,7 @@ def test_heap_follows_newlib_and_runs_out_like_the_target(tmp_path: Path) -> Non
 
 # ------------------------------------------------------------------------------- the real sources
 def _harmony() -> Path:
-    path = os.environ.get(HARMONY_ENV)
-    if not path:
-        pytest.skip(f"{HARMONY_ENV} is not set (point it at a wireless_apps_pic32mzw1_wfi32e01 checkout)")
+    path = harmony_apps()
     return Path(path)
 
 

@@ -12,7 +12,6 @@ parameter the bootloader never set. The report parser is also checked on a store
 
 from __future__ import annotations
 
-import os
 import pickle
 import shutil
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from conftest import NATIVE_URL as URL
 from conftest import (
     assert_checked_scenarios_pass,
     booted_native_board,
+    harmony_apps,
     plant_db_version,
     require_gcc_links,
     require_tool,
@@ -57,7 +57,6 @@ from harness.native.sanitizers import NativeMemoryError, compile_flags, link_fla
 EXAMPLE_C = str(EXAMPLE_DIR / "example_bootloader.c")
 SYS_OTA_C = EXAMPLE_APP_DIR / "sys_ota.c"
 UNINITIALISED = "Conditional jump or move depends on uninitialised value(s)"
-HARMONY_ENV = "OTALOOP_HARMONY_APPS"
 
 
 def _valgrind() -> None:
@@ -276,9 +275,7 @@ def test_harmonys_application_programs_boot_control_from_a_buffer_it_never_fille
 ) -> None:
     """Quirk core-boot-control-stale-buffer, found by memcheck: the OTA core's SetImageStatus copies boot
     control into an OSAL_Malloc'd buffer that covers more than it fills, and programs all of it."""
-    root = os.environ.get(HARMONY_ENV)
-    if not root:
-        pytest.skip(f"{HARMONY_ENV} is not set (point it at a wireless_apps_pic32mzw1_wfi32e01 checkout)")
+    root = harmony_apps()
     _valgrind()
     build_application(locate_application(root), tmp_path, checks=Instrumentation.of("memcheck"))
     board = _app_board(tmp_path, server, 2)
@@ -298,9 +295,7 @@ def test_harmonys_application_programs_boot_control_from_a_buffer_it_never_fille
 
 def test_harmonys_first_boot_reads_the_format_parameters_it_never_set(tmp_path: Path) -> None:
     """The bootloader's open_file() sets only fmt and au_size of the SYS_FS_FORMAT_PARAM it hands f_mkfs."""
-    root = os.environ.get(HARMONY_ENV)
-    if not root:
-        pytest.skip(f"{HARMONY_ENV} is not set (point it at a wireless_apps_pic32mzw1_wfi32e01 checkout)")
+    root = harmony_apps()
     _valgrind()
     build(locate(root), tmp_path, checks=Instrumentation.of("memcheck"))
     board = VirtualBoard(BoardConfig(bootloader=bootloader_from_spec(f"native:{tmp_path}"), timed_flash=False))

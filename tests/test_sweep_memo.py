@@ -4,7 +4,6 @@ judgement read, the shortened settle, the in-place torn states and the FAT alloc
 from __future__ import annotations
 
 import ast
-import os
 import random
 import re
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 
 from bootloader_model.storage.fat import check as fat_check
 from bootloader_model.storage.nor_flash import PIC32MZ1025W104132, SST26VF032B, NorFlash
-from conftest import require_tool
+from conftest import harmony_apps, require_tool
 from harness.image.server import ImageServer
 from harness.native.build import build, build_example, locate
 from harness.sweeps.executor import InProcess
@@ -54,9 +53,7 @@ def native_ref(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     if request.param == "example":
         build_example(cache)
     else:
-        apps = os.environ.get("OTALOOP_HARMONY_APPS")
-        if not apps:
-            pytest.skip("OTALOOP_HARMONY_APPS is not set (point it at a wireless_apps_pic32mzw1_wfi32e01 checkout)")
+        apps = harmony_apps()
         build(locate(Path(apps)), cache)
     with ImageServer() as server:
         return record(UpdateRig(Params(bootloader=f"native:{cache}"), server))
